@@ -1,0 +1,40 @@
+"""One `jit` wrapper for the numeric kernels.
+
+Kernels are written once as plain Python over NumPy arrays and compiled with Numba
+(``nopython``, cached on disk) when Numba imports; otherwise they run as the same plain Python.
+Setting ``LIQCASCADE_DISABLE_JIT=1`` forces the Python path (the tests run both).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+try:  # pragma: no cover - depends on the environment
+    if os.environ.get("LIQCASCADE_DISABLE_JIT") == "1":
+        raise ImportError
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    numba = None
+    HAVE_NUMBA = False
+
+
+def jit(func: F | None = None, **options) -> F:
+    """Compile ``func`` with ``numba.njit(cache=True, **options)`` if available.
+
+    The plain-Python original stays reachable as ``func.py_func`` either way.
+    """
+
+    def wrap(f: F) -> F:
+        if not HAVE_NUMBA:
+            f.py_func = f  # type: ignore[attr-defined]
+            return f
+        opts = {"cache": True, "nogil": True}
+        opts.update(options)
+        return numba.njit(**opts)(f)
+
+    return wrap(func) if func is not None else wrap  # type: ignore[return-value]
