@@ -99,7 +99,11 @@ def as_side(side) -> np.ndarray:
 
 
 def _f64(*arrays):
-    return [np.ascontiguousarray(a, dtype=np.float64) for a in np.broadcast_arrays(*arrays)]
+    """float64, C-contiguous, writeable arrays of one broadcast shape (copies only where an
+    input must be broadcast or converted)."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    return [np.ascontiguousarray(a) if a.shape == shape else np.broadcast_to(a, shape).copy() for a in arrays]
 
 
 def equity(side, size, entry, collateral, price) -> FloatArray:
@@ -122,8 +126,8 @@ def maintenance_from_lines(notional, rates, amounts, extra_rate=0.0) -> FloatArr
     notional, extra = _f64(notional, extra_rate)
     shape = notional.shape
     out = np.empty(notional.size)
-    _maintenance_lines(notional.ravel(), np.asarray(rates, np.float64), np.asarray(amounts, np.float64),
-                       extra.ravel(), out)
+    _maintenance_lines(notional.ravel(), np.ascontiguousarray(rates, np.float64),
+                       np.ascontiguousarray(amounts, np.float64), extra.ravel(), out)
     return out.reshape(shape)
 
 
@@ -131,14 +135,15 @@ def liquidation_price_from_lines(side, size, entry, collateral, rates, amounts, 
     """Liquidation price (USD) when the maintenance margin is ``max_k N*(r_k+extra) - D_k``
     evaluated at the mark (Binance, Hyperliquid, Bybit cross, OKX)."""
     s = as_side(side)
-    s, q, e, m, x = np.broadcast_arrays(s, *_f64(size, entry, collateral, extra_rate))
-    shape = q.shape
+    q, e, m, x = _f64(size, entry, collateral, extra_rate)
+    shape = np.broadcast_shapes(s.shape, q.shape)
+    if q.shape != shape:
+        q, e, m, x = (np.broadcast_to(a, shape).copy() for a in (q, e, m, x))
+    s = np.ascontiguousarray(np.broadcast_to(s, shape)) if s.shape != shape else s
     out = np.empty(q.size)
     _liq_price_lines(
-        np.ascontiguousarray(s.ravel(), dtype=np.int8), np.ascontiguousarray(q.ravel()),
-        np.ascontiguousarray(e.ravel()), np.ascontiguousarray(m.ravel()),
-        np.asarray(rates, np.float64), np.asarray(amounts, np.float64),
-        np.ascontiguousarray(x.ravel()), out,
+        s.ravel(), q.ravel(), e.ravel(), m.ravel(),
+        np.ascontiguousarray(rates, np.float64), np.ascontiguousarray(amounts, np.float64), x.ravel(), out,
     )
     return out.reshape(shape)
 

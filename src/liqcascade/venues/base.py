@@ -1,0 +1,254 @@
+"""The interface every venue rule book implements.
+
+A rule book is the one place a venue's formulas, tier tables, liquidation procedure, fees and ADL
+rule live.  The engine and the CLI talk to :class:`VenueRules` only; adding a venue is adding one
+module and its tier table.
+
+Units: sizes in base units (BTC), prices in USD per base unit, margins and fees in USD, rates as
+fractions (0.005 = 0.5 %), times in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from ..errors import InputError
+from . import margin as _m
+from .tiers import TierTable
+
+Mode = Literal["isolated", "cross"]
+
+
+@dataclass(frozen=True)
+class MarginFigures:
+    """Result of :meth:`VenueRules.margin_figures`; every field is a float64 array (USD unless
+    named otherwise).
+
+    ``tier`` is 1-based: the tier that holds the position at the liquidation price (for
+    contract-based tables, at its size).  ``maintenance_margin`` is the requirement the
+    liquidation test compares equity with, at the liquidation price; at that price
+    ``equity == maintenance_margin``.
+    """
+
+    liquidation_price: np.ndarray
+    bankruptcy_price: np.ndarray
+    maintenance_margin: np.ndarray
+    maintenance_margin_at_entry: np.ndarray
+    tier: np.ndarray
+    mmr: np.ndarray
+
+
+@dataclass(frozen=True)
+class LiquidationProcedure:
+    """What one liquidation step on a venue does (documented per venue)."""
+
+    partial: str  # how much of a position one step closes, in words
+    cooldown_s: float  # seconds between two partial steps of one position
+    backstop: str  # who takes a position over, and when
+    fee_recipient: str  # "insurance_fund" or "liquidator_vault"
+    adl_rule: str  # the ranking key, in words
+    public_feed: str  # what the venue's public liquidation stream reports
+    feed_throttle_s: float  # 0 = complete; 1 = at most one print per symbol per second
+
+
+class VenueRules:
+    """Base class of the four rule books.
+
+    Subclasses set the class attributes and override the few methods where the venue departs
+    from the common equation (:mod:`liqcascade.venues.margin`).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    quote: ClassVar[str] = "USDT"
+    default_taker_fee: ClassVar[float] = 0.0005
+    #: whether the taker fee is added to the maintenance rate in the liquidation test (OKX)
+    fee_in_maintenance: ClassVar[bool] = False
+    procedure: ClassVar[LiquidationProcedure]
+
+    def __init__(self, tables: dict[str, TierTable] | None = None):
+        self._tables = dict(tables) if tables is not None else self._bundled_tables()
+
+    # ------------------------------------------------------------------ tier tables
+    @classmethod
+    def _bundled_tables(cls) -> dict[str, TierTable]:
+        text = resources.files("liqcascade.venues").joinpath("tables", f"{cls.name}.json").read_text("utf-8")
+        doc = json.loads(text)
+        out = {}
+        for symbol, spec in doc["symbols"].items():
+            out[symbol] = TierTable.from_rows(
+                cls.name, symbol, spec["tiers"], basis=spec.get("basis", "notional"),
+                contract_size=spec.get("contract_size", 1.0), as_of=spec.get("as_of", ""),
+                source=spec.get("source", ""),
+            )
+        return out
+
+    def symbols(self) -> list[str]:
+        return sorted(self._tables)
+
+    def resolve_symbol(self, symbol: str) -> str:
+        """The venue's symbol for a ccxt unified symbol, or for the same base asset's linear
+        perpetual when the quote differs (``BTC/USDT:USDT`` → ``BTC/USDC:USDC`` on Hyperliquid)."""
+        if symbol in self._tables:
+            return symbol
+        base = symbol.split("/")[0].upper()
+        matches = [s for s in self._tables if s.split("/")[0] == base]
+        if len(matches) == 1:
+            return matches[0]
+        raise InputError(
+            f"unknown symbol {symbol!r} on {self.name}; known: {', '.join(self.symbols())}", field="symbol"
+        )
+
+    def tier_table(self, symbol: str) -> TierTable:
+        return self._tables[self.resolve_symbol(symbol)]
+
+    def with_table(self, table: TierTable) -> "VenueRules":
+        """A copy of this rule book whose table for ``table.symbol`` is replaced (live tables)."""
+        tables = dict(self._tables)
+        tables[table.symbol] = table
+        return type(self)(tables)
+
+    # ------------------------------------------------------------------ the margin equation
+    def _extra_rate(self, taker_fee) -> np.ndarray | float:
+        if not self.fee_in_maintenance:
+            return 0.0
+        return self.default_taker_fee if taker_fee is None else taker_fee
+
+    def _lines(self, table: TierTable, size) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Tier lines for notional tables; None for contract tables (tier fixed by size)."""
+        if table.basis == "notional":
+            return table.mmr, table.maintenance_amount
+        return None, None
+
+    def maintenance_margin(self, size, price, table: TierTable, *, entry=None, mode: Mode = "isolated",
+                           taker_fee=None) -> np.ndarray:
+        """Maintenance margin (USD) of positions of ``size`` base units at mark ``price``.
+
+        It is the amount the venue compares equity with; for OKX it includes the taker fee to
+        close.  ``entry`` is used by venues that set it on the entry value (Bybit isolated).
+        """
+        size, price = np.broadcast_arrays(np.asarray(size, np.float64), np.asarray(price, np.float64))
+        extra = self._extra_rate(taker_fee)
+        if table.basis == "contracts":
+            k = np.minimum(table.tier_index(table.measure(size, price)), table.n_tiers - 1)
+            return size * price * (table.mmr[k] + extra) - table.maintenance_amount[k]
+        return _m.maintenance_from_lines(size * price, table.mmr, table.maintenance_amount, extra)
+
+    def liquidation_price(self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated",
+                          taker_fee=None) -> np.ndarray:
+        """Mark price (USD) at which equity meets the maintenance margin.
+
+        ``collateral`` is the isolated margin, or for cross positions the account's collateral
+        net of the other positions (:func:`liqcascade.venues.margin.cross_collateral`).  A long
+        that no positive price liquidates gets 0.
+        """
+        extra = self._extra_rate(taker_fee)
+        if table.basis == "contracts":
+            size_arr = np.asarray(size, np.float64)
+            k = np.minimum(table.tier_index(table.measure(size_arr, 0.0)), table.n_tiers - 1)
+            # one line per position: the tier is fixed by the size in contracts, D = 0
+            return _m.liquidation_price_from_lines(
+                side, size, entry, collateral, np.zeros(1), np.zeros(1), table.mmr[k] + extra
+            )
+        return _m.liquidation_price_from_lines(side, size, entry, collateral, table.mmr,
+                                               table.maintenance_amount, extra)
+
+    def bankruptcy_price(self, side, size, entry, collateral) -> np.ndarray:
+        """Mark price (USD) at which the collateral is exhausted: ``E - s*M/Q``."""
+        return _m.bankruptcy_price(side, size, entry, collateral)
+
+    def margin_figures(self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated",
+                       taker_fee=None) -> MarginFigures:
+        """Liquidation and bankruptcy prices, maintenance margin and tier in one call."""
+        lp = self.liquidation_price(side, size, entry, collateral, table, mode=mode, taker_fee=taker_fee)
+        bp = self.bankruptcy_price(side, size, entry, collateral)
+        size_b = np.broadcast_to(np.asarray(size, np.float64), lp.shape)
+        entry_b = np.broadcast_to(np.asarray(entry, np.float64), lp.shape)
+        mm_lp = self.maintenance_margin(size_b, lp, table, entry=entry_b, mode=mode, taker_fee=taker_fee)
+        mm_e = self.maintenance_margin(size_b, entry_b, table, entry=entry_b, mode=mode, taker_fee=taker_fee)
+        tier = self._tier_at_liquidation(size_b, entry_b, lp, table, mode)
+        return MarginFigures(lp, bp, mm_lp, mm_e, tier + 1, table.mmr[np.minimum(tier, table.n_tiers - 1)])
+
+    def _tier_at_liquidation(self, size, entry, lp, table: TierTable, mode: Mode) -> np.ndarray:
+        return table.tier_index(table.measure(size, lp))
+
+    # ------------------------------------------------------------------ opening checks
+    def check_opening(self, size, entry, margin, table: TierTable, *, leverage=None) -> None:
+        """Refuse a position the venue would not open (InputError naming the field).
+
+        Scalars only (one position); the batch path calls it row by row for messages.
+        """
+        for name, v in (("size", size), ("entry", entry), ("margin", margin)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InputError(f"must be a positive number, got {v!r}", field=name)
+        measure = float(table.measure(size, entry))
+        unit = "contracts" if table.basis == "contracts" else "USD notional"
+        if measure > table.max_position():
+            raise InputError(
+                f"position of {measure:,.2f} {unit} exceeds the largest tier ({table.max_position():,.0f}) "
+                f"of {self.name} {table.symbol}", field="size")
+        k = int(table.tier_index(measure))
+        max_lev = float(table.max_leverage[k])
+        lev = leverage if leverage is not None else size * entry / margin
+        if leverage is not None:
+            if not (math.isfinite(leverage) and leverage > 0):
+                raise InputError(f"must be a positive number, got {leverage!r}", field="leverage")
+            initial = size * entry / leverage
+            if margin < initial * (1 - 1e-12):
+                raise InputError(
+                    f"margin {margin:,.2f} cannot open a {size * entry:,.2f} USD position at {leverage:g}x "
+                    f"(needs {initial:,.2f})", field="margin")
+        if lev > max_lev * (1 + 1e-12):
+            raise InputError(
+                f"leverage {lev:,.4g}x is above the {max_lev:g}x maximum of tier {k + 1} "
+                f"({self.name} {table.symbol}, {size * entry:,.0f} USD notional)", field="leverage")
+
+    # ------------------------------------------------------------------ liquidation procedure
+    def liquidation_fee(self, notional, remaining_equity, symbol: str | None = None) -> np.ndarray:
+        """Fee (USD) charged on a liquidation of ``notional`` USD, paid out of the position's
+        remaining equity (never more than it has); goes to ``procedure.fee_recipient``."""
+        return np.zeros(np.broadcast(np.asarray(notional), np.asarray(remaining_equity)).shape)
+
+    def liquidation_step(self, size, price, table: TierTable) -> np.ndarray:
+        """Size (base units) one liquidation step closes of positions of ``size`` at ``price``.
+
+        Default: the whole position.
+        """
+        return np.asarray(size, np.float64).copy()
+
+    def backstop_triggered(self, equity, maintenance) -> np.ndarray:
+        """True where the venue's backstop (vault or engine takeover at bankruptcy) takes the
+        position instead of the order book.  Default: never."""
+        return np.zeros(np.broadcast(np.asarray(equity), np.asarray(maintenance)).shape, dtype=bool)
+
+    def adl_rank_key(self, side, size, entry, mark, collateral, maintenance) -> np.ndarray:
+        """ADL ranking key: higher is deleveraged first.  Only profitable positions rank
+        (others get -inf).  Default (Bybit/OKX style): PnL fraction × effective leverage."""
+        s = _m.as_side(side).astype(np.float64)
+        size, entry, mark, collateral = (np.asarray(a, np.float64) for a in (size, entry, mark, collateral))
+        upnl = s * size * (mark - entry)
+        eq = collateral + upnl
+        pnl_frac = upnl / np.maximum(collateral, 1e-12)
+        eff_lev = size * mark / np.maximum(eq, 1e-12)
+        return np.where(upnl > 0, pnl_frac * eff_lev, -np.inf)
+
+    # ------------------------------------------------------------------ helpers
+    def _tier_above_step(self, size, price, table: TierTable, tiers_down: int) -> np.ndarray:
+        """Size (base units) to close so the position drops ``tiers_down`` tiers: the part above
+        the cap of the tier ``tiers_down`` below the current one; whole in the lowest tiers."""
+        size = np.asarray(size, np.float64)
+        price = np.broadcast_to(np.asarray(price, np.float64), size.shape)
+        k = np.minimum(table.tier_index(table.measure(size, price)), table.n_tiers - 1)
+        target = k - tiers_down
+        keep_measure = np.where(target >= 0, table.caps[np.maximum(target, 0)], 0.0)
+        if table.basis == "contracts":
+            keep = keep_measure * table.contract_size
+        else:
+            keep = np.divide(keep_measure, price, out=np.zeros_like(size), where=price > 0)
+        return np.where(target >= 0, size - np.minimum(keep, size), size)

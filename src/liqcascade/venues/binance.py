@@ -1,0 +1,60 @@
+"""Binance USDⓈ-M futures rule book.
+
+- Liquidation price (isolated and cross, one-way): ``LP = (WB - TMM + UPNL + cum - s*Q*E) /
+  (Q*MMR - s*Q)``, tier at the liquidation price's notional; no fee term.
+- Liquidation: IOC orders to the book, reducing a position tier by tier ("smart" partial
+  liquidation); positions in the lowest tier close whole.
+- Clearance fee to the insurance fund: 0.3 % of notional on BTC, 0.5 % on others (the historical
+  published rates; current per-symbol rates are not confirmed), never more than what is left.
+- Shortfall below the bankruptcy price: insurance fund, then ADL at the bankruptcy price.
+- ADL ranking: ``max(0, uPnL)/max(1, wallet) * (maintenance margin / margin balance)``.
+- Public liquidation stream: at most one print per symbol per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import margin as _m
+from .base import LiquidationProcedure, VenueRules
+from .tiers import TierTable
+
+
+class Binance(VenueRules):
+    name = "binance"
+    title = "Binance USDⓈ-M"
+    quote = "USDT"
+    default_taker_fee = 0.0005
+    clearance_fee_btc = 0.003
+    clearance_fee_other = 0.005
+    procedure = LiquidationProcedure(
+        partial="reduce to the next lower tier per step; the lowest tier closes whole",
+        cooldown_s=0.0,
+        backstop="none: the insurance fund covers fills below bankruptcy, then ADL",
+        fee_recipient="insurance_fund",
+        adl_rule="max(0,uPnL)/max(1,wallet balance) x margin ratio (MM / margin balance)",
+        public_feed="forceOrder stream: at most one liquidation per symbol per second",
+        feed_throttle_s=1.0,
+    )
+
+    def clearance_rate(self, symbol: str | None) -> float:
+        """Clearance (liquidation) fee rate, fraction of the liquidated notional."""
+        return self.clearance_fee_btc if symbol and symbol.upper().startswith("BTC/") else self.clearance_fee_other
+
+    def liquidation_fee(self, notional, remaining_equity, symbol=None):
+        notional = np.asarray(notional, np.float64)
+        rem = np.maximum(np.asarray(remaining_equity, np.float64), 0.0)
+        return np.minimum(notional * self.clearance_rate(symbol), rem)
+
+    def liquidation_step(self, size, price, table: TierTable):
+        return self._tier_above_step(size, price, table, tiers_down=1)
+
+    def adl_rank_key(self, side, size, entry, mark, collateral, maintenance):
+        s = _m.as_side(side).astype(np.float64)
+        size, entry, mark, collateral, maintenance = (
+            np.asarray(a, np.float64) for a in (size, entry, mark, collateral, maintenance))
+        upnl = s * size * (mark - entry)
+        balance = collateral + upnl
+        pnl_pct = np.maximum(upnl, 0.0) / np.maximum(collateral, 1.0)
+        margin_ratio = maintenance / np.maximum(balance, 1e-12)
+        return np.where(upnl > 0, pnl_pct * margin_ratio, -np.inf)

@@ -1,0 +1,47 @@
+"""OKX linear perpetual swap rule book.
+
+- Margin ratio = (margin + uPnL) / (ctVal * contracts * mark * (MMR + taker fee)); liquidation at
+  100 %: ``LP_long = (E - M/Q)/(1 - (MMR + fee))``, ``LP_short = (E + M/Q)/(1 + (MMR + fee))``.
+  The taker fee sits in the maintenance requirement; there is no maintenance amount.
+- Tiers are defined in contracts (``ctVal`` base units each), so the tier follows the size alone.
+- Liquidation: above tier 3 the position is reduced two tiers at a time; tiers 1-2 are closed
+  whole (taken over at the bankruptcy price).  Liquidation penalty (the taker fee rate on the
+  notional) to the insurance fund.
+- ADL when the insurance fund cannot cover a loss: PnL% x effective leverage.
+- Public liquidation feed: throttled, taken as one print per symbol per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import LiquidationProcedure, VenueRules
+from .tiers import TierTable
+
+
+class OKX(VenueRules):
+    name = "okx"
+    title = "OKX linear swap"
+    quote = "USDT"
+    default_taker_fee = 0.0005
+    fee_in_maintenance = True
+    procedure = LiquidationProcedure(
+        partial="above tier 3 reduce two tiers per step; tiers 1-2 close whole",
+        cooldown_s=0.0,
+        backstop="tiers 1-2 taken over whole at the bankruptcy price",
+        fee_recipient="insurance_fund",
+        adl_rule="PnL% x effective leverage (profitable positions only)",
+        public_feed="liquidation-orders channel: throttled, one print per symbol per second",
+        feed_throttle_s=1.0,
+    )
+
+    def liquidation_fee(self, notional, remaining_equity, symbol=None):
+        notional = np.asarray(notional, np.float64)
+        rem = np.maximum(np.asarray(remaining_equity, np.float64), 0.0)
+        return np.minimum(notional * self.default_taker_fee, rem)
+
+    def liquidation_step(self, size, price, table: TierTable):
+        size = np.asarray(size, np.float64)
+        k = np.minimum(table.tier_index(table.measure(size, price)), table.n_tiers - 1)
+        step = self._tier_above_step(size, price, table, tiers_down=2)
+        return np.where(k >= 2, step, size)
