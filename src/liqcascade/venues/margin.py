@@ -89,7 +89,7 @@ def as_side(side) -> np.ndarray:
             from ..errors import InputError
 
             raise InputError(f"side must be 'long' or 'short', got {bad!r}", field="side")
-        return out.astype(np.int8)
+        return out.astype(np.int8).reshape(arr.shape)
     out = np.sign(arr).astype(np.int8)
     if np.any(out == 0):
         from ..errors import InputError
@@ -103,7 +103,9 @@ def _f64(*arrays):
     input must be broadcast or converted)."""
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    return [np.ascontiguousarray(a) if a.shape == shape else np.broadcast_to(a, shape).copy() for a in arrays]
+    # (np.ascontiguousarray would turn 0-d inputs into 1-d ones)
+    return [(a if a.flags.c_contiguous else a.copy()) if a.shape == shape else np.broadcast_to(a, shape).copy()
+            for a in arrays]
 
 
 def equity(side, size, entry, collateral, price) -> FloatArray:
