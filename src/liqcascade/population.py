@@ -1,0 +1,345 @@
+"""Population synthesis: the leveraged positions behind a market's open interest.
+
+Given, per venue and asset, the open interest (USD) and its long share, and a price history for
+each asset, :func:`synthesize` draws individual positions (struct-of-arrays, real counts):
+
+- **notional** per position from a heavy-tailed (Pareto) account-size law with a floor, drawn
+  per leverage component: the core (2-10x) holds most of the notional in fewer, larger
+  positions; the retail tail (20-100x) is small in notional and large in count;
+- **leverage** from a mixture of log-uniform components, capped by the venue's tier maximum at
+  the position's notional;
+- **entry** at a price actually traded during the look-back: the entry time is drawn with an
+  exponential weight towards the present (``entry_halflife_days``) and the entry price is the
+  history's price then;
+- **survivorship**: a position whose liquidation price the path has already crossed since its
+  entry would have been liquidated before the scenario starts; it is redrawn (up to a few
+  rounds, then dropped), so the book the scenario starts from is one that could exist;
+- **margin mode**: a share are isolated; the rest are cross, and a share of cross accounts hold
+  positions in several assets on the same venue (one wallet);
+- notionals are finally rescaled so the open interest per venue, asset and side is met exactly.
+
+Units: sizes in base units, prices and money in USD, leverage as a multiple, shares as fractions,
+times in days for parameters and epoch milliseconds in histories.  Everything is seeded: the
+same inputs and seed give the same population bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import InputError
+from .venues import get_venue
+
+MODE_ISOLATED = 0
+MODE_CROSS = 1
+
+
+class LeverageComponent(BaseModel):
+    """One component of the leverage mixture: log-uniform in ``[low, high]`` (multiples)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float = Field(gt=1.0, description="lowest leverage, x")
+    high: float = Field(gt=1.0, description="highest leverage, x")
+    notional_share: float = Field(gt=0.0, le=1.0, description="share of open interest (fraction)")
+    mean_notional_usd: float = Field(gt=0.0, description="mean position notional in this component, USD")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.high < self.low:
+            raise ValueError("high must be >= low")
+        return self
+
+
+class PopulationParams(BaseModel):
+    """Behavioural parameters of the population (global, shared by every scenario)."""
+
+    model_config = ConfigDict(extra="forbid")
+    leverage_mix: list[LeverageComponent] = Field(
+        default_factory=lambda: [
+            LeverageComponent(low=1.5, high=2.0, notional_share=0.12, mean_notional_usd=150_000),
+            LeverageComponent(low=2.0, high=10.0, notional_share=0.68, mean_notional_usd=40_000),
+            LeverageComponent(low=10.0, high=20.0, notional_share=0.12, mean_notional_usd=8_000),
+            LeverageComponent(low=20.0, high=100.0, notional_share=0.08, mean_notional_usd=1_200),
+        ]
+    )
+    pareto_alpha: float = Field(1.6, gt=1.0, description="tail index of position notionals (>1)")
+    min_notional_usd: float = Field(20.0, gt=0.0, description="smallest position, USD")
+    max_notional_share: float = Field(0.05, gt=0.0, le=1.0,
+                                      description="cap of one position, fraction of its market's OI")
+    entry_lookback_days: float = Field(21.0, gt=0.0, description="how far back entries reach, days")
+    entry_halflife_days: float = Field(5.0, gt=0.0, description="half-life of entry-time weights, days")
+    isolated_share: float = Field(0.55, ge=0.0, le=1.0, description="share of positions in isolated mode")
+    multi_asset_share: float = Field(0.25, ge=0.0, le=1.0,
+                                     description="share of cross accounts holding several assets")
+    cross_extra_margin: float = Field(0.5, ge=0.0,
+                                      description="cross wallet above initial margin, fraction of it")
+    redraw_rounds: int = Field(6, ge=0, description="redraws of positions already liquidated by the path")
+
+    @model_validator(mode="after")
+    def _shares(self):
+        total = sum(c.notional_share for c in self.leverage_mix)
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"leverage_mix notional shares must sum to 1, got {total:.6g}")
+        return self
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """Open interest of one venue and asset."""
+
+    venue: str
+    asset: str  # base currency, e.g. "BTC"
+    open_interest_usd: float
+    long_share: float = 0.5  # fraction of OI held long
+
+    def __post_init__(self):
+        if not (self.open_interest_usd > 0):
+            raise InputError(f"open interest of {self.venue} {self.asset} must be positive",
+                             field="open_interest_usd")
+        if not (0.0 <= self.long_share <= 1.0):
+            raise InputError(f"long share of {self.venue} {self.asset} must be in [0, 1]", field="long_share")
+
+
+@dataclass
+class Population:
+    """Positions as struct-of-arrays (one row per position).
+
+    Columns: ``account`` (int64), ``venue`` / ``asset`` (int16 codes into :attr:`venues` /
+    :attr:`assets`), ``side`` (+1/-1, int8), ``size`` (base units), ``entry`` (USD), ``margin``
+    (USD: the isolated margin, or for cross positions the position's initial margin), ``mode``
+    (0 isolated, 1 cross, int8), ``leverage`` (x), ``entry_time`` (epoch ms).  Cross accounts'
+    wallets are in :attr:`wallet` (USD, indexed by account; 0 for isolated-only accounts).
+    """
+
+    venues: list[str]
+    assets: list[str]
+    account: np.ndarray
+    venue: np.ndarray
+    asset: np.ndarray
+    side: np.ndarray
+    size: np.ndarray
+    entry: np.ndarray
+    margin: np.ndarray
+    mode: np.ndarray
+    leverage: np.ndarray
+    entry_time: np.ndarray
+    wallet: np.ndarray
+    dropped: int = 0
+    redrawn: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    @property
+    def notional(self) -> np.ndarray:
+        """Notional at entry, USD."""
+        return self.size * self.entry
+
+    @property
+    def n_accounts(self) -> int:
+        return len(self.wallet)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "account": self.account,
+            "venue": pd.Categorical.from_codes(self.venue, self.venues),
+            "asset": pd.Categorical.from_codes(self.asset, self.assets),
+            "side": self.side, "size": self.size, "entry": self.entry, "margin": self.margin,
+            "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"), "leverage": self.leverage,
+            "entry_time": self.entry_time,
+        })
+
+
+def _history_arrays(history: pd.DataFrame | Sequence, asset: str) -> tuple[np.ndarray, np.ndarray]:
+    """(timestamps ms, prices USD) sorted; accepts a frame with ``timestamp`` and ``close`` (or
+    ``price``) columns or a sequence of (timestamp ms, price) pairs."""
+    if isinstance(history, pd.DataFrame):
+        price_col = "close" if "close" in history.columns else "price"
+        if "timestamp" not in history.columns or price_col not in history.columns:
+            raise InputError(f"{asset} price history needs 'timestamp' and 'close' (or 'price') columns",
+                             field="history")
+        ts = history["timestamp"].to_numpy(np.int64)
+        px = history[price_col].to_numpy(np.float64)
+    else:
+        arr = np.asarray(history, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise InputError(f"{asset} price path must be (timestamp_ms, price) pairs", field="history")
+        ts, px = arr[:, 0].astype(np.int64), arr[:, 1]
+    if len(ts) < 2:
+        raise InputError(f"{asset} price history needs at least two points", field="history")
+    if np.any(np.diff(ts) <= 0):
+        raise InputError(f"{asset} price history timestamps must increase strictly", field="history")
+    if not np.all(np.isfinite(px)) or np.any(px <= 0):
+        raise InputError(f"{asset} price history has a non-positive or missing price", field="history")
+    return ts, px
+
+
+def _resample(ts: np.ndarray, px: np.ndarray, start_ms: int, end_ms: int, step_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    grid = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+    return grid, np.interp(grid, ts, px)
+
+
+def synthesize(
+    markets: Sequence[MarketSpec],
+    histories: Mapping[str, pd.DataFrame | Sequence],
+    *,
+    now_ms: int,
+    params: PopulationParams | None = None,
+    n_positions: int | None = None,
+    seed: int = 0,
+    symbol_of: Mapping[str, str] | None = None,
+) -> Population:
+    """Draw the positions behind ``markets``' open interest.
+
+    Parameters
+    ----------
+    markets: open interest per venue and asset.
+    histories: per asset, the traded prices before ``now_ms`` (see :func:`_history_arrays`).
+    now_ms: the scenario's start, epoch ms; entries are drawn before it.
+    n_positions: total number of positions; default: the count implied by the components' mean
+        notionals (real counts: millions for tens of billions of OI).
+    symbol_of: asset -> ccxt symbol for the tier tables (default ``ASSET/USDT:USDT``).
+    """
+    params = params or PopulationParams()
+    rng = np.random.default_rng(seed)
+    if not markets:
+        raise InputError("no markets to populate", field="markets")
+    venues = sorted({m.venue for m in markets})
+    assets = sorted({m.asset for m in markets})
+    for a in assets:
+        if a not in histories:
+            raise InputError(f"no price history for asset {a}", field="histories")
+    comps = params.leverage_mix
+    shares = np.array([c.notional_share for c in comps])
+    means = np.array([c.mean_notional_usd for c in comps])
+    total_oi = sum(m.open_interest_usd for m in markets)
+    implied = float(np.sum(total_oi * shares / means))
+    scale_count = 1.0 if n_positions is None else n_positions / implied
+    if n_positions is not None and n_positions < len(markets) * 2:
+        raise InputError("n_positions must allow at least two positions per market", field="positions")
+
+    # price paths on a 5-minute grid over the look-back, with suffix extremes for survivorship
+    step_ms = 300_000
+    start_ms = int(now_ms - params.entry_lookback_days * 86_400_000)
+    paths = {}
+    for a in assets:
+        ts, px = _history_arrays(histories[a], a)
+        if ts[0] > start_ms or ts[-1] < now_ms - step_ms:
+            raise InputError(
+                f"{a} price history covers {ts[0]}..{ts[-1]} ms, needs {start_ms}..{now_ms}", field="histories")
+        grid, gp = _resample(ts, px, start_ms, now_ms, step_ms)
+        suffix_min = np.minimum.accumulate(gp[::-1])[::-1]
+        suffix_max = np.maximum.accumulate(gp[::-1])[::-1]
+        paths[a] = (grid, gp, suffix_min, suffix_max)
+    n_grid = len(paths[assets[0]][0])
+    age = (n_grid - 1 - np.arange(n_grid)) * step_ms / 86_400_000  # days before now
+    w_time = 0.5 ** (age / params.entry_halflife_days)
+    cdf_time = np.cumsum(w_time) / w_time.sum()
+
+    parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time")}
+    dropped = redrawn = 0
+    for m in markets:
+        vi, ai = venues.index(m.venue), assets.index(m.asset)
+        rules = get_venue(m.venue)
+        table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
+        grid, gp, smin, smax = paths[m.asset]
+        cap_notional = params.max_notional_share * m.open_interest_usd
+        for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
+            if side_oi <= 0:
+                continue
+            for c, share in zip(comps, shares):
+                oi = side_oi * share
+                n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                # Pareto notional with the component's mean: x_m * alpha/(alpha-1) = mean
+                a_ = params.pareto_alpha
+                xm = max(c.mean_notional_usd * (a_ - 1) / a_, params.min_notional_usd)
+
+                def draw(k):
+                    notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_notional, xm))
+                    lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
+                    ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
+                    entry = gp[ti]
+                    size = notional / entry
+                    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
+                    lev = np.minimum(lev, table.max_leverage[k_tier])
+                    margin = notional / lev
+                    lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
+                    crossed = (smin[ti] <= lp) if side > 0 else (smax[ti] >= lp)
+                    return size, entry, margin, lev, grid[ti], crossed
+
+                size, entry, margin, lev, t_ms, crossed = draw(n)
+                for _ in range(params.redraw_rounds):
+                    idx = np.flatnonzero(crossed)
+                    if len(idx) == 0:
+                        break
+                    redrawn += len(idx)
+                    s2, e2, m2, l2, t2, c2 = draw(len(idx))
+                    size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
+                keep = ~crossed
+                dropped += int(np.count_nonzero(crossed))
+                if not np.any(keep):
+                    continue
+                size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
+                # meet the component's open interest exactly (rescale sizes and margins together:
+                # leverage and liquidation distance are unchanged within the tier)
+                f = oi / np.sum(size * entry)
+                size, margin = size * f, margin * f
+                k = len(size)
+                parts["venue"].append(np.full(k, vi, np.int16))
+                parts["asset"].append(np.full(k, ai, np.int16))
+                parts["side"].append(np.full(k, side, np.int8))
+                for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
+                                 ("entry_time", t_ms)):
+                    parts[key].append(val)
+    cols = {k: np.concatenate(v) for k, v in parts.items()}
+    n_total = len(cols["size"])
+    # shuffle so that accounts and modes are not aligned with the generation order
+    perm = rng.permutation(n_total)
+    cols = {k: v[perm] for k, v in cols.items()}
+
+    # margin modes and accounts: isolated positions are one account each; cross positions form
+    # accounts, some holding another asset on the same venue (one wallet for all of them)
+    mode = np.where(rng.random(n_total) < params.isolated_share, MODE_ISOLATED, MODE_CROSS).astype(np.int8)
+    account = np.empty(n_total, np.int64)
+    iso = np.flatnonzero(mode == MODE_ISOLATED)
+    account[iso] = np.arange(len(iso))
+    next_acct = len(iso)
+    cross = np.flatnonzero(mode == MODE_CROSS)
+    multi = rng.random(len(cross)) < params.multi_asset_share
+    single = cross[~multi]
+    account[single] = next_acct + np.arange(len(single))
+    next_acct += len(single)
+    # multi-asset accounts: within a venue, the r-th candidate of each asset joins account (venue, r),
+    # so an account holds at most one position per asset, all on one venue under one wallet
+    cand = cross[multi]
+    if len(cand):
+        v, a = cols["venue"][cand].astype(np.int64), cols["asset"][cand].astype(np.int64)
+        order = np.lexsort((a, v))
+        va = v[order] * len(assets) + a[order]
+        first = np.r_[0, np.flatnonzero(np.diff(va)) + 1]
+        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+        key = v[order] * (len(cand) + 1) + rank
+        _, group = np.unique(key, return_inverse=True)
+        account[cand[order]] = next_acct + group
+        next_acct += int(group.max()) + 1
+    wallet = np.zeros(next_acct)
+    cross_mask = mode == MODE_CROSS
+    np.add.at(wallet, account[cross_mask], cols["margin"][cross_mask] * (1 + params.cross_extra_margin))
+
+    # final canonical order: by account, then venue, asset
+    order = np.lexsort((cols["asset"], cols["venue"], account))
+    pop = Population(
+        venues=venues, assets=assets, account=account[order], venue=cols["venue"][order],
+        asset=cols["asset"][order], side=cols["side"][order], size=cols["size"][order],
+        entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
+        leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
+        dropped=dropped, redrawn=redrawn,
+        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=implied),
+    )
+    return pop

@@ -1,0 +1,114 @@
+"""Population synthesis: open interest met exactly, the leverage mix, survivorship, accounts,
+determinism, and refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liqcascade.errors import InputError
+from liqcascade.population import MODE_CROSS, MarketSpec, PopulationParams, synthesize
+from liqcascade.venues import get_venue
+
+NOW = 1_770_249_600_000  # 2026-02-05 00:00 UTC, ms
+DAY = 86_400_000
+BTC = [(NOW - 30 * DAY, 95_000), (NOW - 14 * DAY, 90_000), (NOW - 6 * DAY, 80_000), (NOW, 73_000)]
+ETH = [(NOW - 30 * DAY, 3_800), (NOW - 14 * DAY, 3_300), (NOW - 6 * DAY, 2_700), (NOW, 2_150)]
+MARKETS = [MarketSpec("binance", "BTC", 2e8, 0.6), MarketSpec("bybit", "ETH", 1e8, 0.7),
+           MarketSpec("hyperliquid", "BTC", 5e7, 0.5), MarketSpec("hyperliquid", "ETH", 5e7, 0.8)]
+
+
+@pytest.fixture(scope="module")
+def pop():
+    return synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11)
+
+
+def test_open_interest_met_per_venue_asset_side(pop):
+    notional = pop.size * pop.entry
+    for m in MARKETS:
+        sel = (pop.venue == pop.venues.index(m.venue)) & (pop.asset == pop.assets.index(m.asset))
+        longs = notional[sel & (pop.side == 1)].sum()
+        shorts = notional[sel & (pop.side == -1)].sum()
+        assert longs == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-9)
+        assert shorts == pytest.approx(m.open_interest_usd * (1 - m.long_share), rel=1e-9)
+
+
+def test_leverage_mix_most_notional_2_to_10x_retail_tail_large_in_count(pop):
+    notional = pop.size * pop.entry
+    core = (pop.leverage >= 2) & (pop.leverage <= 10)
+    tail = pop.leverage >= 20
+    assert notional[core].sum() / notional.sum() > 0.6
+    assert notional[tail].sum() / notional.sum() < 0.15
+    assert tail.mean() > 0.3  # large in count
+
+
+def test_no_position_starts_already_liquidated(pop):
+    """Survivorship: every position's liquidation price lies beyond every price since its entry."""
+    for vi, vname in enumerate(pop.venues):
+        rules = get_venue(vname)
+        for ai, asset in enumerate(pop.assets):
+            sel = (pop.venue == vi) & (pop.asset == ai)
+            if not sel.any():
+                continue
+            t = rules.tier_table(f"{asset}/USDT:USDT")
+            lp = rules.liquidation_price(pop.side[sel], pop.size[sel], pop.entry[sel], pop.margin[sel], t)
+            path = np.array(BTC if asset == "BTC" else ETH, dtype=float)
+            grid = np.arange(NOW - 21 * DAY, NOW + 1, 300_000)
+            px = np.interp(grid, path[:, 0], path[:, 1])
+            after = np.searchsorted(grid, pop.entry_time[sel])
+            lo = np.minimum.accumulate(px[::-1])[::-1][after]
+            hi = np.maximum.accumulate(px[::-1])[::-1][after]
+            s = pop.side[sel]
+            assert np.all(np.where(s > 0, lo > lp, hi < lp))
+
+
+def test_leverage_within_tier_caps_and_entries_inside_traded_range(pop):
+    for vi, vname in enumerate(pop.venues):
+        rules = get_venue(vname)
+        for ai, asset in enumerate(pop.assets):
+            sel = (pop.venue == vi) & (pop.asset == ai)
+            if not sel.any():
+                continue
+            t = rules.tier_table(f"{asset}/USDT:USDT")
+            k = np.minimum(t.tier_index(t.measure(pop.size[sel], pop.entry[sel])), t.n_tiers - 1)
+            # sizes were rescaled after the cap; a rescale can move a position one tier up at most
+            assert np.all(pop.leverage[sel] <= t.max_leverage[np.maximum(k - 1, 0)] + 1e-9)
+            path = np.array(BTC if asset == "BTC" else ETH, dtype=float)
+            assert pop.entry[sel].min() >= path[:, 1].min() - 1e-6
+            assert pop.entry[sel].max() <= path[:, 1].max() + 1e-6
+
+
+def test_accounts_cross_multi_asset_one_venue(pop):
+    cross = pop.mode == MODE_CROSS
+    assert 0.3 < cross.mean() < 0.6
+    acct = pop.account[cross]
+    ids, counts = np.unique(acct, return_counts=True)
+    multi = ids[counts > 1]
+    assert len(multi) > 0
+    for a in multi[:200]:
+        sel = pop.account == a
+        assert len(np.unique(pop.venue[sel])) == 1  # one venue per account
+        assert len(np.unique(pop.asset[sel])) == sel.sum()  # one position per asset
+    assert np.all(pop.wallet[acct] > 0)
+    assert np.all(pop.wallet[pop.account[~cross]] == 0)
+
+
+def test_real_counts_and_determinism(pop):
+    again = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11)
+    for name in ("account", "venue", "asset", "side", "size", "entry", "margin", "mode", "leverage"):
+        assert np.array_equal(getattr(pop, name), getattr(again, name))
+    other = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=12)
+    assert not np.array_equal(pop.size, other.size)
+    n = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=1, n_positions=5_000)
+    assert 3_000 < len(n) <= 5_200
+
+
+def test_refusals():
+    with pytest.raises(InputError, match="open_interest"):
+        MarketSpec("binance", "BTC", -1.0)
+    with pytest.raises(InputError, match="history"):
+        synthesize([MarketSpec("binance", "BTC", 1e6)], {"BTC": [(NOW, 1.0)]}, now_ms=NOW)
+    with pytest.raises(InputError, match="histories"):
+        synthesize([MarketSpec("binance", "SOL", 1e6)], {"BTC": BTC}, now_ms=NOW)
+    with pytest.raises(ValueError, match="sum to 1"):
+        PopulationParams(leverage_mix=[dict(low=2, high=5, notional_share=0.5, mean_notional_usd=100)])
