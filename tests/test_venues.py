@@ -207,7 +207,8 @@ def positions(draw):
         q = notional / entry
     k = int(t.tier_index(t.measure(q, entry)))
     assume(k < t.n_tiers)
-    lev = draw(st.floats(1.2, float(t.max_leverage[k])))
+    max_lev = float(t.max_leverage[k])
+    lev = draw(st.floats(min(1.2, max_lev), max_lev))
     extra = draw(st.floats(0.0, 0.5))
     margin = q * entry / lev * (1 + extra)
     mode = draw(st.sampled_from(["isolated", "cross"]))
