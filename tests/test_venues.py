@@ -269,7 +269,8 @@ def test_kernel_equals_iterate_to_consistency_reference(p):
         f = v.margin_figures(s, q, e, margin, t, mode=mode)
         k = int(f.tier[()]) - 1
         n = q * fast
-        assert t.floors[k] - 1e-6 <= n <= t.caps[k] + 1e-6  # the tier holds Q*LP
+        assert t.floors[k] - 1e-6 <= n  # the tier holds Q*LP (the last tier extends beyond its cap)
+        assert n <= t.caps[k] + 1e-6 or k == t.n_tiers - 1
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -172,8 +172,9 @@ class VenueRules:
         entry_b = np.broadcast_to(np.asarray(entry, np.float64), lp.shape)
         mm_lp = self.maintenance_margin(size_b, lp, table, entry=entry_b, mode=mode, taker_fee=taker_fee)
         mm_e = self.maintenance_margin(size_b, entry_b, table, entry=entry_b, mode=mode, taker_fee=taker_fee)
-        tier = self._tier_at_liquidation(size_b, entry_b, lp, table, mode)
-        return MarginFigures(lp, bp, mm_lp, mm_e, tier + 1, table.mmr[np.minimum(tier, table.n_tiers - 1)])
+        # a short's liquidation notional can pass the last cap: the last tier's line continues
+        tier = np.minimum(self._tier_at_liquidation(size_b, entry_b, lp, table, mode), table.n_tiers - 1)
+        return MarginFigures(lp, bp, mm_lp, mm_e, tier + 1, table.mmr[tier])
 
     def _tier_at_liquidation(self, size, entry, lp, table: TierTable, mode: Mode) -> np.ndarray:
         return table.tier_index(table.measure(size, lp))
