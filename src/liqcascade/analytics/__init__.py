@@ -1,0 +1,28 @@
+"""Analytics: the market measured the way the reports measure it.
+
+- :mod:`.volatility` — annualised rolling realised volatility (365-day year, any bar size),
+  drawdown from the running all-time high.
+- :mod:`.correlation` — rolling correlation of BTC with the Nasdaq-100 on shared trading days.
+- :mod:`.depth` — bookDepth cleaning (frozen snapshots, inverted buckets), depth within ±x %,
+  depth collapse around an event.
+- :mod:`.derivatives` — funding and open-interest changes.
+- :mod:`.fear_greed` — a fear & greed index rebuilt from price and volume.
+
+Every function takes plain pandas objects and raises :class:`liqcascade.errors.InputError`
+naming the field on bad input.  The liquidation map lives in :mod:`liqcascade.liqmap`.
+"""
+
+from .correlation import align_trading_days, rolling_correlation
+from .depth import DepthCleaning, DepthCollapse, clean_book_depth, depth_collapse, depth_within
+from .derivatives import funding_changes, open_interest_changes
+from .fear_greed import WEIGHTS as FEAR_GREED_WEIGHTS
+from .fear_greed import classify, compare_with, fear_greed_components, fear_greed_index
+from .volatility import drawdown, max_drawdown, periods_per_year, realized_volatility, volatility
+
+__all__ = [
+    "realized_volatility", "volatility", "periods_per_year", "drawdown", "max_drawdown",
+    "align_trading_days", "rolling_correlation",
+    "clean_book_depth", "depth_within", "depth_collapse", "DepthCleaning", "DepthCollapse",
+    "funding_changes", "open_interest_changes",
+    "fear_greed_index", "fear_greed_components", "compare_with", "classify", "FEAR_GREED_WEIGHTS",
+]
