@@ -1,0 +1,744 @@
+"""The step loop: flows, arbitrage, marks, and waves of forced flow, compiled with Numba.
+
+Why it is fast: an isolated position's liquidation price (LP) is fixed while its margin and size
+are fixed (its maintenance margin depends only on the mark, and the LP already solves for it,
+tier-exact).  So every LP is computed once with the vectorised rule book, positions are sorted
+per (market, side) by LP once, and each wave advances one pointer per (market, side) over the
+positions the mark has crossed: O(crossed) per step, never O(n).  A position whose margin or size
+changes (a partial liquidation step, an ADL reduction) gets a new LP and leaves the sorted list
+for a small *active set* that is checked directly every wave.
+
+Order of one step (``t_now = t*dt`` seconds):
+
+1. Flows (:mod:`.flows`): scheduled USD, cohorts, triggered stops; each asset's flow is split
+   across venues by depth of the side it hits and walks the books.
+2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks.
+3. Waves: snapshot every market's mark; in market order, find the positions whose condition is
+   met (longs: mark <= LP, shorts: mark >= LP, cooldown over), process them in ascending position
+   index (the venue's procedure: backstop takeover, partial step, or full close; fills walk the
+   book and move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a
+   wave triggers nothing (at most ``MAX_WAVES`` waves per step).
+4. Market makers' depth response, realised volatility, records.
+
+Branching ratio of a wave (estimator): ``R = L / D`` with ``L`` the USD (size x mark) of the
+liquidation orders triggered in the wave, and ``D = sum_m Cum_m(|Δmark_m| / mark_m)`` the book
+USD that sits within the mark move that triggered them (since the previous wave's snapshot, or
+the previous step's last marks for the first wave), on the side the liquidations hit, summed
+over the markets that liquidated.  Both are per $ of the same move, so their ratio is the issue's
+"liquidations per $ of move / depth per $ of move"; R > 1 means the forced flow exceeds the
+depth that the move consumed, and the next wave moves the price further.
+
+Full close and the insurance fund: a full close is first priced by walking the book without
+committing.  If the equity at that fill is negative and the venue's fund (insurance fund, or the
+liquidator vault where fees go there) cannot pay the shortfall, the order is split: the book
+takes the largest part ``q_b`` whose shortfall the fund can pay exactly (bisection, 100
+halvings), and ADL closes the rest at the bankruptcy price against profitable opposite
+positions — by the venue's ranking key (``queue``, the key recomputed after each take) or
+pro-rata by size (``pro_rata``).  If no opposite position is profitable the whole order goes to
+the book and what the fund cannot pay stays as bad debt (a negative trader balance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._jit import jit
+
+MAX_WAVES = 200
+MAX_WALK = 0.95
+
+# market float parameters (mkt_f columns)
+BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1 = range(10)
+N_MKT_F = 10
+# market int parameters (mkt_i columns)
+VENUE, ASSET, NTIER, CONTRACTS = range(4)
+# venue float parameters
+COOLDOWN, BACKSTOP_FRAC, HL_THRESH, HL_FRAC, TAKER = range(5)
+N_VEN_F = 5
+# venue int parameters
+STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO = range(4)
+# global parameters
+ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA = range(11)
+N_GLOB = 11
+# market state
+MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
+    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED = range(21)
+N_MST = 21
+# venue state
+FUND, VAULT_CASH, FEE_INCOME = range(3)
+# asset state
+INDEX, PEAK, SLOW = range(3)
+# counters
+N_EV, N_ACT, N_WV, STATUS = range(4)
+# records per step and market
+R_MARK, R_MID, R_DEPTH1, R_LIQ_L, R_LIQ_S, R_OI, R_FUND, R_ADL, R_BAD, R_MULT = range(10)
+N_REC = 10
+# event methods
+BOOK, BACKSTOP, ADL = 0, 1, 2
+# status codes
+OK, EVENTS_FULL, ACTIVE_FULL, WAVES_FULL = 0, 1, 2, 3
+
+
+# ---------------------------------------------------------------------------------- rule kernels
+@jit
+def tier_of(measure, caps, nt):
+    """0-based tier holding ``measure`` (first cap >= measure), at most the last tier."""
+    k = 0
+    while k < nt - 1 and caps[k] < measure:
+        k += 1
+    return k
+
+
+@jit
+def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
+    """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`."""
+    nt = mkt_i[m, NTIER]
+    extra = mkt_f[m, EXTRA]
+    if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
+        notional = q * e
+        mm = -np.inf
+        for k in range(nt):
+            v = notional * (rates[m, k] + 0.0) - amounts[m, k]
+            if v > mm:
+                mm = v
+        lp = e - s * (coll - mm) / q
+        if s > 0 and lp < 0:
+            lp = 0.0
+        return lp
+    num0 = coll - s * q * e
+    if mkt_i[m, CONTRACTS] == 1:
+        k = tier_of(q / mkt_f[m, CSIZE], caps[m], nt)
+        r = rates[m, k] + extra
+        if s > 0:
+            p = (num0 + 0.0) / (q * (0.0 + r) - q)
+            return p if p > 0.0 else 0.0
+        return (num0 + 0.0) / (q * (0.0 + r) + q)
+    if s > 0:
+        best = -np.inf
+        for k in range(nt):
+            p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) - q)
+            if p > best:
+                best = p
+        return best if best > 0.0 else 0.0
+    best = np.inf
+    for k in range(nt):
+        p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + q)
+        if p < best:
+            best = p
+    return best
+
+
+@jit
+def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
+    """Maintenance margin (USD) at mark ``p`` (lines; contract tables by size)."""
+    nt = mkt_i[m, NTIER]
+    extra = mkt_f[m, EXTRA]
+    if mkt_i[m, CONTRACTS] == 1:
+        k = tier_of(q / mkt_f[m, CSIZE], caps[m], nt)
+        return q * p * (rates[m, k] + extra) - amounts[m, k]
+    best = -np.inf
+    notional = q * p
+    for k in range(nt):
+        v = notional * (rates[m, k] + extra) - amounts[m, k]
+        if v > best:
+            best = v
+    return best
+
+
+@jit
+def step_size(q, p, m, v, caps, mkt_i, mkt_f, ven_i, ven_f):
+    """Base units one liquidation step closes (mirrors each rule book's ``liquidation_step``)."""
+    kind = ven_i[v, STEP_KIND]
+    if kind == 0:
+        return q
+    if kind == 3:  # fraction above a notional threshold
+        return q * ven_f[v, HL_FRAC] if q * p > ven_f[v, HL_THRESH] else q
+    nt = mkt_i[m, NTIER]
+    contracts = mkt_i[m, CONTRACTS] == 1
+    measure = q / mkt_f[m, CSIZE] if contracts else q * p
+    k = 0
+    while k < nt and caps[m, k] < measure:
+        k += 1
+    if k > nt - 1:
+        k = nt - 1
+    down = 1 if kind == 1 else 2
+    if kind == 2 and k < 2:
+        return q
+    target = k - down
+    if target < 0:
+        return q
+    keep_measure = caps[m, target]
+    if contracts:
+        keep = keep_measure * mkt_f[m, CSIZE]
+    else:
+        keep = keep_measure / p if p > 0 else 0.0
+    return q - min(keep, q)
+
+
+@jit
+def liquidation_fee(notional, remaining, m, v, mkt_f, ven_i):
+    """Fee (USD) to the fund: none, a rate capped by what is left, or all that is left."""
+    kind = ven_i[v, FEE_KIND]
+    rem = remaining if remaining > 0.0 else 0.0
+    if kind == 0:
+        return 0.0
+    if kind == 2:
+        return rem
+    f = notional * mkt_f[m, FEE_RATE]
+    return f if f < rem else rem
+
+
+@jit
+def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i):
+    """ADL ranking key (higher first; -inf when not profitable), as the rule books define it."""
+    upnl = s * q * (mark - e)
+    if not upnl > 0:
+        return -np.inf
+    kind = ven_i[v, ADL_KIND]
+    if kind == 1:  # Binance
+        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        balance = coll + upnl
+        pnl_pct = max(upnl, 0.0) / max(coll, 1.0)
+        return pnl_pct * (mm / max(balance, 1e-12))
+    if kind == 2:  # Hyperliquid
+        av = max(coll + upnl, 1e-12)
+        pf = mark / e if s > 0 else e / mark
+        return pf * q * mark / av
+    eq = coll + upnl
+    pnl_frac = upnl / max(coll, 1e-12)
+    eff = q * mark / max(eq, 1e-12)
+    return pnl_frac * eff
+
+
+# ---------------------------------------------------------------------------------- book
+@jit
+def walk(mid, b, kappa, usd):
+    """Move fraction and average fill distance of a market order of ``usd`` (at mid)."""
+    if usd <= 0.0:
+        return 0.0, 0.0
+    u = (usd / b) ** (1.0 / kappa)
+    if u > MAX_WALK:
+        u = MAX_WALK
+    return u, kappa / (kappa + 1.0) * u
+
+
+@jit
+def book_side(mst, mkt_f, m, d):
+    """(B, kappa) of the side an order in direction ``d`` (+1 buy, -1 sell) walks."""
+    if d > 0:
+        return mkt_f[m, ASK_B] * mst[m, MULT], mkt_f[m, ASK_K]
+    return mkt_f[m, BID_B] * mst[m, MULT], mkt_f[m, BID_K]
+
+
+@jit
+def preview_fill(mst, mkt_f, m, d, q):
+    """Average fill price of ``q`` base units in direction ``d`` without moving the book."""
+    mid = mst[m, MID]
+    b, k = book_side(mst, mkt_f, m, d)
+    u, a = walk(mid, b, k, q * mid)
+    return mid * (1.0 + d * a)
+
+
+@jit
+def fill(mst, mkt_f, m, d, q):
+    """Walk ``q`` base units in direction ``d``; moves the mid; returns the average price."""
+    mid = mst[m, MID]
+    b, k = book_side(mst, mkt_f, m, d)
+    u, a = walk(mid, b, k, q * mid)
+    mst[m, MID] = mid * (1.0 + d * u)
+    return mid * (1.0 + d * a)
+
+
+# ---------------------------------------------------------------------------------- prices
+@jit
+def update_index(mst, ast, mkt_i, mkt_f):
+    na = ast.shape[0]
+    for a in range(na):
+        ast[a, INDEX] = 0.0
+    for m in range(mst.shape[0]):
+        ast[mkt_i[m, ASSET], INDEX] += mkt_f[m, IDX_W] * mst[m, MID]
+
+
+@jit
+def update_marks(mst, ast, mkt_i):
+    for m in range(mst.shape[0]):
+        mst[m, MARK] = ast[mkt_i[m, ASSET], INDEX] + mst[m, EMA]
+
+
+@jit
+def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
+               st_end, st_ptr):
+    """Scheduled flow + cohorts + stops per asset, split across venues by depth; walks books."""
+    dt = glob[DT]
+    na = ast.shape[0]
+    nm = mst.shape[0]
+    for a in range(na):
+        idx = ast[a, INDEX]
+        usd = sched[t, a]
+        dd = 1.0 - idx / ast[a, PEAK]
+        fg = 50.0 + 50.0 * math.tanh(math.log(idx / ast[a, SLOW]) / glob[FEAR_SCALE])
+        fear = (50.0 - fg) / 50.0
+        if fear < 0.0:
+            fear = 0.0
+        for c in range(co_asset.shape[0]):
+            if co_asset[c] != a:
+                continue
+            rate = co[c, 4] * max(0.0, dd - co[c, 3]) + co[c, 5] * fear
+            if idx < co[c, 1]:
+                rate += co[c, 2]
+            sell = rate * dt
+            have = co[c, 0] * idx
+            if sell > have:
+                sell = have
+            if sell > 0.0:
+                co[c, 0] -= sell / idx
+                if co[c, 0] < 0.0:
+                    co[c, 0] = 0.0
+                usd -= sell
+        while st_ptr[a, 0] < st_end[a, 0] and st_price[st_ptr[a, 0]] >= idx:
+            usd -= st_size[st_ptr[a, 0]] * idx
+            st_ptr[a, 0] += 1
+        while st_ptr[a, 1] < st_end[a, 1] and st_price[st_ptr[a, 1]] <= idx:
+            usd += st_size[st_ptr[a, 1]] * idx
+            st_ptr[a, 1] += 1
+        if usd == 0.0:
+            continue
+        d = 1.0 if usd > 0 else -1.0
+        total = 0.0
+        for m in range(nm):
+            if mkt_i[m, ASSET] == a:
+                b, k = book_side(mst, mkt_f, m, d)
+                total += b
+        for m in range(nm):
+            if mkt_i[m, ASSET] != a:
+                continue
+            b, k = book_side(mst, mkt_f, m, d)
+            v_usd = abs(usd) * b / total
+            mid = mst[m, MID]
+            base = v_usd / mid
+            u, avg = walk(mid, b, k, v_usd)
+            price = mid * (1.0 + d * avg)
+            mst[m, MID] = mid * (1.0 + d * u)
+            v = mkt_i[m, VENUE]
+            fee = base * price * ven_f[v, TAKER]
+            mst[m, FLOW_INV] += d * base
+            mst[m, FLOW_CASH] -= d * base * price + fee
+            mst[m, LP_INV] -= d * base
+            mst[m, LP_CASH] += d * base * price
+            vst[v, FEE_INCOME] += fee
+            mst[m, TRADED] += base * price
+
+
+@jit
+def prices_step(mst, ast, mkt_i, mkt_f, glob):
+    """Arbitrage toward the index, then index, basis EMA and marks."""
+    update_index(mst, ast, mkt_i, mkt_f)
+    theta = glob[ARB_THETA]
+    for m in range(mst.shape[0]):
+        idx = ast[mkt_i[m, ASSET], INDEX]
+        mst[m, MID] += (idx - mst[m, MID]) * theta
+    update_index(mst, ast, mkt_i, mkt_f)
+    for m in range(mst.shape[0]):
+        idx = ast[mkt_i[m, ASSET], INDEX]
+        mst[m, EMA] += mkt_f[m, EMA_A] * ((mst[m, MID] - idx) - mst[m, EMA])
+    update_marks(mst, ast, mkt_i)
+
+
+@jit
+def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
+    """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
+    for m in range(mst.shape[0]):
+        r = math.log(mst[m, MID] / mst[m, STEP_MID])
+        mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
+        liq = mst[m, LIQ_L] + mst[m, LIQ_S]
+        stress = glob[VOL_SENS] * max(0.0, math.sqrt(mst[m, VAR] / glob[CALM_VAR]) - 1.0) \
+            + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
+        target = 1.0 / (1.0 + stress)
+        if target < glob[MIN_MULT]:
+            target = glob[MIN_MULT]
+        if target < mst[m, MULT]:
+            mst[m, MULT] = target
+        else:
+            mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
+    update_index(mst, ast, mkt_i, mkt_f)
+    update_marks(mst, ast, mkt_i)
+    for a in range(ast.shape[0]):
+        if ast[a, INDEX] > ast[a, PEAK]:
+            ast[a, PEAK] = ast[a, INDEX]
+        ast[a, SLOW] += glob[FEAR_A] * (ast[a, INDEX] - ast[a, SLOW])
+    for m in range(mst.shape[0]):
+        v = mkt_i[m, VENUE]
+        mark = mst[m, MARK]
+        depth = mkt_f[m, BID_B] * mst[m, MULT] * 0.01 ** mkt_f[m, BID_K] \
+            + mkt_f[m, ASK_B] * mst[m, MULT] * 0.01 ** mkt_f[m, ASK_K]
+        rec[t, m, R_MARK] = mark
+        rec[t, m, R_MID] = mst[m, MID]
+        rec[t, m, R_DEPTH1] = depth
+        rec[t, m, R_LIQ_L] = mst[m, LIQ_L]
+        rec[t, m, R_LIQ_S] = mst[m, LIQ_S]
+        rec[t, m, R_OI] = 0.5 * (mst[m, OI_L] + mst[m, OI_S]) * mark
+        rec[t, m, R_FUND] = vst[v, FUND]
+        rec[t, m, R_ADL] = mst[m, ADL_USD]
+        rec[t, m, R_BAD] = mst[m, BAD_DEBT]
+        rec[t, m, R_MULT] = mst[m, MULT]
+
+
+@jit
+def start_of_step(mst):
+    for m in range(mst.shape[0]):
+        mst[m, STEP_MID] = mst[m, MID]
+        mst[m, PREV_MARK] = mst[m, MARK]
+        mst[m, LIQ_L] = 0.0
+        mst[m, LIQ_S] = 0.0
+        mst[m, ADL_USD] = 0.0
+
+
+# ---------------------------------------------------------------------------------- forced flow
+@jit
+def log_event(t, i, q, price, method, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    k = cnt[N_EV]
+    if k >= ev_step.shape[0]:
+        cnt[STATUS] = EVENTS_FULL
+        return
+    ev_step[k] = t
+    ev_pos[k] = i
+    ev_qty[k] = q
+    ev_price[k] = price
+    ev_method[k] = method
+    cnt[N_EV] = k + 1
+
+
+@jit
+def book_liq(mst, m, s, q, usd):
+    mst[m, TRADED] += usd
+    if s > 0:
+        mst[m, LIQ_L] += usd
+        mst[m, OI_L] -= q
+    else:
+        mst[m, LIQ_S] += usd
+        mst[m, OI_S] -= q
+
+
+@jit
+def make_active(j, cool, flag, act_idx, act_cool, cnt):
+    """Move position ``j`` into the active set (or update its cooldown there)."""
+    if flag[j] == 1:
+        for k in range(cnt[N_ACT]):
+            if act_idx[k] == j:
+                act_cool[k] = cool
+                return
+    k = cnt[N_ACT]
+    if k >= act_idx.shape[0]:
+        cnt[STATUS] = ACTIVE_FULL
+        return
+    act_idx[k] = j
+    act_cool[k] = cool
+    cnt[N_ACT] = k + 1
+    flag[j] = 1
+
+
+@jit
+def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
+        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, cnt):
+    """Close ``q_adl`` base units of position ``i`` at ``bp`` against profitable opposite
+    positions of its market (queue by key, or pro rata by size).  Returns the size closed."""
+    m = mkt[i]
+    v = mkt_i[m, VENUE]
+    s = float(side[i])
+    g = 2 * m + (1 if s > 0 else 0)  # opposite side's group
+    mark = mst[m, MARK]
+    done = 0.0
+    if glob[ADL_PRO_RATA] > 0.5:
+        total = 0.0
+        for p in range(grp_start[g], grp_end[g]):
+            j = order[p]
+            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+                total += size[j]
+        if total <= 0.0:
+            return 0.0
+        want = min(q_adl, total)
+        for p in range(grp_start[g], grp_end[g]):
+            j = order[p]
+            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+                a = want * size[j] / total
+                if a > size[j]:
+                    a = size[j]
+                reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
+                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
+                done += a
+        return done
+    while q_adl - done > 1e-12 * q_adl:
+        best = -np.inf
+        bj = -1
+        for p in range(grp_start[g], grp_end[g]):
+            j = order[p]
+            if size[j] <= 0.0:
+                continue
+            key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
+                          mkt_i, mkt_f, ven_i)
+            if key > best or (key == best and key > -np.inf and j < bj):
+                best = key
+                bj = j
+        if bj < 0:
+            break
+        a = min(size[bj], q_adl - done)
+        reduce_counterparty(bj, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
+                            amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
+        done += a
+    return done
+
+
+@jit
+def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
+                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt):
+    m = mkt[j]
+    sj = float(side[j])
+    margin[j] += sj * a * (bp - entry[j])
+    if a >= size[j]:
+        size[j] = 0.0
+    else:
+        size[j] -= a
+    if sj > 0:
+        mst[m, OI_L] -= a
+    else:
+        mst[m, OI_S] -= a
+    if size[j] > 0.0:
+        v = mkt_i[m, VENUE]
+        lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
+                                  ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0, rates, amounts, caps,
+                                  mkt_i, mkt_f)
+        if flag[j] != 1:
+            make_active(j, 0.0, flag, act_idx, act_cool, cnt)
+    else:
+        flag[j] = 2
+
+
+@jit
+def shortfall_at(mst, mkt_f, m, d, s, x, bp):
+    """Loss beyond bankruptcy (USD) if ``x`` base units fill on the book."""
+    f = preview_fill(mst, mkt_f, m, d, x)
+    return s * x * (bp - f)
+
+
+@jit
+def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
+              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, cnt,
+              ev_step, ev_pos, ev_qty, ev_price, ev_method):
+    """One liquidation step of position ``i`` by its venue's procedure."""
+    m = mkt[i]
+    v = mkt_i[m, VENUE]
+    s = float(side[i])
+    d = -s
+    q = size[i]
+    e = entry[i]
+    mg = margin[i]
+    mark = mst[m, MARK]
+    bp = e - s * mg / q
+    if s > 0 and bp < 0:
+        bp = 0.0
+    eq_mark = mg + s * q * (mark - e)
+    # backstop takeover at the bankruptcy price
+    if ven_f[v, BACKSTOP_FRAC] > 0.0:
+        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        if eq_mark < ven_f[v, BACKSTOP_FRAC] * mm:
+            margin[i] = mg + s * q * (bp - e)
+            size[i] = 0.0
+            flag[i] = 2
+            mst[m, VAULT_INV] += s * q
+            vst[v, VAULT_CASH] -= s * q * bp
+            book_liq(mst, m, s, q, q * bp)
+            log_event(t, i, q, bp, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            return
+    step = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f)
+    if step < q and eq_mark > 0.0:
+        f = fill(mst, mkt_f, m, d, step)
+        pnl = s * step * (f - e)
+        rem = (step / q) * mg + pnl
+        fee = liquidation_fee(step * f, rem, m, v, mkt_f, ven_i)
+        margin[i] = mg + pnl - fee
+        vst[v, FUND] += fee
+        size[i] = q - step
+        mst[m, LP_INV] += s * step
+        mst[m, LP_CASH] -= s * step * f
+        book_liq(mst, m, s, step, step * f)
+        log_event(t, i, step, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
+                                  rates, amounts, caps, mkt_i, mkt_f)
+        make_active(i, t_now + ven_f[v, COOLDOWN], flag, act_idx, act_cool, cnt)
+        return
+    # full close
+    f = preview_fill(mst, mkt_f, m, d, q)
+    eq = mg + s * q * (f - e)
+    q_book = q
+    if eq < 0.0 and -eq > vst[v, FUND]:
+        fund = vst[v, FUND]
+        lo = 0.0
+        hi = q
+        for _ in range(100):
+            mid_x = 0.5 * (lo + hi)
+            if shortfall_at(mst, mkt_f, m, d, s, mid_x, bp) > fund:
+                hi = mid_x
+            else:
+                lo = mid_x
+        q_book = lo
+    q_adl = q - q_book
+    if q_adl > 0.0:
+        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, cnt)
+        q_book = q - done
+        if done > 0.0:
+            margin[i] += s * done * (bp - e)
+            mst[m, ADL_USD] += done * bp
+            book_liq(mst, m, s, done, done * bp)
+            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    if q_book > 0.0:
+        f = fill(mst, mkt_f, m, d, q_book)
+        margin[i] += s * q_book * (f - e)
+        mst[m, LP_INV] += s * q_book
+        mst[m, LP_CASH] -= s * q_book * f
+        book_liq(mst, m, s, q_book, q_book * f)
+        log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        eq = margin[i]
+        if eq > 0.0:
+            fee = liquidation_fee(q_book * f, eq, m, v, mkt_f, ven_i)
+            margin[i] -= fee
+            vst[v, FUND] += fee
+    if margin[i] < 0.0:
+        pay = min(vst[v, FUND], -margin[i])
+        if pay > 0.0:
+            vst[v, FUND] -= pay
+            margin[i] += pay
+        if margin[i] < 0.0:
+            mst[m, BAD_DEBT] += -margin[i]
+    size[i] = 0.0
+    flag[i] = 2
+
+
+@jit
+def insertion_sort(a, n):
+    for k in range(1, n):
+        x = a[k]
+        j = k - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@jit
+def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
+               rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
+               co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
+               act_idx, act_cool, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
+               wv_step, wv_no, wv_liq, wv_depth, cnt):
+    """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
+
+    Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
+    nm = mst.shape[0]
+    dt = glob[DT]
+    for t in range(n_steps):
+        t_now = t * dt
+        start_of_step(mst)
+        flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
+                   st_end, st_ptr)
+        prices_step(mst, ast, mkt_i, mkt_f, glob)
+        wave = 0
+        while True:
+            n_total = 0
+            for m in range(nm):
+                mst[m, WAVE_L] = 0.0
+                mst[m, WAVE_BUY] = 0.0
+            for m in range(nm):
+                mark = mst[m, MARK]
+                n_trig = 0
+                g = 2 * m
+                p = ptr[g]
+                while p < grp_end[g] and lp[order[p]] >= mark:
+                    j = order[p]
+                    p += 1
+                    if flag[j] == 0 and size[j] > 0.0:
+                        trig[n_trig] = j
+                        n_trig += 1
+                ptr[g] = p
+                g = 2 * m + 1
+                p = ptr[g]
+                while p < grp_end[g] and lp[order[p]] <= mark:
+                    j = order[p]
+                    p += 1
+                    if flag[j] == 0 and size[j] > 0.0:
+                        trig[n_trig] = j
+                        n_trig += 1
+                ptr[g] = p
+                for k in range(cnt[N_ACT]):
+                    j = act_idx[k]
+                    if mkt[j] != m or size[j] <= 0.0 or t_now < act_cool[k]:
+                        continue
+                    if (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j]):
+                        trig[n_trig] = j
+                        n_trig += 1
+                if n_trig == 0:
+                    continue
+                if n_trig < 32:
+                    insertion_sort(trig, n_trig)
+                else:
+                    trig[:n_trig].sort()
+                n_total += n_trig
+                for k in range(n_trig):
+                    j = trig[k]
+                    if size[j] <= 0.0:
+                        continue
+                    usd = size[j] * mark
+                    mst[m, WAVE_L] += usd
+                    if side[j] < 0:
+                        mst[m, WAVE_BUY] += usd
+                    liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                              grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
+                              act_idx, act_cool, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
+                if cnt[STATUS] != OK:
+                    return
+            if n_total == 0:
+                break
+            wave += 1
+            # branching ratio of this wave
+            liq = 0.0
+            depth = 0.0
+            for m in range(nm):
+                if mst[m, WAVE_L] <= 0.0:
+                    continue
+                liq += mst[m, WAVE_L]
+                u = abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK]
+                dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
+                b, kap = book_side(mst, mkt_f, m, dside)
+                if u > 0.0:
+                    depth += b * u ** kap
+            for m in range(nm):
+                mst[m, PREV_MARK] = mst[m, MARK]
+            k = cnt[N_WV]
+            if k >= wv_step.shape[0]:
+                cnt[STATUS] = WAVES_FULL
+                return
+            wv_step[k] = t
+            wv_no[k] = wave
+            wv_liq[k] = liq
+            wv_depth[k] = depth
+            cnt[N_WV] = k + 1
+            update_index(mst, ast, mkt_i, mkt_f)
+            update_marks(mst, ast, mkt_i)
+            if wave >= MAX_WAVES:
+                break
+        waves_per_step[t] = wave
+        # drop closed positions from the active set
+        w = 0
+        for k in range(cnt[N_ACT]):
+            j = act_idx[k]
+            if size[j] > 0.0:
+                act_idx[w] = j
+                act_cool[w] = act_cool[k]
+                w += 1
+        cnt[N_ACT] = w
+        end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec)
+    return

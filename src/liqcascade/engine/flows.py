@@ -1,0 +1,225 @@
+"""Flows other than liquidations, each a plain rule with parameters.
+
+All flows are market orders in USD (valued at the index) that walk the venues' books; an asset's
+flow in a step is split across venues in proportion to the depth of the side it hits.  They are
+booked to one "flow" party per market (the books stand in for the whole market's liquidity), and
+pay the venue's taker fee to the venue's fee income.
+
+Scheduled (fixed in advance; may be built from a seed):
+
+- :func:`programme` — a constant USD rate over a time window (ETF redemptions or creations, an
+  OTC programme).  Negative = selling.
+- :func:`macro_shock` — flow tied to an equity-index path: each step ``usd_per_unit_return *
+  beta * log(E_t / E_{t-1})`` (a fall in equities sells crypto with beta ``beta``).
+- ``noise_usd`` of :class:`Flows` — Gaussian two-sided taker flow (USD per step), from the seed.
+
+State-dependent cohorts (evaluated every step inside the engine), one rule::
+
+    rate (USD/s) = trigger_rate * [index < trigger_price]
+                 + drawdown_rate * max(0, drawdown - drawdown_floor)
+                 + fear_rate * fear
+
+``drawdown`` = 1 - index / running peak of the index; ``fear`` = max(0, (50 - FG)/50) with the
+price-derived fear-and-greed index ``FG = 50 + 50*tanh(log(index/EMA_slow)/fear_scale)`` (EMA
+window ``fear_window_s``): 0 in calm or rising markets, 1 in extreme fear.  A cohort never sells
+more than it holds (``holdings`` in base units); the constructors give it its meaning:
+
+- :func:`treasury_company` — sells at ``rate`` once the index is ``threshold`` below its cost basis.
+- :func:`long_term_holders` — distribute into a fall beyond ``drawdown_floor``.
+- :func:`panic_sellers` — rate rises with drawdown and with fear.
+
+Stop-losses (:func:`stop_losses`): resting orders that become market orders when the index
+crosses their trigger: sells below, buys above.  A cohort (or stop book) that would sell more
+than it holds is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Programme:
+    asset: str
+    usd_per_s: float  # negative = sell
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class MacroShock:
+    asset: str
+    equity_path: np.ndarray  # equity index level at each step (>0), length n_steps + 1
+    beta: float
+    usd_per_unit_return: float
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A holder of ``holdings`` base units that sells by the rule in the module docstring."""
+
+    name: str
+    asset: str
+    holdings: float
+    trigger_price: float = 0.0
+    trigger_rate: float = 0.0
+    drawdown_floor: float = 0.0
+    drawdown_rate: float = 0.0
+    fear_rate: float = 0.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.holdings) and self.holdings >= 0):
+            raise InputError(f"cohort {self.name!r}: holdings must be >= 0 base units", field="holdings")
+        for f in ("trigger_price", "trigger_rate", "drawdown_floor", "drawdown_rate", "fear_rate"):
+            v = getattr(self, f)
+            if not (np.isfinite(v) and v >= 0):
+                raise InputError(f"cohort {self.name!r}: must be a non-negative number, got {v!r}", field=f)
+
+
+@dataclass(frozen=True)
+class StopLosses:
+    """Resting stop orders on one asset: ``side`` -1 sells when index <= trigger, +1 buys when
+    index >= trigger; ``size`` in base units."""
+
+    asset: str
+    trigger: np.ndarray
+    size: np.ndarray
+    side: np.ndarray
+    holdings: float = np.inf  # base units the stop-sellers own
+
+    def __post_init__(self):
+        if np.any(~np.isfinite(self.trigger)) or np.any(np.asarray(self.trigger) <= 0):
+            raise InputError("stop triggers must be positive prices", field="trigger")
+        if np.any(np.asarray(self.size) <= 0):
+            raise InputError("stop sizes must be positive base units", field="size")
+        sells = float(np.sum(np.asarray(self.size)[np.asarray(self.side) < 0]))
+        if sells > self.holdings * (1 + 1e-12):
+            raise InputError(f"stop-loss sellers of {self.asset} would sell {sells:g} but hold "
+                             f"{self.holdings:g}", field="size")
+
+
+def programme(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf) -> Programme:
+    """A constant flow of ``usd_per_day`` USD per day (negative sells: ETF redemptions)."""
+    if not np.isfinite(usd_per_day):
+        raise InputError("must be a finite USD amount", field="usd_per_day")
+    if end_s < start_s:
+        raise InputError("end before start", field="end_s")
+    return Programme(asset.upper(), usd_per_day / 86_400.0, start_s, end_s)
+
+
+def etf_redemptions(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf) -> Programme:
+    """ETF redemptions sold into the market at a constant rate (``usd_per_day`` > 0 USD sold)."""
+    if usd_per_day < 0:
+        raise InputError("redemptions are a positive USD amount", field="usd_per_day")
+    return programme(asset, -usd_per_day, start_s, end_s)
+
+
+def macro_shock(asset: str, equity_path, beta: float, usd_per_unit_return: float) -> MacroShock:
+    path = np.asarray(equity_path, np.float64)
+    if np.any(~np.isfinite(path)) or np.any(path <= 0):
+        raise InputError("equity index path must be positive", field="equity_path")
+    if usd_per_unit_return < 0:
+        raise InputError("must be >= 0", field="usd_per_unit_return")
+    return MacroShock(asset.upper(), path, float(beta), float(usd_per_unit_return))
+
+
+def treasury_company(asset, holdings, cost_basis, threshold=0.0, usd_per_s=1e6, name="treasury") -> Cohort:
+    """Sells ``usd_per_s`` once the index is ``threshold`` (fraction) below ``cost_basis`` (USD)."""
+    if not cost_basis > 0:
+        raise InputError("cost basis must be a positive price", field="cost_basis")
+    return Cohort(name, asset.upper(), holdings, trigger_price=cost_basis * (1 - threshold), trigger_rate=usd_per_s)
+
+
+def long_term_holders(asset, holdings, drawdown_floor=0.05, usd_per_s_per_drawdown=1e7, name="lth") -> Cohort:
+    """Distribute ``usd_per_s_per_drawdown * (drawdown - drawdown_floor)`` USD per second."""
+    return Cohort(name, asset.upper(), holdings, drawdown_floor=drawdown_floor, drawdown_rate=usd_per_s_per_drawdown)
+
+
+def panic_sellers(asset, holdings, usd_per_s_per_drawdown=5e6, usd_per_s_at_max_fear=1e6, name="panic") -> Cohort:
+    return Cohort(name, asset.upper(), holdings, drawdown_rate=usd_per_s_per_drawdown, fear_rate=usd_per_s_at_max_fear)
+
+
+def stop_losses(asset, trigger, size, side=-1, holdings=np.inf) -> StopLosses:
+    trigger = np.asarray(trigger, np.float64)
+    size = np.broadcast_to(np.asarray(size, np.float64), trigger.shape).copy()
+    side = np.broadcast_to(np.asarray(side, np.int8), trigger.shape).copy()
+    return StopLosses(asset.upper(), trigger, size, side, holdings)
+
+
+@dataclass
+class Flows:
+    """All non-liquidation flows of a run."""
+
+    programmes: list[Programme] = field(default_factory=list)
+    macro: list[MacroShock] = field(default_factory=list)
+    cohorts: list[Cohort] = field(default_factory=list)
+    stops: list[StopLosses] = field(default_factory=list)
+    noise_usd: dict[str, float] = field(default_factory=dict)  # std of USD per step, per asset
+    fear_window_s: float = 3_600.0
+    fear_scale: float = 0.05
+
+    def schedule(self, assets, n_steps: int, dt: float, seed: int) -> np.ndarray:
+        """Scheduled signed USD flow, shape ``(n_steps, n_assets)`` (positive buys)."""
+        assets = [a.upper() for a in assets]
+        out = np.zeros((n_steps, len(assets)))
+        t = np.arange(n_steps) * dt
+        for p in self.programmes:
+            if p.asset not in assets:
+                raise InputError(f"programme on unknown asset {p.asset}", field="asset")
+            on = (t >= p.start_s) & (t < p.end_s)
+            out[on, assets.index(p.asset)] += p.usd_per_s * dt
+        for m in self.macro:
+            if m.asset not in assets:
+                raise InputError(f"macro shock on unknown asset {m.asset}", field="asset")
+            if len(m.equity_path) < n_steps + 1:
+                raise InputError(f"equity path needs {n_steps + 1} points", field="equity_path")
+            r = np.diff(np.log(m.equity_path[: n_steps + 1]))
+            out[:, assets.index(m.asset)] += m.usd_per_unit_return * m.beta * r
+        rng = np.random.default_rng(seed)
+        for a, sd in sorted(self.noise_usd.items()):
+            if sd < 0:
+                raise InputError("noise must be a non-negative USD standard deviation", field="noise_usd")
+            if a.upper() in assets and sd > 0:
+                out[:, assets.index(a.upper())] += rng.normal(0.0, sd, n_steps)
+        return out
+
+    def cohort_arrays(self, assets):
+        """``(asset, holdings, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate)``."""
+        assets = [a.upper() for a in assets]
+        a = np.array([assets.index(c.asset) if c.asset in assets else -1 for c in self.cohorts], np.int64)
+        if np.any(a < 0):
+            raise InputError("cohort on an unknown asset", field="asset")
+        cols = np.array([[c.holdings, c.trigger_price, c.trigger_rate, c.drawdown_floor, c.drawdown_rate,
+                          c.fear_rate] for c in self.cohorts], np.float64).reshape(len(self.cohorts), 6)
+        return a, np.ascontiguousarray(cols)
+
+    def stop_arrays(self, assets):
+        """Stops sorted per asset: sells by trigger descending, buys ascending.
+
+        Returns ``(price, size, side, start, end)`` with ``start/end`` of shape (n_assets, 2)
+        (column 0 sells, 1 buys)."""
+        assets = [a.upper() for a in assets]
+        prices, sizes, sides = [], [], []
+        start = np.zeros((len(assets), 2), np.int64)
+        end = np.zeros((len(assets), 2), np.int64)
+        n = 0
+        for ai, a in enumerate(assets):
+            for col, sd in ((0, -1), (1, 1)):
+                p = [s.trigger[s.side == sd] for s in self.stops if s.asset == a]
+                z = [s.size[s.side == sd] for s in self.stops if s.asset == a]
+                p = np.concatenate(p) if p else np.zeros(0)
+                z = np.concatenate(z) if z else np.zeros(0)
+                o = np.argsort(-p if sd < 0 else p, kind="stable")
+                prices.append(p[o]); sizes.append(z[o]); sides.append(np.full(len(o), sd, np.int8))
+                start[ai, col] = n
+                n += len(o)
+                end[ai, col] = n
+        for s in self.stops:
+            if s.asset not in assets:
+                raise InputError(f"stop-losses on unknown asset {s.asset}", field="asset")
+        cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+        return cat(prices, np.float64), cat(sizes, np.float64), cat(sides, np.int8), start, end

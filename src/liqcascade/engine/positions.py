@@ -1,0 +1,155 @@
+"""Positions as a struct of arrays.
+
+One row per position; every column a NumPy array of the same length.  Units: ``size`` in base
+units (BTC), ``entry`` in USD per base unit, ``margin`` in USD, ``leverage`` the declared
+leverage (notional at entry / initial margin).  ``side`` is +1 long, -1 short; ``mode`` is 0
+isolated, 1 cross.  Venues and assets are small integer codes into :attr:`Positions.venues` and
+:attr:`Positions.assets`.
+
+Cross positions: the engine supports cross margin for accounts that hold one position per venue
+(the account's wallet is the position's collateral, ``margin``); the liquidation price is then
+the venue's *cross* formula (it differs from isolated on Bybit, where isolated maintenance margin
+is set on the entry value).  An account holding several cross positions on one venue is refused
+for now (see the engine's README section "What is not modelled yet").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..venues import get_venue
+
+ISOLATED = 0
+CROSS = 1
+
+
+def venue_symbol(venue: str, asset: str) -> str:
+    """The venue's symbol for a base asset (``BTC`` → ``BTC/USDT:USDT`` or ``BTC/USDC:USDC``)."""
+    return get_venue(venue).resolve_symbol(f"{asset.upper()}/USDT:USDT")
+
+
+@dataclass
+class Positions:
+    """Open positions, struct of arrays (see module docstring for units)."""
+
+    account: np.ndarray
+    venue: np.ndarray
+    asset: np.ndarray
+    side: np.ndarray
+    size: np.ndarray
+    entry: np.ndarray
+    margin: np.ndarray
+    mode: np.ndarray
+    leverage: np.ndarray
+    venues: tuple[str, ...]
+    assets: tuple[str, ...]
+
+    @classmethod
+    def from_arrays(cls, *, account, venue, asset, side, size, entry, margin, leverage, mode=None,
+                    venues=None, assets=None) -> "Positions":
+        """Build from columns.  ``venue``/``asset`` may be names or integer codes (then pass
+        ``venues``/``assets``); ``side`` may be +1/-1 or "long"/"short"; ``mode`` 0/1 or
+        "isolated"/"cross" (default isolated)."""
+        venue_codes, venues = _codes(venue, venues, "venue", str.lower)
+        asset_codes, assets = _codes(asset, assets, "asset", str.upper)
+        side = np.asarray(side)
+        if side.dtype.kind in "USO":
+            low = np.char.lower(side.astype(str))
+            side = np.where(low == "long", 1, np.where(low == "short", -1, 0))
+        side = np.asarray(side).astype(np.int8)
+        n = len(side)
+        if mode is None:
+            mode = np.zeros(n, np.int8)
+        mode = np.asarray(mode)
+        if mode.dtype.kind in "USO":
+            low = np.char.lower(mode.astype(str))
+            mode = np.where(low == "isolated", 0, np.where(low == "cross", 1, -1))
+        pos = cls(
+            account=np.asarray(account, np.int64), venue=venue_codes, asset=asset_codes, side=side,
+            size=np.asarray(size, np.float64), entry=np.asarray(entry, np.float64),
+            margin=np.asarray(margin, np.float64), mode=np.asarray(mode).astype(np.int8),
+            leverage=np.broadcast_to(np.asarray(leverage, np.float64), (n,)).copy()
+            if np.ndim(leverage) == 0 else np.asarray(leverage, np.float64),
+            venues=tuple(venues), assets=tuple(assets),
+        )
+        pos.validate()
+        return pos
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    @property
+    def notional(self) -> np.ndarray:
+        """Entry notional, USD."""
+        return self.size * self.entry
+
+    def market(self) -> np.ndarray:
+        """Market code ``venue * n_assets + asset`` (int16)."""
+        return (self.venue.astype(np.int16) * len(self.assets) + self.asset).astype(np.int16)
+
+    def validate(self) -> None:
+        """Refuse what no venue would hold, with a message naming the field and the first bad row."""
+        n = len(self.side)
+        for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage"):
+            if len(getattr(self, name)) != n:
+                raise InputError(f"has {len(getattr(self, name))} rows, side has {n}", field=name)
+
+        def bad(mask, field, msg):
+            if np.any(mask):
+                i = int(np.flatnonzero(mask)[0])
+                raise InputError(f"{msg} (first bad position: row {i})", field=field, row=i)
+
+        bad(~np.isin(self.side, (-1, 1)), "side", "side must be +1/'long' or -1/'short'")
+        for name in ("size", "entry", "margin", "leverage"):
+            arr = getattr(self, name)
+            bad(~(np.isfinite(arr) & (arr > 0)), name, "must be a positive finite number")
+        bad(~np.isin(self.mode, (ISOLATED, CROSS)), "mode", "mode must be 'isolated' or 'cross'")
+        bad((self.venue < 0) | (self.venue >= len(self.venues)), "venue", "unknown venue code")
+        bad((self.asset < 0) | (self.asset >= len(self.assets)), "asset", "unknown asset code")
+        notional = self.size * self.entry
+        bad(self.margin < notional / self.leverage * (1 - 1e-9), "margin",
+            "margin is below the initial margin size*entry/leverage")
+        for v, vname in enumerate(self.venues):
+            rules = get_venue(vname)
+            for a, aname in enumerate(self.assets):
+                sel = (self.venue == v) & (self.asset == a)
+                if not np.any(sel):
+                    continue
+                table = rules.tier_table(venue_symbol(vname, aname))
+                measure = table.measure(self.size, self.entry)
+                over = sel & (measure > table.max_position())
+                bad(over, "size", f"position exceeds the largest tier of {vname} {table.symbol}")
+                k = np.minimum(table.tier_index(measure), table.n_tiers - 1)
+                max_lev = table.max_leverage[k]
+                bad(sel & (self.leverage > max_lev * (1 + 1e-12)), "leverage",
+                    f"leverage above the tier maximum of {vname} {table.symbol}")
+        cross = self.mode == CROSS
+        if np.any(cross):
+            key = self.account[cross] * 64 + self.venue[cross]
+            uniq, counts = np.unique(key, return_counts=True)
+            if np.any(counts > 1):
+                acct = int(uniq[counts > 1][0] // 64)
+                raise InputError(
+                    f"account {acct} holds several cross positions on one venue; multi-asset cross "
+                    "accounts are not supported by the engine yet", field="mode")
+
+
+def _codes(values, names, field, case):
+    arr = np.asarray(values)
+    if arr.dtype.kind in "USO":
+        low = [case(x) for x in arr.astype(str).tolist()]
+        if names is None:
+            names = tuple(sorted(set(low)))
+        names = tuple(case(str(x)) for x in names)
+        lookup = {nm: i for i, nm in enumerate(names)}
+        try:
+            codes = np.array([lookup[x] for x in low], np.int8)
+        except KeyError as e:
+            raise InputError(f"unknown {field} {e.args[0]!r}; known: {', '.join(names)}", field=field) from None
+        return codes, names
+    if names is None:
+        raise InputError(f"integer {field} codes need the list of {field} names", field=field)
+    return arr.astype(np.int8), tuple(case(str(x)) for x in names)

@@ -1,0 +1,390 @@
+"""``simulate(...) -> Run``: build the kernel's arrays from the model's parts, run, collect.
+
+Kernel codes per venue (``_VENUE_CODES``) restate each rule book's liquidation step, ADL key and
+isolated-margin convention for the compiled loop; ``tests/engine/test_rules_mirror.py`` checks
+them against the rule books on random positions, so a rule book change that the codes miss fails
+a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read from the rule books.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..venues import get_venue
+from . import core as C
+from . import ledger as L
+from .flows import Flows
+from .liquidity import Liquidity
+from .positions import CROSS, Positions, venue_symbol
+from .prices import PriceConfig
+
+# step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
+# adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
+_VENUE_CODES = {
+    "binance": dict(step=1, adl=1, fixed_mm_iso=0),
+    "bybit": dict(step=1, adl=0, fixed_mm_iso=1),
+    "okx": dict(step=2, adl=0, fixed_mm_iso=0),
+    "hyperliquid": dict(step=3, adl=2, fixed_mm_iso=0),
+}
+
+ADL_RULES = ("queue", "pro_rata")
+
+
+@dataclass
+class Market:
+    """Everything the kernel needs about venues and markets (market = venue*A + asset)."""
+
+    venues: tuple
+    assets: tuple
+    rates: np.ndarray
+    amounts: np.ndarray
+    caps: np.ndarray
+    mkt_i: np.ndarray
+    mkt_f: np.ndarray
+    ven_i: np.ndarray
+    ven_f: np.ndarray
+    tables: dict
+
+
+def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: float) -> Market:
+    nv, na = len(venues), len(assets)
+    nm = nv * na
+    tables = {}
+    for v in venues:
+        for a in assets:
+            tables[(v, a)] = get_venue(v).tier_table(venue_symbol(v, a))
+    nt = max(t.n_tiers for t in tables.values())
+    rates = np.zeros((nm, nt))
+    amounts = np.zeros((nm, nt))
+    caps = np.full((nm, nt), np.inf)
+    mkt_i = np.zeros((nm, 4), np.int64)
+    mkt_f = np.zeros((nm, C.N_MKT_F))
+    ven_i = np.zeros((nv, 4), np.int64)
+    ven_f = np.zeros((nv, C.N_VEN_F))
+    depth = liquidity.arrays(venues, assets)
+    for vi, v in enumerate(venues):
+        rules = get_venue(v)
+        if rules.name not in _VENUE_CODES:
+            raise InputError(f"the engine has no kernel codes for venue {v}", field="venue")
+        codes = _VENUE_CODES[rules.name]
+        ven_i[vi] = (codes["step"], 0, codes["adl"], codes["fixed_mm_iso"])
+        ven_f[vi, C.COOLDOWN] = rules.procedure.cooldown_s
+        ven_f[vi, C.BACKSTOP_FRAC] = float(getattr(rules, "backstop_fraction", 0.0))
+        ven_f[vi, C.HL_THRESH] = float(getattr(rules, "partial_threshold_usd", np.inf))
+        ven_f[vi, C.HL_FRAC] = float(getattr(rules, "partial_fraction", 1.0))
+        ven_f[vi, C.TAKER] = rules.default_taker_fee
+        for ai, a in enumerate(assets):
+            m = vi * na + ai
+            t = tables[(v, a)]
+            k = t.n_tiers
+            rates[m, :k] = t.mmr
+            amounts[m, :k] = t.maintenance_amount
+            caps[m, :k] = t.caps
+            mkt_i[m] = (vi, ai, k, 1 if t.basis == "contracts" else 0)
+            # fee rule probed from the rule book: none, a rate capped by what is left, or all of it
+            big = 1e12
+            f = float(np.asarray(rules.liquidation_fee(1.0, big, t.symbol)))
+            if f == 0.0:
+                fee_kind, rate = 0, 0.0
+            elif f >= big:
+                fee_kind, rate = 2, 0.0
+            else:
+                fee_kind, rate = 1, f
+            ven_i[vi, C.FEE_KIND] = fee_kind
+            mkt_f[m, C.FEE_RATE] = rate
+            mkt_f[m, C.BID_B], mkt_f[m, C.ASK_B], mkt_f[m, C.BID_K], mkt_f[m, C.ASK_K] = depth[:, m]
+            mkt_f[m, C.EMA_A] = 1.0 - math.exp(-dt / prices.window(v))
+            mkt_f[m, C.CSIZE] = t.contract_size
+            extra = rules._extra_rate(None)
+            mkt_f[m, C.EXTRA] = float(extra)
+            mkt_f[m, C.DEPTH1] = depth[0, m] * 0.01 ** depth[2, m] + depth[1, m] * 0.01 ** depth[3, m]
+    for ai in range(na):
+        sel = mkt_i[:, C.ASSET] == ai
+        w = mkt_f[sel, C.DEPTH1]
+        mkt_f[sel, C.IDX_W] = w / w.sum()
+    return Market(tuple(venues), tuple(assets), rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, tables)
+
+
+def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
+    """Every position's LP (USD) with the vectorised rule books, per (venue, asset, mode)."""
+    lp = np.empty(len(pos))
+    na = len(pos.assets)
+    code = (pos.venue.astype(np.int32) * na + pos.asset) * 2 + pos.mode
+    for c in np.unique(code):
+        idx = np.flatnonzero(code == c)
+        m, mode = divmod(int(c), 2)
+        v, a = divmod(m, na)
+        rules = get_venue(pos.venues[v])
+        table = market.tables[(pos.venues[v], pos.assets[a])]
+        lp[idx] = rules.liquidation_price(pos.side[idx], pos.size[idx], pos.entry[idx], pos.margin[idx], table,
+                                          mode="cross" if mode == CROSS else "isolated")
+    return lp
+
+
+def sort_positions(lp, side, mkt, n_markets):
+    """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
+    ascending, ties by position index.  Returns ``(order int32, start, end)``."""
+    key = np.where(side > 0, -lp, lp)
+    order = np.argsort(key, kind="stable")
+    del key
+    grp = (2 * mkt.astype(np.int32) + (side < 0))
+    order = order[np.argsort(grp[order], kind="stable")].astype(np.int32)
+    counts = np.bincount(grp, minlength=2 * n_markets)
+    end = np.cumsum(counts).astype(np.int64)
+    start = end - counts
+    return order, start, end
+
+
+@dataclass
+class Run:
+    """Results of one simulation.
+
+    ``steps``: one row per step and market (time_s, venue, asset, mark, mid, depth_1pct_usd,
+    liq_long_usd, liq_short_usd, open_interest_usd, insurance_fund_usd, adl_usd, bad_debt_usd,
+    depth_multiplier).  ``events``: the liquidation log (time_s, account, venue, asset, side,
+    size, price, usd, method in book/backstop/adl).  ``waves``: one row per wave (time_s, wave,
+    liquidated_usd, depth_usd, branching_ratio).  ``summary``: headline figures; ``ledger``: the
+    conservation check.
+    """
+
+    steps: pd.DataFrame
+    events: pd.DataFrame
+    waves: pd.DataFrame
+    summary: dict
+    ledger: dict
+    final: dict = field(default_factory=dict, repr=False)
+
+    def to_parquet(self, directory) -> None:
+        from pathlib import Path
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.steps.to_parquet(d / "steps.parquet", index=False)
+        self.events.to_parquet(d / "events.parquet", index=False)
+        self.waves.to_parquet(d / "waves.parquet", index=False)
+
+
+METHODS = np.array(["book", "backstop", "adl"])
+
+
+def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, flows: Flows | None = None, *,
+             n_steps: int, dt: float = 1.0, insurance_fund: dict | float = 0.0, adl_rule: str = "queue",
+             seed: int = 0, check_ledger: bool = True, keep_final: bool = False) -> Run:
+    """Run the cascade engine for ``n_steps`` steps of ``dt`` seconds.
+
+    ``insurance_fund``: USD per venue (a dict by venue name, or one number for all) — the
+    insurance fund, or the liquidator vault's cash where the venue's fees go to a vault.
+    ``adl_rule``: ``"queue"`` (the venue's ranking) or ``"pro_rata"`` (by size).
+    Raises :class:`InputError` for bad parameters before anything runs, and ``AssertionError``
+    if the ledger does not balance (``check_ledger``).
+    """
+    flows = flows or Flows()
+    if not (isinstance(n_steps, (int, np.integer)) and n_steps > 0):
+        raise InputError(f"must be a positive integer, got {n_steps!r}", field="n_steps")
+    if not (np.isfinite(dt) and dt > 0):
+        raise InputError(f"must be a positive number of seconds, got {dt!r}", field="dt")
+    if adl_rule not in ADL_RULES:
+        raise InputError(f"must be one of {ADL_RULES}, got {adl_rule!r}", field="adl_rule")
+    venues, assets = positions.venues, tuple(a.upper() for a in positions.assets)
+    market = build_market(venues, assets, liquidity, prices, dt)
+    funds = np.array([float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
+                      for v in venues])
+    if np.any(~np.isfinite(funds)) or np.any(funds < 0):
+        raise InputError("insurance funds must be non-negative USD", field="insurance_fund")
+    sched = flows.schedule(assets, n_steps, dt, seed)
+    co_asset, co = flows.cohort_arrays(assets)
+    st_price, st_size, st_side, st_start, st_end = flows.stop_arrays(assets)
+    if not (flows.fear_window_s > 0 and flows.fear_scale > 0):
+        raise InputError("fear window and scale must be positive", field="fear_window_s")
+    p0 = prices.initial_array(assets)
+    r = liquidity.response
+    glob = np.zeros(C.N_GLOB)
+    glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
+    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
+    glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
+    glob[C.VOL_SENS] = r.vol_sensitivity
+    glob[C.FLOW_SENS] = r.flow_sensitivity
+    glob[C.MIN_MULT] = r.min_multiplier
+    glob[C.REFILL_RHO] = 1.0 - 0.5 ** (dt / r.refill_half_life_s)
+    glob[C.FEAR_A] = 1.0 - math.exp(-dt / flows.fear_window_s)
+    glob[C.FEAR_SCALE] = flows.fear_scale
+    glob[C.DT] = dt
+    glob[C.ADL_PRO_RATA] = 1.0 if adl_rule == "pro_rata" else 0.0
+
+    n = len(positions)
+    nm = len(venues) * len(assets)
+    mkt = positions.market()
+    lp = initial_liquidation_prices(positions, market)
+    order, grp_start, grp_end = sort_positions(lp, positions.side, mkt, nm)
+
+    def fresh_state():
+        mst = np.zeros((nm, C.N_MST))
+        mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
+        mst[:, C.MARK] = mst[:, C.MID]
+        mst[:, C.MULT] = 1.0
+        mst[:, C.VAR] = glob[C.CALM_VAR]
+        s = positions.side.astype(np.float64)
+        inv = np.bincount(mkt, weights=s * positions.size, minlength=nm)
+        cash = np.bincount(mkt, weights=s * positions.size * positions.entry, minlength=nm)
+        mst[:, C.LP_INV] = -inv
+        mst[:, C.LP_CASH] = cash
+        mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(s > 0, positions.size, 0.0), minlength=nm)
+        mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, positions.size, 0.0), minlength=nm)
+        vst = np.zeros((len(venues), 3))
+        vst[:, C.FUND] = funds
+        ast = np.zeros((len(assets), 3))
+        ast[:, C.INDEX] = p0
+        ast[:, C.PEAK] = p0
+        ast[:, C.SLOW] = p0
+        return mst, vst, ast
+
+    ev_cap = max(1024, n // 4)
+    act_cap = max(1024, n // 16)
+    wv_cap = max(1024, n_steps // 8)
+    while True:
+        mst, vst, ast = fresh_state()
+        initial_value = float(np.sum(positions.margin) + np.sum(funds))
+        size = positions.size.copy()
+        margin = positions.margin.copy()
+        lp_run = lp.copy()
+        flag = np.zeros(n, np.uint8)
+        ptr = grp_start.copy()
+        co_run = co.copy()
+        st_ptr = st_start.copy()
+        rec = np.zeros((n_steps, nm, C.N_REC))
+        waves_per_step = np.zeros(n_steps, np.int32)
+        act_idx = np.zeros(act_cap, np.int32)
+        act_cool = np.zeros(act_cap)
+        trig = np.zeros(n + 1, np.int32)
+        ev = (np.zeros(ev_cap, np.int32), np.zeros(ev_cap, np.int32), np.zeros(ev_cap), np.zeros(ev_cap),
+              np.zeros(ev_cap, np.int8))
+        wv = (np.zeros(wv_cap, np.int32), np.zeros(wv_cap, np.int32), np.zeros(wv_cap), np.zeros(wv_cap))
+        cnt = np.zeros(4, np.int64)
+        C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
+                     order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
+                     market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
+                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, trig, *ev, *wv,
+                     cnt)
+        status = int(cnt[C.STATUS])
+        if status == C.OK:
+            break
+        if status == C.EVENTS_FULL:
+            ev_cap *= 4
+        elif status == C.ACTIVE_FULL:
+            act_cap *= 4
+        else:
+            wv_cap *= 4
+    marks = mst[:, C.MARK]
+    check = L.balance(initial_value, positions.side, size, positions.entry, margin, mkt, mst, vst, marks)
+    if check_ledger and not check.ok:
+        raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
+                             f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
+    run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check)
+    if keep_final:
+        run.final = dict(size=size, margin=margin, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run)
+    return run
+
+
+def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check) -> Run:
+    venues, assets = market.venues, market.assets
+    n_steps, nm, _ = rec.shape
+    na = len(assets)
+    t = np.arange(n_steps) * dt
+    steps = pd.DataFrame({
+        "time_s": np.repeat(t, nm),
+        "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE], n_steps), venues),
+        "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET], n_steps), assets),
+        "mark": rec[:, :, C.R_MARK].ravel(),
+        "mid": rec[:, :, C.R_MID].ravel(),
+        "depth_1pct_usd": rec[:, :, C.R_DEPTH1].ravel(),
+        "liq_long_usd": rec[:, :, C.R_LIQ_L].ravel(),
+        "liq_short_usd": rec[:, :, C.R_LIQ_S].ravel(),
+        "open_interest_usd": rec[:, :, C.R_OI].ravel(),
+        "insurance_fund_usd": rec[:, :, C.R_FUND].ravel(),
+        "adl_usd": rec[:, :, C.R_ADL].ravel(),
+        "bad_debt_usd": rec[:, :, C.R_BAD].ravel(),
+        "depth_multiplier": rec[:, :, C.R_MULT].ravel(),
+    })
+    k = int(cnt[C.N_EV])
+    ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
+    ev_mkt = positions.market()[ev_pos]
+    events = pd.DataFrame({
+        "time_s": ev_step * dt,
+        "account": positions.account[ev_pos],
+        "position": ev_pos,
+        "venue": pd.Categorical.from_codes(ev_mkt // na, venues),
+        "asset": pd.Categorical.from_codes(ev_mkt % na, assets),
+        "side": np.where(positions.side[ev_pos] > 0, "long", "short"),
+        "size": ev_qty,
+        "price": ev_price,
+        "usd": ev_qty * ev_price,
+        "method": pd.Categorical.from_codes(ev_method, list(METHODS)),
+    })
+    kw = int(cnt[C.N_WV])
+    wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
+    waves = pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
+                          "branching_ratio": rr})
+    # index per asset per step (for drawdowns)
+    w = market.mkt_f[:, C.IDX_W]
+    index = np.zeros((n_steps, na))
+    for m in range(nm):
+        index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[:, m, C.R_MID]
+    summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
+    return Run(steps, events, waves, summary, check.as_dict())
+
+
+def as_reported(events: pd.DataFrame) -> pd.DataFrame:
+    """The liquidations a venue's public feed shows: where the venue throttles (Binance, OKX:
+    one print per symbol per second), only the *largest* liquidation of each symbol in each
+    throttle window is kept; Bybit and Hyperliquid report every one."""
+    if events.empty:
+        return events
+    keep = np.ones(len(events), bool)
+    for vname in events["venue"].cat.categories:
+        throttle = get_venue(vname).procedure.feed_throttle_s
+        if throttle <= 0:
+            continue
+        sel = (events["venue"] == vname).to_numpy()
+        sub = events.loc[sel, ["asset", "time_s", "usd"]].copy()
+        sub["window"] = np.floor(sub["time_s"] / throttle)
+        best = sub.sort_values("usd", ascending=False, kind="stable").groupby(
+            ["asset", "window"], observed=True).head(1).index
+        k = np.zeros(len(events), bool)
+        k[events.index.get_indexer(best)] = True
+        keep &= ~sel | k
+    return events[keep]
+
+
+def summarize(events, waves, waves_per_step, index, assets, venues, check) -> dict:
+    total = float(events["usd"].sum())
+    reported = float(as_reported(events)["usd"].sum())
+    longs = float(events.loc[events["side"] == "long", "usd"].sum())
+    peak = np.maximum.accumulate(index, axis=0) if len(index) else index
+    dd = (1.0 - index / peak).max(axis=0) * 100.0 if len(index) else np.zeros(len(assets))
+    r = waves["branching_ratio"].to_numpy()
+    r_first = waves.loc[waves["wave"] == 1, "branching_ratio"].to_numpy()
+    return {
+        "true_total_liquidated_usd": total,
+        "as_reported_total_usd": reported,
+        "accounts_liquidated": int(events["account"].nunique()),
+        "liquidation_events": int(len(events)),
+        "long_share": longs / total if total > 0 else float("nan"),
+        "by_venue_usd": {str(k): float(v) for k, v in events.groupby("venue", observed=False)["usd"].sum().items()},
+        "by_asset_usd": {str(k): float(v) for k, v in events.groupby("asset", observed=False)["usd"].sum().items()},
+        "largest_liquidation_usd": float(events["usd"].max()) if len(events) else 0.0,
+        "drawdown_pct": {a: float(d) for a, d in zip(assets, dd)},
+        "waves_total": int(len(waves)),
+        "max_waves_in_a_step": int(waves_per_step.max()) if len(waves_per_step) else 0,
+        "branching_ratio_first_wave_max": float(np.nanmax(r_first)) if np.any(np.isfinite(r_first)) else float("nan"),
+        "branching_ratio_path_max": float(np.nanmax(r)) if np.any(np.isfinite(r)) else float("nan"),
+        "adl_usd": float(events.loc[events["method"] == "adl", "usd"].sum()),
+        "backstop_usd": float(events.loc[events["method"] == "backstop", "usd"].sum()),
+        "ledger_imbalance_usd": check.imbalance,
+    }
