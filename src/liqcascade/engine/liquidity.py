@@ -95,8 +95,8 @@ class MarketMakerResponse:
 
     calm_sigma: float = 2.0e-4  # per-second volatility of a calm market (fraction)
     vol_window_s: float = 60.0
-    vol_sensitivity: float = 1.0
-    flow_sensitivity: float = 2.0
+    vol_sensitivity: float = 0.25
+    flow_sensitivity: float = 20.0
     min_multiplier: float = 0.01
     refill_half_life_s: float = 300.0
 

@@ -1,0 +1,57 @@
+"""Small random markets for the engine's tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liqcascade.engine import Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, programme
+from liqcascade.engine.positions import venue_symbol
+from liqcascade.venues import get_venue
+
+VENUES = ("binance", "bybit", "hyperliquid")
+ASSETS = ("BTC", "ETH")
+P0 = {"BTC": 100_000.0, "ETH": 3_000.0}
+
+
+def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_share=0.2, size_usd=2e4,
+                     spread=0.01):
+    """``n`` positions with a leverage mix (most 2-10x, a tail to the venue maximum), entries
+    around the starting price, some single-position cross accounts."""
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, len(venues), n)
+    a = rng.integers(0, len(assets), n)
+    side = rng.choice(np.array([-1, 1], np.int8), n)
+    p0 = np.array([P0[x] for x in assets])
+    entry = p0[a] * np.exp(rng.normal(0.0, spread, n))
+    notional = rng.lognormal(np.log(size_usd), 1.5, n)
+    size = notional / entry
+    lev = np.where(rng.random(n) < 0.8, rng.uniform(2, 10, n), rng.uniform(10, 100, n))
+    cap = np.empty(n)
+    for vi, vn in enumerate(venues):
+        for ai, an in enumerate(assets):
+            sel = (v == vi) & (a == ai)
+            t = get_venue(vn).tier_table(venue_symbol(vn, an))
+            k = np.minimum(t.tier_index(t.measure(size[sel], entry[sel])), t.n_tiers - 1)
+            cap[sel] = t.max_leverage[k]
+    if max_lev is not None:
+        cap = np.minimum(cap, max_lev)
+    lev = np.minimum(lev, cap)
+    margin = size * entry / lev * np.where(rng.random(n) < 0.3, rng.uniform(1.0, 1.5, n), 1.0)
+    mode = (rng.random(n) < cross_share).astype(np.int8)
+    return Positions.from_arrays(account=np.arange(n), venue=v, asset=a, side=side, size=size, entry=entry,
+                                 margin=margin, leverage=lev, mode=mode, venues=venues, assets=assets)
+
+
+def shock_flows(btc_usd_per_s=-3e6, eth_usd_per_s=-1e6, start=5, end=60, noise=True):
+    return Flows(programmes=[programme("BTC", btc_usd_per_s * 86_400, start, end),
+                             programme("ETH", eth_usd_per_s * 86_400, start, end)],
+                 noise_usd={"BTC": 2e5, "ETH": 5e4} if noise else {})
+
+
+def liquidity(depth_btc=2e7, depth_eth=6e6, kappa=1.16, **resp):
+    return Liquidity.uniform(VENUES, ASSETS, {"BTC": depth_btc, "ETH": depth_eth}, kappa=kappa,
+                             response=MarketMakerResponse(**resp))
+
+
+def prices():
+    return PriceConfig(dict(P0))

@@ -1,0 +1,291 @@
+"""A slow, obvious reference engine.
+
+Every wave it recomputes *every* open position's liquidation price with the venue rule books
+(vectorised, tier-exact) and compares it with the mark — no sorting, no pointers, no active set —
+and it takes each liquidation step, fee, backstop decision and ADL ranking straight from the rule
+books (``liquidation_step``, ``liquidation_fee``, ``backstop_triggered``, ``adl_rank_key``,
+``maintenance_margin``, ``bankruptcy_price``) instead of the kernel's restatements.  The price
+machinery that is not a shortcut (flows, arbitrage, marks, book walks, market-maker response) is
+the engine's own, so a disagreement points at the sweep or at a rule restated in the kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liqcascade.engine import core as C
+from liqcascade.engine import run as R
+from liqcascade.engine.positions import CROSS
+from liqcascade.venues import get_venue
+
+
+def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=1.0, insurance_fund=0.0,
+                       adl_rule="queue", seed=0):
+    from liqcascade.engine.flows import Flows
+
+    flows = flows or Flows()
+    venues, assets = positions.venues, tuple(a.upper() for a in positions.assets)
+    na = len(assets)
+    market = R.build_market(venues, assets, liquidity, prices, dt)
+    nm = len(venues) * na
+    funds = np.array([float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
+                      for v in venues])
+    sched = flows.schedule(assets, n_steps, dt, seed)
+    co_asset, co = flows.cohort_arrays(assets)
+    st_price, st_size, st_side, st_start, st_end = flows.stop_arrays(assets)
+    st_ptr = st_start.copy()
+    co = co.copy()
+    p0 = prices.initial_array(assets)
+    r = liquidity.response
+    import math
+
+    glob = np.zeros(C.N_GLOB)
+    glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
+    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
+    glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
+    glob[C.VOL_SENS] = r.vol_sensitivity
+    glob[C.FLOW_SENS] = r.flow_sensitivity
+    glob[C.MIN_MULT] = r.min_multiplier
+    glob[C.REFILL_RHO] = 1.0 - 0.5 ** (dt / r.refill_half_life_s)
+    glob[C.FEAR_A] = 1.0 - math.exp(-dt / flows.fear_window_s)
+    glob[C.FEAR_SCALE] = flows.fear_scale
+    glob[C.DT] = dt
+
+    mkt = positions.market()
+    side = positions.side
+    sidef = side.astype(np.float64)
+    entry = positions.entry
+    size = positions.size.copy()
+    margin = positions.margin.copy()
+    cool = np.zeros(len(size))
+
+    mst = np.zeros((nm, C.N_MST))
+    mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
+    mst[:, C.MARK] = mst[:, C.MID]
+    mst[:, C.MULT] = 1.0
+    mst[:, C.VAR] = glob[C.CALM_VAR]
+    mst[:, C.LP_INV] = -np.bincount(mkt, weights=sidef * size, minlength=nm)
+    mst[:, C.LP_CASH] = np.bincount(mkt, weights=sidef * size * entry, minlength=nm)
+    mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(sidef > 0, size, 0.0), minlength=nm)
+    mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(sidef < 0, size, 0.0), minlength=nm)
+    vst = np.zeros((len(venues), 3))
+    vst[:, C.FUND] = funds
+    ast = np.zeros((na, 3))
+    ast[:, C.INDEX] = p0
+    ast[:, C.PEAK] = p0
+    ast[:, C.SLOW] = p0
+    rec = np.zeros((n_steps, nm, C.N_REC))
+    events = []
+    waves = []
+    initial_value = float(np.sum(positions.margin) + np.sum(funds))
+
+    def rules_of(m):
+        v, a = divmod(m, na)
+        return get_venue(venues[v]), market.tables[(venues[v], assets[a])], v
+
+    def lps(idx, m):
+        rules, table, _ = rules_of(m)
+        out = np.empty(len(idx))
+        for mode in (0, 1):
+            sel = positions.mode[idx] == mode
+            if np.any(sel):
+                j = idx[sel]
+                out[sel] = rules.liquidation_price(side[j], size[j], entry[j], margin[j], table,
+                                                   mode="cross" if mode == CROSS else "isolated")
+        return out
+
+    def book(m, s, q, usd):
+        mst[m, C.TRADED] += usd
+        if s > 0:
+            mst[m, C.LIQ_L] += usd
+            mst[m, C.OI_L] -= q
+        else:
+            mst[m, C.LIQ_S] += usd
+            mst[m, C.OI_S] -= q
+
+    def adl_keys(m, cand):
+        rules, table, _ = rules_of(m)
+        mark = mst[m, C.MARK]
+        mm = rules.maintenance_margin(size[cand], np.full(len(cand), mark), table, entry=entry[cand], mode="cross")
+        return rules.adl_rank_key(side[cand], size[cand], entry[cand], np.full(len(cand), mark), margin[cand], mm)
+
+    def reduce(j, a, bp):
+        m = mkt[j]
+        margin[j] += sidef[j] * a * (bp - entry[j])
+        size[j] = 0.0 if a >= size[j] else size[j] - a
+        if sidef[j] > 0:
+            mst[m, C.OI_L] -= a
+        else:
+            mst[m, C.OI_S] -= a
+
+    def adl(i, q_adl, bp):
+        m = mkt[i]
+        opp = np.flatnonzero((mkt == m) & (side == -side[i]))
+        done = 0.0
+        if adl_rule == "pro_rata":
+            cand = opp[size[opp] > 0]
+            keys = adl_keys(m, cand)
+            cand = cand[keys > -np.inf]
+            total = float(np.sum(size[cand]))  # summed in another order than the kernel: last-bit differences
+            if total <= 0:
+                return 0.0
+            want = min(q_adl, total)
+            for j in cand:
+                a = min(want * size[j] / total, size[j])
+                reduce(j, a, bp)
+                done += a
+            return done
+        while q_adl - done > 1e-12 * q_adl:
+            cand = opp[size[opp] > 0]
+            if len(cand) == 0:
+                break
+            keys = adl_keys(m, cand)
+            ok = keys > -np.inf
+            if not np.any(ok):
+                break
+            cand, keys = cand[ok], keys[ok]
+            best = keys.max()
+            j = int(cand[keys == best].min())
+            a = min(size[j], q_adl - done)
+            reduce(j, a, bp)
+            done += a
+        return done
+
+    def liquidate(i, t, t_now):
+        m = int(mkt[i])
+        rules, table, v = rules_of(m)
+        s = float(sidef[i])
+        d = -s
+        q, e, mg = size[i], entry[i], margin[i]
+        mark = mst[m, C.MARK]
+        bp = float(rules.bankruptcy_price(side[i], q, e, mg))
+        eq_mark = mg + s * q * (mark - e)
+        mode = "cross" if positions.mode[i] == CROSS else "isolated"
+        mm = float(rules.maintenance_margin(q, mark, table, entry=e, mode="cross"))
+        if bool(rules.backstop_triggered(eq_mark, mm)):
+            margin[i] = mg + s * q * (bp - e)
+            size[i] = 0.0
+            mst[m, C.VAULT_INV] += s * q
+            vst[v, C.VAULT_CASH] -= s * q * bp
+            book(m, s, q, q * bp)
+            events.append((t, i, q, bp, C.BACKSTOP))
+            return
+        step = float(rules.liquidation_step(q, mark, table))
+        if step < q and eq_mark > 0.0:
+            f = C.fill(mst, market.mkt_f, m, d, step)
+            pnl = s * step * (f - e)
+            rem = (step / q) * mg + pnl
+            fee = float(rules.liquidation_fee(step * f, rem, table.symbol))
+            margin[i] = mg + pnl - fee
+            vst[v, C.FUND] += fee
+            size[i] = q - step
+            mst[m, C.LP_INV] += s * step
+            mst[m, C.LP_CASH] -= s * step * f
+            book(m, s, step, step * f)
+            events.append((t, i, step, f, C.BOOK))
+            cool[i] = t_now + rules.procedure.cooldown_s
+            return
+        f = C.preview_fill(mst, market.mkt_f, m, d, q)
+        eq = mg + s * q * (f - e)
+        q_book = q
+        if eq < 0.0 and -eq > vst[v, C.FUND]:
+            fund = vst[v, C.FUND]
+            lo, hi = 0.0, q
+            for _ in range(100):
+                x = 0.5 * (lo + hi)
+                if s * x * (bp - C.preview_fill(mst, market.mkt_f, m, d, x)) > fund:
+                    hi = x
+                else:
+                    lo = x
+            q_book = lo
+        q_adl = q - q_book
+        if q_adl > 0.0:
+            done = adl(i, q_adl, bp)
+            q_book = q - done
+            if done > 0.0:
+                margin[i] += s * done * (bp - e)
+                mst[m, C.ADL_USD] += done * bp
+                book(m, s, done, done * bp)
+                events.append((t, i, done, bp, C.ADL))
+        if q_book > 0.0:
+            f = C.fill(mst, market.mkt_f, m, d, q_book)
+            margin[i] += s * q_book * (f - e)
+            mst[m, C.LP_INV] += s * q_book
+            mst[m, C.LP_CASH] -= s * q_book * f
+            book(m, s, q_book, q_book * f)
+            events.append((t, i, q_book, f, C.BOOK))
+            if margin[i] > 0.0:
+                fee = float(rules.liquidation_fee(q_book * f, margin[i], table.symbol))
+                margin[i] -= fee
+                vst[v, C.FUND] += fee
+        if margin[i] < 0.0:
+            pay = min(vst[v, C.FUND], -margin[i])
+            if pay > 0.0:
+                vst[v, C.FUND] -= pay
+                margin[i] += pay
+            if margin[i] < 0.0:
+                mst[m, C.BAD_DEBT] += -margin[i]
+        size[i] = 0.0
+
+    waves_per_step = np.zeros(n_steps, np.int32)
+    for t in range(n_steps):
+        t_now = t * dt
+        C.start_of_step(mst)
+        C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
+                     st_price, st_size, st_end, st_ptr)
+        C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
+        wave = 0
+        while True:
+            n_total = 0
+            wave_l = np.zeros(nm)
+            wave_buy = np.zeros(nm)
+            for m in range(nm):
+                mark = mst[m, C.MARK]
+                idx = np.flatnonzero((mkt == m) & (size > 0) & (cool <= t_now))
+                if len(idx) == 0:
+                    continue
+                lp = lps(idx, m)
+                crossed = np.where(side[idx] > 0, mark <= lp, mark >= lp)
+                trig = np.sort(idx[crossed])
+                n_total += len(trig)
+                for j in trig:
+                    if size[j] <= 0:
+                        continue
+                    usd = size[j] * mark
+                    wave_l[m] += usd
+                    if side[j] < 0:
+                        wave_buy[m] += usd
+                    liquidate(int(j), t, t_now)
+            if n_total == 0:
+                break
+            wave += 1
+            liq = depth = 0.0
+            for m in range(nm):
+                if wave_l[m] <= 0:
+                    continue
+                liq += wave_l[m]
+                u = abs(mst[m, C.MARK] - mst[m, C.PREV_MARK]) / mst[m, C.PREV_MARK]
+                dside = 1.0 if wave_buy[m] > 0.5 * wave_l[m] else -1.0
+                b, kap = C.book_side(mst, market.mkt_f, m, dside)
+                if u > 0:
+                    depth += b * u ** kap
+            mst[:, C.PREV_MARK] = mst[:, C.MARK]
+            waves.append((t, wave, liq, depth))
+            C.update_index(mst, ast, market.mkt_i, market.mkt_f)
+            C.update_marks(mst, ast, market.mkt_i)
+            if wave >= C.MAX_WAVES:
+                break
+        waves_per_step[t] = wave
+        C.end_of_step(t, mst, vst, ast, market.mkt_i, market.mkt_f, glob, rec)
+
+    ev = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
+        zip(*events) if events else ([], [], [], [], []), (np.int32, np.int32, np.float64, np.float64, np.int8)))
+    wv = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
+        zip(*waves) if waves else ([], [], [], []), (np.int32, np.int32, np.float64, np.float64)))
+    cnt = np.array([len(events), 0, len(waves), 0], np.int64)
+    from liqcascade.engine import ledger as L
+
+    check = L.balance(initial_value, side, size, entry, margin, mkt, mst, vst, mst[:, C.MARK])
+    run = R.collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check)
+    run.final = dict(size=size, margin=margin, mst=mst, vst=vst, ast=ast)
+    return run
