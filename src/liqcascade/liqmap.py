@@ -120,8 +120,6 @@ def _fill_grid(grid, start, end, level, weight, decay):  # pragma: no cover - co
         grid[start[q], b] += weight[q]
         if end[q] < n_t:
             grid[end[q], b] -= weight[q]
-    for b in range(n_b):
-        grid[0, b] = grid[0, b]
     for t in range(1, n_t):
         for b in range(n_b):
             grid[t, b] += grid[t - 1, b]
@@ -274,7 +272,8 @@ class LiquidationMap:
         m = self.resample(every)
         x = pd.to_datetime(m.timestamps, unit="ms", utc=True)
         y = m.price_levels + m.bin_size / 2
-        fig = go.Figure(go.Heatmap(x=x, y=y, z=m.total_usd.T, colorscale="Viridis",
+        z = np.round(m.total_usd.T)  # whole USD: keeps the HTML small
+        fig = go.Figure(go.Heatmap(x=x, y=y, z=z, colorscale="Viridis",
                                    colorbar=dict(title="USD"), name=f"{m.label} liquidations"))
         if m.candles is not None:
             c = m.candles
