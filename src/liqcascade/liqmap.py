@@ -32,9 +32,11 @@ decayed.
 ``"observed"`` — :func:`observed_liquidation_map` — real positions with the venue's own liquidation
 prices (Hyperliquid ``clearinghouseState``), one snapshot.
 
-The kernel is vectorised: the first crossing of every bucket is found with a sparse table of
-range minima (``O(log n)`` per bucket) and the grids are filled with a difference array along time
-(one scatter, one cumulative sum), compiled with Numba through :func:`liqcascade._jit.jit`.
+The kernel is vectorised NumPy, no per-bar loop: the first crossing of every bucket is found with
+a sparse table of range minima by binary lifting (``log2 n`` vector passes over all buckets), and
+the grids are filled with a difference array along time (one scatter, one cumulative sum, fused
+into one compiled kernel with Numba through :func:`liqcascade._jit.jit`, plain NumPy without it).
+The venue's liquidation-price kernel prices all buckets in one call.
 :func:`_liquidation_map_reference` is the slow, obvious per-bar version the tests and the
 benchmark compare it with.
 
@@ -53,7 +55,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ._jit import jit
+from ._jit import HAVE_NUMBA, jit
 from .errors import InputError
 from .venues import get_venue
 
@@ -66,51 +68,39 @@ OBSERVED = "observed"
 
 
 # ----------------------------------------------------------------------------- kernels
-@jit
-def _sparse_min_table(values):  # pragma: no cover - compiled
-    """``table[k, i] = min(values[i : i + 2**k])`` (truncated at the end)."""
+def _sparse_min_table(values: np.ndarray) -> np.ndarray:
+    """``table[k, i] = min(values[i : i + 2**k])`` (truncated at the end), ``k = 0..log2(n)``."""
+    values = np.asarray(values, np.float64)
     n = values.shape[0]
-    levels = 1
-    while (1 << levels) <= n:
-        levels += 1
+    levels = max(1, int(n).bit_length())
     table = np.empty((levels, n))
-    for i in range(n):
-        table[0, i] = values[i]
+    table[0] = values
     for k in range(1, levels):
         half = 1 << (k - 1)
-        for i in range(n):
-            j = i + half
-            a = table[k - 1, i]
-            if j < n:
-                b = table[k - 1, j]
-                table[k, i] = a if a < b else b
-            else:
-                table[k, i] = a
+        table[k] = table[k - 1]
+        np.minimum(table[k, :-half], table[k - 1, half:], out=table[k, :-half])
     return table
 
 
-@jit
-def _first_at_or_below(table, start, threshold, out):  # pragma: no cover - compiled
-    """For each query, the first index ``j >= start[q]`` with ``values[j] <= threshold[q]``
-    (``n`` when there is none), by binary lifting over the sparse table."""
-    levels = table.shape[0]
-    n = table.shape[1]
-    for q in range(start.shape[0]):
-        pos = start[q]
-        x = threshold[q]
-        for k in range(levels - 1, -1, -1):
-            if pos >= n:
-                break
-            if table[k, pos] > x:
-                pos += 1 << k
-        out[q] = pos if pos < n else n
+def _first_at_or_below(table: np.ndarray, start: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """For each query, the first index ``j >= start[q]`` with ``values[j] <= threshold[q]`` (``n``
+    when there is none), by binary lifting over the sparse table: at each level from the top, skip
+    a block of ``2**k`` bars when its minimum is above the threshold.  One vector pass per level."""
+    levels, n = table.shape
+    pos = np.asarray(start, np.int64).copy()
+    x = np.asarray(threshold, np.float64)
+    for k in range(levels - 1, -1, -1):
+        inside = pos < n
+        skip = np.zeros(pos.shape, bool)
+        skip[inside] = table[k, pos[inside]] > x[inside]
+        pos[skip] += 1 << k
+    out[:] = np.minimum(pos, n)
     return out
 
 
 @jit
-def _fill_grid(grid, start, end, level, weight, decay):  # pragma: no cover - compiled
-    """Rows ``start..end-1`` of column ``level`` get ``weight * decay[t]`` (``weight`` already
-    divided by ``decay[start]``): a difference array along time, then one running sum."""
+def _fill_grid_kernel(grid, start, end, level, weight, decay):  # pragma: no cover - compiled
+    """:func:`_fill_grid_numpy` fused into two passes over the grid (compiled with Numba)."""
     n_t = grid.shape[0]
     n_b = grid.shape[1]
     for q in range(start.shape[0]):
@@ -127,8 +117,32 @@ def _fill_grid(grid, start, end, level, weight, decay):  # pragma: no cover - co
         d = decay[t]
         for b in range(n_b):
             v = grid[t, b] * d
-            # running sums of +w/-w leave rounding residue; a live bucket is never negative
             grid[t, b] = v if v > 1e-9 else 0.0
+    return grid
+
+
+def _fill_grid(grid, start, end, level, weight, decay):
+    """The compiled kernel when Numba is there, the NumPy version otherwise (same result)."""
+    if HAVE_NUMBA:
+        return _fill_grid_kernel(grid, start, end, level, weight, decay)
+    return _fill_grid_numpy(grid, start, end, level, weight, decay)
+
+
+def _fill_grid_numpy(grid: np.ndarray, start, end, level, weight, decay) -> np.ndarray:
+    """Rows ``start..end-1`` of column ``level`` get ``weight * decay[t]`` (``weight`` already
+    divided by ``decay[start]``): a difference array along time, one running sum, one scaling.
+    Columns outside the grid are skipped."""
+    n_t, n_b = grid.shape
+    ok = (level >= 0) & (level < n_b)
+    start, end, level, weight = start[ok], end[ok], level[ok], weight[ok]
+    flat = grid.reshape(-1)
+    np.add.at(flat, start * n_b + level, weight)
+    live = end < n_t
+    np.add.at(flat, end[live] * n_b + level[live], -weight[live])
+    np.cumsum(grid, axis=0, out=grid)
+    grid *= decay[:, None]
+    # running sums of +w/-w leave rounding residue; a live bucket is never negative
+    grid[grid < 1e-9] = 0.0
     return grid
 
 

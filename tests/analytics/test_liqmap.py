@@ -234,3 +234,16 @@ def test_three_months_of_real_5m_bars(data_file):
     day = (m.timestamps >= 1_760_054_400_000) & (m.timestamps < 1_760_140_800_000)
     worst = m.timestamps[day][np.argmax(m.liquidated_long_usd[day])]
     assert pd.Timestamp(worst, unit="ms", tz="UTC").strftime("%H:%M") in ("21:05", "21:10", "21:15", "21:20")
+
+
+def test_compiled_and_numpy_grid_fill_agree():
+    rng = np.random.default_rng(9)
+    n_t, n_b, q = 400, 60, 2_000
+    start = rng.integers(0, n_t, q)
+    end = start + rng.integers(1, n_t, q)
+    level = rng.integers(-3, n_b + 3, q)
+    weight = rng.uniform(0, 1e6, q)
+    decay = np.cumprod(rng.uniform(0.99, 1.0, n_t))
+    a = lm._fill_grid_kernel(np.zeros((n_t, n_b)), start, end, level, weight, decay)
+    b = lm._fill_grid_numpy(np.zeros((n_t, n_b)), start, end, level, weight, decay)
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-6)
