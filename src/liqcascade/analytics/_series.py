@@ -76,4 +76,4 @@ def bar_seconds(idx: pd.DatetimeIndex) -> float:
     """The bar size in seconds: the median spacing of the timestamps."""
     if len(idx) < 2:
         raise InputError("needs at least two bars", field="timestamp")
-    return float(np.median(np.diff(idx.asi8)) / 1e9)
+    return float(np.median(np.diff(idx.as_unit("ns").asi8)) / 1e9)
