@@ -82,3 +82,23 @@ def test_real_funding_file(data_file):
     out = funding_changes(frame)
     assert len(out) == len(btc)
     assert out["annualized"].abs().max() < 2.0  # under 200 % a year on a daily average
+
+
+def test_analyze_summarises_what_it_is_given(data_file):
+    import json
+
+    from liqcascade.analytics import analyze
+
+    bars = pd.read_csv(data_file("scofieldchen_daily", "binance_btcusdt_1d.csv"))
+    ndx = pd.read_csv(data_file("nasdaq100", "NDX_daily_2019-01-02_2026-08-21.csv")).rename(
+        columns={"Date": "timestamp", "Close": "close"})
+    book = pd.read_csv(data_file("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv"))
+    out = analyze(bars, index=ndx, book_depth=book, event=("2025-10-10 20:50", "2025-10-10 22:00"))
+    json.dumps(out)  # JSON-ready
+    assert out["drawdown"]["deepest"] == pytest.approx(bars["close"].div(bars["close"].cummax()).min() - 1)
+    assert 0 <= out["fear_greed"]["value"] <= 100 and out["fear_greed"]["band"]
+    assert -1 <= out["correlation"]["latest"]["value"] <= 1
+    assert out["depth"]["inverted_rows_dropped"] == 1_905
+    assert out["depth"]["ask_usd"]["ratio"] == pytest.approx(6.33, abs=0.01)
+    assert "error" in out["depth"]["bid_usd"]  # the -1 % bid is stale-inverted all evening
+    assert "open_interest" not in out
