@@ -23,7 +23,7 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
     side = rng.choice(np.array([-1, 1], np.int8), n)
     p0 = np.array([P0[x] for x in assets])
     entry = p0[a] * np.exp(rng.normal(0.0, spread, n))
-    notional = rng.lognormal(np.log(size_usd), 1.5, n)
+    notional = np.minimum(rng.lognormal(np.log(size_usd), 1.5, n), 5e7)
     size = notional / entry
     lev = np.where(rng.random(n) < 0.8, rng.uniform(2, 10, n), rng.uniform(10, 100, n))
     cap = np.empty(n)

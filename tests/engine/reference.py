@@ -111,12 +111,15 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
 
     def reduce(j, a, bp):
         m = mkt[j]
+        if a >= size[j] * (1.0 - 1e-12):
+            a = size[j]
         margin[j] += sidef[j] * a * (bp - entry[j])
         size[j] = 0.0 if a >= size[j] else size[j] - a
         if sidef[j] > 0:
             mst[m, C.OI_L] -= a
         else:
             mst[m, C.OI_S] -= a
+        return a
 
     def adl(i, q_adl, bp):
         m = mkt[i]
@@ -132,8 +135,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             want = min(q_adl, total)
             for j in cand:
                 a = min(want * size[j] / total, size[j])
-                reduce(j, a, bp)
-                done += a
+                done += reduce(j, a, bp)
             return done
         while q_adl - done > 1e-12 * q_adl:
             cand = opp[size[opp] > 0]
@@ -147,8 +149,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             best = keys.max()
             j = int(cand[keys == best].min())
             a = min(size[j], q_adl - done)
-            reduce(j, a, bp)
-            done += a
+            done += reduce(j, a, bp)
         return done
 
     def liquidate(i, t, t_now):
@@ -199,9 +200,11 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     lo = x
             q_book = lo
         q_adl = q - q_book
-        if q_adl > 0.0:
+        if q_adl > 1e-12 * q:
             done = adl(i, q_adl, bp)
             q_book = q - done
+            if q_book <= 1e-12 * q:
+                q_book = 0.0
             if done > 0.0:
                 margin[i] += s * done * (bp - e)
                 mst[m, C.ADL_USD] += done * bp

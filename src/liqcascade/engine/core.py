@@ -467,9 +467,9 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
                 a = want * size[j] / total
                 if a > size[j]:
                     a = size[j]
-                reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
-                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
-                done += a
+                done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag,
+                                            mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
+                                            cnt)
         return done
     while q_adl - done > 1e-12 * q_adl:
         best = -np.inf
@@ -486,9 +486,8 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         if bj < 0:
             break
         a = min(size[bj], q_adl - done)
-        reduce_counterparty(bj, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
-                            amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
-        done += a
+        done += reduce_counterparty(bj, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
+                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
     return done
 
 
@@ -497,6 +496,8 @@ def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mod
                         amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt):
     m = mkt[j]
     sj = float(side[j])
+    if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
+        a = size[j]
     margin[j] += sj * a * (bp - entry[j])
     if a >= size[j]:
         size[j] = 0.0
@@ -515,6 +516,7 @@ def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mod
             make_active(j, 0.0, flag, act_idx, act_cool, cnt)
     else:
         flag[j] = 2
+    return a
 
 
 @jit
@@ -586,10 +588,12 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
                 lo = mid_x
         q_book = lo
     q_adl = q - q_book
-    if q_adl > 0.0:
+    if q_adl > 1e-12 * q:
         done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                    grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, cnt)
         q_book = q - done
+        if q_book <= 1e-12 * q:  # what the ADL sums left over is rounding, not an order
+            q_book = 0.0
         if done > 0.0:
             margin[i] += s * done * (bp - e)
             mst[m, ADL_USD] += done * bp
@@ -657,21 +661,29 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 n_trig = 0
                 g = 2 * m
                 p = ptr[g]
-                while p < grp_end[g] and lp[order[p]] >= mark:
+                while p < grp_end[g]:
                     j = order[p]
+                    if flag[j] != 0:  # in the active set or closed: its LP is no longer a sort key
+                        p += 1
+                        continue
+                    if lp[j] < mark:
+                        break
                     p += 1
-                    if flag[j] == 0 and size[j] > 0.0:
-                        trig[n_trig] = j
-                        n_trig += 1
+                    trig[n_trig] = j
+                    n_trig += 1
                 ptr[g] = p
                 g = 2 * m + 1
                 p = ptr[g]
-                while p < grp_end[g] and lp[order[p]] <= mark:
+                while p < grp_end[g]:
                     j = order[p]
+                    if flag[j] != 0:
+                        p += 1
+                        continue
+                    if lp[j] > mark:
+                        break
                     p += 1
-                    if flag[j] == 0 and size[j] > 0.0:
-                        trig[n_trig] = j
-                        n_trig += 1
+                    trig[n_trig] = j
+                    n_trig += 1
                 ptr[g] = p
                 for k in range(cnt[N_ACT]):
                     j = act_idx[k]
