@@ -289,6 +289,6 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     from liqcascade.engine import ledger as L
 
     check = L.balance(initial_value, side, size, entry, margin, mkt, mst, vst, mst[:, C.MARK])
-    run = R.collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check)
+    run = R.collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
     run.final = dict(size=size, margin=margin, mst=mst, vst=vst, ast=ast)
     return run

@@ -284,13 +284,13 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if check_ledger and not check.ok:
         raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
                              f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
-    run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check)
+    run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
     if keep_final:
         run.final = dict(size=size, margin=margin, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run)
     return run
 
 
-def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check) -> Run:
+def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, initial_index) -> Run:
     venues, assets = market.venues, market.assets
     n_steps, nm, _ = rec.shape
     na = len(assets)
@@ -336,6 +336,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check) -> R
     index = np.zeros((n_steps, na))
     for m in range(nm):
         index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[:, m, C.R_MID]
+    index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
     summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
     return Run(steps, events, waves, summary, check.as_dict())
 
