@@ -249,7 +249,7 @@ def synthesize(
         rules = get_venue(m.venue)
         table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
         grid, gp, smin, smax = paths[m.asset]
-        cap_notional = params.max_notional_share * m.open_interest_usd
+        cap_market = params.max_notional_share * m.open_interest_usd
         for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
             if side_oi <= 0:
                 continue
@@ -258,10 +258,12 @@ def synthesize(
                 n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
                 # Pareto notional with the component's mean: x_m * alpha/(alpha-1) = mean
                 a_ = params.pareto_alpha
-                xm = max(c.mean_notional_usd * (a_ - 1) / a_, params.min_notional_usd)
+                # fewer positions than the real count carry proportionally more notional each
+                mean = c.mean_notional_usd / scale_count
+                xm = max(mean * (a_ - 1) / a_, params.min_notional_usd)
 
                 def draw(k):
-                    notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_notional, xm))
+                    notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
                     lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
                     ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
                     entry = gp[ti]
@@ -288,8 +290,21 @@ def synthesize(
                 size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
                 # meet the component's open interest exactly (rescale sizes and margins together:
                 # leverage and liquidation distance are unchanged within the tier)
-                f = oi / np.sum(size * entry)
-                size, margin = size * f, margin * f
+                # no position may outgrow the venue's largest tier (size cap in base units)
+                cap_size = 0.95 * table.max_position() * (table.contract_size if table.basis == "contracts" else 1.0 / entry)
+                for _ in range(20):
+                    size = np.minimum(size * (oi / np.sum(size * entry)), cap_size)
+                    if np.sum(size * entry) >= oi * (1 - 1e-12):
+                        break
+                else:
+                    raise InputError(f"{m.venue} {m.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
+                                     f"within the largest tier; raise the position count", field="positions")
+                size = size * (oi / np.sum(size * entry))
+                # a larger position may sit in a higher tier with a lower cap: de-lever to it
+                # (a lower leverage only moves the liquidation price further away)
+                k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
+                lev = np.minimum(lev, table.max_leverage[k_tier])
+                margin = size * entry / lev
                 k = len(size)
                 parts["venue"].append(np.full(k, vi, np.int16))
                 parts["asset"].append(np.full(k, ai, np.int16))

@@ -1,0 +1,390 @@
+"""Scenarios (an event's state, TOML) and the global model parameters, validated with Pydantic.
+
+A scenario file holds *state*: the start, horizon and step, each asset's start price and stated
+price path, per venue and asset the open interest (USD), long share, depth within ±1 % of mid
+(USD per side) and depth exponent κ, the insurance funds, and the exogenous flows with their
+timing.  Behaviour lives in one global parameters file (``scenarios/model-parameters.toml``)
+that every scenario shares; a scenario may override a value in ``[overrides]`` (same sections
+and keys), and :attr:`Scenario.overridden` lists what it changed.
+
+Every validation error becomes one :class:`~liqcascade.errors.InputError` line naming the file
+and the field's path (``markets[2].open_interest_usd: …``).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+from .population import MarketSpec, PopulationParams, synthesize
+
+BUNDLED = ("feb-2026", "feb-2026-weekend")
+DEFAULT = "feb-2026"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssetState(_Strict):
+    start_price: float = Field(gt=0, description="USD per base unit at the start")
+    path: list[tuple[str, float]] = Field(min_length=2, description="(UTC date, USD) before the start")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v):
+        last = None
+        for d, p in v:
+            t = _parse_date(d)
+            if not (math.isfinite(p) and p > 0):
+                raise ValueError(f"price {p!r} on {d} must be positive")
+            if last is not None and t <= last:
+                raise ValueError("dates must increase")
+            last = t
+        return v
+
+
+class MarketState(_Strict):
+    venue: Literal["binance", "bybit", "okx", "hyperliquid"]
+    asset: str
+    open_interest_usd: float = Field(gt=0)
+    long_share: float = Field(ge=0, le=1)
+    depth_1pct_usd: float = Field(gt=0, description="USD within 1 % of mid, per side")
+    kappa: float = Field(gt=0)
+
+
+class _Flow(_Strict):
+    asset: str
+
+
+class SellProgramme(_Flow):
+    kind: Literal["sell_programme", "buy_programme"]
+    usd: float = Field(gt=0, description="USD over the window")
+    start_hour: float = Field(ge=0)
+    end_hour: float = Field(gt=0)
+
+
+class EtfRedemptions(_Flow):
+    kind: Literal["etf_redemptions"]
+    usd: float = Field(gt=0, description="USD redeemed over the window")
+    start_hour: float = Field(ge=0)
+    end_hour: float = Field(gt=0)
+
+
+class MacroShockSpec(_Flow):
+    kind: Literal["macro_shock"]
+    equity_return: float = Field(gt=-1, description="equity index return over the window, fraction")
+    start_hour: float = Field(ge=0)
+    end_hour: float = Field(gt=0)
+    beta: float
+    usd_per_unit_return: float = Field(ge=0)
+
+
+class PanicSellers(_Flow):
+    kind: Literal["panic_sellers"]
+    holdings: float = Field(gt=0, description="base units")
+    usd_per_s_per_drawdown: float = Field(ge=0)
+    usd_per_s_at_max_fear: float = Field(ge=0)
+
+
+class LongTermHolders(_Flow):
+    kind: Literal["long_term_holders"]
+    holdings: float = Field(gt=0, description="base units")
+    drawdown_floor: float = Field(ge=0, le=1)
+    usd_per_s_per_drawdown: float = Field(ge=0)
+
+
+class TreasuryCompany(_Flow):
+    kind: Literal["treasury_company"]
+    holdings: float = Field(gt=0, description="base units")
+    cost_basis: float = Field(gt=0, description="USD per base unit")
+    threshold: float = Field(ge=0, lt=1)
+    usd_per_s: float = Field(ge=0)
+
+
+FlowSpec = Annotated[
+    Union[SellProgramme, EtfRedemptions, MacroShockSpec, PanicSellers, LongTermHolders, TreasuryCompany],
+    Field(discriminator="kind"),
+]
+
+
+class ScenarioFile(_Strict):
+    name: str
+    title: str = ""
+    start: datetime
+    horizon_hours: float = Field(gt=0, le=24 * 14)
+    step_seconds: float = Field(gt=0)
+    assets: dict[str, AssetState]
+    markets: list[MarketState] = Field(min_length=1)
+    insurance_fund_usd: dict[str, float] = Field(default_factory=dict)
+    flows: list[FlowSpec] = Field(default_factory=list)
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        seen = set()
+        for i, m in enumerate(self.markets):
+            if m.asset not in self.assets:
+                raise ValueError(f"markets[{i}].asset {m.asset!r} has no [assets.{m.asset}] section")
+            if (m.venue, m.asset) in seen:
+                raise ValueError(f"markets[{i}]: {m.venue} {m.asset} appears twice")
+            seen.add((m.venue, m.asset))
+        for i, f in enumerate(self.flows):
+            if f.asset not in self.assets:
+                raise ValueError(f"flows[{i}].asset {f.asset!r} has no [assets.{f.asset}] section")
+            if hasattr(f, "end_hour") and f.end_hour <= f.start_hour:
+                raise ValueError(f"flows[{i}]: end_hour must be after start_hour")
+        for v, usd in self.insurance_fund_usd.items():
+            if not (math.isfinite(usd) and usd >= 0):
+                raise ValueError(f"insurance_fund_usd.{v} must be a non-negative USD amount")
+        return self
+
+
+class MarketMakerParams(_Strict):
+    calm_sigma: float = Field(gt=0)
+    vol_window_s: float = Field(gt=0)
+    vol_sensitivity: float = Field(ge=0)
+    flow_sensitivity: float = Field(ge=0)
+    min_multiplier: float = Field(gt=0, le=1)
+    refill_half_life_s: float = Field(gt=0)
+
+
+class PriceParams(_Strict):
+    arbitrage_rate: float = Field(ge=0)
+
+
+class FlowParams(_Strict):
+    fear_window_s: float = Field(gt=0)
+    fear_scale: float = Field(gt=0)
+
+
+class LiquidationParams(_Strict):
+    adl_rule: Literal["queue", "pro_rata"] = "queue"
+
+
+class ModelParameters(_Strict):
+    """The global behavioural parameters (see ``scenarios/model-parameters.toml``)."""
+
+    population: PopulationParams
+    market_maker: MarketMakerParams
+    prices: PriceParams
+    flows: FlowParams
+    liquidation: LiquidationParams
+
+
+class Scenario:
+    """A validated scenario with its effective model parameters."""
+
+    def __init__(self, spec: ScenarioFile, params: ModelParameters, overridden: list[str], source: str, text: str):
+        self.spec = spec
+        self.params = params
+        self.overridden = overridden
+        self.source = source
+        self.text = text
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.spec.horizon_hours * 3600.0 / self.spec.step_seconds))
+
+    @property
+    def start_ms(self) -> int:
+        start = self.spec.start if self.spec.start.tzinfo else self.spec.start.replace(tzinfo=timezone.utc)
+        return int(start.timestamp() * 1000)
+
+
+# ---------------------------------------------------------------------------------- loading
+def _parse_date(d: str) -> int:
+    try:
+        dt = datetime.fromisoformat(str(d))
+    except ValueError:
+        raise ValueError(f"{d!r} is not an ISO date") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def _one_line(err: ValidationError, where: str) -> InputError:
+    e = err.errors()[0]
+    path = ""
+    for part in e["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return InputError(f"{where}: {path or 'file'}: {msg}{more}", field=path or None)
+
+
+def _read_toml(text: str, where: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{where}: not valid TOML: {e}") from None
+
+
+def bundled_text(name: str) -> str:
+    return resources.files("liqcascade.scenarios").joinpath(f"{name}.toml").read_text("utf-8")
+
+
+def load_parameters(path: str | Path | None = None) -> ModelParameters:
+    """The global model parameters (the bundled file, or ``path``)."""
+    where = str(path) if path else "model-parameters.toml"
+    text = Path(path).read_text("utf-8") if path else bundled_text("model-parameters")
+    try:
+        return ModelParameters.model_validate(_read_toml(text, where))
+    except ValidationError as e:
+        raise _one_line(e, where) from None
+
+
+def list_scenarios() -> list[tuple[str, str]]:
+    """(name, title) of the bundled scenarios."""
+    out = []
+    for name in BUNDLED:
+        doc = tomllib.loads(bundled_text(name))
+        out.append((name, doc.get("title", "")))
+    return out
+
+
+def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParameters | None = None) -> Scenario:
+    """A bundled scenario by name, or a TOML file by path, validated; its effective parameters
+    are the global ones with the scenario's ``[overrides]`` applied."""
+    key = str(name_or_path)
+    if key in BUNDLED:
+        text, where = bundled_text(key), f"{key}.toml"
+    else:
+        p = Path(key)
+        if not p.exists():
+            names = ", ".join(BUNDLED)
+            raise InputError(f"no scenario named {key!r} and no such file (bundled: {names})", field="scenario")
+        try:
+            text = p.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{p}: cannot read: {e}") from None
+        where = str(p)
+    try:
+        spec = ScenarioFile.model_validate(_read_toml(text, where))
+    except ValidationError as e:
+        raise _one_line(e, where) from None
+    params = parameters or load_parameters()
+    overridden = []
+    if spec.overrides:
+        merged = params.model_dump()
+        for section, values in spec.overrides.items():
+            if section not in merged:
+                raise InputError(f"{where}: overrides.{section}: unknown parameter section", field=f"overrides.{section}")
+            for k, v in values.items():
+                if k not in merged[section]:
+                    raise InputError(f"{where}: overrides.{section}.{k}: unknown parameter", field=f"overrides.{section}.{k}")
+                merged[section][k] = v
+                overridden.append(f"{section}.{k}")
+        try:
+            params = ModelParameters.model_validate(merged)
+        except ValidationError as e:
+            raise _one_line(e, f"{where} [overrides]") from None
+    # every market needs its venue's tier table for the asset
+    from .venues import get_venue
+
+    for i, m in enumerate(spec.markets):
+        try:
+            get_venue(m.venue).tier_table(f"{m.asset}/USDT:USDT")
+        except InputError:
+            raise InputError(f"{where}: markets[{i}]: {m.venue} has no tier table for {m.asset}",
+                             field=f"markets[{i}].asset") from None
+    return Scenario(spec, params, overridden, where, text)
+
+
+# ---------------------------------------------------------------------------------- building
+def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0):
+    """Synthesize the positions behind the scenario's open interest from its stated paths."""
+    spec = scenario.spec
+    markets = [MarketSpec(m.venue, m.asset, m.open_interest_usd, m.long_share) for m in spec.markets]
+    histories = {}
+    for a, st in spec.assets.items():
+        pts = [(_parse_date(d), p) for d, p in st.path]
+        if pts[-1][0] < scenario.start_ms:
+            pts.append((scenario.start_ms, st.start_price))
+        histories[a] = pts
+    return synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
+                      n_positions=n_positions, seed=seed)
+
+
+def build_engine_inputs(scenario: Scenario, population):
+    """The engine's positions, liquidity, prices and flows for a scenario and a population."""
+    from .engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
+                         etf_redemptions, long_term_holders, macro_shock, panic_sellers, programme,
+                         treasury_company)
+    from .population import MODE_CROSS
+
+    spec, params = scenario.spec, scenario.params
+    # a cross position's collateral is its account's wallet (one cross position per account here)
+    margin = population.margin.copy()
+    cross = population.mode == MODE_CROSS
+    margin[cross] = population.wallet[population.account[cross]]
+    positions = Positions.from_arrays(
+        account=population.account, venue=population.venue, asset=population.asset, side=population.side,
+        size=population.size, entry=population.entry, margin=margin, leverage=population.leverage,
+        mode=population.mode, venues=population.venues, assets=population.assets,
+    )
+    liquidity = Liquidity(
+        profiles={(m.venue, m.asset): DepthProfile.from_depth_1pct(m.depth_1pct_usd, m.kappa) for m in spec.markets},
+        response=MarketMakerResponse(**params.market_maker.model_dump()),
+    )
+    prices = PriceConfig(initial={a: s.start_price for a, s in spec.assets.items()},
+                         arbitrage_rate=params.prices.arbitrage_rate)
+    flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale)
+    n_steps, dt = scenario.n_steps, spec.step_seconds
+    for f in spec.flows:
+        if f.kind in ("sell_programme", "buy_programme"):
+            days = (f.end_hour - f.start_hour) / 24.0
+            sign = -1.0 if f.kind == "sell_programme" else 1.0
+            flows.programmes.append(programme(f.asset, sign * f.usd / days, f.start_hour * 3600, f.end_hour * 3600))
+        elif f.kind == "etf_redemptions":
+            days = (f.end_hour - f.start_hour) / 24.0
+            flows.programmes.append(etf_redemptions(f.asset, f.usd / days, f.start_hour * 3600, f.end_hour * 3600))
+        elif f.kind == "macro_shock":
+            t = np.arange(n_steps + 1) * dt / 3600.0
+            frac = np.clip((t - f.start_hour) / (f.end_hour - f.start_hour), 0.0, 1.0)
+            path = 100.0 * (1.0 + f.equity_return) ** frac
+            flows.macro.append(macro_shock(f.asset, path, f.beta, f.usd_per_unit_return))
+        elif f.kind == "panic_sellers":
+            flows.cohorts.append(panic_sellers(f.asset, f.holdings, f.usd_per_s_per_drawdown, f.usd_per_s_at_max_fear))
+        elif f.kind == "long_term_holders":
+            flows.cohorts.append(long_term_holders(f.asset, f.holdings, f.drawdown_floor, f.usd_per_s_per_drawdown))
+        elif f.kind == "treasury_company":
+            flows.cohorts.append(treasury_company(f.asset, f.holdings, f.cost_basis, f.threshold, f.usd_per_s))
+    return positions, liquidity, prices, flows
+
+
+def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None = None, seed: int = 0,
+                 progress=None):
+    """Synthesize the population and run the engine over the scenario's horizon.
+
+    ``progress``: optional callable ``progress(stage: str)`` told when each stage starts.
+    Returns ``(run, population)``.
+    """
+    from .engine import simulate
+
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    tell = progress or (lambda stage: None)
+    tell("population")
+    pop = build_population(scenario, n_positions=n_positions, seed=seed)
+    tell("inputs")
+    positions, liquidity, prices, flows = build_engine_inputs(scenario, pop)
+    tell("engine")
+    run = simulate(positions, liquidity, prices, flows, n_steps=scenario.n_steps, dt=scenario.spec.step_seconds,
+                   insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=scenario.params.liquidation.adl_rule,
+                   seed=seed)
+    return run, pop

@@ -1,0 +1,67 @@
+"""Scenario files: the bundled ones validate; bad files give one line naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from liqcascade.errors import InputError
+from liqcascade.scenario import bundled_text, list_scenarios, load_parameters, load_scenario
+
+GOOD = bundled_text("feb-2026")
+
+
+def test_bundled_scenarios_validate():
+    names = [n for n, _ in list_scenarios()]
+    assert names == ["feb-2026", "feb-2026-weekend"]
+    for name in names:
+        s = load_scenario(name)
+        assert s.n_steps == 48 * 3600
+        assert s.overridden == []
+        assert {m.venue for m in s.spec.markets} >= {"binance", "bybit", "hyperliquid"}
+    p = load_parameters()
+    assert abs(sum(c.notional_share for c in p.population.leverage_mix) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("edit, field", [
+    (("open_interest_usd = 9.0e9", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
+    (("kappa = 1.13", "kappa = 0.0"), "markets[0].kappa"),
+    (("horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
+    (("step_seconds = 1.0", "step_seconds = \"one\""), "step_seconds"),
+    (('venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
+])
+def test_bad_scenarios_name_the_field(tmp_path, edit, field):
+    f = tmp_path / "bad.toml"
+    f.write_text(GOOD.replace(*edit, 1))
+    with pytest.raises(InputError) as e:
+        load_scenario(f)
+    assert field in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_venue_without_tiers_for_asset(tmp_path):
+    f = tmp_path / "doge.toml"
+    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "DOGE"\nopen_interest_usd = 6.0e9')
+    text += '\n[assets.DOGE]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
+    f.write_text(text)
+    with pytest.raises(InputError, match="no tier table for DOGE"):
+        load_scenario(f)
+
+
+def test_overrides_are_applied_and_listed(tmp_path):
+    f = tmp_path / "o.toml"
+    f.write_text(GOOD + "\n[overrides.market_maker]\nrefill_half_life_s = 60.0\n")
+    s = load_scenario(f)
+    assert s.params.market_maker.refill_half_life_s == 60.0
+    assert s.overridden == ["market_maker.refill_half_life_s"]
+    f.write_text(GOOD + "\n[overrides.market_maker]\nnope = 1\n")
+    with pytest.raises(InputError, match="overrides.market_maker.nope"):
+        load_scenario(f)
+
+
+def test_unknown_scenario_and_invalid_toml(tmp_path):
+    with pytest.raises(InputError, match="no scenario named"):
+        load_scenario("feb-2027")
+    f = tmp_path / "x.toml"
+    f.write_text("name = [")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_scenario(f)
