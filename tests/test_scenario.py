@@ -65,3 +65,16 @@ def test_unknown_scenario_and_invalid_toml(tmp_path):
     f.write_text("name = [")
     with pytest.raises(InputError, match="not valid TOML"):
         load_scenario(f)
+
+
+def test_cli_lists_and_shows_scenarios():
+    from typer.testing import CliRunner
+
+    from liqcascade.cli import app
+
+    r = CliRunner().invoke(app, ["scenarios"])
+    assert r.exit_code == 0 and "feb-2026-weekend" in r.output
+    r = CliRunner().invoke(app, ["scenario", "show", "feb-2026"])
+    assert r.exit_code == 0 and r.output == GOOD
+    r = CliRunner().invoke(app, ["scenario", "show", "feb-2099"])
+    assert r.exit_code == 2

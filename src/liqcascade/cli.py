@@ -305,6 +305,31 @@ def _run_account(path: Path, venue: str, as_json: bool) -> None:
         _print_account(frame, frame.attrs["account"])
 
 
+# ============================================================================ scenarios
+scenario_app = typer.Typer(help="Inspect the bundled scenarios.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+@app.command("scenarios")
+def scenarios_cmd() -> None:
+    """List the bundled scenarios (the first is the default)."""
+    from .scenario import list_scenarios
+
+    for name, title in list_scenarios():
+        print(f"{name:20s} {title}")
+
+
+@scenario_app.command("show")
+def scenario_show(name: str = typer.Argument(..., help="a bundled scenario's name")) -> None:
+    """Print a bundled scenario as a TOML file to copy and edit."""
+    from .scenario import BUNDLED, bundled_text
+
+    with _guard():
+        if name not in BUNDLED:
+            raise InputError(f"no bundled scenario {name!r} (bundled: {', '.join(BUNDLED)})", field="scenario")
+        sys.stdout.write(bundled_text(name))
+
+
 # ============================================================================ entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""
