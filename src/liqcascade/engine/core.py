@@ -422,18 +422,29 @@ def book_liq(mst, m, s, q, usd):
 
 
 @jit
-def make_active(j, cool, flag, act_idx, act_cool, cnt):
-    """Move position ``j`` into the active set (or update its cooldown there)."""
+def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, cnt):
+    """Move position ``j`` into the active set (or update its cooldown there) and widen its
+    group's bound (``bound[2*market + short]``: the highest LP of the group's active longs, the
+    lowest of its shorts), so that a wave scans the active set for a group only when the mark
+    crosses that bound."""
+    g = 2 * mkt[j] + (0 if side[j] > 0 else 1)
+    if side[j] > 0:
+        if lp[j] > bound[g]:
+            bound[g] = lp[j]
+    elif lp[j] < bound[g]:
+        bound[g] = lp[j]
     if flag[j] == 1:
-        for k in range(cnt[N_ACT]):
-            if act_idx[k] == j:
-                act_cool[k] = cool
-                return
+        if cool >= 0.0:  # a negative cooldown keeps the one it has
+            act_cool[slot_of[j]] = cool
+        return
+    if cool < 0.0:
+        cool = 0.0
     k = cnt[N_ACT]
     if k >= act_idx.shape[0]:
         cnt[STATUS] = ACTIVE_FULL
         return
     act_idx[k] = j
+    slot_of[j] = k
     act_cool[k] = cool
     cnt[N_ACT] = k + 1
     flag[j] = 1
@@ -441,7 +452,7 @@ def make_active(j, cool, flag, act_idx, act_cool, cnt):
 
 @jit
 def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, cnt):
+        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, cnt):
     """Close ``q_adl`` base units of position ``i`` at ``bp`` against profitable opposite
     positions of its market (queue by key, or pro rata by size).  Returns the size closed."""
     m = mkt[i]
@@ -469,7 +480,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
                     a = size[j]
                 done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag,
                                             mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
-                                            cnt)
+                                            slot_of, bound, cnt)
         return done
     while q_adl - done > 1e-12 * q_adl:
         best = -np.inf
@@ -487,13 +498,13 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
             break
         a = min(size[bj], q_adl - done)
         done += reduce_counterparty(bj, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
-                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt)
+                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, cnt)
     return done
 
 
 @jit
 def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
-                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, cnt):
+                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, cnt):
     m = mkt[j]
     sj = float(side[j])
     if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
@@ -512,8 +523,7 @@ def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mod
         lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
                                   ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0, rates, amounts, caps,
                                   mkt_i, mkt_f)
-        if flag[j] != 1:
-            make_active(j, 0.0, flag, act_idx, act_cool, cnt)
+        make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, cnt)
     else:
         flag[j] = 2
     return a
@@ -528,7 +538,7 @@ def shortfall_at(mst, mkt_f, m, d, s, x, bp):
 
 @jit
 def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, cnt,
+              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, cnt,
               ev_step, ev_pos, ev_qty, ev_price, ev_method):
     """One liquidation step of position ``i`` by its venue's procedure."""
     m = mkt[i]
@@ -570,7 +580,8 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         log_event(t, i, step, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
         lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
                                   rates, amounts, caps, mkt_i, mkt_f)
-        make_active(i, t_now + ven_f[v, COOLDOWN], flag, act_idx, act_cool, cnt)
+        make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
+                    cnt)
         return
     # full close
     f = preview_fill(mst, mkt_f, m, d, q)
@@ -590,7 +601,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     q_adl = q - q_book
     if q_adl > 1e-12 * q:
         done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, cnt)
+                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, cnt)
         q_book = q - done
         if q_book <= 1e-12 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
@@ -637,7 +648,7 @@ def insertion_sort(a, n):
 def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
-               act_idx, act_cool, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
+               act_idx, act_cool, slot_of, bound, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
                wv_step, wv_no, wv_liq, wv_depth, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
@@ -685,13 +696,26 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     trig[n_trig] = j
                     n_trig += 1
                 ptr[g] = p
-                for k in range(cnt[N_ACT]):
-                    j = act_idx[k]
-                    if mkt[j] != m or size[j] <= 0.0 or t_now < act_cool[k]:
-                        continue
-                    if (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j]):
-                        trig[n_trig] = j
-                        n_trig += 1
+                if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
+                    # some active position of this market may cross: scan, and tighten the bounds
+                    # to the positions that stay (triggered ones re-widen them if they survive)
+                    hi = -np.inf
+                    lo = np.inf
+                    for k in range(cnt[N_ACT]):
+                        j = act_idx[k]
+                        if mkt[j] != m or size[j] <= 0.0:
+                            continue
+                        crossed = (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j])
+                        if crossed and t_now >= act_cool[k]:
+                            trig[n_trig] = j
+                            n_trig += 1
+                        elif side[j] > 0:
+                            if lp[j] > hi:
+                                hi = lp[j]
+                        elif lp[j] < lo:
+                            lo = lp[j]
+                    bound[2 * m] = hi
+                    bound[2 * m + 1] = lo
                 if n_trig == 0:
                     continue
                 if n_trig < 32:
@@ -709,7 +733,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                         mst[m, WAVE_BUY] += usd
                     liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                               grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
-                              act_idx, act_cool, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
+                              act_idx, act_cool, slot_of, bound, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
                 if cnt[STATUS] != OK:
                     return
             if n_total == 0:
@@ -750,6 +774,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
             if size[j] > 0.0:
                 act_idx[w] = j
                 act_cool[w] = act_cool[k]
+                slot_of[j] = w
                 w += 1
         cnt[N_ACT] = w
         end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec)

@@ -260,6 +260,10 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         waves_per_step = np.zeros(n_steps, np.int32)
         act_idx = np.zeros(act_cap, np.int32)
         act_cool = np.zeros(act_cap)
+        slot_of = np.zeros(n, np.int32)
+        bound = np.empty(2 * nm)
+        bound[0::2] = -np.inf
+        bound[1::2] = np.inf
         trig = np.zeros(n + 1, np.int32)
         ev = (np.zeros(ev_cap, np.int32), np.zeros(ev_cap, np.int32), np.zeros(ev_cap), np.zeros(ev_cap),
               np.zeros(ev_cap, np.int8))
@@ -268,7 +272,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, trig, *ev, *wv,
+                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, trig,
+                     *ev, *wv,
                      cnt)
         status = int(cnt[C.STATUS])
         if status == C.OK:

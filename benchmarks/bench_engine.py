@@ -1,0 +1,145 @@
+"""Benchmark of the cascade engine (issue 3).
+
+1,000,000 positions on 3 venues x 2 assets (Binance, Bybit, Hyperliquid x BTC, ETH), 24 h in
+1-second steps (86,400 steps) with a sell shock (a 10-minute forced-selling programme at 06:00,
+panic sellers and long-term holders reacting to the fall, noise flow the rest of the day).
+
+Prints, from one process:
+
+- absolute times: population build, JIT warm-up, engine (liquidation prices with the rule books,
+  sort, the compiled step loop, frames), and the compiled loop alone;
+- position-steps per second (positions x steps / engine time);
+- the ratio of engine time to ``np.argsort`` of the 1,000,000 initial liquidation prices, timed in
+  the same process (target <= 5);
+- peak memory per position above the baseline (tracemalloc, in a second run; target <= 150 bytes).
+
+Run: ``python benchmarks/bench_engine.py`` (``--positions`` and ``--steps`` to scale down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+
+import numpy as np
+
+from liqcascade.engine import (Flows, Liquidity, Positions, PriceConfig, etf_redemptions, long_term_holders,
+                               panic_sellers, simulate)
+from liqcascade.engine import run as R
+from liqcascade.engine.positions import venue_symbol
+from liqcascade.venues import get_venue
+
+VENUES = ("binance", "bybit", "hyperliquid")
+ASSETS = ("BTC", "ETH")
+P0 = {"BTC": 95_000.0, "ETH": 3_300.0}
+
+
+def population(n: int, seed: int = 0) -> Positions:
+    """Most notional at 2-10x, a retail tail at 20-100x (small in notional, large in count);
+    heavy-tailed sizes; entries spread over the preceding days; a fifth in cross margin."""
+    rng = np.random.default_rng(seed)
+    v = rng.choice(3, n, p=[0.45, 0.30, 0.25]).astype(np.int8)
+    a = rng.choice(2, n, p=[0.6, 0.4]).astype(np.int8)
+    side = np.where(rng.random(n) < 0.6, 1, -1).astype(np.int8)
+    p0 = np.array([P0[x] for x in ASSETS])
+    entry = p0[a] * np.exp(rng.normal(0.0, 0.03, n))
+    retail = rng.random(n) < 0.45
+    lev = np.where(retail, rng.uniform(20, 100, n), rng.uniform(2, 10, n))
+    notional = np.where(retail, rng.lognormal(np.log(2e3), 1.2, n), rng.lognormal(np.log(6e4), 1.6, n))
+    notional = np.minimum(notional, 2e8)
+    size = notional / entry
+    for vi, vn in enumerate(VENUES):
+        for ai, an in enumerate(ASSETS):
+            sel = (v == vi) & (a == ai)
+            t = get_venue(vn).tier_table(venue_symbol(vn, an))
+            k = np.minimum(t.tier_index(t.measure(size[sel], entry[sel])), t.n_tiers - 1)
+            lev[sel] = np.minimum(lev[sel], t.max_leverage[k])
+    margin = notional / lev
+    mode = (rng.random(n) < 0.2).astype(np.int8)
+    return Positions.from_arrays(account=np.arange(n), venue=v, asset=a, side=side, size=size, entry=entry,
+                                 margin=margin, leverage=lev, mode=mode, venues=VENUES, assets=ASSETS)
+
+
+def scenario():
+    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 2.0e7, "ETH": 6.0e6}, venue_share={
+        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2})
+    flows = Flows(
+        programmes=[etf_redemptions("BTC", 2.5e6 * 86_400, 21_600, 22_200),
+                    etf_redemptions("ETH", 0.8e6 * 86_400, 21_600, 22_200)],
+        cohorts=[panic_sellers("BTC", 20_000.0, 2e7, 2e5), panic_sellers("ETH", 300_000.0, 6e6, 6e4),
+                 long_term_holders("BTC", 50_000.0, 0.05, 1e7)],
+        noise_usd={"BTC": 4e5, "ETH": 1.2e5})
+    funds = {"binance": 1.0e9, "bybit": 3.0e8, "hyperliquid": 3.0e8}
+    return liq, PriceConfig(dict(P0)), flows, funds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--positions", type=int, default=1_000_000)
+    ap.add_argument("--steps", type=int, default=86_400)
+    ap.add_argument("--no-memory", action="store_true")
+    args = ap.parse_args()
+    n, steps = args.positions, args.steps
+
+    t0 = time.perf_counter()
+    pos = population(n)
+    t_pop = time.perf_counter() - t0
+    liq, prices, flows, funds = scenario()
+
+    t0 = time.perf_counter()
+    simulate(population(1_000, seed=1), liq, prices, flows, n_steps=10, insurance_fund=funds)
+    t_jit = time.perf_counter() - t0
+
+    # the same population's initial liquidation prices, for the argsort yardstick
+    market = R.build_market(VENUES, ASSETS, liq, prices, 1.0)
+    lp = R.initial_liquidation_prices(pos, market)
+    t_sort = min(_time(lambda: np.argsort(lp)) for _ in range(3))
+    del lp, market
+    gc.collect()
+
+    t0 = time.perf_counter()
+    run = simulate(pos, liq, prices, flows, n_steps=steps, insurance_fund=funds)
+    t_engine = time.perf_counter() - t0
+
+    s = run.summary
+    print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)")
+    print(f"population build        {t_pop:8.3f} s")
+    print(f"JIT warm-up (cached)    {t_jit:8.3f} s")
+    print(f"engine (simulate)       {t_engine:8.3f} s   target <= 10 s")
+    print(f"np.argsort of {n:,} LPs {t_sort:8.4f} s")
+    print(f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5")
+    print(f"position-steps / s      {n * steps / t_engine:10.3e}   (fastest open simulator measured here ~2.5e8)")
+    print(f"liquidated (true)       {s['true_total_liquidated_usd'] / 1e6:10.1f} M USD, as reported "
+          f"{s['as_reported_total_usd'] / 1e6:.1f} M USD, {s['liquidation_events']:,} events, "
+          f"{s['accounts_liquidated']:,} accounts")
+    print(f"drawdown %              {s['drawdown_pct']}")
+    print(f"waves {s['waves_total']:,}, max per step {s['max_waves_in_a_step']}, R path max "
+          f"{s['branching_ratio_path_max']:.3g}; ADL {s['adl_usd'] / 1e6:.2f} M USD; "
+          f"ledger imbalance {s['ledger_imbalance_usd']:.3e} USD")
+
+    if not args.no_memory:
+        del run
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        run = simulate(pos, liq, prices, flows, n_steps=steps, insurance_fund=funds)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        print(f"peak memory (engine)    {peak / 1e6:8.1f} MB = {peak / n:6.1f} bytes/position   target <= 150 "
+              "(the population's own arrays excluded)")
+        pop_bytes = sum(getattr(pos, f).nbytes for f in ("account", "venue", "asset", "side", "size", "entry",
+                                                          "margin", "mode", "leverage"))
+        print(f"population arrays       {pop_bytes / n:6.1f} bytes/position; engine + population "
+              f"{(peak + pop_bytes) / n:6.1f} bytes/position")
+
+
+def _time(f):
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    main()
