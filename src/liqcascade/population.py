@@ -185,6 +185,23 @@ def _resample(ts: np.ndarray, px: np.ndarray, start_ms: int, end_ms: int, step_m
     return grid, np.interp(grid, ts, px)
 
 
+def _fit_open_interest(size, entry, lev, oi, table, market):
+    """Scale ``size`` (base units) so the notional sums to ``oi`` USD with no position beyond
+    95 % of the table's largest tier; cap leverage at the tier each final size sits in."""
+    per_unit = table.contract_size if table.basis == "contracts" else 1.0 / entry
+    cap_size = 0.95 * table.max_position() * per_unit
+    for _ in range(20):
+        size = np.minimum(size * (oi / np.sum(size * entry)), cap_size)
+        if np.sum(size * entry) >= oi * (1 - 1e-12):
+            break
+    else:
+        raise InputError(f"{market.venue} {market.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
+                         f"within the largest tier; raise the position count", field="positions")
+    size = size * (oi / np.sum(size * entry))
+    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
+    return size, np.minimum(lev, table.max_leverage[k_tier])
+
+
 def synthesize(
     markets: Sequence[MarketSpec],
     histories: Mapping[str, pd.DataFrame | Sequence],
@@ -288,23 +305,24 @@ def synthesize(
                 if not np.any(keep):
                     continue
                 size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
-                # meet the component's open interest exactly (rescale sizes and margins together:
-                # leverage and liquidation distance are unchanged within the tier)
-                # no position may outgrow the venue's largest tier (size cap in base units)
-                cap_size = 0.95 * table.max_position() * (table.contract_size if table.basis == "contracts" else 1.0 / entry)
-                for _ in range(20):
-                    size = np.minimum(size * (oi / np.sum(size * entry)), cap_size)
-                    if np.sum(size * entry) >= oi * (1 - 1e-12):
+                # meet the component's open interest exactly: scale sizes (leverage kept), cap
+                # each at the venue's largest tier, de-lever to the tier the final size sits in
+                # (a lower leverage only moves the liquidation price away); a larger size can
+                # reach a tier with a higher rate, so check survivorship again and repeat
+                for _ in range(5):
+                    size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
+                    margin = size * entry / lev
+                    lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
+                    ti = np.searchsorted(grid, t_ms)
+                    crossed = (smin[ti] <= lp) if side > 0 else (smax[ti] >= lp)
+                    if not crossed.any():
                         break
-                else:
-                    raise InputError(f"{m.venue} {m.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
-                                     f"within the largest tier; raise the position count", field="positions")
-                size = size * (oi / np.sum(size * entry))
-                # a larger position may sit in a higher tier with a lower cap: de-lever to it
-                # (a lower leverage only moves the liquidation price further away)
-                k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
-                lev = np.minimum(lev, table.max_leverage[k_tier])
-                margin = size * entry / lev
+                    dropped += int(crossed.sum())
+                    keep = ~crossed
+                    size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
+                if crossed.any():
+                    raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
+                                     f"positions the path has not liquidated", field="positions")
                 k = len(size)
                 parts["venue"].append(np.full(k, vi, np.int16))
                 parts["asset"].append(np.full(k, ai, np.int16))

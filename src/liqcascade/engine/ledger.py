@@ -13,8 +13,10 @@ Every fill and transfer in the engine has a source and a destination among these
 Each party's value is ``cash + inventory * mark``.  Perpetual inventories net to zero in every
 market, so the sum over parties is the sum of cash, and a run conserves money when that sum is
 unchanged.  :func:`balance` recomputes it from the final state (not from running totals), and the
-run fails its check when the imbalance exceeds ``$1 per $1B traded`` (plus one micro-dollar for
-tiny runs).
+run fails its check when the imbalance exceeds ``$1 per $1B traded``, plus the rounding floor of
+summing the parties' balances in float64: one micro-dollar, or ``1e-12`` of the money held at the
+start (a cent per $10B) when that is larger — a run that trades nothing still sums $10B+ of
+margins and funds, whose last bits are ~1e-6 USD.
 """
 
 from __future__ import annotations
@@ -71,6 +73,6 @@ def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, mark
     parties = party_values(side, size, entry, margin, mkt, mst, vst, marks)
     final = float(sum(parties.values()))
     traded = float(np.sum(mst[:, C.TRADED]))
-    tol = traded / 1e9 + 1e-6
+    tol = traded / 1e9 + max(1e-6, 1e-12 * abs(initial_value))
     return LedgerCheck(initial_value, final, final - initial_value, traded, tol,
                        inventory_residual(side, size, mkt, mst), parties)
