@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from liqcascade.analytics import align_trading_days, funding_changes, open_interest_changes, rolling_correlation
+from liqcascade.data import DataCleaningWarning, read_binance_book_depth, read_coinalyze_funding, read_ohlcv
 from liqcascade.errors import InputError
 
 
@@ -36,8 +37,7 @@ def test_perfectly_related_returns_correlate_at_one():
 def test_real_btc_and_nasdaq_correlation_is_a_correlation(data_file):
     ndx_path = data_file("nasdaq100", "NDX_daily_2019-01-02_2026-08-21.csv")
     btc_path = data_file("scofieldchen_daily", "binance_btcusdt_1d.csv")
-    ndx = pd.read_csv(ndx_path).rename(columns={"Date": "timestamp", "Close": "close"})
-    btc = pd.read_csv(btc_path)
+    ndx, btc = read_ohlcv(ndx_path), read_ohlcv(btc_path)
     c = rolling_correlation(btc, ndx, window=30).dropna()
     assert len(c) > 1000  # Jan 2019 - Sep 2024 on trading days
     assert c.between(-1, 1).all()
@@ -75,11 +75,9 @@ def test_funding_annualised_and_cumulative():
 
 def test_real_funding_file(data_file):
     path = data_file("coinalyze_coinbase", "coinalyze_funding_daily_BTC_ETH_2025-07-28_2025-10-25.csv")
-    f = pd.read_csv(path)
-    btc = f[f["coin_symbol"] == "BTC"]
-    # the file's funding_rate is percent per 8 h
-    frame = pd.DataFrame({"timestamp": btc["timestamp"].to_numpy() * 1000, "funding_rate": btc["funding_rate"] / 100})
-    out = funding_changes(frame)
+    f = read_coinalyze_funding(path)  # the file's percent per 8 h, read as a fraction
+    btc = f[f["coin"] == "BTC"]
+    out = funding_changes(btc[["timestamp", "funding_rate"]])
     assert len(out) == len(btc)
     assert out["annualized"].abs().max() < 2.0  # under 200 % a year on a daily average
 
@@ -89,16 +87,17 @@ def test_analyze_summarises_what_it_is_given(data_file):
 
     from liqcascade.analytics import analyze
 
-    bars = pd.read_csv(data_file("scofieldchen_daily", "binance_btcusdt_1d.csv"))
-    ndx = pd.read_csv(data_file("nasdaq100", "NDX_daily_2019-01-02_2026-08-21.csv")).rename(
-        columns={"Date": "timestamp", "Close": "close"})
-    book = pd.read_csv(data_file("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv"))
+    bars = read_ohlcv(data_file("scofieldchen_daily", "binance_btcusdt_1d.csv"))
+    ndx = read_ohlcv(data_file("nasdaq100", "NDX_daily_2019-01-02_2026-08-21.csv"))
+    with pytest.warns(DataCleaningWarning):
+        book = read_binance_book_depth(data_file("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv"))
     out = analyze(bars, index=ndx, book_depth=book, event=("2025-10-10 20:50", "2025-10-10 22:00"))
     json.dumps(out)  # JSON-ready
     assert out["drawdown"]["deepest"] == pytest.approx(bars["close"].div(bars["close"].cummax()).min() - 1)
     assert 0 <= out["fear_greed"]["value"] <= 100 and out["fear_greed"]["band"]
     assert -1 <= out["correlation"]["latest"]["value"] <= 1
-    assert out["depth"]["inverted_rows_dropped"] == 1_905
+    assert out["depth"]["rows_dropped"] == out["depth"]["inverted_rows_dropped"] == 1_906
+    assert out["depth"]["frozen_rows_dropped"] == 1_686
     assert out["depth"]["ask_usd"]["ratio"] == pytest.approx(6.33, abs=0.01)
     assert "error" in out["depth"]["bid_usd"]  # the -1 % bid is stale-inverted all evening
     assert "open_interest" not in out

@@ -1,4 +1,4 @@
-"""bookDepth cleaning, depth within ±x % and depth collapse."""
+"""bookDepth cleaning (the readers' rules, applied to frames), depth within ±x % and depth collapse."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from liqcascade import data
 from liqcascade.analytics import clean_book_depth, depth_collapse, depth_within
+from liqcascade.data import DataCleaningWarning, read_binance_book_depth
 from liqcascade.errors import InputError
 
 PCTS = [-5, -4, -3, -2, -1, 1, 2, 3, 4, 5]
@@ -27,21 +29,45 @@ def frame(rows):
     return pd.DataFrame(rows, columns=["timestamp", "percentage", "depth", "notional", "weighted_avg_price"])
 
 
-def test_frozen_snapshots_and_inverted_buckets_are_counted():
+def test_the_analytics_clean_with_the_readers_rules():
+    assert clean_book_depth is data.clean_book_depth
+
+
+def test_frozen_stretches_and_inverted_buckets_are_counted():
     rows = []
     rows += snapshot("2025-10-10 00:00:00", 1.0)
     rows += snapshot("2025-10-10 00:00:30", 1.1)
-    # frozen: the same values again under three new timestamps
+    # frozen: the same values again under three new timestamps (a run of four snapshots)
     for t in ("00:01:00", "00:01:30", "00:02:00"):
         rows += [(f"2025-10-10 {t}",) + r[1:] for r in snapshot("x", 1.1)]
-    rows += snapshot("2025-10-10 00:02:30", 1.2, stale_bid=101_000.0)  # two bid buckets above the asks
-    clean, rep = clean_book_depth(frame(rows))
-    assert (rep.rows_in, rep.frozen_snapshots, rep.frozen_rows, rep.inverted_rows) == (60, 3, 30, 2)
-    assert rep.rows_dropped == 32 and rep.rows_out == 28 == len(clean)
+    # two bid buckets at 103,000: above every ask and outside the band any other bucket allows
+    rows += snapshot("2025-10-10 00:02:30", 1.2, stale_bid=103_000.0)
+    with pytest.warns(DataCleaningWarning, match="dropped 32 of 60"):
+        clean, rep = clean_book_depth(frame(rows), min_frozen_run=4)
+    assert (rep.rows_in, rep.frozen_rows, rep.inverted_rows) == (60, 30, 2)
+    assert len(rep.frozen_stretches) == 10 and {s.snapshots for s in rep.frozen_stretches} == {4}
+    assert rep.inverted_by_percentage == {-2: 1, -1: 1}
+    assert rep.dropped_rows == 32 and rep.rows_out == 28 == len(clean)
     d = depth_within(clean, 1)
     assert len(d) == 3
     assert np.isnan(d["bid_usd"].iloc[-1]) and d["ask_usd"].iloc[-1] == pytest.approx(1.2e6)
     assert d["total_usd"].iloc[0] == pytest.approx(2e6)
+    # the reader's default: a run must last ten snapshots to count as frozen
+    with pytest.warns(DataCleaningWarning, match="dropped 2 of 60"):
+        _, lenient = clean_book_depth(frame(rows))
+    assert lenient.frozen_rows == 0
+
+
+def test_a_frame_cleans_as_its_file_reads(tmp_path):
+    rows = snapshot("2025-10-10 00:00:00") + snapshot("2025-10-10 00:00:30", 1.1, stale_bid=103_000.0)
+    path = tmp_path / "BTCUSDT-bookDepth-2025-10-10.csv"
+    frame(rows).to_csv(path, index=False)
+    with pytest.warns(DataCleaningWarning):
+        from_file, file_report = read_binance_book_depth(path)
+    with pytest.warns(DataCleaningWarning):
+        from_frame, frame_report = clean_book_depth(frame(rows))
+    pd.testing.assert_frame_equal(from_file, from_frame)
+    assert frame_report.inverted_by_percentage == file_report.inverted_by_percentage == {-2: 1, -1: 1}
 
 
 def test_depth_within_needs_an_existing_bucket():
@@ -79,11 +105,12 @@ def test_bad_frames(mutate, field):
 
 
 def test_oct_10_2025_collapse(data_file):
-    raw = pd.read_csv(data_file("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv"))
-    clean, rep = clean_book_depth(raw)
-    # measured on the archive: no frozen stretch on this day; 1,905 bid buckets inverted by the stale
-    # 17.654 BTC bid at 121,363 (all -1 % buckets from 15:30 on)
-    assert rep.rows_in == 28_790 and rep.frozen_rows == 0 and rep.inverted_rows == 1_905
+    with pytest.warns(DataCleaningWarning):
+        clean, rep = read_binance_book_depth(data_file("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv"))
+    # measured on the archive: the stale 17.654 BTC bid at 121,363 inverts 1,905 bid buckets from
+    # 15:30:42 on (and, in one tied snapshot, one ask bucket); 1,686 of those rows are also frozen
+    assert rep.rows_in == 28_790 and rep.dropped_rows == rep.inverted_rows == 1_906
+    assert rep.frozen_rows == 1_686
     ask = depth_within(clean, 1)["ask_usd"]
     c = depth_collapse(ask, "2025-10-10 20:50", "2025-10-10 22:00", pre_window="1h")
     # measured: +1 % asks 359.4M -> 56.8M at 21:22:31 (6.33x), back at 90 % after 1 h 36 min

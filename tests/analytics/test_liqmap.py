@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from liqcascade import liqmap as lm
+from liqcascade.data import read_binance_klines
 from liqcascade.errors import InputError
 from liqcascade.liqmap import LiquidationMap, liquidation_map, observed_liquidation_map
 from liqcascade.venues import get_venue
@@ -226,7 +227,7 @@ def test_datetime_timestamps_are_accepted():
 
 def test_three_months_of_real_5m_bars(data_file):
     path = data_file("theglory_oct10_2025", "BTCUSDT-5m-2025-10-01_2025-12-31.csv")
-    k = pd.read_csv(path, header=None, usecols=range(5), names=["timestamp", "open", "high", "low", "close"])
+    k = read_binance_klines(path)
     oi = 8e9 + 2e8 * np.sin(np.arange(len(k)) / 500.0)  # an assumed OI path
     m = liquidation_map(k, open_interest=oi, bin_size=100.0)
     assert isinstance(m, LiquidationMap) and m.long_usd.shape == (len(k), len(m.price_levels))

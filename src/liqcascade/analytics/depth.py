@@ -5,15 +5,11 @@ optionally ``weighted_avg_price`` — one row per bucket per snapshot; ``percent
 bids, 1…5 asks, ``depth`` (base units) and ``notional`` (USD) cumulative from mid to that
 distance.
 
-Cleaning (:func:`clean_book_depth`, counted in :class:`DepthCleaning`):
-
-1. **Frozen stretches**: the archive sometimes repeats one snapshot for hundreds of rows.  A
-   snapshot whose every bucket (percentage, depth, notional) equals the previous snapshot's is
-   dropped; the first of a run is kept.  Two live 30-second snapshots of ten cumulative buckets
-   never agree to the last digit.
-2. **Inverted buckets**: a bid bucket whose ``weighted_avg_price`` is at or above the lowest ask
-   bucket's ``weighted_avg_price`` of the same snapshot (a stale bid above the asks) is dropped;
-   so is an ask bucket at or below the highest remaining bid bucket's price.
+Cleaning is the readers' one (:func:`liqcascade.data.clean_book_depth`, the same rules as
+:func:`liqcascade.data.read_binance_book_depth`, re-exported here): a bucket unchanged for at
+least ten snapshots is frozen (the first of the run kept), and buckets whose weighted average
+price disagrees with the mid that most buckets of the snapshot agree on are inverted (a stale
+bid above the asks).  A frame read with ``read_binance_book_depth`` is already clean.
 """
 
 from __future__ import annotations
@@ -23,25 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..data.binance import clean_book_depth
 from ..errors import InputError
 from ._series import to_utc_index
 
 DEPTH_COLUMNS = ("timestamp", "percentage", "depth", "notional")
 
-
-@dataclass(frozen=True)
-class DepthCleaning:
-    """What :func:`clean_book_depth` removed (rows = bucket rows of the frame)."""
-
-    rows_in: int
-    frozen_rows: int
-    frozen_snapshots: int
-    inverted_rows: int
-    rows_out: int
-
-    @property
-    def rows_dropped(self) -> int:
-        return self.frozen_rows + self.inverted_rows
+__all__ = ["clean_book_depth", "depth_within", "depth_collapse", "DepthCollapse"]
 
 
 @dataclass(frozen=True)
@@ -86,34 +70,6 @@ def _check_frame(frame: pd.DataFrame) -> pd.DataFrame:
         row = int(np.flatnonzero(out.duplicated(["timestamp", "percentage"]).to_numpy())[0])
         raise InputError("duplicated (timestamp, percentage) bucket", field="timestamp", row=row)
     return out
-
-
-def clean_book_depth(frame: pd.DataFrame) -> tuple[pd.DataFrame, DepthCleaning]:
-    """Drop frozen snapshots, then inverted buckets (module docstring); returns the cleaned frame
-    (timestamps as UTC datetimes) and the counts."""
-    f = _check_frame(frame).reset_index(drop=True)
-    rows_in = len(f)
-    # 1. frozen: compare each snapshot's bucket tuple with the previous snapshot's
-    snap = f.groupby("timestamp", sort=False)
-    key = snap.apply(lambda g: tuple(np.round(g[["percentage", "depth", "notional"]].to_numpy().ravel(), 9)),
-                     include_groups=False)
-    frozen_ts = key.index[1:][np.array([a == b for a, b in zip(key.to_numpy()[1:], key.to_numpy()[:-1])], bool)]
-    frozen = f["timestamp"].isin(frozen_ts)
-    frozen_rows = int(frozen.sum())
-    f = f[~frozen]
-    inverted_rows = 0
-    if "weighted_avg_price" in f.columns:
-        wap = f["weighted_avg_price"]
-        is_bid = f["percentage"] < 0
-        ask_floor = wap.where(~is_bid).groupby(f["timestamp"]).transform("min")
-        bad_bid = is_bid & (wap >= ask_floor)
-        bid_top = wap.where(is_bid & ~bad_bid).groupby(f["timestamp"]).transform("max")
-        bad_ask = ~is_bid & (wap <= bid_top)
-        bad = bad_bid | bad_ask
-        inverted_rows = int(bad.sum())
-        f = f[~bad]
-    report = DepthCleaning(rows_in, frozen_rows, int(len(frozen_ts)), inverted_rows, len(f))
-    return f.reset_index(drop=True), report
 
 
 def depth_within(frame: pd.DataFrame, pct: float = 1.0) -> pd.DataFrame:

@@ -9,6 +9,8 @@ import pandas as pd
 
 from ._series import price_series
 from .correlation import rolling_correlation
+from ..data.binance import BookDepthCleaning
+from ..errors import InputError
 from .depth import clean_book_depth, depth_collapse, depth_within
 from .derivatives import funding_changes, open_interest_changes
 from .fear_greed import classify, fear_greed_index
@@ -36,8 +38,11 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
     ----------
     bars: ``timestamp, close`` (+ ``volume``) bars of any size (required).
     index: Nasdaq-100 (or any index) closes for the trading-day correlation.
-    book_depth, event, depth_pct: a bookDepth frame, an event window ``(start, end)`` and the
-        distance (percent) for depth within ±x % and its collapse (per side and total).
+    book_depth, event, depth_pct: a raw bookDepth frame (cleaned here by
+        :func:`~liqcascade.data.clean_book_depth`) or the ``(frame, report)`` pair that
+        :func:`~liqcascade.data.read_binance_book_depth` returns (taken as clean), an event window
+        ``(start, end)`` and the distance (percent) for depth within ±x % and its collapse (per
+        side and total).
     open_interest, funding: frames/Series for :func:`open_interest_changes` and
         :func:`funding_changes` (rates as fractions per 8 h).
 
@@ -67,8 +72,16 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
         out["correlation"] = {"window_trading_days": correlation_window,
                               "latest": _last(rolling_correlation(close, index, window=correlation_window))}
     if book_depth is not None:
-        clean, rep = clean_book_depth(book_depth)
-        depth: dict[str, Any] = {"rows_in": rep.rows_in, "frozen_rows_dropped": rep.frozen_rows,
+        if isinstance(book_depth, tuple):
+            if len(book_depth) != 2 or not isinstance(book_depth[1], BookDepthCleaning):
+                raise InputError("must be a frame or the (frame, report) pair of read_binance_book_depth",
+                                 field="book_depth")
+            clean, rep = book_depth
+        else:
+            clean, rep = clean_book_depth(book_depth)
+        # a row can be both frozen and inverted: rows_dropped counts it once
+        depth: dict[str, Any] = {"rows_in": rep.rows_in, "rows_dropped": rep.dropped_rows,
+                                 "frozen_rows_dropped": rep.frozen_rows,
                                  "inverted_rows_dropped": rep.inverted_rows, "pct": depth_pct}
         d = depth_within(clean, depth_pct)
         depth["median_usd"] = {k: _num(d[k].median()) for k in d.columns}

@@ -7,7 +7,8 @@ the column names or docstrings, the source path in ``df.attrs['source']``.
 Time series
     :func:`read_binance_klines` — Binance kline archives (trade, mark- and index-price).
     :func:`read_binance_book_depth` — Binance ``bookDepth`` with frozen and inverted buckets
-    dropped, plus a :class:`BookDepthCleaning` report.
+    dropped, plus a :class:`BookDepthCleaning` report; :func:`clean_book_depth` applies the same
+    cleaning to a frame in memory (the analytics use it).
     :func:`read_binance_metrics` — Binance ``metrics`` (open interest, long/short ratios).
     :func:`read_ohlcv` — any OHLCV CSV (time column and unit detected).
     :func:`read_trades` — spot tick trades.
@@ -35,6 +36,7 @@ from ._liquidations import LIQUIDATION_COLUMNS
 from .binance import (
     BookDepthCleaning,
     FrozenStretch,
+    clean_book_depth,
     read_binance_book_depth,
     read_binance_force_orders,
     read_binance_klines,
@@ -54,6 +56,7 @@ __all__ = [
     "BookDepthCleaning",
     "DataCleaningWarning",
     "FrozenStretch",
+    "clean_book_depth",
     "read_binance_book_depth",
     "read_binance_force_orders",
     "read_binance_klines",

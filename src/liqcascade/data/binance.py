@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..errors import InputError
 from . import _liquidations as liq
 from ._common import (
     DataCleaningWarning,
@@ -41,6 +42,7 @@ from ._common import (
 
 __all__ = [
     "BookDepthCleaning",
+    "clean_book_depth",
     "FrozenStretch",
     "binance_symbol",
     "read_binance_book_depth",
@@ -285,6 +287,76 @@ def read_binance_book_depth(
         i = int(np.flatnonzero(dup)[0])
         raise fail(name, f"bucket {pct[i]:g} % appears twice in one snapshot", row=line0 + i, field="percentage")
 
+    return _cleaned(ts, pct, depth, notional, wavg, name, min_frozen_run, tolerance, stacklevel=3)
+
+
+def clean_book_depth(
+    frame: pd.DataFrame,
+    *,
+    min_frozen_run: int = DEFAULT_MIN_FROZEN_RUN,
+    tolerance: float = DEFAULT_BOOK_TOLERANCE,
+) -> tuple[pd.DataFrame, BookDepthCleaning]:
+    """The cleaning of :func:`read_binance_book_depth` applied to a bookDepth frame in memory.
+
+    Parameters
+    ----------
+    frame:
+        Columns ``timestamp`` (epoch ms, datetimes or ISO strings, UTC), ``percentage`` (signed,
+        bids negative), ``depth`` (base units), ``notional`` (quote currency) and, for the
+        inversion test, ``weighted_avg_price`` (without it only frozen stretches are dropped);
+        one row per bucket per snapshot, snapshots in time order.
+    min_frozen_run, tolerance:
+        As in :func:`read_binance_book_depth`, whose docstring gives the rules.
+
+    Returns
+    -------
+    (frame, report) as :func:`read_binance_book_depth` returns them, with a
+    :class:`DataCleaningWarning` when rows are dropped.  Bad frames raise
+    :class:`~liqcascade.errors.InputError` naming the column and the (0-based) row.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError("must be a pandas DataFrame", field="book_depth")
+    name = str(frame.attrs.get("source", "book_depth"))
+    if len(frame) == 0:
+        raise InputError("is empty", field="book_depth")
+    for col in ("timestamp", "percentage", "depth", "notional"):
+        if col not in frame.columns:
+            raise InputError(f"missing column; got {list(frame.columns)}", field=col)
+    if min_frozen_run < 2:
+        raise InputError(f"must be at least 2, got {min_frozen_run}", field="min_frozen_run")
+    t = frame["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(t.dtype):
+        t = t.dt.tz_localize("UTC") if t.dt.tz is None else t.dt.tz_convert("UTC")
+        if t.isna().any():
+            raise InputError("missing timestamp", field="timestamp", row=int(np.flatnonzero(t.isna().to_numpy())[0]))
+        ts = t.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+    else:
+        ts, _ = column_to_ms(frame[["timestamp"]].reset_index(drop=True), "timestamp", name, 0)
+
+    def numbers(col: str) -> np.ndarray:
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isfinite(v) | (v < 0 if col != "percentage" else v == 0))
+        if bad.size:
+            raise InputError(f"must be a finite number{' other than 0' if col == 'percentage' else ' >= 0'}, "
+                             f"got {show(v[bad[0]])}", field=col, row=int(bad[0]))
+        return v
+
+    pct, depth, notional = numbers("percentage"), numbers("depth"), numbers("notional")
+    # without prices no bucket can be shown inverted; zeros keep the frozen test exact
+    wavg = numbers("weighted_avg_price") if "weighted_avg_price" in frame.columns else np.zeros(len(frame))
+    back = np.flatnonzero(ts[1:] < ts[:-1])
+    if back.size:
+        raise InputError("timestamps are not sorted ascending", field="timestamp", row=int(back[0]) + 1)
+    dup = pd.DataFrame({"t": ts, "p": pct}).duplicated().to_numpy()
+    if dup.any():
+        raise InputError(f"bucket {pct[np.argmax(dup)]:g} % appears twice in one snapshot", field="timestamp",
+                         row=int(np.argmax(dup)))
+    return _cleaned(ts, pct, depth, notional, wavg, name, min_frozen_run, tolerance, stacklevel=3)
+
+
+def _cleaned(ts, pct, depth, notional, wavg, name: str, min_frozen_run: int, tolerance: float, *,
+             stacklevel: int) -> tuple[pd.DataFrame, BookDepthCleaning]:
+    """Drop frozen and inverted rows of validated columns; the kept frame, the report, a warning."""
     frozen, inverted, stretches, snaps = _clean_book(ts, pct, depth, notional, wavg, min_frozen_run, tolerance)
     drop = frozen | inverted
     pct_out = pct.astype(np.int64) if np.all(np.mod(pct, 1) == 0) else pct
@@ -318,7 +390,7 @@ def read_binance_book_depth(
         last_inverted=int(inv_times.max()) if len(inv_times) else None,
     )
     if report.dropped_rows:
-        warnings.warn(report.summary(), DataCleaningWarning, stacklevel=2)
+        warnings.warn(report.summary(), DataCleaningWarning, stacklevel=stacklevel)
     return out, report
 
 
