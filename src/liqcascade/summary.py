@@ -1,0 +1,235 @@
+"""A run's headline figures in the keys of issue 4 (``liqcascade run --json``), and where the
+model's parameters came from.
+
+``summarize(run, population, scenario, seed=...)`` maps a :class:`~liqcascade.engine.Run` and
+the population it ran on to one JSON-ready dict.  Units: USD for every ``*_usd`` key, fractions
+for ``*_share`` keys, percent for ``drawdown_pct``.  Where a figure cannot be computed it is
+``None`` (JSON ``null``), never NaN.
+
+Two figures need a word:
+
+- **Counts at a reduced population.**  With ``n_positions`` below the real count the synthesiser
+  draws fewer, larger positions that still hold the full open interest: USD figures are at full
+  scale, counts are not.  ``accounts_liquidated`` is the count in the simulated population;
+  ``accounts_liquidated_full_scale`` multiplies it by ``population_scale`` (real count implied by
+  the leverage mix / positions drawn; 1 for a full population).  The targets use the latter.
+- **The largest liquidation** is the largest USD liquidated from one *position* over the run
+  (Hyperliquid and OKX close large positions in partial steps; the reports count the position),
+  with its venue and asset; ``largest_liquidation_event_usd`` is the largest single fill.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from datetime import timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .engine import Run, as_reported
+
+SUMMARY_KEYS = (
+    "liquidations_usd", "liquidations_usd_reported", "accounts_liquidated", "long_share", "by_venue_usd",
+    "by_asset_usd", "largest_liquidation_usd", "drawdown_pct", "adl_usd", "bad_debt_usd", "branching_ratio_max",
+    "ledger_imbalance_usd",
+)
+"""The keys issue 4 requires of ``liqcascade run --json`` (the summary holds more)."""
+
+
+# ---------------------------------------------------------------------------------- parameters
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def parameters_of(scenario) -> dict[str, Any]:
+    """The scenario's effective global parameters, flattened to dotted keys
+    (``market_maker.flow_sensitivity``); a list-valued parameter (the leverage mix) is one key."""
+    return _flatten(scenario.params.model_dump(mode="json"))
+
+
+def parameters_hash(scenario) -> str:
+    """SHA-256 (first 16 hex digits) of the effective parameters, canonical JSON."""
+    text = json.dumps(scenario.params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def scenario_hash(scenario) -> str:
+    """SHA-256 (first 16 hex digits) of the scenario file's text."""
+    return hashlib.sha256(scenario.text.encode()).hexdigest()[:16]
+
+
+def parameter_provenance(scenario) -> dict[str, Any]:
+    """Which global parameters were fitted, and which are priors.
+
+    Read from the parameters' provenance when they carry one: a ``provenance`` attribute of the
+    parameters, or a ``[provenance]`` table in the bundled ``model-parameters.toml`` with
+    ``fitted = ["section.key", ...]`` (and optionally ``targets``, ``fitted_at``).  Without one,
+    nothing was fitted: every parameter is a prior.  Scenario overrides are listed apart.
+    """
+    prov: dict[str, Any] = {}
+    attr = getattr(scenario.params, "provenance", None)
+    if attr is not None:
+        prov = attr.model_dump(mode="json") if hasattr(attr, "model_dump") else dict(attr)
+    else:
+        try:
+            from .scenario import bundled_text
+
+            prov = dict(tomllib.loads(bundled_text("model-parameters")).get("provenance", {}))
+        except (OSError, tomllib.TOMLDecodeError):
+            prov = {}
+    names = list(parameters_of(scenario))
+    fitted = [k for k in prov.get("fitted", []) if k in names]
+    return {
+        "fitted": fitted,
+        "priors": [k for k in names if k not in fitted],
+        "overridden": list(scenario.overridden),
+        "fitted_on": prov.get("targets") or prov.get("fitted_on"),
+        "fitted_at": prov.get("fitted_at"),
+        "status": "fitted" if fitted else "priors (not calibrated)",
+    }
+
+
+# ---------------------------------------------------------------------------------- figures
+def _num(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _by(frame: pd.DataFrame, key: str, names) -> dict[str, float]:
+    sums = frame.groupby(key, observed=False)["usd"].sum() if len(frame) else pd.Series(dtype=float)
+    return {str(n): float(sums.get(n, 0.0)) for n in names}
+
+
+def index_paths(run: Run, scenario) -> pd.DataFrame:
+    """Per asset, the index the engine's drawdowns use: venues' mids weighted by their depth
+    within 1 % (the scenario's ``depth_1pct_usd``), one row per step, with the start price as the
+    first row (time −step).  Columns: ``time_s`` and one per asset (USD)."""
+    spec = scenario.spec
+    weight = {(m.venue, m.asset): m.depth_1pct_usd for m in spec.markets}
+    steps = run.steps
+    vcat, acat = steps["venue"].astype("category"), steps["asset"].astype("category")
+    table = np.array([[weight.get((str(v), str(a)), 0.0) for a in acat.cat.categories]
+                      for v in vcat.cat.categories]).reshape(len(vcat.cat.categories), len(acat.cat.categories))
+    w = table[vcat.cat.codes.to_numpy(), acat.cat.codes.to_numpy()]
+    frame = pd.DataFrame({"time_s": steps["time_s"].to_numpy(), "asset": steps["asset"].astype(str).to_numpy(),
+                          "wmid": w * steps["mid"].to_numpy(), "w": w})
+    g = frame.groupby(["time_s", "asset"], sort=True)[["wmid", "w"]].sum()
+    index = (g["wmid"] / g["w"]).unstack("asset")
+    start = pd.DataFrame({a: [s.start_price] for a, s in spec.assets.items()}, index=[-spec.step_seconds])
+    index = pd.concat([start, index[[a for a in spec.assets if a in index.columns]]])
+    index.index.name = "time_s"
+    return index.reset_index()
+
+
+def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
+    """The run's summary (see the module docstring for units and the two subtle figures)."""
+    ev = run.events
+    venues = [str(v) for v in population.venues]
+    assets = [str(a) for a in population.assets]
+    reported = as_reported(ev)
+    total = float(ev["usd"].sum())
+    total_rep = float(reported["usd"].sum())
+    longs = float(ev.loc[ev["side"] == "long", "usd"].sum())
+    longs_rep = float(reported.loc[reported["side"] == "long", "usd"].sum())
+    by_venue_rep = _by(reported, "venue", venues)
+
+    # largest: per position over the run (partial steps add up), and the largest single fill
+    if len(ev):
+        per_pos = ev.groupby("position", sort=False).agg(usd=("usd", "sum"), venue=("venue", "first"),
+                                                          asset=("asset", "first"))
+        top = per_pos["usd"].idxmax()
+        largest = float(per_pos.at[top, "usd"])
+        largest_venue, largest_asset = str(per_pos.at[top, "venue"]), str(per_pos.at[top, "asset"])
+        largest_event = float(ev["usd"].max())
+    else:
+        largest, largest_venue, largest_asset, largest_event = 0.0, None, None, 0.0
+
+    meta = getattr(population, "meta", {}) or {}
+    n_pos = len(population)
+    implied = meta.get("implied_count")
+    scale = float(implied) / n_pos if meta.get("n_requested") is not None and implied and n_pos else 1.0
+    accounts_liq = int(ev["account"].nunique()) if len(ev) else 0
+
+    index = index_paths(run, scenario)
+    low = {a: _num(index[a].min()) for a in assets if a in index.columns}
+    dd_engine = run.summary.get("drawdown_pct", {})
+    last = run.steps[run.steps["time_s"] == run.steps["time_s"].max()]
+    bad_debt = float(last["bad_debt_usd"].sum()) if len(last) else 0.0  # cumulative per market
+    br = run.waves["branching_ratio"].to_numpy(dtype=float) if len(run.waves) else np.array([])
+    br_first = run.waves.loc[run.waves["wave"] == 1, "branching_ratio"].to_numpy(dtype=float) if len(run.waves) \
+        else np.array([])
+    prov = parameter_provenance(scenario)
+    start = scenario.spec.start
+    start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+
+    return {
+        # what ran
+        "scenario": scenario.name,
+        "scenario_title": scenario.spec.title,
+        "scenario_source": scenario.source,
+        "scenario_hash": scenario_hash(scenario),
+        "start_utc": start.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "horizon_hours": float(scenario.spec.horizon_hours),
+        "step_seconds": float(scenario.spec.step_seconds),
+        "seed": int(seed),
+        "positions": int(n_pos),
+        "accounts": int(population.n_accounts),
+        "population_scale": scale,
+        "parameters_hash": parameters_hash(scenario),
+        "overridden_parameters": list(scenario.overridden),
+        "parameters_fitted": prov["fitted"],
+        "parameters_status": prov["status"],
+        # liquidations
+        "liquidations_usd": total,
+        "liquidations_usd_reported": total_rep,
+        "accounts_liquidated": accounts_liq,
+        "accounts_liquidated_full_scale": accounts_liq * scale,
+        "liquidation_events": int(len(ev)),
+        "long_share": longs / total if total > 0 else None,
+        "long_share_reported": longs_rep / total_rep if total_rep > 0 else None,
+        "by_venue_usd": _by(ev, "venue", venues),
+        "by_venue_usd_reported": by_venue_rep,
+        "venue_share_reported": {v: (u / total_rep if total_rep > 0 else None) for v, u in by_venue_rep.items()},
+        "by_asset_usd": _by(ev, "asset", assets),
+        "by_side_usd": {"long": longs, "short": total - longs},
+        "by_method_usd": _by(ev, "method", ("book", "backstop", "adl")),
+        "largest_liquidation_usd": largest,
+        "largest_liquidation_venue": largest_venue,
+        "largest_liquidation_asset": largest_asset,
+        "largest_liquidation_event_usd": largest_event,
+        # prices
+        "start_price_usd": {a: float(s.start_price) for a, s in scenario.spec.assets.items()},
+        "drawdown_pct": {a: _num(dd_engine.get(a, float("nan"))) for a in assets},
+        "low_usd": low,
+        # backstops and the cascade
+        "adl_usd": float(ev.loc[ev["method"] == "adl", "usd"].sum()),
+        "backstop_usd": float(ev.loc[ev["method"] == "backstop", "usd"].sum()),
+        "bad_debt_usd": bad_debt,
+        "branching_ratio_max": _num(np.nanmax(br)) if np.isfinite(br).any() else None,
+        "branching_ratio_first_wave_max": _num(np.nanmax(br_first)) if np.isfinite(br_first).any() else None,
+        "waves": int(len(run.waves)),
+        "ledger_imbalance_usd": float(run.ledger.get("imbalance", float("nan"))),
+        "ledger_ok": bool(run.ledger.get("ok", False)),
+    }
+
+
+def lookup(summary: dict, key: str):
+    """``summary[key]``, where a dotted key reaches into dicts (``drawdown_pct.BTC``); ``None``
+    when absent."""
+    node: Any = summary
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
