@@ -330,6 +330,594 @@ def scenario_show(name: str = typer.Argument(..., help="a bundled scenario's nam
         sys.stdout.write(bundled_text(name))
 
 
+# ============================================================================ run and runs
+_RUN_HELP = """Replay a scenario: synthesize the positions, run the cascade engine, store the run in
+OUT/runs/<run_id>/ (Parquet frames, summary.json; catalogued in OUT/runs.duckdb) and write its
+report (report.html, self-contained, and PNGs).  SCENARIO is a bundled name (see `liqcascade
+scenarios`; default feb-2026) or a scenario TOML file.  The simulated figures are compared with
+the scenario's bundled targets (or --targets FILE).
+"""
+
+
+@app.command("run", help=_RUN_HELP)
+def run_cmd(
+    scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
+    out: Path = typer.Option(Path("out"), "--out", help="Output directory (runs/ and runs.duckdb go here)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the population and the flows (>= 0)."),
+    positions: Optional[int] = typer.Option(None, "--positions", help="Number of positions to draw; default the "
+                                            "real count the open interest implies (millions)."),
+    targets: Optional[str] = typer.Option(None, "--targets", help="Targets file or bundled name; default the "
+                                          "scenario's own bundled targets, if any."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
+) -> None:
+    from .report import STAGES, run_and_report
+
+    with _guard():
+        if positions is not None and positions <= 0:
+            raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
+        if seed < 0:
+            raise InputError(f"must be a non-negative integer, got {seed}", field="seed")
+        err = Console(stderr=True, highlight=False)
+        show = err.is_terminal
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
+                            console=err, disable=not show, transient=False)
+        with progress:
+            task = progress.add_task("loading", total=len(STAGES))
+            seen: list[str] = []
+
+            def tell(stage: str) -> None:
+                if seen:
+                    progress.advance(task)
+                seen.append(stage)
+                progress.update(task, description=stage)
+
+            res = run_and_report(scenario, out_dir=out, seed=seed, n_positions=positions,
+                                 targets="auto" if targets is None else targets, progress=tell)
+            progress.update(task, completed=len(STAGES), description="done")
+    if as_json:
+        _print_json(dict(res.summary, run_dir=str(res.path), report=str(res.report)))
+        return
+    _print_run(res)
+
+
+def _print_run(res) -> None:
+    from .targets import fmt
+
+    con = _console()
+    s = res.summary
+    con.print(f"{s['scenario']} · seed {s['seed']} · {s['positions']:,} positions · {s['horizon_hours']:g} h · "
+              f"run {res.run_id}")
+    if res.rows:
+        t = Table(box=box.SIMPLE_HEAD, title=f"simulated vs reported ({res.targets.name})", title_justify="left")
+        for col, j in (("figure", "left"), ("simulated", "right"), ("band", "right"), ("reported", "left"),
+                       ("", "center")):
+            t.add_column(col, justify=j)  # type: ignore[arg-type]
+        for r in res.rows:
+            rep = r.reported if len(r.reported) <= 48 else r.reported[:47] + "…"
+            t.add_row(r.label, r.simulated_text, r.band, rep, r.mark, style=None if r.ok else "red")
+        con.print(t)
+        met = sum(r.ok for r in res.rows)
+        con.print(f"{met} of {len(res.rows)} figures inside the reported band"
+                  + ("; the global parameters are priors, not calibrated yet." if s.get("parameters_fitted") == []
+                     else "."))
+    con.print(f"liquidations: {fmt(s['liquidations_usd'], 'USD')} true, "
+              f"{fmt(s['liquidations_usd_reported'], 'USD')} as reported")
+    sys.stdout.flush()
+    print(f"report: {res.report}")  # never wrapped: scripts read this line
+
+
+@app.command("runs")
+def runs_cmd(
+    out: Path = typer.Option(Path("out"), "--out", help="Output directory holding runs.duckdb."),
+    as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON (without full summaries)."),
+) -> None:
+    """List the stored runs (the catalogue OUT/runs.duckdb), oldest first."""
+    from . import store
+    from .targets import fmt
+
+    with _guard():
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out} is not a directory", field="out")
+        frame = store.list_runs(out)
+    if as_json:
+        recs = frame.drop(columns=["summary"]).astype(object).where(frame.drop(columns=["summary"]).notna(), None)
+        rows = []
+        for rec in recs.to_dict(orient="records"):
+            for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
+                if isinstance(rec.get(k), str):
+                    rec[k] = json.loads(rec[k])
+            rec["created_utc"] = str(rec["created_utc"]) if rec.get("created_utc") is not None else None
+            rows.append(rec)
+        _print_json(rows)
+        return
+    con = _console()
+    if not sys.stdout.isatty():  # a pipe gets the whole table, unwrapped
+        con = Console(highlight=False, markup=False, soft_wrap=False, width=200)
+    if frame.empty:
+        con.print(f"no runs in {out}")
+        return
+    t = Table(box=box.SIMPLE_HEAD, title=f"{len(frame)} run(s) in {out / store.CATALOGUE}", title_justify="left")
+    for col, j in (("run id", "left"), ("created (UTC)", "left"), ("scenario", "left"), ("seed", "right"),
+                   ("positions", "right"), ("parameters", "left"), ("liquidated", "right"), ("as reported", "right"),
+                   ("accounts", "right"), ("long share", "right"), ("targets", "right")):
+        t.add_column(col, justify=j, no_wrap=True)  # type: ignore[arg-type]
+    for rec in frame.to_dict(orient="records"):
+        met = rec.get("targets_met")
+        tg = "" if met is None or pd_isna(met) else f"{int(met)}/{int(rec['targets_total'])}"
+        t.add_row(rec["run_id"], str(rec["created_utc"])[:16], rec["scenario"], str(rec["seed"]),
+                  f"{rec['positions']:,}", rec["parameters_hash"][:8], fmt(rec["liquidations_usd"], "USD"),
+                  fmt(rec["liquidations_usd_reported"], "USD"), fmt(rec["accounts_liquidated"], "accounts"),
+                  fmt(None if pd_isna(rec["long_share"]) else rec["long_share"], "fraction"), tg)
+    con.print(t)
+
+
+def pd_isna(x: Any) -> bool:
+    try:
+        return bool(x is None or (isinstance(x, float) and math.isnan(x)) or str(x) == "<NA>")
+    except (TypeError, ValueError):
+        return False
+
+
+# ============================================================================ market data: snapshot, analyze, liqmap
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Documented cleaning and fallbacks warn; show each warning as one line on stderr."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                print(f"{PROG}: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+
+
+def _write_out(path: Path, write) -> Path:
+    """Run ``write(tmp)`` on a temporary path beside ``path`` (same suffix), then rename it into
+    place: an interrupted export never leaves half a file.  ``write`` returns the path it wrote."""
+    import os
+    import tempfile
+
+    directory = path.parent
+    if not directory.is_dir():
+        raise InputError(f"directory {str(directory)!r} does not exist", field="out")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
+    os.close(fd)
+    try:
+        written = Path(write(Path(tmp)))
+        final = path.with_suffix(written.suffix)  # a PNG without kaleido comes back as HTML
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(written, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only
+        os.replace(written, final)
+        return final
+    finally:
+        for leftover in {Path(tmp), Path(tmp).with_suffix(".html")}:
+            if leftover.exists():
+                leftover.unlink()
+
+
+def _peek_header(path: Path) -> list[str]:
+    """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased."""
+    import gzip
+    import zipfile
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file", field="path")
+    try:
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+                raw = zf.open(names[0]).readline() if names else b""
+        elif path.suffix.lower() == ".gz":
+            with gzip.open(path) as fh:
+                raw = fh.readline()
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.readline()
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}", field="path") from None
+    return [f.strip().strip('"').lower() for f in raw.decode("utf-8-sig", "replace").split(",")]
+
+
+def _read_bars(path: Path):
+    """Binance kline archives (with or without header) or any OHLCV CSV with a header."""
+    from .data import read_binance_klines, read_ohlcv
+
+    head = _peek_header(path)
+    if not head or not head[0] or head[0].replace(".", "", 1).isdigit() or "open_time" in head:
+        return read_binance_klines(path)
+    return read_ohlcv(path)
+
+
+def _one_market(frame, want: Optional[str], path: Path, flag: str):
+    """The rows of one market in a file that may hold several (Coinalyze exports hold BTC and ETH)."""
+    key = "coinalyze_symbol" if "coinalyze_symbol" in frame.columns else "symbol"
+    if key not in frame.columns or frame[key].nunique(dropna=False) <= 1:
+        return frame
+    markets = sorted(map(str, frame[key].unique()))
+    if want is not None:
+        base = want.split("/")[0].upper()
+        for column, value in ((key, want), ("symbol", want), ("coin", want.upper()), ("coin", base)):
+            if column in frame.columns:
+                rows = frame[frame[column].astype(str) == value]
+                if len(rows) and rows[key].nunique() == 1:
+                    return rows.reset_index(drop=True)
+    raise InputError(f"{path}: holds {len(markets)} markets ({', '.join(markets)}); choose one with {flag}",
+                     field=flag.lstrip("-"))
+
+
+def _read_open_interest(path: Path, want: Optional[str], flag: str = "--symbol"):
+    """(timestamps ms, open interest USD at those times) from a Binance ``metrics`` archive or a
+    Coinalyze open-interest export (whose daily close is placed at the end of its bar)."""
+    import numpy as np
+
+    from .data import read_binance_metrics, read_coinalyze_open_interest
+
+    head = _peek_header(path)
+    if "create_time" in head:
+        f = _one_market(read_binance_metrics(path), want, path, flag)
+        return f["timestamp"].to_numpy(np.int64), f["open_interest_usd"].to_numpy(np.float64)
+    if "oi_close" in head:
+        f = _one_market(read_coinalyze_open_interest(path), want, path, flag)
+        ts = f["timestamp"].to_numpy(np.int64)
+        step = int(np.median(np.diff(ts))) if len(ts) > 1 else 0
+        return ts + step, f["oi_close_usd"].to_numpy(np.float64)
+    raise InputError(f"{path}: not an open-interest file (expected a Binance metrics archive or a Coinalyze "
+                     "open-interest export)", field="open_interest")
+
+
+def _read_funding(path: Path, want: Optional[str]):
+    from .data import read_coinalyze_funding
+
+    head = _peek_header(path)
+    if "funding_rate" not in head:
+        raise InputError(f"{path}: not a funding file (expected a Coinalyze funding export)", field="funding")
+    f = _one_market(read_coinalyze_funding(path), want, path, "--symbol")
+    return f[["timestamp", "funding_rate"]]
+
+
+# ---------------------------------------------------------------------------- snapshot
+_SNAPSHOT_HELP = """Fetch one perpetual's live state from a venue with ccxt: mark, index and last price, funding,
+open interest (contracts and USD), the order book with its depth within ±1/2/5 %, and the leverage
+tiers.  --out state.json writes JSON; --out DIR writes Parquet files into DIR (both atomically).
+Needs the network; without it, one line says so and the exit code is 2.
+"""
+
+
+@app.command("snapshot", help=_SNAPSHOT_HELP)
+def snapshot_cmd(
+    exchange: str = typer.Option(..., "--exchange", help="binance, bybit, okx or hyperliquid."),
+    symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol (Hyperliquid: its own "
+                               "perpetual of the same base, BTC/USDC:USDC, is used)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="state.json (JSON) or a directory (Parquet files)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the state as JSON (the document --out writes)."),
+) -> None:
+    from .snapshot import SnapshotError, fetch_market_state
+
+    with _guard():
+        try:
+            state = fetch_market_state(exchange, symbol)
+        except SnapshotError as exc:
+            print(_error_line(str(exc)), file=sys.stderr)
+            raise typer.Exit(2) from None
+        written = None
+        if out is not None:
+            written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+    if as_json:
+        _print_json(state.to_dict())
+    else:
+        _print_snapshot(state)
+    if written is not None:
+        print(f"written to {written}", file=sys.stderr)
+
+
+def _print_snapshot(s) -> None:
+    con = _console()
+    t = Table(title=f"{s.exchange} {s.symbol} · {s.datetime}", show_header=False, title_justify="left")
+    t.add_column("quantity", style="bold")
+    t.add_column("value", justify="right")
+    t.add_column("", style="dim")
+    t.add_row("mark / index / last", f"{_price(s.mark)} / {_price(s.index)} / {_price(s.last)}", "USD per base unit")
+    if s.funding_rate is not None:
+        per = f"per {s.funding_interval_hours:g} h" if s.funding_interval_hours else "per interval"
+        t.add_row("funding", f"{s.funding_rate * 100:+.4f}%", per)
+    if s.open_interest_contracts is not None:
+        base = s.symbol.split("/")[0]
+        t.add_row("open interest", _usd(s.open_interest_usd),
+                  f"{_qty(s.open_interest_contracts)} contracts × {s.contract_size:g} = "
+                  f"{_qty(s.open_interest_base or 0.0)} {base}")
+    for pct, d in s.depth.items():
+        if d["bid_usd"] is None:
+            continue
+        lower = " (book ends inside: at least)" if not (d["bid_complete"] and d["ask_complete"]) else ""
+        t.add_row(f"depth ±{pct:g}%", f"{_usd(d['bid_usd'])} / {_usd(d['ask_usd'])}", f"bids / asks{lower}")
+    t.add_row("book", f"{len(s.bids)} / {len(s.asks)} levels", f"mid {_price(s.mid)}")
+    if s.leverage_tiers is not None:
+        tt = s.leverage_tiers
+        t.add_row("leverage tiers", f"{tt.n_tiers}", f"tier 1: {tt.max_leverage[0]:g}x, MMR {tt.mmr[0] * 100:.4g}%")
+    else:
+        t.add_row("leverage tiers", "n/a", "see notes")
+    con.print(t)
+    for note in s.notes:
+        con.print(f"note: {note}", style="dim")
+
+
+# ---------------------------------------------------------------------------- analyze
+_ANALYZE_HELP = """Measure a market the way the reports do: realised volatility, drawdown, fear & greed (daily
+bars, >= 91 days), correlation with an index (--index), depth within ±x % and its collapse in an
+event (--book-depth, --event), open-interest and funding changes.  --bars: a Binance kline archive
+or any OHLCV CSV; --index: an OHLCV CSV (Nasdaq-100); --book-depth: a Binance bookDepth archive;
+--open-interest: a Binance metrics archive or a Coinalyze export; --funding: a Coinalyze export.
+"""
+
+
+@app.command("analyze", help=_ANALYZE_HELP)
+def analyze_cmd(
+    bars: Path = typer.Option(..., "--bars", help="Price bars (kline archive or OHLCV CSV).", dir_okay=False),
+    index: Optional[Path] = typer.Option(None, "--index", help="Index closes (OHLCV CSV) for the correlation.",
+                                         dir_okay=False),
+    book_depth: Optional[Path] = typer.Option(None, "--book-depth", help="Binance bookDepth archive.",
+                                              dir_okay=False),
+    event: Optional[tuple[str, str]] = typer.Option(None, "--event", metavar="START END",
+                                                    help="Event window (UTC) for the depth collapse."),
+    depth_pct: float = typer.Option(1.0, "--depth-pct", help="Distance from mid, percent (a bucket of the file)."),
+    open_interest: Optional[Path] = typer.Option(None, "--open-interest", help="Open-interest file (USD).",
+                                                 dir_okay=False),
+    funding: Optional[Path] = typer.Option(None, "--funding", help="Funding file (fraction per 8 h once read).",
+                                           dir_okay=False),
+    symbol: Optional[str] = typer.Option(None, "--symbol", help="Market to pick from multi-market open-interest "
+                                         "or funding files (ccxt symbol, the file's own name or the coin)."),
+    volatility_window: str = typer.Option("30D", "--volatility-window", help="Rolling window of the volatility."),
+    correlation_window: int = typer.Option(30, "--correlation-window", help="Trading days of the correlation."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    from .analytics import analyze
+    from .data import read_binance_book_depth, read_ohlcv
+
+    with _guard(), _warnings_to_stderr():
+        if event is not None and book_depth is None:
+            raise InputError("--event measures the depth collapse: give --book-depth too", field="event")
+        if event is not None:
+            import pandas as pd
+
+            for label, value in zip(("start", "end"), event):
+                if pd.isna(pd.to_datetime(value, utc=True, errors="coerce")):
+                    raise InputError(f"{label} {value!r} is not a date/time", field="event")
+        frame = _read_bars(bars)
+        kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
+                                  depth_pct=depth_pct)
+        if index is not None:
+            kw["index"] = read_ohlcv(index)
+        if book_depth is not None:
+            kw["book_depth"] = read_binance_book_depth(book_depth)
+            kw["event"] = event
+        if open_interest is not None:
+            import pandas as pd
+
+            ts, usd = _read_open_interest(open_interest, symbol)
+            kw["open_interest"] = pd.DataFrame({"timestamp": ts, "open_interest": usd})
+        if funding is not None:
+            kw["funding"] = _read_funding(funding, symbol)
+        result = analyze(frame, **kw)
+        result["inputs"] = {k: str(v) for k, v in (("bars", bars), ("index", index), ("book_depth", book_depth),
+                                                   ("open_interest", open_interest), ("funding", funding))
+                            if v is not None}
+    if as_json:
+        _print_json(result)
+    else:
+        _print_analysis(result)
+
+
+def _print_analysis(r: dict[str, Any]) -> None:
+    con = _console()
+    t = Table(title=f"{r['bars']:,} bars · {r['start'][:19]} → {r['end'][:19]} UTC", show_header=False,
+              title_justify="left")
+    t.add_column("measure", style="bold")
+    t.add_column("value", justify="right")
+    t.add_column("", style="dim")
+    t.add_row("last close", _price(r["last_close"]), "")
+    vol = (r.get("volatility") or {}).get("latest")
+    t.add_row("realised volatility", "n/a" if vol is None else f"{vol['value'] * 100:.1f}%",
+              f"annualised, {r['volatility']['window']} window")
+    dd = r["drawdown"]
+    t.add_row("drawdown", f"{dd['latest'] * 100:.1f}%", f"deepest {dd['deepest'] * 100:.1f}% at {dd['deepest_at'][:10]}")
+    if r.get("fear_greed"):
+        t.add_row("fear & greed", f"{r['fear_greed']['value']:.0f}", r["fear_greed"]["band"])
+    if "correlation" in r:
+        c = r["correlation"]["latest"]
+        t.add_row("correlation with the index", "n/a" if c is None else f"{c['value']:+.2f}",
+                  f"{r['correlation']['window_trading_days']} trading days")
+    if "depth" in r:
+        d = r["depth"]
+        t.add_row("bookDepth cleaning", f"{d['rows_dropped']:,} of {d['rows_in']:,} rows",
+                  f"{d['frozen_rows_dropped']:,} frozen, {d['inverted_rows_dropped']:,} inverted")
+        for side in ("bid_usd", "ask_usd", "total_usd"):
+            med = d["median_usd"].get(side)
+            t.add_row(f"depth ±{d['pct']:g}% {side[:-4]}", _usd(med), "median")
+            c = d.get(side)
+            if isinstance(c, dict) and "ratio" in c:
+                rec = "not recovered" if c["time_to_recover_s"] is None else f"recovered in {c['time_to_recover_s'] / 60:.0f} min"
+                t.add_row("", f"{_usd(c['pre_event_level'])} → {_usd(c['trough'])}",
+                          f"÷{c['ratio']:.2f} at {c['trough_time'][11:19]}; {rec}")
+            elif isinstance(c, dict):
+                t.add_row("", "n/a", c["error"])
+    if "open_interest" in r:
+        oi = r["open_interest"]
+        t.add_row("open interest", _usd(oi.get("open_interest")),
+                  f"change 1 bar {_pct((oi.get('pct_change_1') or 0) * 100)}")
+    if "funding" in r:
+        f = r["funding"]
+        t.add_row("funding", f"{f['funding_rate'] * 100:+.4f}%", f"annualised {f['annualized'] * 100:+.1f}%")
+    con.print(t)
+
+
+# ---------------------------------------------------------------------------- liqmap
+_LIQMAP_HELP = """Liquidation map: estimated from bars and open interest through a venue's rule book, or observed
+from Hyperliquid positions (--observed clearinghouseState.json).  --out map.parquet | map.csv |
+map.json (CoinGlass-shaped) | map.html (Plotly) writes the map atomically; without --out a summary
+is printed.  --open-interest: a Binance metrics archive or a Coinalyze export (USD), interpolated
+onto the bars.
+"""
+
+
+def _leverage_mix(text: str) -> dict[float, float]:
+    mix: dict[float, float] = {}
+    for part in text.split(","):
+        lev, sep, share = part.strip().partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            mix[float(lev)] = float(share)
+        except ValueError:
+            raise InputError(f"expected LEVERAGE:SHARE pairs such as 5:0.3,10:0.7, got {part.strip()!r}",
+                             field="leverage_mix") from None
+    return mix
+
+
+@app.command("liqmap", help=_LIQMAP_HELP)
+def liqmap_cmd(
+    bars: Optional[Path] = typer.Option(None, "--bars", help="Price bars (kline archive or OHLCV CSV).",
+                                        dir_okay=False),
+    open_interest: Optional[Path] = typer.Option(None, "--open-interest", help="Open-interest file (USD).",
+                                                 dir_okay=False),
+    observed: Optional[Path] = typer.Option(None, "--observed", help="Hyperliquid clearinghouseState JSON: an "
+                                            "observed map of real positions.", dir_okay=False),
+    venue: str = typer.Option("binance", "--venue", help="Rule book of the estimated map."),
+    symbol: Optional[str] = typer.Option(None, "--symbol", help="ccxt symbol: the tier table (default "
+                                         "BTC/USDT:USDT) or, with --observed, the positions' market."),
+    bin_size: float = typer.Option(100.0, "--bin", help="Height of a price level, USD."),
+    price_range: Optional[tuple[float, float]] = typer.Option(None, "--range", metavar="LO HI",
+                                                              help="Price range of the map, USD."),
+    leverage_mix: str = typer.Option("5:0.3,10:0.3,25:0.2,50:0.12,100:0.08", "--leverage-mix",
+                                     help="LEVERAGE:SHARE pairs; shares sum to 1."),
+    long_share: float = typer.Option(0.5, "--long-share", help="Fraction of new open interest that is long."),
+    every: int = typer.Option(1, "--every", help="Bars per column of the written map (resampling)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="map.parquet, map.csv, map.json or map.html.",
+                                       dir_okay=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    from .liqmap import liquidation_map, observed_liquidation_map
+
+    with _guard(), _warnings_to_stderr():
+        writers = {".parquet", ".csv", ".json", ".html", ".png"}
+        if out is not None and out.suffix.lower() not in writers:
+            raise InputError(f"{out}: the suffix picks the format: .parquet, .csv, .json, .html or .png", field="out")
+        if every < 1:
+            raise InputError(f"must be a positive number of bars, got {every}", field="every")
+        if observed is not None:
+            given = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is not None]
+            if given:
+                raise InputError(f"{', '.join(given)} cannot be combined with --observed: the positions are the "
+                                 "input", field=given[0].lstrip("-"))
+            from .data import read_hyperliquid_positions
+
+            pos = read_hyperliquid_positions(observed)
+            if len(pos) == 0:
+                raise InputError(f"{observed}: no open position", field="observed")
+            pos = pos.rename(columns={"entry_price": "entry", "margin_usd": "margin"})
+            ts = int(pos["timestamp"].max()) or None
+            m = observed_liquidation_map(pos, symbol=symbol, bin_size=bin_size, price_range=price_range,
+                                         timestamp=ts)
+        else:
+            missing = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is None]
+            if missing:
+                raise InputError(f"an estimated map needs {' and '.join(missing)} (or --observed positions.json)",
+                                 field=missing[0].lstrip("-"))
+            import numpy as np
+
+            frame = _read_bars(bars)
+            sym = symbol or "BTC/USDT:USDT"
+            oi_ts, oi_usd = _read_open_interest(open_interest, sym)
+            bar_ts = frame["timestamp"].to_numpy(np.int64)
+            outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
+            if outside:
+                import warnings
+
+                warnings.warn(f"{outside:,} of {len(bar_ts):,} bars lie outside the open-interest file's span "
+                              f"({open_interest}); they hold its first/last value", stacklevel=1)
+            oi = np.interp(bar_ts, oi_ts, oi_usd)
+            m = liquidation_map(frame, open_interest=oi, venue=venue, symbol=sym,
+                                leverage_mix=_leverage_mix(leverage_mix), long_share=long_share, bin_size=bin_size,
+                                price_range=price_range)
+        written = None
+        if out is not None:
+            suffix = out.suffix.lower()
+            if suffix == ".parquet":
+                written = _write_out(out, lambda p: m.to_parquet(p, every=every))
+            elif suffix == ".csv":
+                written = _write_out(out, lambda p: m.to_csv(p, every=every))
+            elif suffix == ".json":
+                written = _write_out(out, lambda p: (m.to_coinglass_json(p, every=every), p)[1])
+            else:
+                written = _write_out(out, lambda p: m.plot(p, every=every))
+        summary = _liqmap_summary(m)
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_liqmap(summary)
+    if written is not None:
+        print(f"written to {written}", file=sys.stderr)
+
+
+def _liqmap_summary(m) -> dict[str, Any]:
+    import numpy as np
+
+    last_close = None if m.candles is None else float(m.candles[-1, 3])
+    prof = m.profile(-1)
+    out: dict[str, Any] = {
+        "label": m.label, "venue": m.venue, "symbol": m.symbol, "bars": int(len(m.timestamps)),
+        "levels": int(len(m.price_levels)), "bin_size": float(m.bin_size),
+        "price_range": [float(m.price_levels[0]), float(m.price_levels[-1] + m.bin_size)],
+        "at": _utc_text(int(m.timestamps[-1])), "last_close": last_close,
+        "long_usd": float(prof["long_usd"].sum()), "short_usd": float(prof["short_usd"].sum()),
+        "out_of_range_usd": None if m.out_of_range_usd is None else float(m.out_of_range_usd[-1]),
+    }
+    if m.liquidated_long_usd is not None:
+        out["liquidated_long_usd"] = float(np.sum(m.liquidated_long_usd))
+        out["liquidated_short_usd"] = float(np.sum(m.liquidated_short_usd))
+    for side in ("long", "short"):
+        col = f"{side}_usd"
+        top = prof[prof[col] >= 0.01].nlargest(5, col)  # a cent and up: not the float dust of closed buckets
+        out[f"largest_{side}_levels"] = [[float(p), float(v)] for p, v in zip(top["price_level"], top[col])]
+    return out
+
+
+def _utc_text(ms: int) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _print_liqmap(s: dict[str, Any]) -> None:
+    con = _console()
+    rows = "one snapshot" if s["label"] == "observed" else f"{s['bars']:,} bars"
+    con.print(f"{s['label']} liquidation map · {s['venue']} {s['symbol']} · {rows} × {s['levels']:,} "
+              f"levels of ${s['bin_size']:g} ({_price(s['price_range'][0])}–{_price(s['price_range'][1])})")
+    close = "" if s["last_close"] is None else f", price {_price(s['last_close'])}"
+    con.print(f"at {s['at']}{close}: longs {_usd(s['long_usd'])}, shorts {_usd(s['short_usd'])} on the map"
+              + ("" if not s.get("out_of_range_usd") else f", {_usd(s['out_of_range_usd'])} outside its range"))
+    if "liquidated_long_usd" in s:
+        con.print(f"liquidated along the path: longs {_usd(s['liquidated_long_usd'])}, "
+                  f"shorts {_usd(s['liquidated_short_usd'])}")
+    t = Table(box=box.SIMPLE_HEAD, title="largest levels", title_justify="left")
+    t.add_column("long level", justify="right")
+    t.add_column("USD", justify="right")
+    t.add_column("short level", justify="right")
+    t.add_column("USD", justify="right")
+    longs, shorts = s["largest_long_levels"], s["largest_short_levels"]
+    for i in range(max(len(longs), len(shorts))):
+        lo = longs[i] if i < len(longs) else None
+        sh = shorts[i] if i < len(shorts) else None
+        t.add_row(_price(lo[0]) if lo else "", _usd(lo[1]) if lo else "", _price(sh[0]) if sh else "",
+                  _usd(sh[1]) if sh else "")
+    con.print(t)
+
+
 # ============================================================================ entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""

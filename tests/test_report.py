@@ -1,0 +1,146 @@
+"""The report: one self-contained HTML file (plotly.js inlined, no external script), with every
+chart the issue names, the simulated-vs-reported table (band, ✓/✗, true and as-reported totals side
+by side), a plain statement of what was fitted, and static PNGs beside it.
+
+Small runs only: 20,000 positions over a 2-hour copy of ``feb-2026``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from liqcascade.report import (PNGS, liquidation_maps, minute_bars, population_liquidation_prices,
+                               run_and_report, write_report)
+from liqcascade.scenario import bundled_text, load_scenario, run_scenario
+from liqcascade.summary import summarize
+from liqcascade.targets import compare, comparison_summary, load_targets
+
+N_POSITIONS = 20_000
+
+
+def small_scenario(path, *, sell: bool = True):
+    """``feb-2026`` cut to 2 hours; with ``sell`` a sell programme in each asset from 15 min."""
+    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
+    if sell:
+        for asset, usd in (("BTC", 6.0e8), ("ETH", 3.0e8)):
+            text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'
+                     "start_hour = 0.25\nend_hour = 1.0\n")
+    path.write_text(text, "utf-8")
+    return load_scenario(path)
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    sc = small_scenario(tmp_path_factory.mktemp("scenario") / "feb-2026-2h.toml")
+    run, pop = run_scenario(sc, n_positions=N_POSITIONS, seed=0)
+    summary = summarize(run, pop, sc, seed=0)
+    targets = load_targets("feb-2026")
+    rows = compare(summary, targets)
+    summary["targets"] = comparison_summary(rows, targets)
+    out = tmp_path_factory.mktemp("report")
+    path = write_report(out, run, pop, sc, dict(summary, run_id="test-run"), rows=rows, targets=targets)
+    return sc, run, pop, summary, rows, path
+
+
+def test_html_is_self_contained(reported):
+    *_, path = reported
+    page = path.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    # no script, stylesheet or image fetched from anywhere: it opens offline
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
+    assert not re.search(r"<link[^>]*\bhref\s*=\s*[\"']?(https?:)?//", page, re.I)
+    assert not re.search(r"<img[^>]*\bsrc\s*=\s*[\"']?(https?:)?//", page, re.I)
+    assert "<script src=http" not in page.lower().replace('"', "").replace("'", "")
+    # plotly.js itself is inside (megabytes of it), once
+    assert len(page) > 1_000_000 and page.count("Plotly.newPlot") == len(PNGS)
+
+
+def test_every_chart_is_there(reported):
+    *_, path = reported
+    page = path.read_text("utf-8")
+    for name in PNGS:
+        assert f'id="fig-{name}"' in page, name
+    for title in ("Mark prices per asset and venue", "Liquidations per minute by venue", "Depth within ±1 %",
+                  "Insurance funds, ADL and bad debt", "Branching ratio by wave", "Liquidation map at the start"):
+        assert title in page, title
+
+
+def test_comparison_table_marks_every_target(reported):
+    sc, run, pop, summary, rows, path = reported
+    page = path.read_text("utf-8")
+    table = page[page.index("<table class='cmp'>"):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr class=") == len(rows) == 6
+    assert table.count("class='mark'>✓<") == sum(r.ok for r in rows)
+    assert table.count("class='mark'>✗<") == sum(not r.ok for r in rows)
+    for r in rows:
+        assert r.label in table and r.band in table
+    assert f"<b>{sum(r.ok for r in rows)} of 6</b>" in page
+
+
+def test_true_and_reported_totals_side_by_side(reported):
+    sc, run, pop, summary, rows, path = reported
+    page = path.read_text("utf-8")
+    assert "true liquidations" in page and "as reported (public feed)" in page
+    from liqcascade.targets import fmt
+
+    assert f"<td>all venues</td><td class='num'>{fmt(summary['liquidations_usd'], 'USD')}</td>" \
+           f"<td class='num'>{fmt(summary['liquidations_usd_reported'], 'USD')}</td>" in page
+
+
+def test_report_says_what_was_fitted(reported):
+    *_, path = reported
+    page = path.read_text("utf-8")
+    # today the bundled parameters carry no provenance: nothing fitted, every figure is model output
+    assert "Fitted parameters: none." in page
+    assert "every simulated figure in this report came out of the model" in page
+    assert "model output" in page and "fitted to (in-sample)" not in page
+    assert "Scenario overrides:</b> none" in page
+
+
+def test_pngs_beside_the_report(reported):
+    *_, path = reported
+    for name in PNGS:
+        png = path.parent / f"{name}.png"
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000, name
+
+
+def test_minute_bars_keep_the_liquidated_usd(reported):
+    sc, run, pop, summary, rows, path = reported
+    bars = minute_bars(run.steps)
+    assert bars["liq_long_usd"].sum() == pytest.approx(run.steps["liq_long_usd"].sum())
+    assert bars["liq_short_usd"].sum() == pytest.approx(run.steps["liq_short_usd"].sum())
+    assert len(bars) == 120 * run.steps.groupby(["venue", "asset"], observed=True).ngroups
+
+
+def test_liquidation_map_places_longs_below_entry_and_shorts_above(reported):
+    sc, run, pop, summary, rows, path = reported
+    lp = population_liquidation_prices(pop)
+    side, entry = np.asarray(pop.side), np.asarray(pop.entry)
+    ok = np.isfinite(lp) & (lp > 0)
+    assert ok.mean() > 0.5
+    assert np.all(lp[ok & (side > 0)] < entry[ok & (side > 0)])
+    assert np.all(lp[ok & (side < 0)] > entry[ok & (side < 0)])
+    maps = liquidation_maps(pop, sc)
+    assert set(maps) == {"BTC", "ETH"}
+    for a, m in maps.items():
+        start = sc.spec.assets[a].start_price
+        # survivorship: at the start no long is liquidated above the price, no short below it
+        assert m["long_usd"][m["price"] > start + m["bin_size"]].sum() == 0
+        assert m["short_usd"][m["price"] < start - m["bin_size"]].sum() == 0
+        assert m["long_usd"].sum() > 0 and m["short_usd"].sum() > 0
+
+
+def test_report_of_a_calm_run(tmp_path):
+    """A run in which nothing (or little) is liquidated still gets its whole report."""
+    sc = small_scenario(tmp_path / "calm.toml", sell=False)
+    res = run_and_report(sc, out_dir=tmp_path / "out", seed=0, n_positions=N_POSITIONS)
+    page = res.report.read_text("utf-8")
+    assert res.report.parent == res.path and res.path.parent == tmp_path / "out" / "runs"
+    assert page.count("Plotly.newPlot") == len(PNGS)
+    assert all((res.path / f"{n}.png").is_file() for n in PNGS)
+    assert res.summary["targets"]["total"] == 6
