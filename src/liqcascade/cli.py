@@ -462,6 +462,73 @@ def pd_isna(x: Any) -> bool:
 
 
 # ============================================================================ market data: snapshot, analyze, liqmap
+# ---------------------------------------------------------------------------- snapshot
+_SNAPSHOT_HELP = """Fetch one perpetual's live state from a venue with ccxt: mark, index and last price, funding,
+open interest (contracts and USD), the order book with its depth within ±1/2/5 %, and the leverage
+tiers.  --out state.json writes JSON; --out DIR writes Parquet files into DIR (both atomically).
+Needs the network; without it, one line says so and the exit code is 2.
+"""
+
+
+@app.command("snapshot", help=_SNAPSHOT_HELP)
+def snapshot_cmd(
+    exchange: str = typer.Option(..., "--exchange", help="binance, bybit, okx or hyperliquid."),
+    symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol (Hyperliquid: its own "
+                               "perpetual of the same base, BTC/USDC:USDC, is used)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="state.json (JSON) or a directory (Parquet files)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the state as JSON (the document --out writes)."),
+) -> None:
+    from .snapshot import SnapshotError, fetch_market_state
+
+    with _guard():
+        try:
+            state = fetch_market_state(exchange, symbol)
+        except SnapshotError as exc:
+            print(_error_line(str(exc)), file=sys.stderr)
+            raise typer.Exit(2) from None
+        written = None
+        if out is not None:
+            written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+    if as_json:
+        _print_json(state.to_dict())
+    else:
+        _print_snapshot(state)
+    if written is not None:
+        print(f"written to {written}", file=sys.stderr)
+
+
+def _print_snapshot(s) -> None:
+    con = _console()
+    t = Table(title=f"{s.exchange} {s.symbol} · {s.datetime}", show_header=False, title_justify="left")
+    t.add_column("quantity", style="bold")
+    t.add_column("value", justify="right")
+    t.add_column("", style="dim")
+    t.add_row("mark / index / last", f"{_price(s.mark)} / {_price(s.index)} / {_price(s.last)}", "USD per base unit")
+    if s.funding_rate is not None:
+        per = f"per {s.funding_interval_hours:g} h" if s.funding_interval_hours else "per interval"
+        t.add_row("funding", f"{s.funding_rate * 100:+.4f}%", per)
+    if s.open_interest_contracts is not None:
+        base = s.symbol.split("/")[0]
+        t.add_row("open interest", _usd(s.open_interest_usd),
+                  f"{_qty(s.open_interest_contracts)} contracts × {s.contract_size:g} = "
+                  f"{_qty(s.open_interest_base or 0.0)} {base}")
+    for pct, d in s.depth.items():
+        if d["bid_usd"] is None:
+            continue
+        lower = " (book ends inside: at least)" if not (d["bid_complete"] and d["ask_complete"]) else ""
+        t.add_row(f"depth ±{pct:g}%", f"{_usd(d['bid_usd'])} / {_usd(d['ask_usd'])}", f"bids / asks{lower}")
+    t.add_row("book", f"{len(s.bids)} / {len(s.asks)} levels", f"mid {_price(s.mid)}")
+    if s.leverage_tiers is not None:
+        tt = s.leverage_tiers
+        t.add_row("leverage tiers", f"{tt.n_tiers}", f"tier 1: {tt.max_leverage[0]:g}x, MMR {tt.mmr[0] * 100:.4g}%")
+    else:
+        t.add_row("leverage tiers", "n/a", "see notes")
+    con.print(t)
+    for note in s.notes:
+        con.print(f"note: {note}", style="dim")
+
+
+# ---------------------------------------------------------------------------- files of analyze and liqmap
 @contextlib.contextmanager
 def _warnings_to_stderr() -> Iterator[None]:
     """Documented cleaning and fallbacks warn; show each warning as one line on stderr."""
@@ -579,72 +646,6 @@ def _read_funding(path: Path, want: Optional[str]):
         raise InputError(f"{path}: not a funding file (expected a Coinalyze funding export)", field="funding")
     f = _one_market(read_coinalyze_funding(path), want, path, "--symbol")
     return f[["timestamp", "funding_rate"]]
-
-
-# ---------------------------------------------------------------------------- snapshot
-_SNAPSHOT_HELP = """Fetch one perpetual's live state from a venue with ccxt: mark, index and last price, funding,
-open interest (contracts and USD), the order book with its depth within ±1/2/5 %, and the leverage
-tiers.  --out state.json writes JSON; --out DIR writes Parquet files into DIR (both atomically).
-Needs the network; without it, one line says so and the exit code is 2.
-"""
-
-
-@app.command("snapshot", help=_SNAPSHOT_HELP)
-def snapshot_cmd(
-    exchange: str = typer.Option(..., "--exchange", help="binance, bybit, okx or hyperliquid."),
-    symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol (Hyperliquid: its own "
-                               "perpetual of the same base, BTC/USDC:USDC, is used)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="state.json (JSON) or a directory (Parquet files)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the state as JSON (the document --out writes)."),
-) -> None:
-    from .snapshot import SnapshotError, fetch_market_state
-
-    with _guard():
-        try:
-            state = fetch_market_state(exchange, symbol)
-        except SnapshotError as exc:
-            print(_error_line(str(exc)), file=sys.stderr)
-            raise typer.Exit(2) from None
-        written = None
-        if out is not None:
-            written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
-    if as_json:
-        _print_json(state.to_dict())
-    else:
-        _print_snapshot(state)
-    if written is not None:
-        print(f"written to {written}", file=sys.stderr)
-
-
-def _print_snapshot(s) -> None:
-    con = _console()
-    t = Table(title=f"{s.exchange} {s.symbol} · {s.datetime}", show_header=False, title_justify="left")
-    t.add_column("quantity", style="bold")
-    t.add_column("value", justify="right")
-    t.add_column("", style="dim")
-    t.add_row("mark / index / last", f"{_price(s.mark)} / {_price(s.index)} / {_price(s.last)}", "USD per base unit")
-    if s.funding_rate is not None:
-        per = f"per {s.funding_interval_hours:g} h" if s.funding_interval_hours else "per interval"
-        t.add_row("funding", f"{s.funding_rate * 100:+.4f}%", per)
-    if s.open_interest_contracts is not None:
-        base = s.symbol.split("/")[0]
-        t.add_row("open interest", _usd(s.open_interest_usd),
-                  f"{_qty(s.open_interest_contracts)} contracts × {s.contract_size:g} = "
-                  f"{_qty(s.open_interest_base or 0.0)} {base}")
-    for pct, d in s.depth.items():
-        if d["bid_usd"] is None:
-            continue
-        lower = " (book ends inside: at least)" if not (d["bid_complete"] and d["ask_complete"]) else ""
-        t.add_row(f"depth ±{pct:g}%", f"{_usd(d['bid_usd'])} / {_usd(d['ask_usd'])}", f"bids / asks{lower}")
-    t.add_row("book", f"{len(s.bids)} / {len(s.asks)} levels", f"mid {_price(s.mid)}")
-    if s.leverage_tiers is not None:
-        tt = s.leverage_tiers
-        t.add_row("leverage tiers", f"{tt.n_tiers}", f"tier 1: {tt.max_leverage[0]:g}x, MMR {tt.mmr[0] * 100:.4g}%")
-    else:
-        t.add_row("leverage tiers", "n/a", "see notes")
-    con.print(t)
-    for note in s.notes:
-        con.print(f"note: {note}", style="dim")
 
 
 # ---------------------------------------------------------------------------- analyze
