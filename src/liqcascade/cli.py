@@ -878,6 +878,8 @@ def _liqmap_summary(m) -> dict[str, Any]:
         "long_usd": float(prof["long_usd"].sum()), "short_usd": float(prof["short_usd"].sum()),
         "out_of_range_usd": None if m.out_of_range_usd is None else float(m.out_of_range_usd[-1]),
     }
+    if "opened_usd" in m.meta:
+        out["opened_usd"] = float(m.meta["opened_usd"])
     if m.liquidated_long_usd is not None:
         out["liquidated_long_usd"] = float(np.sum(m.liquidated_long_usd))
         out["liquidated_short_usd"] = float(np.sum(m.liquidated_short_usd))
@@ -903,8 +905,8 @@ def _print_liqmap(s: dict[str, Any]) -> None:
     con.print(f"at {s['at']}{close}: longs {_usd(s['long_usd'])}, shorts {_usd(s['short_usd'])} on the map"
               + ("" if not s.get("out_of_range_usd") else f", {_usd(s['out_of_range_usd'])} outside its range"))
     if "liquidated_long_usd" in s:
-        con.print(f"liquidated along the path: longs {_usd(s['liquidated_long_usd'])}, "
-                  f"shorts {_usd(s['liquidated_short_usd'])}")
+        con.print(f"opened {_usd(s['opened_usd'])}; liquidated along the path: longs "
+                  f"{_usd(s['liquidated_long_usd'])}, shorts {_usd(s['liquidated_short_usd'])}")
     t = Table(box=box.SIMPLE_HEAD, title="largest levels", title_justify="left")
     t.add_column("long level", justify="right")
     t.add_column("USD", justify="right")
