@@ -89,17 +89,18 @@ class MacroShockSpec(_Flow):
 
 
 class PanicSellers(_Flow):
+    """Discretionary sellers holding ``holdings`` base units; their rates are global
+    (``[cohorts]`` of the model parameters)."""
+
     kind: Literal["panic_sellers"]
     holdings: float = Field(gt=0, description="base units")
-    usd_per_s_per_drawdown: float = Field(ge=0)
-    usd_per_s_at_max_fear: float = Field(ge=0)
 
 
 class LongTermHolders(_Flow):
+    """Long-term holders holding ``holdings`` base units; their rates are global."""
+
     kind: Literal["long_term_holders"]
     holdings: float = Field(gt=0, description="base units")
-    drawdown_floor: float = Field(ge=0, le=1)
-    usd_per_s_per_drawdown: float = Field(ge=0)
 
 
 class TreasuryCompany(_Flow):
@@ -166,6 +167,15 @@ class FlowParams(_Strict):
     fear_scale: float = Field(gt=0)
 
 
+class CohortParams(_Strict):
+    """Holder cohorts' rates, as fractions of the asset's open interest (USD) per second."""
+
+    panic_per_drawdown: float = Field(ge=0, description="per second per unit of drawdown")
+    panic_at_max_fear: float = Field(ge=0, description="per second at extreme fear")
+    lth_per_drawdown: float = Field(ge=0, description="per second per unit of drawdown beyond the floor")
+    lth_drawdown_floor: float = Field(ge=0, le=1, description="fraction")
+
+
 class LiquidationParams(_Strict):
     adl_rule: Literal["queue", "pro_rata"] = "queue"
 
@@ -177,6 +187,7 @@ class ModelParameters(_Strict):
     market_maker: MarketMakerParams
     prices: PriceParams
     flows: FlowParams
+    cohorts: CohortParams
     liquidation: LiquidationParams
 
 
@@ -345,6 +356,8 @@ def build_engine_inputs(scenario: Scenario, population):
                          arbitrage_rate=params.prices.arbitrage_rate)
     flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale)
     n_steps, dt = scenario.n_steps, spec.step_seconds
+    oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}
+    co = params.cohorts
     for f in spec.flows:
         if f.kind in ("sell_programme", "buy_programme"):
             days = (f.end_hour - f.start_hour) / 24.0
@@ -359,9 +372,11 @@ def build_engine_inputs(scenario: Scenario, population):
             path = 100.0 * (1.0 + f.equity_return) ** frac
             flows.macro.append(macro_shock(f.asset, path, f.beta, f.usd_per_unit_return))
         elif f.kind == "panic_sellers":
-            flows.cohorts.append(panic_sellers(f.asset, f.holdings, f.usd_per_s_per_drawdown, f.usd_per_s_at_max_fear))
+            flows.cohorts.append(panic_sellers(f.asset, f.holdings, co.panic_per_drawdown * oi[f.asset],
+                                               co.panic_at_max_fear * oi[f.asset]))
         elif f.kind == "long_term_holders":
-            flows.cohorts.append(long_term_holders(f.asset, f.holdings, f.drawdown_floor, f.usd_per_s_per_drawdown))
+            flows.cohorts.append(long_term_holders(f.asset, f.holdings, co.lth_drawdown_floor,
+                                                   co.lth_per_drawdown * oi[f.asset]))
         elif f.kind == "treasury_company":
             flows.cohorts.append(treasury_company(f.asset, f.holdings, f.cost_basis, f.threshold, f.usd_per_s))
     return positions, liquidity, prices, flows
