@@ -44,10 +44,12 @@ def population(n: int, seed: int = 0) -> Positions:
     a = rng.choice(2, n, p=[0.6, 0.4]).astype(np.int8)
     side = np.where(rng.random(n) < 0.6, 1, -1).astype(np.int8)
     p0 = np.array([P0[x] for x in ASSETS])
-    entry = p0[a] * np.exp(rng.normal(0.0, 0.03, n))
     retail = rng.random(n) < 0.45
     lev = np.where(retail, rng.uniform(20, 100, n), rng.uniform(2, 10, n))
-    notional = np.where(retail, rng.lognormal(np.log(2e3), 1.2, n), rng.lognormal(np.log(6e4), 1.6, n))
+    # unrealised PnL fraction now; survivors' losses are below half their margin
+    pnl = np.maximum(rng.normal(0.0, 0.03, n), -0.5 / lev)
+    entry = p0[a] / (1.0 + side * pnl)
+    notional = np.where(retail, rng.lognormal(np.log(1e3), 1.2, n), rng.lognormal(np.log(2e4), 1.5, n))
     notional = np.minimum(notional, 2e8)
     size = notional / entry
     for vi, vn in enumerate(VENUES):
@@ -63,13 +65,13 @@ def population(n: int, seed: int = 0) -> Positions:
 
 
 def scenario():
-    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 2.0e7, "ETH": 6.0e6}, venue_share={
+    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 1.0e8, "ETH": 4.0e7}, venue_share={
         "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2})
     flows = Flows(
-        programmes=[etf_redemptions("BTC", 2.5e6 * 86_400, 21_600, 22_200),
-                    etf_redemptions("ETH", 0.8e6 * 86_400, 21_600, 22_200)],
-        cohorts=[panic_sellers("BTC", 20_000.0, 2e7, 2e5), panic_sellers("ETH", 300_000.0, 6e6, 6e4),
-                 long_term_holders("BTC", 50_000.0, 0.05, 1e7)],
+        programmes=[etf_redemptions("BTC", 1.5e6 * 86_400, 21_600, 22_200),
+                    etf_redemptions("ETH", 5.0e5 * 86_400, 21_600, 22_200)],
+        cohorts=[panic_sellers("BTC", 500.0, 2e6, 2e4), panic_sellers("ETH", 10_000.0, 6e5, 6e3),
+                 long_term_holders("BTC", 1_000.0, 0.10, 1e6)],
         noise_usd={"BTC": 4e5, "ETH": 1.2e5})
     funds = {"binance": 1.0e9, "bybit": 3.0e8, "hyperliquid": 3.0e8}
     return liq, PriceConfig(dict(P0)), flows, funds

@@ -121,6 +121,8 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             mst[m, C.OI_S] -= a
         return a
 
+    queue = {"key": None, "ranked": []}
+
     def adl(i, q_adl, bp):
         m = mkt[i]
         opp = np.flatnonzero((mkt == m) & (side == -side[i]))
@@ -137,19 +139,22 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 a = min(want * size[j] / total, size[j])
                 done += reduce(j, a, bp)
             return done
-        while q_adl - done > 1e-12 * q_adl:
+        # the queue: ranked once per wave and side, when the wave first needs it
+        key = (len(waves), int(m), int(side[i]))
+        if queue["key"] != key:
             cand = opp[size[opp] > 0]
-            if len(cand) == 0:
-                break
-            keys = adl_keys(m, cand)
-            ok = keys > -np.inf
-            if not np.any(ok):
-                break
-            cand, keys = cand[ok], keys[ok]
-            best = keys.max()
-            j = int(cand[keys == best].min())
-            a = min(size[j], q_adl - done)
-            done += reduce(j, a, bp)
+            keys = adl_keys(m, cand) if len(cand) else np.zeros(0)
+            cand, keys = cand[keys > -np.inf], keys[keys > -np.inf]
+            queue.update(key=key, ranked=list(cand[np.argsort(-keys, kind="stable")]))
+        ranked = queue["ranked"]
+        while q_adl - done > 1e-12 * q_adl and ranked:
+            j = ranked[0]
+            if size[j] <= 0:
+                ranked.pop(0)
+                continue
+            done += reduce(j, min(size[j], q_adl - done), bp)
+            if size[j] <= 0:
+                ranked.pop(0)
         return done
 
     def liquidate(i, t, t_now):

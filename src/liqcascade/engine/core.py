@@ -33,8 +33,9 @@ committing.  If the equity at that fill is negative and the venue's fund (insura
 liquidator vault where fees go there) cannot pay the shortfall, the order is split: the book
 takes the largest part ``q_b`` whose shortfall the fund can pay exactly (bisection, 100
 halvings), and ADL closes the rest at the bankruptcy price against profitable opposite
-positions — by the venue's ranking key (``queue``, the key recomputed after each take) or
-pro-rata by size (``pro_rata``).  If no opposite position is profitable the whole order goes to
+positions — by the venue's ranking key (``queue``: the ranking is taken once per wave and market
+side, when the wave first needs it, and consumed from the top; ties go to the lower position
+index) or pro-rata by size over the profitable positions (``pro_rata``).  If no opposite position is profitable the whole order goes to
 the book and what the fund cannot pay stays as bad debt (a negative trader balance).
 """
 
@@ -422,7 +423,7 @@ def book_liq(mst, m, s, q, usd):
 
 
 @jit
-def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, cnt):
+def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
     """Move position ``j`` into the active set (or update its cooldown there) and widen its
     group's bound (``bound[2*market + short]``: the highest LP of the group's active longs, the
     lowest of its shorts), so that a wave scans the active set for a group only when the mark
@@ -452,7 +453,7 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
 
 @jit
 def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, cnt):
+        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
     """Close ``q_adl`` base units of position ``i`` at ``bp`` against profitable opposite
     positions of its market (queue by key, or pro rata by size).  Returns the size closed."""
     m = mkt[i]
@@ -480,31 +481,49 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
                     a = size[j]
                 done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag,
                                             mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
-                                            slot_of, bound, cnt)
+                                            slot_of, bound, adl_rank, adl_state, cnt)
         return done
-    while q_adl - done > 1e-12 * q_adl:
-        best = -np.inf
-        bj = -1
+    # the queue: ranked once per wave and group (the first time the wave needs it), then taken
+    # from the top; the ranking build is the loop's only allocation and happens only on ADL
+    if adl_state[0] != cnt[N_WV] or adl_state[1] != g:
+        k = 0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] <= 0.0:
-                continue
-            key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
-                          mkt_i, mkt_f, ven_i)
-            if key > best or (key == best and key > -np.inf and j < bj):
-                best = key
-                bj = j
-        if bj < 0:
-            break
-        a = min(size[bj], q_adl - done)
-        done += reduce_counterparty(bj, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
-                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, cnt)
+            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+                adl_rank[k] = j
+                k += 1
+        adl_rank[:k].sort()  # ties in the key go to the lower position index
+        keys = np.empty(k)
+        for r in range(k):
+            j = adl_rank[r]
+            keys[r] = -adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
+                               mkt_i, mkt_f, ven_i)
+        rank = np.argsort(keys, kind="mergesort")
+        tmp = adl_rank[:k].copy()
+        for r in range(k):
+            adl_rank[r] = tmp[rank[r]]
+        adl_state[0] = cnt[N_WV]
+        adl_state[1] = g
+        adl_state[2] = k
+        adl_state[3] = 0
+    while q_adl - done > 1e-12 * q_adl and adl_state[3] < adl_state[2]:
+        j = adl_rank[adl_state[3]]
+        if size[j] <= 0.0:
+            adl_state[3] += 1
+            continue
+        a = min(size[j], q_adl - done)
+        done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
+                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound,
+                                    adl_rank, adl_state, cnt)
+        if size[j] <= 0.0:
+            adl_state[3] += 1
     return done
 
 
 @jit
 def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
-                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, cnt):
+                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
     m = mkt[j]
     sj = float(side[j])
     if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
@@ -523,7 +542,7 @@ def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mod
         lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
                                   ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0, rates, amounts, caps,
                                   mkt_i, mkt_f)
-        make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, cnt)
+        make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
     else:
         flag[j] = 2
     return a
@@ -538,7 +557,7 @@ def shortfall_at(mst, mkt_f, m, d, s, x, bp):
 
 @jit
 def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, cnt,
+              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt,
               ev_step, ev_pos, ev_qty, ev_price, ev_method):
     """One liquidation step of position ``i`` by its venue's procedure."""
     m = mkt[i]
@@ -581,7 +600,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
                                   rates, amounts, caps, mkt_i, mkt_f)
         make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
-                    cnt)
+                    adl_rank, adl_state, cnt)
         return
     # full close
     f = preview_fill(mst, mkt_f, m, d, q)
@@ -601,7 +620,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     q_adl = q - q_book
     if q_adl > 1e-12 * q:
         done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, cnt)
+                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
         q_book = q - done
         if q_book <= 1e-12 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
@@ -648,7 +667,7 @@ def insertion_sort(a, n):
 def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
-               act_idx, act_cool, slot_of, bound, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
+               act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
                wv_step, wv_no, wv_liq, wv_depth, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
@@ -733,7 +752,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                         mst[m, WAVE_BUY] += usd
                     liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                               grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
-                              act_idx, act_cool, slot_of, bound, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
+                              act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
                 if cnt[STATUS] != OK:
                     return
             if n_total == 0:

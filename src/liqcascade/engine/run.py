@@ -264,6 +264,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         bound = np.empty(2 * nm)
         bound[0::2] = -np.inf
         bound[1::2] = np.inf
+        adl_rank = np.zeros(int(np.max(grp_end - grp_start, initial=0)) + 1, np.int32)
+        adl_state = np.full(4, -1, np.int64)
         trig = np.zeros(n + 1, np.int32)
         ev = (np.zeros(ev_cap, np.int32), np.zeros(ev_cap, np.int32), np.zeros(ev_cap), np.zeros(ev_cap),
               np.zeros(ev_cap, np.int8))
@@ -272,7 +274,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, trig,
+                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
+                     adl_state, trig,
                      *ev, *wv,
                      cnt)
         status = int(cnt[C.STATUS])
