@@ -25,7 +25,7 @@ import tracemalloc
 
 import numpy as np
 
-from liqcascade.engine import (Flows, Liquidity, Positions, PriceConfig, etf_redemptions, long_term_holders,
+from liqcascade.engine import (Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, etf_redemptions, long_term_holders,
                                panic_sellers, simulate)
 from liqcascade.engine import run as R
 from liqcascade.engine.positions import venue_symbol
@@ -46,10 +46,12 @@ def population(n: int, seed: int = 0) -> Positions:
     p0 = np.array([P0[x] for x in ASSETS])
     retail = rng.random(n) < 0.45
     lev = np.where(retail, rng.uniform(20, 100, n), rng.uniform(2, 10, n))
-    # unrealised PnL fraction now; survivors' losses are below half their margin
-    pnl = np.maximum(rng.normal(0.0, 0.03, n), -0.5 / lev)
+    # unrealised PnL fraction now (entries spread over the preceding weeks); the positions that
+    # survived to now are less than half-way to liquidation
+    pnl = rng.normal(0.0, 0.08, n)
+    pnl = np.where(pnl < -0.5 / lev, rng.uniform(-0.5, 0.0, n) / lev, pnl)
     entry = p0[a] / (1.0 + side * pnl)
-    notional = np.where(retail, rng.lognormal(np.log(1e3), 1.2, n), rng.lognormal(np.log(2e4), 1.5, n))
+    notional = np.where(retail, rng.lognormal(np.log(5e2), 1.2, n), rng.lognormal(np.log(7e3), 1.5, n))
     notional = np.minimum(notional, 2e8)
     size = notional / entry
     for vi, vn in enumerate(VENUES):
@@ -65,11 +67,11 @@ def population(n: int, seed: int = 0) -> Positions:
 
 
 def scenario():
-    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 1.0e8, "ETH": 4.0e7}, venue_share={
-        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2})
+    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 3.0e8, "ETH": 1.0e8}, venue_share={
+        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2}, response=MarketMakerResponse(flow_sensitivity=3.0))
     flows = Flows(
-        programmes=[etf_redemptions("BTC", 1.5e6 * 86_400, 21_600, 22_200),
-                    etf_redemptions("ETH", 5.0e5 * 86_400, 21_600, 22_200)],
+        programmes=[etf_redemptions("BTC", 5.0e5 * 86_400, 21_600, 22_200),
+                    etf_redemptions("ETH", 1.5e5 * 86_400, 21_600, 22_200)],
         cohorts=[panic_sellers("BTC", 500.0, 2e6, 2e4), panic_sellers("ETH", 10_000.0, 6e5, 6e3),
                  long_term_holders("BTC", 1_000.0, 0.10, 1e6)],
         noise_usd={"BTC": 4e5, "ETH": 1.2e5})

@@ -74,7 +74,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     ast[:, C.INDEX] = p0
     ast[:, C.PEAK] = p0
     ast[:, C.SLOW] = p0
-    rec = np.zeros((n_steps, nm, C.N_REC))
+    rec = np.zeros((C.N_REC, n_steps, nm))
     events = []
     waves = []
     initial_value = float(np.sum(positions.margin) + np.sum(funds))

@@ -374,16 +374,16 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         mark = mst[m, MARK]
         depth = mkt_f[m, BID_B] * mst[m, MULT] * 0.01 ** mkt_f[m, BID_K] \
             + mkt_f[m, ASK_B] * mst[m, MULT] * 0.01 ** mkt_f[m, ASK_K]
-        rec[t, m, R_MARK] = mark
-        rec[t, m, R_MID] = mst[m, MID]
-        rec[t, m, R_DEPTH1] = depth
-        rec[t, m, R_LIQ_L] = mst[m, LIQ_L]
-        rec[t, m, R_LIQ_S] = mst[m, LIQ_S]
-        rec[t, m, R_OI] = 0.5 * (mst[m, OI_L] + mst[m, OI_S]) * mark
-        rec[t, m, R_FUND] = vst[v, FUND]
-        rec[t, m, R_ADL] = mst[m, ADL_USD]
-        rec[t, m, R_BAD] = mst[m, BAD_DEBT]
-        rec[t, m, R_MULT] = mst[m, MULT]
+        rec[R_MARK, t, m] = mark
+        rec[R_MID, t, m] = mst[m, MID]
+        rec[R_DEPTH1, t, m] = depth
+        rec[R_LIQ_L, t, m] = mst[m, LIQ_L]
+        rec[R_LIQ_S, t, m] = mst[m, LIQ_S]
+        rec[R_OI, t, m] = 0.5 * (mst[m, OI_L] + mst[m, OI_S]) * mark
+        rec[R_FUND, t, m] = vst[v, FUND]
+        rec[R_ADL, t, m] = mst[m, ADL_USD]
+        rec[R_BAD, t, m] = mst[m, BAD_DEBT]
+        rec[R_MULT, t, m] = mst[m, MULT]
 
 
 @jit

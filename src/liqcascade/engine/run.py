@@ -246,17 +246,17 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     ev_cap = max(1024, n // 4)
     act_cap = max(1024, n // 16)
     wv_cap = max(1024, n_steps // 8)
-    while True:
+    for attempt in range(20):
         mst, vst, ast = fresh_state()
         initial_value = float(np.sum(positions.margin) + np.sum(funds))
         size = positions.size.copy()
         margin = positions.margin.copy()
-        lp_run = lp.copy()
+        lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
         ptr = grp_start.copy()
         co_run = co.copy()
         st_ptr = st_start.copy()
-        rec = np.zeros((n_steps, nm, C.N_REC))
+        rec = np.zeros((C.N_REC, n_steps, nm))  # one contiguous (step, market) plane per output
         waves_per_step = np.zeros(n_steps, np.int32)
         act_idx = np.zeros(act_cap, np.int32)
         act_cool = np.zeros(act_cap)
@@ -281,12 +281,16 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         status = int(cnt[C.STATUS])
         if status == C.OK:
             break
+        # a buffer was full: grow it and run again from the start (deterministic, so the same run)
+        del rec, ev, wv, act_idx, act_cool, trig, size, margin, lp_run, flag
         if status == C.EVENTS_FULL:
-            ev_cap *= 4
+            ev_cap *= 3
         elif status == C.ACTIVE_FULL:
             act_cap *= 4
         else:
             wv_cap *= 4
+    else:  # pragma: no cover
+        raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
     check = L.balance(initial_value, positions.side, size, positions.entry, margin, mkt, mst, vst, marks)
     if check_ledger and not check.ok:
@@ -300,24 +304,25 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
 
 def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, initial_index) -> Run:
     venues, assets = market.venues, market.assets
-    n_steps, nm, _ = rec.shape
+    _, n_steps, nm = rec.shape
     na = len(assets)
     t = np.arange(n_steps) * dt
+    # the frames hold views of the kernel's buffers (copy=False): no second copy of a day of records
     steps = pd.DataFrame({
         "time_s": np.repeat(t, nm),
         "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE], n_steps), venues),
         "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET], n_steps), assets),
-        "mark": rec[:, :, C.R_MARK].ravel(),
-        "mid": rec[:, :, C.R_MID].ravel(),
-        "depth_1pct_usd": rec[:, :, C.R_DEPTH1].ravel(),
-        "liq_long_usd": rec[:, :, C.R_LIQ_L].ravel(),
-        "liq_short_usd": rec[:, :, C.R_LIQ_S].ravel(),
-        "open_interest_usd": rec[:, :, C.R_OI].ravel(),
-        "insurance_fund_usd": rec[:, :, C.R_FUND].ravel(),
-        "adl_usd": rec[:, :, C.R_ADL].ravel(),
-        "bad_debt_usd": rec[:, :, C.R_BAD].ravel(),
-        "depth_multiplier": rec[:, :, C.R_MULT].ravel(),
-    })
+        "mark": rec[C.R_MARK].ravel(),
+        "mid": rec[C.R_MID].ravel(),
+        "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
+        "liq_long_usd": rec[C.R_LIQ_L].ravel(),
+        "liq_short_usd": rec[C.R_LIQ_S].ravel(),
+        "open_interest_usd": rec[C.R_OI].ravel(),
+        "insurance_fund_usd": rec[C.R_FUND].ravel(),
+        "adl_usd": rec[C.R_ADL].ravel(),
+        "bad_debt_usd": rec[C.R_BAD].ravel(),
+        "depth_multiplier": rec[C.R_MULT].ravel(),
+    }, copy=False)
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
     ev_mkt = positions.market()[ev_pos]
@@ -327,23 +332,23 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
         "position": ev_pos,
         "venue": pd.Categorical.from_codes(ev_mkt // na, venues),
         "asset": pd.Categorical.from_codes(ev_mkt % na, assets),
-        "side": np.where(positions.side[ev_pos] > 0, "long", "short"),
+        "side": pd.Categorical.from_codes((positions.side[ev_pos] < 0).astype(np.int8), ["long", "short"]),
         "size": ev_qty,
         "price": ev_price,
         "usd": ev_qty * ev_price,
         "method": pd.Categorical.from_codes(ev_method, list(METHODS)),
-    })
+    }, copy=False)
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
     with np.errstate(divide="ignore", invalid="ignore"):
         rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
     waves = pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
-                          "branching_ratio": rr})
+                          "branching_ratio": rr}, copy=False)
     # index per asset per step (for drawdowns)
     w = market.mkt_f[:, C.IDX_W]
     index = np.zeros((n_steps, na))
     for m in range(nm):
-        index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[:, m, C.R_MID]
+        index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[C.R_MID, :, m]
     index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
     summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
     return Run(steps, events, waves, summary, check.as_dict())
