@@ -350,13 +350,19 @@ def run_cmd(
                                           "scenario's own bundled targets, if any."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
-    from .report import STAGES, run_and_report
+    from .report import STAGES, resolve_targets, run_and_report
+    from .scenario import load_scenario
 
     with _guard():
         if positions is not None and positions <= 0:
             raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
         if seed < 0:
             raise InputError(f"must be a non-negative integer, got {seed}", field="seed")
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out} exists and is not a directory", field="out")
+        # everything the user gave is checked before the progress bar starts
+        sc = load_scenario(scenario)
+        tg = resolve_targets("auto" if targets is None else targets, sc)
         err = Console(stderr=True, highlight=False)
         show = err.is_terminal
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -374,8 +380,7 @@ def run_cmd(
                 seen.append(stage)
                 progress.update(task, description=stage)
 
-            res = run_and_report(scenario, out_dir=out, seed=seed, n_positions=positions,
-                                 targets="auto" if targets is None else targets, progress=tell)
+            res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell)
             progress.update(task, completed=len(STAGES), description="done")
     if as_json:
         _print_json(dict(res.summary, run_dir=str(res.path), report=str(res.report)))

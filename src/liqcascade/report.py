@@ -21,7 +21,7 @@ import html
 import math
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -53,13 +53,15 @@ def minute_bars(steps: pd.DataFrame, bar_s: float = 60.0) -> pd.DataFrame:
         return pd.DataFrame(columns=["bar_s", "venue", "asset", "mark", "depth_1pct_usd", "liq_long_usd",
                                      "liq_short_usd", "insurance_fund_usd", "adl_usd", "bad_debt_usd"])
     f = steps.assign(bar_s=np.floor(steps["time_s"].to_numpy() / bar_s) * bar_s)
-    f["venue"] = f["venue"].astype(str)
-    f["asset"] = f["asset"].astype(str)
-    g = f.groupby(["bar_s", "venue", "asset"], sort=True)
-    return g.agg(mark=("mark", "last"), depth_1pct_usd=("depth_1pct_usd", "mean"),
-                 liq_long_usd=("liq_long_usd", "sum"), liq_short_usd=("liq_short_usd", "sum"),
-                 insurance_fund_usd=("insurance_fund_usd", "last"), adl_usd=("adl_usd", "sum"),
-                 bad_debt_usd=("bad_debt_usd", "last")).reset_index()
+    # group on the categoricals' codes (a million rows of strings would cost seconds)
+    g = f.groupby(["bar_s", "venue", "asset"], sort=True, observed=True)
+    out = g.agg(mark=("mark", "last"), depth_1pct_usd=("depth_1pct_usd", "mean"),
+                liq_long_usd=("liq_long_usd", "sum"), liq_short_usd=("liq_short_usd", "sum"),
+                insurance_fund_usd=("insurance_fund_usd", "last"), adl_usd=("adl_usd", "sum"),
+                bad_debt_usd=("bad_debt_usd", "last")).reset_index()
+    out["venue"] = np.asarray(out["venue"], dtype=object).astype(str)
+    out["asset"] = np.asarray(out["asset"], dtype=object).astype(str)
+    return out
 
 
 def _nice_bin(price: float) -> float:
@@ -135,8 +137,11 @@ def liquidation_maps(population, scenario) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------- plotly
-def _times(start: datetime, seconds) -> list[datetime]:
-    return [start + timedelta(seconds=float(s)) for s in np.asarray(seconds, float)]
+def _times(start: datetime, seconds) -> np.ndarray:
+    """UTC datetimes (datetime64[ms], naive UTC) ``seconds`` after ``start``: an array, which
+    Plotly serialises in one go (a list of datetime objects is validated one by one)."""
+    t0 = np.datetime64(start.astimezone(timezone.utc).replace(tzinfo=None), "ms")
+    return t0 + np.round(np.asarray(seconds, float) * 1000.0).astype("timedelta64[ms]")
 
 
 def _log_axis(values) -> bool:
@@ -300,16 +305,17 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
     fig = Figure(figsize=(10, 4))
     ax = fig.add_subplot()
     up = down = None
-    # stairs, not bars: one patch per series instead of one per minute (48 h = 2,880 minutes)
+    # filled steps, not bars: one polygon per series instead of one patch per minute
     for i, v in enumerate(venues):
         b = bars[bars["venue"] == v].groupby("bar_s")[["liq_long_usd", "liq_short_usd"]].sum()
-        edges = np.append(b.index.to_numpy(), b.index.to_numpy()[-1] + 60.0) / 3600 if len(b) else np.zeros(1)
+        x = np.append(b.index.to_numpy(), b.index.to_numpy()[-1] + 60.0) / 3600 if len(b) else np.zeros(1)
         up = np.zeros(len(b)) if up is None or len(up) != len(b) else up
         down = np.zeros(len(b)) if down is None or len(down) != len(b) else down
         new_up, new_down = up + b["liq_long_usd"].to_numpy(), down + b["liq_short_usd"].to_numpy()
-        ax.stairs(new_up, edges, baseline=up, fill=True, color=_colour(v, i), label=f"{v} longs")
-        ax.stairs(-new_down, edges, baseline=-down, fill=True, color=_colour(v, i), alpha=0.5, hatch="//",
-                  label=f"{v} shorts")
+        ax.fill_between(x, np.append(up, up[-1:]), np.append(new_up, new_up[-1:]), step="post", lw=0,
+                        color=_colour(v, i), label=f"{v} longs")
+        ax.fill_between(x, -np.append(down, down[-1:]), -np.append(new_down, new_down[-1:]), step="post", lw=0,
+                        color=_colour(v, i), alpha=0.45, label=f"{v} shorts")
         up, down = new_up, new_down
     ax.axhline(0, color="k", lw=0.5)
     ax.set_title("Liquidations per minute by venue (longs up, shorts down)")
@@ -385,10 +391,10 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
             ax.text(0.5, 0.5, m["error"], ha="center", va="center", transform=ax.transAxes, wrap=True)
             continue
         wdt = m["bin_size"]
-        edges = np.append(m["price"] - wdt / 2, m["price"][-1] + wdt / 2)
-        ax.stairs(m["long_usd"], edges, fill=True, color=LONG_COLOUR, label="longs")
-        ax.stairs(m["long_usd"] + m["short_usd"], edges, baseline=m["long_usd"], fill=True, color=SHORT_COLOUR,
-                  label="shorts")
+        x = np.append(m["price"] - wdt / 2, m["price"][-1] + wdt / 2)
+        lo, top = np.append(m["long_usd"], 0.0), np.append(m["long_usd"] + m["short_usd"], 0.0)
+        ax.fill_between(x, 0.0, lo, step="post", lw=0, color=LONG_COLOUR, label="longs")
+        ax.fill_between(x, lo, top, step="post", lw=0, color=SHORT_COLOUR, label="shorts")
         ax.axvline(m["start_price"], color="k", ls="--", lw=0.8, label="start price")
         ax.set_title(f"{a}: liquidation map at the start (modelled)")
         ax.set_xlabel(f"liquidation price, USD (bins of ${wdt:g})")
@@ -508,9 +514,12 @@ def render_html(run, population, scenario, summary: dict, rows: Sequence[Row], t
                     f"{s['positions'] * scale:,.0f}. USD figures are at full scale (the positions hold the full "
                     f"open interest); account counts are multiplied by {scale:,.1f} for the comparison.</p>")
     uncal = ""
-    if not any(r.ok for r in rows) and rows:
-        uncal = ("<p class='warn'>The simulation lands outside every reported band: the global parameters are "
-                 "not calibrated yet (see <a href='#provenance'>parameters</a>).</p>")
+    missed = sum(not r.ok for r in rows)
+    if missed:
+        why = ("the global parameters are priors, not calibrated yet" if not s.get("parameters_fitted")
+               else "see what was fitted below")
+        uncal = (f"<p class='warn'>{missed} of {len(rows)} figures land outside the reported band: {why} "
+                 "(see <a href='#provenance'>parameters</a>).</p>")
     map_notes = []
     for a, m in maps.items():
         if "error" in m:
@@ -604,7 +613,9 @@ class ReportedRun:
     population: Any = field(repr=False, default=None)
 
 
-def _targets_for(targets, scenario):
+def resolve_targets(targets, scenario) -> Targets | None:
+    """The targets a run is compared with: ``"auto"`` (the bundled targets of the scenario's name,
+    if any), a name or path, a loaded :class:`Targets`, or ``None``."""
     from .targets import BUNDLED_TARGETS, load_targets
 
     if targets is None:
@@ -643,7 +654,7 @@ def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", s
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory", field="out")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    tg = _targets_for(targets, sc)
+    tg = resolve_targets(targets, sc)
     tell = progress or (lambda stage: None)
 
     def forward(stage: str) -> None:
