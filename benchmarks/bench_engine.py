@@ -67,8 +67,8 @@ def population(n: int, seed: int = 0) -> Positions:
 
 
 def scenario():
-    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 3.0e8, "ETH": 1.0e8}, venue_share={
-        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2}, response=MarketMakerResponse(flow_sensitivity=3.0))
+    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 3.0e8, "ETH": 2.0e8}, venue_share={
+        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2}, response=MarketMakerResponse(flow_sensitivity=1.0))
     flows = Flows(
         programmes=[etf_redemptions("BTC", 5.0e5 * 86_400, 21_600, 22_200),
                     etf_redemptions("ETH", 1.5e5 * 86_400, 21_600, 22_200)],

@@ -354,7 +354,9 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         r = math.log(mst[m, MID] / mst[m, STEP_MID])
         mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
-        stress = glob[VOL_SENS] * max(0.0, math.sqrt(mst[m, VAR] / glob[CALM_VAR]) - 1.0) \
+        # log of the volatility ratio: a thinner book raises volatility, which must not thin it
+        # without bound (a linear response feeds on itself and empties every book)
+        stress = glob[VOL_SENS] * max(0.0, 0.5 * math.log(mst[m, VAR] / glob[CALM_VAR])) \
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
         target = 1.0 / (1.0 + stress)
         if target < glob[MIN_MULT]:

@@ -17,8 +17,13 @@ Market-maker response (per market, once per step): with ``sigma`` the per-second
 volatility of the mid (an EWMA of squared log returns with window ``vol_window_s``) and ``L`` the
 liquidation USD of the step::
 
-    stress = vol_sensitivity * max(0, sigma/calm_sigma - 1) + flow_sensitivity * L / depth_1pct_base
+    stress = vol_sensitivity * max(0, log(sigma/calm_sigma)) + flow_sensitivity * L / depth_1pct_base
     target = max(min_multiplier, 1 / (1 + stress))
+
+The volatility term is logarithmic on purpose: a thinner book makes the same flow move the price
+more, so a response linear in volatility feeds on itself and empties every book within minutes
+of any shock.  With the defaults a 25-fold rise in volatility withdraws depth about 4x (the
+median event), and the hundredfold withdrawals come from the liquidation-flow term.
 
 The depth multiplier drops to the target at once when the target is lower (withdrawal is fast)
 and refills toward it with half-life ``refill_half_life_s`` otherwise.  ``min_multiplier = 0.01``
@@ -95,7 +100,7 @@ class MarketMakerResponse:
 
     calm_sigma: float = 2.0e-4  # per-second volatility of a calm market (fraction)
     vol_window_s: float = 60.0
-    vol_sensitivity: float = 0.25
+    vol_sensitivity: float = 1.0
     flow_sensitivity: float = 20.0
     min_multiplier: float = 0.01
     refill_half_life_s: float = 300.0
