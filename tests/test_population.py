@@ -112,3 +112,14 @@ def test_refusals():
         synthesize([MarketSpec("binance", "SOL", 1e6)], {"BTC": BTC}, now_ms=NOW)
     with pytest.raises(ValueError, match="sum to 1"):
         PopulationParams(leverage_mix=[dict(low=2, high=5, notional_share=0.5, mean_notional_usd=100)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_populations_fit_within_the_largest_tier(seed):
+    """Few positions for a large open interest: sizes are water-filled up to 95 % of the largest
+    tier, and the open interest is still met exactly."""
+    m = [MarketSpec("bybit", "BTC", 5e9, 0.6)]  # Bybit BTC's largest tier ends at 80M USD
+    pop = synthesize(m, {"BTC": BTC}, now_ms=NOW, seed=seed, n_positions=300)
+    notional = pop.size * pop.entry
+    assert notional.max() <= 0.95 * 80e6 * (1 + 1e-9)
+    assert notional.sum() == pytest.approx(5e9, rel=1e-9)

@@ -189,15 +189,23 @@ def _fit_open_interest(size, entry, lev, oi, table, market):
     """Scale ``size`` (base units) so the notional sums to ``oi`` USD with no position beyond
     95 % of the table's largest tier; cap leverage at the tier each final size sits in."""
     per_unit = table.contract_size if table.basis == "contracts" else 1.0 / entry
-    cap_size = 0.95 * table.max_position() * per_unit
-    for _ in range(20):
-        size = np.minimum(size * (oi / np.sum(size * entry)), cap_size)
-        if np.sum(size * entry) >= oi * (1 - 1e-12):
-            break
-    else:
+    cap_size = np.broadcast_to(0.95 * table.max_position() * per_unit, size.shape)
+    # water-filling: the scale lam with sum_i min(lam*size_i, cap_i)*entry_i = oi, exactly
+    clip_at = cap_size / size  # the scale at which each position reaches its cap
+    order = np.argsort(clip_at)
+    capped_usd = np.concatenate(([0.0], np.cumsum((cap_size * entry)[order])))  # first k capped
+    free_usd = np.concatenate((np.cumsum((size * entry)[order][::-1])[::-1], [0.0]))  # the rest
+    k = np.arange(len(size) + 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = (oi - capped_usd) / free_usd
+    lo = np.concatenate(([0.0], clip_at[order]))
+    hi = np.concatenate((clip_at[order], [np.inf]))
+    ok = (free_usd > 0) & (lam >= lo * (1 - 1e-12)) & (lam <= hi * (1 + 1e-12))
+    if not ok.any():
         raise InputError(f"{market.venue} {market.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
                          f"within the largest tier; raise the position count", field="positions")
-    size = size * (oi / np.sum(size * entry))
+    lam_k = lam[np.flatnonzero(ok)[0]]
+    size = np.minimum(size * lam_k, cap_size)
     k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
     return size, np.minimum(lev, table.max_leverage[k_tier])
 
@@ -273,6 +281,10 @@ def synthesize(
             for c, share in zip(comps, shares):
                 oi = side_oi * share
                 n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                # enough positions that none must outgrow the venue's largest tier (heavy tails:
+                # room for the biggest to hold several times the mean)
+                max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
+                n = max(n, int(np.ceil(4.0 * oi / (0.95 * max_usd))))
                 # Pareto notional with the component's mean: x_m * alpha/(alpha-1) = mean
                 a_ = params.pareto_alpha
                 # fewer positions than the real count carry proportionally more notional each
