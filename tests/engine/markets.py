@@ -14,7 +14,7 @@ P0 = {"BTC": 100_000.0, "ETH": 3_000.0}
 
 
 def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_share=0.2, size_usd=2e4,
-                     spread=0.01):
+                     spread=0.01, multi_asset=False):
     """``n`` positions with a leverage mix (most 2-10x, a tail to the venue maximum), entries
     around the starting price, some single-position cross accounts."""
     rng = np.random.default_rng(seed)
@@ -38,7 +38,14 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
     lev = np.minimum(lev, cap)
     margin = size * entry / lev * np.where(rng.random(n) < 0.3, rng.uniform(1.0, 1.5, n), 1.0)
     mode = (rng.random(n) < cross_share).astype(np.int8)
-    return Positions.from_arrays(account=np.arange(n), venue=v, asset=a, side=side, size=size, entry=entry,
+    account = np.arange(n)
+    if multi_asset:  # pair cross positions of different assets on one venue into one account
+        for vi in range(len(venues)):
+            first = np.flatnonzero((mode == 1) & (v == vi) & (a == 0))
+            second = np.flatnonzero((mode == 1) & (v == vi) & (a == 1))
+            k = min(len(first), len(second))
+            account[second[:k]] = account[first[:k]]
+    return Positions.from_arrays(account=account, venue=v, asset=a, side=side, size=size, entry=entry,
                                  margin=margin, leverage=lev, mode=mode, venues=venues, assets=assets)
 
 

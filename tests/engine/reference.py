@@ -58,6 +58,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     size = positions.size.copy()
     margin = positions.margin.copy()
     cool = np.zeros(len(size))
+    mc_pos, mc_start = R.multi_asset_cross_accounts(positions)
+    in_account = np.zeros(len(size), bool)
+    in_account[mc_pos] = True
 
     mst = np.zeros((nm, C.N_MST))
     mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
@@ -125,7 +128,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
 
     def adl(i, q_adl, bp):
         m = mkt[i]
-        opp = np.flatnonzero((mkt == m) & (side == -side[i]))
+        opp = np.flatnonzero((mkt == m) & (side == -side[i]) & ~in_account)
         done = 0.0
         if adl_rule == "pro_rata":
             cand = opp[size[opp] > 0]
@@ -247,9 +250,54 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             n_total = 0
             wave_l = np.zeros(nm)
             wave_buy = np.zeros(nm)
+            for a in range(len(mc_start) - 1):
+                members = mc_pos[mc_start[a]:mc_start[a + 1]]
+                open_ = [i for i in members if size[i] > 0]
+                if not open_:
+                    continue
+                equity = sum(margin[i] for i in members)
+                mm = 0.0
+                for i in open_:
+                    m = int(mkt[i])
+                    rules, table, v = rules_of(m)
+                    equity += sidef[i] * size[i] * (mst[m, C.MARK] - entry[i])
+                    mm += float(rules.maintenance_margin(size[i], mst[m, C.MARK], table, mode="cross"))
+                if equity > mm:
+                    continue
+                n_total += 1
+                first = int(members[0])
+                rules, table, v = rules_of(int(mkt[first]))
+                fee_cap = 0.0
+                for i in open_:
+                    m = int(mkt[i])
+                    s = float(sidef[i])
+                    q = size[i]
+                    wave_l[m] += q * mst[m, C.MARK]
+                    if s < 0:
+                        wave_buy[m] += q * mst[m, C.MARK]
+                    f = C.fill(mst, market.mkt_f, m, -s, q)
+                    margin[i] += s * q * (f - entry[i])
+                    mst[m, C.LP_INV] += s * q
+                    mst[m, C.LP_CASH] -= s * q * f
+                    book(m, s, q, q * f)
+                    events.append((t, i, q, f, C.BOOK))
+                    r_i, tab_i, _ = rules_of(m)
+                    fee_cap += float(r_i.liquidation_fee(q * f, 1e300, tab_i.symbol))
+                    size[i] = 0.0
+                left = sum(margin[i] for i in members)
+                if left > 0:
+                    fee = min(fee_cap, left)
+                    margin[first] -= fee
+                    vst[v, C.FUND] += fee
+                elif left < 0:
+                    pay = min(vst[v, C.FUND], -left)
+                    vst[v, C.FUND] -= pay
+                    margin[first] += pay
+                    if pay < -left:
+                        mst[mkt[first], C.BAD_DEBT] += -left - pay
             for m in range(nm):
                 mark = mst[m, C.MARK]
-                idx = np.flatnonzero((mkt == m) & (size > 0) & (cool <= t_now))
+                idx = np.flatnonzero((mkt == m) & (size > 0) & (cool <= t_now) & ~in_account)
                 if len(idx) == 0:
                     continue
                 lp = lps(idx, m)

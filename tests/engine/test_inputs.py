@@ -34,10 +34,10 @@ def test_bad_positions_refused(over, field):
     assert e.value.field == field
 
 
-def test_multi_asset_cross_account_refused_for_now():
-    with pytest.raises(InputError, match="several cross positions"):
-        Positions.from_arrays(account=[7, 7], venue=["binance"] * 2, asset=["BTC", "ETH"], side=[1, 1],
-                              size=[0.1, 1.0], entry=[100_000.0, 3_000.0], margin=[1_000.0, 300.0],
+def test_two_cross_positions_in_one_market_refused():
+    with pytest.raises(InputError, match="two cross positions in one market"):
+        Positions.from_arrays(account=[7, 7], venue=["binance"] * 2, asset=["BTC", "BTC"], side=[1, -1],
+                              size=[0.1, 0.1], entry=[100_000.0, 100_000.0], margin=[1_000.0, 1_000.0],
                               leverage=[10.0, 10.0], mode=["cross", "cross"])
 
 

@@ -70,3 +70,15 @@ def test_matches_reference_with_big_partially_liquidated_positions():
     ev = fast.events
     assert ev.groupby("position").size().max() > 1  # some position was liquidated in several steps
     assert_same(fast, ref)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), n=st.integers(10, 150), fund=st.sampled_from([0.0, 1e3, 1e6]),
+       shock=st.floats(-6e6, 3e6))
+def test_matches_reference_with_multi_asset_cross_accounts(seed, n, fund, shock):
+    pos = random_positions(seed, n, cross_share=0.5, multi_asset=True, spread=0.02)
+    kw = dict(n_steps=60, insurance_fund=fund, seed=seed)
+    flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
+    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
+    assert_same(fast, ref)

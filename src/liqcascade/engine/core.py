@@ -468,7 +468,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         total = 0.0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
                                          amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
                 total += size[j]
         if total <= 0.0:
@@ -476,7 +476,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         want = min(q_adl, total)
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
                                          amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
                 a = want * size[j] / total
                 if a > size[j]:
@@ -491,7 +491,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         k = 0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
                                          amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
                 adl_rank[k] = j
                 k += 1
@@ -655,6 +655,70 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
 
 
 @jit
+def check_cross_accounts(t, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates, amounts, caps,
+                         mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Multi-asset cross accounts, checked directly at the wave's marks: an account whose equity
+    (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
+    margins has every position closed on its book, in ascending position index.  The fee is the
+    venue's rule on the account's remaining equity; a negative balance is paid by the venue's
+    fund, and what the fund cannot pay is bad debt.  Returns the number of accounts liquidated."""
+    n_liq = 0
+    for a in range(mc_start.shape[0] - 1):
+        equity = 0.0
+        mm = 0.0
+        n_open = 0
+        for k in range(mc_start[a], mc_start[a + 1]):
+            i = mc_pos[k]
+            equity += margin[i]
+            if size[i] > 0.0:
+                m = mkt[i]
+                mark = mst[m, MARK]
+                equity += side[i] * size[i] * (mark - entry[i])
+                mm += maintenance_at(size[i], mark, m, rates, amounts, caps, mkt_i, mkt_f)
+                n_open += 1
+        if n_open == 0 or equity > mm:
+            continue
+        n_liq += 1
+        first = mc_pos[mc_start[a]]
+        v = mkt_i[mkt[first], VENUE]
+        fee_cap = 0.0
+        for k in range(mc_start[a], mc_start[a + 1]):
+            i = mc_pos[k]
+            q = size[i]
+            if q <= 0.0:
+                continue
+            m = mkt[i]
+            s = float(side[i])
+            usd = q * mst[m, MARK]
+            mst[m, WAVE_L] += usd
+            if s < 0:
+                mst[m, WAVE_BUY] += usd
+            f = fill(mst, mkt_f, m, -s, q)
+            margin[i] += s * q * (f - entry[i])
+            mst[m, LP_INV] += s * q
+            mst[m, LP_CASH] -= s * q * f
+            book_liq(mst, m, s, q, q * f)
+            log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            fee_cap += q * f * mkt_f[m, FEE_RATE]
+            size[i] = 0.0
+        left = 0.0
+        for k in range(mc_start[a], mc_start[a + 1]):
+            left += margin[mc_pos[k]]
+        if left > 0.0:
+            kind = ven_i[v, FEE_KIND]
+            fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
+            margin[first] -= fee
+            vst[v, FUND] += fee
+        elif left < 0.0:
+            pay = min(vst[v, FUND], -left)
+            vst[v, FUND] -= pay
+            margin[first] += pay
+            if pay < -left:
+                mst[mkt[first], BAD_DEBT] += -left - pay
+    return n_liq
+
+
+@jit
 def insertion_sort(a, n):
     for k in range(1, n):
         x = a[k]
@@ -670,7 +734,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
-               wv_step, wv_no, wv_liq, wv_depth, cnt):
+               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
@@ -688,6 +752,10 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
+            if mc_start.shape[0] > 1:
+                n_total += check_cross_accounts(t, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates,
+                                                amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
+                                                ev_price, ev_method, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
                 n_trig = 0

@@ -6,11 +6,12 @@ leverage (notional at entry / initial margin).  ``side`` is +1 long, -1 short; `
 isolated, 1 cross.  Venues and assets are small integer codes into :attr:`Positions.venues` and
 :attr:`Positions.assets`.
 
-Cross positions: the engine supports cross margin for accounts that hold one position per venue
-(the account's wallet is the position's collateral, ``margin``); the liquidation price is then
-the venue's *cross* formula (it differs from isolated on Bybit, where isolated maintenance margin
-is set on the entry value).  An account holding several cross positions on one venue is refused
-for now (see the engine's README section "What is not modelled yet").
+Cross positions: an account holding one cross position on a venue has that position's ``margin``
+as its wallet, and the venue's *cross* liquidation price (it differs from isolated on Bybit,
+where isolated maintenance margin is set on the entry value); the engine sweeps it like an
+isolated position.  An account holding cross positions in several markets of one venue is a
+multi-asset cross account: its wallet is the sum of those positions' ``margin`` fields, and the
+engine checks it as a whole at every wave (see :func:`liqcascade.engine.core.check_cross_accounts`).
 """
 
 from __future__ import annotations
@@ -127,14 +128,13 @@ class Positions:
                 bad(sel & (self.leverage > max_lev * (1 + 1e-12)), "leverage",
                     f"leverage above the tier maximum of {vname} {table.symbol}")
         cross = self.mode == CROSS
-        if np.any(cross):
-            key = self.account[cross] * 64 + self.venue[cross]
+        if np.any(cross):  # one-way mode: one cross position per account, venue and asset
+            key = (self.account[cross] * 256 + self.venue[cross]) * 256 + self.asset[cross]
             uniq, counts = np.unique(key, return_counts=True)
             if np.any(counts > 1):
-                acct = int(uniq[counts > 1][0] // 64)
-                raise InputError(
-                    f"account {acct} holds several cross positions on one venue; multi-asset cross "
-                    "accounts are not supported by the engine yet", field="mode")
+                acct = int(uniq[counts > 1][0] // 65536)
+                raise InputError(f"account {acct} holds two cross positions in one market (one-way mode "
+                                 "keeps one per market)", field="mode")
 
 
 def _codes(values, names, field, case):

@@ -140,6 +140,28 @@ def sort_positions(lp, side, mkt, n_markets):
     return order, start, end
 
 
+def multi_asset_cross_accounts(positions: Positions):
+    """Cross positions of accounts that hold several on one venue, grouped per account (CSR:
+    ``mc_pos[mc_start[a]:mc_start[a+1]]``); accounts ordered by their lowest position index,
+    positions ascending.  Such an account's wallet is the sum of its positions' ``margin``."""
+    cross = np.flatnonzero(positions.mode == CROSS)
+    if len(cross) == 0:
+        return np.zeros(0, np.int32), np.zeros(1, np.int64)
+    key = positions.account[cross] * 256 + positions.venue[cross]
+    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    multi = counts[inv] > 1
+    idx = cross[multi]
+    if len(idx) == 0:
+        return np.zeros(0, np.int32), np.zeros(1, np.int64)
+    k = inv[multi]
+    first = np.full(len(uniq), np.iinfo(np.int64).max)
+    np.minimum.at(first, k, idx)
+    o = np.lexsort((idx, first[k]))
+    idx, k = idx[o], k[o]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return idx.astype(np.int32), np.r_[starts, len(idx)].astype(np.int64)
+
+
 @dataclass
 class Run:
     """Results of one simulation.
@@ -221,6 +243,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     mkt = positions.market()
     lp = initial_liquidation_prices(positions, market)
     order, grp_start, grp_end = sort_positions(lp, positions.side, mkt, nm)
+    mc_pos, mc_start = multi_asset_cross_accounts(positions)
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -253,6 +276,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         margin = positions.margin.copy()
         lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
+        flag[mc_pos] = 3  # checked per account, never by the sweep
         ptr = grp_start.copy()
         co_run = co.copy()
         st_ptr = st_start.copy()
@@ -276,7 +300,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
                      st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
-                     *ev, *wv,
+                     *ev, *wv, mc_pos, mc_start,
                      cnt)
         status = int(cnt[C.STATUS])
         if status == C.OK:
