@@ -348,10 +348,12 @@ def run_cmd(
                                             "real count the open interest implies (millions)."),
     targets: Optional[str] = typer.Option(None, "--targets", help="Targets file or bundled name; default the "
                                           "scenario's own bundled targets, if any."),
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="A global model-parameters file "
+                                              "(e.g. one written by `liqcascade calibrate`); default the bundled one."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
     from .report import STAGES, resolve_targets, run_and_report
-    from .scenario import load_scenario
+    from .scenario import load_parameters, load_scenario
 
     with _guard():
         if positions is not None and positions <= 0:
@@ -361,7 +363,9 @@ def run_cmd(
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} exists and is not a directory", field="out")
         # everything the user gave is checked before the progress bar starts
-        sc = load_scenario(scenario)
+        if parameters is not None and not parameters.is_file():
+            raise InputError(f"no such file: {parameters}", field="parameters")
+        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         err = Console(stderr=True, highlight=False)
         show = err.is_terminal
@@ -412,6 +416,70 @@ def _print_run(res) -> None:
               f"{fmt(s['liquidations_usd_reported'], 'USD')} as reported")
     sys.stdout.flush()
     print(f"report: {res.report}")  # never wrapped: scripts read this line
+
+
+_CALIBRATE_HELP = """Fit the global behavioural parameters to a scenario's target figures.
+
+Runs the scenario many times (a seeded Latin-hypercube sample of the free parameters' ranges,
+then coordinate refinement), scoring each run by J = sum of squared distances outside the target
+bands (log scale for USD and counts; see liqcascade.calibrate).  Writes OUT/model-parameters.toml
+(the complete parameters with the fitted values and a [provenance] table) and OUT/fit-report.{md,json}.
+Use the result with `liqcascade run --parameters OUT/model-parameters.toml`.
+"""
+
+
+@app.command("calibrate", help=_CALIBRATE_HELP)
+def calibrate_cmd(
+    scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
+    targets: Optional[str] = typer.Option(None, "--targets", help="Targets file or bundled name; default the "
+                                          "scenario's bundled targets."),
+    out: Path = typer.Option(Path("out/calibration"), "--out", help="Where the fitted file and report go."),
+    positions: int = typer.Option(300_000, "--positions", help="Positions per run (dollar figures are at full "
+                                  "scale whatever the count; counts are scaled)."),
+    samples: int = typer.Option(16, "--samples", help="Latin-hypercube samples before refinement."),
+    rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
+    seed: int = typer.Option(0, "--seed", help="Population and flow seed used by every run."),
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Starting parameters file."),
+) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .calibrate import calibrate, write_result
+    from .report import resolve_targets
+    from .scenario import load_parameters, load_scenario
+
+    with _guard():
+        if positions <= 0:
+            raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
+        if samples < 1 or rounds < 0:
+            raise InputError("--samples must be >= 1 and --rounds >= 0", field="samples")
+        if parameters is not None and not parameters.is_file():
+            raise InputError(f"no such file: {parameters}", field="parameters")
+        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
+        tg = resolve_targets("auto" if targets is None else targets, sc)
+        if tg is None:
+            raise InputError(f"no bundled targets for {sc.name}; give --targets FILE", field="targets")
+        err = Console(stderr=True, highlight=False)
+        progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
+                            TextColumn("best J {task.fields[best]}"), TimeElapsedColumn(), console=err,
+                            disable=not err.is_terminal)
+        best = [float("inf")]
+        with progress:
+            task = progress.add_task("calibrate", total=None, best="-")
+
+            def tell(i: int, n: int, ev) -> None:
+                best[0] = min(best[0], ev.objective)
+                progress.update(task, completed=i, total=n, best=f"{best[0]:.4g}")
+
+            res = calibrate(sc, tg, n_positions=positions, samples=samples, refine_rounds=rounds, seed=seed,
+                            progress=tell)
+        paths = write_result(res, sc, out)
+    met = sum(r.ok for r in res.best.rows)
+    print(f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "
+          f"{met} of {len(res.best.rows)} figures inside their bands")
+    for p in res.free:
+        print(f"  {p.path} = {res.best.values[p.path]:.6g}")
+    print(f"parameters: {paths['parameters']}")
+    print(f"fit report: {paths['md']}")
 
 
 @app.command("runs")

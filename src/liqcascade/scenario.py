@@ -180,6 +180,17 @@ class LiquidationParams(_Strict):
     adl_rule: Literal["queue", "pro_rata"] = "queue"
 
 
+class Provenance(_Strict):
+    """Which parameters were fitted, to which targets, when (written by calibration)."""
+
+    fitted: list[str] = Field(default_factory=list)
+    targets: list[str] = Field(default_factory=list)
+    fitted_at: str = ""
+    objective: float | None = None
+    positions: int | None = None
+    seed: int | None = None
+
+
 class ModelParameters(_Strict):
     """The global behavioural parameters (see ``scenarios/model-parameters.toml``)."""
 
@@ -189,6 +200,7 @@ class ModelParameters(_Strict):
     flows: FlowParams
     cohorts: CohortParams
     liquidation: LiquidationParams
+    provenance: Provenance | None = None
 
 
 class Scenario:

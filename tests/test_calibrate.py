@@ -1,0 +1,71 @@
+"""Calibration: the objective's distances, and a small end-to-end fit that writes a loadable
+parameters file with its provenance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from liqcascade.calibrate import FreeParameter, calibrate, objective, row_distance, write_result
+from liqcascade.errors import InputError
+from liqcascade.scenario import bundled_text, load_parameters, load_scenario
+from liqcascade.targets import Row
+
+
+def row(sim, low, high, units="USD", kind="band", than_value=None, ok=False):
+    return Row("k", "k", kind, units, sim, low, high, None, than_value, None, "", "", ok)
+
+
+def test_distances_are_zero_inside_and_grow_outside():
+    assert row_distance(row(2.5e9, 2e9, 3.2e9)) == 0.0
+    # log scale for money: twice the upper bound is log(2)/log(1.6) band widths away
+    assert row_distance(row(6.4e9, 2e9, 3.2e9)) == pytest.approx(math.log(2) / math.log(1.6))
+    assert row_distance(row(1e9, 2e9, 3.2e9)) == pytest.approx(math.log(2) / math.log(1.6))
+    # linear for percent
+    assert row_distance(row(28.0, 8.0, 18.0, units="percent")) == pytest.approx(1.0)
+    # one-sided: 10 % of the bound is the width
+    assert row_distance(row(0.81, 0.90, None, units="fraction")) == pytest.approx(1.0)
+    # missing figure
+    assert row_distance(row(None, 8.0, 18.0, units="percent")) == 10.0
+    # relation
+    assert row_distance(row(12.0, None, None, units="percent", kind="greater_than", than_value=10.0)) == 0.0
+    assert row_distance(row(5.0, None, None, units="percent", kind="greater_than", than_value=10.0)) == pytest.approx(0.6)
+    assert objective([row(6.4e9, 2e9, 3.2e9), row(28.0, 8.0, 18.0, units="percent")]) == pytest.approx(
+        (math.log(2) / math.log(1.6)) ** 2 + 1.0)
+
+
+def test_free_parameter_unit_mapping_round_trips():
+    p = FreeParameter("market_maker.flow_sensitivity", 0.5, 50.0)
+    assert p.log
+    for x in (0.5, 3.0, 50.0):
+        assert p.from_unit(p.to_unit(x)) == pytest.approx(x)
+    q = FreeParameter("market_maker.min_multiplier", 0.1, 0.5)
+    assert not q.log and q.from_unit(0.5) == pytest.approx(0.3)
+
+
+def test_small_fit_writes_loadable_parameters(tmp_path):
+    f = tmp_path / "short.toml"
+    f.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 1.0")
+                 .replace('name = "feb-2026"', 'name = "feb-2026-short"'))
+    sc = load_scenario(f)
+    free = [FreeParameter("market_maker.flow_sensitivity", 1.0, 30.0)]
+    res = calibrate(sc, "feb-2026", free=free, n_positions=5_000, samples=2, refine_rounds=1, seed=0)
+    assert len(res.history) >= 3
+    assert res.best.objective <= res.start.objective
+    assert res.best.objective == min(e.objective for e in res.history)
+    paths = write_result(res, sc, tmp_path / "cal")
+    params = load_parameters(paths["parameters"])
+    assert params.market_maker.flow_sensitivity == pytest.approx(res.best.values["market_maker.flow_sensitivity"])
+    assert params.provenance.fitted == ["market_maker.flow_sensitivity"]
+    assert params.provenance.targets == ["feb-2026"]
+    assert "in-sample" in paths["md"].read_text()
+
+
+def test_refusals():
+    with pytest.raises(InputError, match="nothing to fit"):
+        calibrate("feb-2026", "feb-2026", free=[])
+    with pytest.raises(InputError, match="unknown parameter"):
+        from liqcascade.calibrate import with_values
+
+        with_values(load_parameters(), {"market_maker.nope": 1.0})
