@@ -994,6 +994,166 @@ def _print_liqmap(s: dict[str, Any]) -> None:
     con.print(t)
 
 
+# ============================================================================ sweep
+_SWEEP_HELP = """Monte Carlo sweep of a scenario: a grid of exogenous sell shocks (--shocks sizes in USD,
+--shock-seconds, --shock-asset) times parameter ranges (--param section.key=v1,v2; depth.scale=0.5,1
+scales every market's depth) times --paths seeded random paths per grid cell (--flow-noise USD per step,
+--depth-noise lognormal sigma).  The population is built once and shared by every path.  Results stream
+to OUT/sweeps/<sweep_id>/parts/ as paths finish; an interrupted sweep rerun with the same flags resumes.
+Writes paths.parquet, the aggregates (cells, curve, critical shock, VaR/ES), report.html, and a row in
+the sweeps table of OUT/runs.duckdb.  Backends: in-process (default), --workers N (a Dask LocalCluster of
+N single-threaded worker processes; --backend processes for a process pool), --scheduler tcp://HOST:PORT
+(a running Dask cluster).
+"""
+
+
+def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise InputError(f"{flag}: {part.strip()!r} is not a number", field=flag.lstrip("-")) from None
+    if not out:
+        raise InputError(f"{flag}: empty list (the grid would be empty)", field=flag.lstrip("-"))
+    return out
+
+
+def _param_values(text: str) -> tuple[str, list[Any]]:
+    key, eq, values = text.partition("=")
+    if not eq or not key.strip():
+        raise InputError(f"--param expects section.key=v1,v2,..., got {text!r}", field="param")
+    values = values.strip()
+    if values.startswith("["):
+        try:
+            parsed = json.loads(values)
+        except ValueError:
+            raise InputError(f"--param {key}: not a JSON list of values", field="param") from None
+        return key.strip(), list(parsed)
+    out: list[Any] = []
+    for v in values.split(","):
+        v = v.strip()
+        if not v:
+            continue
+        try:
+            out.append(int(v) if v.lstrip("-").isdigit() else float(v))
+        except ValueError:
+            out.append(v)
+    return key.strip(), out
+
+
+@app.command("sweep", help=_SWEEP_HELP)
+def sweep_cmd(
+    scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
+    shocks: Optional[str] = typer.Option(None, "--shocks", help="Shock sizes, USD sold, comma-separated "
+                                         "(default 1e8,2e8,5e8,1e9,2e9,5e9,1e10)."),
+    shock_asset: str = typer.Option("BTC", "--shock-asset", help="Asset(s) shocked, comma-separated."),
+    shock_seconds: str = typer.Option("600", "--shock-seconds", help="Shock duration(s), seconds, comma-separated."),
+    shock_start: float = typer.Option(0.0, "--shock-start-hour", help="Hours after the start when shocks begin."),
+    param: Optional[list[str]] = typer.Option(None, "--param", help="section.key=v1,v2 (repeatable); "
+                                              "depth.scale=... scales every market's depth."),
+    paths: int = typer.Option(16, "--paths", help="Random paths per grid cell."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the population and the paths (>= 0)."),
+    flow_noise: float = typer.Option(0.0, "--flow-noise", help="Std of random order flow, USD per step per asset."),
+    depth_noise: float = typer.Option(0.0, "--depth-noise", help="Sigma of the lognormal factor on each depth."),
+    steps: Optional[int] = typer.Option(1440, "--steps", help="Horizon in steps."),
+    step_seconds: Optional[float] = typer.Option(60.0, "--step-seconds", help="Step, seconds."),
+    positions: int = typer.Option(100_000, "--positions", help="Positions drawn (shared by every path)."),
+    levels: str = typer.Option("0.95,0.99", "--levels", help="VaR / expected-shortfall levels."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (Dask LocalCluster)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="inprocess, processes or dask (default: "
+                                          "dask with --workers or --scheduler, else inprocess)."),
+    out: Path = typer.Option(Path("out"), "--out", help="Output directory (sweeps/ and runs.duckdb go here)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the sweep's summary as JSON."),
+) -> None:
+    from .sweep import DEFAULT_SHOCKS_USD, parse_spec, sweep
+
+    with _guard():
+        if workers is not None and scheduler is not None:
+            raise InputError("give either --workers or --scheduler, not both", field="workers")
+        if workers is not None and workers <= 0:
+            raise InputError(f"must be a positive number of workers, got {workers}", field="workers")
+        be = backend or ("dask" if (workers is not None or scheduler is not None) else "inprocess")
+        if scheduler is not None and be != "dask":
+            raise InputError("--scheduler needs the dask backend", field="backend")
+        spec = parse_spec({
+            "scenario": scenario,
+            "shocks": {"usd": _floats(shocks, "--shocks") if shocks is not None else list(DEFAULT_SHOCKS_USD),
+                       "seconds": _floats(shock_seconds, "--shock-seconds"),
+                       "asset": [a.strip() for a in shock_asset.split(",") if a.strip()],
+                       "start_hour": shock_start},
+            "parameters": dict(_param_values(p) for p in (param or [])),
+            "paths": paths, "seed": seed, "noise": {"flow_usd": flow_noise, "depth": depth_noise},
+            "n_steps": steps, "step_seconds": step_seconds, "positions": positions,
+            "levels": _floats(levels, "--levels"),
+        })
+        err = Console(stderr=True, highlight=False)
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        bar = Progress(SpinnerColumn(), TextColumn("paths"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TimeRemainingColumn(), console=err, disable=not err.is_terminal, transient=False)
+        with bar:
+            task = bar.add_task("paths", total=None)
+
+            def tell(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            try:
+                res = sweep(spec, backend=be, workers=workers, scheduler=scheduler, out_dir=out, progress=tell)
+            except KeyboardInterrupt:
+                bar.stop()
+                print(_error_line("interrupted: finished paths are on disk; run the same command again to "
+                                  "resume"), file=sys.stderr)
+                raise typer.Exit(130) from None
+    if as_json:
+        _print_json(dict(res.summary, directory=str(res.path), report=str(res.report) if res.report else None))
+        return
+    _print_sweep(res)
+
+
+def _print_sweep(res) -> None:
+    from .targets import fmt
+
+    con = _console()
+    s = res.summary
+    con.print(f"{s['scenario']} · {s['paths_total']:,} paths ({s['cells']:,} cells × {s['paths_per_cell']:,}) · "
+              f"{s['positions']:,} positions · {s['n_steps']:,} steps of {s['step_seconds']:g} s · "
+              f"{s['backend']} ({s['workers']} worker(s)) · {s['paths_computed_now']:,} computed now in "
+              f"{s['seconds']:.1f} s")
+    t = Table(box=box.SIMPLE_HEAD, title="amplification curve (medians; first curve)", title_justify="left")
+    for col in ("shock", "drawdown", "liquidated", "branching ratio"):
+        t.add_column(col, justify="right")
+    curve = res.curve
+    crit = res.critical
+    first = curve
+    if len(crit):
+        keys = [c for c in crit.columns if c in curve.columns and c != "shock_usd"]
+        for k in keys:
+            first = first[first[k] == crit.iloc[0][k]]
+    for rec in first.to_dict(orient="records"):
+        t.add_row(fmt(rec["shock_usd"], "USD"), f"{rec['drawdown_pct_median']:.2f} %",
+                  fmt(rec["liquidated_usd_median"], "USD"), f"{rec['branching_ratio_median']:.3g}")
+    con.print(t)
+    if s["critical_shock_usd"] is None:
+        con.print("critical shock: not reached on this grid")
+    elif s["critical_status"] == "below_grid":
+        con.print(f"critical shock: at or below {fmt(s['critical_shock_usd'], 'USD')} (the median branching ratio "
+                  "is >= 1 already at the smallest shock)")
+    else:
+        con.print(f"critical shock: {fmt(s['critical_shock_usd'], 'USD')}")
+    for lvl, v in s["liquidation_risk_pooled"].items():
+        con.print(f"liquidation VaR {lvl}: {fmt(v['var_usd'], 'USD')}, expected shortfall {fmt(v['es_usd'], 'USD')}")
+    sys.stdout.flush()
+    print(f"sweep: {res.path}")
+    print(f"report: {res.report}")
+
+
 # ============================================================================ entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""

@@ -213,7 +213,7 @@ def _one_line(err: ValidationError) -> InputError:
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "extra_forbidden":
         msg = "unknown key"
-    return InputError(f"sweep spec: {path or 'spec'}: {msg}", field=path or None)
+    return InputError(f"sweep spec: {msg}", field=path or None)
 
 
 def parse_spec(spec: SweepSpec | dict | str | Path) -> SweepSpec:
@@ -299,8 +299,10 @@ def _apply_params(base, assignments: dict[str, Any], where: str = "parameters"):
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(f"sweep spec: {where}: {loc}: {err['msg'].removeprefix('Value error, ')}",
-                         field=f"{where}.{loc}") from None
+        value = ", ".join(f"{k} = {v!r}" for k, v in assignments.items() if k != DEPTH_SCALE)
+        inner = "" if where.endswith(loc) else f" ({loc})"
+        raise InputError(f"sweep spec: {value}: {err['msg'].removeprefix('Value error, ')}{inner}",
+                         field=where) from None
 
 
 def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
@@ -323,10 +325,10 @@ def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
     if sh is not None:
         for a in sh.asset:
             if a not in file.assets:
-                raise InputError(f"sweep spec: shocks.asset: {a!r} is not an asset of {sc.name} "
+                raise InputError(f"sweep spec: {a!r} is not an asset of {sc.name} "
                                  f"({', '.join(file.assets)})", field="shocks.asset")
         if sh.start_hour * 3600.0 >= n_steps * dt:
-            raise InputError(f"sweep spec: shocks.start_hour: {sh.start_hour:g} h is beyond the horizon "
+            raise InputError(f"sweep spec: {sh.start_hour:g} h is beyond the horizon "
                              f"({n_steps * dt / 3600:g} h)", field="shocks.start_hour")
         axes += [("shock_usd", list(sh.usd)), ("shock_seconds", list(sh.seconds)), ("shock_asset", list(sh.asset)),
                  ("shock_venue", list(sh.venue))]
@@ -338,12 +340,12 @@ def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
         if key == DEPTH_SCALE:
             for v in values:
                 if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
-                    raise InputError(f"sweep spec: parameters.{key}: a depth factor must be a positive number, "
+                    raise InputError(f"sweep spec: a depth factor must be a positive number, "
                                      f"got {v!r}", field=f"parameters.{key}")
         else:
             section, dot, name = key.partition(".")
             if not dot or section not in _PARAM_SECTIONS or name not in dump.get(section, {}):
-                raise InputError(f"sweep spec: parameters.{key}: unknown parameter (section.key of "
+                raise InputError(f"sweep spec: unknown parameter (section.key of "
                                  f"model-parameters.toml, or {DEPTH_SCALE})", field=f"parameters.{key}")
             for v in values:
                 _apply_params(sc.params, {key: v}, where=f"parameters.{key}")
