@@ -632,6 +632,8 @@ def amplification_curve(frame: pd.DataFrame, axes: Sequence[str]) -> pd.DataFram
         rec = dict(zip(cols + ["shock_usd"], key))
         rec["paths"] = len(g)
         for m in ("drawdown_pct", "final_drawdown_pct", "liquidated_usd"):
+            if m not in g.columns:
+                continue
             x = g[m].to_numpy(np.float64)
             x = x[np.isfinite(x)]
             q = np.quantile(x, (0.05, 0.5, 0.95)) if len(x) else (np.nan,) * 3
