@@ -802,7 +802,7 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     n_workers = 1 if backend == "inprocess" else int(workers or os.cpu_count() or 1)
     computed = 0
     if len(missing):
-        size = chunk_size or max(1, min(32, math.ceil(len(missing) / (4 * n_workers))))
+        size = chunk_size or max(1, min(8, math.ceil(len(missing) / (16 * n_workers))))
         chunks = _chunks(missing, size)
         payload = _Payload(pl, build_populations(pl))
 

@@ -1,0 +1,131 @@
+"""Sweep benchmark: 1,000 paths x 100,000 positions x 1,440 one-minute steps (feb-2026).
+
+    .venv/bin/python benchmarks/bench_sweep.py                  # the full benchmark (several minutes)
+    .venv/bin/python benchmarks/bench_sweep.py --paths 20       # paths per shock size (10 sizes)
+
+Prints absolute times and the ratios measured in this run:
+
+1. the population (built once) and the in-process cost of one path, with a profile of where a
+   path's time goes inside the engine (``simulate`` and the functions it calls);
+2. the whole sweep on a process pool of 2 workers (target: <= 60 s for 1,000 paths);
+3. the same sweep on a Dask ``LocalCluster`` with 2 workers and with 1 worker (cluster start-up
+   excluded; target: 2 workers >= 1.7x faster than 1).
+
+Every sweep writes into a fresh temporary directory (a reused one would resume, computing nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from liqcascade.sweep import _Payload, build_populations, plan, run_chunk, sweep
+
+SHOCKS = [float(x) for x in np.geomspace(1e8, 1e10, 10)]
+
+
+def spec(paths_per_shock: int, positions: int, steps: int) -> dict:
+    return dict(scenario="feb-2026", shocks=dict(usd=SHOCKS, seconds=[600.0], asset=["BTC"]), paths=paths_per_shock,
+                n_steps=steps, step_seconds=60.0, positions=positions, noise=dict(flow_usd=2e6, depth=0.1), seed=0)
+
+
+def timed_sweep(sp: dict, **kw) -> tuple[float, object]:
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        res = sweep(sp, out_dir=Path(d), report=False, register=False, **kw)
+        return time.perf_counter() - t, res
+
+
+def engine_profile(payload: _Payload, n: int) -> None:
+    """Where a path's time goes: cumulative seconds per engine function over ``n`` paths."""
+    prof = cProfile.Profile()
+    prof.enable()
+    run_chunk(payload, range(n))
+    prof.disable()
+    st = pstats.Stats(prof, stream=io.StringIO())
+    wanted = {
+        "run_kernel": "core.run_kernel (the compiled step loop)",
+        "simulate": "run.simulate (everything)",
+        "collect": "run.collect (frames + engine summary)",
+        "summarize": "run.summarize (engine headline figures)",
+        "as_reported": "run.as_reported (feed throttling, pandas)",
+        "initial_liquidation_prices": "run.initial_liquidation_prices",
+        "sort_positions": "run.sort_positions",
+        "fresh_state": "simulate.fresh_state",
+        "balance": "ledger.balance",
+        "build_market": "run.build_market",
+        "_row": "sweep._row (per-path figures)",
+    }
+    rows = []
+    for (file, _, func), (cc, nc, tt, ct, _) in st.stats.items():
+        if func in wanted and ("liqcascade" in file):
+            rows.append((ct, nc, wanted[func]))
+    print(f"  profile over {n} paths (cProfile; cumulative seconds, calls):")
+    for ct, nc, name in sorted(rows, reverse=True):
+        print(f"    {name:<48} {ct:8.3f} s  {nc:5d} calls  {ct / n * 1e3:8.1f} ms/path")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--paths", type=int, default=100, help="paths per shock size (10 sizes; default 100 = 1,000)")
+    ap.add_argument("--positions", type=int, default=100_000)
+    ap.add_argument("--steps", type=int, default=1440)
+    ap.add_argument("--profile-paths", type=int, default=10)
+    ap.add_argument("--skip-dask", action="store_true")
+    a = ap.parse_args(argv)
+    sp = spec(a.paths, a.positions, a.steps)
+    n_total = 10 * a.paths
+    print(f"sweep: feb-2026, {len(SHOCKS)} shock sizes x {a.paths} paths = {n_total:,} paths, "
+          f"{a.positions:,} positions requested, {a.steps:,} steps of 60 s; {os.cpu_count()} CPUs")
+
+    pl = plan(sp)
+    t = time.perf_counter()
+    pops = build_populations(pl)
+    t_pop = time.perf_counter() - t
+    n_pos = len(next(iter(pops.values())))
+    print(f"population (once): {t_pop:.2f} s, {n_pos:,} positions drawn")
+    payload = _Payload(pl, pops)
+    run_chunk(payload, [0])  # compile / load the kernel
+    k = a.profile_paths
+    t = time.perf_counter()
+    run_chunk(payload, range(k))
+    per_path = (time.perf_counter() - t) / k
+    print(f"in-process: {per_path * 1e3:.1f} ms per path ({k} paths) -> {n_total:,} paths serial ~ "
+          f"{per_path * n_total:.0f} s, on 2 cores ideal ~ {per_path * n_total / 2:.0f} s")
+    engine_profile(payload, k)
+
+    t_proc, res = timed_sweep(sp, backend="processes", workers=2)
+    print(f"processes, 2 workers: {t_proc:.1f} s for {res.computed:,} paths "
+          f"({t_proc / res.computed * 1e3:.1f} ms/path; target <= 60 s for 1,000)  "
+          f"critical shock {res.summary['critical_shock_usd']} ({res.summary['critical_status']})")
+    base = res.paths
+
+    if not a.skip_dask:
+        from distributed import Client, LocalCluster
+
+        times = {}
+        for w in (1, 2):
+            t = time.perf_counter()
+            with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+                    Client(cl) as client:
+                t_up = time.perf_counter() - t
+                times[w], r = timed_sweep(sp, backend="dask", client=client)
+            same = r.paths.equals(base)
+            print(f"dask LocalCluster {w} worker(s): {times[w]:.1f} s (start-up {t_up:.1f} s, excluded); "
+                  f"table identical to the process pool's: {same}")
+        print(f"dask 2 workers vs 1: {times[1] / times[2]:.2f}x (target >= 1.7x)")
+        print(f"processes(2) vs dask(2): {times[2] / t_proc:.2f}x the time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
