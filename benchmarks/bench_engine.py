@@ -36,7 +36,7 @@ ASSETS = ("BTC", "ETH")
 P0 = {"BTC": 95_000.0, "ETH": 3_300.0}
 
 
-def population(n: int, seed: int = 0) -> Positions:
+def population(n: int, seed: int = 0, multi_asset_pairs: int = 0) -> Positions:
     """Most notional at 2-10x, a retail tail at 20-100x (small in notional, large in count);
     heavy-tailed sizes; entries spread over the preceding days; a fifth in cross margin."""
     rng = np.random.default_rng(seed)
@@ -62,7 +62,14 @@ def population(n: int, seed: int = 0) -> Positions:
             lev[sel] = np.minimum(lev[sel], t.max_leverage[k])
     margin = notional / lev
     mode = (rng.random(n) < 0.2).astype(np.int8)
-    return Positions.from_arrays(account=np.arange(n), venue=v, asset=a, side=side, size=size, entry=entry,
+    # multi-asset cross accounts: pair a BTC and an ETH cross position on one venue into one
+    # account (they share a wallet and are checked as a whole every wave)
+    account = np.arange(n)
+    for vi in range(len(VENUES)):
+        first = np.flatnonzero((mode == 1) & (v == vi) & (a == 0))[:multi_asset_pairs // len(VENUES)]
+        second = np.flatnonzero((mode == 1) & (v == vi) & (a == 1))[:len(first)]
+        account[second] = account[first[:len(second)]]
+    return Positions.from_arrays(account=account, venue=v, asset=a, side=side, size=size, entry=entry,
                                  margin=margin, leverage=lev, mode=mode, venues=VENUES, assets=ASSETS)
 
 
@@ -84,11 +91,13 @@ def main():
     ap.add_argument("--positions", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=86_400)
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--multi-asset-accounts", type=int, default=3_000,
+                    help="accounts holding a BTC and an ETH cross position on one venue")
     args = ap.parse_args()
     n, steps = args.positions, args.steps
 
     t0 = time.perf_counter()
-    pos = population(n)
+    pos = population(n, multi_asset_pairs=args.multi_asset_accounts)
     t_pop = time.perf_counter() - t0
     liq, prices, flows, funds = scenario()
 
@@ -108,7 +117,8 @@ def main():
     t_engine = time.perf_counter() - t0
 
     s = run.summary
-    print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)")
+    print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)  "
+          f"multi-asset cross accounts {args.multi_asset_accounts:,}")
     print(f"population build        {t_pop:8.3f} s")
     print(f"JIT warm-up (cached)    {t_jit:8.3f} s")
     print(f"engine (simulate)       {t_engine:8.3f} s   target <= 10 s")

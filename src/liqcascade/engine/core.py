@@ -51,8 +51,8 @@ MAX_WAVES = 200
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
-BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1 = range(10)
-N_MKT_F = 10
+BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX = range(11)
+N_MKT_F = 11
 # market int parameters (mkt_i columns)
 VENUE, ASSET, NTIER, CONTRACTS = range(4)
 # venue float parameters
@@ -374,8 +374,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     for m in range(mst.shape[0]):
         v = mkt_i[m, VENUE]
         mark = mst[m, MARK]
-        depth = mkt_f[m, BID_B] * mst[m, MULT] * 0.01 ** mkt_f[m, BID_K] \
-            + mkt_f[m, ASK_B] * mst[m, MULT] * 0.01 ** mkt_f[m, ASK_K]
+        depth = mkt_f[m, DEPTH1] * mst[m, MULT]  # both sides within 1 %, at the base depth times the multiplier
         rec[R_MARK, t, m] = mark
         rec[R_MID, t, m] = mst[m, MID]
         rec[R_DEPTH1, t, m] = depth
@@ -654,67 +653,123 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     flag[i] = 2
 
 
+#: a new epoch of multi-asset cross-account checks starts when a mark moves this far (fraction)
+EPOCH_BAND = 0.005
+
+
 @jit
-def check_cross_accounts(t, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates, amounts, caps,
-                         mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
-    """Multi-asset cross accounts, checked directly at the wave's marks: an account whose equity
+def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates, amounts, caps,
+                      mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Check one multi-asset cross account at the marks; close it if its equity is at or below
+    its maintenance margin.  Returns ``(liquidated, slack, exposure)`` with ``slack = equity - MM``
+    and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose per
+    unit of relative mark move."""
+    equity = 0.0
+    mm = 0.0
+    exposure = 0.0
+    n_open = 0
+    for k in range(mc_start[a], mc_start[a + 1]):
+        i = mc_pos[k]
+        equity += margin[i]
+        if size[i] > 0.0:
+            m = mkt[i]
+            mark = mst[m, MARK]
+            equity += side[i] * size[i] * (mark - entry[i])
+            mm += maintenance_at(size[i], mark, m, rates, amounts, caps, mkt_i, mkt_f)
+            exposure += size[i] * mark * (1.0 + mkt_f[m, RMAX])
+            n_open += 1
+    if n_open == 0:
+        return False, np.inf, 0.0
+    if equity > mm:
+        return False, equity - mm, exposure
+    first = mc_pos[mc_start[a]]
+    v = mkt_i[mkt[first], VENUE]
+    fee_cap = 0.0
+    for k in range(mc_start[a], mc_start[a + 1]):
+        i = mc_pos[k]
+        q = size[i]
+        if q <= 0.0:
+            continue
+        m = mkt[i]
+        s = float(side[i])
+        usd = q * mst[m, MARK]
+        mst[m, WAVE_L] += usd
+        if s < 0:
+            mst[m, WAVE_BUY] += usd
+        f = fill(mst, mkt_f, m, -s, q)
+        margin[i] += s * q * (f - entry[i])
+        mst[m, LP_INV] += s * q
+        mst[m, LP_CASH] -= s * q * f
+        book_liq(mst, m, s, q, q * f)
+        log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        fee_cap += q * f * mkt_f[m, FEE_RATE]
+        size[i] = 0.0
+    left = 0.0
+    for k in range(mc_start[a], mc_start[a + 1]):
+        left += margin[mc_pos[k]]
+    if left > 0.0:
+        kind = ven_i[v, FEE_KIND]
+        fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
+        margin[first] -= fee
+        vst[v, FUND] += fee
+    elif left < 0.0:
+        pay = min(vst[v, FUND], -left)
+        vst[v, FUND] -= pay
+        margin[first] += pay
+        if pay < -left:
+            mst[mkt[first], BAD_DEBT] += -left - pay
+    return True, np.inf, 0.0
+
+
+@jit
+def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry, margin, mkt, mst, vst, rates,
+                         amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins has every position closed on its book, in ascending position index.  The fee is the
     venue's rule on the account's remaining equity; a negative balance is paid by the venue's
-    fund, and what the fund cannot pay is bad debt.  Returns the number of accounts liquidated."""
+    fund, and what the fund cannot pay is bad debt.
+
+    Which accounts are looked at (the answer is the same as checking all, every wave): at the
+    start of an *epoch* every account is checked at the marks ``P_E`` and gets
+    ``rho = slack / exposure``; since equity minus maintenance margin moves by at most
+    ``q*(1 + highest rate)`` per $ of mark, no account can be liquidated before some mark moves by
+    a fraction ``rho`` from ``P_E``.  Within the epoch only accounts with ``rho`` at or below the
+    largest move so far are checked; a move beyond ``EPOCH_BAND`` starts a new epoch.
+    ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
+    epoch yet).  Returns the number of accounts liquidated."""
+    nm = mst.shape[0]
+    n_acc = mc_start.shape[0] - 1
+    delta = 0.0
+    for m in range(nm):
+        d = abs(mst[m, MARK] / mc_ref[m] - 1.0) if mc_ref[nm] >= 0.0 else np.inf
+        if d > delta:
+            delta = d
     n_liq = 0
-    for a in range(mc_start.shape[0] - 1):
-        equity = 0.0
-        mm = 0.0
-        n_open = 0
-        for k in range(mc_start[a], mc_start[a + 1]):
-            i = mc_pos[k]
-            equity += margin[i]
-            if size[i] > 0.0:
-                m = mkt[i]
-                mark = mst[m, MARK]
-                equity += side[i] * size[i] * (mark - entry[i])
-                mm += maintenance_at(size[i], mark, m, rates, amounts, caps, mkt_i, mkt_f)
-                n_open += 1
-        if n_open == 0 or equity > mm:
+    if delta > EPOCH_BAND:
+        for m in range(nm):
+            mc_ref[m] = mst[m, MARK]
+        mc_ref[nm] = 0.0
+        for a in range(n_acc):
+            liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
+                                                 rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
+                                                 ev_qty, ev_price, ev_method, cnt)
+            if liq:
+                n_liq += 1
+            mc_rho[a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+        return n_liq
+    if delta > mc_ref[nm]:
+        mc_ref[nm] = delta
+    hot = mc_ref[nm]
+    for a in range(n_acc):
+        if mc_rho[a] > hot:
             continue
-        n_liq += 1
-        first = mc_pos[mc_start[a]]
-        v = mkt_i[mkt[first], VENUE]
-        fee_cap = 0.0
-        for k in range(mc_start[a], mc_start[a + 1]):
-            i = mc_pos[k]
-            q = size[i]
-            if q <= 0.0:
-                continue
-            m = mkt[i]
-            s = float(side[i])
-            usd = q * mst[m, MARK]
-            mst[m, WAVE_L] += usd
-            if s < 0:
-                mst[m, WAVE_BUY] += usd
-            f = fill(mst, mkt_f, m, -s, q)
-            margin[i] += s * q * (f - entry[i])
-            mst[m, LP_INV] += s * q
-            mst[m, LP_CASH] -= s * q * f
-            book_liq(mst, m, s, q, q * f)
-            log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
-            fee_cap += q * f * mkt_f[m, FEE_RATE]
-            size[i] = 0.0
-        left = 0.0
-        for k in range(mc_start[a], mc_start[a + 1]):
-            left += margin[mc_pos[k]]
-        if left > 0.0:
-            kind = ven_i[v, FEE_KIND]
-            fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
-            margin[first] -= fee
-            vst[v, FUND] += fee
-        elif left < 0.0:
-            pay = min(vst[v, FUND], -left)
-            vst[v, FUND] -= pay
-            margin[first] += pay
-            if pay < -left:
-                mst[mkt[first], BAD_DEBT] += -left - pay
+        liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
+                                             rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
+                                             ev_price, ev_method, cnt)
+        if liq:
+            n_liq += 1
+            mc_rho[a] = np.inf
     return n_liq
 
 
@@ -734,7 +789,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
-               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, cnt):
+               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
@@ -753,9 +808,9 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
             if mc_start.shape[0] > 1:
-                n_total += check_cross_accounts(t, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates,
-                                                amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
-                                                ev_price, ev_method, cnt)
+                n_total += check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry, margin, mkt,
+                                                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
+                                                ev_qty, ev_price, ev_method, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
                 n_trig = 0

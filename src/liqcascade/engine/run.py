@@ -103,6 +103,7 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
             extra = rules._extra_rate(None)
             mkt_f[m, C.EXTRA] = float(extra)
             mkt_f[m, C.DEPTH1] = depth[0, m] * 0.01 ** depth[2, m] + depth[1, m] * 0.01 ** depth[3, m]
+            mkt_f[m, C.RMAX] = float(np.max(t.mmr)) + float(extra)
     for ai in range(na):
         sel = mkt_i[:, C.ASSET] == ai
         w = mkt_f[sel, C.DEPTH1]
@@ -128,11 +129,15 @@ def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
 
 def sort_positions(lp, side, mkt, n_markets):
     """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
-    ascending, ties by position index.  Returns ``(order int32, start, end)``."""
+    ascending.  Returns ``(order int32, start, end)``.
+
+    The order of equal LPs does not matter (a wave processes what the sweep collects in
+    ascending position index), so one unstable argsort of the LPs and a stable radix pass by
+    group suffice."""
     key = np.where(side > 0, -lp, lp)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     del key
-    grp = (2 * mkt.astype(np.int32) + (side < 0))
+    grp = (2 * mkt.astype(np.int16) + (side < 0)).astype(np.int16)
     order = order[np.argsort(grp[order], kind="stable")].astype(np.int32)
     counts = np.bincount(grp, minlength=2 * n_markets)
     end = np.cumsum(counts).astype(np.int64)
@@ -277,6 +282,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
         flag[mc_pos] = 3  # checked per account, never by the sweep
+        mc_rho = np.zeros(len(mc_start) - 1)
+        mc_ref = np.full(nm + 1, -1.0)
         ptr = grp_start.copy()
         co_run = co.copy()
         st_ptr = st_start.copy()
@@ -300,7 +307,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
                      st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
-                     *ev, *wv, mc_pos, mc_start,
+                     *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref,
                      cnt)
         status = int(cnt[C.STATUS])
         if status == C.OK:
