@@ -654,7 +654,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
 
 
 #: a new epoch of multi-asset cross-account checks starts when a mark moves this far (fraction)
-EPOCH_BAND = 0.005
+EPOCH_BAND = 0.002
 
 
 @jit
@@ -737,7 +737,9 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
     a fraction ``rho`` from ``P_E``.  Within the epoch only accounts with ``rho`` at or below the
     largest move so far are checked; a move beyond ``EPOCH_BAND`` starts a new epoch.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
-    epoch yet).  Returns the number of accounts liquidated."""
+    epoch yet), ``mc_ref[nm+1]`` how many accounts (by rising rho) are within reach; ``mc_rho``
+    rows: 0 rho per account, 1 accounts by rho, 2 scratch.  Returns the number of accounts
+    liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     delta = 0.0
@@ -756,20 +758,36 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
                                                  ev_qty, ev_price, ev_method, cnt)
             if liq:
                 n_liq += 1
-            mc_rho[a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+            mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+        # accounts by rho: the ones a move of the epoch's size may reach form a prefix
+        by_rho = np.argsort(mc_rho[0])  # once per epoch, the only allocation of this check
+        for k in range(n_acc):
+            mc_rho[1, k] = by_rho[k]
+        mc_ref[nm + 1] = 0.0
         return n_liq
     if delta > mc_ref[nm]:
         mc_ref[nm] = delta
     hot = mc_ref[nm]
-    for a in range(n_acc):
-        if mc_rho[a] > hot:
+    p = int(mc_ref[nm + 1])
+    while p < n_acc and mc_rho[0, int(mc_rho[1, p])] <= hot:
+        p += 1
+    mc_ref[nm + 1] = p
+    if p == 0:
+        return 0
+    # check the reachable accounts in account order (fills walk the books in that order)
+    for k in range(p):
+        mc_rho[2, k] = mc_rho[1, k]
+    mc_rho[2, :p].sort()
+    for k in range(p):
+        a = int(mc_rho[2, k])
+        if mc_rho[0, a] == np.inf:
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                              rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
                                              ev_price, ev_method, cnt)
         if liq:
             n_liq += 1
-            mc_rho[a] = np.inf
+            mc_rho[0, a] = np.inf
     return n_liq
 
 
