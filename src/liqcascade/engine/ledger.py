@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._jit import jit
 from . import core as C
 
 
@@ -50,10 +51,25 @@ class LedgerCheck:
                     ok=self.ok, **{f"party_{k}": v for k, v in self.parties.items()})
 
 
+@jit
+def _traders_value(side, size, entry, margin, mkt, marks):
+    """Sum over positions of ``margin - s*size*entry + s*size*mark`` (USD), compensated
+    (Kahan) summation, without temporaries the size of the population."""
+    total = 0.0
+    comp = 0.0
+    for i in range(size.shape[0]):
+        s = float(side[i])
+        x = (margin[i] - s * size[i] * entry[i]) + s * size[i] * marks[mkt[i]]
+        y = x - comp
+        t = total + y
+        comp = (t - total) - y
+        total = t
+    return total
+
+
 def party_values(side, size, entry, margin, mkt, mst, vst, marks) -> dict:
     """Value (USD) of each class of party at ``marks`` (one per market)."""
-    s = side.astype(np.float64)
-    traders = float(np.sum(margin - s * size * entry) + np.sum(s * size * marks[mkt]))
+    traders = float(_traders_value(side, size, entry, margin, mkt, np.ascontiguousarray(marks)))
     lps = float(np.sum(mst[:, C.LP_CASH] + mst[:, C.LP_INV] * marks))
     flows = float(np.sum(mst[:, C.FLOW_CASH] + mst[:, C.FLOW_INV] * marks))
     funds = float(np.sum(vst[:, C.FUND]))
@@ -64,7 +80,7 @@ def party_values(side, size, entry, margin, mkt, mst, vst, marks) -> dict:
 
 
 def inventory_residual(side, size, mkt, mst) -> float:
-    inv = np.bincount(mkt, weights=side * size, minlength=mst.shape[0])
+    inv = np.bincount(mkt, weights=np.where(side > 0, size, -size), minlength=mst.shape[0])
     tot = inv + mst[:, C.LP_INV] + mst[:, C.FLOW_INV] + mst[:, C.VAULT_INV]
     return float(np.max(np.abs(tot))) if len(tot) else 0.0
 

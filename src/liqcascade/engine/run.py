@@ -297,7 +297,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         bound[1::2] = np.inf
         adl_rank = np.zeros(int(np.max(grp_end - grp_start, initial=0)) + 1, np.int32)
         adl_state = np.full(4, -1, np.int64)
-        trig = np.zeros(n + 1, np.int32)
+        # a wave triggers at most every position of one market (sweep and active set together)
+        trig = np.zeros(int(np.max(grp_end[1::2] - grp_start[0::2], initial=0)) + 1, np.int32)
         ev = (np.zeros(ev_cap, np.int32), np.zeros(ev_cap, np.int32), np.zeros(ev_cap), np.zeros(ev_cap),
               np.zeros(ev_cap, np.int8))
         wv = (np.zeros(wv_cap, np.int32), np.zeros(wv_cap, np.int32), np.zeros(wv_cap), np.zeros(wv_cap))
@@ -327,9 +328,11 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if check_ledger and not check.ok:
         raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
                              f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
+    final = dict(size=size, margin=margin, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run) if keep_final else {}
+    # the per-position working arrays are not needed for the frames: free them first
+    del size, margin, lp_run, lp, flag, order, slot_of, trig, adl_rank, act_idx, act_cool
     run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
-    if keep_final:
-        run.final = dict(size=size, margin=margin, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run)
+    run.final = final
     return run
 
 
@@ -341,8 +344,8 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     # the frames hold views of the kernel's buffers (copy=False): no second copy of a day of records
     steps = pd.DataFrame({
         "time_s": np.repeat(t, nm),
-        "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE], n_steps), venues),
-        "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET], n_steps), assets),
+        "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
+        "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
         "mark": rec[C.R_MARK].ravel(),
         "mid": rec[C.R_MID].ravel(),
         "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
