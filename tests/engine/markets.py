@@ -31,6 +31,8 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
         for ai, an in enumerate(assets):
             sel = (v == vi) & (a == ai)
             t = get_venue(vn).tier_table(venue_symbol(vn, an))
+            biggest = t.max_position() * (t.contract_size if t.basis == "contracts" else 1.0 / entry[sel])
+            size[sel] = np.minimum(size[sel], 0.9 * biggest)
             k = np.minimum(t.tier_index(t.measure(size[sel], entry[sel])), t.n_tiers - 1)
             cap[sel] = t.max_leverage[k]
     if max_lev is not None:

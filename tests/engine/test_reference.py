@@ -82,3 +82,19 @@ def test_matches_reference_with_multi_asset_cross_accounts(seed, n, fund, shock)
     fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
     assert_same(fast, ref)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_matches_reference_with_okx(seed):
+    """OKX: tiers in contracts, the taker fee inside the maintenance rate, two tiers per step."""
+    from liqcascade.engine import Liquidity
+
+    venues = ("binance", "okx")
+    pos = random_positions(seed, 200, venues=venues, spread=0.02, size_usd=1e5)
+    liq = Liquidity.uniform(venues, ("BTC", "ETH"), {"BTC": 2e7, "ETH": 6e6})
+    kw = dict(n_steps=70, insurance_fund=2e3, seed=seed)
+    flows = shock_flows(btc_usd_per_s=-5e6, eth_usd_per_s=-2e6, start=2, end=40)
+    fast = simulate(pos, liq, prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liq, prices(), flows, **kw)
+    assert (fast.events["venue"] == "okx").any()
+    assert_same(fast, ref)

@@ -9,7 +9,11 @@ from liqcascade.engine import core as C
 from liqcascade.engine.run import build_market
 from liqcascade.venues import get_venue
 
-from .markets import ASSETS, VENUES, liquidity, prices
+from liqcascade.engine import Liquidity
+
+from .markets import ASSETS, VENUES, prices
+
+ALL_VENUES = VENUES + ("okx",)
 
 RNG = np.random.default_rng(2024)
 
@@ -25,12 +29,12 @@ def sample(n, p0):
     return side, size, entry, margin, mark
 
 
-@pytest.mark.parametrize("venue", VENUES)
+@pytest.mark.parametrize("venue", ALL_VENUES)
 @pytest.mark.parametrize("asset", ASSETS)
 @pytest.mark.parametrize("mode", ["isolated", "cross"])
 def test_kernel_rules_equal_rule_books(venue, asset, mode):
-    mk = build_market(VENUES, ASSETS, liquidity(), prices(), 1.0)
-    v = VENUES.index(venue)
+    mk = build_market(ALL_VENUES, ASSETS, Liquidity.uniform(ALL_VENUES, ASSETS, 1e7), prices(), 1.0)
+    v = ALL_VENUES.index(venue)
     m = v * len(ASSETS) + ASSETS.index(asset)
     rules = get_venue(venue)
     table = mk.tables[(venue, asset)]
