@@ -36,20 +36,8 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     st_ptr = st_start.copy()
     co = co.copy()
     p0 = prices.initial_array(assets)
-    r = liquidity.response
-    import math
-
-    glob = np.zeros(C.N_GLOB)
-    glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
-    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
-    glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
-    glob[C.VOL_SENS] = r.vol_sensitivity
-    glob[C.FLOW_SENS] = r.flow_sensitivity
-    glob[C.MIN_MULT] = r.min_multiplier
-    glob[C.REFILL_RHO] = 1.0 - 0.5 ** (dt / r.refill_half_life_s)
-    glob[C.FEAR_A] = 1.0 - math.exp(-dt / flows.fear_window_s)
-    glob[C.FEAR_SCALE] = flows.fear_scale
-    glob[C.DT] = dt
+    glob = R.global_parameters(liquidity, prices, flows, dt, adl_rule)
+    cmat = flows.contagion_matrix(assets)
 
     mkt = positions.market()
     side = positions.side
@@ -73,10 +61,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(sidef < 0, size, 0.0), minlength=nm)
     vst = np.zeros((len(venues), 3))
     vst[:, C.FUND] = funds
-    ast = np.zeros((na, 3))
-    ast[:, C.INDEX] = p0
-    ast[:, C.PEAK] = p0
-    ast[:, C.SLOW] = p0
+    ast = R.initial_asset_state(p0)
     rec = np.zeros((C.N_REC, n_steps, nm))
     events = []
     waves = []
@@ -241,9 +226,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     waves_per_step = np.zeros(n_steps, np.int32)
     for t in range(n_steps):
         t_now = t * dt
-        C.start_of_step(mst)
+        C.start_of_step(mst, ast)
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
-                     st_price, st_size, st_end, st_ptr)
+                     st_price, st_size, st_end, st_ptr, cmat)
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
         wave = 0
         while True:

@@ -18,7 +18,10 @@ Order of one step (``t_now = t*dt`` seconds):
    index (the venue's procedure: backstop takeover, partial step, or full close; fills walk the
    book and move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a
    wave triggers nothing (at most ``MAX_WAVES`` waves per step).
-4. Market makers' depth response, realised volatility, records.
+4. Market makers' depth response, realised volatility; resilience: the fair price keeps a
+   fraction ``permanent_impact`` of the step's trading-induced index move and the index closes a
+   share of its gap to the fair price (:class:`~liqcascade.engine.prices.PriceConfig`); the
+   step's index returns (feeding next step's contagion flows); records.
 
 Branching ratio of a wave (estimator): ``R = L / D`` with ``L`` the USD (size x mark) of the
 liquidation orders triggered in the wave, and ``D = sum_m Cum_m(|Δmark_m| / mark_m)`` the book
@@ -61,8 +64,9 @@ N_VEN_F = 5
 # venue int parameters
 STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO = range(4)
 # global parameters
-ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA = range(11)
-N_GLOB = 11
+ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
+    PERM_THETA, RESIL_RHO = range(13)
+N_GLOB = 13
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
     LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED = range(21)
@@ -70,7 +74,8 @@ N_MST = 21
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW = range(3)
+INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET = range(6)
+N_AST = 6
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -270,14 +275,18 @@ def update_marks(mst, ast, mkt_i):
 
 @jit
 def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-               st_end, st_ptr):
-    """Scheduled flow + cohorts + stops per asset, split across venues by depth; walks books."""
+               st_end, st_ptr, cmat):
+    """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
+    walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
+    previous step (a fall in the leader sells the follower)."""
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
     for a in range(na):
         idx = ast[a, INDEX]
         usd = sched[t, a]
+        for l in range(na):
+            usd += cmat[a, l] * ast[l, LAST_RET]
         dd = 1.0 - idx / ast[a, PEAK]
         fg = 50.0 + 50.0 * math.tanh(math.log(idx / ast[a, SLOW]) / glob[FEAR_SCALE])
         fear = (50.0 - fg) / 50.0
@@ -365,6 +374,21 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
             mst[m, MULT] = target
         else:
             mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
+    # resilience: a fraction PERM_THETA of the step's trading-induced index move is permanent
+    # (the fair price follows it); the rest decays, each step the index closes RESIL_RHO of its
+    # gap to the fair price (mids scale together, keeping each venue's basis)
+    update_index(mst, ast, mkt_i, mkt_f)
+    for a in range(ast.shape[0]):
+        idx = ast[a, INDEX]
+        ast[a, FAIR] += glob[PERM_THETA] * (idx - ast[a, STEP_INDEX])
+        target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
+        k = target / idx
+        if k != 1.0:
+            for m in range(mst.shape[0]):
+                if mkt_i[m, ASSET] == a:
+                    mst[m, MID] *= k
+                    mst[m, EMA] *= k
+        ast[a, LAST_RET] = math.log(target / ast[a, STEP_INDEX])
     update_index(mst, ast, mkt_i, mkt_f)
     update_marks(mst, ast, mkt_i)
     for a in range(ast.shape[0]):
@@ -388,7 +412,9 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
 
 
 @jit
-def start_of_step(mst):
+def start_of_step(mst, ast):
+    for a in range(ast.shape[0]):
+        ast[a, STEP_INDEX] = ast[a, INDEX]
     for m in range(mst.shape[0]):
         mst[m, STEP_MID] = mst[m, MID]
         mst[m, PREV_MARK] = mst[m, MARK]
@@ -805,7 +831,7 @@ def insertion_sort(a, n):
 @jit
 def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
-               co_asset, co, st_price, st_size, st_end, st_ptr, rec, waves_per_step,
+               co_asset, co, st_price, st_size, st_end, st_ptr, cmat, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
                wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
@@ -815,9 +841,9 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
     dt = glob[DT]
     for t in range(n_steps):
         t_now = t * dt
-        start_of_step(mst)
+        start_of_step(mst, ast)
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-                   st_end, st_ptr)
+                   st_end, st_ptr, cmat)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
         wave = 0
         while True:

@@ -13,6 +13,10 @@ Scheduled (fixed in advance; may be built from a seed):
   beta * log(E_t / E_{t-1})`` (a fall in equities sells crypto with beta ``beta``).
 - ``noise_usd`` of :class:`Flows` — Gaussian two-sided taker flow (USD per step), from the seed.
 
+Contagion (:func:`contagion`): flow in one asset driven by another's move over the previous step,
+``usd_per_unit_return * beta * log(I_t / I_{t-1})`` of the leader (a fall in BTC sells ETH): the
+cross-market channel the reports describe.
+
 State-dependent cohorts (evaluated every step inside the engine), one rule::
 
     rate (USD/s) = trigger_rate * [index < trigger_price]
@@ -54,6 +58,14 @@ class Programme:
 class MacroShock:
     asset: str
     equity_path: np.ndarray  # equity index level at each step (>0), length n_steps + 1
+    beta: float
+    usd_per_unit_return: float
+
+
+@dataclass(frozen=True)
+class Contagion:
+    asset: str
+    leader: str
     beta: float
     usd_per_unit_return: float
 
@@ -127,6 +139,16 @@ def macro_shock(asset: str, equity_path, beta: float, usd_per_unit_return: float
     return MacroShock(asset.upper(), path, float(beta), float(usd_per_unit_return))
 
 
+def contagion(asset: str, leader: str, beta: float, usd_per_unit_return: float) -> Contagion:
+    """``asset`` trades ``usd_per_unit_return * beta`` USD per unit log return of ``leader`` over
+    the previous step (same sign: the follower is sold when the leader falls)."""
+    if asset.upper() == leader.upper():
+        raise InputError("an asset cannot follow itself", field="leader")
+    if not (np.isfinite(beta) and np.isfinite(usd_per_unit_return)) or usd_per_unit_return < 0:
+        raise InputError("beta must be finite and usd_per_unit_return >= 0", field="usd_per_unit_return")
+    return Contagion(asset.upper(), leader.upper(), float(beta), float(usd_per_unit_return))
+
+
 def treasury_company(asset, holdings, cost_basis, threshold=0.0, usd_per_s=1e6, name="treasury") -> Cohort:
     """Sells ``usd_per_s`` once the index is ``threshold`` (fraction) below ``cost_basis`` (USD)."""
     if not cost_basis > 0:
@@ -158,6 +180,7 @@ class Flows:
     macro: list[MacroShock] = field(default_factory=list)
     cohorts: list[Cohort] = field(default_factory=list)
     stops: list[StopLosses] = field(default_factory=list)
+    contagion: list[Contagion] = field(default_factory=list)
     noise_usd: dict[str, float] = field(default_factory=dict)  # std of USD per step, per asset
     fear_window_s: float = 3_600.0
     fear_scale: float = 0.05
@@ -186,6 +209,17 @@ class Flows:
             if a.upper() in assets and sd > 0:
                 out[:, assets.index(a.upper())] += rng.normal(0.0, sd, n_steps)
         return out
+
+    def contagion_matrix(self, assets) -> np.ndarray:
+        """``cmat[a, l]``: USD traded in asset ``a`` per unit log return of asset ``l`` over the
+        previous step (``usd_per_unit_return * beta``; positive sells the follower in a fall)."""
+        assets = [a.upper() for a in assets]
+        cmat = np.zeros((len(assets), len(assets)))
+        for c in self.contagion:
+            if c.asset not in assets or c.leader not in assets:
+                raise InputError(f"contagion between unknown assets {c.asset}/{c.leader}", field="asset")
+            cmat[assets.index(c.asset), assets.index(c.leader)] += c.usd_per_unit_return * c.beta
+        return cmat
 
     def cohort_arrays(self, assets):
         """``(asset, holdings, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate)``."""

@@ -10,6 +10,11 @@
 - **Mark** per venue: ``index + EMA(mid - index)`` with the venue's window (Binance's "index +
   moving average of the basis", Hyperliquid's 150 s EMA; Bybit and OKX take the same form).  The
   EMA is updated once per step; within a step's waves the mark follows the index.
+- **Resilience** (transient impact): per asset a *fair* price moves by ``permanent_impact`` of
+  each step's trading-induced index move; at the end of every step the index closes
+  ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
+  scale together).  Orders worked slowly are mostly absorbed as the book springs back; a cascade
+  of minutes outruns it.  ``permanent_impact = 1`` turns resilience off.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ class PriceConfig:
 
     initial: dict[str, float]
     arbitrage_rate: float = 0.2  # per second
+    #: fraction of each step's trading-induced move that is permanent (1 = the book never
+    #: springs back, the old behaviour); the rest decays with ``resilience_half_life_s``
+    permanent_impact: float = 1.0
+    resilience_half_life_s: float = 600.0
     mark_window_s: dict[str, float] = field(default_factory=lambda: dict(MARK_WINDOW_S))
 
     def __post_init__(self):
@@ -38,6 +47,10 @@ class PriceConfig:
                 raise InputError(f"initial price of {a} must be positive, got {p!r}", field="initial")
         if not (np.isfinite(self.arbitrage_rate) and self.arbitrage_rate >= 0):
             raise InputError("must be a non-negative rate per second", field="arbitrage_rate")
+        if not (0.0 <= self.permanent_impact <= 1.0):
+            raise InputError("must be a fraction in [0, 1]", field="permanent_impact")
+        if not self.resilience_half_life_s > 0:
+            raise InputError("must be a positive number of seconds", field="resilience_half_life_s")
         for v, w in self.mark_window_s.items():
             if not w > 0:
                 raise InputError(f"mark window of {v} must be positive", field="mark_window_s")

@@ -199,6 +199,34 @@ class Run:
 METHODS = np.array(["book", "backstop", "adl"])
 
 
+def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, dt: float, adl_rule: str) -> np.ndarray:
+    """The kernel's global parameters (per-step rates from the model's per-second ones)."""
+    r = liquidity.response
+    glob = np.zeros(C.N_GLOB)
+    glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
+    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
+    glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
+    glob[C.VOL_SENS] = r.vol_sensitivity
+    glob[C.FLOW_SENS] = r.flow_sensitivity
+    glob[C.MIN_MULT] = r.min_multiplier
+    glob[C.REFILL_RHO] = 1.0 - 0.5 ** (dt / r.refill_half_life_s)
+    glob[C.FEAR_A] = 1.0 - math.exp(-dt / flows.fear_window_s)
+    glob[C.FEAR_SCALE] = flows.fear_scale
+    glob[C.DT] = dt
+    glob[C.ADL_PRO_RATA] = 1.0 if adl_rule == "pro_rata" else 0.0
+    glob[C.PERM_THETA] = prices.permanent_impact
+    glob[C.RESIL_RHO] = 1.0 - 0.5 ** (dt / prices.resilience_half_life_s)
+    return glob
+
+
+def initial_asset_state(p0: np.ndarray) -> np.ndarray:
+    """Per asset: index, running peak, slow EMA and fair price at the start prices (USD)."""
+    ast = np.zeros((len(p0), C.N_AST))
+    for col in (C.INDEX, C.PEAK, C.SLOW, C.FAIR, C.STEP_INDEX):
+        ast[:, col] = p0
+    return ast
+
+
 def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, flows: Flows | None = None, *,
              n_steps: int, dt: float = 1.0, insurance_fund: dict | float = 0.0, adl_rule: str = "queue",
              seed: int = 0, check_ledger: bool = True, keep_final: bool = False) -> Run:
@@ -230,18 +258,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         raise InputError("fear window and scale must be positive", field="fear_window_s")
     p0 = prices.initial_array(assets)
     r = liquidity.response
-    glob = np.zeros(C.N_GLOB)
-    glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
-    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
-    glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
-    glob[C.VOL_SENS] = r.vol_sensitivity
-    glob[C.FLOW_SENS] = r.flow_sensitivity
-    glob[C.MIN_MULT] = r.min_multiplier
-    glob[C.REFILL_RHO] = 1.0 - 0.5 ** (dt / r.refill_half_life_s)
-    glob[C.FEAR_A] = 1.0 - math.exp(-dt / flows.fear_window_s)
-    glob[C.FEAR_SCALE] = flows.fear_scale
-    glob[C.DT] = dt
-    glob[C.ADL_PRO_RATA] = 1.0 if adl_rule == "pro_rata" else 0.0
+    glob = global_parameters(liquidity, prices, flows, dt, adl_rule)
+    cmat = flows.contagion_matrix(assets)
 
     n = len(positions)
     nm = len(venues) * len(assets)
@@ -265,11 +283,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, positions.size, 0.0), minlength=nm)
         vst = np.zeros((len(venues), 3))
         vst[:, C.FUND] = funds
-        ast = np.zeros((len(assets), 3))
-        ast[:, C.INDEX] = p0
-        ast[:, C.PEAK] = p0
-        ast[:, C.SLOW] = p0
-        return mst, vst, ast
+        return mst, vst, initial_asset_state(p0)
 
     ev_cap = max(1024, n // 4)
     act_cap = max(1024, n // 16)
@@ -306,7 +320,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
+                     st_price, st_size, st_end, st_ptr, cmat, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
                      *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref,
                      cnt)
