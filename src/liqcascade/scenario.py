@@ -159,7 +159,18 @@ class MarketMakerParams(_Strict):
 
 
 class PriceParams(_Strict):
-    arbitrage_rate: float = Field(ge=0)
+    arbitrage_rate: float = Field(ge=0, description="per second")
+    permanent_impact: float = Field(ge=0, le=1, description="fraction of a move that stays")
+    resilience_half_life_s: float = Field(gt=0, description="seconds for half the transient part to decay")
+
+
+class ContagionParams(_Strict):
+    """Every other asset follows ``leader``: it trades ``beta * rate_per_oi * OI`` USD per unit
+    log return of the leader over the previous step (OI: the follower's open interest, USD)."""
+
+    leader: str = "BTC"
+    beta: float = Field(ge=0)
+    rate_per_oi: float = Field(ge=0)
 
 
 class FlowParams(_Strict):
@@ -199,6 +210,7 @@ class ModelParameters(_Strict):
     prices: PriceParams
     flows: FlowParams
     cohorts: CohortParams
+    contagion: ContagionParams
     liquidation: LiquidationParams
     provenance: Provenance | None = None
 
@@ -345,7 +357,7 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
 
 def build_engine_inputs(scenario: Scenario, population):
     """The engine's positions, liquidity, prices and flows for a scenario and a population."""
-    from .engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
+    from .engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, contagion,
                          etf_redemptions, long_term_holders, macro_shock, panic_sellers, programme,
                          treasury_company)
     from .population import MODE_CROSS
@@ -365,11 +377,18 @@ def build_engine_inputs(scenario: Scenario, population):
         response=MarketMakerResponse(**params.market_maker.model_dump()),
     )
     prices = PriceConfig(initial={a: s.start_price for a, s in spec.assets.items()},
-                         arbitrage_rate=params.prices.arbitrage_rate)
+                         arbitrage_rate=params.prices.arbitrage_rate,
+                         permanent_impact=params.prices.permanent_impact,
+                         resilience_half_life_s=params.prices.resilience_half_life_s)
     flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale)
     n_steps, dt = scenario.n_steps, spec.step_seconds
     oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}
     co = params.cohorts
+    lead = params.contagion.leader
+    if lead in spec.assets:
+        for a in spec.assets:
+            if a != lead and params.contagion.rate_per_oi > 0:
+                flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
     for f in spec.flows:
         if f.kind in ("sell_programme", "buy_programme"):
             days = (f.end_hour - f.start_hour) / 24.0

@@ -31,7 +31,7 @@ def one_venue_liquidity(kappa=1.0):
 
 def test_one_sell_springs_back_to_the_permanent_part():
     """A single sell at step 0 moves the index by u; afterwards the index decays toward
-    p0*(1 - theta*u) with the resilience half-life, exactly."""
+    p0*(1-u)**theta with the resilience half-life, exactly."""
     theta, half_life = 0.25, 10.0
     usd = 2e6  # with kappa = 1 and 1e7 USD within 1 %: u = (2e6/1e9) = 0.2 %
     flows = Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0)])
@@ -41,7 +41,7 @@ def test_one_sell_springs_back_to_the_permanent_part():
     p0 = P0["BTC"]
     u = usd / (1e7 / 0.01)
     traded = p0 * (1 - u)
-    fair = p0 - theta * (p0 - traded)
+    fair = p0 * (traded / p0) ** theta
     rho = 1 - 0.5 ** (1.0 / half_life)
     expect0 = traded + (fair - traded) * rho  # end of step 0
     assert btc["mid"].iloc[0] == pytest.approx(expect0, rel=1e-12)

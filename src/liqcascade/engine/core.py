@@ -374,13 +374,14 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
             mst[m, MULT] = target
         else:
             mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
-    # resilience: a fraction PERM_THETA of the step's trading-induced index move is permanent
+    # resilience: a fraction PERM_THETA of the step's trading-induced (log) index move is permanent
     # (the fair price follows it); the rest decays, each step the index closes RESIL_RHO of its
     # gap to the fair price (mids scale together, keeping each venue's basis)
     update_index(mst, ast, mkt_i, mkt_f)
     for a in range(ast.shape[0]):
         idx = ast[a, INDEX]
-        ast[a, FAIR] += glob[PERM_THETA] * (idx - ast[a, STEP_INDEX])
+        # in log space: the fair price keeps theta of the step's log move (stays positive)
+        ast[a, FAIR] *= (idx / ast[a, STEP_INDEX]) ** glob[PERM_THETA]
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:

@@ -10,8 +10,8 @@
 - **Mark** per venue: ``index + EMA(mid - index)`` with the venue's window (Binance's "index +
   moving average of the basis", Hyperliquid's 150 s EMA; Bybit and OKX take the same form).  The
   EMA is updated once per step; within a step's waves the mark follows the index.
-- **Resilience** (transient impact): per asset a *fair* price moves by ``permanent_impact`` of
-  each step's trading-induced index move; at the end of every step the index closes
+- **Resilience** (transient impact): per asset a *fair* price keeps ``permanent_impact`` of each
+  step's trading-induced log move of the index (``F *= (I_end/I_start)**theta``); at the end of every step the index closes
   ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
   scale together).  Orders worked slowly are mostly absorbed as the book springs back; a cascade
   of minutes outruns it.  ``permanent_impact = 1`` turns resilience off.
