@@ -164,6 +164,7 @@ def test_critical_shock_where_the_ratio_crosses_one_and_the_drawdown_jumps():
     # ratio reaches 1 at 5e8 but the drawdown only jumps at 1e9
     r = critical_shock(s, [0.2, 0.6, 1.1, 1.8, 2.5], [1.0, 1.5, 2.5, 12.0, 14.0])
     assert r["status"] == "found" and r["critical_shock_usd"] == 1e9 and r["drawdown_jump_pct"] == pytest.approx(9.5)
+    assert r["largest_jump_at_usd"] == 1e9
     # median ratio crosses 1 between 2e8 and 5e8, log-linearly interpolated
     lo, hi = math.log(2e8), math.log(5e8)
     assert r["branching_crossing_usd"] == pytest.approx(math.exp(lo + (1 - 0.6) / (1.1 - 0.6) * (hi - lo)))
@@ -173,6 +174,7 @@ def test_critical_shock_where_the_ratio_crosses_one_and_the_drawdown_jumps():
     assert critical_shock(s, [0.1] * 5, [1, 2, 3, 4, 5])["status"] == "not_reached"
     below = critical_shock(s, [1.5] * 5, [1, 2, 30, 40, 50])
     assert below["status"] == "below_grid" and below["critical_shock_usd"] == 1e8
+    assert below["largest_jump_at_usd"] == 5e8 and below["largest_jump_pct"] == pytest.approx(28)
     # NaN ratios (no waves) count as 0
     assert critical_shock([1, 2], [float("nan"), float("nan")], [0, 0])["status"] == "not_reached"
 

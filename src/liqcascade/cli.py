@@ -1147,6 +1147,8 @@ def _print_sweep(res) -> None:
                   "is >= 1 already at the smallest shock)")
     else:
         con.print(f"critical shock: {fmt(s['critical_shock_usd'], 'USD')}")
+    if s.get("largest_jump_at_usd") is not None:
+        con.print(f"largest step of the median drawdown: into {fmt(s['largest_jump_at_usd'], 'USD')}")
     for lvl, v in s["liquidation_risk_pooled"].items():
         con.print(f"liquidation VaR {lvl}: {fmt(v['var_usd'], 'USD')}, expected shortfall {fmt(v['es_usd'], 'USD')}")
     sys.stdout.flush()

@@ -60,7 +60,9 @@ takes one of its big steps (``jump_share`` = 0.5 by default).  ``status`` says h
 ``"found"``; ``"below_grid"`` when ``m_0 >= 1`` already at the smallest shock (the critical
 shock is at or below it: extend the grid down); ``"not_reached"`` when no grid shock qualifies.
 ``branching_crossing_usd`` adds where the median branching ratio crosses 1, interpolated
-linearly in log shock between the two grid points around the first crossing.
+linearly in log shock between the two grid points around the first crossing, and
+``largest_jump_at_usd`` the grid shock at the end of the largest median-drawdown step (the jump
+alone, whatever the branching ratio says).
 """
 
 from __future__ import annotations
@@ -284,6 +286,11 @@ def _label(v: Any) -> Any:
     return json.dumps(v, sort_keys=True, separators=(",", ":"))
 
 
+def _short(v: Any, width: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _apply_params(base, assignments: dict[str, Any], where: str = "parameters"):
     """``base`` (ModelParameters) with dotted-key values set, validated (one line on error)."""
     from .scenario import ModelParameters
@@ -299,7 +306,7 @@ def _apply_params(base, assignments: dict[str, Any], where: str = "parameters"):
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        value = ", ".join(f"{k} = {v!r}" for k, v in assignments.items() if k != DEPTH_SCALE)
+        value = ", ".join(f"{k} = {_short(v)}" for k, v in assignments.items() if k != DEPTH_SCALE)
         inner = "" if where.endswith(loc) else f" ({loc})"
         raise InputError(f"sweep spec: {value}: {err['msg'].removeprefix('Value error, ')}{inner}",
                          field=where) from None
@@ -652,9 +659,13 @@ def critical_shock(shock_usd, branching_median, drawdown_median, *, jump_share: 
     o = np.argsort(s, kind="stable")
     s, m, d = s[o], m[o], d[o]
     res: dict[str, Any] = {"critical_shock_usd": None, "status": "not_reached", "branching_crossing_usd": None,
-                           "drawdown_jump_pct": None, "branching_median_at": None}
+                           "drawdown_jump_pct": None, "branching_median_at": None, "largest_jump_at_usd": None,
+                           "largest_jump_pct": None}
     if len(s) == 0:
         return res
+    if len(s) >= 2 and np.max(np.diff(d)) > 0:
+        j = int(np.argmax(np.diff(d)))
+        res["largest_jump_at_usd"], res["largest_jump_pct"] = float(s[j + 1]), float(d[j + 1] - d[j])
     up = np.flatnonzero(m >= 1.0)
     if len(up):
         i = int(up[0])
@@ -680,6 +691,10 @@ def critical_shock(shock_usd, branching_median, drawdown_median, *, jump_share: 
                        branching_median_at=float(m[i]))
             break
     return res
+
+
+_CRIT_FIELDS = ("critical_shock_usd", "status", "branching_crossing_usd", "drawdown_jump_pct", "branching_median_at",
+                "largest_jump_at_usd", "largest_jump_pct")
 
 
 def critical_shocks(curve: pd.DataFrame, axes: Sequence[str], *, jump_share: float = 0.5) -> pd.DataFrame:
@@ -760,6 +775,9 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     of finished paths after each chunk (and once at the start); an exception it raises stops the
     sweep, leaving the finished chunks on disk for a restart.  Bad specs raise :class:`InputError`
     before anything runs.
+
+    The ``processes`` and ``dask`` backends start fresh interpreters that import the caller's
+    main module: a script calling them needs the usual ``if __name__ == "__main__":`` guard.
     """
     from . import store
 
@@ -944,6 +962,7 @@ def _summary(pl: Plan, sweep_id, frame, agg, backend, n_workers, elapsed, comput
         "critical": crit,
         "critical_shock_usd": crit[0]["critical_shock_usd"] if crit else None,
         "critical_status": crit[0]["status"] if crit else None,
+        "largest_jump_at_usd": crit[0]["largest_jump_at_usd"] if crit else None,
         "liquidation_risk_pooled": risk,
         "liquidated_usd_median": pooled.get("liquidated_usd_q50"),
         "drawdown_pct_median": pooled.get("drawdown_pct_q50"),
@@ -1010,8 +1029,7 @@ def _figures(res: SweepResult) -> dict[str, Any]:
 
     figs: dict[str, Any] = {}
     curve, crit = res.curve, res.critical
-    group_cols = [c for c in crit.columns if c not in ("critical_shock_usd", "status", "branching_crossing_usd",
-                                                       "drawdown_jump_pct", "branching_median_at")]
+    group_cols = [c for c in crit.columns if c not in _CRIT_FIELDS]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=("drawdown of the shocked asset, % (median, 5–95 %)",
                                         "liquidated, USD (median, 5–95 %)", "branching ratio, median of path maxima"))
@@ -1071,7 +1089,8 @@ def write_sweep_report(directory: Path, res: SweepResult, pl: Plan | None = None
                                                                             "liquidation", "depth", "prices",
                                                                             "flows", "cohorts")))
         crit_rows.append(f"<tr><td>{e(coords)}</td><td>{e(fmt(r['critical_shock_usd'], 'USD'))}</td>"
-                         f"<td>{e(r['status'])}</td><td>{e(fmt(r['branching_crossing_usd'], 'USD'))}</td></tr>")
+                         f"<td>{e(r['status'])}</td><td>{e(fmt(r['branching_crossing_usd'], 'USD'))}</td>"
+                         f"<td>{e(fmt(r['largest_jump_at_usd'], 'USD'))}</td></tr>")
     risk_rows = []
     for lvl, v in s["liquidation_risk_pooled"].items():
         risk_rows.append(f"<tr><td>{e(lvl)}</td><td>{e(fmt(v['var_usd'], 'USD'))}</td>"
@@ -1119,7 +1138,8 @@ shock at which the median branching ratio is at least 1 and the median drawdown 
 {s['spec']['jump_share']:g} × the largest step on the grid (dashed line; <i>below_grid</i>: the median
 ratio is ≥ 1 already at the smallest shock; <i>not_reached</i>: no grid shock qualifies).</p>
 {divs['curve']}
-<table><tr><th>curve</th><th>critical shock</th><th>status</th><th>median ratio crosses 1 at</th></tr>
+<table><tr><th>curve</th><th>critical shock</th><th>status</th><th>median ratio crosses 1 at</th>
+<th>largest drawdown step at</th></tr>
 {''.join(crit_rows)}</table>
 <h2>Liquidation value-at-risk and expected shortfall (all paths)</h2>
 <table><tr><th>level</th><th>VaR</th><th>ES</th></tr>{''.join(risk_rows)}</table>
