@@ -78,3 +78,26 @@ def test_cli_lists_and_shows_scenarios():
     assert r.exit_code == 0 and r.output == GOOD
     r = CliRunner().invoke(app, ["scenario", "show", "feb-2099"])
     assert r.exit_code == 2
+
+
+def test_large_positions_are_placed_and_taken_out_of_open_interest():
+    from liqcascade.scenario import build_population
+
+    s = load_scenario("feb-2026-weekend")
+    (w,) = s.spec.large_positions
+    pop = build_population(s, n_positions=20_000, seed=0)
+    notional = pop.size * pop.entry
+    assert notional[-1] == pytest.approx(w.notional_usd)
+    assert pop.leverage[-1] == w.leverage and pop.side[-1] == 1
+    sel = (pop.venue == pop.venues.index("hyperliquid")) & (pop.asset == pop.assets.index("ETH"))
+    m = next(m for m in s.spec.markets if (m.venue, m.asset) == ("hyperliquid", "ETH"))
+    assert notional[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
+    assert notional[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-9)
+
+
+def test_large_position_on_a_missing_market_refused(tmp_path):
+    f = tmp_path / "w.toml"
+    f.write_text(GOOD + '\n[[large_positions]]\nvenue = "okx"\nasset = "BTC"\nside = "long"\n'
+                        'notional_usd = 1e8\nleverage = 10\nentry = 70000\n')
+    with pytest.raises(InputError, match=r"large_positions\[0\]"):
+        load_scenario(f)

@@ -13,7 +13,9 @@ where ``d_i`` is how far the simulated figure lies *outside* the target's band, 
   below, ``(x - high)/(high - low)`` above; a one-sided band uses 10 % of its bound as the width;
 - a relation ("ETH falls further than BTC"): ``0`` when it holds, else
   ``0.1 + (other - x)/|other|``; an identity ("largest on Hyperliquid"): 0 or 1;
-- a figure the run did not produce: ``d = 10``.
+- a figure the run did not produce: ``d = 10``;
+- a candidate whose run fails outright (a runaway whose prices leave the float range and whose
+  books then cannot balance) scores ``J = 1e6``.
 
 Inside every band ``J = 0``: the fit does not chase the reported point, only the band (the
 reports are news, not data).  The search is deterministic: a seeded Latin-hypercube sample of the
@@ -44,6 +46,8 @@ from .scenario import ModelParameters, Scenario, load_scenario
 from .targets import Row, Targets, compare, load_targets
 
 LOG_UNITS = ("USD", "accounts")
+#: objective of a candidate whose run failed (a runaway that left the float range)
+FAILED = 1e6
 
 
 @dataclass(frozen=True)
@@ -117,14 +121,40 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _walk(d, path: str):
+    """The container and key that ``path`` (``section.key`` or ``section.list.3.key``) names."""
+    parts = path.split(".")
+    node = d
+    for part in parts[:-1]:
+        try:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        except (KeyError, IndexError, ValueError):
+            raise InputError(f"unknown parameter {path!r}", field="free") from None
+    last = parts[-1]
+    if isinstance(node, list):
+        try:
+            last = int(last)
+            node[last]
+        except (ValueError, IndexError):
+            raise InputError(f"unknown parameter {path!r}", field="free") from None
+    elif not isinstance(node, dict) or last not in node:
+        raise InputError(f"unknown parameter {path!r}", field="free")
+    return node, last
+
+
 def with_values(params: ModelParameters, values: dict[str, float]) -> ModelParameters:
-    """A copy of ``params`` with ``section.key`` values replaced (validated)."""
+    """A copy of ``params`` with the values at ``section.key`` paths replaced (validated).
+
+    A path may index into lists: ``population.leverage_mix.3.mean_notional_usd``.  Notional
+    shares of the leverage mix are renormalised to sum to one after a change."""
     d = params.model_dump()
     for path, v in values.items():
-        section, key = path.split(".", 1)
-        if section not in d or key not in d[section]:
-            raise InputError(f"unknown parameter {path!r}", field="free")
-        d[section][key] = v
+        node, key = _walk(d, path)
+        node[key] = v
+    mix = d["population"]["leverage_mix"]
+    total = sum(c["notional_share"] for c in mix)
+    for c in mix:
+        c["notional_share"] /= total
     return ModelParameters.model_validate(d)
 
 
@@ -152,28 +182,49 @@ class CalibrationResult:
         return dict(self.best.values)
 
 
-def evaluate(scenario: Scenario, targets: Targets, values: dict[str, float], *, n_positions: int | None,
+def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float], *, n_positions: int | None,
              seed: int) -> Evaluation:
-    """Run the scenario with ``values`` substituted and score it against ``targets``."""
+    """Run each scenario with ``values`` substituted and score it against its targets; the
+    objective is the sum over all of them (rows are labelled with the scenario's name when
+    there are several)."""
     from .scenario import run_scenario
     from .summary import summarize
 
-    trial = Scenario(scenario.spec, with_values(scenario.params, values), scenario.overridden, scenario.source,
-                     scenario.text)
-    run, pop = run_scenario(trial, n_positions=n_positions, seed=seed)
-    summary = summarize(run, pop, trial, seed=seed)
-    rows = compare(summary, targets)
-    return Evaluation(dict(values), objective(rows), rows, summary)
+    rows: list[Row] = []
+    summaries = {}
+    for scenario, targets in pairs:
+        trial = Scenario(scenario.spec, with_values(scenario.params, values), scenario.overridden,
+                         scenario.source, scenario.text)
+        try:
+            run, pop = run_scenario(trial, n_positions=n_positions, seed=seed)
+        except AssertionError as e:  # the ledger check failed: prices left the float range
+            return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+        summary = summarize(run, pop, trial, seed=seed)
+        these = compare(summary, targets)
+        if len(pairs) > 1:
+            for r in these:
+                r.label = f"{scenario.name}: {r.label}"
+        rows += these
+        summaries[scenario.name] = summary
+    return Evaluation(dict(values), objective(rows), rows, summaries)
 
 
 def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequence[FreeParameter] = DEFAULT_FREE,
               n_positions: int | None = 300_000, samples: int = 16, refine_rounds: int = 3, seed: int = 0,
+              also: Sequence[tuple[Scenario | str, Targets | str]] = (),
               progress: Callable[[int, int, Evaluation], None] | None = None) -> CalibrationResult:
-    """Fit ``free`` to ``targets`` (see the module docstring for the objective and search)."""
+    """Fit ``free`` to ``targets`` (see the module docstring for the objective and search).
+
+    ``also``: further (scenario, targets) pairs fitted jointly with the same parameters (the
+    objective sums over all of them)."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not isinstance(targets, Targets):
         targets = load_targets(targets)
+    pairs = [(scenario, targets)]
+    for sc, tg in also:
+        sc = sc if isinstance(sc, Scenario) else load_scenario(sc, parameters=scenario.params)
+        pairs.append((sc, tg if isinstance(tg, Targets) else load_targets(tg)))
     if not free:
         raise InputError("nothing to fit: the list of free parameters is empty", field="free")
     if samples < 1 or refine_rounds < 0:
@@ -188,7 +239,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
 
     def run(values):
         nonlocal done
-        ev = evaluate(scenario, targets, values, n_positions=n_positions, seed=seed)
+        ev = evaluate(pairs, values, n_positions=n_positions, seed=seed)
         history.append(ev)
         done += 1
         if progress:
@@ -220,12 +271,13 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
                     if ev.objective < best.objective:
                         best = ev
         step /= 2
-    return CalibrationResult(scenario.name, targets.name, list(free), best, start, history, n_positions, seed)
+    return CalibrationResult(" + ".join(sc.name for sc, _ in pairs), " + ".join(tg.name for _, tg in pairs),
+                             list(free), best, start, history, n_positions, seed)
 
 
 def _get(params: ModelParameters, path: str) -> float:
-    section, key = path.split(".", 1)
-    return float(getattr(getattr(params, section), key))
+    node, key = _walk(params.model_dump(), path)
+    return float(node[key])
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -279,7 +331,7 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
     fitted = with_values(scenario.params, result.best.values)
     provenance = {
         "fitted": [p.path for p in result.free],
-        "targets": [result.targets],
+        "targets": result.targets.split(" + "),
         "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "objective": result.best.objective,
         "positions": result.n_positions if result.n_positions is not None else 0,

@@ -145,6 +145,28 @@ class Population:
     def n_accounts(self) -> int:
         return len(self.wallet)
 
+    def with_position(self, *, venue: str, asset: str, side: int, size: float, entry: float, leverage: float,
+                      entry_time: int) -> "Population":
+        """A copy with one more isolated position (its own account) appended; size in base
+        units, entry in USD, margin = notional / leverage."""
+        if venue not in self.venues or asset not in self.assets:
+            raise InputError(f"no market {venue} {asset} in the population", field="venue")
+        acct = self.n_accounts
+
+        def add(arr, v, dtype):
+            return np.concatenate([arr, np.array([v], dtype=dtype)])
+
+        return Population(
+            venues=self.venues, assets=self.assets, account=add(self.account, acct, np.int64),
+            venue=add(self.venue, self.venues.index(venue), np.int16),
+            asset=add(self.asset, self.assets.index(asset), np.int16), side=add(self.side, side, np.int8),
+            size=add(self.size, size, np.float64), entry=add(self.entry, entry, np.float64),
+            margin=add(self.margin, size * entry / leverage, np.float64), mode=add(self.mode, MODE_ISOLATED, np.int8),
+            leverage=add(self.leverage, leverage, np.float64), entry_time=add(self.entry_time, entry_time, np.int64),
+            wallet=np.concatenate([self.wallet, [0.0]]), dropped=self.dropped, redrawn=self.redrawn,
+            meta=dict(self.meta),
+        )
+
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({
             "account": self.account,

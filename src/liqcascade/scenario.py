@@ -117,6 +117,18 @@ FlowSpec = Annotated[
 ]
 
 
+class LargePosition(_Strict):
+    """A reported large position placed explicitly (isolated), on top of the synthetic ones:
+    its notional is taken out of its market's open interest before synthesis."""
+
+    venue: Literal["binance", "bybit", "okx", "hyperliquid"]
+    asset: str
+    side: Literal["long", "short"]
+    notional_usd: float = Field(gt=0, description="USD at entry")
+    leverage: float = Field(gt=1)
+    entry: float = Field(gt=0, description="USD per base unit")
+
+
 class ScenarioFile(_Strict):
     name: str
     title: str = ""
@@ -127,6 +139,7 @@ class ScenarioFile(_Strict):
     markets: list[MarketState] = Field(min_length=1)
     insurance_fund_usd: dict[str, float] = Field(default_factory=dict)
     flows: list[FlowSpec] = Field(default_factory=list)
+    large_positions: list[LargePosition] = Field(default_factory=list)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -143,6 +156,12 @@ class ScenarioFile(_Strict):
                 raise ValueError(f"flows[{i}].asset {f.asset!r} has no [assets.{f.asset}] section")
             if hasattr(f, "end_hour") and f.end_hour <= f.start_hour:
                 raise ValueError(f"flows[{i}]: end_hour must be after start_hour")
+        for i, w in enumerate(self.large_positions):
+            m = next((m for m in self.markets if (m.venue, m.asset) == (w.venue, w.asset)), None)
+            if m is None:
+                raise ValueError(f"large_positions[{i}]: no market {w.venue} {w.asset}")
+            if w.notional_usd >= m.open_interest_usd:
+                raise ValueError(f"large_positions[{i}]: notional exceeds the market's open interest")
         for v, usd in self.insurance_fund_usd.items():
             if not (math.isfinite(usd) and usd >= 0):
                 raise ValueError(f"insurance_fund_usd.{v} must be a non-negative USD amount")
@@ -344,15 +363,31 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
 def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0):
     """Synthesize the positions behind the scenario's open interest from its stated paths."""
     spec = scenario.spec
-    markets = [MarketSpec(m.venue, m.asset, m.open_interest_usd, m.long_share) for m in spec.markets]
+    taken = {}
+    for w in spec.large_positions:
+        key = (w.venue, w.asset, w.side)
+        taken[key] = taken.get(key, 0.0) + w.notional_usd
+    markets = []
+    for m in spec.markets:
+        longs = m.open_interest_usd * m.long_share - taken.get((m.venue, m.asset, "long"), 0.0)
+        shorts = m.open_interest_usd * (1 - m.long_share) - taken.get((m.venue, m.asset, "short"), 0.0)
+        if longs < 0 or shorts < 0:
+            raise InputError(f"large positions exceed {m.venue} {m.asset}'s open interest on one side",
+                             field="large_positions")
+        markets.append(MarketSpec(m.venue, m.asset, longs + shorts, longs / (longs + shorts)))
     histories = {}
     for a, st in spec.assets.items():
         pts = [(_parse_date(d), p) for d, p in st.path]
         if pts[-1][0] < scenario.start_ms:
             pts.append((scenario.start_ms, st.start_price))
         histories[a] = pts
-    return synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
-                      n_positions=n_positions, seed=seed)
+    pop = synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
+                     n_positions=n_positions, seed=seed)
+    for w in spec.large_positions:
+        pop = pop.with_position(venue=w.venue, asset=w.asset, side=1 if w.side == "long" else -1,
+                                size=w.notional_usd / w.entry, entry=w.entry, leverage=w.leverage,
+                                entry_time=scenario.start_ms)
+    return pop
 
 
 def build_engine_inputs(scenario: Scenario, population):
