@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The main job: replay the embedded default (5-6 Feb 2026) and print where the report is.
 run: $(STAMP)
-	$(BIN)/liqcascade liqprice --side long --entry 95000 --margin 1000 --leverage 10 --symbol BTC/USDT:USDT
+	$(BIN)/liqcascade run feb-2026 --out out
 
 # pytest exits 5 when it collects no tests; that is not a failure of the suite.
 test: $(STAMP)

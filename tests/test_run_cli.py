@@ -20,7 +20,6 @@ from liqcascade.summary import SUMMARY_KEYS
 
 runner = CliRunner()
 SMALL = ["--positions", "20000"]
-MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
 
 
 def small_scenario_file(path: Path, *, sell: bool = True) -> Path:
@@ -139,9 +138,3 @@ def test_out_that_is_a_file(tmp_path):
     assert f.read_text() == "x"
 
 
-def test_make_run_is_left_alone():
-    """`make run` switches to the replay once it is fast and calibrated (by the calibration owner)."""
-    if not MAKEFILE.is_file():
-        pytest.skip("no Makefile")
-    target = re.search(r"(?ms)^run: .*?(?=^\S|\Z)", MAKEFILE.read_text()).group(0)
-    assert "liqcascade liqprice" in target
