@@ -195,6 +195,9 @@ class ContagionParams(_Strict):
 class FlowParams(_Strict):
     fear_window_s: float = Field(gt=0)
     fear_scale: float = Field(gt=0)
+    #: two-sided taker noise: per asset a Gaussian USD flow per step with standard deviation
+    #: noise_per_oi * OI * sqrt(step seconds) (OI: the asset's open interest, USD)
+    noise_per_oi: float = Field(0.0, ge=0)
 
 
 class CohortParams(_Strict):
@@ -415,9 +418,10 @@ def build_engine_inputs(scenario: Scenario, population):
                          arbitrage_rate=params.prices.arbitrage_rate,
                          permanent_impact=params.prices.permanent_impact,
                          resilience_half_life_s=params.prices.resilience_half_life_s)
-    flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale)
     n_steps, dt = scenario.n_steps, spec.step_seconds
     oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}
+    noise = {a: params.flows.noise_per_oi * oi[a] * dt ** 0.5 for a in spec.assets if params.flows.noise_per_oi > 0}
+    flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale, noise_usd=noise)
     co = params.cohorts
     lead = params.contagion.leader
     if lead in spec.assets:
