@@ -21,6 +21,7 @@ import cProfile
 import io
 import os
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -38,6 +39,16 @@ def spec(paths_per_shock: int, positions: int, steps: int) -> dict:
                 n_steps=steps, step_seconds=60.0, positions=positions, noise=dict(flow_usd=2e6, depth=0.1), seed=0)
 
 
+def children_cpu() -> float:
+    """CPU seconds used by finished child processes (pool workers, Dask nannies and workers)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def load() -> str:
+    return "load average %.2f" % os.getloadavg()[0]
+
+
 def timed_sweep(sp: dict, **kw) -> tuple[float, object]:
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
@@ -45,11 +56,16 @@ def timed_sweep(sp: dict, **kw) -> tuple[float, object]:
         return time.perf_counter() - t, res
 
 
+def spread(payload: _Payload, n: int) -> list[int]:
+    """``n`` path indices spread over the whole grid (cells are ordered by shock size)."""
+    return sorted({int(i) for i in np.linspace(0, payload.plan.n_paths - 1, n)})
+
+
 def engine_profile(payload: _Payload, n: int) -> None:
     """Where a path's time goes: cumulative seconds per engine function over ``n`` paths."""
     prof = cProfile.Profile()
     prof.enable()
-    run_chunk(payload, range(n))
+    run_chunk(payload, spread(payload, n))
     prof.disable()
     st = pstats.Stats(prof, stream=io.StringIO())
     wanted = {
@@ -97,15 +113,19 @@ def main(argv=None) -> int:
     run_chunk(payload, [0])  # compile / load the kernel
     k = a.profile_paths
     t = time.perf_counter()
-    run_chunk(payload, range(k))
+    run_chunk(payload, spread(payload, k))
     per_path = (time.perf_counter() - t) / k
-    print(f"in-process: {per_path * 1e3:.1f} ms per path ({k} paths) -> {n_total:,} paths serial ~ "
+    print(f"in-process: {per_path * 1e3:.1f} ms per path ({k} paths across the grid; {load()}) -> "
+          f"{n_total:,} paths serial ~ "
           f"{per_path * n_total:.0f} s, on 2 cores ideal ~ {per_path * n_total / 2:.0f} s")
     engine_profile(payload, k)
 
+    cpu0 = children_cpu()
     t_proc, res = timed_sweep(sp, backend="processes", workers=2)
+    cpu = children_cpu() - cpu0
     print(f"processes, 2 workers: {t_proc:.1f} s for {res.computed:,} paths "
-          f"({t_proc / res.computed * 1e3:.1f} ms/path; target <= 60 s for 1,000)  "
+          f"({t_proc / res.computed * 1e3:.1f} ms/path; target <= 60 s for 1,000); workers used {cpu:.1f} CPU-s "
+          f"(CPU-s / 2 = {cpu / 2:.1f} s); {load()};  "
           f"critical shock {res.summary['critical_shock_usd']} ({res.summary['critical_status']})")
     base = res.paths
 
@@ -115,13 +135,15 @@ def main(argv=None) -> int:
         times = {}
         for w in (1, 2):
             t = time.perf_counter()
+            cpu0 = children_cpu()
             with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
                     Client(cl) as client:
                 t_up = time.perf_counter() - t
                 times[w], r = timed_sweep(sp, backend="dask", client=client)
+            cpu = children_cpu() - cpu0
             same = r.paths.equals(base)
             print(f"dask LocalCluster {w} worker(s): {times[w]:.1f} s (start-up {t_up:.1f} s, excluded); "
-                  f"table identical to the process pool's: {same}")
+                  f"cluster used {cpu:.1f} CPU-s; {load()}; table identical to the process pool's: {same}")
         print(f"dask 2 workers vs 1: {times[1] / times[2]:.2f}x (target >= 1.7x)")
         print(f"processes(2) vs dask(2): {times[2] / t_proc:.2f}x the time")
     return 0

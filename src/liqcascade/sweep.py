@@ -14,7 +14,9 @@
   ``population.leverage_mix`` given as whole mixes, …), and ``depth.scale``, a factor applied to
   every market's depth;
 - ``paths`` random **paths** per grid cell: seeded Gaussian noise on the order flow (USD per
-  step per asset, :attr:`Flows.noise_usd`) and mean-one lognormal noise on each market's depth.
+  step per asset, :attr:`Flows.noise_usd`; independent of the model's own ``flows.noise_per_oi``
+  noise, so the standard deviations add in quadrature) and mean-one lognormal noise on each
+  market's depth.
 
 Path ``i`` belongs to cell ``i // paths`` and is replicate ``k = i % paths``.  Its random numbers
 come from ``np.random.SeedSequence([seed, k])`` only — replicate ``k`` of every cell sees the same
@@ -453,8 +455,12 @@ def run_path(payload: _Payload, path: int) -> dict[str, Any]:
         n_on = max(1, math.ceil(float(coords["shock_seconds"]) / dt - 1e-9))
         k0 = math.ceil(spec.shocks.start_hour * 3600.0 / dt - 1e-9)
         progs.append(programme(coords["shock_asset"], -usd / (n_on * dt) * 86_400.0, k0 * dt, (k0 + n_on) * dt))
+    # the sweep's flow noise is independent of the model's own (flows.noise_per_oi): variances add
     nf = spec.noise.flow_usd
-    noise = dict(nf) if isinstance(nf, dict) else ({a: nf for a in positions.assets} if nf > 0 else {})
+    extra = dict(nf) if isinstance(nf, dict) else ({a.upper(): nf for a in positions.assets} if nf > 0 else {})
+    noise = {a.upper(): float(sd) for a, sd in flows.noise_usd.items()}
+    for a, sd in extra.items():
+        noise[a] = math.hypot(noise.get(a, 0.0), sd)
     fl = dataclasses.replace(flows, programmes=progs, noise_usd=noise)
 
     run = simulate(positions, liq, prices, fl, n_steps=n_steps, dt=dt, insurance_fund=sc.spec.insurance_fund_usd,
