@@ -629,7 +629,7 @@ def _write_out(path: Path, write) -> Path:
     os.close(fd)
     try:
         written = Path(write(Path(tmp)))
-        final = path.with_suffix(written.suffix)  # a PNG without kaleido comes back as HTML
+        final = path.with_suffix(written.suffix)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(written, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only

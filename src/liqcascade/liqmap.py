@@ -300,20 +300,40 @@ class LiquidationMap:
         return fig
 
     def plot(self, path, **kwargs) -> Path:
-        """Write the figure to ``path``: ``.html`` always works; ``.png`` needs kaleido — without
-        it an ``.html`` file is written beside and a warning says so.  Returns the path written."""
+        """Write the map to ``path``: ``.html`` is the interactive Plotly figure, self-contained
+        (plotly.js inlined, opens offline); ``.png`` a static matplotlib rendering of the same
+        heatmap with the close price on top.  Returns the path written."""
         path = Path(path)
-        fig = self.figure(**kwargs)
         if path.suffix.lower() == ".png":
-            try:
-                import kaleido  # noqa: F401
-            except ImportError:
-                path = path.with_suffix(".html")
-                warnings.warn(f"kaleido is not installed: wrote HTML instead of PNG ({path})", stacklevel=2)
-            else:
-                fig.write_image(str(path))
-                return path
-        fig.write_html(str(path), include_plotlyjs="cdn")
+            return self._plot_png(path, **kwargs)
+        self.figure(**kwargs).write_html(str(path), include_plotlyjs=True, full_html=True)
+        return path
+
+    def _plot_png(self, path: Path, *, every: int | None = None, max_columns: int = 600,
+                  title: str | None = None) -> Path:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if every is None:
+            every = max(1, math.ceil(len(self.timestamps) / max_columns))
+        m = self.resample(every)
+        x = pd.to_datetime(m.timestamps, unit="ms", utc=True).tz_localize(None)
+        edges = np.append(m.price_levels, m.price_levels[-1] + m.bin_size)
+        fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
+        xe = np.append(x.to_numpy(), x.to_numpy()[-1] + (x.to_numpy()[-1] - x.to_numpy()[-2] if len(x) > 1
+                                                          else np.timedelta64(1, "m")))
+        mesh = ax.pcolormesh(xe, edges, m.total_usd.T, cmap="viridis", shading="flat")
+        fig.colorbar(mesh, ax=ax, label="USD")
+        if m.candles is not None:
+            ax.plot(x, m.candles[:, 3], color="white", linewidth=0.8, label="close")
+        ax.set_ylabel("price (USD)")
+        ax.set_title(title or f"{m.venue} {m.symbol} liquidation map ({m.label}, ${m.bin_size:g} levels)")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
         return path
 
     def _header(self) -> dict[str, Any]:
