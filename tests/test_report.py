@@ -94,10 +94,15 @@ def test_true_and_reported_totals_side_by_side(reported):
 def test_report_says_what_was_fitted(reported):
     *_, path = reported
     page = path.read_text("utf-8")
-    # today the bundled parameters carry no provenance: nothing fitted, every figure is model output
-    assert "Fitted parameters: none." in page
-    assert "every simulated figure in this report came out of the model" in page
-    assert "model output" in page and "fitted to (in-sample)" not in page
+    # the bundled parameters carry a [provenance] table: the report lists what was fitted, on what
+    from liqcascade.scenario import load_parameters
+
+    prov = load_parameters().provenance
+    assert prov is not None and prov.fitted
+    assert f"Fitted parameters ({len(prov.fitted)} of" in page
+    for key in prov.fitted:
+        assert f"<code>{key}</code>" in page
+    assert "fitted on feb-2026, feb-2026-weekend" in page
     assert "Scenario overrides:</b> none" in page
 
 

@@ -89,10 +89,12 @@ def parameter_provenance(scenario) -> dict[str, Any]:
         except (OSError, tomllib.TOMLDecodeError):
             prov = {}
     names = list(parameters_of(scenario))
-    fitted = [k for k in prov.get("fitted", []) if k in names]
+    # a fitted key names a parameter or a part of one (population.leverage_mix.3.notional_share)
+    fitted = [k for k in prov.get("fitted", []) if any(k == n or k.startswith(n + ".") for n in names)]
+    touched = {n for n in names for k in fitted if k == n or k.startswith(n + ".")}
     return {
         "fitted": fitted,
-        "priors": [k for k in names if k not in fitted],
+        "priors": [k for k in names if k not in touched],
         "overridden": list(scenario.overridden),
         "fitted_on": prov.get("targets") or prov.get("fitted_on"),
         "fitted_at": prov.get("fitted_at"),
