@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import InputError
+from .errors import InputError, from_validation_error
 from .population import MarketSpec, PopulationParams, synthesize
 
 BUNDLED = ("feb-2026", "feb-2026-weekend")
@@ -273,15 +273,7 @@ def _parse_date(d: str) -> int:
 
 
 def _one_line(err: ValidationError, where: str) -> InputError:
-    e = err.errors()[0]
-    path = ""
-    for part in e["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return InputError(f"{where}: {path or 'file'}: {msg}{more}", field=path or None)
+    return from_validation_error(err, where)
 
 
 def _read_toml(text: str, where: str) -> dict:

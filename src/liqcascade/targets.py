@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError
+from .errors import InputError, from_validation_error
 from .summary import lookup
 
 PASS, FAIL = "✓", "✗"
@@ -95,13 +95,7 @@ BUNDLED_TARGETS = ("feb-2026", "feb-2026-weekend")
 
 
 def _one_line(err: ValidationError, where: str) -> InputError:
-    e = err.errors()[0]
-    path = ""
-    for part in e["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
-    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return InputError(f"{where}: {path or 'file'}: {msg}{more}", field=path or None)
+    return from_validation_error(err, where)
 
 
 def bundled_targets_exist(name: str) -> bool:
