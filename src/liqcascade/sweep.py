@@ -358,7 +358,10 @@ def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
                                  f"model-parameters.toml, or {DEPTH_SCALE})", field=f"parameters.{key}")
             for v in values:
                 _apply_params(sc.params, {key: v}, where=f"parameters.{key}")
-        axes.append((key, list(values)))
+        values = list(values)
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            values = [float(v) for v in values]  # one column type, whichever chunk a part holds
+        axes.append((key, values))
     h = hashlib.sha256()
     h.update(spec.canonical().encode())
     h.update(scenario_hash(sc).encode())
