@@ -56,8 +56,9 @@ def test_no_position_starts_already_liquidated(pop):
             grid = np.arange(NOW - 21 * DAY, NOW + 1, 300_000)
             px = np.interp(grid, path[:, 0], path[:, 1])
             after = np.searchsorted(grid, pop.entry_time[sel])
-            lo = np.minimum.accumulate(px[::-1])[::-1][after]
-            hi = np.maximum.accumulate(px[::-1])[::-1][after]
+            band = 2 * 0.4 * np.sqrt((NOW - grid[after]) / DAY / 365)
+            lo = np.minimum.accumulate(px[::-1])[::-1][after] * (1 - band)
+            hi = np.maximum.accumulate(px[::-1])[::-1][after] * (1 + band)
             s = pop.side[sel]
             assert np.all(np.where(s > 0, lo > lp, hi < lp))
 
@@ -100,7 +101,9 @@ def test_real_counts_and_determinism(pop):
     other = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=12)
     assert not np.array_equal(pop.size, other.size)
     n = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=1, n_positions=5_000)
-    assert 3_000 < len(n) <= 5_200
+    # positions the path would already have liquidated are dropped after the redraws: the
+    # requested count is what was drawn, the survivors hold the open interest
+    assert len(n) <= 5_200 and 4_500 <= len(n) + n.dropped <= 5_500
 
 
 def test_refusals():

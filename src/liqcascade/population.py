@@ -12,8 +12,10 @@ each asset, :func:`synthesize` draws individual positions (struct-of-arrays, rea
   exponential weight towards the present (``entry_halflife_days``) and the entry price is the
   history's price then;
 - **survivorship**: a position whose liquidation price the path has already crossed since its
-  entry would have been liquidated before the scenario starts; it is redrawn (up to a few
-  rounds, then dropped), so the book the scenario starts from is one that could exist;
+  entry — or comes within two standard deviations of the moves the (smooth) stated path hides,
+  ``2 * path_vol * sqrt(age in years)`` — would have been liquidated before the scenario starts;
+  it is redrawn (up to a few rounds, then dropped), so the book the scenario starts from is one
+  that could exist;
 - **margin mode**: a share are isolated; the rest are cross, and a share of cross accounts hold
   positions in several assets on the same venue (one wallet);
 - notionals are finally rescaled so the open interest per venue, asset and side is met exactly.
@@ -73,6 +75,8 @@ class PopulationParams(BaseModel):
                                       description="cap of one position, fraction of its market's OI")
     entry_lookback_days: float = Field(21.0, gt=0.0, description="how far back entries reach, days")
     entry_halflife_days: float = Field(5.0, gt=0.0, description="half-life of entry-time weights, days")
+    path_vol: float = Field(0.4, ge=0.0, description="annualised volatility of the price between the "
+                            "stated path's points (fraction), for survivorship")
     isolated_share: float = Field(0.55, ge=0.0, le=1.0, description="share of positions in isolated mode")
     multi_asset_share: float = Field(0.25, ge=0.0, le=1.0,
                                      description="share of cross accounts holding several assets")
@@ -286,6 +290,10 @@ def synthesize(
         paths[a] = (grid, gp, suffix_min, suffix_max)
     n_grid = len(paths[assets[0]][0])
     age = (n_grid - 1 - np.arange(n_grid)) * step_ms / 86_400_000  # days before now
+    # the stated path is smooth between its points; the real one was not: a position survived
+    # only if its liquidation price also lies beyond two standard deviations of the moves the
+    # path hides since its entry (annualised path_vol over the position's age)
+    band = 2.0 * params.path_vol * np.sqrt(age / 365.0)
     w_time = 0.5 ** (age / params.entry_halflife_days)
     cdf_time = np.cumsum(w_time) / w_time.sum()
 
@@ -323,7 +331,7 @@ def synthesize(
                     lev = np.minimum(lev, table.max_leverage[k_tier])
                     margin = notional / lev
                     lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
-                    crossed = (smin[ti] <= lp) if side > 0 else (smax[ti] >= lp)
+                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
                     return size, entry, margin, lev, grid[ti], crossed
 
                 size, entry, margin, lev, t_ms, crossed = draw(n)
@@ -348,7 +356,7 @@ def synthesize(
                     margin = size * entry / lev
                     lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
                     ti = np.searchsorted(grid, t_ms)
-                    crossed = (smin[ti] <= lp) if side > 0 else (smax[ti] >= lp)
+                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
                     if not crossed.any():
                         break
                     dropped += int(crossed.sum())
