@@ -257,7 +257,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
         if ev.objective < best.objective:
             best = ev
     # coordinate refinement with halving steps (in the unit cube)
-    step = 0.5 / samples * 4
+    step = min(0.25, 2.0 / samples)  # in the unit cube; halves every round
     for _ in range(refine_rounds):
         for p in free:
             if best.objective == 0.0:
