@@ -194,7 +194,7 @@ def test_aggregation_does_not_depend_on_row_order():
 def test_memory_does_not_grow_with_the_number_of_paths(tmp_path):
     """Results stream to part files: Python memory after 200 paths is what it was after 50."""
     spec = dict(scenario="feb-2026", shocks=dict(usd=[1e8, 1e9]), paths=100, n_steps=3, step_seconds=60.0,
-                positions=300, noise=dict(flow_usd=1e6))
+                positions=3000, noise=dict(flow_usd=1e6))
     sweep(dict(spec, paths=2), out_dir=tmp_path / "warm", report=False, register=False)  # caches, imports
     at = {}
 
@@ -248,7 +248,7 @@ def _free_port() -> int:
 ])
 def test_cli_refuses_bad_specs_in_one_line_exit_2(args, needle, tmp_path):
     args = [a.replace("{port}", str(_free_port())) for a in args]
-    res = runner.invoke(app, ["sweep", "--steps", "5", "--positions", "300", "--out", str(tmp_path), *args])
+    res = runner.invoke(app, ["sweep", "--steps", "5", "--positions", "2000", "--out", str(tmp_path), *args])
     assert res.exit_code == 2, res.output
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and err.startswith("liqcascade: error:") and needle in err
