@@ -314,7 +314,8 @@ def synthesize(
                 # enough positions that none must outgrow the venue's largest tier (heavy tails:
                 # room for the biggest to hold several times the mean)
                 max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
-                n = max(n, int(np.ceil(4.0 * oi / (0.95 * max_usd))))
+                n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
+                n = max(n, n_min)
                 # Pareto notional with the component's mean: x_m * alpha/(alpha-1) = mean
                 a_ = params.pareto_alpha
                 # fewer positions than the real count carry proportionally more notional each
@@ -344,9 +345,17 @@ def synthesize(
                     size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
                 keep = ~crossed
                 dropped += int(np.count_nonzero(crossed))
-                if not np.any(keep):
-                    continue
                 size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
+                # too few survivors to hold the component's OI under the largest tier: draw more
+                for _ in range(50):
+                    if len(size) >= n_min:
+                        break
+                    s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
+                    ok = ~c2
+                    size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
+                                                      ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
+                if len(size) == 0:
+                    continue
                 # meet the component's open interest exactly: scale sizes (leverage kept), cap
                 # each at the venue's largest tier, de-lever to the tier the final size sits in
                 # (a lower leverage only moves the liquidation price away); a larger size can
