@@ -1117,13 +1117,20 @@ def sweep_cmd(
     _print_sweep(res)
 
 
+def _drawn(s: dict) -> str:
+    drawn = s.get("positions_drawn") or {}
+    if len(drawn) == 1:
+        return f"{next(iter(drawn.values())):,}"
+    return f"{s['positions']:,} requested" if s.get("positions") else "all"
+
+
 def _print_sweep(res) -> None:
     from .targets import fmt
 
     con = _console()
     s = res.summary
     con.print(f"{s['scenario']} · {s['paths_total']:,} paths ({s['cells']:,} cells × {s['paths_per_cell']:,}) · "
-              f"{s['positions']:,} positions · {s['n_steps']:,} steps of {s['step_seconds']:g} s · "
+              f"{_drawn(s)} positions · {s['n_steps']:,} steps of {s['step_seconds']:g} s · "
               f"{s['backend']} ({s['workers']} worker(s)) · {s['paths_computed_now']:,} computed now in "
               f"{s['seconds']:.1f} s")
     t = Table(box=box.SIMPLE_HEAD, title="amplification curve (medians; first curve)", title_justify="left")

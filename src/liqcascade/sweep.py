@@ -828,10 +828,12 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     started = time.perf_counter()
     n_workers = 1 if backend == "inprocess" else int(workers or os.cpu_count() or 1)
     computed = 0
+    drawn = None
     if len(missing):
         size = chunk_size or max(1, min(8, math.ceil(len(missing) / (16 * n_workers))))
         chunks = _chunks(missing, size)
         payload = _Payload(pl, build_populations(pl))
+        drawn = {k: len(p) for k, p in payload.populations.items()}
 
         def finished(rows):
             nonlocal n_done, computed
@@ -862,6 +864,9 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     for name in ("cells", "pooled", "curve", "critical"):
         _write_parquet(sdir / f"{name}.parquet", agg[name])
     summary = _summary(pl, sweep_id, frame, agg, backend, n_workers, elapsed, computed)
+    if drawn is None and (sdir / "summary.json").is_file():  # resumed with nothing to run
+        drawn = json.loads((sdir / "summary.json").read_text("utf-8")).get("positions_drawn")
+    summary["positions_drawn"] = drawn  # per population setting ("{}": the only one)
     (sdir / "summary.json").write_text(store.dumps(summary) + "\n", "utf-8")
     res = SweepResult(sweep_id, sdir, spec, pl.spec_hash, frame, agg["cells"], agg["pooled"], agg["curve"],
                       agg["critical"], summary, computed)
@@ -1138,7 +1143,7 @@ table{{border-collapse:collapse;font-size:13px}}td,th{{border-bottom:1px solid #
 th{{background:#f4f4f4}}.meta{{color:#666;font-size:13px}}</style></head><body>
 <h1>Sweep of {e(s['scenario'])}: {e(crit_txt)}</h1>
 <p class="meta">{s['paths_total']:,} paths ({s['cells']:,} grid cells × {s['paths_per_cell']:,}),
-{e(s['positions'] if s['positions'] is not None else 'all')} positions, {s['n_steps']:,} steps of {s['step_seconds']:g} s;
+{e(', '.join(f'{n:,}' for n in (s.get('positions_drawn') or {}).values()) or s['positions'])} positions drawn, {s['n_steps']:,} steps of {s['step_seconds']:g} s;
 seed {s['spec']['seed']}; spec hash {e(s['spec_hash'])}; code {e(s['code_version'])}; sweep {e(res.sweep_id)}.
 Global parameters: {e(status)}; every figure depends on them.</p>
 <h2>Amplification curve</h2>
