@@ -275,3 +275,19 @@ def test_spec_files_parse(tmp_path):
     (tmp_path / "bad.json").write_text("{", "utf-8")
     with pytest.raises(InputError):
         parse_spec(tmp_path / "bad.json")
+
+
+def test_population_parameters_build_one_population_per_setting(tmp_path):
+    from liqcascade.scenario import load_parameters
+
+    mix = load_parameters().population.model_dump(mode="json")["leverage_mix"]
+    calmer = [dict(c, low=max(1.01, c["low"] / 2), high=max(1.5, c["high"] / 2)) for c in mix]
+    spec = dict(SMALL, paths=1, parameters={"population.leverage_mix": [mix, calmer],
+                                            "liquidation.adl_rule": ["queue", "pro_rata"]})
+    pl = plan(spec)
+    pops = build_populations(pl)
+    assert len(pops) == 2  # not one per cell (3 shocks x 2 mixes x 2 rules = 12 cells)
+    lev = [float(np.average(p.leverage, weights=p.size * p.entry)) for p in pops.values()]
+    assert lev[1] < lev[0]
+    res = sweep(spec, out_dir=tmp_path, report=False)
+    assert len(res.paths) == 12 and res.paths["population.leverage_mix"].nunique() == 2
