@@ -186,7 +186,11 @@ def main(argv=None) -> int:
     base = res.paths
 
     if not a.skip_dask:
+        import logging
+
         from distributed import Client, LocalCluster
+
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # shutdown chatter, not results
 
         times: dict[int, list[float]] = {1: [], 2: []}
         clean: dict[int, list[float]] = {1: [], 2: []}
