@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liqcascade.sweep import _Payload, build_populations, plan, run_chunk, sweep
+from liqcascade.sweep import _Payload, build_populations, local_cluster, plan, run_chunk, sweep
 
 SHOCKS = [float(x) for x in np.geomspace(1e8, 1e10, 10)]
 
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     if not a.skip_dask:
         import logging
 
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # shutdown chatter, not results
 
@@ -197,8 +197,7 @@ def main(argv=None) -> int:
         for _ in range(a.repeat):
             for w in (1, 2):
                 t = time.perf_counter()
-                with LocalCluster(n_workers=w, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
-                        Client(cl) as client:
+                with local_cluster(w) as cl, Client(cl) as client:
                     t_up = time.perf_counter() - t
                     with Meter(client) as m:
                         dt, r = timed_sweep(sp, backend="dask", client=client)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
 import tracemalloc
 
@@ -50,11 +51,15 @@ def test_processes_and_dask_localcluster_equal_inprocess_bit_for_bit(inprocess, 
     procs = sweep(SMALL, backend="processes", workers=2, out_dir=tmp_path / "p", chunk_size=1)
     pd.testing.assert_frame_equal(procs.paths, inprocess.paths, check_exact=True)
     pytest.importorskip("distributed")
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
+    from liqcascade.sweep import local_cluster
+
+    with local_cluster(2) as cluster, Client(cluster) as client:  # 2 worker processes, 1 thread each
+        info = client.scheduler_info()["workers"]
+        assert len(info) == 2 and all(w["nthreads"] == 1 for w in info.values())
+        assert set(client.run(os.getpid).values()).isdisjoint({os.getpid()})  # separate processes
+        assert not any(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values())
         dk = sweep(SMALL, backend="dask", client=client, out_dir=tmp_path / "d", chunk_size=2)
     pd.testing.assert_frame_equal(dk.paths, inprocess.paths, check_exact=True)
     for name in ("cells", "curve", "critical"):
