@@ -38,6 +38,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     p0 = prices.initial_array(assets)
     glob = R.global_parameters(liquidity, prices, flows, dt, adl_rule)
     cmat = flows.contagion_matrix(assets)
+    vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
     mkt = positions.market()
     side = positions.side
@@ -228,7 +229,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         t_now = t * dt
         C.start_of_step(mst, ast)
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
-                     st_price, st_size, st_end, st_ptr, cmat)
+                     st_price, st_size, st_end, st_ptr, cmat, vsched)
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
         wave = 0
         while True:

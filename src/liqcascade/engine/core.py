@@ -275,7 +275,7 @@ def update_marks(mst, ast, mkt_i):
 
 @jit
 def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-               st_end, st_ptr, cmat):
+               st_end, st_ptr, cmat, vsched):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
     walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
     previous step (a fall in the leader sells the follower)."""
@@ -325,20 +325,32 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             if mkt_i[m, ASSET] != a:
                 continue
             b, k = book_side(mst, mkt_f, m, d)
-            v_usd = abs(usd) * b / total
-            mid = mst[m, MID]
-            base = v_usd / mid
-            u, avg = walk(mid, b, k, v_usd)
-            price = mid * (1.0 + d * avg)
-            mst[m, MID] = mid * (1.0 + d * u)
-            v = mkt_i[m, VENUE]
-            fee = base * price * ven_f[v, TAKER]
-            mst[m, FLOW_INV] += d * base
-            mst[m, FLOW_CASH] -= d * base * price + fee
-            mst[m, LP_INV] -= d * base
-            mst[m, LP_CASH] += d * base * price
-            vst[v, FEE_INCOME] += fee
-            mst[m, TRADED] += base * price
+            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, abs(usd) * b / total)
+    # venue-level programmes: one market's book only
+    for m in range(nm):
+        usd = vsched[t, m]
+        if usd != 0.0:
+            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
+
+
+@jit
+def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
+    """A flow's market order of ``v_usd`` USD (at mid) in direction ``d`` walks market ``m``'s
+    book; the flow party pays the taker fee to the venue; liquidity providers take the other side."""
+    b, k = book_side(mst, mkt_f, m, d)
+    mid = mst[m, MID]
+    base = v_usd / mid
+    u, avg = walk(mid, b, k, v_usd)
+    price = mid * (1.0 + d * avg)
+    mst[m, MID] = mid * (1.0 + d * u)
+    v = mkt_i[m, VENUE]
+    fee = base * price * ven_f[v, TAKER]
+    mst[m, FLOW_INV] += d * base
+    mst[m, FLOW_CASH] -= d * base * price + fee
+    mst[m, LP_INV] -= d * base
+    mst[m, LP_CASH] += d * base * price
+    vst[v, FEE_INCOME] += fee
+    mst[m, TRADED] += base * price
 
 
 @jit
@@ -832,7 +844,7 @@ def insertion_sort(a, n):
 @jit
 def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
-               co_asset, co, st_price, st_size, st_end, st_ptr, cmat, rec, waves_per_step,
+               co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
                wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
@@ -844,7 +856,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
         t_now = t * dt
         start_of_step(mst, ast)
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-                   st_end, st_ptr, cmat)
+                   st_end, st_ptr, cmat, vsched)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
         wave = 0
         while True:

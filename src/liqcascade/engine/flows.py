@@ -52,6 +52,7 @@ class Programme:
     usd_per_s: float  # negative = sell
     start_s: float
     end_s: float
+    venue: str | None = None  # None: split across the asset's venues by depth
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,15 @@ class StopLosses:
                              f"{self.holdings:g}", field="size")
 
 
-def programme(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf) -> Programme:
-    """A constant flow of ``usd_per_day`` USD per day (negative sells: ETF redemptions)."""
+def programme(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf,
+              venue: str | None = None) -> Programme:
+    """A constant flow of ``usd_per_day`` USD per day (negative sells: ETF redemptions), split
+    across the asset's venues by depth, or on one ``venue``'s book only."""
     if not np.isfinite(usd_per_day):
         raise InputError("must be a finite USD amount", field="usd_per_day")
     if end_s < start_s:
         raise InputError("end before start", field="end_s")
-    return Programme(asset.upper(), usd_per_day / 86_400.0, start_s, end_s)
+    return Programme(asset.upper(), usd_per_day / 86_400.0, start_s, end_s, venue.lower() if venue else None)
 
 
 def etf_redemptions(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf) -> Programme:
@@ -193,6 +196,8 @@ class Flows:
         for p in self.programmes:
             if p.asset not in assets:
                 raise InputError(f"programme on unknown asset {p.asset}", field="asset")
+            if p.venue is not None:
+                continue  # venue-level: see venue_schedule
             on = (t >= p.start_s) & (t < p.end_s)
             out[on, assets.index(p.asset)] += p.usd_per_s * dt
         for m in self.macro:
@@ -208,6 +213,22 @@ class Flows:
                 raise InputError("noise must be a non-negative USD standard deviation", field="noise_usd")
             if a.upper() in assets and sd > 0:
                 out[:, assets.index(a.upper())] += rng.normal(0.0, sd, n_steps)
+        return out
+
+    def venue_schedule(self, venues, assets, n_steps: int, dt: float) -> np.ndarray:
+        """Venue-level programmes, signed USD per step, shape ``(n_steps, n_markets)`` with market
+        ``venue_index * n_assets + asset_index``."""
+        venues = [v.lower() for v in venues]
+        assets = [a.upper() for a in assets]
+        out = np.zeros((n_steps, len(venues) * len(assets)))
+        t = np.arange(n_steps) * dt
+        for p in self.programmes:
+            if p.venue is None:
+                continue
+            if p.venue not in venues or p.asset not in assets:
+                raise InputError(f"programme on unknown market {p.venue} {p.asset}", field="venue")
+            on = (t >= p.start_s) & (t < p.end_s)
+            out[on, venues.index(p.venue) * len(assets) + assets.index(p.asset)] += p.usd_per_s * dt
         return out
 
     def contagion_matrix(self, assets) -> np.ndarray:

@@ -260,6 +260,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     r = liquidity.response
     glob = global_parameters(liquidity, prices, flows, dt, adl_rule)
     cmat = flows.contagion_matrix(assets)
+    vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
     n = len(positions)
     nm = len(venues) * len(assets)
@@ -320,7 +321,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, cmat, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
+                     st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
                      *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref,
                      cnt)
