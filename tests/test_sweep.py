@@ -66,6 +66,16 @@ def test_processes_and_dask_localcluster_equal_inprocess_bit_for_bit(inprocess, 
         pd.testing.assert_frame_equal(getattr(dk, name), getattr(inprocess, name), check_exact=True)
 
 
+def test_a_venue_shock_hits_that_venue_first(tmp_path):
+    """The venue is a grid axis: the same USD sold on Hyperliquid's book alone gives another
+    outcome than the same sale split across every venue by depth."""
+    spec = dict(SMALL, shocks=dict(usd=[2e9], seconds=[60.0], venue=["all", "hyperliquid"]), paths=1,
+                parameters={}, noise=dict(flow_usd=0.0, depth=0.0))
+    t = sweep(spec, backend="inprocess", out_dir=tmp_path).paths.set_index("shock_venue")
+    assert set(t.index) == {"all", "hyperliquid"}
+    assert t.loc["hyperliquid", "liquidated_usd"] != t.loc["all", "liquidated_usd"]
+
+
 def test_a_path_is_reproducible_from_its_index_alone(inprocess):
     pl = plan(SMALL)
     payload = _Payload(pl, build_populations(pl))
@@ -225,6 +235,8 @@ def test_memory_does_not_grow_with_the_number_of_paths(tmp_path):
     (dict(SMALL, parameters={"market_maker.nope": [1]}), "parameters.market_maker.nope"),
     (dict(SMALL, parameters={"market_maker.min_multiplier": [0.5, 2.0]}), "parameters.market_maker.min_multiplier"),
     (dict(SMALL, shocks=dict(usd=[1e8], asset=["DOGE"])), "shocks.asset"),
+    (dict(SMALL, shocks=dict(usd=[1e8], venue=["okx"])), "shocks.venue"),  # not a venue of feb-2026
+    (dict(SMALL, shocks=dict(usd=[1e8], venue=["deribit"])), "shocks.venue"),
     (dict(SMALL, levels=[1.0]), "levels"),
     (dict(SMALL, surprise=1), "surprise"),
 ])

@@ -1052,6 +1052,8 @@ def sweep_cmd(
     shocks: Optional[str] = typer.Option(None, "--shocks", help="Shock sizes, USD sold, comma-separated "
                                          "(default 1e8,2e8,5e8,1e9,2e9,5e9,1e10)."),
     shock_asset: str = typer.Option("BTC", "--shock-asset", help="Asset(s) shocked, comma-separated."),
+    shock_venue: str = typer.Option("all", "--shock-venue", help="Venue(s) whose book takes the shock, "
+                                    "comma-separated; 'all' splits it across the venues by depth."),
     shock_seconds: str = typer.Option("600", "--shock-seconds", help="Shock duration(s), seconds, comma-separated."),
     shock_start: float = typer.Option(0.0, "--shock-start-hour", help="Hours after the start when shocks begin."),
     param: Optional[list[str]] = typer.Option(None, "--param", help="section.key=v1,v2 (repeatable); "
@@ -1086,6 +1088,7 @@ def sweep_cmd(
             "shocks": {"usd": _floats(shocks, "--shocks") if shocks is not None else list(DEFAULT_SHOCKS_USD),
                        "seconds": _floats(shock_seconds, "--shock-seconds"),
                        "asset": [a.strip() for a in shock_asset.split(",") if a.strip()],
+                       "venue": [v.strip() for v in shock_venue.split(",") if v.strip()],
                        "start_hour": shock_start},
             "parameters": dict(_param_values(p) for p in (param or [])),
             "paths": paths, "seed": seed, "noise": {"flow_usd": flow_noise, "depth": depth_noise},

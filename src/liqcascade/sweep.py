@@ -5,10 +5,9 @@
 **The grid.**  A :class:`SweepSpec` names a scenario and, in any combination (cartesian product):
 
 - exogenous **shocks** — a sell programme of ``usd`` (USD) over ``seconds`` on ``asset``, starting
-  ``start_hour`` after the start, added to the scenario's own flows.  The engine splits an
-  asset's flow across venues by depth, so ``venue`` is ``"all"`` (venue-level flows are not in
-  the engine yet).  A shock is delivered over whole steps: ``ceil(seconds / step)`` steps, the
-  full USD amount in total;
+  ``start_hour`` after the start, added to the scenario's own flows, on ``venue``'s book only or
+  split across the asset's venues by depth (``"all"``).  A shock is delivered over whole steps:
+  ``ceil(seconds / step)`` steps, the full USD amount in total;
 - **parameter** ranges over the global model parameters, ``section.key`` as in
   ``model-parameters.toml`` (``market_maker.min_multiplier``, ``liquidation.adl_rule``,
   ``population.leverage_mix`` given as whole mixes, …), and ``depth.scale``, a factor applied to
@@ -138,10 +137,11 @@ class ShockGrid(_Strict):
     @classmethod
     def _venue(cls, v):
         v = [x.lower() for x in v]
+        from .venues import VENUES
+
         for x in v:
-            if x != "all":
-                raise ValueError(f"venue {x!r}: the engine routes a programme across all venues by depth; "
-                                 "per-venue shocks need venue-level flows (use 'all')")
+            if x != "all" and x not in VENUES:
+                raise ValueError(f"venue {x!r}: use 'all' or one of {', '.join(VENUES)}")
         return v
 
 
@@ -336,6 +336,14 @@ def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
             if a not in file.assets:
                 raise InputError(f"sweep spec: {a!r} is not an asset of {sc.name} "
                                  f"({', '.join(file.assets)})", field="shocks.asset")
+        venues = {m.venue for m in file.markets}
+        for v in sh.venue:
+            if v != "all" and v not in venues:
+                raise InputError(f"sweep spec: {v!r} is not a venue of {sc.name} ({', '.join(sorted(venues))})",
+                                 field="shocks.venue")
+            for a in sh.asset:
+                if v != "all" and not any(m.venue == v and m.asset == a for m in file.markets):
+                    raise InputError(f"sweep spec: {sc.name} has no {v} {a} market", field="shocks.venue")
         if sh.start_hour * 3600.0 >= n_steps * dt:
             raise InputError(f"sweep spec: {sh.start_hour:g} h is beyond the horizon "
                              f"({n_steps * dt / 3600:g} h)", field="shocks.start_hour")
@@ -457,7 +465,9 @@ def run_path(payload: _Payload, path: int) -> dict[str, Any]:
     if usd > 0:
         n_on = max(1, math.ceil(float(coords["shock_seconds"]) / dt - 1e-9))
         k0 = math.ceil(spec.shocks.start_hour * 3600.0 / dt - 1e-9)
-        progs.append(programme(coords["shock_asset"], -usd / (n_on * dt) * 86_400.0, k0 * dt, (k0 + n_on) * dt))
+        venue = coords.get("shock_venue", "all")
+        progs.append(programme(coords["shock_asset"], -usd / (n_on * dt) * 86_400.0, k0 * dt, (k0 + n_on) * dt,
+                               venue=None if venue == "all" else venue))
     # the sweep's flow noise is independent of the model's own (flows.noise_per_oi): variances add
     nf = spec.noise.flow_usd
     extra = dict(nf) if isinstance(nf, dict) else ({a.upper(): nf for a in positions.assets} if nf > 0 else {})
