@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ._io import write_atomic
 from .errors import InputError
 from .scenario import ModelParameters, Scenario, load_scenario
 from .targets import Row, Targets, compare, load_targets
@@ -312,19 +311,6 @@ def parameters_toml(params: ModelParameters, provenance: dict | None = None) -> 
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | Path) -> dict[str, Path]:
     """Write ``model-parameters.toml`` (fitted) and ``fit-report.{json,md}`` into ``out_dir``."""
     out = Path(out_dir)
@@ -337,6 +323,7 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
         "positions": result.n_positions if result.n_positions is not None else 0,
         "seed": result.seed,
     }
+    out.mkdir(parents=True, exist_ok=True)
     paths = {"parameters": out / "model-parameters.toml", "json": out / "fit-report.json", "md": out / "fit-report.md"}
     report = {
         "scenario": result.scenario, "targets": result.targets, "objective": result.best.objective,
@@ -357,7 +344,7 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
     for r in result.best.rows:
         md.append(f"| {r.label} | {r.simulated_text} | {r.band} | {r.mark} |")
     md += ["", "These figures are in-sample: the parameters above were fitted to them."]
-    _atomic_write(paths["parameters"], parameters_toml(fitted, provenance))
-    _atomic_write(paths["json"], json.dumps(report, indent=1, default=str))
-    _atomic_write(paths["md"], "\n".join(md) + "\n")
+    write_atomic(paths["parameters"], parameters_toml(fitted, provenance))
+    write_atomic(paths["json"], json.dumps(report, indent=1, default=str))
+    write_atomic(paths["md"], "\n".join(md) + "\n")
     return paths

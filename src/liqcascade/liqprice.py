@@ -40,7 +40,6 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -48,6 +47,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ._io import write_atomic  # noqa: F401  (the CLI writes batch results with it)
 from .errors import InputError
 from .venues import VENUES, TierTable, VenueRules, get_venue
 from .venues import margin as _m
@@ -548,28 +548,6 @@ def read_batch_csv(path: str | os.PathLike) -> pd.DataFrame:
     stripped = [h.strip() for h in header]
     frame.columns = stripped if len(stripped) == len(frame.columns) else [str(c).strip() for c in frame.columns]
     return frame.fillna("")
-
-
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``:
-    readers see the old file or the new one, never a partial one."""
-    p = Path(path)
-    directory = p.parent if str(p.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"directory {str(directory)!r} does not exist", field="out")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

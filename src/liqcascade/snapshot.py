@@ -32,17 +32,16 @@ failure (ccxt ``NetworkError`` and its kinds — ``RequestTimeout``, ``ExchangeN
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ._io import write_atomic
 from .errors import InputError
 from .venues.tiers import TierTable
 
@@ -389,28 +388,6 @@ def book_depth_within(bids: np.ndarray, asks: np.ndarray, pct: float) -> dict[st
     b, a = bids[bids[:, 0] >= lo], asks[asks[:, 0] <= hi]
     return {"bid_usd": float(np.sum(b[:, 0] * b[:, 1])), "ask_usd": float(np.sum(a[:, 0] * a[:, 1])),
             "bid_complete": bool(bids[-1, 0] < lo), "ask_complete": bool(asks[-1, 0] > hi)}
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    a reader sees the old file or the new one, never half of one."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    return path
 
 
 # ============================================================================ helpers
