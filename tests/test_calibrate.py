@@ -69,3 +69,18 @@ def test_refusals():
         from liqcascade.calibrate import with_values
 
         with_values(load_parameters(), {"market_maker.nope": 1.0})
+
+
+def test_a_parameters_file_speaks_for_itself(tmp_path):
+    """Provenance comes from the parameters in use: the bundled (fitted) file lists its fitted
+    keys; a file without a [provenance] table reports every parameter as a prior."""
+    from liqcascade.calibrate import parameters_toml
+    from liqcascade.summary import parameter_provenance
+
+    bundled = load_scenario("feb-2026")
+    assert parameter_provenance(bundled)["fitted"] == bundled.params.provenance.fitted
+    f = tmp_path / "priors.toml"
+    f.write_text(parameters_toml(bundled.params, provenance=None))
+    plain = load_scenario("feb-2026", parameters=load_parameters(f))
+    prov = parameter_provenance(plain)
+    assert prov["fitted"] == [] and prov["status"] == "priors (not calibrated)"

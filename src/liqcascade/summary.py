@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from datetime import timezone
 from typing import Any
 
@@ -72,22 +71,13 @@ def scenario_hash(scenario) -> str:
 def parameter_provenance(scenario) -> dict[str, Any]:
     """Which global parameters were fitted, and which are priors.
 
-    Read from the parameters' provenance when they carry one: a ``provenance`` attribute of the
-    parameters, or a ``[provenance]`` table in the bundled ``model-parameters.toml`` with
-    ``fitted = ["section.key", ...]`` (and optionally ``targets``, ``fitted_at``).  Without one,
-    nothing was fitted: every parameter is a prior.  Scenario overrides are listed apart.
+    Read from the parameters' own ``[provenance]`` table (``fitted = ["section.key", ...]``,
+    ``targets``, ``fitted_at``), so a parameters file given with ``--parameters`` speaks for
+    itself.  Without one, nothing was fitted: every parameter is a prior.  Scenario overrides are
+    listed apart.
     """
-    prov: dict[str, Any] = {}
     attr = getattr(scenario.params, "provenance", None)
-    if attr is not None:
-        prov = attr.model_dump(mode="json") if hasattr(attr, "model_dump") else dict(attr)
-    else:
-        try:
-            from .scenario import bundled_text
-
-            prov = dict(tomllib.loads(bundled_text("model-parameters")).get("provenance", {}))
-        except (OSError, tomllib.TOMLDecodeError):
-            prov = {}
+    prov: dict[str, Any] = attr.model_dump(mode="json") if attr is not None else {}
     names = list(parameters_of(scenario))
     # a fitted key names a parameter or a part of one (population.leverage_mix.3.notional_share)
     fitted = [k for k in prov.get("fitted", []) if any(k == n or k.startswith(n + ".") for n in names)]
