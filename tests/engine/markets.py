@@ -14,7 +14,7 @@ P0 = {"BTC": 100_000.0, "ETH": 3_000.0}
 
 
 def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_share=0.2, size_usd=2e4,
-                     spread=0.01, multi_asset=False):
+                     spread=0.01, multi_asset=False, pending_share=0.0):
     """``n`` positions with a leverage mix (most 2-10x, a tail to the venue maximum), entries
     around the starting price, some single-position cross accounts."""
     rng = np.random.default_rng(seed)
@@ -23,6 +23,11 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
     side = rng.choice(np.array([-1, 1], np.int8), n)
     p0 = np.array([P0[x] for x in assets])
     entry = p0[a] * np.exp(rng.normal(0.0, spread, n))
+    # pending entry orders: resting 0-4 % below the start price (a fifth of them above)
+    prng = np.random.default_rng([seed, 7])  # its own stream: the other columns stay as they were
+    pend = prng.random(n) < pending_share
+    k = int(pend.sum())
+    entry[pend] = p0[a[pend]] * (1.0 + np.where(prng.random(k) < 0.8, -1.0, 1.0) * prng.uniform(0, 0.04, k))
     notional = np.minimum(rng.lognormal(np.log(size_usd), 1.5, n), 5e7)
     size = notional / entry
     lev = np.where(rng.random(n) < 0.8, rng.uniform(2, 10, n), rng.uniform(10, 100, n))
@@ -47,8 +52,12 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
             second = np.flatnonzero((mode == 1) & (v == vi) & (a == 1))
             k = min(len(first), len(second))
             account[second[:k]] = account[first[:k]]
+    pending = None
+    if pending_share > 0:  # single-position accounts only
+        pending = pend & ~np.isin(account, np.flatnonzero(np.bincount(account, minlength=n) > 1))
     return Positions.from_arrays(account=account, venue=v, asset=a, side=side, size=size, entry=entry,
-                                 margin=margin, leverage=lev, mode=mode, venues=venues, assets=assets)
+                                 margin=margin, leverage=lev, mode=mode, venues=venues, assets=assets,
+                                 pending=pending)
 
 
 def shock_flows(btc_usd_per_s=-3e6, eth_usd_per_s=-1e6, start=5, end=60, noise=True):

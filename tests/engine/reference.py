@@ -44,8 +44,10 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     side = positions.side
     sidef = side.astype(np.float64)
     entry = positions.entry
-    size = positions.size.copy()
+    pending = positions.is_pending.copy()  # still waiting for the mark to reach its entry
+    size = np.where(pending, 0.0, positions.size)
     margin = positions.margin.copy()
+    below = entry <= p0[positions.asset]  # opens as the mark falls to it
     cool = np.zeros(len(size))
     mc_pos, mc_start = R.multi_asset_cross_accounts(positions)
     in_account = np.zeros(len(size), bool)
@@ -231,9 +233,22 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
                      st_price, st_size, st_end, st_ptr, cmat, vsched)
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
+        ast[:, C.FLOW_INDEX] = ast[:, C.INDEX]
         wave = 0
         while True:
             n_total = 0
+            for i in np.flatnonzero(pending):
+                m = int(mkt[i])
+                mark = mst[m, C.MARK]
+                if (below[i] and mark <= entry[i]) or (not below[i] and mark >= entry[i]):
+                    pending[i] = False
+                    q = positions.size[i]
+                    size[i] = q
+                    mst[m, C.LP_INV] -= sidef[i] * q
+                    mst[m, C.LP_CASH] += sidef[i] * q * entry[i]
+                    mst[m, C.OI_L if side[i] > 0 else C.OI_S] += q
+                    mst[m, C.TRADED] += q * entry[i]
+                    mst[m, C.OPENED] += q * entry[i]
             wave_l = np.zeros(nm)
             wave_buy = np.zeros(nm)
             for a in range(len(mc_start) - 1):

@@ -98,3 +98,34 @@ def test_matches_reference_with_okx(seed):
     ref = simulate_reference(pos, liq, prices(), flows, **kw)
     assert (fast.events["venue"] == "okx").any()
     assert_same(fast, ref)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), adl_rule=st.sampled_from(["queue", "pro_rata"]),
+       fund=st.sampled_from([0.0, 1e3, 1e7]), shock=st.floats(-6e6, 3e6), pending_share=st.sampled_from([0.2, 0.6]))
+def test_matches_reference_with_positions_opened_during_the_run(seed, n, adl_rule, fund, shock, pending_share):
+    """Pending entry orders open when the mark reaches them, join the cascade (heap) and the ADL
+    queue; the fast engine agrees with the reference that simply checks every open position."""
+    pos = random_positions(seed, n, spread=0.02, pending_share=pending_share)
+    kw = dict(n_steps=80, insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed,
+              adl_rule=adl_rule)
+    flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
+    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
+    assert_same(fast, ref)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_opened_positions_are_liquidated_in_a_crash_and_rebound(seed):
+    """A fall opens the resting orders below the start; the rebound after it squeezes the shorts
+    opened on the way down: both engines agree and some opened positions are liquidated."""
+    pos = random_positions(seed, 300, spread=0.03, pending_share=0.5)
+    kw = dict(n_steps=120, insurance_fund={"binance": 1e4, "bybit": 0.0, "hyperliquid": 1e4}, seed=seed)
+    flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=40)
+    flows.programmes.extend(shock_flows(btc_usd_per_s=9e6, eth_usd_per_s=3e6, start=60, end=100).programmes)
+    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
+    assert_same(fast, ref)
+    opened_liq = fast.events[pos.pending[fast.events["position"].to_numpy()]]
+    assert len(opened_liq) > 0 and set(opened_liq["side"]) == {"long", "short"}
+    assert fast.summary["opened_during_run_usd"] > 0

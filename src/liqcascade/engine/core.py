@@ -23,6 +23,16 @@ Order of one step (``t_now = t*dt`` seconds):
    share of its gap to the fair price (:class:`~liqcascade.engine.prices.PriceConfig`); the
    step's index returns (feeding next step's contagion flows); records.
 
+Positions opened during the run (pending entry orders): per market, two lists sorted by entry
+price (those below the start price, descending; those above, ascending) and one pointer each;
+at the start of every wave the pointer opens every order the mark has reached (size appears,
+the liquidity providers take the other side at the entry price).  An opened position's LP was
+computed before the run with the others (it depends only on entry, size and margin), but its
+place in the sorted sweep may already lie behind the pointer, so opened positions go to a
+binary heap per (market, side) keyed by LP and are popped when the mark crosses the top: O(log n)
+per opened position.  Stale heap entries (a position that since moved to the active set or
+closed) are dropped when popped.
+
 Branching ratio of a wave (estimator): ``R = L / D`` with ``L`` the USD (size x mark) of the
 liquidation orders triggered in the wave, and ``D = sum_m Cum_m(|Δmark_m| / mark_m)`` the book
 USD that sits within the mark move that triggered them (since the previous wave's snapshot, or
@@ -65,17 +75,17 @@ N_VEN_F = 5
 STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO = range(4)
 # global parameters
 ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
-    PERM_THETA, RESIL_RHO = range(13)
-N_GLOB = 13
+    PERM_THETA, RESIL_RHO, PERM_FLOW = range(14)
+N_GLOB = 14
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
-    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED = range(21)
-N_MST = 21
+    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED = range(22)
+N_MST = 22
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET = range(6)
-N_AST = 6
+INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX = range(7)
+N_AST = 7
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -85,6 +95,9 @@ N_REC = 10
 BOOK, BACKSTOP, ADL = 0, 1, 2
 # status codes
 OK, EVENTS_FULL, ACTIVE_FULL, WAVES_FULL = 0, 1, 2, 3
+# position flags: in the sorted sweep, in the active set, closed, in a multi-asset cross account,
+# pending (opens during the run), opened during the run (in its group's heap)
+F_SORTED, F_ACTIVE, F_CLOSED, F_ACCOUNT, F_PENDING, F_OPENED = 0, 1, 2, 3, 4, 5
 
 
 # ---------------------------------------------------------------------------------- rule kernels
@@ -392,8 +405,13 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     update_index(mst, ast, mkt_i, mkt_f)
     for a in range(ast.shape[0]):
         idx = ast[a, INDEX]
-        # in log space: the fair price keeps theta of the step's log move (stays positive)
-        ast[a, FAIR] *= (idx / ast[a, STEP_INDEX]) ** glob[PERM_THETA]
+        # in log space: the fair price keeps PERM_FLOW of the log move the step's flows made
+        # (before the waves) and PERM_THETA of the forced flow's move (the waves) (stays positive)
+        if glob[PERM_FLOW] == glob[PERM_THETA]:
+            ast[a, FAIR] *= (idx / ast[a, STEP_INDEX]) ** glob[PERM_THETA]
+        else:
+            ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] \
+                * (idx / ast[a, FLOW_INDEX]) ** glob[PERM_THETA]
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:
@@ -831,6 +849,86 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
 
 
 @jit
+def heap_push(hp_key, hp_idx, hp_base, hp_n, g, key, j):
+    """Push ``j`` with ``key`` on group ``g``'s min-heap (region ``hp_base[g]:hp_base[g+1]``)."""
+    b = hp_base[g]
+    i = hp_n[g]
+    hp_n[g] = i + 1
+    while i > 0:
+        parent = (i - 1) // 2
+        if hp_key[b + parent] <= key:
+            break
+        hp_key[b + i] = hp_key[b + parent]
+        hp_idx[b + i] = hp_idx[b + parent]
+        i = parent
+    hp_key[b + i] = key
+    hp_idx[b + i] = j
+
+
+@jit
+def heap_pop(hp_key, hp_idx, hp_base, hp_n, g):
+    """Remove and return the position at the top of group ``g``'s min-heap."""
+    b = hp_base[g]
+    top = hp_idx[b]
+    n = hp_n[g] - 1
+    hp_n[g] = n
+    if n == 0:
+        return top
+    key = hp_key[b + n]
+    j = hp_idx[b + n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and hp_key[b + c + 1] < hp_key[b + c]:
+            c += 1
+        if hp_key[b + c] >= key:
+            break
+        hp_key[b + i] = hp_key[b + c]
+        hp_idx[b + i] = hp_idx[b + c]
+        i = c
+    hp_key[b + i] = key
+    hp_idx[b + i] = j
+    return top
+
+
+@jit
+def open_pending(mst, side, size, entry, lp, mkt, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
+                 hp_key, hp_idx, hp_base, hp_n):
+    """Open every pending entry order the mark has reached (group ``2*m``: entries at or below
+    the start price, descending, open when ``mark <= entry``; ``2*m + 1``: above, ascending,
+    open when ``mark >= entry``).  The liquidity providers take the other side at the entry
+    price; the position goes to its (market, side) heap keyed by LP (longs ``-LP``, shorts ``LP``)."""
+    for m in range(mst.shape[0]):
+        mark = mst[m, MARK]
+        for up in range(2):
+            g = 2 * m + up
+            p = pd_ptr[g]
+            while p < pd_end[g]:
+                j = pd_idx[p]
+                e = entry[j]
+                if (up == 0 and mark > e) or (up == 1 and mark < e):
+                    break
+                q = pd_size[p]
+                s = float(side[j])
+                size[j] = q
+                flag[j] = F_OPENED
+                mst[m, LP_INV] -= s * q
+                mst[m, LP_CASH] += s * q * e
+                if s > 0:
+                    mst[m, OI_L] += q
+                    heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
+                else:
+                    mst[m, OI_S] += q
+                    heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
+                mst[m, TRADED] += q * e
+                mst[m, OPENED] += q * e
+                p += 1
+            pd_ptr[g] = p
+
+
+@jit
 def insertion_sort(a, n):
     for k in range(1, n):
         x = a[k]
@@ -846,7 +944,8 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
-               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, cnt):
+               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref,
+               pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
@@ -858,9 +957,15 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                    st_end, st_ptr, cmat, vsched)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
+        for a in range(ast.shape[0]):
+            ast[a, FLOW_INDEX] = ast[a, INDEX]
+        has_pending = pd_idx.shape[0] > 0
         wave = 0
         while True:
             n_total = 0
+            if has_pending:
+                open_pending(mst, side, size, entry, lp, mkt, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
+                             hp_key, hp_idx, hp_base, hp_n)
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
@@ -897,6 +1002,16 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     trig[n_trig] = j
                     n_trig += 1
                 ptr[g] = p
+                if has_pending:
+                    # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
+                    for sd in range(2):
+                        g = 2 * m + sd
+                        lim = -mark if sd == 0 else mark
+                        while hp_n[g] > 0 and hp_key[hp_base[g]] <= lim:
+                            j = heap_pop(hp_key, hp_idx, hp_base, hp_n, g)
+                            if flag[j] == F_OPENED and size[j] > 0.0:
+                                trig[n_trig] = j
+                                n_trig += 1
                 if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
                     # some active position of this market may cross: scan, and tighten the bounds
                     # to the positions that stay (triggered ones re-widen them if they survive)

@@ -12,6 +12,13 @@ where isolated maintenance margin is set on the entry value); the engine sweeps 
 isolated position.  An account holding cross positions in several markets of one venue is a
 multi-asset cross account: its wallet is the sum of those positions' ``margin`` fields, and the
 engine checks it as a whole at every wave (see :func:`liqcascade.engine.core.check_cross_accounts`).
+
+Pending positions (``pending`` True): positions *opened during the run* — a resting entry order
+at ``entry`` (USD) that fills when the venue's mark first reaches it: from above when ``entry``
+is at or below the asset's start price (dip buyers, momentum shorts on the way down), from below
+otherwise.  Until then the trader's ``margin`` sits in the wallet and the position has no size;
+at the fill the liquidity providers take the other side at ``entry``.  A pending position is
+isolated or a single cross position (never part of a multi-asset cross account).
 """
 
 from __future__ import annotations
@@ -47,13 +54,15 @@ class Positions:
     leverage: np.ndarray
     venues: tuple[str, ...]
     assets: tuple[str, ...]
+    pending: np.ndarray | None = None  # bool per position: opens during the run at ``entry``
 
     @classmethod
     def from_arrays(cls, *, account, venue, asset, side, size, entry, margin, leverage, mode=None,
-                    venues=None, assets=None) -> "Positions":
+                    venues=None, assets=None, pending=None) -> "Positions":
         """Build from columns.  ``venue``/``asset`` may be names or integer codes (then pass
         ``venues``/``assets``); ``side`` may be +1/-1 or "long"/"short"; ``mode`` 0/1 or
-        "isolated"/"cross" (default isolated)."""
+        "isolated"/"cross" (default isolated); ``pending`` booleans (default: all open at the
+        start)."""
         venue_codes, venues = _codes(venue, venues, "venue", str.lower)
         asset_codes, assets = _codes(asset, assets, "asset", str.upper)
         side = np.asarray(side)
@@ -75,6 +84,7 @@ class Positions:
             leverage=np.broadcast_to(np.asarray(leverage, np.float64), (n,)).copy()
             if np.ndim(leverage) == 0 else np.asarray(leverage, np.float64),
             venues=tuple(venues), assets=tuple(assets),
+            pending=None if pending is None else np.asarray(pending, bool),
         )
         pos.validate()
         return pos
@@ -87,6 +97,15 @@ class Positions:
         """Entry notional, USD."""
         return self.size * self.entry
 
+    @property
+    def is_pending(self) -> np.ndarray:
+        """Bool per position: opens during the run (all False when ``pending`` is None)."""
+        return np.zeros(len(self.size), bool) if self.pending is None else self.pending
+
+    @property
+    def n_pending(self) -> int:
+        return 0 if self.pending is None else int(np.count_nonzero(self.pending))
+
     def market(self) -> np.ndarray:
         """Market code ``venue * n_assets + asset`` (int16)."""
         return (self.venue.astype(np.int16) * len(self.assets) + self.asset).astype(np.int16)
@@ -94,7 +113,8 @@ class Positions:
     def validate(self) -> None:
         """Refuse what no venue would hold, with a message naming the field and the first bad row."""
         n = len(self.side)
-        for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage"):
+        for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage") + \
+                (("pending",) if self.pending is not None else ()):
             if len(getattr(self, name)) != n:
                 raise InputError(f"has {len(getattr(self, name))} rows, side has {n}", field=name)
 

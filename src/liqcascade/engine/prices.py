@@ -13,7 +13,10 @@
 - **Resilience** (transient impact): per asset a *fair* price keeps ``permanent_impact`` of each
   step's trading-induced log move of the index (``F *= (I_end/I_start)**theta``); at the end of every step the index closes
   ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
-  scale together).  Orders worked slowly are mostly absorbed as the book springs back; a cascade
+  scale together).  Informed and forced flow differ in how much of their impact stays
+  (``flow_permanent_impact`` for the move the step's flows make before its waves — programmes,
+  holder cohorts, noise — and ``permanent_impact`` for the waves' forced orders; by default the
+  same).  Orders worked slowly are mostly absorbed as the book springs back; a cascade
   of minutes outruns it.  ``permanent_impact = 1`` turns resilience off.
 """
 
@@ -39,6 +42,10 @@ class PriceConfig:
     #: springs back, the old behaviour); the rest decays with ``resilience_half_life_s``
     permanent_impact: float = 1.0
     resilience_half_life_s: float = 600.0
+    #: permanent fraction of the move the step's *flows* make (programmes, cohorts, noise,
+    #: before the waves); None: the same as ``permanent_impact``, which then applies to the
+    #: forced flow (the waves) only
+    flow_permanent_impact: float | None = None
     mark_window_s: dict[str, float] = field(default_factory=lambda: dict(MARK_WINDOW_S))
 
     def __post_init__(self):
@@ -49,6 +56,8 @@ class PriceConfig:
             raise InputError("must be a non-negative rate per second", field="arbitrage_rate")
         if not (0.0 <= self.permanent_impact <= 1.0):
             raise InputError("must be a fraction in [0, 1]", field="permanent_impact")
+        if self.flow_permanent_impact is not None and not (0.0 <= self.flow_permanent_impact <= 1.0):
+            raise InputError("must be a fraction in [0, 1]", field="flow_permanent_impact")
         if not self.resilience_half_life_s > 0:
             raise InputError("must be a positive number of seconds", field="resilience_half_life_s")
         for v, w in self.mark_window_s.items():

@@ -145,6 +145,29 @@ def sort_positions(lp, side, mkt, n_markets):
     return order, start, end
 
 
+def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):
+    """The pending entry orders per group ``2*market + (entry above the start price)``: at or
+    below the start price sorted by entry descending (they open as the mark falls), above it
+    ascending.  Returns ``(pd_idx int32, pd_size, start, end, heap_base)``; ``heap_base`` gives
+    each (market, side) heap its region, as large as the group's pending count."""
+    pend = np.flatnonzero(positions.is_pending)
+    mkt = positions.market()[pend].astype(np.int64)
+    if len(pend) == 0:
+        z = np.zeros(2 * n_markets, np.int64)
+        return np.zeros(0, np.int32), np.zeros(0), z, z.copy(), np.zeros(2 * n_markets + 1, np.int64)
+    e = positions.entry[pend]
+    up = e > p0[positions.asset[pend]]
+    grp = 2 * mkt + up
+    o = np.lexsort((pend, np.where(up, e, -e), grp))
+    pend, grp = pend[o], grp[o]
+    counts = np.bincount(grp, minlength=2 * n_markets)
+    end = np.cumsum(counts).astype(np.int64)
+    hgrp = 2 * mkt + (positions.side[positions.is_pending] < 0)
+    hcounts = np.bincount(hgrp, minlength=2 * n_markets)
+    base = np.r_[0, np.cumsum(hcounts)].astype(np.int64)
+    return pend.astype(np.int32), positions.size[pend].copy(), end - counts, end, base
+
+
 def multi_asset_cross_accounts(positions: Positions):
     """Cross positions of accounts that hold several on one venue, grouped per account (CSR:
     ``mc_pos[mc_start[a]:mc_start[a+1]]``); accounts ordered by their lowest position index,
@@ -215,6 +238,8 @@ def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, d
     glob[C.DT] = dt
     glob[C.ADL_PRO_RATA] = 1.0 if adl_rule == "pro_rata" else 0.0
     glob[C.PERM_THETA] = prices.permanent_impact
+    glob[C.PERM_FLOW] = prices.permanent_impact if prices.flow_permanent_impact is None \
+        else prices.flow_permanent_impact
     glob[C.RESIL_RHO] = 1.0 - 0.5 ** (dt / prices.resilience_half_life_s)
     return glob
 
@@ -268,6 +293,11 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     lp = initial_liquidation_prices(positions, market)
     order, grp_start, grp_end = sort_positions(lp, positions.side, mkt, nm)
     mc_pos, mc_start = multi_asset_cross_accounts(positions)
+    pending = positions.is_pending
+    if positions.n_pending and np.any(pending[mc_pos]):
+        raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
+    pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
+    open_size = np.where(pending, 0.0, positions.size) if positions.n_pending else positions.size
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -276,12 +306,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.MULT] = 1.0
         mst[:, C.VAR] = glob[C.CALM_VAR]
         s = positions.side.astype(np.float64)
-        inv = np.bincount(mkt, weights=s * positions.size, minlength=nm)
-        cash = np.bincount(mkt, weights=s * positions.size * positions.entry, minlength=nm)
+        inv = np.bincount(mkt, weights=s * open_size, minlength=nm)
+        cash = np.bincount(mkt, weights=s * open_size * positions.entry, minlength=nm)
         mst[:, C.LP_INV] = -inv
         mst[:, C.LP_CASH] = cash
-        mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(s > 0, positions.size, 0.0), minlength=nm)
-        mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, positions.size, 0.0), minlength=nm)
+        mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(s > 0, open_size, 0.0), minlength=nm)
+        mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, open_size, 0.0), minlength=nm)
         vst = np.zeros((len(venues), 3))
         vst[:, C.FUND] = funds
         return mst, vst, initial_asset_state(p0)
@@ -292,11 +322,16 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     for attempt in range(20):
         mst, vst, ast = fresh_state()
         initial_value = float(np.sum(positions.margin) + np.sum(funds))
-        size = positions.size.copy()
+        size = open_size.copy()
         margin = positions.margin.copy()
         lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
-        flag[mc_pos] = 3  # checked per account, never by the sweep
+        flag[mc_pos] = C.F_ACCOUNT  # checked per account, never by the sweep
+        flag[pending] = C.F_PENDING
+        pd_ptr = pd_start.copy()
+        hp_key = np.zeros(int(hp_base[-1]))
+        hp_idx = np.zeros(int(hp_base[-1]), np.int32)
+        hp_n = np.zeros(2 * nm, np.int64)
         mc_rho = np.zeros((3, len(mc_start) - 1))
         mc_ref = np.full(nm + 2, -1.0)
         ptr = grp_start.copy()
@@ -324,6 +359,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
                      *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref,
+                     pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
                      cnt)
         status = int(cnt[C.STATUS])
         if status == C.OK:
@@ -347,6 +383,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     # the per-position working arrays are not needed for the frames: free them first
     del size, margin, lp_run, lp, flag, order, slot_of, trig, adl_rank, act_idx, act_cool
     run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
+    run.summary["opened_during_run_usd"] = float(np.sum(mst[:, C.OPENED]))
     run.final = final
     return run
 
