@@ -57,6 +57,22 @@ class LeverageComponent(BaseModel):
         return self
 
 
+class OpenerParams(BaseModel):
+    """Positions opened *during* the run: resting entry orders below the start price that fill
+    as the market falls — dip buyers going long and momentum traders shorting the breakdown —
+    with the same leverage mixture and size law as the standing population.  They give a crash
+    its second population of victims: longs that caught the knife, and shorts opened near the
+    low that the rebound squeezes."""
+
+    model_config = ConfigDict(extra="forbid")
+    share_of_oi: float = Field(0.0, ge=0.0, le=1.0,
+                               description="notional of the entry orders per market, fraction of its open interest")
+    short_share: float = Field(0.5, ge=0.0, le=1.0, description="fraction of that notional that is short")
+    max_drawdown: float = Field(0.2, gt=0.0, lt=1.0,
+                                description="entry prices spread log-uniformly from the start price down to "
+                                "start * (1 - max_drawdown)")
+
+
 class PopulationParams(BaseModel):
     """Behavioural parameters of the population (global, shared by every scenario)."""
 
@@ -83,6 +99,7 @@ class PopulationParams(BaseModel):
     cross_extra_margin: float = Field(0.5, ge=0.0,
                                       description="cross wallet above initial margin, fraction of it")
     redraw_rounds: int = Field(6, ge=0, description="redraws of positions already liquidated by the path")
+    openers: OpenerParams = Field(default_factory=OpenerParams)
 
     @model_validator(mode="after")
     def _shares(self):
@@ -136,6 +153,13 @@ class Population:
     dropped: int = 0
     redrawn: int = 0
     meta: dict = field(default_factory=dict)
+    #: bool per position: a resting entry order that opens during the run when the mark reaches
+    #: ``entry`` (None: every position is open at the start)
+    pending: np.ndarray | None = None
+
+    @property
+    def is_pending(self) -> np.ndarray:
+        return np.zeros(len(self.size), bool) if self.pending is None else self.pending
 
     def __len__(self) -> int:
         return len(self.size)
@@ -168,7 +192,7 @@ class Population:
             margin=add(self.margin, size * entry / leverage, np.float64), mode=add(self.mode, MODE_ISOLATED, np.int8),
             leverage=add(self.leverage, leverage, np.float64), entry_time=add(self.entry_time, entry_time, np.int64),
             wallet=np.concatenate([self.wallet, [0.0]]), dropped=self.dropped, redrawn=self.redrawn,
-            meta=dict(self.meta),
+            meta=dict(self.meta), pending=None if self.pending is None else add(self.pending, False, bool),
         )
 
     def frame(self) -> pd.DataFrame:
@@ -178,7 +202,7 @@ class Population:
             "asset": pd.Categorical.from_codes(self.asset, self.assets),
             "side": self.side, "size": self.size, "entry": self.entry, "margin": self.margin,
             "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"), "leverage": self.leverage,
-            "entry_time": self.entry_time,
+            "entry_time": self.entry_time, "pending": self.is_pending,
         })
 
 
@@ -381,8 +405,43 @@ def synthesize(
                 for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
                                  ("entry_time", t_ms)):
                     parts[key].append(val)
+    n_standing = sum(len(x) for x in parts["size"])
+    opener_count = 0.0
+    op = params.openers
+    if op.share_of_oi > 0:
+        for m in markets:
+            vi, ai = venues.index(m.venue), assets.index(m.asset)
+            rules = get_venue(m.venue)
+            table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
+            p_start = paths[m.asset][1][-1]
+            per_unit_cap = 0.95 * table.max_position() * (table.contract_size if table.basis == "contracts" else 1.0)
+            for side, side_share in ((1, 1.0 - op.short_share), (-1, op.short_share)):
+                for c, share in zip(comps, shares):
+                    oi = m.open_interest_usd * op.share_of_oi * side_share * share
+                    if oi <= 0:
+                        continue
+                    opener_count += oi / c.mean_notional_usd
+                    n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                    a_ = params.pareto_alpha
+                    xm = max(c.mean_notional_usd / scale_count * (a_ - 1) / a_, params.min_notional_usd)
+                    notional = np.minimum(xm * (1 + rng.pareto(a_, n)), params.max_notional_share * m.open_interest_usd)
+                    notional *= oi / notional.sum()
+                    entry = p_start * np.exp(np.log1p(-op.max_drawdown) * rng.random(n))
+                    size = notional / entry
+                    cap = per_unit_cap if table.basis == "contracts" else per_unit_cap / entry
+                    size = np.minimum(size, cap)
+                    lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), n))
+                    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
+                    lev = np.minimum(lev, table.max_leverage[k_tier])
+                    parts["venue"].append(np.full(n, vi, np.int16))
+                    parts["asset"].append(np.full(n, ai, np.int16))
+                    parts["side"].append(np.full(n, side, np.int8))
+                    for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
+                                     ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
+                        parts[key].append(val)
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
+    cols["pending"] = np.arange(n_total) >= n_standing
     # shuffle so that accounts and modes are not aligned with the generation order
     perm = rng.permutation(n_total)
     cols = {k: v[perm] for k, v in cols.items()}
@@ -395,7 +454,7 @@ def synthesize(
     account[iso] = np.arange(len(iso))
     next_acct = len(iso)
     cross = np.flatnonzero(mode == MODE_CROSS)
-    multi = rng.random(len(cross)) < params.multi_asset_share
+    multi = (rng.random(len(cross)) < params.multi_asset_share) & ~cols["pending"][cross]
     single = cross[~multi]
     account[single] = next_acct + np.arange(len(single))
     next_acct += len(single)
@@ -424,6 +483,7 @@ def synthesize(
         entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
         leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
         dropped=dropped, redrawn=redrawn,
-        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=implied),
+        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=implied + opener_count),
+        pending=cols["pending"][order] if n_total > n_standing else None,
     )
     return pop

@@ -101,7 +101,8 @@ def liquidation_maps(population, scenario) -> dict[str, dict[str, Any]]:
     """Per asset, the USD of the synthetic positions (notional at entry) whose liquidation price
     lies in each price bin, all venues together, within ±50 % of the start price.  Built with
     :func:`liqcascade.liqmap.observed_liquidation_map` on the modelled positions: the map is
-    *modelled* (synthetic population), not observed."""
+    *modelled* (synthetic population), not observed.  Entry orders that open only during the
+    run (``population.pending``) are not on the map: before the crash they hold no position."""
     from .liqmap import observed_liquidation_map
 
     lp = population_liquidation_prices(population)
@@ -109,7 +110,7 @@ def liquidation_maps(population, scenario) -> dict[str, dict[str, Any]]:
     side = np.where(np.asarray(population.side) > 0, "long", "short")
     out = {}
     for ai, a in enumerate(assets):
-        sel = np.asarray(population.asset) == ai
+        sel = (np.asarray(population.asset) == ai) & ~population.is_pending
         start = float(scenario.spec.assets[a].start_price)
         frame = pd.DataFrame({"account": np.asarray(population.account)[sel], "symbol": a, "side": side[sel],
                               "size": np.asarray(population.size)[sel], "entry": np.asarray(population.entry)[sel],

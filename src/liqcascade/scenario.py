@@ -37,6 +37,11 @@ class _Strict(BaseModel):
 class AssetState(_Strict):
     start_price: float = Field(gt=0, description="USD per base unit at the start")
     path: list[tuple[str, float]] = Field(min_length=2, description="(UTC date, USD) before the start")
+    #: the spot books of all spot venues together, per side within 1 % of mid (USD); when given,
+    #: the asset's index is the spot mid, perpetuals are arbitraged to it and flows trade spot
+    #: and perpetual books in proportion to their depth
+    spot_depth_1pct_usd: float | None = Field(None, gt=0, description="USD per side within 1 %")
+    spot_kappa: float = Field(1.13, gt=0, description="depth exponent of the spot book")
 
     @field_validator("path")
     @classmethod
@@ -181,6 +186,9 @@ class PriceParams(_Strict):
     arbitrage_rate: float = Field(ge=0, description="per second")
     permanent_impact: float = Field(ge=0, le=1, description="fraction of a move that stays")
     resilience_half_life_s: float = Field(gt=0, description="seconds for half the transient part to decay")
+    flow_permanent_impact: float | None = Field(None, ge=0, le=1, description="fraction of the move made by "
+                                                "flows (programmes, cohorts, noise) that stays; default: "
+                                                "permanent_impact")
 
 
 class ContagionParams(_Strict):
@@ -400,16 +408,19 @@ def build_engine_inputs(scenario: Scenario, population):
     positions = Positions.from_arrays(
         account=population.account, venue=population.venue, asset=population.asset, side=population.side,
         size=population.size, entry=population.entry, margin=margin, leverage=population.leverage,
-        mode=population.mode, venues=population.venues, assets=population.assets,
+        mode=population.mode, venues=population.venues, assets=population.assets, pending=population.pending,
     )
     liquidity = Liquidity(
         profiles={(m.venue, m.asset): DepthProfile.from_depth_1pct(m.depth_1pct_usd, m.kappa) for m in spec.markets},
         response=MarketMakerResponse(**params.market_maker.model_dump()),
+        spot={a: DepthProfile.from_depth_1pct(s.spot_depth_1pct_usd, s.spot_kappa)
+              for a, s in spec.assets.items() if s.spot_depth_1pct_usd},
     )
     prices = PriceConfig(initial={a: s.start_price for a, s in spec.assets.items()},
                          arbitrage_rate=params.prices.arbitrage_rate,
                          permanent_impact=params.prices.permanent_impact,
-                         resilience_half_life_s=params.prices.resilience_half_life_s)
+                         resilience_half_life_s=params.prices.resilience_half_life_s,
+                         flow_permanent_impact=params.prices.flow_permanent_impact)
     n_steps, dt = scenario.n_steps, spec.step_seconds
     oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}
     noise = {a: params.flows.noise_per_oi * oi[a] * dt ** 0.5 for a in spec.assets if params.flows.noise_per_oi > 0}

@@ -104,12 +104,18 @@ def _by(frame: pd.DataFrame, key: str, names) -> dict[str, float]:
 
 
 def index_paths(run: Run, scenario) -> pd.DataFrame:
-    """Per asset, the index the engine's drawdowns use: venues' mids weighted by their depth
-    within 1 % (the scenario's ``depth_1pct_usd``), one row per step, with the start price as the
+    """Per asset, the index the engine's drawdowns use (the spot mid where the scenario gives a
+    spot book, else the venues' mids weighted by their depth within 1 %), one row per step, with the start price as the
     first row (time −step).  Columns: ``time_s`` and one per asset (USD)."""
     spec = scenario.spec
-    weight = {(m.venue, m.asset): m.depth_1pct_usd for m in spec.markets}
     steps = run.steps
+    if "index" in steps.columns:  # recorded by the engine (the spot mid where there is a spot book)
+        index = steps.groupby(["time_s", "asset"], sort=True, observed=True)["index"].first().unstack("asset")
+        start = pd.DataFrame({a: [s.start_price] for a, s in spec.assets.items()}, index=[-spec.step_seconds])
+        index = pd.concat([start, index[[a for a in spec.assets if a in index.columns]]])
+        index.index.name = "time_s"
+        return index.reset_index()
+    weight = {(m.venue, m.asset): m.depth_1pct_usd for m in spec.markets}
     vcat, acat = steps["venue"].astype("category"), steps["asset"].astype("category")
     table = np.array([[weight.get((str(v), str(a)), 0.0) for a in acat.cat.categories]
                       for v in vcat.cat.categories]).reshape(len(vcat.cat.categories), len(acat.cat.categories))
@@ -200,6 +206,11 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
         "largest_liquidation_venue": largest_venue,
         "largest_liquidation_asset": largest_asset,
         "largest_liquidation_event_usd": largest_event,
+        # entry orders that opened during the run (dip buyers, momentum shorts) and what of them
+        # was liquidated
+        "opened_during_run_usd": float(run.summary.get("opened_during_run_usd", 0.0)),
+        "liquidations_of_opened_usd": float(ev.loc[population.is_pending[ev["position"].to_numpy()], "usd"].sum())
+        if len(ev) and hasattr(population, "is_pending") else 0.0,
         # prices
         "start_price_usd": {a: float(s.start_price) for a, s in scenario.spec.assets.items()},
         "drawdown_pct": {a: _num(dd_engine.get(a, float("nan"))) for a in assets},

@@ -66,9 +66,15 @@ def shock_flows(btc_usd_per_s=-3e6, eth_usd_per_s=-1e6, start=5, end=60, noise=T
                  noise_usd={"BTC": 2e5, "ETH": 5e4} if noise else {})
 
 
-def liquidity(depth_btc=2e7, depth_eth=6e6, kappa=1.16, **resp):
-    return Liquidity.uniform(VENUES, ASSETS, {"BTC": depth_btc, "ETH": depth_eth}, kappa=kappa,
-                             response=MarketMakerResponse(**resp))
+def liquidity(depth_btc=2e7, depth_eth=6e6, kappa=1.16, spot=None, **resp):
+    """Uniform perpetual books; ``spot``: per asset USD per side within 1 % of a spot book."""
+    from liqcascade.engine import DepthProfile
+
+    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": depth_btc, "ETH": depth_eth}, kappa=kappa,
+                            response=MarketMakerResponse(**resp))
+    if spot:
+        liq.spot.update({a: DepthProfile.from_depth_1pct(d, 1.1) for a, d in spot.items()})
+    return liq
 
 
 def prices():

@@ -64,7 +64,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(sidef < 0, size, 0.0), minlength=nm)
     vst = np.zeros((len(venues), 3))
     vst[:, C.FUND] = funds
-    ast = R.initial_asset_state(p0)
+    ast = R.initial_asset_state(p0, liquidity.spot_arrays(assets))
     rec = np.zeros((C.N_REC, n_steps, nm))
     events = []
     waves = []
@@ -342,7 +342,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     cnt = np.array([len(events), 0, len(waves), 0], np.int64)
     from liqcascade.engine import ledger as L
 
-    check = L.balance(initial_value, side, size, entry, margin, mkt, mst, vst, mst[:, C.MARK])
+    check = L.balance(initial_value, side, size, entry, margin, mkt, mst, vst, mst[:, C.MARK], ast)
     run = R.collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
     run.final = dict(size=size, margin=margin, mst=mst, vst=vst, ast=ast)
     return run

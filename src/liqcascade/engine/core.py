@@ -84,13 +84,15 @@ N_MST = 22
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX = range(7)
-N_AST = 7
+INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX, \
+    SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
+    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED = range(18)
+N_AST = 18
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
-R_MARK, R_MID, R_DEPTH1, R_LIQ_L, R_LIQ_S, R_OI, R_FUND, R_ADL, R_BAD, R_MULT = range(10)
-N_REC = 10
+R_MARK, R_MID, R_DEPTH1, R_LIQ_L, R_LIQ_S, R_OI, R_FUND, R_ADL, R_BAD, R_MULT, R_INDEX = range(11)
+N_REC = 11
 # event methods
 BOOK, BACKSTOP, ADL = 0, 1, 2
 # status codes
@@ -273,11 +275,36 @@ def fill(mst, mkt_f, m, d, q):
 # ---------------------------------------------------------------------------------- prices
 @jit
 def update_index(mst, ast, mkt_i, mkt_f):
+    """Index per asset: its spot market's mid where the asset has one (``SP_DEPTH1 > 0``),
+    else the perpetual mids weighted by their depth."""
     na = ast.shape[0]
     for a in range(na):
         ast[a, INDEX] = 0.0
     for m in range(mst.shape[0]):
         ast[mkt_i[m, ASSET], INDEX] += mkt_f[m, IDX_W] * mst[m, MID]
+    for a in range(na):
+        if ast[a, SP_DEPTH1] > 0.0:
+            ast[a, INDEX] = ast[a, SPOT_MID]
+
+
+@jit
+def spot_fill(ast, a, d, v_usd):
+    """A flow's market order of ``v_usd`` USD in direction ``d`` walks asset ``a``'s spot book
+    (spot liquidity providers take the other side, no fee); moves the spot mid."""
+    mid = ast[a, SPOT_MID]
+    if d > 0:
+        b, k = ast[a, SP_ASK_B], ast[a, SP_ASK_K]
+    else:
+        b, k = ast[a, SP_BID_B], ast[a, SP_BID_K]
+    base = v_usd / mid
+    u, avg = walk(mid, b, k, v_usd)
+    price = mid * (1.0 + d * avg)
+    ast[a, SPOT_MID] = mid * (1.0 + d * u)
+    ast[a, SPOT_FLOW_INV] += d * base
+    ast[a, SPOT_FLOW_CASH] -= d * base * price
+    ast[a, SPOT_LP_INV] -= d * base
+    ast[a, SPOT_LP_CASH] += d * base * price
+    ast[a, SPOT_TRADED] += base * price
 
 
 @jit
@@ -334,6 +361,10 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             if mkt_i[m, ASSET] == a:
                 b, k = book_side(mst, mkt_f, m, d)
                 total += b
+        if ast[a, SP_DEPTH1] > 0.0:  # the spot book takes its share by depth too
+            b_spot = ast[a, SP_ASK_B] if d > 0 else ast[a, SP_BID_B]
+            total += b_spot
+            spot_fill(ast, a, d, abs(usd) * b_spot / total)
         for m in range(nm):
             if mkt_i[m, ASSET] != a:
                 continue
@@ -372,8 +403,18 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
     update_index(mst, ast, mkt_i, mkt_f)
     theta = glob[ARB_THETA]
     for m in range(mst.shape[0]):
-        idx = ast[mkt_i[m, ASSET], INDEX]
-        mst[m, MID] += (idx - mst[m, MID]) * theta
+        a = mkt_i[m, ASSET]
+        if ast[a, SP_DEPTH1] > 0.0:
+            # spot-perp arbitrage: the gap closes by theta, shared in inverse proportion to the
+            # books' depth within 1 % (the deeper side moves less)
+            gap = mst[m, MID] - ast[a, SPOT_MID]
+            dm = mkt_f[m, DEPTH1] * mst[m, MULT]
+            w = ast[a, SP_DEPTH1] / (ast[a, SP_DEPTH1] + dm)
+            mst[m, MID] -= theta * gap * w
+            ast[a, SPOT_MID] += theta * gap * (1.0 - w)
+        else:
+            idx = ast[a, INDEX]
+            mst[m, MID] += (idx - mst[m, MID]) * theta
     update_index(mst, ast, mkt_i, mkt_f)
     for m in range(mst.shape[0]):
         idx = ast[mkt_i[m, ASSET], INDEX]
@@ -419,6 +460,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
                 if mkt_i[m, ASSET] == a:
                     mst[m, MID] *= k
                     mst[m, EMA] *= k
+            ast[a, SPOT_MID] *= k
         ast[a, LAST_RET] = math.log(target / ast[a, STEP_INDEX])
     update_index(mst, ast, mkt_i, mkt_f)
     update_marks(mst, ast, mkt_i)
@@ -440,6 +482,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         rec[R_ADL, t, m] = mst[m, ADL_USD]
         rec[R_BAD, t, m] = mst[m, BAD_DEBT]
         rec[R_MULT, t, m] = mst[m, MULT]
+        rec[R_INDEX, t, m] = ast[mkt_i[m, ASSET], INDEX]
 
 
 @jit

@@ -8,7 +8,9 @@ Every fill and transfer in the engine has a source and a destination among these
 - **flow parties** (one per market: programmes, cohorts, stop-losses),
 - **insurance funds / liquidator vaults** (cash per venue; a vault also holds the inventory it
   took over per market),
-- **venues' fee income** (taker fees paid by flows).
+- **venues' fee income** (taker fees paid by flows),
+- **spot markets** (per asset, where the model has one): the flow party's spot inventory and
+  cash, and the spot liquidity providers on the other side, valued at the spot mid.
 
 Each party's value is ``cash + inventory * mark``.  Perpetual inventories net to zero in every
 market, so the sum over parties is the sum of cash, and a run conserves money when that sum is
@@ -67,16 +69,21 @@ def _traders_value(side, size, entry, margin, mkt, marks):
     return total
 
 
-def party_values(side, size, entry, margin, mkt, mst, vst, marks) -> dict:
-    """Value (USD) of each class of party at ``marks`` (one per market)."""
+def party_values(side, size, entry, margin, mkt, mst, vst, marks, ast=None) -> dict:
+    """Value (USD) of each class of party at ``marks`` (one per market; spot at its mid)."""
     traders = float(_traders_value(side, size, entry, margin, mkt, np.ascontiguousarray(marks)))
     lps = float(np.sum(mst[:, C.LP_CASH] + mst[:, C.LP_INV] * marks))
     flows = float(np.sum(mst[:, C.FLOW_CASH] + mst[:, C.FLOW_INV] * marks))
     funds = float(np.sum(vst[:, C.FUND]))
     vaults = float(np.sum(vst[:, C.VAULT_CASH] + 0.0) + np.sum(mst[:, C.VAULT_INV] * marks))
     fees = float(np.sum(vst[:, C.FEE_INCOME]))
-    return dict(traders=traders, liquidity_providers=lps, flows=flows, insurance_funds=funds,
-                vaults=vaults, fee_income=fees)
+    out = dict(traders=traders, liquidity_providers=lps, flows=flows, insurance_funds=funds,
+               vaults=vaults, fee_income=fees)
+    if ast is not None:
+        spot = ast[:, C.SPOT_MID]
+        out["spot_flows"] = float(np.sum(ast[:, C.SPOT_FLOW_CASH] + ast[:, C.SPOT_FLOW_INV] * spot))
+        out["spot_liquidity_providers"] = float(np.sum(ast[:, C.SPOT_LP_CASH] + ast[:, C.SPOT_LP_INV] * spot))
+    return out
 
 
 def inventory_residual(side, size, mkt, mst) -> float:
@@ -85,10 +92,10 @@ def inventory_residual(side, size, mkt, mst) -> float:
     return float(np.max(np.abs(tot))) if len(tot) else 0.0
 
 
-def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks) -> LedgerCheck:
-    parties = party_values(side, size, entry, margin, mkt, mst, vst, marks)
+def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks, ast=None) -> LedgerCheck:
+    parties = party_values(side, size, entry, margin, mkt, mst, vst, marks, ast)
     final = float(sum(parties.values()))
-    traded = float(np.sum(mst[:, C.TRADED]))
+    traded = float(np.sum(mst[:, C.TRADED])) + (float(np.sum(ast[:, C.SPOT_TRADED])) if ast is not None else 0.0)
     tol = traded / 1e9 + max(1e-6, 1e-12 * abs(initial_value))
     return LedgerCheck(initial_value, final, final - initial_value, traded, tol,
                        inventory_residual(side, size, mkt, mst), parties)

@@ -122,6 +122,19 @@ class Liquidity:
 
     profiles: dict[tuple[str, str], DepthProfile]
     response: MarketMakerResponse = field(default_factory=MarketMakerResponse)
+    #: per asset, the spot book (all spot venues together) that anchors the index; an asset
+    #: without one takes its index from the perpetual mids (see :mod:`.prices`)
+    spot: dict[str, DepthProfile] = field(default_factory=dict)
+
+    def spot_arrays(self, assets) -> np.ndarray:
+        """Per asset ``(bid_b, ask_b, bid_kappa, ask_kappa, depth_1pct_both_sides)``; zeros
+        where the asset has no spot book."""
+        out = np.zeros((len(assets), 5))
+        for a, an in enumerate(assets):
+            p = self.spot.get(an.upper())
+            if p is not None:
+                out[a] = (p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa, p.depth_within(1.0))
+        return out
 
     @classmethod
     def uniform(cls, venues, assets, depth_1pct: dict[str, float] | float, *, kappa: float = 1.16,

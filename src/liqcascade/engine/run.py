@@ -244,11 +244,14 @@ def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, d
     return glob
 
 
-def initial_asset_state(p0: np.ndarray) -> np.ndarray:
-    """Per asset: index, running peak, slow EMA and fair price at the start prices (USD)."""
+def initial_asset_state(p0: np.ndarray, spot: np.ndarray | None = None) -> np.ndarray:
+    """Per asset: index, running peak, slow EMA and fair price at the start prices (USD); the
+    spot book's parameters (``spot``: :meth:`Liquidity.spot_arrays`) and its mid."""
     ast = np.zeros((len(p0), C.N_AST))
-    for col in (C.INDEX, C.PEAK, C.SLOW, C.FAIR, C.STEP_INDEX):
+    for col in (C.INDEX, C.PEAK, C.SLOW, C.FAIR, C.STEP_INDEX, C.FLOW_INDEX, C.SPOT_MID):
         ast[:, col] = p0
+    if spot is not None:
+        ast[:, [C.SP_BID_B, C.SP_ASK_B, C.SP_BID_K, C.SP_ASK_K, C.SP_DEPTH1]] = spot
     return ast
 
 
@@ -314,7 +317,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, open_size, 0.0), minlength=nm)
         vst = np.zeros((len(venues), 3))
         vst[:, C.FUND] = funds
-        return mst, vst, initial_asset_state(p0)
+        return mst, vst, initial_asset_state(p0, liquidity.spot_arrays(assets))
 
     ev_cap = max(1024, n // 4)
     act_cap = max(1024, n // 16)
@@ -375,7 +378,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     else:  # pragma: no cover
         raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
-    check = L.balance(initial_value, positions.side, size, positions.entry, margin, mkt, mst, vst, marks)
+    check = L.balance(initial_value, positions.side, size, positions.entry, margin, mkt, mst, vst, marks, ast)
     if check_ledger and not check.ok:
         raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
                              f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
@@ -408,6 +411,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
         "adl_usd": rec[C.R_ADL].ravel(),
         "bad_debt_usd": rec[C.R_BAD].ravel(),
         "depth_multiplier": rec[C.R_MULT].ravel(),
+        "index": rec[C.R_INDEX].ravel(),
     }, copy=False)
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
@@ -431,10 +435,9 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     waves = pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
                           "branching_ratio": rr}, copy=False)
     # index per asset per step (for drawdowns)
-    w = market.mkt_f[:, C.IDX_W]
     index = np.zeros((n_steps, na))
     for m in range(nm):
-        index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[C.R_MID, :, m]
+        index[:, market.mkt_i[m, C.ASSET]] = rec[C.R_INDEX, :, m]
     index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
     summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
     return Run(steps, events, waves, summary, check.as_dict())
