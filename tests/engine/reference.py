@@ -199,7 +199,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         if q_adl > 1e-12 * q:
             done = adl(i, q_adl, bp)
             q_book = q - done
-            if q_book <= 1e-12 * q:
+            if q_book <= 1e-9 * q:
                 q_book = 0.0
             if done > 0.0:
                 margin[i] += s * done * (bp - e)

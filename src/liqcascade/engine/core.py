@@ -79,15 +79,15 @@ ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, F
 N_GLOB = 14
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
-    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED = range(22)
-N_MST = 22
+    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK = range(24)
+N_MST = 24
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
 INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX, \
     SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
-    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED = range(18)
-N_AST = 18
+    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK = range(20)
+N_AST = 20
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -246,6 +246,38 @@ def walk(mid, b, kappa, usd):
 
 
 @jit
+def walk_from(b, kappa, a_usd, usd):
+    """Move and average fill distance (fractions of the current mid) of a market order of
+    ``usd`` that continues a walk which has already consumed ``a_usd`` of this side of the book
+    in the current step: the book is ``Cum(u) = b*u**kappa`` around the step's mid, so orders
+    within one step walk it cumulatively (a cascade of many small orders moves the price as
+    much as one order of their sum), and it is re-centred at the next step.  With
+    ``u(x) = (x/b)**(1/kappa)``: move ``u(a+v) - u(a)``, average distance
+    ``kappa/(kappa+1) * ((a+v) u(a+v) - a u(a)) / v - u(a)``."""
+    if usd <= 0.0:
+        return 0.0, 0.0
+    ua = (a_usd / b) ** (1.0 / kappa) if a_usd > 0.0 else 0.0
+    if ua >= MAX_WALK:  # the book ran out earlier in the step
+        return 0.0, 0.0
+    if ua + _walk_du(b, kappa, a_usd, ua, usd) > MAX_WALK:
+        usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
+    du = _walk_du(b, kappa, a_usd, ua, usd)
+    c = kappa / (kappa + 1.0)
+    if a_usd > 0.0:
+        # c*((a+v) u(a+v) - a u(a))/v - u(a), rearranged to stay exact for v << a
+        return du, c * (du * a_usd / usd + du) - ua / (kappa + 1.0)
+    return du, c * du
+
+
+@jit
+def _walk_du(b, kappa, a_usd, ua, usd):
+    """``u(a+v) - u(a)`` without cancellation (``u(x) = (x/b)**(1/kappa)``)."""
+    if a_usd > 0.0:
+        return ua * math.expm1(math.log1p(usd / a_usd) / kappa)
+    return (usd / b) ** (1.0 / kappa)
+
+
+@jit
 def book_side(mst, mkt_f, m, d):
     """(B, kappa) of the side an order in direction ``d`` (+1 buy, -1 sell) walks."""
     if d > 0:
@@ -258,7 +290,7 @@ def preview_fill(mst, mkt_f, m, d, q):
     """Average fill price of ``q`` base units in direction ``d`` without moving the book."""
     mid = mst[m, MID]
     b, k = book_side(mst, mkt_f, m, d)
-    u, a = walk(mid, b, k, q * mid)
+    u, a = walk_from(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], q * mid)
     return mid * (1.0 + d * a)
 
 
@@ -267,7 +299,9 @@ def fill(mst, mkt_f, m, d, q):
     """Walk ``q`` base units in direction ``d``; moves the mid; returns the average price."""
     mid = mst[m, MID]
     b, k = book_side(mst, mkt_f, m, d)
-    u, a = walk(mid, b, k, q * mid)
+    col = CONS_ASK if d > 0 else CONS_BID
+    u, a = walk_from(b, k, mst[m, col], q * mid)
+    mst[m, col] += q * mid
     mst[m, MID] = mid * (1.0 + d * u)
     return mid * (1.0 + d * a)
 
@@ -293,11 +327,12 @@ def spot_fill(ast, a, d, v_usd):
     (spot liquidity providers take the other side, no fee); moves the spot mid."""
     mid = ast[a, SPOT_MID]
     if d > 0:
-        b, k = ast[a, SP_ASK_B], ast[a, SP_ASK_K]
+        b, k, col = ast[a, SP_ASK_B], ast[a, SP_ASK_K], SP_CONS_ASK
     else:
-        b, k = ast[a, SP_BID_B], ast[a, SP_BID_K]
+        b, k, col = ast[a, SP_BID_B], ast[a, SP_BID_K], SP_CONS_BID
     base = v_usd / mid
-    u, avg = walk(mid, b, k, v_usd)
+    u, avg = walk_from(b, k, ast[a, col], v_usd)
+    ast[a, col] += v_usd
     price = mid * (1.0 + d * avg)
     ast[a, SPOT_MID] = mid * (1.0 + d * u)
     ast[a, SPOT_FLOW_INV] += d * base
@@ -384,7 +419,9 @@ def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     b, k = book_side(mst, mkt_f, m, d)
     mid = mst[m, MID]
     base = v_usd / mid
-    u, avg = walk(mid, b, k, v_usd)
+    col = CONS_ASK if d > 0 else CONS_BID
+    u, avg = walk_from(b, k, mst[m, col], v_usd)
+    mst[m, col] += v_usd
     price = mid * (1.0 + d * avg)
     mst[m, MID] = mid * (1.0 + d * u)
     v = mkt_i[m, VENUE]
@@ -489,7 +526,11 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
 def start_of_step(mst, ast):
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
+        ast[a, SP_CONS_BID] = 0.0
+        ast[a, SP_CONS_ASK] = 0.0
     for m in range(mst.shape[0]):
+        mst[m, CONS_BID] = 0.0
+        mst[m, CONS_ASK] = 0.0
         mst[m, STEP_MID] = mst[m, MID]
         mst[m, PREV_MARK] = mst[m, MARK]
         mst[m, LIQ_L] = 0.0
@@ -723,7 +764,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                    grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
         q_book = q - done
-        if q_book <= 1e-12 * q:  # what the ADL sums left over is rounding, not an order
+        if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
         if done > 0.0:
             margin[i] += s * done * (bp - e)
