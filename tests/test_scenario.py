@@ -39,11 +39,11 @@ def test_bad_scenarios_name_the_field(tmp_path, edit, field):
 
 
 def test_venue_without_tiers_for_asset(tmp_path):
-    f = tmp_path / "doge.toml"
-    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "DOGE"\nopen_interest_usd = 6.0e9')
-    text += '\n[assets.DOGE]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
+    f = tmp_path / "xrp.toml"
+    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "XRP"\nopen_interest_usd = 6.0e9')
+    text += '\n[assets.XRP]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
     f.write_text(text)
-    with pytest.raises(InputError, match="no tier table for DOGE"):
+    with pytest.raises(InputError, match="no tier table for XRP"):
         load_scenario(f)
 
 

@@ -21,6 +21,7 @@ OKX_CONTRACT_VALUES: dict[str, float] = {
     "BTC-USDT": 0.01,
     "ETH-USDT": 0.1,
     "SOL-USDT": 1.0,
+    "DOGE-USDT": 1000.0,
     "BTC-USD": 100.0,
     "ETH-USD": 10.0,
 }

@@ -71,6 +71,7 @@ OKX_CONTRACT_SIZES: dict[str, float] = {
     "BTC/USDT:USDT": 0.01,
     "ETH/USDT:USDT": 0.1,
     "SOL/USDT:USDT": 1.0,
+    "DOGE/USDT:USDT": 1000.0,
 }
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD")
