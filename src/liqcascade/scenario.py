@@ -219,6 +219,9 @@ class CohortParams(_Strict):
 
 class LiquidationParams(_Strict):
     adl_rule: Literal["queue", "pro_rata"] = "queue"
+    #: a liquidator vault (Hyperliquid's HLP) sells what it took over, half of it in this many
+    #: seconds (None: it keeps it to the end of the run)
+    vault_unwind_half_life_s: float | None = Field(None, gt=0)
 
 
 class Provenance(_Strict):
@@ -474,5 +477,5 @@ def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None 
     tell("engine")
     run = simulate(positions, liquidity, prices, flows, n_steps=scenario.n_steps, dt=scenario.spec.step_seconds,
                    insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=scenario.params.liquidation.adl_rule,
-                   seed=seed)
+                   seed=seed, vault_unwind_half_life_s=scenario.params.liquidation.vault_unwind_half_life_s)
     return run, pop

@@ -477,7 +477,8 @@ def run_path(payload: _Payload, path: int) -> dict[str, Any]:
     fl = dataclasses.replace(flows, programmes=progs, noise_usd=noise)
 
     run = simulate(positions, liq, prices, fl, n_steps=n_steps, dt=dt, insurance_fund=sc.spec.insurance_fund_usd,
-                   adl_rule=sc.params.liquidation.adl_rule, seed=engine_seed)
+                   adl_rule=sc.params.liquidation.adl_rule, seed=engine_seed,
+                   vault_unwind_half_life_s=sc.params.liquidation.vault_unwind_half_life_s)
     return _row(plan, path, coords, run, positions, liq, sc)
 
 

@@ -20,7 +20,7 @@ from liqcascade.venues import get_venue
 
 
 def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=1.0, insurance_fund=0.0,
-                       adl_rule="queue", seed=0):
+                       adl_rule="queue", seed=0, vault_unwind_half_life_s=None):
     from liqcascade.engine.flows import Flows
 
     flows = flows or Flows()
@@ -36,7 +36,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     st_ptr = st_start.copy()
     co = co.copy()
     p0 = prices.initial_array(assets)
-    glob = R.global_parameters(liquidity, prices, flows, dt, adl_rule)
+    glob = R.global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
     cmat = flows.contagion_matrix(assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 

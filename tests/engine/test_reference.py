@@ -46,11 +46,13 @@ def test_fast_engine_matches_reference(seed, n, adl_rule, fund, shock, spread):
     assert_same(fast, ref)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_matches_reference_through_a_deep_cascade_with_adl(seed):
-    """A crash deep enough to drain the funds: partial steps, cooldowns, backstop and ADL all fire."""
+@pytest.mark.parametrize("seed,vault", [(1, None), (2, None), (3, None), (1, 20.0), (2, 5.0)])
+def test_matches_reference_through_a_deep_cascade_with_adl(seed, vault):
+    """A crash deep enough to drain the funds: partial steps, cooldowns, backstop and ADL all fire
+    (and, with ``vault``, the liquidator vault sells what it took over with that half-life)."""
     pos = random_positions(seed, 400, spread=0.03)
-    kw = dict(n_steps=90, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=seed)
+    kw = dict(n_steps=90, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=seed,
+              vault_unwind_half_life_s=vault)
     flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=50)
     fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)

@@ -67,7 +67,10 @@ MAX_WALK = 0.95
 BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX = range(11)
 N_MKT_F = 11
 # market int parameters (mkt_i columns)
-VENUE, ASSET, NTIER, CONTRACTS = range(4)
+VENUE, ASSET, NTIER, CONTRACTS, MARK_RULE = range(5)
+N_MKT_I = 5
+#: mark rules: the index plus an EMA of the basis; or the median of that, the book's mid and the index
+MARK_INDEX_EMA, MARK_MEDIAN3 = 0, 1
 # venue float parameters
 COOLDOWN, BACKSTOP_FRAC, HL_THRESH, HL_FRAC, TAKER = range(5)
 N_VEN_F = 5
@@ -75,8 +78,8 @@ N_VEN_F = 5
 STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO = range(4)
 # global parameters
 ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
-    PERM_THETA, RESIL_RHO, PERM_FLOW = range(14)
-N_GLOB = 14
+    PERM_THETA, RESIL_RHO, PERM_FLOW, VAULT_RHO = range(15)
+N_GLOB = 15
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
     LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK = range(24)
@@ -344,8 +347,19 @@ def spot_fill(ast, a, d, v_usd):
 
 @jit
 def update_marks(mst, ast, mkt_i):
+    """Each venue's mark by its rule: ``index + EMA(mid - index)``, or the median of that, the
+    book's mid (the venue's last/best prices) and the index (the funding-adjusted index of
+    Binance, the CEX-perp median of Hyperliquid: equal to the index within a run's horizon)."""
     for m in range(mst.shape[0]):
-        mst[m, MARK] = ast[mkt_i[m, ASSET], INDEX] + mst[m, EMA]
+        idx = ast[mkt_i[m, ASSET], INDEX]
+        c1 = idx + mst[m, EMA]
+        if mkt_i[m, MARK_RULE] == MARK_MEDIAN3:
+            c2 = mst[m, MID]
+            lo = min(c1, c2)
+            hi = max(c1, c2)
+            mst[m, MARK] = max(lo, min(hi, idx))
+        else:
+            mst[m, MARK] = c1
 
 
 @jit
@@ -405,6 +419,22 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
                 continue
             b, k = book_side(mst, mkt_f, m, d)
             flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, abs(usd) * b / total)
+    # the liquidator vaults work off the positions they took over, a share VAULT_RHO a step
+    rho = glob[VAULT_RHO]
+    if rho > 0.0:
+        for m in range(nm):
+            inv = mst[m, VAULT_INV]
+            if inv == 0.0:
+                continue
+            q = inv * rho
+            if abs(inv - q) * mst[m, MID] < 1.0:  # the last dollar goes with this order
+                q = inv
+            f = fill(mst, mkt_f, m, -1.0 if q > 0 else 1.0, abs(q))
+            mst[m, VAULT_INV] -= q
+            vst[mkt_i[m, VENUE], VAULT_CASH] += q * f
+            mst[m, LP_INV] += q
+            mst[m, LP_CASH] -= q * f
+            mst[m, TRADED] += abs(q) * f
     # venue-level programmes: one market's book only
     for m in range(nm):
         usd = vsched[t, m]

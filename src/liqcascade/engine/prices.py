@@ -2,14 +2,21 @@
 
 - **Mid** per venue and asset: moved only by orders walking the book (:mod:`.liquidity`) and by
   arbitrage.
-- **Index** per asset: the weighted mean of the venues' mids, with fixed weights proportional to
-  each venue's depth within 1 % at the start (a stand-in for the venues' spot-index baskets).
+- **Index** per asset: the mid of the asset's spot book where the model has one
+  (:attr:`Liquidity.spot`: all spot venues together, walked by the flows' share of spot trading);
+  otherwise the weighted mean of the venues' mids, with fixed weights proportional to each
+  venue's depth within 1 % at the start (a stand-in for the venues' spot-index baskets).
 - **Arbitrage**: each step every venue's mid closes a fraction ``1 - exp(-arbitrage_rate*dt)`` of
-  its gap to the index (a quote revision; it leaves the weighted index unchanged).  At the
+  its gap to the index (a quote revision; it leaves the weighted index unchanged).  With a spot
+  book the gap between a perpetual and spot closes by the same fraction, shared in inverse
+  proportion to the two books' depth within 1 % (the deeper side moves less).  At the
   default 0.2 per second half a spread is gone in about 3.5 s.
-- **Mark** per venue: ``index + EMA(mid - index)`` with the venue's window (Binance's "index +
-  moving average of the basis", Hyperliquid's 150 s EMA; Bybit and OKX take the same form).  The
-  EMA is updated once per step; within a step's waves the mark follows the index.
+- **Mark** per venue: the median of ``index + EMA(mid - index)`` (the venue's window: Binance's
+  5-minute moving average of the basis, Hyperliquid's 150 s EMA), the venue's mid (its last and
+  best prices) and the index (Binance's funding-adjusted index and Hyperliquid's median of CEX
+  perpetual prices, both equal to the index over a run's horizon; Bybit and OKX are given the
+  same rule).  ``mark_rule="index_ema"`` keeps the first term alone.  The EMA is updated once per
+  step; within a step's waves the mark follows the index and the mid.
 - **Resilience** (transient impact): per asset a *fair* price keeps ``permanent_impact`` of each
   step's trading-induced log move of the index (``F *= (I_end/I_start)**theta``); at the end of every step the index closes
   ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
@@ -47,6 +54,10 @@ class PriceConfig:
     #: forced flow (the waves) only
     flow_permanent_impact: float | None = None
     mark_window_s: dict[str, float] = field(default_factory=lambda: dict(MARK_WINDOW_S))
+    #: per venue "median3" (the venues' rule: median of index + EMA(basis), the book's mid and
+    #: the index) or "index_ema" (index + EMA(basis) alone); venues not listed use ``default_mark_rule``
+    mark_rule: dict[str, str] = field(default_factory=dict)
+    default_mark_rule: str = "median3"
 
     def __post_init__(self):
         for a, p in self.initial.items():
@@ -69,6 +80,12 @@ class PriceConfig:
             return np.array([float(self.initial[a.upper()]) for a in assets])
         except KeyError as e:
             raise InputError(f"no initial price for {e.args[0]}", field="initial") from None
+
+    def rule(self, venue: str) -> str:
+        r = self.mark_rule.get(venue.lower(), self.default_mark_rule)
+        if r not in ("median3", "index_ema"):
+            raise InputError(f"mark rule of {venue} must be 'median3' or 'index_ema', got {r!r}", field="mark_rule")
+        return r
 
     def window(self, venue: str) -> float:
         return float(self.mark_window_s.get(venue.lower(), 300.0))

@@ -62,7 +62,7 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     rates = np.zeros((nm, nt))
     amounts = np.zeros((nm, nt))
     caps = np.full((nm, nt), np.inf)
-    mkt_i = np.zeros((nm, 4), np.int64)
+    mkt_i = np.zeros((nm, C.N_MKT_I), np.int64)
     mkt_f = np.zeros((nm, C.N_MKT_F))
     ven_i = np.zeros((nv, 4), np.int64)
     ven_f = np.zeros((nv, C.N_VEN_F))
@@ -85,7 +85,8 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
             rates[m, :k] = t.mmr
             amounts[m, :k] = t.maintenance_amount
             caps[m, :k] = t.caps
-            mkt_i[m] = (vi, ai, k, 1 if t.basis == "contracts" else 0)
+            mkt_i[m] = (vi, ai, k, 1 if t.basis == "contracts" else 0,
+                        C.MARK_MEDIAN3 if prices.rule(v) == "median3" else C.MARK_INDEX_EMA)
             # fee rule probed from the rule book: none, a rate capped by what is left, or all of it
             big = 1e12
             f = float(np.asarray(rules.liquidation_fee(1.0, big, t.symbol)))
@@ -222,7 +223,8 @@ class Run:
 METHODS = np.array(["book", "backstop", "adl"])
 
 
-def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, dt: float, adl_rule: str) -> np.ndarray:
+def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, dt: float, adl_rule: str,
+                      vault_unwind_half_life_s: float | None = None) -> np.ndarray:
     """The kernel's global parameters (per-step rates from the model's per-second ones)."""
     r = liquidity.response
     glob = np.zeros(C.N_GLOB)
@@ -240,6 +242,7 @@ def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, d
     glob[C.PERM_THETA] = prices.permanent_impact
     glob[C.PERM_FLOW] = prices.permanent_impact if prices.flow_permanent_impact is None \
         else prices.flow_permanent_impact
+    glob[C.VAULT_RHO] = 0.0 if vault_unwind_half_life_s is None else 1.0 - 0.5 ** (dt / vault_unwind_half_life_s)
     glob[C.RESIL_RHO] = 1.0 - 0.5 ** (dt / prices.resilience_half_life_s)
     return glob
 
@@ -257,12 +260,15 @@ def initial_asset_state(p0: np.ndarray, spot: np.ndarray | None = None) -> np.nd
 
 def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, flows: Flows | None = None, *,
              n_steps: int, dt: float = 1.0, insurance_fund: dict | float = 0.0, adl_rule: str = "queue",
-             seed: int = 0, check_ledger: bool = True, keep_final: bool = False) -> Run:
+             seed: int = 0, check_ledger: bool = True, keep_final: bool = False,
+             vault_unwind_half_life_s: float | None = None) -> Run:
     """Run the cascade engine for ``n_steps`` steps of ``dt`` seconds.
 
     ``insurance_fund``: USD per venue (a dict by venue name, or one number for all) — the
     insurance fund, or the liquidator vault's cash where the venue's fees go to a vault.
     ``adl_rule``: ``"queue"`` (the venue's ranking) or ``"pro_rata"`` (by size).
+    ``vault_unwind_half_life_s``: a liquidator vault (Hyperliquid's HLP) sells what it took over
+    into the book, half of what it holds in this many seconds (None: it keeps it).
     Raises :class:`InputError` for bad parameters before anything runs, and ``AssertionError``
     if the ledger does not balance (``check_ledger``).
     """
@@ -286,7 +292,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         raise InputError("fear window and scale must be positive", field="fear_window_s")
     p0 = prices.initial_array(assets)
     r = liquidity.response
-    glob = global_parameters(liquidity, prices, flows, dt, adl_rule)
+    if vault_unwind_half_life_s is not None and not vault_unwind_half_life_s > 0:
+        raise InputError("must be a positive number of seconds", field="vault_unwind_half_life_s")
+    glob = global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
     cmat = flows.contagion_matrix(assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
