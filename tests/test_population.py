@@ -126,3 +126,39 @@ def test_small_populations_fit_within_the_largest_tier(seed):
     notional = pop.size * pop.entry
     assert notional.max() <= 0.95 * 80e6 * (1 + 1e-9)
     assert notional.sum() == pytest.approx(5e9, rel=1e-9)
+
+
+def test_openers_are_pending_entry_orders_below_the_start_with_the_stated_share():
+    """Openers: pending positions whose notional is share_of_oi of each market's OI, split long /
+    short by short_share, entries between start*(1-max_drawdown) and the start, never in a
+    multi-asset cross account; the standing population is unchanged by their presence."""
+    from liqcascade.population import OpenerParams
+
+    params = PopulationParams(multi_asset_share=0.5,
+                              openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1))
+    pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11, params=params)
+    pend = pop.is_pending
+    assert pend.any() and not pend.all()
+    start = {"BTC": 73_000.0, "ETH": 2_150.0}
+    notional = pop.size * pop.entry
+    for m in MARKETS:
+        sel = pend & (pop.venue == pop.venues.index(m.venue)) & (pop.asset == pop.assets.index(m.asset))
+        short = notional[sel & (pop.side == -1)].sum()
+        long_ = notional[sel & (pop.side == 1)].sum()
+        assert short + long_ == pytest.approx(0.2 * m.open_interest_usd, rel=1e-6)
+        assert short == pytest.approx(0.7 * 0.2 * m.open_interest_usd, rel=1e-6)
+        e = pop.entry[sel]
+        assert np.all(e <= start[m.asset] * (1 + 1e-12)) and np.all(e >= start[m.asset] * 0.9 * (1 - 1e-12))
+        # the standing book still meets the open interest exactly
+        standing = ~pend & (pop.venue == pop.venues.index(m.venue)) & (pop.asset == pop.assets.index(m.asset))
+        assert notional[standing].sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
+    # pending cross positions are single-position accounts
+    cross = pend & (pop.mode == MODE_CROSS)
+    counts = np.bincount(pop.account, minlength=pop.n_accounts)
+    assert np.all(counts[pop.account[cross]] == 1)
+    again = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11, params=params)
+    assert np.array_equal(again.entry, pop.entry) and np.array_equal(again.pending, pop.pending)
+
+
+def test_no_openers_leaves_the_population_as_before(pop):
+    assert pop.pending is None and not pop.is_pending.any()

@@ -24,10 +24,11 @@ def test_bundled_scenarios_validate():
 
 @pytest.mark.parametrize("edit, field", [
     (("open_interest_usd = 9.0e9", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
-    (("kappa = 1.13", "kappa = 0.0"), "markets[0].kappa"),
+    (("\nkappa = 1.13", "\nkappa = 0.0"), "markets[0].kappa"),
     (("horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
     (("step_seconds = 1.0", "step_seconds = \"one\""), "step_seconds"),
     (('venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
+    (("spot_depth_1pct_usd = 1.0e7", "spot_depth_1pct_usd = -1.0e7"), "assets.BTC.spot_depth_1pct_usd"),
 ])
 def test_bad_scenarios_name_the_field(tmp_path, edit, field):
     f = tmp_path / "bad.toml"
@@ -89,7 +90,8 @@ def test_large_positions_are_placed_and_taken_out_of_open_interest():
     notional = pop.size * pop.entry
     assert notional[-1] == pytest.approx(w.notional_usd)
     assert pop.leverage[-1] == w.leverage and pop.side[-1] == 1
-    sel = (pop.venue == pop.venues.index("hyperliquid")) & (pop.asset == pop.assets.index("ETH"))
+    # the standing book (openers are entry orders on top of it)
+    sel = (pop.venue == pop.venues.index("hyperliquid")) & (pop.asset == pop.assets.index("ETH")) & ~pop.is_pending
     m = next(m for m in s.spec.markets if (m.venue, m.asset) == ("hyperliquid", "ETH"))
     assert notional[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
     assert notional[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-9)
