@@ -558,6 +558,9 @@ long share {fmt(s.get('long_share'), 'fraction')} · largest liquidation {_usd(s
 drawdown {_e(dd)} · ADL {_usd(s.get('adl_usd'))} · backstop {_usd(s.get('backstop_usd'))} ·
 bad debt {_usd(s.get('bad_debt_usd'))} · branching ratio max {fmt(s.get('branching_ratio_max'), '')} ·
 ledger imbalance {_ledger(s.get('ledger_imbalance_usd'))}</p>
+<p>Positions opened during the run (entry orders below the start: dip buyers and momentum shorts):
+{_usd(s.get('opened_during_run_usd'))} opened, of which {_usd(s.get('liquidations_of_opened_usd'))} were
+liquidated before the end.</p>
 <h2 id="provenance">What was fitted, what came out of the model</h2>
 {prov_html}
 <h2>Prices</h2>{divs['prices']}
