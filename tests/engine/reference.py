@@ -233,7 +233,6 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
                      st_price, st_size, st_end, st_ptr, cmat, vsched)
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
-        ast[:, C.FLOW_INDEX] = ast[:, C.INDEX]
         wave = 0
         while True:
             n_total = 0

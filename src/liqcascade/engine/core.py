@@ -266,7 +266,7 @@ def walk_from(b, kappa, a_usd, usd):
         usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
     du = _walk_du(b, kappa, a_usd, ua, usd)
     c = kappa / (kappa + 1.0)
-    if a_usd > 0.0:
+    if ua > 0.0:
         # c*((a+v) u(a+v) - a u(a))/v - u(a), rearranged to stay exact for v << a
         return du, c * (du * a_usd / usd + du) - ua / (kappa + 1.0)
     return du, c * du
@@ -274,10 +274,11 @@ def walk_from(b, kappa, a_usd, usd):
 
 @jit
 def _walk_du(b, kappa, a_usd, ua, usd):
-    """``u(a+v) - u(a)`` without cancellation (``u(x) = (x/b)**(1/kappa)``)."""
-    if a_usd > 0.0:
+    """``u(a+v) - u(a)`` without cancellation (``u(x) = (x/b)**(1/kappa)``; ``ua = u(a)``, 0 when
+    ``a`` is below what the book resolves)."""
+    if ua > 0.0 and usd < a_usd:  # a small order after a larger walk: the cancellation-free form
         return ua * math.expm1(math.log1p(usd / a_usd) / kappa)
-    return (usd / b) ** (1.0 / kappa)
+    return ((a_usd + usd) / b) ** (1.0 / kappa) - ua
 
 
 @jit
@@ -367,7 +368,9 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
                st_end, st_ptr, cmat, vsched):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
     walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
-    previous step (a fall in the leader sells the follower)."""
+    previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
+    scheduled informed flows (programmes, macro), ``sched[t, na:]`` the noise traders' flow,
+    which trades after the informed flows' move is measured (``FLOW_INDEX``)."""
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
@@ -402,23 +405,22 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
         while st_ptr[a, 1] < st_end[a, 1] and st_price[st_ptr[a, 1]] <= idx:
             usd += st_size[st_ptr[a, 1]] * idx
             st_ptr[a, 1] += 1
-        if usd == 0.0:
-            continue
-        d = 1.0 if usd > 0 else -1.0
-        total = 0.0
-        for m in range(nm):
-            if mkt_i[m, ASSET] == a:
-                b, k = book_side(mst, mkt_f, m, d)
-                total += b
-        if ast[a, SP_DEPTH1] > 0.0:  # the spot book takes its share by depth too
-            b_spot = ast[a, SP_ASK_B] if d > 0 else ast[a, SP_BID_B]
-            total += b_spot
-            spot_fill(ast, a, d, abs(usd) * b_spot / total)
-        for m in range(nm):
-            if mkt_i[m, ASSET] != a:
-                continue
-            b, k = book_side(mst, mkt_f, m, d)
-            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, abs(usd) * b / total)
+        if usd != 0.0:
+            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
+    # venue-level programmes: one market's book only
+    for m in range(nm):
+        usd = vsched[t, m]
+        if usd != 0.0:
+            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
+    # what the informed flows above moved is measured here (FLOW_INDEX); the noise traders' flow
+    # and the vaults' unwinding below are uninformed, like the forced flow of the waves
+    update_index(mst, ast, mkt_i, mkt_f)
+    for a in range(na):
+        ast[a, FLOW_INDEX] = ast[a, INDEX]
+    for a in range(na):
+        usd = sched[t, na + a]
+        if usd != 0.0:
+            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
     # the liquidator vaults work off the positions they took over, a share VAULT_RHO a step
     rho = glob[VAULT_RHO]
     if rho > 0.0:
@@ -435,11 +437,28 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             mst[m, LP_INV] += q
             mst[m, LP_CASH] -= q * f
             mst[m, TRADED] += abs(q) * f
-    # venue-level programmes: one market's book only
+
+
+@jit
+def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
+    """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
+    proportion to the depth of the side it hits."""
+    nm = mst.shape[0]
+    d = 1.0 if usd > 0 else -1.0
+    total = 0.0
     for m in range(nm):
-        usd = vsched[t, m]
-        if usd != 0.0:
-            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
+        if mkt_i[m, ASSET] == a:
+            b, k = book_side(mst, mkt_f, m, d)
+            total += b
+    if ast[a, SP_DEPTH1] > 0.0:  # the spot book takes its share by depth too
+        b_spot = ast[a, SP_ASK_B] if d > 0 else ast[a, SP_BID_B]
+        total += b_spot
+        spot_fill(ast, a, d, abs(usd) * b_spot / total)
+    for m in range(nm):
+        if mkt_i[m, ASSET] != a:
+            continue
+        b, k = book_side(mst, mkt_f, m, d)
+        flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, abs(usd) * b / total)
 
 
 @jit
@@ -1071,8 +1090,6 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                    st_end, st_ptr, cmat, vsched)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
-        for a in range(ast.shape[0]):
-            ast[a, FLOW_INDEX] = ast[a, INDEX]
         has_pending = pd_idx.shape[0] > 0
         wave = 0
         while True:

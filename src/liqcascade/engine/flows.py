@@ -189,9 +189,12 @@ class Flows:
     fear_scale: float = 0.05
 
     def schedule(self, assets, n_steps: int, dt: float, seed: int) -> np.ndarray:
-        """Scheduled signed USD flow, shape ``(n_steps, n_assets)`` (positive buys)."""
+        """Scheduled signed USD flow per step (positive buys), shape ``(n_steps, 2 * n_assets)``:
+        the informed flows (programmes, macro shocks) in the first ``n_assets`` columns, the
+        noise traders' flow in the last ``n_assets``."""
         assets = [a.upper() for a in assets]
-        out = np.zeros((n_steps, len(assets)))
+        na = len(assets)
+        out = np.zeros((n_steps, 2 * na))
         t = np.arange(n_steps) * dt
         for p in self.programmes:
             if p.asset not in assets:
@@ -212,7 +215,7 @@ class Flows:
             if sd < 0:
                 raise InputError("noise must be a non-negative USD standard deviation", field="noise_usd")
             if a.upper() in assets and sd > 0:
-                out[:, assets.index(a.upper())] += rng.normal(0.0, sd, n_steps)
+                out[:, na + assets.index(a.upper())] += rng.normal(0.0, sd, n_steps)
         return out
 
     def venue_schedule(self, venues, assets, n_steps: int, dt: float) -> np.ndarray:
