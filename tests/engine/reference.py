@@ -43,11 +43,16 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     mkt = positions.market()
     side = positions.side
     sidef = side.astype(np.float64)
-    entry = positions.entry
+    entry = positions.entry.copy()  # a pending order's entry becomes its fill price
     pending = positions.is_pending.copy()  # still waiting for the mark to reach its entry
     size = np.where(pending, 0.0, positions.size)
     margin = positions.margin.copy()
     below = entry <= p0[positions.asset]  # opens as the mark falls to it
+    # orders fire in the engine's order: by market; those below the start (highest trigger
+    # first), then those above (lowest first); ties by position index
+    pidx = np.flatnonzero(pending)
+    pend_order = pidx[np.lexsort((pidx, np.where(below[pidx], -entry[pidx], entry[pidx]), ~below[pidx],
+                                  mkt[pidx]))]
     cool = np.zeros(len(size))
     mc_pos, mc_start = R.multi_asset_cross_accounts(positions)
     in_account = np.zeros(len(size), bool)
@@ -236,18 +241,26 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         wave = 0
         while True:
             n_total = 0
-            for i in np.flatnonzero(pending):
+            for i in pend_order:
+                if not pending[i]:
+                    continue
                 m = int(mkt[i])
                 mark = mst[m, C.MARK]
                 if (below[i] and mark <= entry[i]) or (not below[i] and mark >= entry[i]):
                     pending[i] = False
                     q = positions.size[i]
+                    f = C.fill(mst, market.mkt_f, m, sidef[i], q)  # a market order: buys for a long
+                    v = m // na
+                    fee = q * f * get_venue(venues[v]).default_taker_fee
+                    entry[i] = f
+                    margin[i] -= fee
+                    vst[v, C.FEE_INCOME] += fee
                     size[i] = q
                     mst[m, C.LP_INV] -= sidef[i] * q
-                    mst[m, C.LP_CASH] += sidef[i] * q * entry[i]
+                    mst[m, C.LP_CASH] += sidef[i] * q * f
                     mst[m, C.OI_L if side[i] > 0 else C.OI_S] += q
-                    mst[m, C.TRADED] += q * entry[i]
-                    mst[m, C.OPENED] += q * entry[i]
+                    mst[m, C.TRADED] += q * f
+                    mst[m, C.OPENED] += q * f
             wave_l = np.zeros(nm)
             wave_buy = np.zeros(nm)
             for a in range(len(mc_start) - 1):

@@ -23,12 +23,11 @@ Order of one step (``t_now = t*dt`` seconds):
    share of its gap to the fair price (:class:`~liqcascade.engine.prices.PriceConfig`); the
    step's index returns (feeding next step's contagion flows); records.
 
-Positions opened during the run (pending entry orders): per market, two lists sorted by entry
+Positions opened during the run (pending entry orders): per market, two lists sorted by trigger
 price (those below the start price, descending; those above, ascending) and one pointer each;
-at the start of every wave the pointer opens every order the mark has reached (size appears,
-the liquidity providers take the other side at the entry price).  An opened position's LP was
-computed before the run with the others (it depends only on entry, size and margin), but its
-place in the sorted sweep may already lie behind the pointer, so opened positions go to a
+at the start of every wave the pointer fires every order whose trigger the mark has reached: a
+market order that walks the book, its fill price becomes the entry and its LP is computed then.
+Its place in the sorted sweep may already lie behind the pointer, so opened positions go to a
 binary heap per (market, side) keyed by LP and are popped when the mark crosses the top: O(log n)
 per opened position.  Stale heap entries (a position that since moved to the active set or
 closed) are dropped when popped.
@@ -1027,14 +1026,17 @@ def heap_pop(hp_key, hp_idx, hp_base, hp_n, g):
 
 
 @jit
-def open_pending(mst, side, size, entry, lp, mkt, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
-                 hp_key, hp_idx, hp_base, hp_n):
-    """Open every pending entry order the mark has reached (group ``2*m``: entries at or below
-    the start price, descending, open when ``mark <= entry``; ``2*m + 1``: above, ascending,
-    open when ``mark >= entry``).  The liquidity providers take the other side at the entry
-    price; the position goes to its (market, side) heap keyed by LP (longs ``-LP``, shorts ``LP``)."""
+def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
+                 hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
+    """Send every pending entry order whose trigger the mark has reached (group ``2*m``: triggers
+    at or below the start price, descending, fire when ``mark <= trigger``; ``2*m + 1``: above,
+    ascending, fire when ``mark >= trigger``).  The order is a market order: it walks the book
+    (a long buys, a short sells), the liquidity providers take the other side at the fill price,
+    which becomes the position's entry; the taker fee comes out of its margin.  Its LP is then
+    computed by the venue's rule and it goes to its (market, side) heap (longs ``-LP``, shorts ``LP``)."""
     for m in range(mst.shape[0]):
         mark = mst[m, MARK]
+        v = mkt_i[m, VENUE]
         for up in range(2):
             g = 2 * m + up
             p = pd_ptr[g]
@@ -1045,18 +1047,25 @@ def open_pending(mst, side, size, entry, lp, mkt, flag, pd_idx, pd_size, pd_star
                     break
                 q = pd_size[p]
                 s = float(side[j])
+                f = fill(mst, mkt_f, m, s, q)
+                fee = q * f * ven_f[v, TAKER]
+                entry[j] = f
+                margin[j] -= fee
+                vst[v, FEE_INCOME] += fee
                 size[j] = q
                 flag[j] = F_OPENED
                 mst[m, LP_INV] -= s * q
-                mst[m, LP_CASH] += s * q * e
+                mst[m, LP_CASH] += s * q * f
+                lp[j] = liquidation_price(s, q, f, margin[j], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0,
+                                          rates, amounts, caps, mkt_i, mkt_f)
                 if s > 0:
                     mst[m, OI_L] += q
                     heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
                 else:
                     mst[m, OI_S] += q
                     heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
-                mst[m, TRADED] += q * e
-                mst[m, OPENED] += q * e
+                mst[m, TRADED] += q * f
+                mst[m, OPENED] += q * f
                 p += 1
             pd_ptr[g] = p
 
@@ -1095,8 +1104,8 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
         while True:
             n_total = 0
             if has_pending:
-                open_pending(mst, side, size, entry, lp, mkt, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
-                             hp_key, hp_idx, hp_base, hp_n)
+                open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end,
+                             pd_ptr, hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0

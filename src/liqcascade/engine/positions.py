@@ -13,11 +13,12 @@ isolated position.  An account holding cross positions in several markets of one
 multi-asset cross account: its wallet is the sum of those positions' ``margin`` fields, and the
 engine checks it as a whole at every wave (see :func:`liqcascade.engine.core.check_cross_accounts`).
 
-Pending positions (``pending`` True): positions *opened during the run* — a resting entry order
-at ``entry`` (USD) that fills when the venue's mark first reaches it: from above when ``entry``
-is at or below the asset's start price (dip buyers, momentum shorts on the way down), from below
+Pending positions (``pending`` True): positions *opened during the run* — a stop entry order
+triggered when the venue's mark first reaches ``entry`` (USD): from above when ``entry`` is at or
+below the asset's start price (dip buyers, momentum shorts on the way down), from below
 otherwise.  Until then the trader's ``margin`` sits in the wallet and the position has no size;
-at the fill the liquidity providers take the other side at ``entry``.  A pending position is
+when triggered it is a market order that walks the book (a long buys, a short sells), its entry
+becomes the fill price and the taker fee comes out of its margin.  A pending position is
 isolated or a single cross position (never part of a multi-asset cross account).
 """
 

@@ -309,6 +309,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
     open_size = np.where(pending, 0.0, positions.size) if positions.n_pending else positions.size
+    # a pending order's entry becomes its fill price: the run then needs its own copy of entries
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -335,6 +336,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         initial_value = float(np.sum(positions.margin) + np.sum(funds))
         size = open_size.copy()
         margin = positions.margin.copy()
+        entry = positions.entry.copy() if positions.n_pending else positions.entry
         lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
         flag[mc_pos] = C.F_ACCOUNT  # checked per account, never by the sweep
@@ -364,7 +366,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
               np.zeros(ev_cap, np.int8))
         wv = (np.zeros(wv_cap, np.int32), np.zeros(wv_cap, np.int32), np.zeros(wv_cap), np.zeros(wv_cap))
         cnt = np.zeros(4, np.int64)
-        C.run_kernel(n_steps, positions.side, size, positions.entry, margin, lp_run, mkt, positions.mode, flag,
+        C.run_kernel(n_steps, positions.side, size, entry, margin, lp_run, mkt, positions.mode, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
                      st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
@@ -386,11 +388,11 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     else:  # pragma: no cover
         raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
-    check = L.balance(initial_value, positions.side, size, positions.entry, margin, mkt, mst, vst, marks, ast)
+    check = L.balance(initial_value, positions.side, size, entry, margin, mkt, mst, vst, marks, ast)
     if check_ledger and not check.ok:
         raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
                              f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
-    final = dict(size=size, margin=margin, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run) if keep_final else {}
+    final = dict(size=size, margin=margin, entry=entry, lp=lp_run, mst=mst, vst=vst, ast=ast, cohorts=co_run) if keep_final else {}
     # the per-position working arrays are not needed for the frames: free them first
     del size, margin, lp_run, lp, flag, order, slot_of, trig, adl_rank, act_idx, act_cool
     run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
