@@ -84,3 +84,16 @@ def test_a_parameters_file_speaks_for_itself(tmp_path):
     plain = load_scenario("feb-2026", parameters=load_parameters(f))
     prov = parameter_provenance(plain)
     assert prov["fitted"] == [] and prov["status"] == "priors (not calibrated)"
+
+
+def test_a_candidate_whose_population_cannot_be_built_scores_as_failed(tmp_path):
+    """A survivorship band so wide that no position could have survived the path: the population
+    cannot hold the open interest; the candidate scores J = FAILED instead of stopping the fit."""
+    from liqcascade.calibrate import FAILED, evaluate
+    from liqcascade.targets import load_targets
+
+    f = tmp_path / "short.toml"
+    f.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.1"))
+    ev = evaluate([(load_scenario(f), load_targets("feb-2026"))], {"population.path_vol": 60.0},
+                  n_positions=5_000, seed=0)
+    assert ev.objective == FAILED and "cannot" in ev.summary["failed"]

@@ -15,7 +15,7 @@ where ``d_i`` is how far the simulated figure lies *outside* the target's band, 
   ``0.1 + (other - x)/|other|``; an identity ("largest on Hyperliquid"): 0 or 1;
 - a figure the run did not produce: ``d = 10``;
 - a candidate whose run fails outright (a runaway whose prices leave the float range and whose
-  books then cannot balance) scores ``J = 1e6``.
+  books then cannot balance, or a population its parameters cannot build) scores ``J = 1e6``.
 
 Inside every band ``J = 0``: the fit does not chase the reported point, only the band (the
 reports are news, not data).  The search is deterministic: a seeded Latin-hypercube sample of the
@@ -197,6 +197,8 @@ def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float]
         try:
             run, pop = run_scenario(trial, n_positions=n_positions, seed=seed)
         except AssertionError as e:  # the ledger check failed: prices left the float range
+            return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+        except InputError as e:  # these parameters cannot build the population (e.g. open interest unplaceable)
             return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
         summary = summarize(run, pop, trial, seed=seed)
         these = compare(summary, targets)
