@@ -310,7 +310,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         bound = np.empty(2 * nm)
         bound[0::2] = -np.inf
         bound[1::2] = np.inf
-        adl_rank = np.zeros(int(np.max(grp_end - grp_start, initial=0)) + 1, np.int32)
+        adl_rank = np.zeros((2, int(np.max(grp_end - grp_start, initial=0)) + 1))  # position, -key
         adl_state = np.full(4, -1, np.int64)
         # a wave triggers at most every position of one market (sweep and active set together)
         trig = np.zeros(int(np.max(grp_end[1::2] - grp_start[0::2], initial=0)) + 1, np.int32)
