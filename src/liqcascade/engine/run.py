@@ -8,7 +8,7 @@ a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 
 import numpy as np
@@ -167,7 +167,6 @@ def multi_asset_cross_accounts(positions: Positions):
     return idx.astype(np.int32), np.r_[starts, len(idx)].astype(np.int64)
 
 
-@dataclass
 class Run:
     """Results of one simulation.
 
@@ -177,14 +176,36 @@ class Run:
     size, price, usd, method in book/backstop/adl).  ``waves``: one row per wave (time_s, wave,
     liquidated_usd, depth_usd, branching_ratio).  ``summary``: headline figures; ``ledger``: the
     conservation check.
+
+    The three frames are built from the kernel's record arrays on first access (``frames``: a
+    builder per frame name), so a caller that needs only the summary does not pay for pandas.
     """
 
-    steps: pd.DataFrame
-    events: pd.DataFrame
-    waves: pd.DataFrame
-    summary: dict
-    ledger: dict
-    final: dict = field(default_factory=dict, repr=False)
+    def __init__(self, steps: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                 waves: pd.DataFrame | None = None, summary: dict | None = None, ledger: dict | None = None,
+                 final: dict | None = None, *, frames: dict | None = None):
+        self._frames = {"steps": steps, "events": events, "waves": waves}
+        self._builders = dict(frames or {})
+        self.summary = {} if summary is None else summary
+        self.ledger = {} if ledger is None else ledger
+        self.final = {} if final is None else final
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        f = self._frames[name]
+        if f is None:
+            f = self._frames[name] = self._builders.pop(name)()
+        return f
+
+    def _set_frame(self, name: str, value: pd.DataFrame) -> None:
+        self._frames[name] = value
+        self._builders.pop(name, None)
+
+    steps = property(lambda self: self._frame("steps"), lambda self, v: self._set_frame("steps", v))
+    events = property(lambda self: self._frame("events"), lambda self, v: self._set_frame("events", v))
+    waves = property(lambda self: self._frame("waves"), lambda self, v: self._set_frame("waves", v))
+
+    def __repr__(self) -> str:
+        return f"Run(summary={self.summary!r}, ledger={self.ledger!r})"
 
     def to_parquet(self, directory) -> None:
         from pathlib import Path
@@ -355,52 +376,94 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     venues, assets = market.venues, market.assets
     _, n_steps, nm = rec.shape
     na = len(assets)
-    t = np.arange(n_steps) * dt
-    # the frames hold views of the kernel's buffers (copy=False): no second copy of a day of records
-    steps = pd.DataFrame({
-        "time_s": np.repeat(t, nm),
-        "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
-        "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
-        "mark": rec[C.R_MARK].ravel(),
-        "mid": rec[C.R_MID].ravel(),
-        "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
-        "liq_long_usd": rec[C.R_LIQ_L].ravel(),
-        "liq_short_usd": rec[C.R_LIQ_S].ravel(),
-        "open_interest_usd": rec[C.R_OI].ravel(),
-        "insurance_fund_usd": rec[C.R_FUND].ravel(),
-        "adl_usd": rec[C.R_ADL].ravel(),
-        "bad_debt_usd": rec[C.R_BAD].ravel(),
-        "depth_multiplier": rec[C.R_MULT].ravel(),
-    }, copy=False)
+
+    def steps_frame():
+        t = np.arange(n_steps) * dt
+        # the frame holds views of the kernel's buffers (copy=False): no second copy of a day of records
+        return pd.DataFrame({
+            "time_s": np.repeat(t, nm),
+            "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
+            "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
+            "mark": rec[C.R_MARK].ravel(),
+            "mid": rec[C.R_MID].ravel(),
+            "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
+            "liq_long_usd": rec[C.R_LIQ_L].ravel(),
+            "liq_short_usd": rec[C.R_LIQ_S].ravel(),
+            "open_interest_usd": rec[C.R_OI].ravel(),
+            "insurance_fund_usd": rec[C.R_FUND].ravel(),
+            "adl_usd": rec[C.R_ADL].ravel(),
+            "bad_debt_usd": rec[C.R_BAD].ravel(),
+            "depth_multiplier": rec[C.R_MULT].ravel(),
+        }, copy=False)
+
+    # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
-    ev_mkt = positions.market()[ev_pos]
-    events = pd.DataFrame({
-        "time_s": ev_step * dt,
-        "account": positions.account[ev_pos],
-        "position": ev_pos,
-        "venue": pd.Categorical.from_codes(ev_mkt // na, venues),
-        "asset": pd.Categorical.from_codes(ev_mkt % na, assets),
-        "side": pd.Categorical.from_codes((positions.side[ev_pos] < 0).astype(np.int8), ["long", "short"]),
-        "size": ev_qty,
-        "price": ev_price,
-        "usd": ev_qty * ev_price,
-        "method": pd.Categorical.from_codes(ev_method, list(METHODS)),
-    }, copy=False)
+    ev_mkt = positions.market()[ev_pos] if k else np.zeros(0, np.int16)
+    e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos, venue=(ev_mkt // na).astype(np.int8),
+             asset=(ev_mkt % na).astype(np.int8), short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty,
+             price=ev_price, usd=ev_qty * ev_price, method=ev_method)
+
+    def events_frame():
+        return pd.DataFrame({
+            "time_s": e["time_s"],
+            "account": e["account"],
+            "position": e["position"],
+            "venue": pd.Categorical.from_codes(e["venue"], venues),
+            "asset": pd.Categorical.from_codes(e["asset"], assets),
+            "side": pd.Categorical.from_codes(e["short"], ["long", "short"]),
+            "size": e["size"],
+            "price": e["price"],
+            "usd": e["usd"],
+            "method": pd.Categorical.from_codes(e["method"], list(METHODS)),
+        }, copy=False)
+
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
     with np.errstate(divide="ignore", invalid="ignore"):
         rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
-    waves = pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
-                          "branching_ratio": rr}, copy=False)
+
+    def waves_frame():
+        return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
+                             "branching_ratio": rr}, copy=False)
+
     # index per asset per step (for drawdowns)
     w = market.mkt_f[:, C.IDX_W]
     index = np.zeros((n_steps, na))
     for m in range(nm):
         index[:, market.mkt_i[m, C.ASSET]] += w[m] * rec[C.R_MID, :, m]
     index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
-    summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
-    return Run(steps, events, waves, summary, check.as_dict())
+    summary = summarize(e, rr, wv_no, waves_per_step, index, assets, venues, check)
+    return Run(summary=summary, ledger=check.as_dict(),
+               frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
+
+
+def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
+    """Which liquidations a venue's public feed shows (see :func:`as_reported`), from the events'
+    columns: venue and asset codes, time (s) and USD.  Within a throttle window the first of the
+    largest is kept."""
+    keep = np.ones(len(usd), bool)
+    throttle = np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
+    if len(usd) == 0 or not np.any(throttle > 0):
+        return keep
+    sel = np.flatnonzero(throttle[venue] > 0)
+    if len(sel) == 0:
+        return keep
+    window = np.floor(time_s[sel] / throttle[venue[sel]])
+    # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
+    if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
+        wcode = window.astype(np.int64)
+        wcode -= wcode.min()
+    else:  # pragma: no cover - times outside any engine run
+        wcode = np.unique(window, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    key = (venue[sel].astype(np.int64) * 256 + asset[sel]) * (int(wcode.max()) + 1) + wcode
+    o = np.argsort(-usd[sel], kind="stable")  # largest first (NaN last), ties in row order
+    o = o[np.argsort(key[o], kind="stable")]
+    ks = key[o]
+    first = np.r_[True, ks[1:] != ks[:-1]]
+    keep[sel] = False
+    keep[sel[o[first]]] = True
+    return keep
 
 
 def as_reported(events: pd.DataFrame) -> pd.DataFrame:
@@ -409,45 +472,50 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
     throttle window is kept; Bybit and Hyperliquid report every one."""
     if events.empty:
         return events
-    keep = np.ones(len(events), bool)
-    for vname in events["venue"].cat.categories:
-        throttle = get_venue(vname).procedure.feed_throttle_s
-        if throttle <= 0:
-            continue
-        sel = (events["venue"] == vname).to_numpy()
-        sub = events.loc[sel, ["asset", "time_s", "usd"]].copy()
-        sub["window"] = np.floor(sub["time_s"] / throttle)
-        best = sub.sort_values("usd", ascending=False, kind="stable").groupby(
-            ["asset", "window"], observed=True).head(1).index
-        k = np.zeros(len(events), bool)
-        k[events.index.get_indexer(best)] = True
-        keep &= ~sel | k
+    keep = reported_mask(events["venue"].cat.codes.to_numpy(), events["asset"].cat.codes.to_numpy(),
+                         events["time_s"].to_numpy(np.float64), events["usd"].to_numpy(np.float64),
+                         list(events["venue"].cat.categories))
     return events[keep]
 
 
-def summarize(events, waves, waves_per_step, index, assets, venues, check) -> dict:
-    total = float(events["usd"].sum())
-    reported = float(as_reported(events)["usd"].sum())
-    longs = float(events.loc[events["side"] == "long", "usd"].sum())
+def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> dict:
+    """Headline figures from the events' columns ``e`` (NumPy arrays: venue and asset codes,
+    ``short``, ``account``, ``usd``, ``method``, ``time_s``) and the waves' branching ratios ``r``."""
+    usd = e["usd"]
+    total = float(usd.sum())
+    reported = float(usd[reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues)].sum())
+    longs = float(usd[e["short"] == 0].sum())
     peak = np.maximum.accumulate(index, axis=0) if len(index) else index
     dd = (1.0 - index / peak).max(axis=0) * 100.0 if len(index) else np.zeros(len(assets))
-    r = waves["branching_ratio"].to_numpy()
-    r_first = waves.loc[waves["wave"] == 1, "branching_ratio"].to_numpy()
+    r_first = r[wave_no == 1]
+    by_venue = [usd[e["venue"] == k].sum() for k in range(len(venues))]
+    by_asset = [usd[e["asset"] == k].sum() for k in range(len(assets))]
     return {
         "true_total_liquidated_usd": total,
         "as_reported_total_usd": reported,
-        "accounts_liquidated": int(events["account"].nunique()),
-        "liquidation_events": int(len(events)),
+        "accounts_liquidated": _count_distinct(e["account"]),
+        "liquidation_events": int(len(usd)),
         "long_share": longs / total if total > 0 else float("nan"),
-        "by_venue_usd": {str(k): float(v) for k, v in events.groupby("venue", observed=False)["usd"].sum().items()},
-        "by_asset_usd": {str(k): float(v) for k, v in events.groupby("asset", observed=False)["usd"].sum().items()},
-        "largest_liquidation_usd": float(events["usd"].max()) if len(events) else 0.0,
+        "by_venue_usd": {str(k): float(v) for k, v in zip(venues, by_venue)},
+        "by_asset_usd": {str(k): float(v) for k, v in zip(assets, by_asset)},
+        "largest_liquidation_usd": float(usd.max()) if len(usd) else 0.0,
         "drawdown_pct": {a: float(d) for a, d in zip(assets, dd)},
-        "waves_total": int(len(waves)),
+        "waves_total": int(len(r)),
         "max_waves_in_a_step": int(waves_per_step.max()) if len(waves_per_step) else 0,
         "branching_ratio_first_wave_max": float(np.nanmax(r_first)) if np.any(np.isfinite(r_first)) else float("nan"),
         "branching_ratio_path_max": float(np.nanmax(r)) if np.any(np.isfinite(r)) else float("nan"),
-        "adl_usd": float(events.loc[events["method"] == "adl", "usd"].sum()),
-        "backstop_usd": float(events.loc[events["method"] == "backstop", "usd"].sum()),
+        "adl_usd": float(usd[e["method"] == C.ADL].sum()),
+        "backstop_usd": float(usd[e["method"] == C.BACKSTOP].sum()),
         "ledger_imbalance_usd": check.imbalance,
     }
+
+
+def _count_distinct(a: np.ndarray) -> int:
+    if len(a) == 0:
+        return 0
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo < 8 * len(a) + 1024:  # dense ids: a bitmap instead of a sort
+        seen = np.zeros(hi - lo + 1, bool)
+        seen[a - lo] = True
+        return int(np.count_nonzero(seen))
+    return int(len(np.unique(a)))
