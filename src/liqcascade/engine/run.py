@@ -112,19 +112,36 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
 
 
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
-    """Every position's LP (USD) with the vectorised rule books, per (venue, asset, mode)."""
+    """Every position's LP (USD): the kernel's tier-exact rule (``core.liquidation_price``, the
+    same arithmetic and bits as the vectorised rule books; ``tests/engine/test_rules_mirror.py``),
+    in one compiled pass."""
     lp = np.empty(len(pos))
-    na = len(pos.assets)
-    code = (pos.venue.astype(np.int32) * na + pos.asset) * 2 + pos.mode
-    for c in np.unique(code):
-        idx = np.flatnonzero(code == c)
-        m, mode = divmod(int(c), 2)
-        v, a = divmod(m, na)
-        rules = get_venue(pos.venues[v])
-        table = market.tables[(pos.venues[v], pos.assets[a])]
-        lp[idx] = rules.liquidation_price(pos.side[idx], pos.size[idx], pos.entry[idx], pos.margin[idx], table,
-                                          mode="cross" if mode == CROSS else "isolated")
+    mkt = pos.market()
+    _liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates, market.amounts,
+                        market.caps, market.mkt_i, market.mkt_f, market.ven_i, lp)
     return lp
+
+
+@C.jit
+def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, out):
+    for i in range(size.shape[0]):
+        m = mkt[i]
+        fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
+        out[i] = C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps,
+                                     mkt_i, mkt_f)
+
+
+@C.jit
+def _market_totals(side, size, entry, mkt, out):
+    """Per market, in position order (as ``np.bincount``): sum of s*size, of s*size*entry, long
+    size and short size (rows of ``out``)."""
+    for i in range(size.shape[0]):
+        m = mkt[i]
+        s = float(side[i])
+        out[0, m] += s * size[i]
+        out[1, m] += s * size[i] * entry[i]
+        out[2, m] += size[i] if s > 0 else 0.0
+        out[3, m] += size[i] if s < 0 else 0.0
 
 
 def sort_positions(lp, side, mkt, n_markets):
@@ -296,13 +313,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.MARK] = mst[:, C.MID]
         mst[:, C.MULT] = 1.0
         mst[:, C.VAR] = glob[C.CALM_VAR]
-        s = positions.side.astype(np.float64)
-        inv = np.bincount(mkt, weights=s * positions.size, minlength=nm)
-        cash = np.bincount(mkt, weights=s * positions.size * positions.entry, minlength=nm)
-        mst[:, C.LP_INV] = -inv
-        mst[:, C.LP_CASH] = cash
-        mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(s > 0, positions.size, 0.0), minlength=nm)
-        mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, positions.size, 0.0), minlength=nm)
+        tot = np.zeros((4, nm))
+        _market_totals(positions.side, positions.size, positions.entry, mkt, tot)
+        mst[:, C.LP_INV] = -tot[0]
+        mst[:, C.LP_CASH] = tot[1]
+        mst[:, C.OI_L] = tot[2]
+        mst[:, C.OI_S] = tot[3]
         vst = np.zeros((len(venues), 3))
         vst[:, C.FUND] = funds
         return mst, vst, initial_asset_state(p0)
@@ -399,7 +415,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
-    ev_mkt = positions.market()[ev_pos] if k else np.zeros(0, np.int16)
+    ev_mkt = positions.venue[ev_pos].astype(np.int16) * na + positions.asset[ev_pos]
     e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos, venue=(ev_mkt // na).astype(np.int8),
              asset=(ev_mkt % na).astype(np.int8), short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty,
              price=ev_price, usd=ev_qty * ev_price, method=ev_method)
