@@ -295,10 +295,13 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
         for l in range(na):
             usd += cmat[a, l] * ast[l, LAST_RET]
         dd = 1.0 - idx / ast[a, PEAK]
-        fg = 50.0 + 50.0 * math.tanh(math.log(idx / ast[a, SLOW]) / glob[FEAR_SCALE])
-        fear = (50.0 - fg) / 50.0
-        if fear < 0.0:
-            fear = 0.0
+        fear = 0.0
+        ratio = idx / ast[a, SLOW]
+        if ratio < 1.0:  # at or above the slow EMA the greed index is >= 50: no fear (skip tanh, log)
+            fg = 50.0 + 50.0 * math.tanh(math.log(ratio) / glob[FEAR_SCALE])
+            fear = (50.0 - fg) / 50.0
+            if fear < 0.0:
+                fear = 0.0
         for c in range(co_asset.shape[0]):
             if co_asset[c] != a:
                 continue
@@ -384,7 +387,8 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
-        stress = glob[VOL_SENS] * max(0.0, 0.5 * math.log(mst[m, VAR] / glob[CALM_VAR])) \
+        vr = mst[m, VAR] / glob[CALM_VAR]
+        stress = glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0) \
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
         target = 1.0 / (1.0 + stress)
         if target < glob[MIN_MULT]:
@@ -400,7 +404,9 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     for a in range(ast.shape[0]):
         idx = ast[a, INDEX]
         # in log space: the fair price keeps theta of the step's log move (stays positive)
-        ast[a, FAIR] *= (idx / ast[a, STEP_INDEX]) ** glob[PERM_THETA]
+        theta = glob[PERM_THETA]
+        move = idx / ast[a, STEP_INDEX]
+        ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move ** theta)  # x**1 = x, x**0 = 1
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:
