@@ -808,11 +808,21 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
                 n_liq += 1
             mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
         # accounts by rho: the ones a move of the epoch's size may reach form a prefix (the order
-        # of equal rhos does not matter: the prefix is the set with rho <= the largest move)
-        for k in range(n_acc):
-            mc_rho[1, k] = k
-            mc_rho[2, k] = mc_rho[0, k]
-        heap_sort_pairs(mc_rho[2], mc_rho[1], n_acc)
+        # of equal rhos does not matter: the prefix is the set with rho <= the largest move).  A
+        # move beyond EPOCH_BAND starts a new epoch, so only rhos <= EPOCH_BAND need sorting; the
+        # others follow in any order, beyond every prefix the epoch can reach
+        k = 0
+        for a in range(n_acc):
+            if mc_rho[0, a] <= EPOCH_BAND:
+                mc_rho[1, k] = a
+                mc_rho[2, k] = mc_rho[0, a]
+                k += 1
+        n_low = k
+        for a in range(n_acc):
+            if not mc_rho[0, a] <= EPOCH_BAND:
+                mc_rho[1, k] = a
+                k += 1
+        heap_sort_pairs(mc_rho[2], mc_rho[1], n_low)
         mc_ref[nm + 1] = 0.0
         return n_liq
     if delta > mc_ref[nm]:
