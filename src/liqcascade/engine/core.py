@@ -797,10 +797,21 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
             delta = d
     n_liq = 0
     if delta > EPOCH_BAND:
+        first = mc_ref[nm] < 0.0
+        d = delta * (1.0 + 1e-9)
         for m in range(nm):
             mc_ref[m] = mst[m, MARK]
         mc_ref[nm] = 0.0
         for a in range(n_acc):
+            if not first:
+                # a lower bound of the account's rho at the new marks from the one at the previous
+                # epoch's marks (slack falls by at most d*exposure, exposure grows by at most a
+                # factor 1 + d): an account still beyond this epoch's reach is not looked at (its
+                # positions are only changed by this check, so a closed account, rho = inf, stays)
+                rb = (mc_rho[0, a] - d) / (1.0 + d) * (1.0 - 1e-9)
+                if rb > EPOCH_BAND:
+                    mc_rho[0, a] = rb
+                    continue
             liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                                  rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
                                                  ev_qty, ev_price, ev_method, cnt)
