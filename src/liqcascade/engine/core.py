@@ -1020,6 +1020,13 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 else:
                     heap_sort(trig, n_trig)
                 n_total += n_trig
+                # touch the triggered positions' fields first: independent loads overlap, where
+                # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
+                touch = 0.0
+                for k in range(n_trig):
+                    j = trig[k]
+                    touch += size[j] + entry[j] + margin[j] + lp[j] + side[j] + mode[j] + mkt[j] + flag[j]
+                trig[n_trig] = 1 if touch == 0.5 else 0
                 for k in range(n_trig):
                     j = trig[k]
                     if size[j] <= 0.0:
