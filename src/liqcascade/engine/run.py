@@ -471,6 +471,13 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     if len(sel) == 0:
         return keep
     window = np.floor(time_s[sel] / throttle[venue[sel]])
+    if len(sel) > 1 and np.all(time_s[1:] >= time_s[:-1]):  # in time order (the engine's log): one pass
+        na = int(asset.max()) + 1
+        best = np.full(len(throttle) * na, -1, np.int64)
+        cur = np.full(len(throttle) * na, -np.inf)
+        keep[sel] = False
+        _first_largest(sel, venue, asset, window, usd, na, best, cur, keep)
+        return keep
     # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
     if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
         wcode = window.astype(np.int64)
@@ -497,6 +504,28 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
                          events["time_s"].to_numpy(np.float64), events["usd"].to_numpy(np.float64),
                          list(events["venue"].cat.categories))
     return events[keep]
+
+
+@C.jit
+def _first_largest(sel, venue, asset, window, usd, na, best, cur, keep):
+    """For rows ``sel`` in time order: mark the first of the largest ``usd`` per (venue, asset,
+    window) in ``keep`` (NaN counts as smallest, as last in a descending sort); ``best`` and
+    ``cur`` are scratch per feed."""
+    for k in range(sel.shape[0]):
+        i = sel[k]
+        f = venue[i] * na + asset[i]
+        w = window[k]
+        b = best[f]
+        if b < 0 or w != cur[f]:
+            if b >= 0:
+                keep[b] = True
+            cur[f] = w
+            best[f] = i
+        elif usd[i] > usd[b] or (usd[b] != usd[b] and usd[i] == usd[i]):
+            best[f] = i
+    for f in range(best.shape[0]):
+        if best[f] >= 0:
+            keep[best[f]] = True
 
 
 def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> dict:
