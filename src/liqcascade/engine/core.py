@@ -786,7 +786,10 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
     largest move so far are checked; a move beyond ``EPOCH_BAND`` starts a new epoch.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
     epoch yet), ``mc_ref[nm+1]`` how many accounts (by rising rho) are within reach; ``mc_rho``
-    rows: 0 rho per account, 1 accounts by rho, 2 scratch.  Returns the number of accounts
+    rows: 0 rho per account, 1 accounts by rho, 2 the reachable ones in account order, 3 and 4
+    per account its rho at its last check and the epoch's move then (negative: none).  An
+    account checked at a move ``d_c`` with rho ``r_c`` is skipped while ``(delta + d_c)/(1 - d_c)
+    < r_c`` (the marks have moved by less than ``r_c`` since).  Returns the number of accounts
     liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
@@ -803,6 +806,7 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
             mc_ref[m] = mst[m, MARK]
         mc_ref[nm] = 0.0
         for a in range(n_acc):
+            mc_rho[4, a] = -1.0
             if not first:
                 # a lower bound of the account's rho at the new marks from the one at the previous
                 # epoch's marks (slack falls by at most d*exposure, exposure grows by at most a
@@ -818,6 +822,8 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
             if liq:
                 n_liq += 1
             mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+            mc_rho[3, a] = mc_rho[0, a]
+            mc_rho[4, a] = 0.0
         # accounts by rho: the ones a move of the epoch's size may reach form a prefix (the order
         # of equal rhos does not matter: the prefix is the set with rho <= the largest move).  A
         # move beyond EPOCH_BAND starts a new epoch, so only rhos <= EPOCH_BAND need sorting; the
@@ -839,22 +845,26 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
     if delta > mc_ref[nm]:
         mc_ref[nm] = delta
     hot = mc_ref[nm]
-    p = int(mc_ref[nm + 1])
+    p0 = int(mc_ref[nm + 1])
+    p = p0
     while p < n_acc and mc_rho[0, int(mc_rho[1, p])] <= hot:
+        # keep the reachable accounts in account order (fills walk the books in that order)
+        x = mc_rho[1, p]
+        j = p - 1
+        while j >= 0 and mc_rho[2, j] > x:
+            mc_rho[2, j + 1] = mc_rho[2, j]
+            j -= 1
+        mc_rho[2, j + 1] = x
         p += 1
     mc_ref[nm + 1] = p
     if p == 0:
         return 0
-    # check the reachable accounts in account order (fills walk the books in that order)
-    for k in range(p):
-        mc_rho[2, k] = mc_rho[1, k]
-    if p < 32:
-        insertion_sort(mc_rho[2], p)
-    else:
-        heap_sort(mc_rho[2], p)
     for k in range(p):
         a = int(mc_rho[2, k])
         if mc_rho[0, a] == np.inf:
+            continue
+        dc = mc_rho[4, a]
+        if dc >= 0.0 and (delta + dc) / (1.0 - dc) * (1.0 + 1e-9) < mc_rho[3, a]:
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                              rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
@@ -862,6 +872,9 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
         if liq:
             n_liq += 1
             mc_rho[0, a] = np.inf
+        else:
+            mc_rho[3, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+            mc_rho[4, a] = delta
     return n_liq
 
 

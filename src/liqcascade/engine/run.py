@@ -339,7 +339,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         lp_run = lp if attempt == 0 else initial_liquidation_prices(positions, market)
         flag = np.zeros(n, np.uint8)
         flag[mc_pos] = 3  # checked per account, never by the sweep
-        mc_rho = np.zeros((3, len(mc_start) - 1))
+        mc_rho = np.zeros((5, len(mc_start) - 1))
         mc_ref = np.full(nm + 2, -1.0)
         ptr = grp_start.copy()
         co_run = co.copy()
