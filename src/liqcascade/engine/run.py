@@ -229,6 +229,11 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(summary={self.summary!r}, ledger={self.ledger!r})"
 
+    def __getstate__(self):  # pickling (process pools) builds the frames: the builders are closures
+        for name in ("steps", "events", "waves"):
+            self._frame(name)
+        return self.__dict__.copy()
+
     def to_parquet(self, directory) -> None:
         from pathlib import Path
 
