@@ -18,9 +18,16 @@ try:  # pragma: no cover - depends on the environment
     import numba
 
     HAVE_NUMBA = True
+    try:
+        from numba.core.cpu import CPUTargetOptions as _TO
+
+        _HAS_NRT_OPTION = hasattr(_TO, "_nrt")
+    except Exception:  # pragma: no cover
+        _HAS_NRT_OPTION = False
 except ImportError:  # pragma: no cover
     numba = None
     HAVE_NUMBA = False
+    _HAS_NRT_OPTION = False
 
 
 def jit(func: F | None = None, **options) -> F:
@@ -35,6 +42,8 @@ def jit(func: F | None = None, **options) -> F:
             return f
         opts = {"cache": True, "nogil": True}
         opts.update(options)
+        if "_nrt" in opts and not _HAS_NRT_OPTION:  # a private Numba option: drop it if unknown
+            opts.pop("_nrt")
         return numba.njit(**opts)(f)
 
     return wrap(func) if func is not None else wrap  # type: ignore[return-value]

@@ -57,7 +57,14 @@ import math
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit as _jit
+
+
+def jit(func):
+    """The engine's kernels allocate nothing, so they are compiled without Numba's reference
+    counting (``_nrt=False``): with it every call of a helper that takes arrays pays two atomic
+    operations per array, which was half the step loop's time."""
+    return _jit(func, _nrt=False)
 
 MAX_WAVES = 200
 MAX_WALK = 0.95
@@ -379,10 +386,13 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
         for l in range(na):
             usd += cmat[a, l] * ast[l, LAST_RET]
         dd = 1.0 - idx / ast[a, PEAK]
-        fg = 50.0 + 50.0 * math.tanh(math.log(idx / ast[a, SLOW]) / glob[FEAR_SCALE])
-        fear = (50.0 - fg) / 50.0
-        if fear < 0.0:
-            fear = 0.0
+        fear = 0.0
+        ratio = idx / ast[a, SLOW]
+        if ratio < 1.0:  # at or above the slow EMA the greed index is >= 50: no fear (skip tanh, log)
+            fg = 50.0 + 50.0 * math.tanh(math.log(ratio) / glob[FEAR_SCALE])
+            fear = (50.0 - fg) / 50.0
+            if fear < 0.0:
+                fear = 0.0
         for c in range(co_asset.shape[0]):
             if co_asset[c] != a:
                 continue
@@ -516,7 +526,8 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
-        stress = glob[VOL_SENS] * max(0.0, 0.5 * math.log(mst[m, VAR] / glob[CALM_VAR])) \
+        vr = mst[m, VAR] / glob[CALM_VAR]
+        stress = glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0) \
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
         target = 1.0 / (1.0 + stress)
         if target < glob[MIN_MULT]:
@@ -531,13 +542,15 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     update_index(mst, ast, mkt_i, mkt_f)
     for a in range(ast.shape[0]):
         idx = ast[a, INDEX]
-        # in log space: the fair price keeps PERM_FLOW of the log move the step's flows made
-        # (before the waves) and PERM_THETA of the forced flow's move (the waves) (stays positive)
-        if glob[PERM_FLOW] == glob[PERM_THETA]:
-            ast[a, FAIR] *= (idx / ast[a, STEP_INDEX]) ** glob[PERM_THETA]
+        # in log space: the fair price keeps PERM_FLOW of the log move the step's informed flows
+        # made (FLOW_INDEX) and PERM_THETA of the rest (noise, forced flow) (stays positive)
+        theta = glob[PERM_THETA]
+        move = idx / ast[a, STEP_INDEX]
+        if glob[PERM_FLOW] == theta:
+            ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move ** theta)  # x**1 = x, x**0 = 1
         else:
             ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] \
-                * (idx / ast[a, FLOW_INDEX]) ** glob[PERM_THETA]
+                * (idx / ast[a, FLOW_INDEX]) ** theta
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:
@@ -676,29 +689,25 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
     # the queue: ranked once per wave and group (the first time the wave needs it), then taken
     # from the top; the ranking build is the loop's only allocation and happens only on ADL
     if adl_state[0] != cnt[N_WV] or adl_state[1] != g:
+        # adl_rank rows: 0 position index, 1 minus its key; sorted by (row 1, row 0), so ties in the
+        # key go to the lower position index
         k = 0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
-                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
-                adl_rank[k] = j
-                k += 1
-        adl_rank[:k].sort()  # ties in the key go to the lower position index
-        keys = np.empty(k)
-        for r in range(k):
-            j = adl_rank[r]
-            keys[r] = -adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
-                               mkt_i, mkt_f, ven_i)
-        rank = np.argsort(keys, kind="mergesort")
-        tmp = adl_rank[:k].copy()
-        for r in range(k):
-            adl_rank[r] = tmp[rank[r]]
+            if size[j] > 0.0 and flag[j] != 3:
+                key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
+                              mkt_i, mkt_f, ven_i)
+                if key > -np.inf:
+                    adl_rank[0, k] = j
+                    adl_rank[1, k] = -key
+                    k += 1
+        heap_sort_pairs(adl_rank[1], adl_rank[0], k)
         adl_state[0] = cnt[N_WV]
         adl_state[1] = g
         adl_state[2] = k
         adl_state[3] = 0
     while q_adl - done > 1e-12 * q_adl and adl_state[3] < adl_state[2]:
-        j = adl_rank[adl_state[3]]
+        j = int(adl_rank[0, adl_state[3]])
         if size[j] <= 0.0:
             adl_state[3] += 1
             continue
@@ -927,7 +936,10 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
     largest move so far are checked; a move beyond ``EPOCH_BAND`` starts a new epoch.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
     epoch yet), ``mc_ref[nm+1]`` how many accounts (by rising rho) are within reach; ``mc_rho``
-    rows: 0 rho per account, 1 accounts by rho, 2 scratch.  Returns the number of accounts
+    rows: 0 rho per account, 1 accounts by rho, 2 the reachable ones in account order, 3 and 4
+    per account its rho at its last check and the epoch's move then (negative: none).  An
+    account checked at a move ``d_c`` with rho ``r_c`` is skipped while ``(delta + d_c)/(1 - d_c)
+    < r_c`` (the marks have moved by less than ``r_c`` since).  Returns the number of accounts
     liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
@@ -938,38 +950,71 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
             delta = d
     n_liq = 0
     if delta > EPOCH_BAND:
+        first = mc_ref[nm] < 0.0
+        d = delta * (1.0 + 1e-9)
         for m in range(nm):
             mc_ref[m] = mst[m, MARK]
         mc_ref[nm] = 0.0
         for a in range(n_acc):
+            mc_rho[4, a] = -1.0
+            if not first:
+                # a lower bound of the account's rho at the new marks from the one at the previous
+                # epoch's marks (slack falls by at most d*exposure, exposure grows by at most a
+                # factor 1 + d): an account still beyond this epoch's reach is not looked at (its
+                # positions are only changed by this check, so a closed account, rho = inf, stays)
+                rb = (mc_rho[0, a] - d) / (1.0 + d) * (1.0 - 1e-9)
+                if rb > EPOCH_BAND:
+                    mc_rho[0, a] = rb
+                    continue
             liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                                  rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
                                                  ev_qty, ev_price, ev_method, cnt)
             if liq:
                 n_liq += 1
             mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
-        # accounts by rho: the ones a move of the epoch's size may reach form a prefix
-        by_rho = np.argsort(mc_rho[0])  # once per epoch, the only allocation of this check
-        for k in range(n_acc):
-            mc_rho[1, k] = by_rho[k]
+            mc_rho[3, a] = mc_rho[0, a]
+            mc_rho[4, a] = 0.0
+        # accounts by rho: the ones a move of the epoch's size may reach form a prefix (the order
+        # of equal rhos does not matter: the prefix is the set with rho <= the largest move).  A
+        # move beyond EPOCH_BAND starts a new epoch, so only rhos <= EPOCH_BAND need sorting; the
+        # others follow in any order, beyond every prefix the epoch can reach
+        k = 0
+        for a in range(n_acc):
+            if mc_rho[0, a] <= EPOCH_BAND:
+                mc_rho[1, k] = a
+                mc_rho[2, k] = mc_rho[0, a]
+                k += 1
+        n_low = k
+        for a in range(n_acc):
+            if not mc_rho[0, a] <= EPOCH_BAND:
+                mc_rho[1, k] = a
+                k += 1
+        heap_sort_pairs(mc_rho[2], mc_rho[1], n_low)
         mc_ref[nm + 1] = 0.0
         return n_liq
     if delta > mc_ref[nm]:
         mc_ref[nm] = delta
     hot = mc_ref[nm]
-    p = int(mc_ref[nm + 1])
+    p0 = int(mc_ref[nm + 1])
+    p = p0
     while p < n_acc and mc_rho[0, int(mc_rho[1, p])] <= hot:
+        # keep the reachable accounts in account order (fills walk the books in that order)
+        x = mc_rho[1, p]
+        j = p - 1
+        while j >= 0 and mc_rho[2, j] > x:
+            mc_rho[2, j + 1] = mc_rho[2, j]
+            j -= 1
+        mc_rho[2, j + 1] = x
         p += 1
     mc_ref[nm + 1] = p
     if p == 0:
         return 0
-    # check the reachable accounts in account order (fills walk the books in that order)
-    for k in range(p):
-        mc_rho[2, k] = mc_rho[1, k]
-    mc_rho[2, :p].sort()
     for k in range(p):
         a = int(mc_rho[2, k])
         if mc_rho[0, a] == np.inf:
+            continue
+        dc = mc_rho[4, a]
+        if dc >= 0.0 and (delta + dc) / (1.0 - dc) * (1.0 + 1e-9) < mc_rho[3, a]:
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                              rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
@@ -977,6 +1022,9 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
         if liq:
             n_liq += 1
             mc_rho[0, a] = np.inf
+        else:
+            mc_rho[3, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+            mc_rho[4, a] = delta
     return n_liq
 
 
@@ -1068,6 +1116,67 @@ def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd
                 mst[m, OPENED] += q * f
                 p += 1
             pd_ptr[g] = p
+
+
+@jit
+def pair_before(ka, ja, kb, jb):
+    """``(ka, ja) < (kb, jb)``; a NaN key sorts last (as in ``np.argsort``)."""
+    if ka != ka:
+        return kb != kb and ja < jb
+    if kb != kb:
+        return True
+    return ka < kb or (ka == kb and ja < jb)
+
+
+@jit
+def sift_pairs(key, idx, root, n):
+    while True:
+        c = 2 * root + 1
+        if c >= n:
+            return
+        if c + 1 < n and pair_before(key[c], idx[c], key[c + 1], idx[c + 1]):
+            c += 1
+        if not pair_before(key[root], idx[root], key[c], idx[c]):
+            return
+        key[root], key[c] = key[c], key[root]
+        idx[root], idx[c] = idx[c], idx[root]
+        root = c
+
+
+@jit
+def heap_sort_pairs(key, idx, n):
+    """Sort ``key[:n]`` and ``idx[:n]`` together, ascending by ``(key, idx)``, in place (no
+    allocation; with distinct ``idx`` the order is the stable argsort's)."""
+    for r in range(n // 2 - 1, -1, -1):
+        sift_pairs(key, idx, r, n)
+    for e in range(n - 1, 0, -1):
+        key[0], key[e] = key[e], key[0]
+        idx[0], idx[e] = idx[e], idx[0]
+        sift_pairs(key, idx, 0, e)
+
+
+@jit
+def sift(a, root, n):
+    while True:
+        c = 2 * root + 1
+        if c >= n:
+            return
+        if c + 1 < n and a[c] < a[c + 1]:
+            c += 1
+        if not a[root] < a[c]:
+            return
+        a[root], a[c] = a[c], a[root]
+        root = c
+
+
+@jit
+def heap_sort(a, n):
+    """Sort ``a[:n]`` ascending in place (no allocation; for values without NaN)."""
+    for r in range(n // 2 - 1, -1, -1):
+        sift(a, r, n)
+    for e in range(n - 1, 0, -1):
+        a[0], a[e] = a[e], a[0]
+        sift(a, 0, e)
 
 
 @jit
@@ -1177,8 +1286,15 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 if n_trig < 32:
                     insertion_sort(trig, n_trig)
                 else:
-                    trig[:n_trig].sort()
+                    heap_sort(trig, n_trig)
                 n_total += n_trig
+                # touch the triggered positions' fields first: independent loads overlap, where
+                # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
+                touch = 0.0
+                for k in range(n_trig):
+                    j = trig[k]
+                    touch += size[j] + entry[j] + margin[j] + lp[j] + side[j] + mode[j] + mkt[j] + flag[j]
+                trig[n_trig] = 1 if touch == 0.5 else 0
                 for k in range(n_trig):
                     j = trig[k]
                     if size[j] <= 0.0:

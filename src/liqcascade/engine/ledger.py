@@ -86,8 +86,16 @@ def party_values(side, size, entry, margin, mkt, mst, vst, marks, ast=None) -> d
     return out
 
 
+@jit
+def _inventories(side, size, mkt, inv):
+    """Traders' inventory per market (base units), summed in position order as ``np.bincount``."""
+    for i in range(size.shape[0]):
+        inv[mkt[i]] += size[i] if side[i] > 0 else -size[i]
+
+
 def inventory_residual(side, size, mkt, mst) -> float:
-    inv = np.bincount(mkt, weights=np.where(side > 0, size, -size), minlength=mst.shape[0])
+    inv = np.zeros(mst.shape[0])
+    _inventories(side, size, mkt, inv)
     tot = inv + mst[:, C.LP_INV] + mst[:, C.FLOW_INV] + mst[:, C.VAULT_INV]
     return float(np.max(np.abs(tot))) if len(tot) else 0.0
 

@@ -8,7 +8,7 @@ a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 
 import numpy as np
@@ -113,19 +113,36 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
 
 
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
-    """Every position's LP (USD) with the vectorised rule books, per (venue, asset, mode)."""
+    """Every position's LP (USD): the kernel's tier-exact rule (``core.liquidation_price``, the
+    same arithmetic and bits as the vectorised rule books; ``tests/engine/test_rules_mirror.py``),
+    in one compiled pass."""
     lp = np.empty(len(pos))
-    na = len(pos.assets)
-    code = (pos.venue.astype(np.int32) * na + pos.asset) * 2 + pos.mode
-    for c in np.unique(code):
-        idx = np.flatnonzero(code == c)
-        m, mode = divmod(int(c), 2)
-        v, a = divmod(m, na)
-        rules = get_venue(pos.venues[v])
-        table = market.tables[(pos.venues[v], pos.assets[a])]
-        lp[idx] = rules.liquidation_price(pos.side[idx], pos.size[idx], pos.entry[idx], pos.margin[idx], table,
-                                          mode="cross" if mode == CROSS else "isolated")
+    mkt = pos.market()
+    _liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates, market.amounts,
+                        market.caps, market.mkt_i, market.mkt_f, market.ven_i, lp)
     return lp
+
+
+@C.jit
+def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, out):
+    for i in range(size.shape[0]):
+        m = mkt[i]
+        fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
+        out[i] = C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps,
+                                     mkt_i, mkt_f)
+
+
+@C.jit
+def _market_totals(side, size, entry, mkt, out):
+    """Per market, in position order (as ``np.bincount``): sum of s*size, of s*size*entry, long
+    size and short size (rows of ``out``)."""
+    for i in range(size.shape[0]):
+        m = mkt[i]
+        s = float(side[i])
+        out[0, m] += s * size[i]
+        out[1, m] += s * size[i] * entry[i]
+        out[2, m] += size[i] if s > 0 else 0.0
+        out[3, m] += size[i] if s < 0 else 0.0
 
 
 def sort_positions(lp, side, mkt, n_markets):
@@ -133,16 +150,21 @@ def sort_positions(lp, side, mkt, n_markets):
     ascending.  Returns ``(order int32, start, end)``.
 
     The order of equal LPs does not matter (a wave processes what the sweep collects in
-    ascending position index), so one unstable argsort of the LPs and a stable radix pass by
-    group suffice."""
-    key = np.where(side > 0, -lp, lp)
-    order = np.argsort(key)
-    del key
+    ascending position index), so a stable radix pass by group and one unstable argsort of each
+    group's LPs suffice (together cheaper than one argsort of all LPs)."""
     grp = (2 * mkt.astype(np.int16) + (side < 0)).astype(np.int16)
-    order = order[np.argsort(grp[order], kind="stable")].astype(np.int32)
+    by_grp = np.argsort(grp, kind="stable")
     counts = np.bincount(grp, minlength=2 * n_markets)
+    del grp
     end = np.cumsum(counts).astype(np.int64)
     start = end - counts
+    key = lp[by_grp]
+    order = np.empty(len(lp), np.int32)
+    for g in range(2 * n_markets):
+        a, b = int(start[g]), int(end[g])
+        if b > a:
+            k = -key[a:b] if g % 2 == 0 else key[a:b]
+            order[a:b] = by_grp[a:b][np.argsort(k)]
     return order, start, end
 
 
@@ -191,7 +213,6 @@ def multi_asset_cross_accounts(positions: Positions):
     return idx.astype(np.int32), np.r_[starts, len(idx)].astype(np.int64)
 
 
-@dataclass
 class Run:
     """Results of one simulation.
 
@@ -201,14 +222,41 @@ class Run:
     size, price, usd, method in book/backstop/adl).  ``waves``: one row per wave (time_s, wave,
     liquidated_usd, depth_usd, branching_ratio).  ``summary``: headline figures; ``ledger``: the
     conservation check.
+
+    The three frames are built from the kernel's record arrays on first access (``frames``: a
+    builder per frame name), so a caller that needs only the summary does not pay for pandas.
     """
 
-    steps: pd.DataFrame
-    events: pd.DataFrame
-    waves: pd.DataFrame
-    summary: dict
-    ledger: dict
-    final: dict = field(default_factory=dict, repr=False)
+    def __init__(self, steps: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                 waves: pd.DataFrame | None = None, summary: dict | None = None, ledger: dict | None = None,
+                 final: dict | None = None, *, frames: dict | None = None):
+        self._frames = {"steps": steps, "events": events, "waves": waves}
+        self._builders = dict(frames or {})
+        self.summary = {} if summary is None else summary
+        self.ledger = {} if ledger is None else ledger
+        self.final = {} if final is None else final
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        f = self._frames[name]
+        if f is None:
+            f = self._frames[name] = self._builders.pop(name)()
+        return f
+
+    def _set_frame(self, name: str, value: pd.DataFrame) -> None:
+        self._frames[name] = value
+        self._builders.pop(name, None)
+
+    steps = property(lambda self: self._frame("steps"), lambda self, v: self._set_frame("steps", v))
+    events = property(lambda self: self._frame("events"), lambda self, v: self._set_frame("events", v))
+    waves = property(lambda self: self._frame("waves"), lambda self, v: self._set_frame("waves", v))
+
+    def __repr__(self) -> str:
+        return f"Run(summary={self.summary!r}, ledger={self.ledger!r})"
+
+    def __getstate__(self):  # pickling (process pools) builds the frames: the builders are closures
+        for name in ("steps", "events", "waves"):
+            self._frame(name)
+        return self.__dict__.copy()
 
     def to_parquet(self, directory) -> None:
         from pathlib import Path
@@ -317,13 +365,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.MARK] = mst[:, C.MID]
         mst[:, C.MULT] = 1.0
         mst[:, C.VAR] = glob[C.CALM_VAR]
-        s = positions.side.astype(np.float64)
-        inv = np.bincount(mkt, weights=s * open_size, minlength=nm)
-        cash = np.bincount(mkt, weights=s * open_size * positions.entry, minlength=nm)
-        mst[:, C.LP_INV] = -inv
-        mst[:, C.LP_CASH] = cash
-        mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(s > 0, open_size, 0.0), minlength=nm)
-        mst[:, C.OI_S] = np.bincount(mkt, weights=np.where(s < 0, open_size, 0.0), minlength=nm)
+        tot = np.zeros((4, nm))
+        _market_totals(positions.side, open_size, positions.entry, mkt, tot)
+        mst[:, C.LP_INV] = -tot[0]
+        mst[:, C.LP_CASH] = tot[1]
+        mst[:, C.OI_L] = tot[2]
+        mst[:, C.OI_S] = tot[3]
         vst = np.zeros((len(venues), 3))
         vst[:, C.FUND] = funds
         return mst, vst, initial_asset_state(p0, liquidity.spot_arrays(assets))
@@ -345,7 +392,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         hp_key = np.zeros(int(hp_base[-1]))
         hp_idx = np.zeros(int(hp_base[-1]), np.int32)
         hp_n = np.zeros(2 * nm, np.int64)
-        mc_rho = np.zeros((3, len(mc_start) - 1))
+        mc_rho = np.zeros((5, len(mc_start) - 1))
         mc_ref = np.full(nm + 2, -1.0)
         ptr = grp_start.copy()
         co_run = co.copy()
@@ -358,7 +405,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         bound = np.empty(2 * nm)
         bound[0::2] = -np.inf
         bound[1::2] = np.inf
-        adl_rank = np.zeros(int(np.max(grp_end - grp_start, initial=0)) + 1, np.int32)
+        adl_rank = np.zeros((2, int(np.max(grp_end - grp_start, initial=0)) + 1))  # position, -key
         adl_state = np.full(4, -1, np.int64)
         # a wave triggers at most every position of one market (sweep and active set together)
         trig = np.zeros(int(np.max(grp_end[1::2] - grp_start[0::2], initial=0)) + 1, np.int32)
@@ -405,52 +452,101 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     venues, assets = market.venues, market.assets
     _, n_steps, nm = rec.shape
     na = len(assets)
-    t = np.arange(n_steps) * dt
-    # the frames hold views of the kernel's buffers (copy=False): no second copy of a day of records
-    steps = pd.DataFrame({
-        "time_s": np.repeat(t, nm),
-        "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
-        "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
-        "mark": rec[C.R_MARK].ravel(),
-        "mid": rec[C.R_MID].ravel(),
-        "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
-        "liq_long_usd": rec[C.R_LIQ_L].ravel(),
-        "liq_short_usd": rec[C.R_LIQ_S].ravel(),
-        "open_interest_usd": rec[C.R_OI].ravel(),
-        "insurance_fund_usd": rec[C.R_FUND].ravel(),
-        "adl_usd": rec[C.R_ADL].ravel(),
-        "bad_debt_usd": rec[C.R_BAD].ravel(),
-        "depth_multiplier": rec[C.R_MULT].ravel(),
-        "index": rec[C.R_INDEX].ravel(),
-    }, copy=False)
+
+    def steps_frame():
+        t = np.arange(n_steps) * dt
+        # the frame holds views of the kernel's buffers (copy=False): no second copy of a day of records
+        return pd.DataFrame({
+            "time_s": np.repeat(t, nm),
+            "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
+            "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
+            "mark": rec[C.R_MARK].ravel(),
+            "mid": rec[C.R_MID].ravel(),
+            "depth_1pct_usd": rec[C.R_DEPTH1].ravel(),
+            "liq_long_usd": rec[C.R_LIQ_L].ravel(),
+            "liq_short_usd": rec[C.R_LIQ_S].ravel(),
+            "open_interest_usd": rec[C.R_OI].ravel(),
+            "insurance_fund_usd": rec[C.R_FUND].ravel(),
+            "adl_usd": rec[C.R_ADL].ravel(),
+            "bad_debt_usd": rec[C.R_BAD].ravel(),
+            "depth_multiplier": rec[C.R_MULT].ravel(),
+            "index": rec[C.R_INDEX].ravel(),
+        }, copy=False)
+
+    # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
-    ev_mkt = positions.market()[ev_pos]
-    events = pd.DataFrame({
-        "time_s": ev_step * dt,
-        "account": positions.account[ev_pos],
-        "position": ev_pos,
-        "venue": pd.Categorical.from_codes(ev_mkt // na, venues),
-        "asset": pd.Categorical.from_codes(ev_mkt % na, assets),
-        "side": pd.Categorical.from_codes((positions.side[ev_pos] < 0).astype(np.int8), ["long", "short"]),
-        "size": ev_qty,
-        "price": ev_price,
-        "usd": ev_qty * ev_price,
-        "method": pd.Categorical.from_codes(ev_method, list(METHODS)),
-    }, copy=False)
+    ev_mkt = positions.venue[ev_pos].astype(np.int16) * na + positions.asset[ev_pos]
+    e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos, venue=(ev_mkt // na).astype(np.int8),
+             asset=(ev_mkt % na).astype(np.int8), short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty,
+             price=ev_price, usd=ev_qty * ev_price, method=ev_method)
+
+    def events_frame():
+        return pd.DataFrame({
+            "time_s": e["time_s"],
+            "account": e["account"],
+            "position": e["position"],
+            "venue": pd.Categorical.from_codes(e["venue"], venues),
+            "asset": pd.Categorical.from_codes(e["asset"], assets),
+            "side": pd.Categorical.from_codes(e["short"], ["long", "short"]),
+            "size": e["size"],
+            "price": e["price"],
+            "usd": e["usd"],
+            "method": pd.Categorical.from_codes(e["method"], list(METHODS)),
+        }, copy=False)
+
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
     with np.errstate(divide="ignore", invalid="ignore"):
         rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
-    waves = pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
-                          "branching_ratio": rr}, copy=False)
+
+    def waves_frame():
+        return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
+                             "branching_ratio": rr}, copy=False)
+
     # index per asset per step (for drawdowns)
     index = np.zeros((n_steps, na))
     for m in range(nm):
         index[:, market.mkt_i[m, C.ASSET]] = rec[C.R_INDEX, :, m]
     index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
-    summary = summarize(events, waves, waves_per_step, index, assets, venues, check)
-    return Run(steps, events, waves, summary, check.as_dict())
+    summary = summarize(e, rr, wv_no, waves_per_step, index, assets, venues, check)
+    return Run(summary=summary, ledger=check.as_dict(),
+               frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
+
+
+def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
+    """Which liquidations a venue's public feed shows (see :func:`as_reported`), from the events'
+    columns: venue and asset codes, time (s) and USD.  Within a throttle window the first of the
+    largest is kept."""
+    keep = np.ones(len(usd), bool)
+    throttle = np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
+    if len(usd) == 0 or not np.any(throttle > 0):
+        return keep
+    sel = np.flatnonzero(throttle[venue] > 0)
+    if len(sel) == 0:
+        return keep
+    window = np.floor(time_s[sel] / throttle[venue[sel]])
+    if len(sel) > 1 and np.all(time_s[1:] >= time_s[:-1]):  # in time order (the engine's log): one pass
+        na = int(asset.max()) + 1
+        best = np.full(len(throttle) * na, -1, np.int64)
+        cur = np.full(len(throttle) * na, -np.inf)
+        keep[sel] = False
+        _first_largest(sel, venue, asset, window, usd, na, best, cur, keep)
+        return keep
+    # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
+    if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
+        wcode = window.astype(np.int64)
+        wcode -= wcode.min()
+    else:  # pragma: no cover - times outside any engine run
+        wcode = np.unique(window, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    key = (venue[sel].astype(np.int64) * 256 + asset[sel]) * (int(wcode.max()) + 1) + wcode
+    o = np.argsort(-usd[sel], kind="stable")  # largest first (NaN last), ties in row order
+    o = o[np.argsort(key[o], kind="stable")]
+    ks = key[o]
+    first = np.r_[True, ks[1:] != ks[:-1]]
+    keep[sel] = False
+    keep[sel[o[first]]] = True
+    return keep
 
 
 def as_reported(events: pd.DataFrame) -> pd.DataFrame:
@@ -459,45 +555,72 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
     throttle window is kept; Bybit and Hyperliquid report every one."""
     if events.empty:
         return events
-    keep = np.ones(len(events), bool)
-    for vname in events["venue"].cat.categories:
-        throttle = get_venue(vname).procedure.feed_throttle_s
-        if throttle <= 0:
-            continue
-        sel = (events["venue"] == vname).to_numpy()
-        sub = events.loc[sel, ["asset", "time_s", "usd"]].copy()
-        sub["window"] = np.floor(sub["time_s"] / throttle)
-        best = sub.sort_values("usd", ascending=False, kind="stable").groupby(
-            ["asset", "window"], observed=True).head(1).index
-        k = np.zeros(len(events), bool)
-        k[events.index.get_indexer(best)] = True
-        keep &= ~sel | k
+    keep = reported_mask(events["venue"].cat.codes.to_numpy(), events["asset"].cat.codes.to_numpy(),
+                         events["time_s"].to_numpy(np.float64), events["usd"].to_numpy(np.float64),
+                         list(events["venue"].cat.categories))
     return events[keep]
 
 
-def summarize(events, waves, waves_per_step, index, assets, venues, check) -> dict:
-    total = float(events["usd"].sum())
-    reported = float(as_reported(events)["usd"].sum())
-    longs = float(events.loc[events["side"] == "long", "usd"].sum())
+@C.jit
+def _first_largest(sel, venue, asset, window, usd, na, best, cur, keep):
+    """For rows ``sel`` in time order: mark the first of the largest ``usd`` per (venue, asset,
+    window) in ``keep`` (NaN counts as smallest, as last in a descending sort); ``best`` and
+    ``cur`` are scratch per feed."""
+    for k in range(sel.shape[0]):
+        i = sel[k]
+        f = venue[i] * na + asset[i]
+        w = window[k]
+        b = best[f]
+        if b < 0 or w != cur[f]:
+            if b >= 0:
+                keep[b] = True
+            cur[f] = w
+            best[f] = i
+        elif usd[i] > usd[b] or (usd[b] != usd[b] and usd[i] == usd[i]):
+            best[f] = i
+    for f in range(best.shape[0]):
+        if best[f] >= 0:
+            keep[best[f]] = True
+
+
+def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> dict:
+    """Headline figures from the events' columns ``e`` (NumPy arrays: venue and asset codes,
+    ``short``, ``account``, ``usd``, ``method``, ``time_s``) and the waves' branching ratios ``r``."""
+    usd = e["usd"]
+    total = float(usd.sum())
+    reported = float(usd[reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues)].sum())
+    longs = float(usd[e["short"] == 0].sum())
     peak = np.maximum.accumulate(index, axis=0) if len(index) else index
     dd = (1.0 - index / peak).max(axis=0) * 100.0 if len(index) else np.zeros(len(assets))
-    r = waves["branching_ratio"].to_numpy()
-    r_first = waves.loc[waves["wave"] == 1, "branching_ratio"].to_numpy()
+    r_first = r[wave_no == 1]
+    by_venue = [usd[e["venue"] == k].sum() for k in range(len(venues))]
+    by_asset = [usd[e["asset"] == k].sum() for k in range(len(assets))]
     return {
         "true_total_liquidated_usd": total,
         "as_reported_total_usd": reported,
-        "accounts_liquidated": int(events["account"].nunique()),
-        "liquidation_events": int(len(events)),
+        "accounts_liquidated": _count_distinct(e["account"]),
+        "liquidation_events": int(len(usd)),
         "long_share": longs / total if total > 0 else float("nan"),
-        "by_venue_usd": {str(k): float(v) for k, v in events.groupby("venue", observed=False)["usd"].sum().items()},
-        "by_asset_usd": {str(k): float(v) for k, v in events.groupby("asset", observed=False)["usd"].sum().items()},
-        "largest_liquidation_usd": float(events["usd"].max()) if len(events) else 0.0,
+        "by_venue_usd": {str(k): float(v) for k, v in zip(venues, by_venue)},
+        "by_asset_usd": {str(k): float(v) for k, v in zip(assets, by_asset)},
+        "largest_liquidation_usd": float(usd.max()) if len(usd) else 0.0,
         "drawdown_pct": {a: float(d) for a, d in zip(assets, dd)},
-        "waves_total": int(len(waves)),
+        "waves_total": int(len(r)),
         "max_waves_in_a_step": int(waves_per_step.max()) if len(waves_per_step) else 0,
         "branching_ratio_first_wave_max": float(np.nanmax(r_first)) if np.any(np.isfinite(r_first)) else float("nan"),
         "branching_ratio_path_max": float(np.nanmax(r)) if np.any(np.isfinite(r)) else float("nan"),
-        "adl_usd": float(events.loc[events["method"] == "adl", "usd"].sum()),
-        "backstop_usd": float(events.loc[events["method"] == "backstop", "usd"].sum()),
+        "adl_usd": float(usd[e["method"] == C.ADL].sum()),
+        "backstop_usd": float(usd[e["method"] == C.BACKSTOP].sum()),
         "ledger_imbalance_usd": check.imbalance,
     }
+
+
+def _count_distinct(a: np.ndarray) -> int:
+    if len(a) == 0:
+        return 0
+    lo, hi = int(a.min()), int(a.max())
+    if hi - lo < 8 * len(a) + 1024:  # dense ids: a bitmap instead of a sort
+        seen = np.zeros(hi - lo + 1, bool)
+        seen[a - lo] = True
+        return int(np.count_nonzero(seen))
+    return int(len(np.unique(a)))
