@@ -32,7 +32,8 @@ def available_venues():
 def reference_liquidation_price(venue, side: int, q: float, e: float, collateral: float, table: TierTable,
                                 mode="isolated", taker_fee=None) -> float:
     """Slow and literal: solve with the entry tier, find the tier that holds Q*LP, re-solve until
-    consistent.  Falls back to trying every tier when the iteration does not settle."""
+    consistent (a long's negative LP means a notional of ~0 at the LP, tier 0; 0 is returned only
+    when that is consistent).  Falls back to trying every tier when the iteration does not settle."""
     extra = venue._extra_rate(taker_fee)
     if table.basis == "contracts":
         k = min(int(table.tier_index(q / table.contract_size)), table.n_tiers - 1)
@@ -52,16 +53,16 @@ def reference_liquidation_price(venue, side: int, q: float, e: float, collateral
     k = min(int(table.tier_index(q * e)), table.n_tiers - 1)
     for _ in range(60):
         lp = solve(k)
-        if side > 0 and lp <= 0:
-            return 0.0
-        k2 = min(int(table.tier_index(q * lp)), table.n_tiers - 1)
+        # a long whose LP at this tier is negative: the notional at the LP is ~0, i.e. tier 0,
+        # which may give a positive LP (the entry tier's rate can overstate the maintenance)
+        k2 = min(int(table.tier_index(q * max(lp, 0.0))), table.n_tiers - 1)
         if k2 == k:
-            return lp
+            return max(lp, 0.0) if side > 0 else lp
         k = k2
     consistent = [solve(k) for k in range(table.n_tiers)
-                  if min(int(table.tier_index(q * solve(k))), table.n_tiers - 1) == k]
+                  if min(int(table.tier_index(q * max(solve(k), 0.0))), table.n_tiers - 1) == k]
     assert consistent, "no consistent tier"
-    return consistent[0]
+    return max(consistent[0], 0.0) if side > 0 else consistent[0]
 
 
 # ----------------------------------------------------------------------------- published examples
@@ -374,3 +375,17 @@ def test_adl_rank_keys_rank_profit_and_leverage():
         key = v.adl_rank_key(side, size, entry, 80.0, coll, np.array([5.0, 5.0, 5.0]))
         assert key[0] > key[1] > key[2]
         assert key[2] == -np.inf
+
+
+def test_a_barely_leveraged_long_whose_entry_tier_gives_a_negative_lp():
+    """Found by Hypothesis: a 1.09x long on Binance SOLUSDT, $178M notional (tier 9, MMR 25 %)
+    whose LP with the entry tier is negative; at the LP the notional is ~$15M (tier 6, MMR 5 %)
+    and the consistent LP is positive: 0.8637 USD."""
+    v = get_venue("binance")
+    t = v.tier_table("SOL/USDT:USDT")
+    q, e, margin = 17_848_230.096318725, 10.0, 163_608_775.88292164
+    lp = float(v.liquidation_price(1, q, e, margin, t)[()])
+    k = int(t.tier_index(q * lp))
+    assert t.mmr[k] == 0.05
+    assert lp == pytest.approx((margin + t.maintenance_amount[k] - q * e) / (q * t.mmr[k] - q), rel=1e-12)
+    assert lp == pytest.approx(reference_liquidation_price(v, 1, q, e, margin, t), rel=1e-12)
