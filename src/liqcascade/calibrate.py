@@ -20,8 +20,9 @@ where ``d_i`` is how far the simulated figure lies *outside* the target's band, 
 Inside every band ``J = 0``: the fit does not chase the reported point, only the band (the
 reports are news, not data).  The search is deterministic: a seeded Latin-hypercube sample of the
 ranges (log-uniform where the range spans a decade or more), then coordinate refinement around
-the best point with halving steps.  Every evaluation runs the same population seed (common random
-numbers), so differences between candidates are the parameters', not the noise's.
+the best point with halving steps (an eighth of each range first).  Every evaluation runs the
+same population seed (common random numbers), so differences between candidates are the
+parameters', not the noise's.
 
 The result is written as a complete parameters file (the old one with the fitted values
 replaced and a ``[provenance]`` table: which keys were fitted, on which targets, when, the
@@ -213,11 +214,13 @@ def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float]
 def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequence[FreeParameter] = DEFAULT_FREE,
               n_positions: int | None = 300_000, samples: int = 16, refine_rounds: int = 3, seed: int = 0,
               also: Sequence[tuple[Scenario | str, Targets | str]] = (),
-              progress: Callable[[int, int, Evaluation], None] | None = None) -> CalibrationResult:
+              progress: Callable[[int, int, Evaluation], None] | None = None,
+              search_seed: int | None = None) -> CalibrationResult:
     """Fit ``free`` to ``targets`` (see the module docstring for the objective and search).
 
     ``also``: further (scenario, targets) pairs fitted jointly with the same parameters (the
-    objective sums over all of them)."""
+    objective sums over all of them).  ``search_seed``: seed of the Latin hypercube (default
+    ``seed``), so that independent searches can run side by side on the same population."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not isinstance(targets, Targets):
@@ -250,7 +253,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
     start = run({k: float(np.clip(v, p.low, p.high)) for (k, v), p in zip(current.items(), free)})
     best = start
     # Latin hypercube in the unit cube
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if search_seed is None else search_seed)
     d = len(free)
     cube = (rng.permuted(np.tile(np.arange(samples), (d, 1)), axis=1).T + rng.random((samples, d))) / samples
     for u in cube:
@@ -258,7 +261,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
         if ev.objective < best.objective:
             best = ev
     # coordinate refinement with halving steps (in the unit cube)
-    step = min(0.25, 2.0 / samples)  # in the unit cube; halves every round
+    step = 0.125  # in the unit cube; halves every round
     for _ in range(refine_rounds):
         for p in free:
             if best.objective == 0.0:
