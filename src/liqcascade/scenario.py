@@ -217,6 +217,14 @@ class CohortParams(_Strict):
     lth_drawdown_floor: float = Field(ge=0, le=1, description="fraction")
 
 
+class BookParams(_Strict):
+    """Shape of every order book beyond what a scenario states (its depth within 1 % and kappa)."""
+
+    #: depth is uniform within this distance of mid (fraction, 0.001 = 0.1 %): the power law
+    #: Cum(u) = B u^kappa, fitted on wider ranges, would make the touch implausibly thin
+    touch_u: float = Field(0.0, ge=0.0, lt=0.01, description="fraction of the mid")
+
+
 class LiquidationParams(_Strict):
     adl_rule: Literal["queue", "pro_rata"] = "queue"
     #: a liquidator vault (Hyperliquid's HLP) sells what it took over, half of it in this many
@@ -245,6 +253,7 @@ class ModelParameters(_Strict):
     cohorts: CohortParams
     contagion: ContagionParams
     liquidation: LiquidationParams
+    book: BookParams = Field(default_factory=BookParams)
     provenance: Provenance | None = None
 
 
@@ -418,6 +427,7 @@ def build_engine_inputs(scenario: Scenario, population):
         response=MarketMakerResponse(**params.market_maker.model_dump()),
         spot={a: DepthProfile.from_depth_1pct(s.spot_depth_1pct_usd, s.spot_kappa)
               for a, s in spec.assets.items() if s.spot_depth_1pct_usd},
+        touch_u=params.book.touch_u,
     )
     prices = PriceConfig(initial={a: s.start_price for a, s in spec.assets.items()},
                          arbitrage_rate=params.prices.arbitrage_rate,

@@ -135,8 +135,9 @@ def test_opened_positions_are_liquidated_in_a_crash_and_rebound(seed):
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n=st.integers(5, 150), shock=st.floats(-8e6, 3e6),
-       spot_btc=st.sampled_from([5e6, 3e7, 2e8]), pending_share=st.sampled_from([0.0, 0.3]))
-def test_matches_reference_with_a_spot_anchor(seed, n, shock, spot_btc, pending_share):
+       spot_btc=st.sampled_from([5e6, 3e7, 2e8]), pending_share=st.sampled_from([0.0, 0.3]),
+       touch_u=st.sampled_from([0.0, 1e-3]))
+def test_matches_reference_with_a_spot_anchor(seed, n, shock, spot_btc, pending_share, touch_u):
     """With a spot book per asset (index = spot mid, perpetuals arbitraged to it, flows split
     across spot and perpetual books by depth) the engines still agree and the books balance,
     spot parties included."""
@@ -144,6 +145,7 @@ def test_matches_reference_with_a_spot_anchor(seed, n, shock, spot_btc, pending_
     kw = dict(n_steps=80, insurance_fund={"binance": 1e5, "bybit": 0.0, "hyperliquid": 1e4}, seed=seed)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
     liq = liquidity(spot={"BTC": spot_btc, "ETH": spot_btc / 10})
+    liq.touch_u = touch_u  # books uniform within 0.1 % of mid
     fast = simulate(pos, liq, prices(), flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liq, prices(), flows, **kw)
     assert_same(fast, ref)

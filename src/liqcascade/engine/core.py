@@ -70,8 +70,9 @@ MAX_WAVES = 200
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
-BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX = range(11)
-N_MKT_F = 11
+BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, \
+    TOUCH_PW_ASK = range(14)
+N_MKT_F = 14
 # market int parameters (mkt_i columns)
 VENUE, ASSET, NTIER, CONTRACTS, MARK_RULE = range(5)
 N_MKT_I = 5
@@ -95,8 +96,9 @@ FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
 INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX, \
     SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
-    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK = range(20)
-N_AST = 20
+    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
+    SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK = range(23)
+N_AST = 23
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -279,6 +281,28 @@ def walk_from(b, kappa, a_usd, usd):
 
 
 @jit
+def walk_book(b, kappa, a_usd, usd, u0, pw):
+    """:func:`walk_from` on a book whose depth is uniform within ``u0`` of the step's mid
+    (``Cum(u) = X0*u/u0`` below ``u0``, ``b*u**kappa`` beyond, ``X0 = b*u0**kappa = b*pw``): the
+    power law, fitted on wider ranges, would make the touch implausibly thin for the small
+    orders of every second.  ``u0 = 0``: the pure power law."""
+    if u0 <= 0.0 or usd <= 0.0:
+        return walk_from(b, kappa, a_usd, usd)
+    x0 = b * pw
+    if a_usd >= x0:
+        return walk_from(b, kappa, a_usd, usd)
+    # the linear piece, from a to min(a+v, X0): u(x) = u0*x/X0, rising u0*v1/X0 over it
+    v1 = min(usd, x0 - a_usd)
+    rise = u0 * v1 / x0
+    if v1 >= usd:
+        return rise, 0.5 * rise
+    # the power-law piece from X0, its distances measured from u(X0) = u0
+    v2 = usd - v1
+    u2, f2 = walk_from(b, kappa, x0, v2)
+    return rise + u2, (v1 * 0.5 * rise + v2 * (rise + f2)) / usd
+
+
+@jit
 def _walk_du(b, kappa, a_usd, ua, usd):
     """``u(a+v) - u(a)`` without cancellation (``u(x) = (x/b)**(1/kappa)``; ``ua = u(a)``, 0 when
     ``a`` is below what the book resolves)."""
@@ -300,7 +324,8 @@ def preview_fill(mst, mkt_f, m, d, q):
     """Average fill price of ``q`` base units in direction ``d`` without moving the book."""
     mid = mst[m, MID]
     b, k = book_side(mst, mkt_f, m, d)
-    u, a = walk_from(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], q * mid)
+    u, a = walk_book(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], q * mid, mkt_f[m, TOUCH_U],
+                     mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
     return mid * (1.0 + d * a)
 
 
@@ -310,7 +335,7 @@ def fill(mst, mkt_f, m, d, q):
     mid = mst[m, MID]
     b, k = book_side(mst, mkt_f, m, d)
     col = CONS_ASK if d > 0 else CONS_BID
-    u, a = walk_from(b, k, mst[m, col], q * mid)
+    u, a = walk_book(b, k, mst[m, col], q * mid, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
     mst[m, col] += q * mid
     mst[m, MID] = mid * (1.0 + d * u)
     return mid * (1.0 + d * a)
@@ -337,11 +362,11 @@ def spot_fill(ast, a, d, v_usd):
     (spot liquidity providers take the other side, no fee); moves the spot mid."""
     mid = ast[a, SPOT_MID]
     if d > 0:
-        b, k, col = ast[a, SP_ASK_B], ast[a, SP_ASK_K], SP_CONS_ASK
+        b, k, col, pw = ast[a, SP_ASK_B], ast[a, SP_ASK_K], SP_CONS_ASK, ast[a, SP_TOUCH_PW_ASK]
     else:
-        b, k, col = ast[a, SP_BID_B], ast[a, SP_BID_K], SP_CONS_BID
+        b, k, col, pw = ast[a, SP_BID_B], ast[a, SP_BID_K], SP_CONS_BID, ast[a, SP_TOUCH_PW_BID]
     base = v_usd / mid
-    u, avg = walk_from(b, k, ast[a, col], v_usd)
+    u, avg = walk_book(b, k, ast[a, col], v_usd, ast[a, SP_TOUCH_U], pw)
     ast[a, col] += v_usd
     price = mid * (1.0 + d * avg)
     ast[a, SPOT_MID] = mid * (1.0 + d * u)
@@ -478,7 +503,8 @@ def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     mid = mst[m, MID]
     base = v_usd / mid
     col = CONS_ASK if d > 0 else CONS_BID
-    u, avg = walk_from(b, k, mst[m, col], v_usd)
+    u, avg = walk_book(b, k, mst[m, col], v_usd, mkt_f[m, TOUCH_U],
+                       mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
     mst[m, col] += v_usd
     price = mid * (1.0 + d * avg)
     mst[m, MID] = mid * (1.0 + d * u)

@@ -125,15 +125,26 @@ class Liquidity:
     #: per asset, the spot book (all spot venues together) that anchors the index; an asset
     #: without one takes its index from the perpetual mids (see :mod:`.prices`)
     spot: dict[str, DepthProfile] = field(default_factory=dict)
+    #: every book's depth is uniform within this distance of mid (fraction; 0.001 = 0.1 %) and
+    #: follows the power law beyond: ``Cum(u) = B*u0**kappa * u/u0`` for ``u < u0``.  The power
+    #: law is fitted on wider distances; taken to the touch it makes the first basis points of a
+    #: book with kappa > 1 implausibly thin for the small orders of every second.  0: pure power law.
+    touch_u: float = 0.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.touch_u) and 0.0 <= self.touch_u < 0.01):
+            raise InputError(f"touch_u must be a fraction in [0, 0.01), got {self.touch_u!r}", field="touch_u")
 
     def spot_arrays(self, assets) -> np.ndarray:
-        """Per asset ``(bid_b, ask_b, bid_kappa, ask_kappa, depth_1pct_both_sides)``; zeros
-        where the asset has no spot book."""
-        out = np.zeros((len(assets), 5))
+        """Per asset ``(bid_b, ask_b, bid_kappa, ask_kappa, depth_1pct_both_sides, touch_u,
+        touch_u**bid_kappa, touch_u**ask_kappa)``; zeros where the asset has no spot book."""
+        out = np.zeros((len(assets), 8))
+        u0 = self.touch_u
         for a, an in enumerate(assets):
             p = self.spot.get(an.upper())
             if p is not None:
-                out[a] = (p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa, p.depth_within(1.0))
+                out[a] = (p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa, p.depth_within(1.0), u0,
+                          u0 ** p.bid_kappa, u0 ** p.ask_kappa)
         return out
 
     @classmethod

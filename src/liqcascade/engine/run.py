@@ -99,6 +99,9 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
             ven_i[vi, C.FEE_KIND] = fee_kind
             mkt_f[m, C.FEE_RATE] = rate
             mkt_f[m, C.BID_B], mkt_f[m, C.ASK_B], mkt_f[m, C.BID_K], mkt_f[m, C.ASK_K] = depth[:, m]
+            mkt_f[m, C.TOUCH_U] = liquidity.touch_u
+            mkt_f[m, C.TOUCH_PW_BID] = liquidity.touch_u ** depth[2, m]
+            mkt_f[m, C.TOUCH_PW_ASK] = liquidity.touch_u ** depth[3, m]
             mkt_f[m, C.EMA_A] = 1.0 - math.exp(-dt / prices.window(v))
             mkt_f[m, C.CSIZE] = t.contract_size
             extra = rules._extra_rate(None)
@@ -302,7 +305,8 @@ def initial_asset_state(p0: np.ndarray, spot: np.ndarray | None = None) -> np.nd
     for col in (C.INDEX, C.PEAK, C.SLOW, C.FAIR, C.STEP_INDEX, C.FLOW_INDEX, C.SPOT_MID):
         ast[:, col] = p0
     if spot is not None:
-        ast[:, [C.SP_BID_B, C.SP_ASK_B, C.SP_BID_K, C.SP_ASK_K, C.SP_DEPTH1]] = spot
+        ast[:, [C.SP_BID_B, C.SP_ASK_B, C.SP_BID_K, C.SP_ASK_K, C.SP_DEPTH1, C.SP_TOUCH_U, C.SP_TOUCH_PW_BID,
+                C.SP_TOUCH_PW_ASK]] = spot
     return ast
 
 
