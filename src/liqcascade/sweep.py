@@ -458,7 +458,10 @@ def run_path(payload: _Payload, path: int) -> dict[str, Any]:
         p = liquidity.profiles[k]
         f = scale * math.exp(sigma * zi - 0.5 * sigma * sigma)
         profiles[k] = DepthProfile(p.bid_b * f, p.ask_b * f, p.bid_kappa, p.ask_kappa)
-    liq = Liquidity(profiles, liquidity.response)
+    # spot books (where the scenario has them) take the grid's factor; the book shape is kept
+    spot = {a: DepthProfile(p.bid_b * scale, p.ask_b * scale, p.bid_kappa, p.ask_kappa)
+            for a, p in liquidity.spot.items()}
+    liq = Liquidity(profiles, liquidity.response, spot=spot, touch_u=liquidity.touch_u)
 
     progs = list(flows.programmes)
     usd = float(coords["shock_usd"])
