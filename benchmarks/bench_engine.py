@@ -10,7 +10,7 @@ Prints, from one process:
   sort, the compiled step loop, frames), and the compiled loop alone;
 - position-steps per second (positions x steps / engine time);
 - the ratio of engine time to ``np.argsort`` of the 1,000,000 initial liquidation prices, timed in
-  the same process (target <= 5);
+  the same process, interleaved with the engine runs (the fastest of each; target <= 5);
 - peak memory per position above the baseline (tracemalloc, in a second run; target <= 150 bytes).
 
 Run: ``python benchmarks/bench_engine.py`` (``--positions`` and ``--steps`` to scale down).
@@ -91,6 +91,8 @@ def main():
     ap.add_argument("--positions", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=86_400)
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="engine runs and argsorts, interleaved; the fastest of each is reported")
     ap.add_argument("--multi-asset-accounts", type=int, default=3_000,
                     help="accounts holding a BTC and an ETH cross position on one venue")
     args = ap.parse_args()
@@ -108,10 +110,6 @@ def main():
     # the same population's initial liquidation prices, for the argsort yardstick
     market = R.build_market(VENUES, ASSETS, liq, prices, 1.0)
     lp = R.initial_liquidation_prices(pos, market)
-    t_sort = min(_time(lambda: np.argsort(lp)) for _ in range(3))
-    del lp, market
-    gc.collect()
-
     kernel, t_kernel = R.C.run_kernel, []  # time the compiled step loop inside the same call
 
     def timed_kernel(*a):
@@ -119,11 +117,23 @@ def main():
         kernel(*a)
         t_kernel.append(time.perf_counter() - t1)
 
+    # engine runs and argsorts interleaved, so that both see the same machine load; the
+    # fastest of each is reported (the shared 2-core machine's load only ever slows things)
+    sorts, engines, loops = [], [], []
     R.C.run_kernel = timed_kernel
-    t0 = time.perf_counter()
-    run = simulate(pos, liq, prices, flows, n_steps=steps, insurance_fund=funds)
-    t_engine = time.perf_counter() - t0
+    for _ in range(max(1, args.repeat)):
+        sorts.append(_time(lambda: np.argsort(lp)))
+        gc.collect()
+        t_kernel.clear()
+        t0 = time.perf_counter()
+        run = simulate(pos, liq, prices, flows, n_steps=steps, insurance_fund=funds)
+        engines.append(time.perf_counter() - t0)
+        loops.append(sum(t_kernel))
+        sorts.append(_time(lambda: np.argsort(lp)))
     R.C.run_kernel = kernel
+    del lp, market
+    t_sort, t_engine = min(sorts), min(engines)
+    t_kernel = [loops[int(np.argmin(engines))]]
 
     s = run.summary
     print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)  "
@@ -133,7 +143,8 @@ def main():
     print(f"engine (simulate)       {t_engine:8.3f} s   target <= 10 s")
     print(f"  of which step loop    {sum(t_kernel):8.3f} s   (core.run_kernel; the rest: LPs, sort, setup, summary)")
     print(f"np.argsort of {n:,} LPs {t_sort:8.4f} s")
-    print(f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5")
+    print(f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5   (fastest of {len(engines)} runs and "
+          f"{len(sorts)} argsorts; engine runs {min(engines):.3f}-{max(engines):.3f} s)")
     print(f"position-steps / s      {n * steps / t_engine:10.3e}   (fastest open simulator measured here ~2.5e8)")
     print(f"liquidated (true)       {s['true_total_liquidated_usd'] / 1e6:10.1f} M USD, as reported "
           f"{s['as_reported_total_usd'] / 1e6:.1f} M USD, {s['liquidation_events']:,} events, "
