@@ -325,9 +325,10 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
         "targets": result.targets.split(" + "),
         "fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "objective": result.best.objective,
-        "positions": result.n_positions if result.n_positions is not None else 0,
         "seed": result.seed,
     }
+    if result.n_positions is not None:  # absent: fitted at the real position count
+        provenance["positions"] = result.n_positions
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parameters": out / "model-parameters.toml", "json": out / "fit-report.json", "md": out / "fit-report.md"}
     report = {
