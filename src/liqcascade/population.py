@@ -383,8 +383,10 @@ def synthesize(
                 # meet the component's open interest exactly: scale sizes (leverage kept), cap
                 # each at the venue's largest tier, de-lever to the tier the final size sits in
                 # (a lower leverage only moves the liquidation price away); a larger size can
-                # reach a tier with a higher rate, so check survivorship again and repeat
-                for _ in range(5):
+                # reach a tier with a higher rate, so check survivorship again and repeat: first
+                # by halving the leverage of the positions the path would have liquidated, then
+                # (with few positions) by dropping them
+                for rnd in range(12):
                     size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
                     margin = size * entry / lev
                     lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
@@ -392,6 +394,9 @@ def synthesize(
                     crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
                     if not crossed.any():
                         break
+                    if rnd < 6:  # a position the path would have liquidated at its grown size: de-lever it
+                        lev[crossed] = np.maximum(0.5 * lev[crossed], 1.0)
+                        continue
                     dropped += int(crossed.sum())
                     keep = ~crossed
                     size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
