@@ -148,3 +148,23 @@ def test_macro_shock_follows_the_equity_path_with_beta():
     btc = run.steps[(run.steps["asset"] == "BTC") & (run.steps["venue"] == "binance")]
     assert btc["mid"].iloc[5] == pytest.approx(100_000.0, rel=1e-6)
     assert btc["mid"].iloc[-1] < 95_000.0
+
+
+def test_buffers_that_overflow_grow_and_give_the_same_run(monkeypatch):
+    """Start with buffers far too small for the events, waves and active set: the engine grows
+    them and reruns; the result is the run the default buffers give, bit for bit."""
+    from liqcascade.engine import run as R
+    from liqcascade.engine import simulate
+
+    from .markets import liquidity, prices, random_positions, shock_flows
+
+    pos = random_positions(3, 400, spread=0.03)
+    kw = dict(n_steps=70, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=3, keep_final=True)
+    flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=60)
+    ref = simulate(pos, liquidity(), prices(), flows, **kw)
+    # initial buffers with MIN_BUFFER = 2: 400 // 4 = 100 events, 70 // 2 = 35 waves: both overflow
+    assert len(ref.events) > 100 and len(ref.waves) > 35
+    monkeypatch.setattr(R, "MIN_BUFFER", 2)
+    small = simulate(pos, liquidity(), prices(), flows, **kw)
+    assert small.events.equals(ref.events) and small.waves.equals(ref.waves)
+    assert np.array_equal(small.final["margin"], ref.final["margin"])

@@ -272,6 +272,9 @@ class Run:
 
 
 METHODS = np.array(["book", "backstop", "adl"])
+#: smallest initial size of the event, active-set and wave buffers; a full buffer grows by the
+#: share of the run it lasted and the run starts again (deterministic, so the same run)
+MIN_BUFFER = 4096
 
 
 def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, dt: float, adl_rule: str,
@@ -379,9 +382,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         vst[:, C.FUND] = funds
         return mst, vst, initial_asset_state(p0, liquidity.spot_arrays(assets))
 
-    ev_cap = max(1024, n // 4)
-    act_cap = max(1024, n // 16)
-    wv_cap = max(1024, n_steps // 8)
+    ev_cap = max(MIN_BUFFER, n // 4)
+    act_cap = max(MIN_BUFFER, n // 16)
+    wv_cap = max(MIN_BUFFER, n_steps // 2)
     for attempt in range(20):
         mst, vst, ast = fresh_state()
         initial_value = float(np.sum(positions.margin) + np.sum(funds))
@@ -429,13 +432,16 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         if status == C.OK:
             break
         # a buffer was full: grow it and run again from the start (deterministic, so the same run)
-        del rec, ev, wv, act_idx, act_cool, trig, size, margin, lp_run, flag
+        del rec, act_idx, act_cool, trig, size, margin, lp_run, flag
+        # grow by the share of the run the buffer lasted (events and waves come in time order)
         if status == C.EVENTS_FULL:
-            ev_cap *= 3
+            reached = int(ev[0][ev_cap - 1]) + 1
+            ev_cap = int(ev_cap * max(2.0, 1.25 * n_steps / reached))
         elif status == C.ACTIVE_FULL:
             act_cap *= 4
         else:
-            wv_cap *= 4
+            reached = int(wv[0][wv_cap - 1]) + 1
+            wv_cap = int(wv_cap * max(2.0, 1.25 * n_steps / reached))
     else:  # pragma: no cover
         raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
