@@ -215,6 +215,11 @@ class CohortParams(_Strict):
     panic_at_max_fear: float = Field(ge=0, description="per second at extreme fear")
     lth_per_drawdown: float = Field(ge=0, description="per second per unit of drawdown beyond the floor")
     lth_drawdown_floor: float = Field(ge=0, le=1, description="fraction")
+    #: dip buyers in every asset: cash OI * dip_cash_per_oi (USD), bought at OI * dip_per_drawdown
+    #: USD/s per unit of drawdown beyond dip_drawdown_floor (0: none)
+    dip_per_drawdown: float = Field(0.0, ge=0, description="per second per unit of drawdown beyond the floor")
+    dip_drawdown_floor: float = Field(0.05, ge=0, le=1, description="fraction")
+    dip_cash_per_oi: float = Field(0.1, ge=0, description="their cash, fraction of the asset's open interest")
 
 
 class BookParams(_Strict):
@@ -408,7 +413,7 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
 def build_engine_inputs(scenario: Scenario, population):
     """The engine's positions, liquidity, prices and flows for a scenario and a population."""
     from .engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, contagion,
-                         etf_redemptions, long_term_holders, macro_shock, panic_sellers, programme,
+                         dip_buyers, etf_redemptions, long_term_holders, macro_shock, panic_sellers, programme,
                          treasury_company)
     from .population import MODE_CROSS
 
@@ -444,6 +449,10 @@ def build_engine_inputs(scenario: Scenario, population):
         for a in spec.assets:
             if a != lead and params.contagion.rate_per_oi > 0:
                 flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
+    if co.dip_per_drawdown > 0:  # a global behaviour: every asset has its bargain hunters
+        for a in spec.assets:
+            flows.cohorts.append(dip_buyers(a, co.dip_cash_per_oi * oi[a], co.dip_drawdown_floor,
+                                            co.dip_per_drawdown * oi[a]))
     for f in spec.flows:
         if f.kind in ("sell_programme", "buy_programme"):
             days = (f.end_hour - f.start_hour) / 24.0

@@ -74,3 +74,29 @@ def test_the_vault_sells_what_it_took_over_and_the_books_balance():
     assert held > 0
     assert np.abs(sell.final["mst"][:, C.VAULT_INV]).sum() < 1e-6 * held
     assert keep.ledger["ok"] and sell.ledger["ok"]
+
+
+def test_dip_buyers_buy_beyond_their_floor_out_of_their_cash_and_lift_the_price():
+    """A sell programme drives the index down; dip buyers (floor 2 %) buy at their rate once the
+    drawdown passes the floor, never more than their cash, and the price ends higher than
+    without them; the engines agree and the books balance."""
+    from liqcascade.engine import dip_buyers
+
+    from .reference import simulate_reference
+
+    pos = random_positions(5, 200, spread=0.03)
+    kw = dict(n_steps=150, insurance_fund=1e6, seed=5)
+    sell = [programme("BTC", -6e6 * 86_400, 2, 60), programme("ETH", -2e6 * 86_400, 2, 60)]
+    pr = PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}, permanent_impact=0.5, resilience_half_life_s=60.0)
+    plain = simulate(pos, liquidity(), pr, Flows(programmes=list(sell)), keep_final=True, **kw)
+    cash = 2e8
+    flows = Flows(programmes=list(sell), cohorts=[dip_buyers("BTC", cash, 0.02, 5e8), dip_buyers("ETH", cash, 0.02, 2e8)])
+    dip = simulate(pos, liquidity(), pr, flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liquidity(), pr, flows, **kw)
+    assert plain.summary["drawdown_pct"]["BTC"] > 2.0  # the floor was passed
+    left = dip.final["cohorts"][:, 0]
+    assert np.all(left >= 0) and np.all(left < cash)  # they bought, within their cash
+    last = lambda r: r.steps.query("asset == 'BTC'")["index"].iloc[-1]
+    assert last(dip) > last(plain)
+    np.testing.assert_allclose(dip.steps["mark"], ref.steps["mark"], rtol=1e-9)
+    assert dip.ledger["ok"]

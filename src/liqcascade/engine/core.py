@@ -424,15 +424,22 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             rate = co[c, 4] * max(0.0, dd - co[c, 3]) + co[c, 5] * fear
             if idx < co[c, 1]:
                 rate += co[c, 2]
-            sell = rate * dt
+            amount = rate * dt
+            if co[c, 6] > 0.0:  # a buyer: co[c, 0] is its cash (USD)
+                if amount > co[c, 0]:
+                    amount = co[c, 0]
+                if amount > 0.0:
+                    co[c, 0] -= amount
+                    usd += amount
+                continue
             have = co[c, 0] * idx
-            if sell > have:
-                sell = have
-            if sell > 0.0:
-                co[c, 0] -= sell / idx
+            if amount > have:
+                amount = have
+            if amount > 0.0:
+                co[c, 0] -= amount / idx
                 if co[c, 0] < 0.0:
                     co[c, 0] = 0.0
-                usd -= sell
+                usd -= amount
         while st_ptr[a, 0] < st_end[a, 0] and st_price[st_ptr[a, 0]] >= idx:
             usd -= st_size[st_ptr[a, 0]] * idx
             st_ptr[a, 0] += 1

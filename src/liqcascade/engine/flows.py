@@ -83,8 +83,12 @@ class Cohort:
     drawdown_floor: float = 0.0
     drawdown_rate: float = 0.0
     fear_rate: float = 0.0
+    #: -1 sells out of ``holdings`` (base units); +1 buys with ``holdings`` of cash (USD)
+    side: int = -1
 
     def __post_init__(self):
+        if self.side not in (-1, 1):
+            raise InputError(f"cohort {self.name!r}: side must be -1 (sells) or +1 (buys)", field="side")
         if not (np.isfinite(self.holdings) and self.holdings >= 0):
             raise InputError(f"cohort {self.name!r}: holdings must be >= 0 base units", field="holdings")
         for f in ("trigger_price", "trigger_rate", "drawdown_floor", "drawdown_rate", "fear_rate"):
@@ -168,6 +172,13 @@ def panic_sellers(asset, holdings, usd_per_s_per_drawdown=5e6, usd_per_s_at_max_
     return Cohort(name, asset.upper(), holdings, drawdown_rate=usd_per_s_per_drawdown, fear_rate=usd_per_s_at_max_fear)
 
 
+def dip_buyers(asset, cash_usd, drawdown_floor=0.05, usd_per_s_per_drawdown=1e6, name="dip") -> Cohort:
+    """Buy ``usd_per_s_per_drawdown * (drawdown - drawdown_floor)`` USD per second out of
+    ``cash_usd``: the bargain hunters whose bids stop a fall and lift the price after it."""
+    return Cohort(name, asset.upper(), cash_usd, drawdown_floor=drawdown_floor, drawdown_rate=usd_per_s_per_drawdown,
+                  side=1)
+
+
 def stop_losses(asset, trigger, size, side=-1, holdings=np.inf) -> StopLosses:
     trigger = np.asarray(trigger, np.float64)
     size = np.broadcast_to(np.asarray(size, np.float64), trigger.shape).copy()
@@ -246,13 +257,13 @@ class Flows:
         return cmat
 
     def cohort_arrays(self, assets):
-        """``(asset, holdings, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate)``."""
+        """``(asset, holdings, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate, side)``."""
         assets = [a.upper() for a in assets]
         a = np.array([assets.index(c.asset) if c.asset in assets else -1 for c in self.cohorts], np.int64)
         if np.any(a < 0):
             raise InputError("cohort on an unknown asset", field="asset")
         cols = np.array([[c.holdings, c.trigger_price, c.trigger_rate, c.drawdown_floor, c.drawdown_rate,
-                          c.fear_rate] for c in self.cohorts], np.float64).reshape(len(self.cohorts), 6)
+                          c.fear_rate, float(c.side)] for c in self.cohorts], np.float64).reshape(len(self.cohorts), 7)
         return a, np.ascontiguousarray(cols)
 
     def stop_arrays(self, assets):
