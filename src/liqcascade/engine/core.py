@@ -90,6 +90,8 @@ N_GLOB = 15
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
     LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK = range(24)
+# (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
+# the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise)
 N_MST = 24
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
@@ -246,17 +248,6 @@ def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i
 
 # ---------------------------------------------------------------------------------- book
 @jit
-def walk(mid, b, kappa, usd):
-    """Move fraction and average fill distance of a market order of ``usd`` (at mid)."""
-    if usd <= 0.0:
-        return 0.0, 0.0
-    u = (usd / b) ** (1.0 / kappa)
-    if u > MAX_WALK:
-        u = MAX_WALK
-    return u, kappa / (kappa + 1.0) * u
-
-
-@jit
 def walk_from(b, kappa, a_usd, usd):
     """Move and average fill distance (fractions of the current mid) of a market order of
     ``usd`` that continues a walk which has already consumed ``a_usd`` of this side of the book
@@ -270,9 +261,10 @@ def walk_from(b, kappa, a_usd, usd):
     ua = (a_usd / b) ** (1.0 / kappa) if a_usd > 0.0 else 0.0
     if ua >= MAX_WALK:  # the book ran out earlier in the step
         return 0.0, 0.0
-    if ua + _walk_du(b, kappa, a_usd, ua, usd) > MAX_WALK:
-        usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
     du = _walk_du(b, kappa, a_usd, ua, usd)
+    if ua + du > MAX_WALK:
+        usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
+        du = MAX_WALK - ua
     c = kappa / (kappa + 1.0)
     if ua > 0.0:
         # c*((a+v) u(a+v) - a u(a))/v - u(a), rearranged to stay exact for v << a
@@ -348,12 +340,11 @@ def update_index(mst, ast, mkt_i, mkt_f):
     else the perpetual mids weighted by their depth."""
     na = ast.shape[0]
     for a in range(na):
-        ast[a, INDEX] = 0.0
+        ast[a, INDEX] = ast[a, SPOT_MID] if ast[a, SP_DEPTH1] > 0.0 else 0.0
     for m in range(mst.shape[0]):
-        ast[mkt_i[m, ASSET], INDEX] += mkt_f[m, IDX_W] * mst[m, MID]
-    for a in range(na):
-        if ast[a, SP_DEPTH1] > 0.0:
-            ast[a, INDEX] = ast[a, SPOT_MID]
+        a = mkt_i[m, ASSET]
+        if ast[a, SP_DEPTH1] <= 0.0:
+            ast[a, INDEX] += mkt_f[m, IDX_W] * mst[m, MID]
 
 
 @jit
@@ -670,7 +661,7 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
             bound[g] = lp[j]
     elif lp[j] < bound[g]:
         bound[g] = lp[j]
-    if flag[j] == 1:
+    if flag[j] == F_ACTIVE:
         if cool >= 0.0:  # a negative cooldown keeps the one it has
             act_cool[slot_of[j]] = cool
         return
@@ -684,7 +675,7 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
     slot_of[j] = k
     act_cool[k] = cool
     cnt[N_ACT] = k + 1
-    flag[j] = 1
+    flag[j] = F_ACTIVE
 
 
 @jit
@@ -702,7 +693,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         total = 0.0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
                                          amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
                 total += size[j]
         if total <= 0.0:
@@ -710,7 +701,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         want = min(q_adl, total)
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != 3 and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
+            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
                                          amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
                 a = want * size[j] / total
                 if a > size[j]:
@@ -727,7 +718,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         k = 0
         for p in range(grp_start[g], grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != 3:
+            if size[j] > 0.0 and flag[j] != F_ACCOUNT:
                 key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
                               mkt_i, mkt_f, ven_i)
                 if key > -np.inf:
@@ -776,7 +767,7 @@ def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mod
                                   mkt_i, mkt_f)
         make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
     else:
-        flag[j] = 2
+        flag[j] = F_CLOSED
     return a
 
 
@@ -810,7 +801,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         if eq_mark < ven_f[v, BACKSTOP_FRAC] * mm:
             margin[i] = mg + s * q * (bp - e)
             size[i] = 0.0
-            flag[i] = 2
+            flag[i] = F_CLOSED
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * bp
             book_liq(mst, m, s, q, q * bp)
@@ -881,7 +872,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         if margin[i] < 0.0:
             mst[m, BAD_DEBT] += -margin[i]
     size[i] = 0.0
-    flag[i] = 2
+    flag[i] = F_CLOSED
 
 
 #: a new epoch of multi-asset cross-account checks starts when a mark moves this far (fraction)
@@ -1262,7 +1253,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 p = ptr[g]
                 while p < grp_end[g]:
                     j = order[p]
-                    if flag[j] != 0:  # in the active set or closed: its LP is no longer a sort key
+                    if flag[j] != F_SORTED:  # in the active set or closed: its LP is no longer a sort key
                         p += 1
                         continue
                     if lp[j] < mark:
@@ -1275,7 +1266,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 p = ptr[g]
                 while p < grp_end[g]:
                     j = order[p]
-                    if flag[j] != 0:
+                    if flag[j] != F_SORTED:
                         p += 1
                         continue
                     if lp[j] > mark:
