@@ -73,22 +73,26 @@ class Contagion:
 
 @dataclass(frozen=True)
 class Cohort:
-    """A holder of ``holdings`` base units that sells by the rule in the module docstring."""
+    """A holder of ``holdings`` base units that sells by the rule in the module docstring, or
+    (``side = +1``) a buyer with ``cash_usd`` to spend by the same rate rule."""
 
     name: str
     asset: str
-    holdings: float
+    holdings: float  # base units a seller may sell
     trigger_price: float = 0.0
     trigger_rate: float = 0.0
     drawdown_floor: float = 0.0
     drawdown_rate: float = 0.0
     fear_rate: float = 0.0
-    #: -1 sells out of ``holdings`` (base units); +1 buys with ``holdings`` of cash (USD)
+    #: -1 sells out of ``holdings`` (base units); +1 buys out of ``cash_usd`` (USD)
     side: int = -1
+    cash_usd: float = 0.0
 
     def __post_init__(self):
         if self.side not in (-1, 1):
             raise InputError(f"cohort {self.name!r}: side must be -1 (sells) or +1 (buys)", field="side")
+        if not (np.isfinite(self.cash_usd) and self.cash_usd >= 0):
+            raise InputError(f"cohort {self.name!r}: cash must be >= 0 USD", field="cash_usd")
         if not (np.isfinite(self.holdings) and self.holdings >= 0):
             raise InputError(f"cohort {self.name!r}: holdings must be >= 0 base units", field="holdings")
         for f in ("trigger_price", "trigger_rate", "drawdown_floor", "drawdown_rate", "fear_rate"):
@@ -175,8 +179,8 @@ def panic_sellers(asset, holdings, usd_per_s_per_drawdown=5e6, usd_per_s_at_max_
 def dip_buyers(asset, cash_usd, drawdown_floor=0.05, usd_per_s_per_drawdown=1e6, name="dip") -> Cohort:
     """Buy ``usd_per_s_per_drawdown * (drawdown - drawdown_floor)`` USD per second out of
     ``cash_usd``: the bargain hunters whose bids stop a fall and lift the price after it."""
-    return Cohort(name, asset.upper(), cash_usd, drawdown_floor=drawdown_floor, drawdown_rate=usd_per_s_per_drawdown,
-                  side=1)
+    return Cohort(name, asset.upper(), 0.0, drawdown_floor=drawdown_floor, drawdown_rate=usd_per_s_per_drawdown,
+                  side=1, cash_usd=cash_usd)
 
 
 def stop_losses(asset, trigger, size, side=-1, holdings=np.inf) -> StopLosses:
@@ -257,12 +261,13 @@ class Flows:
         return cmat
 
     def cohort_arrays(self, assets):
-        """``(asset, holdings, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate, side)``."""
+        """``(asset, left, trigger_price, trigger_rate, drawdown_floor, drawdown_rate, fear_rate, side)``;
+        ``left`` is a seller's holdings (base units) or a buyer's cash (USD)."""
         assets = [a.upper() for a in assets]
         a = np.array([assets.index(c.asset) if c.asset in assets else -1 for c in self.cohorts], np.int64)
         if np.any(a < 0):
             raise InputError("cohort on an unknown asset", field="asset")
-        cols = np.array([[c.holdings, c.trigger_price, c.trigger_rate, c.drawdown_floor, c.drawdown_rate,
+        cols = np.array([[c.cash_usd if c.side > 0 else c.holdings, c.trigger_price, c.trigger_rate, c.drawdown_floor, c.drawdown_rate,
                           c.fear_rate, float(c.side)] for c in self.cohorts], np.float64).reshape(len(self.cohorts), 7)
         return a, np.ascontiguousarray(cols)
 
