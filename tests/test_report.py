@@ -14,22 +14,12 @@ import pytest
 
 from liqcascade.report import (PNGS, liquidation_maps, minute_bars, population_liquidation_prices,
                                run_and_report, write_report)
-from liqcascade.scenario import bundled_text, load_scenario, run_scenario
+from liqcascade.scenario import run_scenario
 from liqcascade.summary import summarize
 from liqcascade.targets import compare, comparison_summary, load_targets
+from small_scenarios import small_scenario
 
 N_POSITIONS = 20_000
-
-
-def small_scenario(path, *, sell: bool = True):
-    """``feb-2026`` cut to 2 hours; with ``sell`` a sell programme in each asset from 15 min."""
-    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
-    if sell:
-        for asset, usd in (("BTC", 6.0e8), ("ETH", 3.0e8)):
-            text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'
-                     "start_hour = 0.25\nend_hour = 1.0\n")
-    path.write_text(text, "utf-8")
-    return load_scenario(path)
 
 
 @pytest.fixture(scope="module")

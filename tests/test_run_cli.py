@@ -17,23 +17,16 @@ from typer.testing import CliRunner
 from liqcascade.cli import app, main
 from liqcascade.scenario import bundled_text
 from liqcascade.summary import SUMMARY_KEYS
+from small_scenarios import small_scenario_file
 
 runner = CliRunner()
 SMALL = ["--positions", "20000"]
 
 
-def small_scenario_file(path: Path, *, sell: bool = True) -> Path:
-    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
-    if sell:
-        text += '\n[[flows]]\nkind = "sell_programme"\nasset = "BTC"\nusd = 6.0e8\nstart_hour = 0.25\nend_hour = 1.0\n'
-    path.write_text(text, "utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    scenario = small_scenario_file(d / "feb-2026-2h.toml")
+    scenario = small_scenario_file(d / "feb-2026-2h.toml", assets=(("BTC", 6.0e8),))
     out = d / "out"
     res = runner.invoke(app, ["run", str(scenario), "--out", str(out), "--seed", "3", *SMALL, "--json"])
     return scenario, out, res

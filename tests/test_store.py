@@ -22,21 +22,11 @@ import pytest
 
 from liqcascade import store
 from liqcascade.errors import InputError
-from liqcascade.scenario import bundled_text, load_scenario, run_scenario
+from liqcascade.scenario import run_scenario
 from liqcascade.summary import SUMMARY_KEYS, index_paths, parameters_hash, summarize
+from small_scenarios import small_scenario
 
 N_POSITIONS = 20_000
-
-
-def small_scenario(path, *, sell: bool = True):
-    """``feb-2026`` cut to 2 hours; with ``sell`` a sell programme in each asset from 15 min."""
-    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
-    if sell:
-        for asset, usd in (("BTC", 6.0e8), ("ETH", 3.0e8)):
-            text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'
-                     "start_hour = 0.25\nend_hour = 1.0\n")
-    path.write_text(text, "utf-8")
-    return load_scenario(path)
 
 
 @pytest.fixture(scope="module")

@@ -280,6 +280,15 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
     assets = list(scenario.spec.assets)
     written = []
 
+    def finish(ax, title, ylabel, xlabel=hours, ncol=2):
+        """Title, axis labels, grid and (with venues) the legend of one chart."""
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        if venues:
+            ax.legend(loc="upper right", fontsize=8, ncol=ncol)
+
     def save(fig, name):
         FigureCanvasAgg(fig)
         fig.tight_layout()
@@ -319,12 +328,7 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
                         color=_colour(v, i), alpha=0.45, label=f"{v} shorts")
         up, down = new_up, new_down
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_title("Liquidations per minute by venue (longs up, shorts down)")
-    ax.set_ylabel("USD per minute")
-    ax.set_xlabel(hours)
-    ax.grid(alpha=0.3)
-    if venues:
-        ax.legend(loc="upper right", fontsize=8, ncol=2)
+    finish(ax, "Liquidations per minute by venue (longs up, shorts down)", "USD per minute")
     save(fig, "liquidations")
 
     fig = Figure(figsize=(10, 4))
@@ -336,12 +340,7 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
                     ls="-" if a == assets[0] else "--", label=f"{v} {a}")
     if len(bars) and _log_axis(bars["depth_1pct_usd"]):
         ax.set_yscale("log")
-    ax.set_title("Depth within ±1 % of mid (both sides)")
-    ax.set_ylabel("USD")
-    ax.set_xlabel(hours)
-    ax.grid(alpha=0.3)
-    if venues:
-        ax.legend(loc="upper right", fontsize=8, ncol=2)
+    finish(ax, "Depth within ±1 % of mid (both sides)", "USD")
     save(fig, "depth")
 
     fig = Figure(figsize=(11, 4))
@@ -354,13 +353,8 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
         ax1.plot((fund.index + 60) / 3600, fund, color=_colour(v, i), label=v)
         ax2.plot((adl.index + 60) / 3600, adl, color=_colour(v, i), label=f"{v} ADL")
         ax2.plot((bad.index + 60) / 3600, bad, color=_colour(v, i), ls=":", label=f"{v} bad debt")
-    ax1.set_title("Insurance fund / vault cash, USD")
-    ax2.set_title("Cumulative ADL and bad debt, USD")
-    for ax in (ax1, ax2):
-        ax.set_xlabel(hours)
-        ax.grid(alpha=0.3)
-        if venues:
-            ax.legend(loc="upper right", fontsize=8)
+    finish(ax1, "Insurance fund / vault cash", "USD", ncol=1)
+    finish(ax2, "Cumulative ADL and bad debt", "USD", ncol=1)
     save(fig, "funds_adl")
 
     fig = Figure(figsize=(10, 4))
