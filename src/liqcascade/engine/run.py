@@ -174,7 +174,7 @@ def sort_positions(lp, side, mkt, n_markets):
 def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):
     """The pending entry orders per group ``2*market + (entry above the start price)``: at or
     below the start price sorted by entry descending (they open as the mark falls), above it
-    ascending.  Returns ``(pd_idx int32, pd_size, start, end, heap_base)``; ``heap_base`` gives
+    ascending.  Returns ``(pd_idx int32, pd_size (base units), start, end, heap_base)``; ``heap_base`` gives
     each (market, side) heap its region, as large as the group's pending count."""
     pend = np.flatnonzero(positions.is_pending)
     mkt = positions.market()[pend].astype(np.int64)
