@@ -239,14 +239,47 @@ def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
     raise AssertionError("unreachable")
 
 
-def _ensure_schema(con) -> None:
-    cols = ",\n  ".join(f"{c} {t}" for c, t, _ in _COLUMNS)
-    con.execute(f"CREATE TABLE IF NOT EXISTS runs (\n  {cols}\n)")
+def _ensure_table(con, table: str, columns) -> None:
+    """Create ``table`` with ``columns`` (name, DuckDB type) if needed; a table from an older
+    version gains the columns it lacks."""
+    cols = ",\n  ".join(f"{c} {t}" for c, t in columns)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)")
     have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_name = 'runs'").fetchall()}
-    for c, t, _ in _COLUMNS:  # a catalogue from an older version gains the new columns
+                                      "WHERE table_name = ?", [table]).fetchall()}
+    for c, t in columns:
         if c not in have:
-            con.execute(f"ALTER TABLE runs ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
+
+
+def insert_row(out_dir: str | Path, table: str, columns, values, *, replace: tuple[str, Any] | None = None) -> None:
+    """Insert one row into ``table`` of ``OUT/runs.duckdb`` (created or extended as needed);
+    ``replace=(column, value)`` first deletes the rows holding that key."""
+    con = _connect(Path(out_dir) / CATALOGUE)
+    try:
+        _ensure_table(con, table, columns)
+        if replace is not None:
+            con.execute(f"DELETE FROM {table} WHERE {replace[0]} = ?", [replace[1]])
+        names = ", ".join(c for c, _ in columns)
+        con.execute(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", values)
+    finally:
+        con.close()
+
+
+def read_table(out_dir: str | Path, table: str, columns, order_by: str) -> pd.DataFrame:
+    """``table`` of ``OUT/runs.duckdb`` as a frame ordered by ``order_by`` (empty, with
+    ``columns``' names, when the catalogue or the table does not exist)."""
+    path = Path(out_dir) / CATALOGUE
+    empty = pd.DataFrame(columns=[c for c, _ in columns])
+    if not path.is_file():
+        return empty
+    con = _connect(path, read_only=True)
+    try:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                           [table]).fetchone()[0]:
+            return empty
+        return con.execute(f"SELECT * FROM {table} ORDER BY {order_by}").df()
+    finally:
+        con.close()
 
 
 def register(out_dir: str | Path, summary: dict, *, created: datetime, path: Path) -> None:
@@ -271,24 +304,12 @@ def register(out_dir: str | Path, summary: dict, *, created: datetime, path: Pat
             values.append(str(Path(path).relative_to(out)) if Path(path).is_relative_to(out) else str(path))
         elif c == "summary":
             values.append(json.dumps(clean, allow_nan=False))
-    con = _connect(out / CATALOGUE)
-    try:
-        _ensure_schema(con)
-        con.execute(f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", values)
-    finally:
-        con.close()
+    insert_row(out, "runs", [(c, t) for c, t, _ in _COLUMNS], values)
 
 
 def list_runs(out_dir: str | Path) -> pd.DataFrame:
     """The catalogue of ``out_dir`` as a frame, oldest first (empty when there is none)."""
-    path = Path(out_dir) / CATALOGUE
-    if not path.is_file():
-        return pd.DataFrame(columns=list(COLUMNS))
-    con = _connect(path, read_only=True)
-    try:
-        return con.execute("SELECT * FROM runs ORDER BY created_utc, run_id").df()
-    finally:
-        con.close()
+    return read_table(out_dir, "runs", [(c, t) for c, t, _ in _COLUMNS], "created_utc, run_id")
 
 
 def read_run(out_dir: str | Path, run_id: str) -> dict[str, Any]:

@@ -1031,7 +1031,7 @@ _SWEEP_COLUMNS = (
 
 def register_sweep(out_dir: str | Path, summary: dict, directory: Path) -> None:
     """Add (or replace) the sweep's row in the ``sweeps`` table of ``OUT/runs.duckdb``."""
-    from .store import CATALOGUE, _clean, _connect
+    from .store import _clean, insert_row
 
     out = Path(out_dir)
     clean = _clean(summary)
@@ -1045,31 +1045,14 @@ def register_sweep(out_dir: str | Path, summary: dict, directory: Path) -> None:
             values.append(json.dumps(clean, allow_nan=False))
         else:
             values.append(clean.get(c))
-    con = _connect(out / CATALOGUE)
-    try:
-        cols = ",\n  ".join(f"{c} {t}" for c, t in _SWEEP_COLUMNS)
-        con.execute(f"CREATE TABLE IF NOT EXISTS sweeps (\n  {cols}\n)")
-        con.execute("DELETE FROM sweeps WHERE sweep_id = ?", [clean["sweep_id"]])
-        names = ", ".join(c for c, _ in _SWEEP_COLUMNS)
-        con.execute(f"INSERT INTO sweeps ({names}) VALUES ({', '.join('?' * len(_SWEEP_COLUMNS))})", values)
-    finally:
-        con.close()
+    insert_row(out, "sweeps", _SWEEP_COLUMNS, values, replace=("sweep_id", clean["sweep_id"]))
 
 
 def list_sweeps(out_dir: str | Path) -> pd.DataFrame:
     """The ``sweeps`` table of ``OUT/runs.duckdb`` (empty when there is none)."""
-    from .store import CATALOGUE, _connect
+    from .store import read_table
 
-    path = Path(out_dir) / CATALOGUE
-    if not path.is_file():
-        return pd.DataFrame(columns=[c for c, _ in _SWEEP_COLUMNS])
-    con = _connect(path, read_only=True)
-    try:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'sweeps'").fetchone()[0]:
-            return pd.DataFrame(columns=[c for c, _ in _SWEEP_COLUMNS])
-        return con.execute("SELECT * FROM sweeps ORDER BY created_utc, sweep_id").df()
-    finally:
-        con.close()
+    return read_table(out_dir, "sweeps", _SWEEP_COLUMNS, "created_utc, sweep_id")
 
 
 # ================================================================================ the report
