@@ -32,6 +32,16 @@ def assert_same(fast, ref, rtol=1e-9):
     assert fast.ledger["ok"] and ref.ledger["ok"]
 
 
+def both_engines(pos, flows, liq=None, **kw):
+    """The fast and the reference engine on the same inputs, checked against each other;
+    returns ``(fast, ref)``."""
+    liq = liq if liq is not None else liquidity()
+    fast = simulate(pos, liq, prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, liq, prices(), flows, **kw)
+    assert_same(fast, ref)
+    return fast, ref
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n=st.integers(5, 150), adl_rule=st.sampled_from(["queue", "pro_rata"]),
        fund=st.sampled_from([0.0, 1e3, 1e5, 1e7]), shock=st.floats(-6e6, 3e6),
@@ -41,9 +51,7 @@ def test_fast_engine_matches_reference(seed, n, adl_rule, fund, shock, spread):
     kw = dict(n_steps=80, insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed,
               adl_rule=adl_rule)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
-    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
-    assert_same(fast, ref)
+    both_engines(pos, flows, **kw)
 
 
 @pytest.mark.parametrize("seed,vault", [(1, None), (2, None), (3, None), (1, 20.0), (2, 5.0)])
@@ -54,11 +62,8 @@ def test_matches_reference_through_a_deep_cascade_with_adl(seed, vault):
     kw = dict(n_steps=90, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=seed,
               vault_unwind_half_life_s=vault)
     flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=50)
-    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
-    methods = set(fast.events["method"])
-    assert {"book", "backstop"} <= methods
-    assert_same(fast, ref)
+    fast, _ = both_engines(pos, flows, **kw)
+    assert {"book", "backstop"} <= set(fast.events["method"])
 
 
 def test_matches_reference_with_big_partially_liquidated_positions():
@@ -67,11 +72,8 @@ def test_matches_reference_with_big_partially_liquidated_positions():
     pos = random_positions(7, 120, size_usd=3e6, spread=0.02)
     kw = dict(n_steps=120, insurance_fund=1e6, seed=7)
     flows = shock_flows(btc_usd_per_s=-4e6, eth_usd_per_s=-1.5e6, start=2, end=80)
-    fast = simulate(pos, liquidity(depth_btc=4e7, depth_eth=1.2e7), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(depth_btc=4e7, depth_eth=1.2e7), prices(), flows, **kw)
-    ev = fast.events
-    assert ev.groupby("position").size().max() > 1  # some position was liquidated in several steps
-    assert_same(fast, ref)
+    fast, _ = both_engines(pos, flows, liquidity(depth_btc=4e7, depth_eth=1.2e7), **kw)
+    assert fast.events.groupby("position").size().max() > 1  # some position was liquidated in several steps
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,9 +83,7 @@ def test_matches_reference_with_multi_asset_cross_accounts(seed, n, fund, shock)
     pos = random_positions(seed, n, cross_share=0.5, multi_asset=True, spread=0.02)
     kw = dict(n_steps=60, insurance_fund=fund, seed=seed)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
-    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
-    assert_same(fast, ref)
+    both_engines(pos, flows, **kw)
 
 
 @pytest.mark.parametrize("seed", [4, 5])
@@ -96,10 +96,8 @@ def test_matches_reference_with_okx(seed):
     liq = Liquidity.uniform(venues, ("BTC", "ETH"), {"BTC": 2e7, "ETH": 6e6})
     kw = dict(n_steps=70, insurance_fund=2e3, seed=seed)
     flows = shock_flows(btc_usd_per_s=-5e6, eth_usd_per_s=-2e6, start=2, end=40)
-    fast = simulate(pos, liq, prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liq, prices(), flows, **kw)
+    fast, _ = both_engines(pos, flows, liq, **kw)
     assert (fast.events["venue"] == "okx").any()
-    assert_same(fast, ref)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -112,9 +110,7 @@ def test_matches_reference_with_positions_opened_during_the_run(seed, n, adl_rul
     kw = dict(n_steps=80, insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed,
               adl_rule=adl_rule)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
-    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
-    assert_same(fast, ref)
+    both_engines(pos, flows, **kw)
 
 
 @pytest.mark.parametrize("seed", [4, 5])
@@ -125,9 +121,7 @@ def test_opened_positions_are_liquidated_in_a_crash_and_rebound(seed):
     kw = dict(n_steps=120, insurance_fund={"binance": 1e4, "bybit": 0.0, "hyperliquid": 1e4}, seed=seed)
     flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=40)
     flows.programmes.extend(shock_flows(btc_usd_per_s=9e6, eth_usd_per_s=3e6, start=60, end=100).programmes)
-    fast = simulate(pos, liquidity(), prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liquidity(), prices(), flows, **kw)
-    assert_same(fast, ref)
+    fast, _ = both_engines(pos, flows, **kw)
     opened_liq = fast.events[pos.pending[fast.events["position"].to_numpy()]]
     assert len(opened_liq) > 0 and set(opened_liq["side"]) == {"long", "short"}
     assert fast.summary["opened_during_run_usd"] > 0
@@ -146,7 +140,5 @@ def test_matches_reference_with_a_spot_anchor(seed, n, shock, spot_btc, pending_
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
     liq = liquidity(spot={"BTC": spot_btc, "ETH": spot_btc / 10})
     liq.touch_u = touch_u  # books uniform within 0.1 % of mid
-    fast = simulate(pos, liq, prices(), flows, keep_final=True, **kw)
-    ref = simulate_reference(pos, liq, prices(), flows, **kw)
-    assert_same(fast, ref)
+    fast, ref = both_engines(pos, flows, liq, **kw)
     np.testing.assert_allclose(fast.steps["index"], ref.steps["index"], rtol=1e-9)
