@@ -944,8 +944,17 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
 
 
 @jit
-def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry, margin, mkt, mst, vst, rates,
-                         amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
+    """Keep the marks account ``a`` was checked at (per position) and its rho then (row 1)."""
+    mc_rho[1, a] = mc_rho[0, a]
+    for k in range(mc_start[a], mc_start[a + 1]):
+        mc_mark[k] = mst[mkt[mc_pos[k]], MARK]
+
+
+@jit
+def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
+                         side, size, entry, margin, mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step,
+                         ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins has every position closed on its book, in ascending position index.  The fee is the
@@ -956,15 +965,18 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
     start of an *epoch* every account is checked at the marks ``P_E`` and gets
     ``rho = slack / exposure``; since equity minus maintenance margin moves by at most
     ``q*(1 + highest rate)`` per $ of mark, no account can be liquidated before some mark moves by
-    a fraction ``rho`` from ``P_E``.  Within the epoch only accounts with ``rho`` at or below the
-    largest move so far are checked; a move beyond ``EPOCH_BAND`` starts a new epoch.
+    a fraction ``rho`` from ``P_E``.  An account checked at an epoch move ``d_c`` (0 at the
+    epoch's start) with rho ``r_c`` cannot be liquidated while the marks have moved by less than
+    ``r_c`` since, i.e. while the epoch's move ``delta`` satisfies ``(delta + d_c)/(1 - d_c) <
+    r_c``: it waits in a min-heap keyed by the smallest ``delta`` that breaks this (less a margin
+    far above rounding), and a wave pops only the accounts whose key the move has reached, checks
+    them in account order and pushes back those that stay open.  A move beyond ``EPOCH_BAND``
+    starts a new epoch, so only accounts with ``rho <= EPOCH_BAND`` enter the heap.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
-    epoch yet), ``mc_ref[nm+1]`` how many accounts (by rising rho) are within reach; ``mc_rho``
-    rows: 0 rho per account, 1 accounts by rho, 2 the reachable ones in account order, 3 and 4
-    per account its rho at its last check and the epoch's move then (negative: none).  An
-    account checked at a move ``d_c`` with rho ``r_c`` is skipped while ``(delta + d_c)/(1 - d_c)
-    < r_c`` (the marks have moved by less than ``r_c`` since).  Returns the number of accounts
-    liquidated."""
+    epoch yet); ``mc_rho[0]`` each account's rho at the epoch's start (a lower bound of it for
+    accounts not looked at then; inf once closed); ``mc_hkey``/``mc_hidx`` the heap (size
+    ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``), ``mc_batch`` scratch.  Returns the number
+    of accounts liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     delta = 0.0
@@ -979,8 +991,8 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
         for m in range(nm):
             mc_ref[m] = mst[m, MARK]
         mc_ref[nm] = 0.0
+        mc_hn[0] = 0
         for a in range(n_acc):
-            mc_rho[4, a] = -1.0
             if not first:
                 # a lower bound of the account's rho at the new marks from the one at the previous
                 # epoch's marks (slack falls by at most d*exposure, exposure grows by at most a
@@ -996,49 +1008,36 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
             if liq:
                 n_liq += 1
             mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
-            mc_rho[3, a] = mc_rho[0, a]
-            mc_rho[4, a] = 0.0
-        # accounts by rho: the ones a move of the epoch's size may reach form a prefix (the order
-        # of equal rhos does not matter: the prefix is the set with rho <= the largest move).  A
-        # move beyond EPOCH_BAND starts a new epoch, so only rhos <= EPOCH_BAND need sorting; the
-        # others follow in any order, beyond every prefix the epoch can reach
-        k = 0
+            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
         for a in range(n_acc):
-            if mc_rho[0, a] <= EPOCH_BAND:
-                mc_rho[1, k] = a
-                mc_rho[2, k] = mc_rho[0, a]
-                k += 1
-        n_low = k
-        for a in range(n_acc):
-            if not mc_rho[0, a] <= EPOCH_BAND:
-                mc_rho[1, k] = a
-                k += 1
-        heap_sort_pairs(mc_rho[2], mc_rho[1], n_low)
-        mc_ref[nm + 1] = 0.0
+            rho = mc_rho[0, a]
+            if rho <= EPOCH_BAND:  # checked (or bounded) at move 0: due once delta reaches rho
+                mc_rho[2, a] = rho / (1.0 + 1e-9) - 1e-12
+                heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, mc_rho[2, a], a)
         return n_liq
     if delta > mc_ref[nm]:
         mc_ref[nm] = delta
-    hot = mc_ref[nm]
-    p0 = int(mc_ref[nm + 1])
-    p = p0
-    while p < n_acc and mc_rho[0, int(mc_rho[1, p])] <= hot:
-        # keep the reachable accounts in account order (fills walk the books in that order)
-        x = mc_rho[1, p]
-        j = p - 1
-        while j >= 0 and mc_rho[2, j] > x:
-            mc_rho[2, j + 1] = mc_rho[2, j]
-            j -= 1
-        mc_rho[2, j + 1] = x
-        p += 1
-    mc_ref[nm + 1] = p
-    if p == 0:
+    nb = 0
+    while mc_hn[0] > 0 and mc_hkey[0] <= delta:
+        mc_batch[nb] = heap_pop(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0)
+        nb += 1
+    if nb == 0:
         return 0
-    for k in range(p):
-        a = int(mc_rho[2, k])
-        if mc_rho[0, a] == np.inf:
-            continue
-        dc = mc_rho[4, a]
-        if dc >= 0.0 and (delta + dc) / (1.0 - dc) * (1.0 + 1e-9) < mc_rho[3, a]:
+    if nb < 32:  # fills walk the books in account order
+        insertion_sort(mc_batch, nb)
+    else:
+        heap_sort(mc_batch, nb)
+    for k in range(nb):
+        a = mc_batch[k]
+        # the move since its last check (per position's market, at the marks then) bounds its
+        # slack's fall exactly as rho does: below its rho there, it is pushed back unchecked
+        moved = 0.0
+        for kk in range(mc_start[a], mc_start[a + 1]):
+            x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
+            if x > moved:
+                moved = x
+        if moved * (1.0 + 1e-9) < mc_rho[1, a]:
+            heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, mc_rho[2, a], a)
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                              rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
@@ -1046,9 +1045,15 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry,
         if liq:
             n_liq += 1
             mc_rho[0, a] = np.inf
-        else:
-            mc_rho[3, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
-            mc_rho[4, a] = delta
+        elif expo > 0.0:
+            rc = slack / expo * (1.0 - 1e-9)
+            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
+            mc_rho[1, a] = rc
+            # due when (delta' + delta)/(1 - delta) * (1 + 1e-9) reaches rc
+            key = rc * (1.0 - delta) / (1.0 + 1e-9) - delta - 1e-12
+            if key <= EPOCH_BAND:
+                mc_rho[2, a] = key
+                heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, key, a)
     return n_liq
 
 
@@ -1219,7 +1224,8 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
-               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref,
+               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn,
+               mc_batch, mc_mark,
                pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
 
@@ -1243,7 +1249,8 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
             if mc_start.shape[0] > 1:
-                n_total += check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, side, size, entry, margin, mkt,
+                n_total += check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
+                                                mc_hn, mc_batch, mc_mark, side, size, entry, margin, mkt,
                                                 mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
                                                 ev_qty, ev_price, ev_method, cnt)
             for m in range(nm):

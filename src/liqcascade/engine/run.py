@@ -399,8 +399,11 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         hp_key = np.zeros(int(hp_base[-1]))
         hp_idx = np.zeros(int(hp_base[-1]), np.int32)
         hp_n = np.zeros(2 * nm, np.int64)
-        mc_rho = np.zeros((5, len(mc_start) - 1))
-        mc_ref = np.full(nm + 2, -1.0)
+        n_acc = len(mc_start) - 1
+        mc_rho = np.zeros((3, n_acc))
+        mc_ref = np.full(nm + 1, -1.0)
+        mc_heap = (np.zeros(n_acc), np.zeros(n_acc, np.int32), np.array([0, n_acc], np.int64), np.zeros(1, np.int64),
+                   np.zeros(n_acc, np.int32), np.ones(len(mc_pos)))  # keys, accounts, region, size; scratch; marks
         ptr = grp_start.copy()
         co_run = co.copy()
         st_ptr = st_start.copy()
@@ -425,7 +428,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
                      st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
                      adl_state, trig,
-                     *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref,
+                     *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref, *mc_heap,
                      pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
                      cnt)
         status = int(cnt[C.STATUS])
