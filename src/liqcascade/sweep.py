@@ -539,6 +539,10 @@ def run_chunk(payload: _Payload | None, paths: Sequence[int]) -> list[dict[str, 
     payload = payload if payload is not None else _WORKER_PAYLOAD
     if payload is None:  # pragma: no cover
         raise RuntimeError("worker has no sweep payload")
+    import multiprocessing as mp
+
+    if mp.parent_process() is not None:  # a worker process: its siblings have the other cores
+        os.environ["LIQCASCADE_THREADS"] = "1"
     return [run_path(payload, int(i)) for i in paths]
 
 

@@ -8,8 +8,10 @@ a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read fr
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -115,14 +117,52 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     return Market(tuple(venues), tuple(assets), rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, tables)
 
 
+def setup_threads() -> int:
+    """Threads for the run's setup (liquidation prices and the sort; the step loop is one
+    thread): ``LIQCASCADE_THREADS`` if set, else the CPUs this process may use (at most 4).
+    Sweeps set it to 1 in their worker processes."""
+    env = os.environ.get("LIQCASCADE_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise InputError(f"must be a positive integer, got {env!r}", field="LIQCASCADE_THREADS") from None
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _map(func, items) -> list:
+    """``func`` over ``items`` on the setup threads (the kernels and NumPy's sort release the GIL)."""
+    k = min(setup_threads(), len(items))
+    if k <= 1:
+        return [func(x) for x in items]
+    if k not in _POOLS:
+        _POOLS[k] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
+    return list(_POOLS[k].map(func, items))
+
+
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
     """Every position's LP (USD): the kernel's tier-exact rule (``core.liquidation_price``, the
     same arithmetic and bits as the vectorised rule books; ``tests/engine/test_rules_mirror.py``),
-    in one compiled pass."""
-    lp = np.empty(len(pos))
+    compiled, in chunks on the setup threads (each position's LP is its own: the same bits)."""
+    n = len(pos)
+    lp = np.empty(n)
     mkt = pos.market()
-    _liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates, market.amounts,
-                        market.caps, market.mkt_i, market.mkt_f, market.ven_i, lp)
+    k = setup_threads() if n >= 200_000 else 1
+    cuts = [n * i // k for i in range(k + 1)]
+
+    def chunk(i):
+        a, b = cuts[i], cuts[i + 1]
+        _liquidation_prices(pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b], pos.mode[a:b],
+                            market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
+                            lp[a:b])
+
+    _map(chunk, range(k))
     return lp
 
 
@@ -153,22 +193,44 @@ def sort_positions(lp, side, mkt, n_markets):
     ascending.  Returns ``(order int32, start, end)``.
 
     The order of equal LPs does not matter (a wave processes what the sweep collects in
-    ascending position index), so a stable radix pass by group and one unstable argsort of each
-    group's LPs suffice (together cheaper than one argsort of all LPs)."""
-    grp = (2 * mkt.astype(np.int16) + (side < 0)).astype(np.int16)
-    by_grp = np.argsort(grp, kind="stable")
-    counts = np.bincount(grp, minlength=2 * n_markets)
-    del grp
+    ascending position index), so one compiled counting pass by group and one unstable argsort
+    of each group's LPs suffice (together cheaper than one argsort of all LPs); the groups are
+    sorted on the setup threads."""
+    n_groups = 2 * n_markets
+    counts = np.zeros(n_groups, np.int64)
+    _group_counts(side, mkt, counts)
     end = np.cumsum(counts).astype(np.int64)
     start = end - counts
-    key = lp[by_grp]
+    by_grp = np.empty(len(lp), np.int32)
+    key = np.empty(len(lp))
+    _group_scatter(lp, side, mkt, start.copy(), by_grp, key)
     order = np.empty(len(lp), np.int32)
-    for g in range(2 * n_markets):
+
+    def one(g):
         a, b = int(start[g]), int(end[g])
-        if b > a:
-            k = -key[a:b] if g % 2 == 0 else key[a:b]
-            order[a:b] = by_grp[a:b][np.argsort(k)]
+        order[a:b] = by_grp[a:b][np.argsort(key[a:b])]
+
+    _map(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
     return order, start, end
+
+
+@C.jit
+def _group_counts(side, mkt, counts):
+    for i in range(side.shape[0]):
+        counts[2 * mkt[i] + (1 if side[i] < 0 else 0)] += 1
+
+
+@C.jit
+def _group_scatter(lp, side, mkt, at, by_grp, key):
+    """Positions into their groups in ascending index (stable), with the sort key: -LP for
+    longs (descending), LP for shorts."""
+    for i in range(side.shape[0]):
+        short = side[i] < 0
+        g = 2 * mkt[i] + (1 if short else 0)
+        p = at[g]
+        at[g] = p + 1
+        by_grp[p] = i
+        key[p] = lp[i] if short else -lp[i]
 
 
 def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):

@@ -1,0 +1,49 @@
+"""The run's setup (liquidation prices, the sort) on several threads gives the same run, bit for
+bit, as on one; a bad thread count is refused."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqcascade.engine import simulate
+from liqcascade.engine import run as R
+from liqcascade.errors import InputError
+
+from .markets import liquidity, prices, random_positions, shock_flows
+
+
+def _run(monkeypatch, threads, pos):
+    monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
+    return simulate(pos, liquidity(depth_btc=2e9, depth_eth=6e8), prices(), shock_flows(-3e8, -1e8, 5, 120),
+                    n_steps=240, insurance_fund=1e9, seed=2)
+
+
+def test_threads_do_not_change_the_run(monkeypatch):
+    # above the size from which the liquidation prices are computed in chunks
+    pos = random_positions(5, 250_000, spread=0.02, multi_asset=True)
+    one, two = _run(monkeypatch, 1, pos), _run(monkeypatch, 2, pos)
+    assert one.summary["liquidation_events"] > 1000  # the sweep has work to do
+    pd.testing.assert_frame_equal(one.events, two.events, check_exact=True)
+    pd.testing.assert_frame_equal(one.steps, two.steps, check_exact=True)
+    # the pieces themselves, against the obvious serial versions
+    market = R.build_market(pos.venues, tuple(pos.assets), liquidity(), prices(), 1.0)
+    monkeypatch.setenv("LIQCASCADE_THREADS", "3")
+    lp = R.initial_liquidation_prices(pos, market)
+    serial = np.empty(len(pos))
+    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, pos.market(), pos.mode, market.rates,
+                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    assert np.array_equal(lp, serial)
+    order, start, end = R.sort_positions(lp, pos.side, pos.market(), len(market.mkt_i))
+    grp = 2 * pos.market().astype(np.int64) + (pos.side < 0)
+    for g in range(len(start)):
+        idx = order[start[g]:end[g]]
+        assert np.array_equal(np.sort(idx), np.flatnonzero(grp == g))
+        key = lp[idx] if g % 2 else -lp[idx]
+        assert np.all(np.diff(key) >= 0)
+
+
+@pytest.mark.parametrize("value", ["0x", "two"])
+def test_bad_thread_count_is_refused(monkeypatch, value):
+    monkeypatch.setenv("LIQCASCADE_THREADS", value)
+    with pytest.raises(InputError, match="LIQCASCADE_THREADS"):
+        R.setup_threads()
