@@ -825,8 +825,13 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
                     adl_rank, adl_state, cnt)
         return
-    # full close
-    f = preview_fill(mst, mkt_f, m, d, q)
+    # full close: the walk of the whole size, kept to be committed if it all goes to the book
+    mid = mst[m, MID]
+    b, k = book_side(mst, mkt_f, m, d)
+    col = CONS_ASK if d > 0 else CONS_BID
+    u_all, a_all = walk_book(b, k, mst[m, col], q * mid, mkt_f[m, TOUCH_U],
+                             mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
+    f = mid * (1.0 + d * a_all)
     eq = mg + s * q * (f - e)
     q_book = q
     if eq < 0.0 and -eq > vst[v, FUND]:
@@ -853,7 +858,11 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
             book_liq(mst, m, s, done, done * bp)
             log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     if q_book > 0.0:
-        f = fill(mst, mkt_f, m, d, q_book)
+        if q_book == q:  # the walk above, unchanged since (what fill() would compute again)
+            mst[m, col] += q * mid
+            mst[m, MID] = mid * (1.0 + d * u_all)
+        else:
+            f = fill(mst, mkt_f, m, d, q_book)
         margin[i] += s * q_book * (f - e)
         mst[m, LP_INV] += s * q_book
         mst[m, LP_CASH] -= s * q_book * f
