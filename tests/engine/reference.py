@@ -280,6 +280,24 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 n_total += 1
                 first = int(members[0])
                 rules, table, v = rules_of(int(mkt[first]))
+                if bool(rules.backstop_triggered(equity, mm)):  # the vault takes it all over at the marks
+                    for i in open_:
+                        m = int(mkt[i])
+                        s = float(sidef[i])
+                        q = size[i]
+                        mark = mst[m, C.MARK]
+                        wave_l[m] += q * mark
+                        if s < 0:
+                            wave_buy[m] += q * mark
+                        margin[i] += s * q * (mark - entry[i])
+                        mst[m, C.VAULT_INV] += s * q
+                        vst[v, C.VAULT_CASH] -= s * q * mark
+                        book(m, s, q, q * mark)
+                        events.append((t, i, q, mark, C.BACKSTOP))
+                        size[i] = 0.0
+                    vst[v, C.VAULT_CASH] += sum(margin[i] for i in members)
+                    margin[members] = 0.0
+                    continue
                 fee_cap = 0.0
                 for i in open_:
                     m = int(mkt[i])

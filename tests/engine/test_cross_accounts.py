@@ -59,3 +59,49 @@ def test_cross_account_closes_all_its_positions_together(engine):
     assert f_btc == pytest.approx(84_400 * (1 - 84_400 / (2 * B)), rel=1e-12)
     f_eth = ev.loc[ev["asset"] == "ETH", "price"].iloc[0]
     assert f_eth == pytest.approx(3_000 * (1 - 30_000 / (2 * B)), rel=1e-12)
+
+
+def hyperliquid_market(sell_usd):
+    """The same account on Hyperliquid (maintenance rate half the initial rate at maximum
+    leverage: BTC 40x -> 1.25 %, ETH 25x -> 2 %; no maintenance amount in the first tier)."""
+    pos = Positions.from_arrays(account=[1, 1], venue=["hyperliquid"] * 2, asset=["BTC", "ETH"], side=[1, 1],
+                                size=[1.0, 10.0], entry=[100_000.0, 3_000.0], margin=[10_000.0, 6_000.0],
+                                leverage=[10.0, 5.0], mode=["cross", "cross"])
+    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0),
+                     ("hyperliquid", "ETH"): DepthProfile(B, B, 1.0, 1.0)},
+                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    flows = Flows(programmes=[programme("BTC", -sell_usd * 86_400, 0.0, 1.0)])
+    return pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_hyperliquid_account_below_two_thirds_of_maintenance_goes_to_the_vault(engine):
+    """BTC to 84,400: equity 16,000 - 15,600 = 400 < 2/3 of the maintenance margin
+    0.0125*84,400 + 0.02*30,000 = 1,655 (1,103.33): the vault takes both positions over at their
+    marks and the account's 400 of equity with them; nothing walks the books."""
+    run = engine(*hyperliquid_market(1.56e7), n_steps=1, insurance_fund=1e6)
+    ev = run.events.sort_values("asset")
+    assert list(ev["method"].astype(str)) == ["backstop", "backstop"]
+    assert list(ev["price"]) == pytest.approx([84_400.0, 3_000.0], rel=1e-12)
+    assert run.summary["backstop_usd"] == pytest.approx(84_400.0 + 30_000.0, rel=1e-12)
+    assert run.summary["accounts_liquidated"] == 1
+    assert run.ledger["ok"]
+
+
+def test_hyperliquid_account_vault_books():
+    run = simulate(*hyperliquid_market(1.56e7), n_steps=1, insurance_fund=1e6, keep_final=True)
+    from liqcascade.engine import core as C
+    vst, mst, margin = run.final["vst"], run.final["mst"], run.final["margin"]
+    # paid 114,400 for the positions at their marks, received the account's 400 of equity
+    assert vst[0, C.VAULT_CASH] == pytest.approx(-114_000.0, rel=1e-12)
+    assert sorted(mst[:, C.VAULT_INV]) == pytest.approx([1.0, 10.0])
+    assert list(margin) == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_hyperliquid_account_between_two_thirds_and_all_of_maintenance_goes_to_the_book(engine):
+    """BTC to 85,500: equity 1,500, maintenance margin 0.0125*85,500 + 600 = 1,668.75, two thirds
+    of it 1,112.5: liquidated, on the books."""
+    run = engine(*hyperliquid_market(1.45e7), n_steps=1, insurance_fund=1e6)
+    assert list(run.events["method"].astype(str)) == ["book", "book"]
+    assert run.ledger["ok"]

@@ -890,9 +890,10 @@ EPOCH_BAND = 0.002
 
 @jit
 def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates, amounts, caps,
-                      mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+                      mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Check one multi-asset cross account at the marks; close it if its equity is at or below
-    its maintenance margin.  Returns ``(liquidated, slack, exposure)`` with ``slack = equity - MM``
+    its maintenance margin: on the book, or taken over by the venue's backstop (below its share
+    of the maintenance margin).  Returns ``(liquidated, slack, exposure)`` with ``slack = equity - MM``
     and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose per
     unit of relative mark move."""
     equity = 0.0
@@ -915,6 +916,35 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
         return False, equity - mm, exposure
     first = mc_pos[mc_start[a]]
     v = mkt_i[mkt[first], VENUE]
+    if ven_f[v, BACKSTOP_FRAC] > 0.0 and equity < ven_f[v, BACKSTOP_FRAC] * mm:
+        # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the
+        # maintenance margin): the liquidator vault takes every position over at its mark and
+        # the account's remaining equity with them (the maintenance margin is not returned; a
+        # negative equity is the vault's loss), leaving the account at zero
+        for k in range(mc_start[a], mc_start[a + 1]):
+            i = mc_pos[k]
+            q = size[i]
+            if q <= 0.0:
+                continue
+            m = mkt[i]
+            s = float(side[i])
+            mark = mst[m, MARK]
+            usd = q * mark
+            mst[m, WAVE_L] += usd
+            if s < 0:
+                mst[m, WAVE_BUY] += usd
+            margin[i] += s * q * (mark - entry[i])
+            mst[m, VAULT_INV] += s * q
+            vst[v, VAULT_CASH] -= s * q * mark
+            book_liq(mst, m, s, q, usd)
+            log_event(t, i, q, mark, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            size[i] = 0.0
+        left = 0.0
+        for k in range(mc_start[a], mc_start[a + 1]):
+            left += margin[mc_pos[k]]
+            margin[mc_pos[k]] = 0.0
+        vst[v, VAULT_CASH] += left
+        return True, np.inf, 0.0
     fee_cap = 0.0
     for k in range(mc_start[a], mc_start[a + 1]):
         i = mc_pos[k]
@@ -962,7 +992,7 @@ def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
 
 @jit
 def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
-                         side, size, entry, margin, mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step,
+                         side, size, entry, margin, mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step,
                          ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
@@ -1012,7 +1042,7 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
                     mc_rho[0, a] = rb
                     continue
             liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
-                                                 rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
+                                                 rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos,
                                                  ev_qty, ev_price, ev_method, cnt)
             if liq:
                 n_liq += 1
@@ -1049,7 +1079,7 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
             heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, mc_rho[2, a], a)
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
-                                             rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos, ev_qty,
+                                             rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty,
                                              ev_price, ev_method, cnt)
         if liq:
             n_liq += 1
@@ -1260,7 +1290,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
             if mc_start.shape[0] > 1:
                 n_total += check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, mkt,
-                                                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ev_step, ev_pos,
+                                                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos,
                                                 ev_qty, ev_price, ev_method, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
