@@ -149,15 +149,32 @@ def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, m
             p = (num0 + 0.0) / (q * (0.0 + r) - q)
             return p if p > 0.0 else 0.0
         return (num0 + 0.0) / (q * (0.0 + r) + q)
+    # The LP is the max (long) / min (short) over the tiers' lines of each line's root (equity
+    # rises faster than any line's maintenance margin), reached at the tier holding the notional
+    # q*LP.  Find that tier by iterating from the entry's, then take the extreme over it and its
+    # neighbours: the same value and bits as the extreme over all lines (the others lie below it
+    # by more than rounding); without convergence, all lines.
+    sd = -1.0 if s > 0 else 1.0
+    k = tier_of(q * e, caps[m], nt)
+    converged = False
+    for _ in range(nt):
+        p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + sd * q)
+        k2 = tier_of(q * p, caps[m], nt)
+        if k2 == k:
+            converged = True
+            break
+        k = k2
+    lo = k - 1 if converged and k > 0 else 0
+    hi = k + 2 if converged and k + 2 < nt else nt
     if s > 0:
         best = -np.inf
-        for k in range(nt):
+        for k in range(lo, hi):
             p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) - q)
             if p > best:
                 best = p
         return best if best > 0.0 else 0.0
     best = np.inf
-    for k in range(nt):
+    for k in range(lo, hi):
         p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + q)
         if p < best:
             best = p
