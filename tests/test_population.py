@@ -160,5 +160,23 @@ def test_openers_are_pending_entry_orders_below_the_start_with_the_stated_share(
     assert np.array_equal(again.entry, pop.entry) and np.array_equal(again.pending, pop.pending)
 
 
+def test_openers_thin_out_to_none_at_the_start_price():
+    """The openers' triggers have a density in log price rising linearly from zero at the start
+    price: the share of orders within a fraction f of the log range below the start is f**2
+    (an order resting at the touch would have been filled before the start).  A uniform density
+    put a net sell-stop ladder right under the touch, and noise alone set off a cascade at t = 0."""
+    from liqcascade.population import OpenerParams
+
+    params = PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1))
+    pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11, params=params)
+    start = np.where(np.array(pop.assets)[pop.asset] == "BTC", 73_000.0, 2_150.0)
+    pend = pop.is_pending
+    x = np.log(pop.entry[pend] / start[pend]) / np.log1p(-0.1)  # 0 at the start, 1 at the deepest
+    assert len(x) > 2000 and x.min() >= -1e-12 and x.max() <= 1 + 1e-12
+    for f in (0.1, 0.3, 0.5, 0.8):
+        share = np.mean(x < f)
+        assert share == pytest.approx(f * f, abs=4 * np.sqrt(f * f * (1 - f * f) / len(x)) + 1e-3)
+
+
 def test_no_openers_leaves_the_population_as_before(pop):
     assert pop.pending is None and not pop.is_pending.any()

@@ -69,8 +69,9 @@ class OpenerParams(BaseModel):
                                description="notional of the entry orders per market, fraction of its open interest")
     short_share: float = Field(0.5, ge=0.0, le=1.0, description="fraction of that notional that is short")
     max_drawdown: float = Field(0.2, gt=0.0, lt=1.0,
-                                description="entry prices spread log-uniformly from the start price down to "
-                                "start * (1 - max_drawdown)")
+                                description="entry prices spread from the start price down to "
+                                "start * (1 - max_drawdown) (fraction), with a density in log price "
+                                "rising linearly from zero at the start price")
 
 
 class PopulationParams(BaseModel):
@@ -431,7 +432,10 @@ def synthesize(
                     xm = max(c.mean_notional_usd / scale_count * (a_ - 1) / a_, params.min_notional_usd)
                     notional = np.minimum(xm * (1 + rng.pareto(a_, n)), params.max_notional_share * m.open_interest_usd)
                     notional *= oi / notional.sum()
-                    entry = p_start * np.exp(np.log1p(-op.max_drawdown) * rng.random(n))
+                    # log-distance below the start with a density rising linearly from zero at
+                    # the start price (sqrt of a uniform): no order rests at the touch, where
+                    # the ordinary moves before the start would already have filled it
+                    entry = p_start * np.exp(np.log1p(-op.max_drawdown) * np.sqrt(rng.random(n)))
                     size = notional / entry
                     cap = per_unit_cap if table.basis == "contracts" else per_unit_cap / entry
                     size = np.minimum(size, cap)
