@@ -66,6 +66,14 @@ def jit(func):
     operations per array, which was half the step loop's time."""
     return _jit(func, _nrt=False)
 
+
+def jit_inline(func):
+    """:func:`jit`, and inlined into its callers by Numba (``inline="always"``): for the once-a-step
+    stages of the loop, whose calls with dozens of array arguments cost as much as their bodies
+    (the calm step's fixed cost fell from ~47 to ~43 ms per simulated day; inlining the book walks
+    as well made the liquidation path slower)."""
+    return _jit(func, _nrt=False, inline="always")
+
 MAX_WAVES = 200
 MAX_WALK = 0.95
 
@@ -351,7 +359,7 @@ def fill(mst, mkt_f, m, d, q):
 
 
 # ---------------------------------------------------------------------------------- prices
-@jit
+@jit_inline
 def update_index(mst, ast, mkt_i, mkt_f):
     """Index per asset: its spot market's mid where the asset has one (``SP_DEPTH1 > 0``),
     else the perpetual mids weighted by their depth."""
@@ -385,7 +393,7 @@ def spot_fill(ast, a, d, v_usd):
     ast[a, SPOT_TRADED] += base * price
 
 
-@jit
+@jit_inline
 def update_marks(mst, ast, mkt_i):
     """Each venue's mark by its rule: ``index + EMA(mid - index)``, or the median of that, the
     book's mid (the venue's last/best prices) and the index (the funding-adjusted index of
@@ -402,7 +410,7 @@ def update_marks(mst, ast, mkt_i):
             mst[m, MARK] = c1
 
 
-@jit
+@jit_inline
 def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                st_end, st_ptr, cmat, vsched):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
@@ -533,7 +541,7 @@ def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     mst[m, TRADED] += base * price
 
 
-@jit
+@jit_inline
 def prices_step(mst, ast, mkt_i, mkt_f, glob):
     """Arbitrage toward the index, then index, basis EMA and marks."""
     update_index(mst, ast, mkt_i, mkt_f)
@@ -558,7 +566,7 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
     update_marks(mst, ast, mkt_i)
 
 
-@jit
+@jit_inline
 def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
     for m in range(mst.shape[0]):
@@ -624,7 +632,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         rec[R_INDEX, t, m] = ast[mkt_i[m, ASSET], INDEX]
 
 
-@jit
+@jit_inline
 def start_of_step(mst, ast):
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
