@@ -42,7 +42,7 @@ def test_threads_do_not_change_the_run(monkeypatch):
         assert np.all(np.diff(key) >= 0)
 
 
-@pytest.mark.parametrize("value", ["0x", "two"])
+@pytest.mark.parametrize("value", ["0x", "two", "0", "-2"])
 def test_bad_thread_count_is_refused(monkeypatch, value):
     monkeypatch.setenv("LIQCASCADE_THREADS", value)
     with pytest.raises(InputError, match="LIQCASCADE_THREADS"):

@@ -124,9 +124,12 @@ def setup_threads() -> int:
     env = os.environ.get("LIQCASCADE_THREADS")
     if env:
         try:
-            return max(1, int(env))
+            k = int(env)
         except ValueError:
-            raise InputError(f"must be a positive integer, got {env!r}", field="LIQCASCADE_THREADS") from None
+            k = 0
+        if k < 1:
+            raise InputError(f"must be a positive integer, got {env!r}", field="LIQCASCADE_THREADS")
+        return k
     try:
         return max(1, min(4, len(os.sched_getaffinity(0))))
     except AttributeError:  # pragma: no cover - not on Linux
