@@ -141,12 +141,20 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 def _map(func, items) -> list:
     """``func`` over ``items`` on the setup threads (the kernels and NumPy's sort release the GIL)."""
+    return _map_async(func, items)()
+
+
+def _map_async(func, items):
+    """Start ``func`` over ``items`` on the setup threads; returns a function that waits for
+    and returns the results (on one thread: computes them when called)."""
+    items = list(items)
     k = min(setup_threads(), len(items))
     if k <= 1:
-        return [func(x) for x in items]
+        return lambda: [func(x) for x in items]
     if k not in _POOLS:
         _POOLS[k] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
-    return list(_POOLS[k].map(func, items))
+    futures = [_POOLS[k].submit(func, x) for x in items]
+    return lambda: [f.result() for f in futures]
 
 
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
@@ -191,9 +199,9 @@ def _market_totals(side, size, entry, mkt, out):
         out[3, m] += size[i] if s < 0 else 0.0
 
 
-def sort_positions(lp, side, mkt, n_markets):
-    """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
-    ascending.  Returns ``(order int32, start, end)``.
+def _sort_positions(lp, side, mkt, n_markets):
+    """The work of :func:`sort_positions`: the groups' sorts are started on the setup threads
+    and the function returned waits for them and returns ``(order, start, end)``.
 
     The order of equal LPs does not matter (a wave processes what the sweep collects in
     ascending position index), so one compiled counting pass by group and one unstable argsort
@@ -213,8 +221,24 @@ def sort_positions(lp, side, mkt, n_markets):
         a, b = int(start[g]), int(end[g])
         order[a:b] = by_grp[a:b][np.argsort(key[a:b])]
 
-    _map(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
-    return order, start, end
+    wait = _map_async(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
+
+    def result():
+        wait()
+        return order, start, end
+
+    return result
+
+
+def sort_positions_async(lp, side, mkt, n_markets):
+    return _sort_positions(lp, side, mkt, n_markets)
+
+
+def sort_positions(lp, side, mkt, n_markets):
+    """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
+    ascending.  Returns ``(order int32, start, end)``.  (:func:`sort_positions_async` starts the
+    same on the setup threads and returns a function that waits for the result.)"""
+    return _sort_positions(lp, side, mkt, n_markets)()
 
 
 @C.jit
@@ -422,7 +446,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     nm = len(venues) * len(assets)
     mkt = positions.market()
     lp = initial_liquidation_prices(positions, market)
-    order, grp_start, grp_end = sort_positions(lp, positions.side, mkt, nm)
+    sorted_ = sort_positions_async(lp, positions.side, mkt, nm)
+    # while the setup threads sort: the accounts, the entry orders, the markets' totals
     mc_pos, mc_start = multi_asset_cross_accounts(positions)
     pending = positions.is_pending
     if positions.n_pending and np.any(pending[mc_pos]):
@@ -430,6 +455,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
     open_size = np.where(pending, 0.0, positions.size) if positions.n_pending else positions.size
     # a pending order's entry becomes its fill price: the run then needs its own copy of entries
+    tot = np.zeros((4, nm))
+    _market_totals(positions.side, open_size, positions.entry, mkt, tot)
+    order, grp_start, grp_end = sorted_()
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -437,8 +465,6 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         mst[:, C.MARK] = mst[:, C.MID]
         mst[:, C.MULT] = 1.0
         mst[:, C.VAR] = glob[C.CALM_VAR]
-        tot = np.zeros((4, nm))
-        _market_totals(positions.side, open_size, positions.entry, mkt, tot)
         mst[:, C.LP_INV] = -tot[0]
         mst[:, C.LP_CASH] = tot[1]
         mst[:, C.OI_L] = tot[2]
