@@ -1033,14 +1033,18 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
     epoch's start) with rho ``r_c`` cannot be liquidated while the marks have moved by less than
     ``r_c`` since, i.e. while the epoch's move ``delta`` satisfies ``(delta + d_c)/(1 - d_c) <
     r_c``: it waits in a min-heap keyed by the smallest ``delta`` that breaks this (less a margin
-    far above rounding), and a wave pops only the accounts whose key the move has reached, checks
-    them in account order and pushes back those that stay open.  A move beyond ``EPOCH_BAND``
-    starts a new epoch, so only accounts with ``rho <= EPOCH_BAND`` enter the heap.
+    far above rounding).  A wave moves the accounts whose key the move has reached to a due
+    list kept in account order; every wave tests each due account against the marks of its last
+    check (the move of its own markets since then, below its rho there: it cannot be liquidated
+    yet), checks fully those that fail, closes or re-keys them, and sends back to the heap those
+    whose new key lies beyond the move.  A move beyond ``EPOCH_BAND`` starts a new epoch, so only
+    accounts with ``rho <= EPOCH_BAND`` enter the heap.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
     epoch yet); ``mc_rho[0]`` each account's rho at the epoch's start (a lower bound of it for
-    accounts not looked at then; inf once closed); ``mc_hkey``/``mc_hidx`` the heap (size
-    ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``), ``mc_batch`` scratch.  Returns the number
-    of accounts liquidated."""
+    accounts not looked at then; inf once closed), ``mc_rho[1]`` its rho at its last check and
+    ``mc_mark`` the marks then (per position); ``mc_hkey``/``mc_hidx`` the heap (size
+    ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``), ``mc_batch[:mc_hn[1]]`` the due list.
+    Returns the number of accounts liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     delta = 0.0
@@ -1056,6 +1060,7 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
             mc_ref[m] = mst[m, MARK]
         mc_ref[nm] = 0.0
         mc_hn[0] = 0
+        mc_hn[1] = 0
         for a in range(n_acc):
             if not first:
                 # a lower bound of the account's rho at the new marks from the one at the previous
@@ -1076,32 +1081,39 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
         for a in range(n_acc):
             rho = mc_rho[0, a]
             if rho <= EPOCH_BAND:  # checked (or bounded) at move 0: due once delta reaches rho
-                mc_rho[2, a] = rho / (1.0 + 1e-9) - 1e-12
-                heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, mc_rho[2, a], a)
+                heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, rho / (1.0 + 1e-9) - 1e-12, a)
         return n_liq
     if delta > mc_ref[nm]:
         mc_ref[nm] = delta
-    nb = 0
+    # the due list (mc_batch[:mc_hn[1]], kept in account order): accounts whose key the move has
+    # reached; they stay there, tested against the marks of their last check every wave, until a
+    # full check gives them a key beyond the move (back to the heap) or closes them
+    nb = mc_hn[1]
+    n_new = 0
     while mc_hn[0] > 0 and mc_hkey[0] <= delta:
-        mc_batch[nb] = heap_pop(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0)
-        nb += 1
-    if nb == 0:
+        mc_batch[nb + n_new] = heap_pop(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0)
+        n_new += 1
+    if nb + n_new == 0:
         return 0
-    if nb < 32:  # fills walk the books in account order
-        insertion_sort(mc_batch, nb)
-    else:
-        heap_sort(mc_batch, nb)
+    if n_new > 0:  # fills walk the books in account order
+        nb += n_new
+        if n_new < 32:
+            insertion_sort(mc_batch, nb)  # a sorted list and a few new ones: near linear
+        else:
+            heap_sort(mc_batch, nb)
+    w = 0
     for k in range(nb):
         a = mc_batch[k]
         # the move since its last check (per position's market, at the marks then) bounds its
-        # slack's fall exactly as rho does: below its rho there, it is pushed back unchecked
+        # slack's fall exactly as rho does: below its rho there, it cannot be liquidated yet
         moved = 0.0
         for kk in range(mc_start[a], mc_start[a + 1]):
             x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
             if x > moved:
                 moved = x
         if moved * (1.0 + 1e-9) < mc_rho[1, a]:
-            heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, mc_rho[2, a], a)
+            mc_batch[w] = a
+            w += 1
             continue
         liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
                                              rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty,
@@ -1115,9 +1127,12 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
             mc_rho[1, a] = rc
             # due when (delta' + delta)/(1 - delta) * (1 + 1e-9) reaches rc
             key = rc * (1.0 - delta) / (1.0 + 1e-9) - delta - 1e-12
-            if key <= EPOCH_BAND:
-                mc_rho[2, a] = key
+            if key <= delta:
+                mc_batch[w] = a
+                w += 1
+            elif key <= EPOCH_BAND:
                 heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, key, a)
+    mc_hn[1] = w
     return n_liq
 
 
