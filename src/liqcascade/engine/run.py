@@ -8,7 +8,6 @@ a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read fr
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import math
 import os
@@ -24,6 +23,7 @@ from .flows import Flows
 from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
+from .threads import map_async as _map_async, setup_threads
 
 # step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
 # adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
@@ -117,46 +117,6 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     return Market(tuple(venues), tuple(assets), rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, tables)
 
 
-def setup_threads() -> int:
-    """Threads for the run's setup (liquidation prices and the sort; the step loop is one
-    thread): ``LIQCASCADE_THREADS`` if set, else the CPUs this process may use (at most 4).
-    Sweeps set it to 1 in their worker processes."""
-    env = os.environ.get("LIQCASCADE_THREADS")
-    if env:
-        try:
-            k = int(env)
-        except ValueError:
-            k = 0
-        if k < 1:
-            raise InputError(f"must be a positive integer, got {env!r}", field="LIQCASCADE_THREADS")
-        return k
-    try:
-        return max(1, min(4, len(os.sched_getaffinity(0))))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, min(4, os.cpu_count() or 1))
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _map(func, items) -> list:
-    """``func`` over ``items`` on the setup threads (the kernels and NumPy's sort release the GIL)."""
-    return _map_async(func, items)()
-
-
-def _map_async(func, items):
-    """Start ``func`` over ``items`` on the setup threads; returns a function that waits for
-    and returns the results (on one thread: computes them when called)."""
-    items = list(items)
-    k = min(setup_threads(), len(items))
-    if k <= 1:
-        return lambda: [func(x) for x in items]
-    if k not in _POOLS:
-        _POOLS[k] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
-    futures = [_POOLS[k].submit(func, x) for x in items]
-    return lambda: [f.result() for f in futures]
-
-
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
     """Every position's LP (USD): the kernel's tier-exact rule (``core.liquidation_price``, the
     same arithmetic and bits as the vectorised rule books; ``tests/engine/test_rules_mirror.py``),
@@ -173,7 +133,7 @@ def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
                             market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
                             lp[a:b])
 
-    _map(chunk, range(k))
+    _map_async(chunk, range(k))()
     return lp
 
 
