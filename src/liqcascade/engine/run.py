@@ -250,19 +250,36 @@ def multi_asset_cross_accounts(positions: Positions):
     cross = np.flatnonzero(positions.mode == CROSS)
     if len(cross) == 0:
         return np.zeros(0, np.int32), np.zeros(1, np.int64)
-    key = positions.account[cross] * 256 + positions.venue[cross]
-    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    multi = counts[inv] > 1
+    key = positions.account[cross].astype(np.int64) * len(positions.venues) + positions.venue[cross]
+    lo, hi = (int(key.min()), int(key.max()))
+    if hi - lo < 64 * len(cross) + 4096:  # dense account ids: count in a table, not by a sort
+        multi = np.empty(len(key), np.bool_)
+        _several(key, lo, np.zeros(hi - lo + 1, np.uint8), multi)
+    else:
+        _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+        multi = counts[inv] > 1
     idx = cross[multi]
     if len(idx) == 0:
         return np.zeros(0, np.int32), np.zeros(1, np.int64)
-    k = inv[multi]
+    uniq, k = np.unique(key[multi], return_inverse=True)  # the few positions of such accounts
     first = np.full(len(uniq), np.iinfo(np.int64).max)
     np.minimum.at(first, k, idx)
     o = np.lexsort((idx, first[k]))
     idx, k = idx[o], k[o]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     return idx.astype(np.int32), np.r_[starts, len(idx)].astype(np.int64)
+
+
+@C.jit
+def _several(key, lo, seen, out):
+    """``out[i]``: does ``key[i]`` occur more than once (``seen``: a zeroed table over the keys'
+    range, counts saturating at 2)."""
+    for i in range(key.shape[0]):
+        k = key[i] - lo
+        if seen[k] < 2:
+            seen[k] += 1
+    for i in range(key.shape[0]):
+        out[i] = seen[key[i] - lo] > 1
 
 
 class Run:
