@@ -941,35 +941,11 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
         return False, equity - mm, exposure
     first = mc_pos[mc_start[a]]
     v = mkt_i[mkt[first], VENUE]
-    if ven_f[v, BACKSTOP_FRAC] > 0.0 and equity < ven_f[v, BACKSTOP_FRAC] * mm:
-        # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the
-        # maintenance margin): the liquidator vault takes every position over at its mark and
-        # the account's remaining equity with them (the maintenance margin is not returned; a
-        # negative equity is the vault's loss), leaving the account at zero
-        for k in range(mc_start[a], mc_start[a + 1]):
-            i = mc_pos[k]
-            q = size[i]
-            if q <= 0.0:
-                continue
-            m = mkt[i]
-            s = float(side[i])
-            mark = mst[m, MARK]
-            usd = q * mark
-            mst[m, WAVE_L] += usd
-            if s < 0:
-                mst[m, WAVE_BUY] += usd
-            margin[i] += s * q * (mark - entry[i])
-            mst[m, VAULT_INV] += s * q
-            vst[v, VAULT_CASH] -= s * q * mark
-            book_liq(mst, m, s, q, usd)
-            log_event(t, i, q, mark, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
-            size[i] = 0.0
-        left = 0.0
-        for k in range(mc_start[a], mc_start[a + 1]):
-            left += margin[mc_pos[k]]
-            margin[mc_pos[k]] = 0.0
-        vst[v, VAULT_CASH] += left
-        return True, np.inf, 0.0
+    # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the maintenance
+    # margin): the liquidator vault takes every position over at its mark and the account's
+    # remaining equity with them (the maintenance margin is not returned; a negative equity is the
+    # vault's loss), leaving the account at zero; otherwise every position closes on its book
+    backstop = ven_f[v, BACKSTOP_FRAC] > 0.0 and equity < ven_f[v, BACKSTOP_FRAC] * mm
     fee_cap = 0.0
     for k in range(mc_start[a], mc_start[a + 1]):
         i = mc_pos[k]
@@ -978,18 +954,33 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
             continue
         m = mkt[i]
         s = float(side[i])
-        usd = q * mst[m, MARK]
+        mark = mst[m, MARK]
+        usd = q * mark
         mst[m, WAVE_L] += usd
         if s < 0:
             mst[m, WAVE_BUY] += usd
-        f = fill(mst, mkt_f, m, -s, q)
-        margin[i] += s * q * (f - entry[i])
-        mst[m, LP_INV] += s * q
-        mst[m, LP_CASH] -= s * q * f
-        book_liq(mst, m, s, q, q * f)
-        log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
-        fee_cap += q * f * mkt_f[m, FEE_RATE]
+        if backstop:
+            margin[i] += s * q * (mark - entry[i])
+            mst[m, VAULT_INV] += s * q
+            vst[v, VAULT_CASH] -= s * q * mark
+            book_liq(mst, m, s, q, usd)
+            log_event(t, i, q, mark, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        else:
+            f = fill(mst, mkt_f, m, -s, q)
+            margin[i] += s * q * (f - entry[i])
+            mst[m, LP_INV] += s * q
+            mst[m, LP_CASH] -= s * q * f
+            book_liq(mst, m, s, q, q * f)
+            log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            fee_cap += q * f * mkt_f[m, FEE_RATE]
         size[i] = 0.0
+    if backstop:
+        left = 0.0
+        for k in range(mc_start[a], mc_start[a + 1]):
+            left += margin[mc_pos[k]]
+            margin[mc_pos[k]] = 0.0
+        vst[v, VAULT_CASH] += left
+        return True, np.inf, 0.0
     left = 0.0
     for k in range(mc_start[a], mc_start[a + 1]):
         left += margin[mc_pos[k]]
