@@ -47,3 +47,22 @@ def test_bad_thread_count_is_refused(monkeypatch, value):
     monkeypatch.setenv("LIQCASCADE_THREADS", value)
     with pytest.raises(InputError, match="LIQCASCADE_THREADS"):
         R.setup_threads()
+
+
+def test_a_forked_child_runs_with_its_own_threads(monkeypatch):
+    """A process forked after a run (multiprocessing's default on Linux) must not wait forever
+    on the parent's setup threads, which do not exist in the child."""
+    import multiprocessing as mp
+
+    monkeypatch.setenv("LIQCASCADE_THREADS", "2")
+    pos = random_positions(5, 250_000, spread=0.02)
+    market = R.build_market(pos.venues, tuple(pos.assets), liquidity(), prices(), 1.0)
+    lp = R.initial_liquidation_prices(pos, market)  # the parent's pool now exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        res = pool.apply_async(_child_lp_sum, (pos, market))
+        assert res.get(timeout=60) == float(lp.sum())
+
+
+def _child_lp_sum(pos, market):
+    return float(R.initial_liquidation_prices(pos, market).sum())

@@ -28,7 +28,8 @@ def setup_threads() -> int:
         return max(1, min(4, os.cpu_count() or 1))
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+#: pools by (process id, threads): a forked child gets its own (the parent's threads do not exist there)
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def map_all(func, items) -> list:
@@ -43,7 +44,8 @@ def map_async(func, items):
     k = min(setup_threads(), len(items))
     if k <= 1:
         return lambda: [func(x) for x in items]
-    if k not in _POOLS:
-        _POOLS[k] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
-    futures = [_POOLS[k].submit(func, x) for x in items]
+    key = (os.getpid(), k)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
+    futures = [_POOLS[key].submit(func, x) for x in items]
     return lambda: [f.result() for f in futures]
