@@ -57,6 +57,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     mc_pos, mc_start = R.multi_asset_cross_accounts(positions)
     in_account = np.zeros(len(size), bool)
     in_account[mc_pos] = True
+    acc_cool = {}  # multi-asset account -> end of its cooldown after a partial step (s)
 
     mst = np.zeros((nm, C.N_MST))
     mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
@@ -275,7 +276,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     rules, table, v = rules_of(m)
                     equity += sidef[i] * size[i] * (mst[m, C.MARK] - entry[i])
                     mm += float(rules.maintenance_margin(size[i], mst[m, C.MARK], table, mode="cross"))
-                if equity > mm:
+                if equity > mm or t_now < acc_cool.get(a, 0.0):
                     continue
                 n_total += 1
                 first = int(members[0])
@@ -298,25 +299,37 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     vst[v, C.VAULT_CASH] += sum(margin[i] for i in members)
                     margin[members] = 0.0
                     continue
-                fee_cap = 0.0
+                # each position by its venue's step rule while the account's equity is positive
+                fee_cap = open_usd = closed_usd = 0.0
+                stays = False
                 for i in open_:
                     m = int(mkt[i])
                     s = float(sidef[i])
                     q = size[i]
-                    wave_l[m] += q * mst[m, C.MARK]
+                    mark = mst[m, C.MARK]
+                    wave_l[m] += q * mark
                     if s < 0:
-                        wave_buy[m] += q * mst[m, C.MARK]
-                    f = C.fill(mst, market.mkt_f, m, -s, q)
-                    margin[i] += s * q * (f - entry[i])
-                    mst[m, C.LP_INV] += s * q
-                    mst[m, C.LP_CASH] -= s * q * f
-                    book(m, s, q, q * f)
-                    events.append((t, i, q, f, C.BOOK))
+                        wave_buy[m] += q * mark
                     r_i, tab_i, _ = rules_of(m)
-                    fee_cap += float(r_i.liquidation_fee(q * f, 1e300, tab_i.symbol))
-                    size[i] = 0.0
+                    x = float(r_i.liquidation_step(q, mark, tab_i)) if equity > 0 else q
+                    open_usd += q * mark
+                    closed_usd += x * mark
+                    f = C.fill(mst, market.mkt_f, m, -s, x)
+                    margin[i] += s * x * (f - entry[i])
+                    mst[m, C.LP_INV] += s * x
+                    mst[m, C.LP_CASH] -= s * x * f
+                    book(m, s, x, x * f)
+                    events.append((t, i, x, f, C.BOOK))
+                    fee_cap += float(r_i.liquidation_fee(x * f, 1e300, tab_i.symbol))
+                    size[i] = q - x
+                    stays = stays or size[i] > 0
                 left = sum(margin[i] for i in members)
-                if left > 0:
+                if stays:  # partly liquidated: fee on the closed share of what is left; cooldown
+                    fee = min(fee_cap, max(left, 0.0) * (closed_usd / open_usd))
+                    margin[first] -= fee
+                    vst[v, C.FUND] += fee
+                    acc_cool[a] = t_now + rules.procedure.cooldown_s
+                elif left > 0:
                     fee = min(fee_cap, left)
                     margin[first] -= fee
                     vst[v, C.FUND] += fee

@@ -42,23 +42,41 @@ def test_cross_wallet_carries_the_btc_loss(engine):
 
 
 @pytest.mark.parametrize("engine", [simulate, simulate_reference])
-def test_cross_account_closes_all_its_positions_together(engine):
+def test_cross_account_goes_to_the_books_by_the_venues_steps(engine):
     """A 15,600,000 USD sell takes BTC to 84,400: the account's equity is 16,000 - 15,600 = 400,
     below its maintenance margin 0.005*84,400 - 50 (BTC, tier 2) + 0.004*30,000 (ETH, tier 1)
-    = 492: the account is liquidated and both positions close on their own books."""
+    = 492: the account is liquidated by Binance's step rule, as lone positions would be.  Its
+    equity is positive, so BTC (84,400 USD, tier 2) is cut to the top of tier 1 (50,000 USD:
+    1 - 50,000/84,400 BTC sold) and ETH (tier 1) closes whole; the account is still below its
+    margin at the next wave, and BTC's rest (tier 1) closes whole."""
     pos, liq, prices, flows = market("cross")
     flows = Flows(programmes=[programme("BTC", -1.56e7 * 86_400, 0.0, 1.0)])
     run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=1e5)
     ev = run.events
-    assert sorted(ev["asset"].astype(str)) == ["BTC", "ETH"]
+    assert list(ev["asset"].astype(str)) == ["BTC", "ETH", "BTC"]
     assert set(ev["account"]) == {1}
     assert run.summary["accounts_liquidated"] == 1
     assert run.ledger["ok"]
-    # the BTC order walks from 84,400: 1 BTC = 84,400 USD on B = 1e8 fills 84,400*(1 - 84,400/(2B))
-    f_btc = ev.loc[ev["asset"] == "BTC", "price"].iloc[0]
-    assert f_btc == pytest.approx(84_400 * (1 - 84_400 / (2 * B)), rel=1e-12)
-    f_eth = ev.loc[ev["asset"] == "ETH", "price"].iloc[0]
-    assert f_eth == pytest.approx(3_000 * (1 - 30_000 / (2 * B)), rel=1e-12)
+    keep = 50_000 / 84_400
+    assert list(ev["size"]) == pytest.approx([1 - keep, 10.0, keep], rel=1e-12)
+    # the orders walk the linear bid book (B = 1e8) from the mid: v USD fill at mid*(1 - v/(2B))
+    v1 = (1 - keep) * 84_400
+    assert ev["price"].iloc[0] == pytest.approx(84_400 * (1 - v1 / (2 * B)), rel=1e-12)
+    assert ev["price"].iloc[1] == pytest.approx(3_000 * (1 - 30_000 / (2 * B)), rel=1e-12)
+    assert run.summary["waves_total"] >= 2
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_cross_account_with_no_equity_left_closes_whole(engine):
+    """A 16,500,000 USD sell takes BTC to 83,500: the account's equity is 16,000 - 16,500 < 0,
+    so no partial step: both positions close whole in one wave."""
+    pos, liq, prices, flows = market("cross")
+    flows = Flows(programmes=[programme("BTC", -1.65e7 * 86_400, 0.0, 1.0)])
+    run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=1e5)
+    ev = run.events
+    assert list(ev["asset"].astype(str)) == ["BTC", "ETH"]
+    assert list(ev["size"]) == pytest.approx([1.0, 10.0], rel=1e-12)
+    assert run.ledger["ok"]
 
 
 def hyperliquid_market(sell_usd):
@@ -104,4 +122,31 @@ def test_hyperliquid_account_between_two_thirds_and_all_of_maintenance_goes_to_t
     of it 1,112.5: liquidated, on the books."""
     run = engine(*hyperliquid_market(1.45e7), n_steps=1, insurance_fund=1e6)
     assert list(run.events["method"].astype(str)) == ["book", "book"]
+    assert run.ledger["ok"]
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_hyperliquid_account_steps_20_percent_of_large_positions_with_a_30_s_cooldown(engine):
+    """Hyperliquid, 2 BTC long at 100,000 and 0.1 ETH at 3,000 in one cross account, wallet
+    25,600.  A 12,000,000 USD sell takes BTC to 88,000: equity 25,600 - 24,000 = 1,600, maintenance
+    margin 0.0125*176,000 + 0.02*300 = 2,206 (2/3 of it 1,470.67): liquidated on the books.  BTC
+    (176,000 USD > 100,000) goes 20 % at a time: 0.4 BTC; ETH (300 USD) whole.  The account is still
+    below its margin (about 1,594 against 0.0125*1.6*87,969 = 1,759.4) but waits out the 30 s
+    cooldown: the next step, 20 % of 1.6 = 0.32 BTC, comes at t = 30 s, and leaves it above."""
+    pos = Positions.from_arrays(account=[1, 1], venue=["hyperliquid"] * 2, asset=["BTC", "ETH"], side=[1, 1],
+                                size=[2.0, 0.1], entry=[100_000.0, 3_000.0], margin=[25_540.0, 60.0],
+                                leverage=[10.0, 5.0], mode=["cross", "cross"])
+    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0),
+                     ("hyperliquid", "ETH"): DepthProfile(B, B, 1.0, 1.0)},
+                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    flows = Flows(programmes=[programme("BTC", -1.2e7 * 86_400, 0.0, 1.0)])
+    run = engine(pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, n_steps=70, insurance_fund=1e6)
+    ev = run.events
+    assert list(ev["time_s"]) == [0.0, 0.0, 30.0]
+    assert list(ev["asset"].astype(str)) == ["BTC", "ETH", "BTC"]
+    assert list(ev["size"]) == pytest.approx([0.4, 0.1, 0.32], rel=1e-12)
+    assert set(ev["method"].astype(str)) == {"book"}
+    # the first BTC order walks the linear book from 88,000: 35,200 USD fill at 88,000*(1 - 35,200/(2B))
+    assert ev["price"].iloc[0] == pytest.approx(88_000 * (1 - 35_200 / (2 * B)), rel=1e-12)
+    assert run.summary["accounts_liquidated"] == 1
     assert run.ledger["ok"]

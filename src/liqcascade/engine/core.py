@@ -913,14 +913,26 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
 EPOCH_BAND = 0.002
 
 
+#: what a check of a multi-asset cross account did: nothing (above its maintenance margin),
+#: closed it, closed part of it (it stays, cooling down), or nothing because it is cooling down
+ACC_OPEN, ACC_CLOSED, ACC_PARTIAL, ACC_COOLING = 0, 1, 2, 3
+
+
 @jit
-def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst, rates, amounts, caps,
-                      mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
-    """Check one multi-asset cross account at the marks; close it if its equity is at or below
-    its maintenance margin: on the book, or taken over by the venue's backstop (below its share
-    of the maintenance margin).  Returns ``(liquidated, slack, exposure)`` with ``slack = equity - MM``
-    and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose per
-    unit of relative mark move."""
+def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, mkt, mst, vst, rates,
+                      amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Check one multi-asset cross account at the marks; liquidate it if its equity is at or
+    below its maintenance margin and it is not cooling down (``mc_rho[2, a]``: until when, s).
+
+    The venue's backstop takes the account over whole below its share of the maintenance margin
+    (Hyperliquid: 2/3).  Otherwise its positions go to their books by the venue's step rule, as a
+    lone position's would (the next lower tier, two tiers down, 20 % above a notional; a position
+    the rule closes whole closes whole), while the account's equity at the marks is positive,
+    and whole when it is not.  After a partial step the account cools down for the venue's
+    cooldown; the fee is the venue's rule on the closed part's share of the remaining equity (by
+    notional at the marks).  Returns ``(status, slack, exposure)``: ``ACC_*``, ``slack = equity -
+    MM`` and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose
+    per unit of relative mark move."""
     equity = 0.0
     mm = 0.0
     exposure = 0.0
@@ -936,17 +948,23 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
             exposure += size[i] * mark * (1.0 + mkt_f[m, RMAX])
             n_open += 1
     if n_open == 0:
-        return False, np.inf, 0.0
+        return ACC_OPEN, np.inf, 0.0
     if equity > mm:
-        return False, equity - mm, exposure
+        return ACC_OPEN, equity - mm, exposure
+    if t_now < mc_rho[2, a]:
+        return ACC_COOLING, equity - mm, exposure
     first = mc_pos[mc_start[a]]
     v = mkt_i[mkt[first], VENUE]
     # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the maintenance
     # margin): the liquidator vault takes every position over at its mark and the account's
     # remaining equity with them (the maintenance margin is not returned; a negative equity is the
-    # vault's loss), leaving the account at zero; otherwise every position closes on its book
+    # vault's loss), leaving the account at zero; otherwise the positions go to their books
     backstop = ven_f[v, BACKSTOP_FRAC] > 0.0 and equity < ven_f[v, BACKSTOP_FRAC] * mm
+    steps = equity > 0.0
     fee_cap = 0.0
+    open_usd = 0.0
+    closed_usd = 0.0
+    stays = False
     for k in range(mc_start[a], mc_start[a + 1]):
         i = mc_pos[k]
         q = size[i]
@@ -965,27 +983,38 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
             vst[v, VAULT_CASH] -= s * q * mark
             book_liq(mst, m, s, q, usd)
             log_event(t, i, q, mark, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            size[i] = 0.0
         else:
-            f = fill(mst, mkt_f, m, -s, q)
-            margin[i] += s * q * (f - entry[i])
-            mst[m, LP_INV] += s * q
-            mst[m, LP_CASH] -= s * q * f
-            book_liq(mst, m, s, q, q * f)
-            log_event(t, i, q, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
-            fee_cap += q * f * mkt_f[m, FEE_RATE]
-        size[i] = 0.0
-    if backstop:
-        left = 0.0
-        for k in range(mc_start[a], mc_start[a + 1]):
-            left += margin[mc_pos[k]]
-            margin[mc_pos[k]] = 0.0
-        vst[v, VAULT_CASH] += left
-        return True, np.inf, 0.0
+            x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
+            open_usd += usd
+            closed_usd += x * mark
+            f = fill(mst, mkt_f, m, -s, x)
+            margin[i] += s * x * (f - entry[i])
+            mst[m, LP_INV] += s * x
+            mst[m, LP_CASH] -= s * x * f
+            book_liq(mst, m, s, x, x * f)
+            log_event(t, i, x, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            fee_cap += x * f * mkt_f[m, FEE_RATE]
+            size[i] = q - x
+            if size[i] > 0.0:
+                stays = True
     left = 0.0
     for k in range(mc_start[a], mc_start[a + 1]):
         left += margin[mc_pos[k]]
+    if backstop:
+        for k in range(mc_start[a], mc_start[a + 1]):
+            margin[mc_pos[k]] = 0.0
+        vst[v, VAULT_CASH] += left
+        return ACC_CLOSED, np.inf, 0.0
+    kind = ven_i[v, FEE_KIND]
+    if stays:  # a partial step: the account stays, cooling down
+        rem = max(left, 0.0) * (closed_usd / open_usd)
+        fee = 0.0 if kind == 0 else (rem if kind == 2 else min(fee_cap, rem))
+        margin[first] -= fee
+        vst[v, FUND] += fee
+        mc_rho[2, a] = t_now + ven_f[v, COOLDOWN]
+        return ACC_PARTIAL, -np.inf, 0.0
     if left > 0.0:
-        kind = ven_i[v, FEE_KIND]
         fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
         margin[first] -= fee
         vst[v, FUND] += fee
@@ -995,7 +1024,7 @@ def liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, ms
         margin[first] += pay
         if pay < -left:
             mst[mkt[first], BAD_DEBT] += -left - pay
-    return True, np.inf, 0.0
+    return ACC_CLOSED, np.inf, 0.0
 
 
 @jit
@@ -1007,14 +1036,14 @@ def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
 
 
 @jit
-def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
+def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
                          side, size, entry, margin, mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step,
                          ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
-    margins has every position closed on its book, in ascending position index.  The fee is the
-    venue's rule on the account's remaining equity; a negative balance is paid by the venue's
-    fund, and what the fund cannot pay is bad debt.
+    margins is liquidated by :func:`liquidate_account` (its positions in ascending position
+    index).  On a full close the fee is the venue's rule on the account's remaining equity; a
+    negative balance is paid by the venue's fund, and what the fund cannot pay is bad debt.
 
     Which accounts are looked at (the answer is the same as checking all, every wave): at the
     start of an *epoch* every account is checked at the marks ``P_E`` and gets
@@ -1032,8 +1061,9 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
     accounts with ``rho <= EPOCH_BAND`` enter the heap.
     ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
     epoch yet); ``mc_rho[0]`` each account's rho at the epoch's start (a lower bound of it for
-    accounts not looked at then; inf once closed), ``mc_rho[1]`` its rho at its last check and
-    ``mc_mark`` the marks then (per position); ``mc_hkey``/``mc_hidx`` the heap (size
+    accounts not looked at then; inf once closed; 0 while partly liquidated or cooling down, when
+    it is checked fully every wave), ``mc_rho[1]`` its rho at its last check and ``mc_mark`` the
+    marks then (per position), ``mc_rho[2]`` the end of its cooldown (s); ``mc_hkey``/``mc_hidx`` the heap (size
     ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``), ``mc_batch[:mc_hn[1]]`` the due list.
     Returns the number of accounts liquidated."""
     nm = mst.shape[0]
@@ -1062,12 +1092,15 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
                 if rb > EPOCH_BAND:
                     mc_rho[0, a] = rb
                     continue
-            liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
-                                                 rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos,
-                                                 ev_qty, ev_price, ev_method, cnt)
-            if liq:
+            st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin,
+                                                mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f,
+                                                ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            if st == ACC_CLOSED or st == ACC_PARTIAL:
                 n_liq += 1
-            mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
+            if st == ACC_PARTIAL or st == ACC_COOLING:
+                mc_rho[0, a] = 0.0  # due at once: checked every wave until it is above its margin
+            else:
+                mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
             remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
         for a in range(n_acc):
             rho = mc_rho[0, a]
@@ -1106,12 +1139,18 @@ def check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, 
             mc_batch[w] = a
             w += 1
             continue
-        liq, slack, expo = liquidate_account(t, a, mc_pos, mc_start, side, size, entry, margin, mkt, mst, vst,
-                                             rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty,
-                                             ev_price, ev_method, cnt)
-        if liq:
+        st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, mkt,
+                                            mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step,
+                                            ev_pos, ev_qty, ev_price, ev_method, cnt)
+        if st == ACC_CLOSED:
             n_liq += 1
             mc_rho[0, a] = np.inf
+        elif st == ACC_PARTIAL or st == ACC_COOLING:  # stays due, checked fully every wave
+            if st == ACC_PARTIAL:
+                n_liq += 1
+            mc_rho[1, a] = -1.0
+            mc_batch[w] = a
+            w += 1
         elif expo > 0.0:
             rc = slack / expo * (1.0 - 1e-9)
             remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
@@ -1319,7 +1358,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
             if mc_start.shape[0] > 1:
-                n_total += check_cross_accounts(t, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
+                n_total += check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, mkt,
                                                 mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos,
                                                 ev_qty, ev_price, ev_method, cnt)

@@ -468,7 +468,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         hp_idx = np.zeros(int(hp_base[-1]), np.int32)
         hp_n = np.zeros(2 * nm, np.int64)
         n_acc = len(mc_start) - 1
-        mc_rho = np.zeros((2, n_acc))
+        mc_rho = np.zeros((3, n_acc))  # rho at the epoch's start, rho at the last check, cooldown end (s)
         mc_ref = np.full(nm + 1, -1.0)
         mc_heap = (np.zeros(n_acc), np.zeros(n_acc, np.int32), np.array([0, n_acc], np.int64), np.zeros(2, np.int64),
                    np.zeros(n_acc, np.int32), np.ones(len(mc_pos)))  # keys, accounts, region, size; scratch; marks
