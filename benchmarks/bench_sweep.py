@@ -123,7 +123,7 @@ def engine_profile(payload: _Payload, n: int) -> None:
         "summarize": "run.summarize (engine headline figures)",
         "as_reported": "run.as_reported (feed throttling, pandas)",
         "initial_liquidation_prices": "run.initial_liquidation_prices",
-        "_sort_positions": "run._sort_positions (the sort, started; the wait is in simulate)",
+        "sort_positions_async": "run.sort_positions_async (the sort, started; the wait is in simulate)",
         "fresh_state": "simulate.fresh_state",
         "balance": "ledger.balance",
         "build_market": "run.build_market",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -159,9 +158,9 @@ def _market_totals(side, size, entry, mkt, out):
         out[3, m] += size[i] if s < 0 else 0.0
 
 
-def _sort_positions(lp, side, mkt, n_markets):
-    """The work of :func:`sort_positions`: the groups' sorts are started on the setup threads
-    and the function returned waits for them and returns ``(order, start, end)``.
+def sort_positions_async(lp, side, mkt, n_markets):
+    """:func:`sort_positions` started: the groups' sorts run on the setup threads, and the
+    function returned waits for them and returns ``(order, start, end)``.
 
     The order of equal LPs does not matter (a wave processes what the sweep collects in
     ascending position index), so one compiled counting pass by group and one unstable argsort
@@ -190,15 +189,11 @@ def _sort_positions(lp, side, mkt, n_markets):
     return result
 
 
-def sort_positions_async(lp, side, mkt, n_markets):
-    return _sort_positions(lp, side, mkt, n_markets)
-
-
 def sort_positions(lp, side, mkt, n_markets):
     """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
     ascending.  Returns ``(order int32, start, end)``.  (:func:`sort_positions_async` starts the
     same on the setup threads and returns a function that waits for the result.)"""
-    return _sort_positions(lp, side, mkt, n_markets)()
+    return sort_positions_async(lp, side, mkt, n_markets)()
 
 
 @C.jit
