@@ -74,6 +74,7 @@ def jit_inline(func):
     as well made the liquidation path slower)."""
     return _jit(func, _nrt=False, inline="always")
 
+
 MAX_WAVES = 200
 MAX_WALK = 0.95
 
