@@ -281,25 +281,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 n_total += 1
                 first = int(members[0])
                 rules, table, v = rules_of(int(mkt[first]))
-                if bool(rules.backstop_triggered(equity, mm)):  # the vault takes it all over at the marks
-                    for i in open_:
-                        m = int(mkt[i])
-                        s = float(sidef[i])
-                        q = size[i]
-                        mark = mst[m, C.MARK]
-                        wave_l[m] += q * mark
-                        if s < 0:
-                            wave_buy[m] += q * mark
-                        margin[i] += s * q * (mark - entry[i])
-                        mst[m, C.VAULT_INV] += s * q
-                        vst[v, C.VAULT_CASH] -= s * q * mark
-                        book(m, s, q, q * mark)
-                        events.append((t, i, q, mark, C.BACKSTOP))
-                        size[i] = 0.0
-                    vst[v, C.VAULT_CASH] += sum(margin[i] for i in members)
-                    margin[members] = 0.0
-                    continue
-                # each position by its venue's step rule while the account's equity is positive
+                # the vault takes it all over at the marks, or each position goes to its book by
+                # its venue's step rule while the account's equity is positive
+                backstop = bool(rules.backstop_triggered(equity, mm))
                 fee_cap = open_usd = closed_usd = 0.0
                 stays = False
                 for i in open_:
@@ -310,6 +294,14 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     wave_l[m] += q * mark
                     if s < 0:
                         wave_buy[m] += q * mark
+                    if backstop:
+                        margin[i] += s * q * (mark - entry[i])
+                        mst[m, C.VAULT_INV] += s * q
+                        vst[v, C.VAULT_CASH] -= s * q * mark
+                        book(m, s, q, q * mark)
+                        events.append((t, i, q, mark, C.BACKSTOP))
+                        size[i] = 0.0
+                        continue
                     r_i, tab_i, _ = rules_of(m)
                     x = float(r_i.liquidation_step(q, mark, tab_i)) if equity > 0 else q
                     open_usd += q * mark
@@ -323,6 +315,10 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     fee_cap += float(r_i.liquidation_fee(x * f, 1e300, tab_i.symbol))
                     size[i] = q - x
                     stays = stays or size[i] > 0
+                if backstop:
+                    vst[v, C.VAULT_CASH] += sum(margin[i] for i in members)
+                    margin[members] = 0.0
+                    continue
                 left = sum(margin[i] for i in members)
                 if stays:  # partly liquidated: fee on the closed share of what is left; cooldown
                     fee = min(fee_cap, max(left, 0.0) * (closed_usd / open_usd))

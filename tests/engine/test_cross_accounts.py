@@ -11,16 +11,17 @@ from .reference import simulate_reference
 B = 1e8
 
 
-def market(mode):
-    """Binance: a BTC long (1 BTC at 100,000, 10,000 margin) and an ETH long (10 ETH at 3,000,
-    6,000 margin: 5x).  In cross they share a 16,000 wallet.  BTC alone falls 10 % in one step
-    (a 10,000,000 USD sell on a linear BTC book of B = 1e8)."""
-    pos = Positions.from_arrays(account=[1, 1], venue=["binance"] * 2, asset=["BTC", "ETH"], side=[1, 1],
-                                size=[1.0, 10.0], entry=[100_000.0, 3_000.0], margin=[10_000.0, 6_000.0],
+def market(mode, venue="binance", sell_usd=1e7, size=(1.0, 10.0), margin=(10_000.0, 6_000.0)):
+    """One account on ``venue``: by default a BTC long (1 BTC at 100,000, 10,000 margin) and an
+    ETH long (10 ETH at 3,000, 6,000 margin: 5x).  In cross they share their wallet.  BTC alone
+    falls: a ``sell_usd`` sell in one step on a linear BTC book of B = 1e8 moves it by
+    ``sell_usd / B`` (10 % by default)."""
+    pos = Positions.from_arrays(account=[1, 1], venue=[venue] * 2, asset=["BTC", "ETH"], side=[1, 1],
+                                size=list(size), entry=[100_000.0, 3_000.0], margin=list(margin),
                                 leverage=[10.0, 5.0], mode=[mode, mode])
-    liq = Liquidity({("binance", "BTC"): DepthProfile(B, B, 1.0, 1.0), ("binance", "ETH"): DepthProfile(B, B, 1.0, 1.0)},
+    liq = Liquidity({(venue, "BTC"): DepthProfile(B, B, 1.0, 1.0), (venue, "ETH"): DepthProfile(B, B, 1.0, 1.0)},
                     MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
-    flows = Flows(programmes=[programme("BTC", -1e7 * 86_400, 0.0, 1.0)])
+    flows = Flows(programmes=[programme("BTC", -sell_usd * 86_400, 0.0, 1.0)])
     return pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows
 
 
@@ -49,9 +50,7 @@ def test_cross_account_goes_to_the_books_by_the_venues_steps(engine):
     equity is positive, so BTC (84,400 USD, tier 2) is cut to the top of tier 1 (50,000 USD:
     1 - 50,000/84,400 BTC sold) and ETH (tier 1) closes whole; the account is still below its
     margin at the next wave, and BTC's rest (tier 1) closes whole."""
-    pos, liq, prices, flows = market("cross")
-    flows = Flows(programmes=[programme("BTC", -1.56e7 * 86_400, 0.0, 1.0)])
-    run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=1e5)
+    run = engine(*market("cross", sell_usd=1.56e7), n_steps=1, insurance_fund=1e5)
     ev = run.events
     assert list(ev["asset"].astype(str)) == ["BTC", "ETH", "BTC"]
     assert set(ev["account"]) == {1}
@@ -70,26 +69,17 @@ def test_cross_account_goes_to_the_books_by_the_venues_steps(engine):
 def test_cross_account_with_no_equity_left_closes_whole(engine):
     """A 16,500,000 USD sell takes BTC to 83,500: the account's equity is 16,000 - 16,500 < 0,
     so no partial step: both positions close whole in one wave."""
-    pos, liq, prices, flows = market("cross")
-    flows = Flows(programmes=[programme("BTC", -1.65e7 * 86_400, 0.0, 1.0)])
-    run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=1e5)
+    run = engine(*market("cross", sell_usd=1.65e7), n_steps=1, insurance_fund=1e5)
     ev = run.events
     assert list(ev["asset"].astype(str)) == ["BTC", "ETH"]
     assert list(ev["size"]) == pytest.approx([1.0, 10.0], rel=1e-12)
     assert run.ledger["ok"]
 
 
-def hyperliquid_market(sell_usd):
+def hyperliquid_market(sell_usd, **kw):
     """The same account on Hyperliquid (maintenance rate half the initial rate at maximum
     leverage: BTC 40x -> 1.25 %, ETH 25x -> 2 %; no maintenance amount in the first tier)."""
-    pos = Positions.from_arrays(account=[1, 1], venue=["hyperliquid"] * 2, asset=["BTC", "ETH"], side=[1, 1],
-                                size=[1.0, 10.0], entry=[100_000.0, 3_000.0], margin=[10_000.0, 6_000.0],
-                                leverage=[10.0, 5.0], mode=["cross", "cross"])
-    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0),
-                     ("hyperliquid", "ETH"): DepthProfile(B, B, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
-    flows = Flows(programmes=[programme("BTC", -sell_usd * 86_400, 0.0, 1.0)])
-    return pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows
+    return market("cross", venue="hyperliquid", sell_usd=sell_usd, **kw)
 
 
 @pytest.mark.parametrize("engine", [simulate, simulate_reference])
@@ -133,14 +123,8 @@ def test_hyperliquid_account_steps_20_percent_of_large_positions_with_a_30_s_coo
     (176,000 USD > 100,000) goes 20 % at a time: 0.4 BTC; ETH (300 USD) whole.  The account is still
     below its margin (about 1,594 against 0.0125*1.6*87,969 = 1,759.4) but waits out the 30 s
     cooldown: the next step, 20 % of 1.6 = 0.32 BTC, comes at t = 30 s, and leaves it above."""
-    pos = Positions.from_arrays(account=[1, 1], venue=["hyperliquid"] * 2, asset=["BTC", "ETH"], side=[1, 1],
-                                size=[2.0, 0.1], entry=[100_000.0, 3_000.0], margin=[25_540.0, 60.0],
-                                leverage=[10.0, 5.0], mode=["cross", "cross"])
-    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0),
-                     ("hyperliquid", "ETH"): DepthProfile(B, B, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
-    flows = Flows(programmes=[programme("BTC", -1.2e7 * 86_400, 0.0, 1.0)])
-    run = engine(pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, n_steps=70, insurance_fund=1e6)
+    run = engine(*hyperliquid_market(1.2e7, size=(2.0, 0.1), margin=(25_540.0, 60.0)), n_steps=70,
+                 insurance_fund=1e6)
     ev = run.events
     assert list(ev["time_s"]) == [0.0, 0.0, 30.0]
     assert list(ev["asset"].astype(str)) == ["BTC", "ETH", "BTC"]
