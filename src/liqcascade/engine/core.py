@@ -338,12 +338,28 @@ def book_side(mst, mkt_f, m, d):
 
 
 @jit
+def walk_market(mst, mkt_f, m, d, usd):
+    """``(move, average fill distance)`` (fractions of the mid) of a market order of ``usd`` (USD
+    at mid) in direction ``d`` on market ``m``'s book, continuing this step's walk on that side
+    (:func:`walk_book`); changes nothing (:func:`commit_walk` books it)."""
+    b, k = book_side(mst, mkt_f, m, d)
+    return walk_book(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], usd, mkt_f[m, TOUCH_U],
+                     mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
+
+
+@jit
+def commit_walk(mst, m, d, usd, u):
+    """Book a walk from :func:`walk_market` (nothing moved since): the side's USD walked in this
+    step grows by ``usd`` and the mid moves by the fraction ``u``."""
+    mst[m, CONS_ASK if d > 0 else CONS_BID] += usd
+    mst[m, MID] = mst[m, MID] * (1.0 + d * u)
+
+
+@jit
 def preview_fill(mst, mkt_f, m, d, q):
     """Average fill price of ``q`` base units in direction ``d`` without moving the book."""
     mid = mst[m, MID]
-    b, k = book_side(mst, mkt_f, m, d)
-    u, a = walk_book(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], q * mid, mkt_f[m, TOUCH_U],
-                     mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
+    u, a = walk_market(mst, mkt_f, m, d, q * mid)
     return mid * (1.0 + d * a)
 
 
@@ -351,11 +367,8 @@ def preview_fill(mst, mkt_f, m, d, q):
 def fill(mst, mkt_f, m, d, q):
     """Walk ``q`` base units in direction ``d``; moves the mid; returns the average price."""
     mid = mst[m, MID]
-    b, k = book_side(mst, mkt_f, m, d)
-    col = CONS_ASK if d > 0 else CONS_BID
-    u, a = walk_book(b, k, mst[m, col], q * mid, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
-    mst[m, col] += q * mid
-    mst[m, MID] = mid * (1.0 + d * u)
+    u, a = walk_market(mst, mkt_f, m, d, q * mid)
+    commit_walk(mst, m, d, q * mid, u)
     return mid * (1.0 + d * a)
 
 
@@ -523,15 +536,11 @@ def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
 def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     """A flow's market order of ``v_usd`` USD (at mid) in direction ``d`` walks market ``m``'s
     book; the flow party pays the taker fee to the venue; liquidity providers take the other side."""
-    b, k = book_side(mst, mkt_f, m, d)
     mid = mst[m, MID]
     base = v_usd / mid
-    col = CONS_ASK if d > 0 else CONS_BID
-    u, avg = walk_book(b, k, mst[m, col], v_usd, mkt_f[m, TOUCH_U],
-                       mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
-    mst[m, col] += v_usd
+    u, avg = walk_market(mst, mkt_f, m, d, v_usd)
+    commit_walk(mst, m, d, v_usd, u)
     price = mid * (1.0 + d * avg)
-    mst[m, MID] = mid * (1.0 + d * u)
     v = mkt_i[m, VENUE]
     fee = base * price * ven_f[v, TAKER]
     mst[m, FLOW_INV] += d * base
@@ -853,10 +862,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         return
     # full close: the walk of the whole size, kept to be committed if it all goes to the book
     mid = mst[m, MID]
-    b, k = book_side(mst, mkt_f, m, d)
-    col = CONS_ASK if d > 0 else CONS_BID
-    u_all, a_all = walk_book(b, k, mst[m, col], q * mid, mkt_f[m, TOUCH_U],
-                             mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
+    u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
     f = mid * (1.0 + d * a_all)
     eq = mg + s * q * (f - e)
     q_book = q
@@ -884,9 +890,8 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
             book_liq(mst, m, s, done, done * bp)
             log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     if q_book > 0.0:
-        if q_book == q:  # the walk above, unchanged since (what fill() would compute again)
-            mst[m, col] += q * mid
-            mst[m, MID] = mid * (1.0 + d * u_all)
+        if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
+            commit_walk(mst, m, d, q * mid, u_all)
         else:
             f = fill(mst, mkt_f, m, d, q_book)
         margin[i] += s * q_book * (f - e)
