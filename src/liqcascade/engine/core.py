@@ -746,7 +746,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
                                             slot_of, bound, adl_rank, adl_state, cnt)
         return done
     # the queue: ranked once per wave and group (the first time the wave needs it), then taken
-    # from the top; the ranking build is the loop's only allocation and happens only on ADL
+    # from the top (the ranking is built in place, only when ADL happens)
     if adl_state[0] != cnt[N_WV] or adl_state[1] != g:
         # adl_rank rows: 0 position index, 1 minus its key; sorted by (row 1, row 0), so ties in the
         # key go to the lower position index
@@ -1065,13 +1065,13 @@ def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc
     yet), checks fully those that fail, closes or re-keys them, and sends back to the heap those
     whose new key lies beyond the move.  A move beyond ``EPOCH_BAND`` starts a new epoch, so only
     accounts with ``rho <= EPOCH_BAND`` enter the heap.
-    ``mc_ref[:nm]`` holds ``P_E``, ``mc_ref[nm]`` the largest move of the epoch (negative: no
-    epoch yet); ``mc_rho[0]`` each account's rho at the epoch's start (a lower bound of it for
+    ``mc_ref[:nm]`` holds ``P_E`` and ``mc_ref[nm]`` is 0 once the first epoch has started (-1
+    before).  ``mc_rho[0]``: each account's rho at the epoch's start (a lower bound of it for
     accounts not looked at then; inf once closed; 0 while partly liquidated or cooling down, when
-    it is checked fully every wave), ``mc_rho[1]`` its rho at its last check and ``mc_mark`` the
-    marks then (per position), ``mc_rho[2]`` the end of its cooldown (s); ``mc_hkey``/``mc_hidx`` the heap (size
-    ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``), ``mc_batch[:mc_hn[1]]`` the due list.
-    Returns the number of accounts liquidated."""
+    it is checked fully every wave); ``mc_rho[1]``: its rho at its last check, and ``mc_mark`` the
+    marks then (per position); ``mc_rho[2]``: the end of its cooldown (s).  ``mc_hkey``/``mc_hidx``:
+    the heap (size ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``); ``mc_batch[:mc_hn[1]]``: the
+    due list.  Returns the number of accounts liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     delta = 0.0
@@ -1113,8 +1113,6 @@ def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc
             if rho <= EPOCH_BAND:  # checked (or bounded) at move 0: due once delta reaches rho
                 heap_push(mc_hkey, mc_hidx, mc_hbase, mc_hn, 0, rho / (1.0 + 1e-9) - 1e-12, a)
         return n_liq
-    if delta > mc_ref[nm]:
-        mc_ref[nm] = delta
     # the due list (mc_batch[:mc_hn[1]], kept in account order): accounts whose key the move has
     # reached; they stay there, tested against the marks of their last check every wave, until a
     # full check gives them a key beyond the move (back to the heap) or closes them
@@ -1347,13 +1345,13 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
     nm = mst.shape[0]
     dt = glob[DT]
+    has_pending = pd_idx.shape[0] > 0
     for t in range(n_steps):
         t_now = t * dt
         start_of_step(mst, ast)
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                    st_end, st_ptr, cmat, vsched)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
-        has_pending = pd_idx.shape[0] > 0
         wave = 0
         while True:
             n_total = 0

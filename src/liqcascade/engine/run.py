@@ -22,7 +22,7 @@ from .flows import Flows
 from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
-from .threads import map_async as _map_async, setup_threads
+from .threads import map_all, map_async as _map_async, setup_threads
 
 # step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
 # adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
@@ -132,7 +132,7 @@ def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
                             market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
                             lp[a:b])
 
-    _map_async(chunk, range(k))()
+    map_all(chunk, range(k))
     return lp
 
 
@@ -448,9 +448,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     ev_cap = max(MIN_BUFFER, n // 4)
     act_cap = max(MIN_BUFFER, n // 16)
     wv_cap = max(MIN_BUFFER, n_steps // 2)
+    initial_value = float(np.sum(positions.margin) + np.sum(funds))  # USD: traders' margin and the funds
     for attempt in range(20):
         mst, vst, ast = fresh_state()
-        initial_value = float(np.sum(positions.margin) + np.sum(funds))
         size = open_size.copy()
         margin = positions.margin.copy()
         entry = positions.entry.copy() if positions.n_pending else positions.entry
@@ -552,10 +552,10 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
-    ev_mkt = positions.venue[ev_pos].astype(np.int16) * na + positions.asset[ev_pos]
-    e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos, venue=(ev_mkt // na).astype(np.int8),
-             asset=(ev_mkt % na).astype(np.int8), short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty,
-             price=ev_price, usd=ev_qty * ev_price, method=ev_method)
+    e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos,
+             venue=positions.venue[ev_pos].astype(np.int8), asset=positions.asset[ev_pos].astype(np.int8),
+             short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty, price=ev_price, usd=ev_qty * ev_price,
+             method=ev_method)
 
     def events_frame():
         return pd.DataFrame({
