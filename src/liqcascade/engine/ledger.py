@@ -70,11 +70,9 @@ def _traders_value(side, size, entry, margin, mkt, marks):
     return total
 
 
-def party_values(side, size, entry, margin, mkt, mst, vst, marks, ast=None, traders=None) -> dict:
-    """Value (USD) of each class of party at ``marks`` (one per market; spot at its mid);
-    ``traders``: the traders' value if already computed."""
-    if traders is None:
-        traders = float(_traders_value(side, size, entry, margin, mkt, np.ascontiguousarray(marks)))
+def party_values(traders: float, mst, vst, marks, ast=None) -> dict:
+    """Value (USD) of each class of party at ``marks`` (one per market; spot at its mid), the
+    traders' given (:func:`_traders_value`)."""
     lps = float(np.sum(mst[:, C.LP_CASH] + mst[:, C.LP_INV] * marks))
     flows = float(np.sum(mst[:, C.FLOW_CASH] + mst[:, C.FLOW_INV] * marks))
     funds = float(np.sum(vst[:, C.FUND]))
@@ -96,12 +94,6 @@ def _inventories(side, size, mkt, inv):
         inv[mkt[i]] += size[i] if side[i] > 0 else -size[i]
 
 
-def inventory_residual(side, size, mkt, mst) -> float:
-    inv = np.zeros(mst.shape[0])
-    _inventories(side, size, mkt, inv)
-    return _residual(inv, mst)
-
-
 def _residual(inv, mst) -> float:
     """Largest |traders' + other parties' inventory| over markets (base units)."""
     tot = inv + mst[:, C.LP_INV] + mst[:, C.FLOW_INV] + mst[:, C.VAULT_INV]
@@ -114,7 +106,7 @@ def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, mark
     inv = np.zeros(mst.shape[0])
     tasks = (lambda: _traders_value(side, size, entry, margin, mkt, marks_c), lambda: _inventories(side, size, mkt, inv))
     traders = float(map_all(lambda f: f(), tasks)[0])
-    parties = party_values(side, size, entry, margin, mkt, mst, vst, marks, ast, traders=traders)
+    parties = party_values(traders, mst, vst, marks, ast)
     final = float(sum(parties.values()))
     traded = float(np.sum(mst[:, C.TRADED])) + (float(np.sum(ast[:, C.SPOT_TRADED])) if ast is not None else 0.0)
     tol = traded / 1e9 + max(1e-6, 1e-12 * abs(initial_value))
