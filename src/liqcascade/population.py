@@ -236,6 +236,20 @@ def _resample(ts: np.ndarray, px: np.ndarray, start_ms: int, end_ms: int, step_m
     return grid, np.interp(grid, ts, px)
 
 
+def _cap_leverage(lev, size, entry, table):
+    """Leverage capped at the maximum of the tier each position (size in base units, entry USD)
+    sits in."""
+    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
+    return np.minimum(lev, table.max_leverage[k_tier])
+
+
+def _pareto_scale(mean_usd: float, params: "PopulationParams") -> float:
+    """Scale x_m (USD) of the Pareto notional law with mean ``mean_usd``: x_m * alpha/(alpha-1) =
+    mean, at least the smallest position."""
+    a_ = params.pareto_alpha
+    return max(mean_usd * (a_ - 1) / a_, params.min_notional_usd)
+
+
 def _fit_open_interest(size, entry, lev, oi, table, market):
     """Scale ``size`` (base units) so the notional sums to ``oi`` USD with no position beyond
     95 % of the table's largest tier; cap leverage at the tier each final size sits in."""
@@ -257,8 +271,7 @@ def _fit_open_interest(size, entry, lev, oi, table, market):
                          f"within the largest tier; raise the position count", field="positions")
     lam_k = lam[np.flatnonzero(ok)[0]]
     size = np.minimum(size * lam_k, cap_size)
-    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
-    return size, np.minimum(lev, table.max_leverage[k_tier])
+    return size, _cap_leverage(lev, size, entry, table)
 
 
 def synthesize(
@@ -341,11 +354,10 @@ def synthesize(
                 max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
                 n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
                 n = max(n, n_min)
-                # Pareto notional with the component's mean: x_m * alpha/(alpha-1) = mean
+                # Pareto notional with the component's mean; fewer positions than the real count
+                # carry proportionally more notional each
                 a_ = params.pareto_alpha
-                # fewer positions than the real count carry proportionally more notional each
-                mean = c.mean_notional_usd / scale_count
-                xm = max(mean * (a_ - 1) / a_, params.min_notional_usd)
+                xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
 
                 def draw(k):
                     notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
@@ -353,8 +365,7 @@ def synthesize(
                     ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
                     entry = gp[ti]
                     size = notional / entry
-                    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
-                    lev = np.minimum(lev, table.max_leverage[k_tier])
+                    lev = _cap_leverage(lev, size, entry, table)
                     margin = notional / lev
                     lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
                     crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
@@ -429,7 +440,7 @@ def synthesize(
                     opener_count += oi / c.mean_notional_usd
                     n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
                     a_ = params.pareto_alpha
-                    xm = max(c.mean_notional_usd / scale_count * (a_ - 1) / a_, params.min_notional_usd)
+                    xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
                     notional = np.minimum(xm * (1 + rng.pareto(a_, n)), params.max_notional_share * m.open_interest_usd)
                     notional *= oi / notional.sum()
                     # log-distance below the start with a density rising linearly from zero at
@@ -439,9 +450,7 @@ def synthesize(
                     size = notional / entry
                     cap = per_unit_cap if table.basis == "contracts" else per_unit_cap / entry
                     size = np.minimum(size, cap)
-                    lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), n))
-                    k_tier = np.minimum(table.tier_index(table.measure(size, entry)), table.n_tiers - 1)
-                    lev = np.minimum(lev, table.max_leverage[k_tier])
+                    lev = _cap_leverage(np.exp(rng.uniform(np.log(c.low), np.log(c.high), n)), size, entry, table)
                     parts["venue"].append(np.full(n, vi, np.int16))
                     parts["asset"].append(np.full(n, ai, np.int16))
                     parts["side"].append(np.full(n, side, np.int8))
