@@ -232,6 +232,51 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 mst[m, C.BAD_DEBT] += -margin[i]
         size[i] = 0.0
 
+    def close_in_account(i, members, t, t_now):
+        """A whole close inside a multi-asset account: bankruptcy price where the account's
+        equity (wallet, other positions at their marks) is zero; what the fund cannot cover goes
+        to ADL there.  Returns the USD filled on the book."""
+        m = int(mkt[i])
+        s = float(sidef[i])
+        d = -s
+        q, e = size[i], entry[i]
+        _, _, v = rules_of(m)
+        rest = sum(margin[j] + (sidef[j] * size[j] * (mst[int(mkt[j]), C.MARK] - entry[j])
+                                if j != i and size[j] > 0 else 0.0) for j in members)
+        bp = max(e - s * rest / q, 0.0) if s > 0 else e - s * rest / q
+        f = C.preview_fill(mst, market.mkt_f, m, d, q)
+        q_book = q
+        if rest + s * q * (f - e) < 0.0 and -(rest + s * q * (f - e)) > vst[v, C.FUND]:
+            fund = vst[v, C.FUND]
+            lo, hi = 0.0, q
+            for _ in range(100):
+                x = 0.5 * (lo + hi)
+                if s * x * (bp - C.preview_fill(mst, market.mkt_f, m, d, x)) > fund:
+                    hi = x
+                else:
+                    lo = x
+            q_book = lo
+        if q - q_book > 1e-12 * q:
+            done = adl(i, q - q_book, bp)
+            q_book = q - done
+            if q_book <= 1e-9 * q:
+                q_book = 0.0
+            if done > 0.0:
+                margin[i] += s * done * (bp - e)
+                mst[m, C.ADL_USD] += done * bp
+                book(m, s, done, done * bp)
+                events.append((t, i, done, bp, C.ADL))
+        size[i] = 0.0
+        if q_book <= 0.0:
+            return 0.0
+        f = C.fill(mst, market.mkt_f, m, d, q_book)
+        margin[i] += s * q_book * (f - e)
+        mst[m, C.LP_INV] += s * q_book
+        mst[m, C.LP_CASH] -= s * q_book * f
+        book(m, s, q_book, q_book * f)
+        events.append((t, i, q_book, f, C.BOOK))
+        return q_book * f
+
     waves_per_step = np.zeros(n_steps, np.int32)
     for t in range(n_steps):
         t_now = t * dt
@@ -306,6 +351,10 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     x = float(r_i.liquidation_step(q, mark, tab_i)) if equity > 0 else q
                     open_usd += q * mark
                     closed_usd += x * mark
+                    if x >= q:
+                        fee_cap += float(r_i.liquidation_fee(close_in_account(i, members, t, t_now), 1e300,
+                                                             tab_i.symbol))
+                        continue
                     f = C.fill(mst, market.mkt_f, m, -s, x)
                     margin[i] += s * x * (f - entry[i])
                     mst[m, C.LP_INV] += s * x

@@ -134,3 +134,57 @@ def test_hyperliquid_account_steps_20_percent_of_large_positions_with_a_30_s_coo
     assert ev["price"].iloc[0] == pytest.approx(88_000 * (1 - 35_200 / (2 * B)), rel=1e-12)
     assert run.summary["accounts_liquidated"] == 1
     assert run.ledger["ok"]
+
+
+def adl_market(counterparty=True):
+    """The Binance account of :func:`market` (BTC and ETH longs, one wallet, BTC to 83,500) beside,
+    by default, a lone isolated BTC short of another account (1 BTC at 100,000, 10,000 margin),
+    which the fall puts in profit."""
+    _, liq, prices, flows = market("cross", sell_usd=1.65e7)
+    n = 3 if counterparty else 2
+    pos = Positions.from_arrays(account=[1, 1, 2][:n], venue=["binance"] * n, asset=["BTC", "ETH", "BTC"][:n],
+                                side=[1, 1, -1][:n], size=[1.0, 10.0, 1.0][:n],
+                                entry=[100_000.0, 3_000.0, 100_000.0][:n], margin=[10_000.0, 6_000.0, 10_000.0][:n],
+                                leverage=[10.0, 5.0, 10.0][:n], mode=["cross", "cross", "isolated"][:n])
+    return pos, liq, prices, flows
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_cross_account_deficit_the_fund_cannot_pay_goes_to_adl(engine):
+    """BTC at 83,500, an empty insurance fund: the account (wallet 16,000) closes whole.  BTC's
+    bankruptcy price in the account is where its equity is zero with ETH at its mark (3,000, no
+    PnL): 100,000 - 16,000 = 84,000.  On the book BTC would fill near 83,465 (a 535 deficit the
+    fund cannot pay), so ADL closes it against the profitable short at 84,000 (the short gains
+    16,000).  ETH's bankruptcy price is then 3,000 (the account's equity is 0): its book fill
+    (2,999.55: 30,000 USD on B = 1e8) leaves a 4.5 deficit, and with no ETH short to deleverage it
+    stays on the book and the 4.5 is bad debt (535 more without the ADL)."""
+    pos, liq, prices, flows = adl_market()
+    kw = dict(keep_final=True) if engine is simulate else {}
+    run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=0.0, **kw)
+    ev = run.events
+    assert list(ev["asset"].astype(str)) == ["BTC", "ETH"]
+    assert list(ev["method"].astype(str)) == ["adl", "book"]
+    assert list(ev["account"]) == [1, 1]
+    assert ev["price"].iloc[0] == pytest.approx(84_000.0, rel=1e-12)
+    assert ev["price"].iloc[1] == pytest.approx(3_000 * (1 - 30_000 / (2 * B)), rel=1e-12)
+    assert run.summary["adl_usd"] == pytest.approx(84_000.0, rel=1e-12)
+    assert run.steps["bad_debt_usd"].sum() == pytest.approx(10 * 3_000 * 30_000 / (2 * B), rel=1e-9)
+    assert run.ledger["ok"]
+    if engine is simulate:
+        size, margin = run.final["size"], run.final["margin"]
+        assert list(size) == [0.0, 0.0, 0.0]
+        assert margin[2] == pytest.approx(10_000.0 + 16_000.0, rel=1e-12)  # the short's profit at 84,000
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_cross_account_deficit_without_counterparty_is_bad_debt(engine):
+    """The same fall with no short to deleverage: both positions fill on the book and the whole
+    deficit, 16,000 - 1*(100,000 - f_BTC) - 4.5, is bad debt."""
+    pos, liq, prices, flows = adl_market(counterparty=False)
+    run = engine(pos, liq, prices, flows, n_steps=1, insurance_fund=0.0)
+    ev = run.events
+    assert list(ev["method"].astype(str)) == ["book", "book"]
+    f_btc = 83_500 * (1 - 83_500 / (2 * B))
+    deficit = -(16_000 - (100_000 - f_btc)) + 10 * 3_000 * 30_000 / (2 * B)
+    assert run.steps["bad_debt_usd"].sum() == pytest.approx(deficit, rel=1e-9)
+    assert run.ledger["ok"]

@@ -915,6 +915,77 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     flag[i] = F_CLOSED
 
 
+@jit
+def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt, mode, flag, order,
+                     grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool,
+                     slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Close position ``i`` of multi-asset cross account ``a`` whole, as :func:`liquidate` closes
+    a lone one.  Its bankruptcy price is where the account's equity is zero, ``bp = e - s*rest/q``
+    with ``rest`` the account's wallet (realised PnL included) plus the other open positions'
+    unrealised PnL at their marks (Binance's cross formula without maintenance margin).  The book
+    takes the whole size unless the account's deficit after that fill exceeds the venue's fund;
+    then the book takes the largest part whose deficit the fund covers, and ADL closes the rest
+    against the market's profitable opposite positions at ``bp``.  The account's balance is
+    settled once it is closed (:func:`liquidate_account`).  Returns the USD filled on the book."""
+    m = mkt[i]
+    v = mkt_i[m, VENUE]
+    s = float(side[i])
+    d = -s
+    q = size[i]
+    e = entry[i]
+    rest = 0.0
+    for k in range(mc_start[a], mc_start[a + 1]):
+        j = mc_pos[k]
+        rest += margin[j]
+        if j != i and size[j] > 0.0:
+            rest += side[j] * size[j] * (mst[mkt[j], MARK] - entry[j])
+    bp = e - s * rest / q
+    if s > 0 and bp < 0:
+        bp = 0.0
+    mid = mst[m, MID]
+    u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
+    f = mid * (1.0 + d * a_all)
+    eq = rest + s * q * (f - e)
+    q_book = q
+    if eq < 0.0 and -eq > vst[v, FUND]:
+        fund = vst[v, FUND]
+        lo = 0.0
+        hi = q
+        for _ in range(100):
+            mid_x = 0.5 * (lo + hi)
+            if shortfall_at(mst, mkt_f, m, d, s, mid_x, bp) > fund:
+                hi = mid_x
+            else:
+                lo = mid_x
+        q_book = lo
+    q_adl = q - q_book
+    if q_adl > 1e-12 * q:
+        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
+                   adl_rank, adl_state, cnt)
+        q_book = q - done
+        if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
+            q_book = 0.0
+        if done > 0.0:
+            margin[i] += s * done * (bp - e)
+            mst[m, ADL_USD] += done * bp
+            book_liq(mst, m, s, done, done * bp)
+            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    size[i] = 0.0
+    if q_book <= 0.0:
+        return 0.0
+    if q_book == q:  # the walk above, nothing moved since
+        commit_walk(mst, m, d, q * mid, u_all)
+    else:
+        f = fill(mst, mkt_f, m, d, q_book)
+    margin[i] += s * q_book * (f - e)
+    mst[m, LP_INV] += s * q_book
+    mst[m, LP_CASH] -= s * q_book * f
+    book_liq(mst, m, s, q_book, q_book * f)
+    log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    return q_book * f
+
+
 #: a new epoch of multi-asset cross-account checks starts when a mark moves this far (fraction)
 EPOCH_BAND = 0.002
 
@@ -925,8 +996,9 @@ ACC_OPEN, ACC_CLOSED, ACC_PARTIAL, ACC_COOLING = 0, 1, 2, 3
 
 
 @jit
-def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, mkt, mst, vst, rates,
-                      amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp, mkt, mode, flag, order,
+                      grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx,
+                      act_cool, slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Check one multi-asset cross account at the marks; liquidate it if its equity is at or
     below its maintenance margin and it is not cooling down (``mc_rho[2, a]``: until when, s).
 
@@ -934,7 +1006,8 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
     (Hyperliquid: 2/3).  Otherwise its positions go to their books by the venue's step rule, as a
     lone position's would (the next lower tier, two tiers down, 20 % above a notional; a position
     the rule closes whole closes whole), while the account's equity at the marks is positive,
-    and whole when it is not.  After a partial step the account cools down for the venue's
+    and whole when it is not; a whole close is :func:`close_in_account`'s (what the venue's fund
+    cannot cover goes to ADL at the position's bankruptcy price in the account).  After a partial step the account cools down for the venue's
     cooldown; the fee is the venue's rule on the closed part's share of the remaining equity (by
     notional at the marks).  Returns ``(status, slack, exposure)``: ``ACC_*``, ``slack = equity -
     MM`` and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose
@@ -994,6 +1067,13 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
             open_usd += usd
             closed_usd += x * mark
+            if x >= q:
+                fee_cap += close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt,
+                                            mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
+                                            mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank,
+                                            adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt) \
+                    * mkt_f[m, FEE_RATE]
+                continue
             f = fill(mst, mkt_f, m, -s, x)
             margin[i] += s * x * (f - entry[i])
             mst[m, LP_INV] += s * x
@@ -1002,8 +1082,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             log_event(t, i, x, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
             fee_cap += x * f * mkt_f[m, FEE_RATE]
             size[i] = q - x
-            if size[i] > 0.0:
-                stays = True
+            stays = True
     left = 0.0
     for k in range(mc_start[a], mc_start[a + 1]):
         left += margin[mc_pos[k]]
@@ -1043,8 +1122,9 @@ def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
 
 @jit
 def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
-                         side, size, entry, margin, mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step,
-                         ev_pos, ev_qty, ev_price, ev_method, cnt):
+                         side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
+                         caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state,
+                         ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins is liquidated by :func:`liquidate_account` (its positions in ascending position
@@ -1099,8 +1179,10 @@ def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc
                     mc_rho[0, a] = rb
                     continue
             st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin,
-                                                mkt, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f,
-                                                ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+                                                lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates,
+                                                amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool,
+                                                slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty,
+                                                ev_price, ev_method, cnt)
             if st == ACC_CLOSED or st == ACC_PARTIAL:
                 n_liq += 1
             if st == ACC_PARTIAL or st == ACC_COOLING:
@@ -1143,9 +1225,10 @@ def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc
             mc_batch[w] = a
             w += 1
             continue
-        st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, mkt,
-                                            mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step,
-                                            ev_pos, ev_qty, ev_price, ev_method, cnt)
+        st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp,
+                                            mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
+                                            mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound,
+                                            adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
         if st == ACC_CLOSED:
             n_liq += 1
             mc_rho[0, a] = np.inf
@@ -1363,9 +1446,10 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 mst[m, WAVE_BUY] = 0.0
             if mc_start.shape[0] > 1:
                 n_total += check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
-                                                mc_hn, mc_batch, mc_mark, side, size, entry, margin, mkt,
-                                                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, ev_step, ev_pos,
-                                                ev_qty, ev_price, ev_method, cnt)
+                                                mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
+                                                order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
+                                                ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank,
+                                                adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
                 n_trig = 0
