@@ -100,3 +100,26 @@ def test_dip_buyers_buy_beyond_their_floor_out_of_their_cash_and_lift_the_price(
     assert last(dip) > last(plain)
     np.testing.assert_allclose(dip.steps["mark"], ref.steps["mark"], rtol=1e-9)
     assert dip.ledger["ok"]
+
+
+def test_each_venue_follows_its_published_mark_rule():
+    """OKX marks at index + EMA(basis) alone; Binance, Bybit and Hyperliquid at the median of
+    three.  After a dislocation on a venue reverses, index + EMA lies beyond both the index and
+    the mid: only OKX's mark goes there."""
+    from liqcascade.engine.prices import PriceConfig as PC
+    pr = PC({"BTC": 100_000.0})
+    assert {v: pr.rule(v) for v in ("binance", "bybit", "okx", "hyperliquid")} == {
+        "binance": "median3", "bybit": "median3", "okx": "index_ema", "hyperliquid": "median3"}
+    venues = ("binance", "okx")
+    pos = Positions.from_arrays(account=[0, 1], venue=list(venues), asset=["BTC", "BTC"], side=[1, 1],
+                                size=[0.01, 0.01], entry=[100_000.0] * 2, margin=[1_000.0] * 2, leverage=[1.0] * 2,
+                                venues=venues, assets=("BTC",))
+    liq = Liquidity({(v, "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0) for v in venues},
+                    MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0))
+    for v in venues:  # a dislocation on one venue at a time
+        flows = Flows(programmes=[programme("BTC", -2e8 * 86_400, 0, 30, venue=v)])
+        st = simulate(pos, liq, PC({"BTC": 100_000.0}, arbitrage_rate=1.0), flows, n_steps=60).steps
+        s = st[st.venue == v]
+        mark, mid, index = (s[c].to_numpy() for c in ("mark", "mid", "index"))
+        outside = (mark < np.minimum(mid, index) - 1e-9) | (mark > np.maximum(mid, index) + 1e-9)
+        assert outside.any() == (v == "okx"), v

@@ -11,12 +11,14 @@
   book the gap between a perpetual and spot closes by the same fraction, shared in inverse
   proportion to the two books' depth within 1 % (the deeper side moves less).  At the
   default 0.2 per second half a spread is gone in about 3.5 s.
-- **Mark** per venue: the median of ``index + EMA(mid - index)`` (the venue's window: Binance's
-  5-minute moving average of the basis, Hyperliquid's 150 s EMA), the venue's mid (its last and
-  best prices) and the index (Binance's funding-adjusted index and Hyperliquid's median of CEX
-  perpetual prices, both equal to the index over a run's horizon; Bybit and OKX are given the
-  same rule).  ``mark_rule="index_ema"`` keeps the first term alone.  The EMA is updated once per
-  step; within a step's waves the mark follows the index and the mid.
+- **Mark** per venue, by its published rule: Binance, Bybit and Hyperliquid take the median of
+  ``index + EMA(mid - index)`` (the venue's window: Binance's and Bybit's 5-minute moving average
+  of the basis, Hyperliquid's 150 s EMA), the venue's mid (its last and best prices) and the
+  index (Binance's and Bybit's funding-adjusted index — ``index * (1 + funding * time to
+  funding)`` on Bybit — and Hyperliquid's median of CEX perpetual prices, all equal to the index
+  over a run's horizon); OKX's mark is ``index + EMA(basis)`` alone (``mark_rule="index_ema"``;
+  its window is not published, 5 minutes assumed).  The EMA is updated once per step; within a
+  step's waves the mark follows the index and the mid.
 - **Resilience** (transient impact): per asset a *fair* price keeps ``permanent_impact`` of each
   step's trading-induced log move of the index (``F *= (I_end/I_start)**theta``); at the end of every step the index closes
   ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
@@ -37,6 +39,8 @@ from ..errors import InputError
 
 #: the basis EMA window per venue, seconds
 MARK_WINDOW_S = {"binance": 300.0, "bybit": 300.0, "okx": 300.0, "hyperliquid": 150.0}
+#: each venue's mark rule where it is not the median of three (OKX: index + EMA of the basis)
+MARK_RULE = {"okx": "index_ema"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class PriceConfig:
     mark_window_s: dict[str, float] = field(default_factory=lambda: dict(MARK_WINDOW_S))
     #: per venue "median3" (the venues' rule: median of index + EMA(basis), the book's mid and
     #: the index) or "index_ema" (index + EMA(basis) alone); venues not listed use ``default_mark_rule``
-    mark_rule: dict[str, str] = field(default_factory=dict)
+    mark_rule: dict[str, str] = field(default_factory=lambda: dict(MARK_RULE))
     default_mark_rule: str = "median3"
 
     def __post_init__(self):
