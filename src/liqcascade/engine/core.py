@@ -813,6 +813,71 @@ def shortfall_at(mst, mkt_f, m, d, s, x, bp):
     return s * x * (bp - f)
 
 
+@jit_inline
+def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
+                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt):
+    """Close all of position ``i`` (bankruptcy price ``bp``; ``eq0``: the equity behind it before
+    its own PnL — its margin, or its account's equity without it): the whole size goes to the
+    book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
+    fund; then the book takes the largest part whose shortfall beyond ``bp`` the fund covers
+    (bisection) and ADL closes the rest at ``bp``.  Books the fills into ``margin[i]``, the
+    markets and the event log; leaves ``size[i]``, fees and the fund's payment to the caller.
+    Returns ``(q_book, f)``: base units filled on the book and their average price.  ``act``: the
+    active set and ADL queue arrays, ``ev``: the event log's; packed so that the call has at most
+    30 arguments, which Numba can inline (a longer call is compiled as ``f(*args)``): it is
+    inlined into :func:`liquidate`'s hot path, where a call costs about 5 ms per million
+    liquidated positions."""
+    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
+    ev_step, ev_pos, ev_qty, ev_price, ev_method = ev
+    m = mkt[i]
+    v = mkt_i[m, VENUE]
+    s = float(side[i])
+    d = -s
+    q = size[i]
+    e = entry[i]
+    # the walk of the whole size, kept to be committed if it all goes to the book
+    mid = mst[m, MID]
+    u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
+    f = mid * (1.0 + d * a_all)
+    eq = eq0 + s * q * (f - e)
+    q_book = q
+    if eq < 0.0 and -eq > vst[v, FUND]:
+        fund = vst[v, FUND]
+        lo = 0.0
+        hi = q
+        for _ in range(100):
+            mid_x = 0.5 * (lo + hi)
+            if shortfall_at(mst, mkt_f, m, d, s, mid_x, bp) > fund:
+                hi = mid_x
+            else:
+                lo = mid_x
+        q_book = lo
+    q_adl = q - q_book
+    if q_adl > 1e-12 * q:
+        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
+                   adl_rank, adl_state, cnt)
+        q_book = q - done
+        if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
+            q_book = 0.0
+        if done > 0.0:
+            margin[i] += s * done * (bp - e)
+            mst[m, ADL_USD] += done * bp
+            book_liq(mst, m, s, done, done * bp)
+            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    if q_book > 0.0:
+        if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
+            commit_walk(mst, m, d, q * mid, u_all)
+        else:
+            f = fill(mst, mkt_f, m, d, q_book)
+        margin[i] += s * q_book * (f - e)
+        mst[m, LP_INV] += s * q_book
+        mst[m, LP_CASH] -= s * q_book * f
+        book_liq(mst, m, s, q_book, q_book * f)
+        log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    return q_book, f
+
+
 @jit
 def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
               mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt,
@@ -860,45 +925,12 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
                     adl_rank, adl_state, cnt)
         return
-    # full close: the walk of the whole size, kept to be committed if it all goes to the book
-    mid = mst[m, MID]
-    u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
-    f = mid * (1.0 + d * a_all)
-    eq = mg + s * q * (f - e)
-    q_book = q
-    if eq < 0.0 and -eq > vst[v, FUND]:
-        fund = vst[v, FUND]
-        lo = 0.0
-        hi = q
-        for _ in range(100):
-            mid_x = 0.5 * (lo + hi)
-            if shortfall_at(mst, mkt_f, m, d, s, mid_x, bp) > fund:
-                hi = mid_x
-            else:
-                lo = mid_x
-        q_book = lo
-    q_adl = q - q_book
-    if q_adl > 1e-12 * q:
-        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
-        q_book = q - done
-        if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
-            q_book = 0.0
-        if done > 0.0:
-            margin[i] += s * done * (bp - e)
-            mst[m, ADL_USD] += done * bp
-            book_liq(mst, m, s, done, done * bp)
-            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    # full close: to the book, or in part to ADL when the fund cannot cover the shortfall
+    q_book, f = close_whole(t, t_now, i, bp, mg, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
+                            (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
+                            (ev_step, ev_pos, ev_qty, ev_price, ev_method), cnt)
     if q_book > 0.0:
-        if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
-            commit_walk(mst, m, d, q * mid, u_all)
-        else:
-            f = fill(mst, mkt_f, m, d, q_book)
-        margin[i] += s * q_book * (f - e)
-        mst[m, LP_INV] += s * q_book
-        mst[m, LP_CASH] -= s * q_book * f
-        book_liq(mst, m, s, q_book, q_book * f)
-        log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
         eq = margin[i]
         if eq > 0.0:
             fee = liquidation_fee(q_book * f, eq, m, v, mkt_f, ven_i)
@@ -927,10 +959,7 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
     then the book takes the largest part whose deficit the fund covers, and ADL closes the rest
     against the market's profitable opposite positions at ``bp``.  The account's balance is
     settled once it is closed (:func:`liquidate_account`).  Returns the USD filled on the book."""
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
     s = float(side[i])
-    d = -s
     q = size[i]
     e = entry[i]
     rest = 0.0
@@ -942,47 +971,11 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
     bp = e - s * rest / q
     if s > 0 and bp < 0:
         bp = 0.0
-    mid = mst[m, MID]
-    u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
-    f = mid * (1.0 + d * a_all)
-    eq = rest + s * q * (f - e)
-    q_book = q
-    if eq < 0.0 and -eq > vst[v, FUND]:
-        fund = vst[v, FUND]
-        lo = 0.0
-        hi = q
-        for _ in range(100):
-            mid_x = 0.5 * (lo + hi)
-            if shortfall_at(mst, mkt_f, m, d, s, mid_x, bp) > fund:
-                hi = mid_x
-            else:
-                lo = mid_x
-        q_book = lo
-    q_adl = q - q_book
-    if q_adl > 1e-12 * q:
-        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
-                   adl_rank, adl_state, cnt)
-        q_book = q - done
-        if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
-            q_book = 0.0
-        if done > 0.0:
-            margin[i] += s * done * (bp - e)
-            mst[m, ADL_USD] += done * bp
-            book_liq(mst, m, s, done, done * bp)
-            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+    q_book, f = close_whole(t, t_now, i, bp, rest, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
+                            (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
+                            (ev_step, ev_pos, ev_qty, ev_price, ev_method), cnt)
     size[i] = 0.0
-    if q_book <= 0.0:
-        return 0.0
-    if q_book == q:  # the walk above, nothing moved since
-        commit_walk(mst, m, d, q * mid, u_all)
-    else:
-        f = fill(mst, mkt_f, m, d, q_book)
-    margin[i] += s * q_book * (f - e)
-    mst[m, LP_INV] += s * q_book
-    mst[m, LP_CASH] -= s * q_book * f
-    book_liq(mst, m, s, q_book, q_book * f)
-    log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     return q_book * f
 
 
