@@ -69,9 +69,12 @@ def jit(func):
 
 def jit_inline(func):
     """:func:`jit`, and inlined into its callers by Numba (``inline="always"``): for the once-a-step
-    stages of the loop, whose calls with dozens of array arguments cost as much as their bodies
-    (the calm step's fixed cost fell from ~47 to ~43 ms per simulated day; inlining the book walks
-    as well made the liquidation path slower)."""
+    stages of the loop and the liquidation itself, whose calls with dozens of array arguments
+    cost as much as their bodies (each array is passed as seven machine words).  Numba inlines
+    only calls with at most 30 arguments (CPython compiles a longer call as ``f(*args)``), so
+    such functions take some arrays packed in tuples.  Inlining :func:`liquidate` took the
+    benchmark's step loop from ~84 to ~69 ms; inlining the book walks or the small rule helpers
+    as well gains nothing (LLVM inlines those already)."""
     return _jit(func, _nrt=False, inline="always")
 
 
@@ -878,11 +881,13 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     return q_book, f
 
 
-@jit
+@jit_inline
 def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt,
-              ev_step, ev_pos, ev_qty, ev_price, ev_method):
-    """One liquidation step of position ``i`` by its venue's procedure."""
+              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act, cnt, ev):
+    """One liquidation step of position ``i`` by its venue's procedure (``act``, ``ev``: as in
+    :func:`close_whole`; inlined into the step loop)."""
+    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
+    ev_step, ev_pos, ev_qty, ev_price, ev_method = ev
     m = mkt[i]
     v = mkt_i[m, VENUE]
     s = float(side[i])
@@ -1526,7 +1531,8 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                         mst[m, WAVE_BUY] += usd
                     liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                               grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
-                              act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt, ev_step, ev_pos, ev_qty, ev_price, ev_method)
+                              (act_idx, act_cool, slot_of, bound, adl_rank, adl_state), cnt,
+                              (ev_step, ev_pos, ev_qty, ev_price, ev_method))
                 if cnt[STATUS] != OK:
                     return
             if n_total == 0:
