@@ -1118,6 +1118,23 @@ def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
         mc_mark[k] = mst[mkt[mc_pos[k]], MARK]
 
 
+@jit_inline
+def accounts_due(mst, mc_ref, mc_hkey, mc_hn):
+    """Whether :func:`check_cross_accounts` has anything to do at this wave's marks: a new epoch
+    (a mark moved beyond ``EPOCH_BAND`` from the epoch's, or none started), accounts on the due
+    list, or the heap's first key reached by the move (the same tests it starts with; checked
+    here, in the step loop, because its call with dozens of arrays costs more than the test)."""
+    nm = mst.shape[0]
+    if mc_ref[nm] < 0.0 or mc_hn[1] > 0:
+        return True
+    delta = 0.0
+    for m in range(nm):
+        d = abs(mst[m, MARK] / mc_ref[m] - 1.0)
+        if d > delta:
+            delta = d
+    return delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
+
+
 @jit
 def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
                          side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
@@ -1442,7 +1459,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
-            if mc_start.shape[0] > 1:
+            if mc_start.shape[0] > 1 and accounts_due(mst, mc_ref, mc_hkey, mc_hn):
                 n_total += check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
                                                 order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
