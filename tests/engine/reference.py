@@ -188,41 +188,11 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             events.append((t, i, step, f, C.BOOK))
             cool[i] = t_now + rules.procedure.cooldown_s
             return
-        f = C.preview_fill(mst, market.mkt_f, m, d, q)
-        eq = mg + s * q * (f - e)
-        q_book = q
-        if eq < 0.0 and -eq > vst[v, C.FUND]:
-            fund = vst[v, C.FUND]
-            lo, hi = 0.0, q
-            for _ in range(100):
-                x = 0.5 * (lo + hi)
-                if s * x * (bp - C.preview_fill(mst, market.mkt_f, m, d, x)) > fund:
-                    hi = x
-                else:
-                    lo = x
-            q_book = lo
-        q_adl = q - q_book
-        if q_adl > 1e-12 * q:
-            done = adl(i, q_adl, bp)
-            q_book = q - done
-            if q_book <= 1e-9 * q:
-                q_book = 0.0
-            if done > 0.0:
-                margin[i] += s * done * (bp - e)
-                mst[m, C.ADL_USD] += done * bp
-                book(m, s, done, done * bp)
-                events.append((t, i, done, bp, C.ADL))
-        if q_book > 0.0:
-            f = C.fill(mst, market.mkt_f, m, d, q_book)
-            margin[i] += s * q_book * (f - e)
-            mst[m, C.LP_INV] += s * q_book
-            mst[m, C.LP_CASH] -= s * q_book * f
-            book(m, s, q_book, q_book * f)
-            events.append((t, i, q_book, f, C.BOOK))
-            if margin[i] > 0.0:
-                fee = float(rules.liquidation_fee(q_book * f, margin[i], table.symbol))
-                margin[i] -= fee
-                vst[v, C.FUND] += fee
+        q_book, f = close_whole(i, bp, mg, t)
+        if q_book > 0.0 and margin[i] > 0.0:
+            fee = float(rules.liquidation_fee(q_book * f, margin[i], table.symbol))
+            margin[i] -= fee
+            vst[v, C.FUND] += fee
         if margin[i] < 0.0:
             pay = min(vst[v, C.FUND], -margin[i])
             if pay > 0.0:
@@ -236,17 +206,26 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         """A whole close inside a multi-asset account: bankruptcy price where the account's
         equity (wallet, other positions at their marks) is zero; what the fund cannot cover goes
         to ADL there.  Returns the USD filled on the book."""
-        m = int(mkt[i])
         s = float(sidef[i])
-        d = -s
         q, e = size[i], entry[i]
-        _, _, v = rules_of(m)
         rest = sum(margin[j] + (sidef[j] * size[j] * (mst[int(mkt[j]), C.MARK] - entry[j])
                                 if j != i and size[j] > 0 else 0.0) for j in members)
         bp = max(e - s * rest / q, 0.0) if s > 0 else e - s * rest / q
+        q_book, f = close_whole(i, bp, rest, t)
+        size[i] = 0.0
+        return q_book * f
+
+    def close_whole(i, bp, eq0, t):
+        """All of position ``i`` to the book, or in part to ADL at ``bp`` when the deficit left
+        after the book fill, ``-(eq0 + s*q*(f - e))``, exceeds the fund; returns ``(q_book, f)``."""
+        m = int(mkt[i])
+        _, _, v = rules_of(m)
+        s = float(sidef[i])
+        d = -s
+        q, e = size[i], entry[i]
         f = C.preview_fill(mst, market.mkt_f, m, d, q)
         q_book = q
-        if rest + s * q * (f - e) < 0.0 and -(rest + s * q * (f - e)) > vst[v, C.FUND]:
+        if eq0 + s * q * (f - e) < 0.0 and -(eq0 + s * q * (f - e)) > vst[v, C.FUND]:
             fund = vst[v, C.FUND]
             lo, hi = 0.0, q
             for _ in range(100):
@@ -266,16 +245,14 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 mst[m, C.ADL_USD] += done * bp
                 book(m, s, done, done * bp)
                 events.append((t, i, done, bp, C.ADL))
-        size[i] = 0.0
-        if q_book <= 0.0:
-            return 0.0
-        f = C.fill(mst, market.mkt_f, m, d, q_book)
-        margin[i] += s * q_book * (f - e)
-        mst[m, C.LP_INV] += s * q_book
-        mst[m, C.LP_CASH] -= s * q_book * f
-        book(m, s, q_book, q_book * f)
-        events.append((t, i, q_book, f, C.BOOK))
-        return q_book * f
+        if q_book > 0.0:
+            f = C.fill(mst, market.mkt_f, m, d, q_book)
+            margin[i] += s * q_book * (f - e)
+            mst[m, C.LP_INV] += s * q_book
+            mst[m, C.LP_CASH] -= s * q_book * f
+            book(m, s, q_book, q_book * f)
+            events.append((t, i, q_book, f, C.BOOK))
+        return q_book, f
 
     waves_per_step = np.zeros(n_steps, np.int32)
     for t in range(n_steps):
