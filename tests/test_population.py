@@ -180,3 +180,61 @@ def test_openers_thin_out_to_none_at_the_start_price():
 
 def test_no_openers_leaves_the_population_as_before(pop):
     assert pop.pending is None and not pop.is_pending.any()
+
+
+def test_panic_ladder_rests_deeper_at_the_retail_tails_leverage():
+    """The openers' panic ladder: pending orders whose notional is panic_share_of_oi of each
+    market's OI, split by panic_short_share, with triggers uniform in log price between
+    start*(1-panic_min_drawdown) and start*(1-panic_max_drawdown), at the leverage of the
+    mixture's highest-leverage component (20-100x), and counted in the implied real count."""
+    from liqcascade.population import OpenerParams
+
+    op = OpenerParams(share_of_oi=0.0, panic_share_of_oi=0.05, panic_short_share=0.8,
+                      panic_min_drawdown=0.06, panic_max_drawdown=0.15)
+    pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
+                     params=PopulationParams(openers=op))
+    base = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11)
+    pend = pop.is_pending
+    assert pend.any()
+    start = {"BTC": 73_000.0, "ETH": 2_150.0}
+    notional = pop.size * pop.entry
+    for m in MARKETS:
+        sel = pend & (pop.venue == pop.venues.index(m.venue)) & (pop.asset == pop.assets.index(m.asset))
+        short = notional[sel & (pop.side == -1)].sum()
+        assert notional[sel].sum() == pytest.approx(0.05 * m.open_interest_usd, rel=1e-6)
+        assert short == pytest.approx(0.8 * 0.05 * m.open_interest_usd, rel=1e-6)
+        e = pop.entry[sel]
+        assert np.all(e <= start[m.asset] * 0.94 * (1 + 1e-12)) and np.all(e >= start[m.asset] * 0.85 * (1 - 1e-12))
+    assert np.all(pop.leverage[pend] <= 100.0 * (1 + 1e-12))
+    assert np.median(pop.leverage[pend]) > 20.0  # the retail tail (a tier cap can only lower it)
+    # uniform in log price between the two depths
+    s = np.where(np.array(pop.assets)[pop.asset] == "BTC", 73_000.0, 2_150.0)[pend]
+    x = (np.log(pop.entry[pend] / s) - np.log(0.94)) / (np.log(0.85) - np.log(0.94))
+    for f in (0.2, 0.5, 0.8):
+        assert np.mean(x < f) == pytest.approx(f, abs=4 * np.sqrt(f * (1 - f) / len(x)) + 1e-3)
+    # the panic orders add to the implied real count; the standing book is the one drawn without them
+    assert pop.meta["implied_count"] > base.meta["implied_count"]
+    for k in ("size", "entry", "side", "leverage"):
+        assert np.array_equal(np.sort(getattr(pop, k)[~pend]), np.sort(getattr(base, k)))
+
+
+def test_panic_ladder_needs_its_deepest_trigger_below_its_shallowest():
+    from pydantic import ValidationError
+
+    from liqcascade.population import OpenerParams
+
+    with pytest.raises(ValidationError):
+        OpenerParams(panic_min_drawdown=0.1, panic_max_drawdown=0.1)
+
+
+def test_panic_ladder_off_by_default():
+    from liqcascade.population import OpenerParams
+
+    assert OpenerParams().panic_share_of_oi == 0.0
+    a = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
+                   params=PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1)))
+    b = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
+                   params=PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1,
+                                                                panic_min_drawdown=0.02, panic_max_drawdown=0.3)))
+    for k in ("account", "side", "size", "entry", "margin", "leverage", "pending"):
+        assert np.array_equal(getattr(a, k), getattr(b, k))

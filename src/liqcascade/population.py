@@ -72,6 +72,27 @@ class OpenerParams(BaseModel):
                                 description="entry prices spread from the start price down to "
                                 "start * (1 - max_drawdown) (fraction), with a density in log price "
                                 "rising linearly from zero at the start price")
+    # Panic shorts: a second, deeper ladder of entry orders.  The reports' crashes end with
+    # traders shorting into the fall at 20-100x ("at 20x-100x a 2 %-5 % move is enough"); opened
+    # near the low, the first rebound squeezes them.  Their orders rest from start * (1 -
+    # panic_min_drawdown) down to start * (1 - panic_max_drawdown), uniform in log price, with the
+    # leverage range and size law of the mixture's highest-leverage component (the retail tail).
+    # Off (0) by default.
+    panic_share_of_oi: float = Field(0.0, ge=0.0, le=1.0,
+                                     description="notional of the panic ladder per market, fraction of its open interest")
+    panic_short_share: float = Field(1.0, ge=0.0, le=1.0,
+                                     description="fraction of the panic ladder's notional that is short "
+                                     "(the rest: high-leverage dip buyers at the same levels)")
+    panic_min_drawdown: float = Field(0.05, ge=0.0, lt=1.0,
+                                      description="shallowest trigger of the panic ladder, fraction below the start")
+    panic_max_drawdown: float = Field(0.2, gt=0.0, lt=1.0,
+                                      description="deepest trigger of the panic ladder, fraction below the start")
+
+    @model_validator(mode="after")
+    def _panic_range(self):
+        if self.panic_max_drawdown <= self.panic_min_drawdown:
+            raise ValueError("panic_max_drawdown must exceed panic_min_drawdown")
+        return self
 
 
 class PopulationParams(BaseModel):
@@ -425,38 +446,57 @@ def synthesize(
     n_standing = sum(len(x) for x in parts["size"])
     opener_count = 0.0
     op = params.openers
-    if op.share_of_oi > 0:
+    tail = int(np.argmax([c.high for c in comps]))  # the retail tail: the panic ladder's leverage and sizes
+    if op.share_of_oi > 0 or op.panic_share_of_oi > 0:
         for m in markets:
             vi, ai = venues.index(m.venue), assets.index(m.asset)
             rules = get_venue(m.venue)
             table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
             p_start = paths[m.asset][1][-1]
             per_unit_cap = 0.95 * table.max_position() * (table.contract_size if table.basis == "contracts" else 1.0)
-            for side, side_share in ((1, 1.0 - op.short_share), (-1, op.short_share)):
-                for c, share in zip(comps, shares):
-                    oi = m.open_interest_usd * op.share_of_oi * side_share * share
-                    if oi <= 0:
-                        continue
-                    opener_count += oi / c.mean_notional_usd
-                    n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
-                    a_ = params.pareto_alpha
-                    xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
-                    notional = np.minimum(xm * (1 + rng.pareto(a_, n)), params.max_notional_share * m.open_interest_usd)
-                    notional *= oi / notional.sum()
-                    # log-distance below the start with a density rising linearly from zero at
-                    # the start price (sqrt of a uniform): no order rests at the touch, where
-                    # the ordinary moves before the start would already have filled it
-                    entry = p_start * np.exp(np.log1p(-op.max_drawdown) * np.sqrt(rng.random(n)))
-                    size = notional / entry
-                    cap = per_unit_cap if table.basis == "contracts" else per_unit_cap / entry
-                    size = np.minimum(size, cap)
-                    lev = _cap_leverage(np.exp(rng.uniform(np.log(c.low), np.log(c.high), n)), size, entry, table)
-                    parts["venue"].append(np.full(n, vi, np.int16))
-                    parts["asset"].append(np.full(n, ai, np.int16))
-                    parts["side"].append(np.full(n, side, np.int8))
-                    for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
-                                     ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
-                        parts[key].append(val)
+
+            def add_orders(side, c, oi, draw_entry):
+                """Entry orders of one side and leverage component holding ``oi`` USD, triggers
+                from ``draw_entry(n)``; returns their implied real count."""
+                n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                a_ = params.pareto_alpha
+                xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
+                notional = np.minimum(xm * (1 + rng.pareto(a_, n)), params.max_notional_share * m.open_interest_usd)
+                notional *= oi / notional.sum()
+                entry = draw_entry(n)
+                size = notional / entry
+                cap = per_unit_cap if table.basis == "contracts" else per_unit_cap / entry
+                size = np.minimum(size, cap)
+                lev = _cap_leverage(np.exp(rng.uniform(np.log(c.low), np.log(c.high), n)), size, entry, table)
+                parts["venue"].append(np.full(n, vi, np.int16))
+                parts["asset"].append(np.full(n, ai, np.int16))
+                parts["side"].append(np.full(n, side, np.int8))
+                for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
+                                 ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
+                    parts[key].append(val)
+                return oi / c.mean_notional_usd
+
+            # log-distance below the start with a density rising linearly from zero at the start
+            # price (sqrt of a uniform): no order rests at the touch, where the ordinary moves
+            # before the start would already have filled it
+            def ladder(n):
+                return p_start * np.exp(np.log1p(-op.max_drawdown) * np.sqrt(rng.random(n)))
+
+            def panic_ladder(n):  # uniform in log price between the panic ladder's two depths
+                lo, hi = np.log1p(-op.panic_min_drawdown), np.log1p(-op.panic_max_drawdown)
+                return p_start * np.exp(lo + (hi - lo) * rng.random(n))
+
+            if op.share_of_oi > 0:
+                for side, side_share in ((1, 1.0 - op.short_share), (-1, op.short_share)):
+                    for c, share in zip(comps, shares):
+                        oi = m.open_interest_usd * op.share_of_oi * side_share * share
+                        if oi > 0:
+                            opener_count += add_orders(side, c, oi, ladder)
+            if op.panic_share_of_oi > 0:
+                for side, side_share in ((1, 1.0 - op.panic_short_share), (-1, op.panic_short_share)):
+                    oi = m.open_interest_usd * op.panic_share_of_oi * side_share
+                    if oi > 0:
+                        opener_count += add_orders(side, comps[tail], oi, panic_ladder)
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
     cols["pending"] = np.arange(n_total) >= n_standing
