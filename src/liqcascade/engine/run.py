@@ -580,12 +580,13 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
         return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
                              "branching_ratio": rr}, copy=False)
 
-    # index per asset per step (for drawdowns)
-    index = np.zeros((n_steps, na))
-    for m in range(nm):
-        index[:, market.mkt_i[m, C.ASSET]] = rec[C.R_INDEX, :, m]
-    index = np.vstack([np.asarray(initial_index, np.float64)[None, :], index])  # drawdowns from the start
-    summary = summarize(e, rr, wv_no, waves_per_step, index, assets, venues, check)
+    # index per asset per step, from the start (for drawdowns): one row per asset, so that the
+    # running maximum runs along contiguous memory (a (steps, assets) view of it is passed)
+    index = np.empty((na, n_steps + 1))
+    index[:, 0] = initial_index
+    for m in range(nm):  # every market of an asset records the same index
+        index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
+    summary = summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, check)
     return Run(summary=summary, ledger=check.as_dict(),
                frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
 
