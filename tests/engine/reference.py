@@ -210,7 +210,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         q, e = size[i], entry[i]
         rest = sum(margin[j] + (sidef[j] * size[j] * (mst[int(mkt[j]), C.MARK] - entry[j])
                                 if j != i and size[j] > 0 else 0.0) for j in members)
-        bp = max(e - s * rest / q, 0.0) if s > 0 else e - s * rest / q
+        bp = max(e - s * rest / q, 0.0)
         q_book, f = close_whole(i, bp, rest, t)
         size[i] = 0.0
         return q_book * f

@@ -974,7 +974,7 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
         if j != i and size[j] > 0.0:
             rest += side[j] * size[j] * (mst[mkt[j], MARK] - entry[j])
     bp = e - s * rest / q
-    if s > 0 and bp < 0:
+    if bp < 0:  # a long in an account without equity, or a short behind a deficit over its notional
         bp = 0.0
     q_book, f = close_whole(t, t_now, i, bp, rest, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                             grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
