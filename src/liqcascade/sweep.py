@@ -848,7 +848,7 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     computed = 0
     drawn = None
     if len(missing):
-        size = chunk_size or max(1, min(8, math.ceil(len(missing) / (16 * n_workers))))
+        size = chunk_size or max(1, min(16, math.ceil(len(missing) / (16 * n_workers))))
         chunks = _chunks(missing, size)
         payload = _Payload(pl, build_populations(pl))
         drawn = {k: len(p) for k, p in payload.populations.items()}
