@@ -798,7 +798,9 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
 
     ``backend``: ``"inprocess"``, ``"processes"`` (``workers`` processes, default the CPU count)
     or ``"dask"`` (``scheduler`` address, or a given ``client``, or a ``LocalCluster`` of
-    ``workers`` single-threaded worker processes).  ``progress(done, total)`` is told the number
+    ``workers`` single-threaded worker processes).  ``chunk_size``: paths per chunk, the unit of
+    work, of part files and of resume (default: a sixteenth of each worker's share of the missing
+    paths, 1 to 16).  ``progress(done, total)`` is told the number
     of finished paths after each chunk (and once at the start); an exception it raises stops the
     sweep, leaving the finished chunks on disk for a restart.  Bad specs raise :class:`InputError`
     before anything runs.

@@ -825,11 +825,10 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     fund; then the book takes the largest part whose shortfall beyond ``bp`` the fund covers
     (bisection) and ADL closes the rest at ``bp``.  Books the fills into ``margin[i]``, the
     markets and the event log; leaves ``size[i]``, fees and the fund's payment to the caller.
-    Returns ``(q_book, f)``: base units filled on the book and their average price.  ``act``: the
-    active set and ADL queue arrays, ``ev``: the event log's; packed so that the call has at most
-    30 arguments, which Numba can inline (a longer call is compiled as ``f(*args)``): it is
-    inlined into :func:`liquidate`'s hot path, where a call costs about 5 ms per million
-    liquidated positions."""
+    Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
+    ``act``: the active set and ADL queue arrays, ``ev``: the event log's; packed so that the call
+    has at most 30 arguments, which Numba can inline (a longer call is compiled as
+    ``f(*args)``): it is inlined into :func:`liquidate`, itself inlined into the step loop."""
     act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
     ev_step, ev_pos, ev_qty, ev_price, ev_method = ev
     m = mkt[i]
@@ -932,9 +931,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         return
     # full close: to the book, or in part to ADL when the fund cannot cover the shortfall
     q_book, f = close_whole(t, t_now, i, bp, mg, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
-                            (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
-                            (ev_step, ev_pos, ev_qty, ev_price, ev_method), cnt)
+                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt)
     if q_book > 0.0:
         eq = margin[i]
         if eq > 0.0:
@@ -1119,24 +1116,26 @@ def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
 
 
 @jit_inline
-def accounts_due(mst, mc_ref, mc_hkey, mc_hn):
-    """Whether :func:`check_cross_accounts` has anything to do at this wave's marks: a new epoch
-    (a mark moved beyond ``EPOCH_BAND`` from the epoch's, or none started), accounts on the due
-    list, or the heap's first key reached by the move (the same tests it starts with; checked
-    here, in the step loop, because its call with dozens of arrays costs more than the test)."""
+def accounts_move(mst, mc_ref):
+    """The largest relative move of any mark since the multi-asset accounts' epoch started
+    (``mc_ref[:nm]``: its marks; inf before the first epoch).  The step loop computes it once a
+    wave and calls :func:`check_cross_accounts` only when it has something to do (a new epoch,
+    accounts on the due list, or the heap's first key reached): that call with dozens of arrays
+    costs more than the test."""
     nm = mst.shape[0]
-    if mc_ref[nm] < 0.0 or mc_hn[1] > 0:
-        return True
+    if mc_ref[nm] < 0.0:
+        return np.inf
     delta = 0.0
     for m in range(nm):
         d = abs(mst[m, MARK] / mc_ref[m] - 1.0)
         if d > delta:
             delta = d
-    return delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
+    return delta
 
 
 @jit
-def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch, mc_mark,
+def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch,
+                         mc_mark,
                          side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
                          caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state,
                          ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
@@ -1166,14 +1165,10 @@ def check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc
     it is checked fully every wave); ``mc_rho[1]``: its rho at its last check, and ``mc_mark`` the
     marks then (per position); ``mc_rho[2]``: the end of its cooldown (s).  ``mc_hkey``/``mc_hidx``:
     the heap (size ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``); ``mc_batch[:mc_hn[1]]``: the
-    due list.  Returns the number of accounts liquidated."""
+    due list.  ``delta``: :func:`accounts_move` at this wave's marks.  Returns the number of
+    accounts liquidated."""
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
-    delta = 0.0
-    for m in range(nm):
-        d = abs(mst[m, MARK] / mc_ref[m] - 1.0) if mc_ref[nm] >= 0.0 else np.inf
-        if d > delta:
-            delta = d
     n_liq = 0
     if delta > EPOCH_BAND:
         first = mc_ref[nm] < 0.0
@@ -1459,8 +1454,9 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
-            if mc_start.shape[0] > 1 and accounts_due(mst, mc_ref, mc_hkey, mc_hn):
-                n_total += check_cross_accounts(t, t_now, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
+            delta = accounts_move(mst, mc_ref) if mc_start.shape[0] > 1 else 0.0
+            if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or mc_hn[1] > 0 or (mc_hn[0] > 0 and mc_hkey[0] <= delta)):
+                n_total += check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
                                                 order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
                                                 ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank,
