@@ -542,8 +542,8 @@ liqcascade {_e(s.get('code_version', ''))}</p>
 {_comparison_table(rows, targets, in_sample)}
 <h3>Liquidations: true and as reported, side by side</h3>
 <p>The true total is every forced close in the simulation; the as-reported total is what the venues'
-public feeds would show (Binance and OKX print at most one liquidation per symbol per second — the
-largest — Bybit and Hyperliquid print all). The reported figures are as-reported totals.</p>
+public feeds would show (Binance and OKX print only the latest liquidation of each symbol in each
+second, Bybit and Hyperliquid print all). The reported figures are as-reported totals.</p>
 {_totals_table(s)}
 <p>Accounts liquidated: {s['accounts_liquidated']:,} in the simulated population
 ({fmt(s.get('accounts_liquidated_full_scale'), 'accounts')} at full scale) ·

@@ -56,11 +56,18 @@ def test_as_reported_never_exceeds_true_and_ledger_balances(seed, shock):
         assert (rep["venue"] == v).sum() == (run.events["venue"] == v).sum()
 
 
-def test_binance_feed_keeps_the_largest_print_per_second():
-    ev = pd.DataFrame({"time_s": [0.0, 0.0, 0.0, 1.0], "venue": pd.Categorical(["binance"] * 3 + ["bybit"]),
-                       "asset": pd.Categorical(["BTC"] * 4), "usd": [5.0, 9.0, 7.0, 3.0]})
+def test_binance_feed_keeps_the_latest_print_per_second():
+    """Binance's forceOrder stream: "only the latest one liquidation order within 1000ms"."""
+    ev = pd.DataFrame({"time_s": [0.0, 0.0, 0.0, 1.0, 2.0, 2.0], "venue": pd.Categorical(["binance"] * 3 + ["bybit"] * 3),
+                       "asset": pd.Categorical(["BTC"] * 6), "usd": [5.0, 9.0, 7.0, 3.0, 4.0, 1.0]})
     rep = as_reported(ev)
-    assert list(rep["usd"]) == [9.0, 3.0]
+    assert list(rep["usd"]) == [7.0, 3.0, 4.0, 1.0]
+    # rows out of time order (a user's frame, same-second rows in their order): the sort path agrees
+    shuffled = ev.iloc[[3, 0, 5, 1, 4, 2]]
+    assert sorted(as_reported(shuffled)["usd"]) == sorted(rep["usd"])
+    two_symbols = pd.DataFrame({"time_s": [0.2, 0.4, 0.9, 1.0], "venue": pd.Categorical(["binance"] * 4),
+                                "asset": pd.Categorical(["BTC", "ETH", "BTC", "BTC"]), "usd": [8.0, 2.0, 1.0, 6.0]})
+    assert list(as_reported(two_symbols)["usd"]) == [2.0, 1.0, 6.0]
 
 
 def test_ledger_check_catches_a_missing_transfer():

@@ -593,8 +593,9 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
 
 def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     """Which liquidations a venue's public feed shows (see :func:`as_reported`), from the events'
-    columns: venue and asset codes, time (s) and USD.  Within a throttle window the first of the
-    largest is kept."""
+    columns: venue and asset codes, time (s) and USD.  Within a throttle window the *latest*
+    liquidation is kept (the last in time, then in row order: the engine logs a step's
+    liquidations in the order they fill)."""
     keep = np.ones(len(usd), bool)
     throttle = np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
     if len(usd) == 0 or not np.any(throttle > 0):
@@ -603,12 +604,12 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     if len(sel) == 0:
         return keep
     window = np.floor(time_s[sel] / throttle[venue[sel]])
+    keep[sel] = False
     if len(sel) > 1 and np.all(time_s[1:] >= time_s[:-1]):  # in time order (the engine's log): one pass
         na = int(asset.max()) + 1
-        best = np.full(len(throttle) * na, -1, np.int64)
+        last = np.full(len(throttle) * na, -1, np.int64)
         cur = np.full(len(throttle) * na, -np.inf)
-        keep[sel] = False
-        _first_largest(sel, venue, asset, window, usd, na, best, cur, keep)
+        _latest(sel, venue, asset, window, na, last, cur, keep)
         return keep
     # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
     if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
@@ -617,19 +618,20 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     else:  # pragma: no cover - times outside any engine run
         wcode = np.unique(window, return_inverse=True)[1].reshape(-1).astype(np.int64)
     key = (venue[sel].astype(np.int64) * 256 + asset[sel]) * (int(wcode.max()) + 1) + wcode
-    o = np.argsort(-usd[sel], kind="stable")  # largest first (NaN last), ties in row order
+    o = np.argsort(time_s[sel], kind="stable")  # time order, ties in row order
     o = o[np.argsort(key[o], kind="stable")]
     ks = key[o]
-    first = np.r_[True, ks[1:] != ks[:-1]]
-    keep[sel] = False
-    keep[sel[o[first]]] = True
+    last = np.r_[ks[1:] != ks[:-1], True]
+    keep[sel[o[last]]] = True
     return keep
 
 
 def as_reported(events: pd.DataFrame) -> pd.DataFrame:
-    """The liquidations a venue's public feed shows: where the venue throttles (Binance, OKX:
-    one print per symbol per second), only the *largest* liquidation of each symbol in each
-    throttle window is kept; Bybit and Hyperliquid report every one."""
+    """The liquidations a venue's public feed shows.  Where the venue throttles (Binance: "for
+    each symbol, only the latest one liquidation order within 1000ms will be pushed as the
+    snapshot"; OKX taken the same way) only the latest liquidation of each symbol in each
+    throttle window is kept; Bybit (``allLiquidation``) and Hyperliquid (on-chain fills) report
+    every one."""
     if events.empty:
         return events
     keep = reported_mask(events["venue"].cat.codes.to_numpy(), events["asset"].cat.codes.to_numpy(),
@@ -639,25 +641,20 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
 
 
 @C.jit
-def _first_largest(sel, venue, asset, window, usd, na, best, cur, keep):
-    """For rows ``sel`` in time order: mark the first of the largest ``usd`` per (venue, asset,
-    window) in ``keep`` (NaN counts as smallest, as last in a descending sort); ``best`` and
-    ``cur`` are scratch per feed."""
+def _latest(sel, venue, asset, window, na, last, cur, keep):
+    """For rows ``sel`` in time order: mark the last row per (venue, asset, window) in ``keep``;
+    ``last`` and ``cur`` are scratch per feed."""
     for k in range(sel.shape[0]):
         i = sel[k]
         f = venue[i] * na + asset[i]
         w = window[k]
-        b = best[f]
-        if b < 0 or w != cur[f]:
-            if b >= 0:
-                keep[b] = True
-            cur[f] = w
-            best[f] = i
-        elif usd[i] > usd[b] or (usd[b] != usd[b] and usd[i] == usd[i]):
-            best[f] = i
-    for f in range(best.shape[0]):
-        if best[f] >= 0:
-            keep[best[f]] = True
+        if last[f] >= 0 and w != cur[f]:
+            keep[last[f]] = True
+        cur[f] = w
+        last[f] = i
+    for f in range(last.shape[0]):
+        if last[f] >= 0:
+            keep[last[f]] = True
 
 
 def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> dict:

@@ -33,7 +33,7 @@ class Binance(VenueRules):
         backstop="none: the insurance fund covers fills below bankruptcy, then ADL",
         fee_recipient="insurance_fund",
         adl_rule="max(0,uPnL)/max(1,wallet balance) x margin ratio (MM / margin balance)",
-        public_feed="forceOrder stream: at most one liquidation per symbol per second",
+        public_feed="forceOrder stream: only the latest liquidation per symbol within each second",
         feed_throttle_s=1.0,
     )
 
