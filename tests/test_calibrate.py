@@ -97,3 +97,61 @@ def test_a_candidate_whose_population_cannot_be_built_scores_as_failed(tmp_path)
     ev = evaluate([(load_scenario(f), load_targets("feb-2026"))], {"population.path_vol": 60.0},
                   n_positions=5_000, seed=0)
     assert ev.objective == FAILED and "cannot" in ev.summary["failed"]
+
+
+def test_parse_free_reads_paths_and_ranges():
+    from liqcascade.calibrate import parse_free
+
+    params = load_scenario("feb-2026").params
+    p = parse_free("population.leverage_mix.3.mean_notional_usd=1000:3000", params)
+    assert (p.path, p.low, p.high) == ("population.leverage_mix.3.mean_notional_usd", 1000.0, 3000.0)
+    for bad, says in [("population.path_vol", "PATH=LOW:HIGH"), ("population.path_vol=1:x", "numbers"),
+                      ("population.path_vol=1:1", "below high"), ("population.path_vol=nan:1", "below high"),
+                      ("nosuch.key=1:2", "unknown parameter"), ("population.leverage_mix=1:2", "not a number")]:
+        with pytest.raises(InputError, match=says):
+            parse_free(bad, params)
+
+
+def test_cli_fits_two_scenarios_jointly_with_chosen_parameters(tmp_path):
+    """`calibrate A --also B=TARGETS --free PATH=LO:HI`: one objective over both scenarios' targets,
+    only the named parameters fitted, both target sets in the provenance."""
+    from typer.testing import CliRunner
+
+    from liqcascade.cli import app
+
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.5")
+                 .replace('name = "feb-2026"', 'name = "a"'))
+    b.write_text(bundled_text("feb-2026-weekend").replace("horizon_hours = 48.0", "horizon_hours = 0.5")
+                 .replace('name = "feb-2026-weekend"', 'name = "b"'))
+    out = tmp_path / "cal"
+    res = CliRunner().invoke(app, ["calibrate", str(a), "--targets", "feb-2026", "--also", f"{b}=feb-2026-weekend",
+                                   "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
+                                   "--samples", "1", "--rounds", "0", "--out", str(out)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "of 16 figures" in res.stdout  # feb-2026's 6 target rows and the weekend's 10
+    params = load_parameters(out / "model-parameters.toml")
+    assert params.provenance.fitted == ["prices.arbitrage_rate"]
+    assert params.provenance.targets == ["feb-2026", "feb-2026-weekend"]
+    import json
+
+    report = json.loads((out / "fit-report.json").read_text())
+    assert report["scenario"] == "a + b" and report["evaluations"] == 2
+    labels = [r["label"] for r in report["rows"]]
+    assert len(labels) == 16 and sum(lab.startswith("b: ") for lab in labels) == 10
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--also", "nosuch"], "no scenario named"),
+    (["--free", "population.path_vol=2:1"], "below high"),
+    (["--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"], "given twice"),
+])
+def test_cli_calibrate_bad_input_is_one_line_and_exit_2(tmp_path, args, says):
+    from typer.testing import CliRunner
+
+    from liqcascade.cli import app
+
+    res = CliRunner().invoke(app, ["calibrate", "--out", str(tmp_path / "cal"), *args])
+    assert res.exit_code == 2
+    assert says in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "cal").exists()

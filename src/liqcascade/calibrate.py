@@ -182,6 +182,28 @@ class CalibrationResult:
         return dict(self.best.values)
 
 
+def parse_free(spec: str, params: ModelParameters | None = None) -> FreeParameter:
+    """A free parameter from ``"section.key=LOW:HIGH"`` (a path may index into lists:
+    ``population.leverage_mix.3.mean_notional_usd=1000:3000``).  With ``params`` the path must
+    name a number there.  Raises :class:`InputError` naming the problem."""
+    path, sep, rng = str(spec).partition("=")
+    lo_s, sep2, hi_s = rng.partition(":")
+    path = path.strip()
+    if not sep or not sep2 or not path:
+        raise InputError(f"expected PATH=LOW:HIGH, got {spec!r}", field="free")
+    try:
+        low, high = float(lo_s), float(hi_s)
+    except ValueError:
+        raise InputError(f"{path}: range bounds must be numbers, got {rng!r}", field="free") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise InputError(f"{path}: range low must be a finite number below high, got {rng!r}", field="free")
+    if params is not None:
+        node, key = _walk(params.model_dump(), path)
+        if isinstance(node[key], bool) or not isinstance(node[key], (int, float)):
+            raise InputError(f"{path} is not a number and cannot be fitted", field="free")
+    return FreeParameter(path, low, high)
+
+
 def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float], *, n_positions: int | None,
              seed: int) -> Evaluation:
     """Run each scenario with ``values`` substituted and score it against its targets; the

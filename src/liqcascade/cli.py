@@ -13,7 +13,7 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
 import typer
 from rich import box
@@ -425,6 +425,10 @@ then coordinate refinement), scoring each run by J = sum of squared distances ou
 bands (log scale for USD and counts; see liqcascade.calibrate).  Writes OUT/model-parameters.toml
 (the complete parameters with the fitted values and a [provenance] table) and OUT/fit-report.{md,json}.
 Use the result with `liqcascade run --parameters OUT/model-parameters.toml`.
+
+The bundled parameters were fitted jointly to both February 2026 episodes at the real position
+count; a fit of the same kind: `liqcascade calibrate feb-2026 --also feb-2026-weekend --full-scale
+--free population.path_vol=0.3:1.0 --free prices.arbitrage_rate=0.1:1.0 ...`
 """
 
 
@@ -440,10 +444,20 @@ def calibrate_cmd(
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
     seed: int = typer.Option(0, "--seed", help="Population and flow seed used by every run."),
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="Starting parameters file."),
+    also: List[str] = typer.Option([], "--also", metavar="SCENARIO[=TARGETS]",
+                                   help="A further scenario fitted jointly with the same parameters (its bundled "
+                                        "targets, or TARGETS); repeat for more.  The objective sums over all."),
+    free: List[str] = typer.Option([], "--free", metavar="PATH=LOW:HIGH",
+                                   help="A parameter to fit and its range, e.g. population.path_vol=0.3:1.0 or "
+                                        "population.leverage_mix.3.mean_notional_usd=1000:3000; repeat for more.  "
+                                        "Default: the market makers' flow sensitivity, floor and refill half-life "
+                                        "and the panic sellers' rate."),
+    full_scale: bool = typer.Option(False, "--full-scale", help="Run every scenario at its real position count "
+                                    "(as the bundled parameters were fitted) instead of --positions."),
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .calibrate import calibrate, write_result
+    from .calibrate import DEFAULT_FREE, calibrate, parse_free, write_result
     from .report import resolve_targets
     from .scenario import load_parameters, load_scenario
 
@@ -458,6 +472,18 @@ def calibrate_cmd(
         tg = resolve_targets("auto" if targets is None else targets, sc)
         if tg is None:
             raise InputError(f"no bundled targets for {sc.name}; give --targets FILE", field="targets")
+        fit = [parse_free(f, sc.params) for f in free] or list(DEFAULT_FREE)
+        if len({p.path for p in fit}) < len(fit):
+            raise InputError("a parameter is given twice", field="free")
+        joint = []
+        for spec in also:
+            name, _, tfile = spec.partition("=")
+            other = load_scenario(name.strip(), parameters=sc.params)
+            otg = resolve_targets(tfile.strip() or "auto", other)
+            if otg is None:
+                raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS",
+                                 field="also")
+            joint.append((other, otg))
         err = Console(stderr=True, highlight=False)
         progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
                             TextColumn("best J {task.fields[best]}"), TimeElapsedColumn(), console=err,
@@ -470,8 +496,8 @@ def calibrate_cmd(
                 best[0] = min(best[0], ev.objective)
                 progress.update(task, completed=i, total=n, best=f"{best[0]:.4g}")
 
-            res = calibrate(sc, tg, n_positions=positions, samples=samples, refine_rounds=rounds, seed=seed,
-                            progress=tell)
+            res = calibrate(sc, tg, free=fit, n_positions=None if full_scale else positions, samples=samples,
+                            refine_rounds=rounds, seed=seed, also=joint, progress=tell)
         paths = write_result(res, sc, out)
     met = sum(r.ok for r in res.best.rows)
     print(f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "
