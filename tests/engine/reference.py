@@ -216,8 +216,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         return q_book * f
 
     def close_whole(i, bp, eq0, t):
-        """All of position ``i`` to the book, or in part to ADL at ``bp`` when the deficit left
-        after the book fill, ``-(eq0 + s*q*(f - e))``, exceeds the fund; returns ``(q_book, f)``."""
+        """All of position ``i`` to the book, or in part to ADL (at ``bp``, or at the previous mark
+        where the venue says so) when the deficit left after the book fill,
+        ``-(eq0 + s*q*(f - e))``, exceeds the fund; returns ``(q_book, f)``."""
         m = int(mkt[i])
         _, _, v = rules_of(m)
         s = float(sidef[i])
@@ -236,15 +237,17 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     lo = x
             q_book = lo
         if q - q_book > 1e-12 * q:
-            done = adl(i, q - q_book, bp)
+            # the ADL price: the bankruptcy price, or the mark before this wave's update (Hyperliquid)
+            px = mst[m, C.PREV_MARK] if rules_of(m)[0].procedure.adl_price == "previous_mark" else bp
+            done = adl(i, q - q_book, px)
             q_book = q - done
             if q_book <= 1e-9 * q:
                 q_book = 0.0
             if done > 0.0:
-                margin[i] += s * done * (bp - e)
-                mst[m, C.ADL_USD] += done * bp
-                book(m, s, done, done * bp)
-                events.append((t, i, done, bp, C.ADL))
+                margin[i] += s * done * (px - e)
+                mst[m, C.ADL_USD] += done * px
+                book(m, s, done, done * px)
+                events.append((t, i, done, px, C.ADL))
         if q_book > 0.0:
             f = C.fill(mst, market.mkt_f, m, d, q_book)
             margin[i] += s * q_book * (f - e)

@@ -106,3 +106,41 @@ def test_queue_takes_the_top_ranked_first_and_pro_rata_spreads():
     np.testing.assert_allclose(q.final["size"][1:], [1.0, xb], rtol=1e-9)
     p = simulate(pos, liq, prices, flows, n_steps=1, insurance_fund=fund, adl_rule="pro_rata", keep_final=True)
     np.testing.assert_allclose(p.final["size"][1:], [1 - (1 - xb) / 2] * 2, rtol=1e-9)
+
+
+@pytest.mark.parametrize("engine", [simulate, simulate_reference])
+def test_hyperliquid_deleverages_at_the_previous_mark(engine):
+    """Hyperliquid closes ADL counterparties "at the previous mark price against the now underwater
+    user".  A long of 1 BTC at 100,000 with 3,000 margin (bankruptcy 97,000; BTC's maintenance
+    rate 1/80) and a profitable short; a 40,000 USD sell takes the mid (= the mark: one book, no
+    spot index) from 100,000 to 98,000 in one step on a linear book B = 2e6.  At 98,000 the long's
+    equity 1,000 is under its maintenance margin 1,225 but above the vault's 2/3 of it (816.7), and
+    at 98,000 < 100,000 USD notional it closes whole.  Walking x BTC from 98,000 fills at
+    98,000 - 2,401 x, so with an empty fund the book takes x_b = 1,000/2,401 (filled at exactly the
+    bankruptcy price) and ADL closes 1 - x_b against the short at the previous mark, 100,000 (the
+    bankruptcy price, 97,000, on the other venues): the short realises nothing, the long keeps
+    3,000 (1 - x_b)."""
+    b = 2e6
+    pos = Positions.from_arrays(
+        account=[0, 1], venue=["hyperliquid"] * 2, asset=["BTC"] * 2, side=[1, -1], size=[1.0, 1.0],
+        entry=[100_000.0, 100_000.0], margin=[3_000.0, 50_000.0], leverage=[34.0, 2.0])
+    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(b, b, 1.0, 1.0)},
+                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    flows = Flows(programmes=[programme("BTC", -4.0e4 * 86_400, 0.0, 1.0)])
+    run = engine(pos, liq, PriceConfig({"BTC": 100_000.0}), flows, n_steps=1, insurance_fund=0.0)
+    xb = 1_000.0 / 2_401.0
+    ev = run.events.set_index("method", drop=False)
+    assert list(run.events["method"]) == ["adl", "book"]
+    assert ev.loc["adl", "size"] == pytest.approx(1.0 - xb, rel=1e-9)
+    assert ev.loc["adl", "price"] == pytest.approx(100_000.0, rel=1e-12)  # the previous mark
+    assert ev.loc["book", "size"] == pytest.approx(xb, rel=1e-9)
+    assert ev.loc["book", "price"] == pytest.approx(97_000.0, rel=1e-9)
+    assert run.steps["adl_usd"].iloc[0] == pytest.approx((1.0 - xb) * 100_000.0, rel=1e-9)
+    assert run.steps["bad_debt_usd"].iloc[0] == 0.0
+    assert run.ledger["ok"]
+    if engine is simulate:
+        final = simulate(pos, liq, PriceConfig({"BTC": 100_000.0}), flows, n_steps=1, insurance_fund=0.0,
+                         keep_final=True).final
+        assert final["margin"][0] == pytest.approx(3_000.0 * (1.0 - xb), rel=1e-9)
+        assert final["size"][1] == pytest.approx(xb, rel=1e-9)
+        assert final["margin"][1] == pytest.approx(50_000.0, rel=1e-12)

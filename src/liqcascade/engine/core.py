@@ -94,7 +94,8 @@ MARK_INDEX_EMA, MARK_MEDIAN3 = 0, 1
 COOLDOWN, BACKSTOP_FRAC, HL_THRESH, HL_FRAC, TAKER = range(5)
 N_VEN_F = 5
 # venue int parameters
-STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO = range(4)
+STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO, ADL_AT_PREV_MARK = range(5)
+N_VEN_I = 5
 # global parameters
 ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
     PERM_THETA, RESIL_RHO, PERM_FLOW, VAULT_RHO = range(15)
@@ -719,8 +720,9 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
 @jit
 def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
         mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    """Close ``q_adl`` base units of position ``i`` at ``bp`` against profitable opposite
-    positions of its market (queue by key, or pro rata by size).  Returns the size closed."""
+    """Close ``q_adl`` base units of position ``i`` at ``bp`` (USD: the ADL price, see
+    :func:`close_whole`) against profitable opposite positions of its market (queue by key, or
+    pro rata by size).  Returns the size closed."""
     m = mkt[i]
     v = mkt_i[m, VENUE]
     s = float(side[i])
@@ -823,7 +825,8 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     its own PnL — its margin, or its account's equity without it): the whole size goes to the
     book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
     fund; then the book takes the largest part whose shortfall beyond ``bp`` the fund covers
-    (bisection) and ADL closes the rest at ``bp``.  Books the fills into ``margin[i]``, the
+    (bisection) and ADL closes the rest at ``bp``, or where the venue says so (Hyperliquid) at
+    the previous mark (``PREV_MARK``: the mark before the update that set off this wave).  Books the fills into ``margin[i]``, the
     markets and the event log; leaves ``size[i]``, fees and the fund's payment to the caller.
     Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
     ``act``: the active set and ADL queue arrays, ``ev``: the event log's; packed so that the call
@@ -856,17 +859,18 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
         q_book = lo
     q_adl = q - q_book
     if q_adl > 1e-12 * q:
-        done = adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
+        px = mst[m, PREV_MARK] if ven_i[v, ADL_AT_PREV_MARK] == 1 else bp
+        done = adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                    grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
                    adl_rank, adl_state, cnt)
         q_book = q - done
         if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
         if done > 0.0:
-            margin[i] += s * done * (bp - e)
-            mst[m, ADL_USD] += done * bp
-            book_liq(mst, m, s, done, done * bp)
-            log_event(t, i, done, bp, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            margin[i] += s * done * (px - e)
+            mst[m, ADL_USD] += done * px
+            book_liq(mst, m, s, done, done * px)
+            log_event(t, i, done, px, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     if q_book > 0.0:
         if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
             commit_walk(mst, m, d, q * mid, u_all)

@@ -65,7 +65,7 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     caps = np.full((nm, nt), np.inf)
     mkt_i = np.zeros((nm, C.N_MKT_I), np.int64)
     mkt_f = np.zeros((nm, C.N_MKT_F))
-    ven_i = np.zeros((nv, 4), np.int64)
+    ven_i = np.zeros((nv, C.N_VEN_I), np.int64)
     ven_f = np.zeros((nv, C.N_VEN_F))
     depth = liquidity.arrays(venues, assets)
     for vi, v in enumerate(venues):
@@ -73,7 +73,8 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
         if rules.name not in _VENUE_CODES:
             raise InputError(f"the engine has no kernel codes for venue {v}", field="venue")
         codes = _VENUE_CODES[rules.name]
-        ven_i[vi] = (codes["step"], 0, codes["adl"], codes["fixed_mm_iso"])
+        ven_i[vi] = (codes["step"], 0, codes["adl"], codes["fixed_mm_iso"],
+                     1 if rules.procedure.adl_price == "previous_mark" else 0)
         ven_f[vi, C.COOLDOWN] = rules.procedure.cooldown_s
         ven_f[vi, C.BACKSTOP_FRAC] = float(getattr(rules, "backstop_fraction", 0.0))
         ven_f[vi, C.HL_THRESH] = float(getattr(rules, "partial_threshold_usd", np.inf))

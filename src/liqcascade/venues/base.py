@@ -55,6 +55,10 @@ class LiquidationProcedure:
     adl_rule: str  # the ranking key, in words
     public_feed: str  # what the venue's public liquidation stream reports
     feed_throttle_s: float  # 0 = complete; 1 = at most one print per symbol per second
+    #: the price at which ADL closes the opposite positions: ``"bankruptcy"`` (the liquidated
+    #: position's bankruptcy price) or ``"previous_mark"`` (the mark before the update that
+    #: triggered the liquidation: Hyperliquid)
+    adl_price: str = "bankruptcy"
 
 
 class VenueRules:

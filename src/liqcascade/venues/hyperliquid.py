@@ -38,6 +38,9 @@ class Hyperliquid(VenueRules):
         adl_rule="(mark/entry) x (notional / account value), profitable positions only",
         public_feed="on-chain fills: complete",
         feed_throttle_s=0.0,
+        # "Those traders' positions are closed at the previous mark price against the now
+        # underwater user" (Hyperliquid docs, Auto-deleveraging)
+        adl_price="previous_mark",
     )
 
     def liquidation_step(self, size, price, table: TierTable):
