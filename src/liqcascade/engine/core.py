@@ -718,9 +718,9 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
 
 
 @jit
-def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
+def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
         mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    """Close ``q_adl`` base units of position ``i`` at ``bp`` (USD: the ADL price, see
+    """Close ``q_adl`` base units of position ``i`` at ``px`` (USD: the ADL price, see
     :func:`close_whole`) against profitable opposite positions of its market (queue by key, or
     pro rata by size).  Returns the size closed."""
     m = mkt[i]
@@ -746,7 +746,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
                 a = want * size[j] / total
                 if a > size[j]:
                     a = size[j]
-                done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag,
+                done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag,
                                             mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
                                             slot_of, bound, adl_rank, adl_state, cnt)
         return done
@@ -776,7 +776,7 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
             adl_state[3] += 1
             continue
         a = min(size[j], q_adl - done)
-        done += reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
+        done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
                                     rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound,
                                     adl_rank, adl_state, cnt)
         if size[j] <= 0.0:
@@ -785,13 +785,13 @@ def adl(i, q_adl, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
 
 
 @jit
-def reduce_counterparty(j, a, bp, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
+def reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
                         amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
     m = mkt[j]
     sj = float(side[j])
     if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
         a = size[j]
-    margin[j] += sj * a * (bp - entry[j])
+    margin[j] += sj * a * (px - entry[j])
     if a >= size[j]:
         size[j] = 0.0
     else:
@@ -826,9 +826,9 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
     fund; then the book takes the largest part whose shortfall beyond ``bp`` the fund covers
     (bisection) and ADL closes the rest at ``bp``, or where the venue says so (Hyperliquid) at
-    the previous mark (``PREV_MARK``: the mark before the update that set off this wave).  Books the fills into ``margin[i]``, the
-    markets and the event log; leaves ``size[i]``, fees and the fund's payment to the caller.
-    Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
+    the previous mark (``PREV_MARK``: the mark before the update that set off this wave).
+    Books the fills into ``margin[i]``, the markets and the event log; leaves ``size[i]``, fees
+    and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
     ``act``: the active set and ADL queue arrays, ``ev``: the event log's; packed so that the call
     has at most 30 arguments, which Numba can inline (a longer call is compiled as
     ``f(*args)``): it is inlined into :func:`liquidate`, itself inlined into the step loop."""
