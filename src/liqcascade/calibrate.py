@@ -24,6 +24,12 @@ the best point with halving steps (an eighth of each range first).  Every evalua
 same population seed (common random numbers), so differences between candidates are the
 parameters', not the noise's.
 
+A fit on one seed finds the band edges of that seed's realisation: the cascade's depth varies from
+seed to seed (feb-2026's BTC drawdown moves by several points), so a candidate that sits on an
+edge for seed 0 can fall out for seed 1.  With several seeds (``seeds=(0, 1, 2)``, ``--seeds``
+on the command line) every candidate runs each seed and the objective is the **mean** of the
+per-seed ``J``; every seed's figures are reported.
+
 The result is written as a complete parameters file (the old one with the fitted values
 replaced and a ``[provenance]`` table: which keys were fitted, on which targets, when, the
 objective) plus a fit report (JSON and Markdown).
@@ -175,7 +181,13 @@ class CalibrationResult:
     start: Evaluation
     history: list[Evaluation] = field(default_factory=list)
     n_positions: int | None = None
-    seed: int = 0
+    #: the seeds every candidate ran (the objective is the mean over them)
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def seed(self) -> int:
+        """The first seed (the only one of a single-seed fit)."""
+        return self.seeds[0]
 
     @property
     def parameters(self) -> dict[str, float]:
@@ -204,45 +216,72 @@ def parse_free(spec: str, params: ModelParameters | None = None) -> FreeParamete
     return FreeParameter(path, low, high)
 
 
+def seed_list(seed: int | Sequence[int]) -> list[int]:
+    """``seed`` as a list of distinct non-negative seeds; :class:`InputError` otherwise."""
+    seeds = [seed] if isinstance(seed, (int, np.integer)) else list(seed)
+    if not seeds:
+        raise InputError("at least one seed is needed", field="seeds")
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) \
+            or len(set(seeds)) < len(seeds):
+        raise InputError(f"seeds must be distinct non-negative integers, got {seeds}", field="seeds")
+    return [int(s) for s in seeds]
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """Seeds from ``"0,1,2"``; :class:`InputError` naming the problem otherwise."""
+    try:
+        seeds = [int(x) for x in str(spec).split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"expected comma-separated integers, got {spec!r}", field="seeds") from None
+    return seed_list(seeds)
+
+
 def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float], *, n_positions: int | None,
-             seed: int) -> Evaluation:
+             seed: int | Sequence[int]) -> Evaluation:
     """Run each scenario with ``values`` substituted and score it against its targets; the
     objective is the sum over all of them (rows are labelled with the scenario's name when
-    there are several)."""
+    there are several).  ``seed`` may be a sequence of seeds: each scenario then runs once per
+    seed, the objective is the mean over seeds of the per-seed sums, and rows and summaries are
+    labelled with their seed."""
     from .scenario import run_scenario
     from .summary import summarize
 
+    seeds = seed_list(seed)
     rows: list[Row] = []
     summaries = {}
-    for scenario, targets in pairs:
-        trial = Scenario(scenario.spec, with_values(scenario.params, values), scenario.overridden,
-                         scenario.source, scenario.text)
-        try:
-            run, pop = run_scenario(trial, n_positions=n_positions, seed=seed)
-        except AssertionError as e:  # the ledger check failed: prices left the float range
-            return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
-        except InputError as e:  # these parameters cannot build the population (e.g. open interest unplaceable)
-            return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
-        summary = summarize(run, pop, trial, seed=seed)
-        these = compare(summary, targets)
-        if len(pairs) > 1:
+    for sd in seeds:
+        for scenario, targets in pairs:
+            trial = Scenario(scenario.spec, with_values(scenario.params, values), scenario.overridden,
+                             scenario.source, scenario.text)
+            try:
+                run, pop = run_scenario(trial, n_positions=n_positions, seed=sd)
+            except AssertionError as e:  # the ledger check failed: prices left the float range
+                return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+            except InputError as e:  # these parameters cannot build the population (e.g. open interest unplaceable)
+                return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+            summary = summarize(run, pop, trial, seed=sd)
+            these = compare(summary, targets)
+            prefix = (f"seed {sd}: " if len(seeds) > 1 else "") + (f"{scenario.name}: " if len(pairs) > 1 else "")
             for r in these:
-                r.label = f"{scenario.name}: {r.label}"
-        rows += these
-        summaries[scenario.name] = summary
-    return Evaluation(dict(values), objective(rows), rows, summaries)
+                r.label = prefix + r.label
+            rows += these
+            summaries[scenario.name if len(seeds) == 1 else f"{scenario.name} (seed {sd})"] = summary
+    return Evaluation(dict(values), objective(rows) / len(seeds), rows, summaries)
 
 
 def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequence[FreeParameter] = DEFAULT_FREE,
-              n_positions: int | None = 300_000, samples: int = 16, refine_rounds: int = 3, seed: int = 0,
+              n_positions: int | None = 300_000, samples: int = 16, refine_rounds: int = 3,
+              seed: int | Sequence[int] = 0,
               also: Sequence[tuple[Scenario | str, Targets | str]] = (),
               progress: Callable[[int, int, Evaluation], None] | None = None,
               search_seed: int | None = None) -> CalibrationResult:
     """Fit ``free`` to ``targets`` (see the module docstring for the objective and search).
 
     ``also``: further (scenario, targets) pairs fitted jointly with the same parameters (the
-    objective sums over all of them).  ``search_seed``: seed of the Latin hypercube (default
-    ``seed``), so that independent searches can run side by side on the same population."""
+    objective sums over all of them).  ``seed``: the population and flow seed of every run, or
+    several (the objective is then the mean over them).  ``search_seed``: seed of the Latin
+    hypercube (default the first ``seed``), so that independent searches can run side by side on
+    the same population."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not isinstance(targets, Targets):
@@ -251,6 +290,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
     for sc, tg in also:
         sc = sc if isinstance(sc, Scenario) else load_scenario(sc, parameters=scenario.params)
         pairs.append((sc, tg if isinstance(tg, Targets) else load_targets(tg)))
+    seeds = seed_list(seed)
     if not free:
         raise InputError("nothing to fit: the list of free parameters is empty", field="free")
     if samples < 1 or refine_rounds < 0:
@@ -265,7 +305,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
 
     def run(values):
         nonlocal done
-        ev = evaluate(pairs, values, n_positions=n_positions, seed=seed)
+        ev = evaluate(pairs, values, n_positions=n_positions, seed=seeds)
         history.append(ev)
         done += 1
         if progress:
@@ -275,7 +315,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
     start = run({k: float(np.clip(v, p.low, p.high)) for (k, v), p in zip(current.items(), free)})
     best = start
     # Latin hypercube in the unit cube
-    rng = np.random.default_rng(seed if search_seed is None else search_seed)
+    rng = np.random.default_rng(seeds[0] if search_seed is None else search_seed)
     d = len(free)
     cube = (rng.permuted(np.tile(np.arange(samples), (d, 1)), axis=1).T + rng.random((samples, d))) / samples
     for u in cube:
@@ -298,7 +338,7 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
                         best = ev
         step /= 2
     return CalibrationResult(" + ".join(sc.name for sc, _ in pairs), " + ".join(tg.name for _, tg in pairs),
-                             list(free), best, start, history, n_positions, seed)
+                             list(free), best, start, history, n_positions, seeds)
 
 
 def _get(params: ModelParameters, path: str) -> float:
@@ -349,13 +389,15 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
         "objective": result.best.objective,
         "seed": result.seed,
     }
+    if len(result.seeds) > 1:
+        provenance["seeds"] = list(result.seeds)
     if result.n_positions is not None:  # absent: fitted at the real position count
         provenance["positions"] = result.n_positions
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parameters": out / "model-parameters.toml", "json": out / "fit-report.json", "md": out / "fit-report.md"}
     report = {
         "scenario": result.scenario, "targets": result.targets, "objective": result.best.objective,
-        "start_objective": result.start.objective, "evaluations": len(result.history),
+        "start_objective": result.start.objective, "evaluations": len(result.history), "seeds": result.seeds,
         "fitted": result.best.values, "start": result.start.values,
         "ranges": {p.path: [p.low, p.high] for p in result.free},
         "rows": [{"key": r.key, "label": r.label, "simulated": r.simulated, "band": r.band, "ok": r.ok}
@@ -363,7 +405,9 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
     }
     md = [f"# Calibration of {result.scenario} against {result.targets}", "",
           f"Objective J = {result.best.objective:.4g} (start {result.start.objective:.4g}) after "
-          f"{len(result.history)} runs of {result.n_positions or 'the real count of'} positions, seed {result.seed}.",
+          f"{len(result.history)} candidates, each run at {result.n_positions or 'the real count of'} positions "
+          + (f"with seed {result.seed}." if len(result.seeds) == 1 else
+             f"with seeds {', '.join(map(str, result.seeds))} (J is the mean over them)."),
           "", "| parameter | start | fitted | range |", "|---|---|---|---|"]
     for p in result.free:
         md.append(f"| {p.path} | {result.start.values[p.path]:.4g} | {result.best.values[p.path]:.4g} | "

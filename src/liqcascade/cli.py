@@ -443,6 +443,10 @@ def calibrate_cmd(
     samples: int = typer.Option(16, "--samples", help="Latin-hypercube samples before refinement."),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
     seed: int = typer.Option(0, "--seed", help="Population and flow seed used by every run."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="N,N,...",
+                                        help="Several seeds, comma-separated: every candidate runs each and the "
+                                             "objective is the mean over them (a fit that holds beyond one "
+                                             "realisation).  Replaces --seed."),
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="Starting parameters file."),
     also: List[str] = typer.Option([], "--also", metavar="SCENARIO[=TARGETS]",
                                    help="A further scenario fitted jointly with the same parameters (its bundled "
@@ -457,7 +461,7 @@ def calibrate_cmd(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .calibrate import DEFAULT_FREE, calibrate, parse_free, write_result
+    from .calibrate import DEFAULT_FREE, calibrate, parse_free, parse_seeds, seed_list, write_result
     from .report import resolve_targets
     from .scenario import load_parameters, load_scenario
 
@@ -466,6 +470,7 @@ def calibrate_cmd(
             raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
         if samples < 1 or rounds < 0:
             raise InputError("--samples must be >= 1 and --rounds >= 0", field="samples")
+        run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(seed)
         if parameters is not None and not parameters.is_file():
             raise InputError(f"no such file: {parameters}", field="parameters")
         sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
@@ -497,7 +502,7 @@ def calibrate_cmd(
                 progress.update(task, completed=i, total=n, best=f"{best[0]:.4g}")
 
             res = calibrate(sc, tg, free=fit, n_positions=None if full_scale else positions, samples=samples,
-                            refine_rounds=rounds, seed=seed, also=joint, progress=tell)
+                            refine_rounds=rounds, seed=run_seeds, also=joint, progress=tell)
         paths = write_result(res, sc, out)
     met = sum(r.ok for r in res.best.rows)
     print(f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "

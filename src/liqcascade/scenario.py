@@ -246,6 +246,7 @@ class Provenance(_Strict):
     objective: float | None = None
     positions: int | None = None
     seed: int | None = None
+    seeds: list[int] | None = None  # a fit over several seeds: the mean objective over these
 
 
 class ModelParameters(_Strict):
