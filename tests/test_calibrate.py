@@ -177,6 +177,15 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
     params = load_parameters(out / "model-parameters.toml")
     assert params.provenance.seeds == [0, 2] and params.provenance.seed == 0
     assert "with seeds 0, 2 (J is the mean over them)" in (out / "fit-report.md").read_text()
+    # a run with these parameters says which seeds they were fitted over
+    from liqcascade.report import _provenance_html
+    from liqcascade.summary import parameter_provenance
+
+    sc = load_scenario(a, parameters=params)
+    assert parameter_provenance(sc)["fitted_seeds"] == [0, 2]
+    html, _ = _provenance_html(sc, {}, None)
+    assert "over seeds 0, 2 (the mean objective)" in html
+    assert parameter_provenance(load_scenario("feb-2026"))["fitted_seeds"] == [0]
 
 
 @pytest.mark.parametrize("args, says", [

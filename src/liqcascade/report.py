@@ -447,6 +447,16 @@ def _totals_table(summary: dict) -> str:
     return "".join(out)
 
 
+def _seeds_text(seeds) -> str:
+    """`` with seed 0`` / `` over seeds 0, 1, 2 (the mean objective)`` for the fit's seeds."""
+    seeds = list(seeds or [])
+    if not seeds:
+        return ""
+    if len(seeds) == 1:
+        return f" with seed {seeds[0]}"
+    return f" over seeds {', '.join(str(x) for x in seeds)} (the mean objective)"
+
+
 def _provenance_html(scenario, summary: dict, targets: Targets | None) -> tuple[str, bool]:
     prov = parameter_provenance(scenario)
     n = len(parameters_of(scenario))
@@ -459,7 +469,8 @@ def _provenance_html(scenario, summary: dict, targets: Targets | None) -> tuple[
         parts.append(f"<p><b>Fitted parameters ({len(fitted)} of {n}):</b> "
                      f"{', '.join(f'<code>{_e(k)}</code>' for k in fitted)}"
                      f"{' — fitted on ' + _e(', '.join(fitted_on_list)) if fitted_on_list else ''}"
-                     f"{' at ' + _e(prov['fitted_at']) if prov.get('fitted_at') else ''}. "
+                     f"{' at ' + _e(prov['fitted_at']) if prov.get('fitted_at') else ''}"
+                     f"{_seeds_text(prov.get('fitted_seeds'))}. "
                      f"The other {n - len(fitted)} are priors.</p>")
     else:
         parts.append(f"<p><b>Fitted parameters: none.</b> All {n} global behavioural parameters are priors "

@@ -88,6 +88,8 @@ def parameter_provenance(scenario) -> dict[str, Any]:
         "overridden": list(scenario.overridden),
         "fitted_on": prov.get("targets") or prov.get("fitted_on"),
         "fitted_at": prov.get("fitted_at"),
+        # the population seeds the fit ran (several: its objective was the mean over them)
+        "fitted_seeds": prov.get("seeds") or ([prov["seed"]] if prov.get("seed") is not None else []),
         "status": "fitted" if fitted else "priors (not calibrated)",
     }
 
