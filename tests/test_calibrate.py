@@ -17,6 +17,17 @@ def row(sim, low, high, units="USD", kind="band", than_value=None, ok=False):
     return Row("k", "k", kind, units, sim, low, high, None, than_value, None, "", "", ok)
 
 
+def short_copy(tmp_path, bundled: str, hours: float, name: str | None = None):
+    """A bundled scenario cut to ``hours`` (and renamed to ``name``), written under ``tmp_path``."""
+    text = bundled_text(bundled).replace("horizon_hours = 48.0", f"horizon_hours = {hours}")
+    assert f"horizon_hours = {hours}" in text
+    if name is not None:
+        text = text.replace(f'name = "{bundled}"', f'name = "{name}"')
+    f = tmp_path / f"{name or bundled}-{hours}h.toml"
+    f.write_text(text)
+    return f
+
+
 def test_distances_are_zero_inside_and_grow_outside():
     assert row_distance(row(2.5e9, 2e9, 3.2e9)) == 0.0
     # log scale for money: twice the upper bound is log(2)/log(1.6) band widths away
@@ -45,9 +56,7 @@ def test_free_parameter_unit_mapping_round_trips():
 
 
 def test_small_fit_writes_loadable_parameters(tmp_path):
-    f = tmp_path / "short.toml"
-    f.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 1.0")
-                 .replace('name = "feb-2026"', 'name = "feb-2026-short"'))
+    f = short_copy(tmp_path, "feb-2026", 1.0, "feb-2026-short")
     sc = load_scenario(f)
     free = [FreeParameter("market_maker.flow_sensitivity", 1.0, 30.0)]
     res = calibrate(sc, "feb-2026", free=free, n_positions=5_000, samples=2, refine_rounds=1, seed=0)
@@ -92,8 +101,7 @@ def test_a_candidate_whose_population_cannot_be_built_scores_as_failed(tmp_path)
     from liqcascade.calibrate import FAILED, evaluate
     from liqcascade.targets import load_targets
 
-    f = tmp_path / "short.toml"
-    f.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.1"))
+    f = short_copy(tmp_path, "feb-2026", 0.1)
     ev = evaluate([(load_scenario(f), load_targets("feb-2026"))], {"population.path_vol": 60.0},
                   n_positions=5_000, seed=0)
     assert ev.objective == FAILED and "cannot" in ev.summary["failed"]
@@ -119,11 +127,7 @@ def test_cli_fits_two_scenarios_jointly_with_chosen_parameters(tmp_path):
 
     from liqcascade.cli import app
 
-    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
-    a.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.5")
-                 .replace('name = "feb-2026"', 'name = "a"'))
-    b.write_text(bundled_text("feb-2026-weekend").replace("horizon_hours = 48.0", "horizon_hours = 0.5")
-                 .replace('name = "feb-2026-weekend"', 'name = "b"'))
+    a, b = short_copy(tmp_path, "feb-2026", 0.5, "a"), short_copy(tmp_path, "feb-2026-weekend", 0.5, "b")
     out = tmp_path / "cal"
     res = CliRunner().invoke(app, ["calibrate", str(a), "--targets", "feb-2026", "--also", f"{b}=feb-2026-weekend",
                                    "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
@@ -147,8 +151,7 @@ def test_several_seeds_average_the_per_seed_objectives(tmp_path):
     from liqcascade.calibrate import evaluate
     from liqcascade.targets import load_targets
 
-    f = tmp_path / "short.toml"
-    f.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.5"))
+    f = short_copy(tmp_path, "feb-2026", 0.5)
     pairs = [(load_scenario(f), load_targets("feb-2026"))]
     one = [evaluate(pairs, {}, n_positions=4_000, seed=s) for s in (0, 1)]
     both = evaluate(pairs, {}, n_positions=4_000, seed=(0, 1))
@@ -166,8 +169,7 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
 
     from liqcascade.cli import app
 
-    a = tmp_path / "a.toml"
-    a.write_text(bundled_text("feb-2026").replace("horizon_hours = 48.0", "horizon_hours = 0.5"))
+    a = short_copy(tmp_path, "feb-2026", 0.5)
     out = tmp_path / "cal"
     res = CliRunner().invoke(app, ["calibrate", str(a), "--targets", "feb-2026", "--seeds", "0,2",
                                    "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
@@ -193,6 +195,7 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
     (["--seeds", "1,1"], "distinct non-negative"),
     (["--seeds", ","], "at least one seed"),
     (["--seed", "-1"], "distinct non-negative"),
+    (["--seed", "3", "--seeds", "0,1"], "not both"),
     (["--also", "nosuch"], "no scenario named"),
     (["--free", "population.path_vol=2:1"], "below high"),
     (["--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"], "given twice"),

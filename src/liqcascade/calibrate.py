@@ -247,25 +247,25 @@ def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float]
     from .summary import summarize
 
     seeds = seed_list(seed)
+    trials = [(Scenario(sc.spec, with_values(sc.params, values), sc.overridden, sc.source, sc.text), targets)
+              for sc, targets in pairs]
     rows: list[Row] = []
     summaries = {}
     for sd in seeds:
-        for scenario, targets in pairs:
-            trial = Scenario(scenario.spec, with_values(scenario.params, values), scenario.overridden,
-                             scenario.source, scenario.text)
+        for trial, targets in trials:
             try:
                 run, pop = run_scenario(trial, n_positions=n_positions, seed=sd)
             except AssertionError as e:  # the ledger check failed: prices left the float range
-                return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+                return Evaluation(dict(values), FAILED, [], {"failed": f"{trial.name}: {e}"[:300]})
             except InputError as e:  # these parameters cannot build the population (e.g. open interest unplaceable)
-                return Evaluation(dict(values), FAILED, [], {"failed": f"{scenario.name}: {e}"[:300]})
+                return Evaluation(dict(values), FAILED, [], {"failed": f"{trial.name}: {e}"[:300]})
             summary = summarize(run, pop, trial, seed=sd)
             these = compare(summary, targets)
-            prefix = (f"seed {sd}: " if len(seeds) > 1 else "") + (f"{scenario.name}: " if len(pairs) > 1 else "")
+            prefix = (f"seed {sd}: " if len(seeds) > 1 else "") + (f"{trial.name}: " if len(pairs) > 1 else "")
             for r in these:
                 r.label = prefix + r.label
             rows += these
-            summaries[scenario.name if len(seeds) == 1 else f"{scenario.name} (seed {sd})"] = summary
+            summaries[trial.name if len(seeds) == 1 else f"{trial.name} (seed {sd})"] = summary
     return Evaluation(dict(values), objective(rows) / len(seeds), rows, summaries)
 
 

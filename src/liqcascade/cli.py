@@ -442,11 +442,12 @@ def calibrate_cmd(
                                   "scale whatever the count; counts are scaled)."),
     samples: int = typer.Option(16, "--samples", help="Latin-hypercube samples before refinement."),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
-    seed: int = typer.Option(0, "--seed", help="Population and flow seed used by every run."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Population and flow seed used by every run "
+                                       "(default 0)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", metavar="N,N,...",
                                         help="Several seeds, comma-separated: every candidate runs each and the "
                                              "objective is the mean over them (a fit that holds beyond one "
-                                             "realisation).  Replaces --seed."),
+                                             "realisation).  Instead of --seed."),
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="Starting parameters file."),
     also: List[str] = typer.Option([], "--also", metavar="SCENARIO[=TARGETS]",
                                    help="A further scenario fitted jointly with the same parameters (its bundled "
@@ -470,7 +471,9 @@ def calibrate_cmd(
             raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
         if samples < 1 or rounds < 0:
             raise InputError("--samples must be >= 1 and --rounds >= 0", field="samples")
-        run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(seed)
+        if seed is not None and seeds is not None:
+            raise InputError("give --seed or --seeds, not both", field="seeds")
+        run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(0 if seed is None else seed)
         if parameters is not None and not parameters.is_file():
             raise InputError(f"no such file: {parameters}", field="parameters")
         sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
@@ -490,7 +493,7 @@ def calibrate_cmd(
                                  field="also")
             joint.append((other, otg))
         err = Console(stderr=True, highlight=False)
-        progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} runs"),
+        progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} candidates"),
                             TextColumn("best J {task.fields[best]}"), TimeElapsedColumn(), console=err,
                             disable=not err.is_terminal)
         best = [float("inf")]

@@ -220,7 +220,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         where the venue says so) when the deficit left after the book fill,
         ``-(eq0 + s*q*(f - e))``, exceeds the fund; returns ``(q_book, f)``."""
         m = int(mkt[i])
-        _, _, v = rules_of(m)
+        rules, _, v = rules_of(m)
         s = float(sidef[i])
         d = -s
         q, e = size[i], entry[i]
@@ -238,7 +238,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             q_book = lo
         if q - q_book > 1e-12 * q:
             # the ADL price: the bankruptcy price, or the mark before this wave's update (Hyperliquid)
-            px = mst[m, C.PREV_MARK] if rules_of(m)[0].procedure.adl_price == "previous_mark" else bp
+            px = mst[m, C.PREV_MARK] if rules.procedure.adl_price == "previous_mark" else bp
             done = adl(i, q - q_book, px)
             q_book = q - done
             if q_book <= 1e-9 * q:
