@@ -11,6 +11,9 @@ Prints, from one process:
 - position-steps per second (positions x steps / engine time);
 - the ratio of engine time to ``np.argsort`` of the 1,000,000 initial liquidation prices, timed in
   the same process, interleaved with the engine runs (the fastest of each; target <= 5);
+- the part of the engine time that does not grow with the population: the same day with 1,000
+  positions (the markets' 86,400 steps of flows, book walks, arbitrage, marks, market makers and
+  records, and the run's setup and summary), beside the argsort;
 - peak memory per position above the baseline (tracemalloc, in a second run; target <= 150 bytes).
 
 Run: ``python benchmarks/bench_engine.py`` (``--positions`` and ``--steps`` to scale down).
@@ -130,10 +133,20 @@ def main():
         engines.append(time.perf_counter() - t0)
         loops.append(sum(t_kernel))
         sorts.append(_time(lambda: np.argsort(lp)))
+    # the fixed part: the same markets and flows over the same day with 1,000 positions
+    small = population(1_000, seed=1)
+    fixed, fixed_loops = [], []
+    for _ in range(max(1, args.repeat)):
+        t_kernel.clear()
+        t0 = time.perf_counter()
+        simulate(small, liq, prices, flows, n_steps=steps, insurance_fund=funds)
+        fixed.append(time.perf_counter() - t0)
+        fixed_loops.append(sum(t_kernel))
     R.C.run_kernel = kernel
     del lp, market
     t_sort, t_engine = min(sorts), min(engines)
     t_kernel = [loops[int(np.argmin(engines))]]
+    t_fixed, t_fixed_loop = min(fixed), fixed_loops[int(np.argmin(fixed))]
 
     s = run.summary
     print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)  "
@@ -145,6 +158,10 @@ def main():
     print(f"np.argsort of {n:,} LPs {t_sort:8.4f} s")
     print(f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5   (fastest of {len(engines)} runs and "
           f"{len(sorts)} argsorts; engine runs {min(engines):.3f}-{max(engines):.3f} s)")
+    print(f"fixed part (1,000 pos.) {t_fixed:8.3f} s   = {t_fixed / t_sort:.2f} x argsort; step loop {t_fixed_loop:.3f} s "
+          f"(the same {steps:,} steps with 1,000 positions: what does not grow with the population)")
+    print(f"growing part            {t_engine - t_fixed:8.3f} s   = {(t_engine - t_fixed) / t_sort:.2f} x argsort "
+          f"(engine minus the fixed part)")
     print(f"position-steps / s      {n * steps / t_engine:10.3e}   (fastest open simulator measured here ~2.5e8)")
     print(f"liquidated (true)       {s['true_total_liquidated_usd'] / 1e6:10.1f} M USD, as reported "
           f"{s['as_reported_total_usd'] / 1e6:.1f} M USD, {s['liquidation_events']:,} events, "
