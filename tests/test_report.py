@@ -81,6 +81,22 @@ def test_true_and_reported_totals_side_by_side(reported):
            f"<td class='num'>{fmt(summary['liquidations_usd_reported'], 'USD')}</td>" in page
 
 
+def test_report_states_the_simulations_scope(reported):
+    """The reports count every venue and symbol; the run only its scenario's markets: the page
+    says which, and how much of the as-reported total the throttled feeds print."""
+    sc, run, pop, summary, rows, path = reported
+    page = path.read_text("utf-8")
+    venues = sorted({m.venue for m in sc.spec.markets})
+    assets = sorted({m.asset for m in sc.spec.markets})
+    assert f"<b>Scope.</b> The simulation holds {', '.join(assets)} on {', '.join(venues)} " \
+           f"({len(sc.spec.markets)} markets)" in page
+    from liqcascade.targets import fmt
+
+    binance = summary["venue_share_reported"]["binance"]
+    assert binance is not None and 0.0 <= binance < 1.0
+    assert f"feed is throttled (binance) print {fmt(binance, 'fraction')} of it" in page
+
+
 def test_report_says_what_was_fitted(reported):
     *_, path = reported
     page = path.read_text("utf-8")

@@ -503,6 +503,27 @@ tr.ok td.mark{color:#2ca02c} tr.bad td.mark{color:#d62728}
 """
 
 
+def _scope_html(scenario, s: dict) -> str:
+    """What the simulation holds beside what the reports count: the reports' totals cover every
+    venue and symbol they name, the run only its scenario's markets, so a venue's share of the
+    total is its share of the modelled venues' as-reported total."""
+    from .venues import get_venue
+
+    markets = scenario.spec.markets
+    venues = sorted({m.venue for m in markets})
+    assets = sorted({m.asset for m in markets})
+    shares = s.get("venue_share_reported") or {}
+    throttled = [v for v in venues if get_venue(v).procedure.feed_throttle_s > 0]
+    feed = ""
+    printed = [shares.get(v) for v in throttled]
+    if throttled and all(x is not None for x in printed):
+        feed = (f"; the venues whose public feed is throttled ({', '.join(_e(v) for v in throttled)}) print "
+                f"{fmt(sum(printed), 'fraction')} of it")
+    return (f"<p><b>Scope.</b> The simulation holds {_e(', '.join(assets))} on {_e(', '.join(venues))} "
+            f"({len(markets)} markets). The reported figures are the reports' totals over every venue and symbol "
+            f"they cover, so a venue's simulated share is its share of the modelled venues' as-reported total{feed}.</p>")
+
+
 def render_html(run, population, scenario, summary: dict, rows: Sequence[Row], targets: Targets | None,
                 figs: dict[str, Any], maps: dict) -> str:
     """The report page as one string, plotly.js inlined once."""
@@ -536,6 +557,7 @@ def render_html(run, population, scenario, summary: dict, rows: Sequence[Row], t
                              f"{m['without_price']:,} positions have no positive liquidation price")
     dd = ", ".join(f"{a} {fmt(v, 'percent')}" for a, v in (s.get("drawdown_pct") or {}).items())
     title = f"{s['scenario']}: {s.get('scenario_title', '')}"
+    scope_html = _scope_html(scenario, s)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{_e(title)} · liqcascade run {_e(s.get('run_id', ''))}</title>
@@ -551,6 +573,7 @@ liqcascade {_e(s.get('code_version', ''))}</p>
 {uncal}{pop_note}
 <h2>Simulated vs reported</h2>
 {_comparison_table(rows, targets, in_sample)}
+{scope_html}
 <h3>Liquidations: true and as reported, side by side</h3>
 <p>The true total is every forced close in the simulation; the as-reported total is what the venues'
 public feeds would show (Binance and OKX print only the latest liquidation of each symbol in each
