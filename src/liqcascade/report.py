@@ -507,13 +507,13 @@ def _scope_html(scenario, s: dict) -> str:
     """What the simulation holds beside what the reports count: the reports' totals cover every
     venue and symbol they name, the run only its scenario's markets, so a venue's share of the
     total is its share of the modelled venues' as-reported total."""
-    from .venues import get_venue
+    from .engine.run import feed_throttles_s
 
     markets = scenario.spec.markets
     venues = sorted({m.venue for m in markets})
     assets = sorted({m.asset for m in markets})
     shares = s.get("venue_share_reported") or {}
-    throttled = [v for v in venues if get_venue(v).procedure.feed_throttle_s > 0]
+    throttled = [v for v, w in zip(venues, feed_throttles_s(venues)) if w > 0]
     feed = ""
     printed = [shares.get(v) for v in throttled]
     if throttled and all(x is not None for x in printed):

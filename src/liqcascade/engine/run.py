@@ -592,13 +592,19 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
                frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
 
 
+def feed_throttles_s(venues) -> np.ndarray:
+    """Per venue, the window (seconds) within which its public liquidation feed prints only the
+    latest liquidation of a symbol; 0 where the feed prints every one."""
+    return np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
+
+
 def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     """Which liquidations a venue's public feed shows (see :func:`as_reported`), from the events'
     columns: venue and asset codes, time (s) and USD.  Within a throttle window the *latest*
     liquidation is kept (the last in time, then in row order: the engine logs a step's
     liquidations in the order they fill)."""
     keep = np.ones(len(usd), bool)
-    throttle = np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
+    throttle = feed_throttles_s(venues)
     if len(usd) == 0 or not np.any(throttle > 0):
         return keep
     sel = np.flatnonzero(throttle[venue] > 0)
