@@ -42,6 +42,35 @@ def test_threads_do_not_change_the_run(monkeypatch):
         assert np.all(np.diff(key) >= 0)
 
 
+def test_packed_positions_match_the_obvious_arrays(monkeypatch):
+    """The run's packed records hold the positions' fields, their LPs and flag 0; the markets'
+    totals are the obvious sums (to rounding) and the same bits on any number of threads."""
+    pos = random_positions(7, 250_000, spread=0.02, multi_asset=True)
+    market = R.build_market(pos.venues, tuple(pos.assets), liquidity(), prices(), 1.0)
+    mkt = pos.market()
+    open_size = pos.size * (np.arange(len(pos)) % 5 != 0)  # some not (yet) open
+    got = {}
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
+        got[threads] = R.packed_positions(pos, market, mkt, open_size)
+    hot, codes, tot = got[1]
+    assert hot.ctypes.data % 64 == 0 and codes.ctypes.data % 64 == 0  # records on cache lines
+    for threads in (2, 3):
+        for a, b in zip(got[1], got[threads]):
+            assert np.array_equal(a, b)
+    serial = np.empty(len(pos))
+    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates,
+                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    assert np.array_equal(hot[:, R.H_SIZE], open_size) and np.array_equal(hot[:, R.H_ENTRY], pos.entry)
+    assert np.array_equal(hot[:, R.H_MARGIN], pos.margin) and np.array_equal(hot[:, R.H_LP], serial)
+    assert np.array_equal(codes[:, R.K_SIDE], pos.side) and np.array_equal(codes[:, R.K_MODE], pos.mode)
+    assert np.array_equal(codes[:, R.K_MKT], mkt) and not codes[:, R.K_FLAG].any()
+    nm, s = len(market.mkt_i), pos.side.astype(float)
+    want = [np.bincount(mkt, s * open_size, nm), np.bincount(mkt, s * open_size * pos.entry, nm),
+            np.bincount(mkt, open_size * (s > 0), nm), np.bincount(mkt, open_size * (s < 0), nm)]
+    np.testing.assert_allclose(tot, np.array(want), rtol=1e-12)
+
+
 @pytest.mark.parametrize("value", ["0x", "two", "0", "-2"])
 def test_bad_thread_count_is_refused(monkeypatch, value):
     monkeypatch.setenv("LIQCASCADE_THREADS", value)

@@ -117,8 +117,8 @@ N_AST = 23
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
-R_MARK, R_MID, R_DEPTH1, R_LIQ_L, R_LIQ_S, R_OI, R_FUND, R_ADL, R_BAD, R_MULT, R_INDEX = range(11)
-N_REC = 11
+R_MARK, R_MID, R_LIQ_L, R_LIQ_S, R_OI, R_FUND, R_ADL, R_BAD, R_MULT, R_INDEX = range(10)
+N_REC = 10
 # event methods
 BOOK, BACKSTOP, ADL = 0, 1, 2
 # status codes
@@ -482,8 +482,8 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             st_ptr[a, 1] += 1
         if usd != 0.0:
             asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
-    # venue-level programmes: one market's book only
-    for m in range(nm):
+    # venue-level programmes: one market's book only (``vsched`` has no rows when there are none)
+    for m in range(nm if vsched.shape[0] > 0 else 0):
         usd = vsched[t, m]
         if usd != 0.0:
             flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
@@ -632,10 +632,8 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     for m in range(mst.shape[0]):
         v = mkt_i[m, VENUE]
         mark = mst[m, MARK]
-        depth = mkt_f[m, DEPTH1] * mst[m, MULT]  # both sides within 1 %, at the base depth times the multiplier
         rec[R_MARK, t, m] = mark
         rec[R_MID, t, m] = mst[m, MID]
-        rec[R_DEPTH1, t, m] = depth
         rec[R_LIQ_L, t, m] = mst[m, LIQ_L]
         rec[R_LIQ_S, t, m] = mst[m, LIQ_S]
         rec[R_OI, t, m] = 0.5 * (mst[m, OI_L] + mst[m, OI_S]) * mark

@@ -235,9 +235,12 @@ class Flows:
 
     def venue_schedule(self, venues, assets, n_steps: int, dt: float) -> np.ndarray:
         """Venue-level programmes, signed USD per step, shape ``(n_steps, n_markets)`` with market
-        ``venue_index * n_assets + asset_index``."""
+        ``venue_index * n_assets + asset_index``; ``(0, n_markets)`` when no programme is
+        venue-level (a day of zeros would be read every step and held through the run)."""
         venues = [v.lower() for v in venues]
         assets = [a.upper() for a in assets]
+        if all(p.venue is None for p in self.programmes):
+            return np.zeros((0, len(venues) * len(assets)))
         out = np.zeros((n_steps, len(venues) * len(assets)))
         t = np.arange(n_steps) * dt
         for p in self.programmes:
