@@ -71,6 +71,35 @@ def test_packed_positions_match_the_obvious_arrays(monkeypatch):
     np.testing.assert_allclose(tot, np.array(want), rtol=1e-12)
 
 
+@pytest.mark.parametrize("column", [False, True])
+def test_sort_is_exact_lp_then_index(column):
+    """The sort keys drop the LPs' lowest bits for the position index: LPs that differ only
+    there (a few units in the last place), equal LPs, zeros and a signed zero still come out in
+    exact order, LP then index, whether the LPs are an array or a column of the packed records."""
+    rng = np.random.default_rng(3)
+    n = 300_000
+    base = rng.choice(np.array([0.0, -0.0, 61_000.0, 95_000.0, 1e-300, 3.3e3]), n)
+    lp = np.where(rng.random(n) < 0.5, base, rng.normal(9e4, 4e3, n))
+    ulp = rng.integers(-3, 4, n)  # neighbours in the last bits
+    lp = np.where(rng.random(n) < 0.3, lp + ulp * np.spacing(lp), lp)
+    lp = np.abs(lp)
+    lp[:5] = -0.0
+    side = np.where(rng.random(n) < 0.6, 1, -1).astype(np.int8)
+    mkt = rng.integers(0, 4, n).astype(np.int16)
+    if column:
+        packed = np.zeros((n, 4))
+        packed[:, 3] = lp
+        lp = packed[:, 3]
+    order, start, end = R.sort_positions(lp, side, mkt, 4)
+    grp = 2 * mkt.astype(np.int64) + (side < 0)
+    for g in range(8):
+        members = np.flatnonzero(grp == g)
+        key = lp[members] if g % 2 else -lp[members]
+        want = members[np.lexsort((members, key + 0.0))]  # + 0.0: -0.0 and 0.0 are one LP
+        got = order[start[g]:end[g]]
+        assert np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("value", ["0x", "two", "0", "-2"])
 def test_bad_thread_count_is_refused(monkeypatch, value):
     monkeypatch.setenv("LIQCASCADE_THREADS", value)

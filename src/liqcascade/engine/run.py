@@ -219,23 +219,29 @@ def sort_positions_async(lp, side, mkt, n_markets):
     """:func:`sort_positions` started: the groups' sorts run on the setup threads, and the
     function returned waits for them and returns ``(order, start, end)``.
 
-    The order of equal LPs does not matter (a wave processes what the sweep collects in
-    ascending position index), so one compiled counting pass by group and one unstable argsort
-    of each group's LPs suffice (together cheaper than one argsort of all LPs); the groups are
-    sorted on the setup threads."""
+    One compiled pass puts each position into its group with one unsigned 64-bit sort key: the
+    LP's bits made monotone in the LP (reversed for longs, which are swept by LP descending),
+    their lowest bits replaced by the position's index.  A plain sort of those integers (NumPy's
+    vectorised sort, ~3x faster than an argsort of the LPs) orders each group by LP to within
+    the dropped bits (a relative ~2e-10 at 1,000,000 positions), ties by index; a last pass
+    reads the indices out and re-orders the runs whose kept bits are equal by their exact LPs
+    (stable).  The order is exact: LP, then position index."""
+    n = len(lp)
     n_groups = 2 * n_markets
     counts = np.zeros(n_groups, np.int64)
     _group_counts(side, mkt, counts)
     end = np.cumsum(counts).astype(np.int64)
     start = end - counts
-    by_grp = np.empty(len(lp), np.int32)
-    key = np.empty(len(lp))
-    _group_scatter(lp, side, mkt, start.copy(), by_grp, key)
-    order = np.empty(len(lp), np.int32)
+    shift = max(1, (n - 1).bit_length())  # low bits that hold a position index
+    keys = np.empty(n, np.uint64)
+    bits = lp.view(np.uint64)  # the same memory (a column of the packed records, or an array)
+    _group_keys(bits, side, mkt, start.copy(), np.uint64(shift), keys)
+    order = np.empty(n, np.int32)
 
     def one(g):
         a, b = int(start[g]), int(end[g])
-        order[a:b] = by_grp[a:b][np.argsort(key[a:b])]
+        keys[a:b].sort()
+        _order_from_keys(keys[a:b], np.uint64(shift), lp, g % 2 == 1, order[a:b])
 
     wait = _map_async(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
 
@@ -248,8 +254,9 @@ def sort_positions_async(lp, side, mkt, n_markets):
 
 def sort_positions(lp, side, mkt, n_markets):
     """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
-    ascending.  Returns ``(order int32, start, end)``.  (:func:`sort_positions_async` starts the
-    same on the setup threads and returns a function that waits for the result.)"""
+    ascending, equal LPs by ascending position index.  Returns ``(order int32, start, end)``.
+    (:func:`sort_positions_async` starts the same on the setup threads and returns a function
+    that waits for the result.)"""
     return sort_positions_async(lp, side, mkt, n_markets)()
 
 
@@ -260,16 +267,48 @@ def _group_counts(side, mkt, counts):
 
 
 @C.jit
-def _group_scatter(lp, side, mkt, at, by_grp, key):
-    """Positions into their groups in ascending index (stable), with the sort key: -LP for
-    longs (descending), LP for shorts."""
+def _group_keys(bits, side, mkt, at, shift, keys):
+    """Positions into their groups in ascending index, each with its sort key (see
+    :func:`sort_positions_async`; ``bits``: the LPs' IEEE bits)."""
+    sign = np.uint64(1) << np.uint64(63)
     for i in range(side.shape[0]):
         short = side[i] < 0
         g = 2 * mkt[i] + (1 if short else 0)
         p = at[g]
         at[g] = p + 1
-        by_grp[p] = i
-        key[p] = lp[i] if short else -lp[i]
+        b = bits[i]
+        if b == sign:  # -0.0: the same LP as 0.0
+            b = np.uint64(0)
+        b = ~b if b & sign else b | sign  # unsigned order = the float's order
+        if not short:
+            b = ~b  # longs: LP descending
+        keys[p] = ((b >> shift) << shift) | np.uint64(i)
+
+
+@C.jit
+def _order_from_keys(keys, shift, lp, short, out):
+    """Position indices from sorted keys into ``out``; runs of equal kept bits re-ordered by the
+    exact sort key (LP for shorts, -LP for longs), stably (insertion sort: such runs are short
+    or already in order)."""
+    n = keys.shape[0]
+    mask = (np.uint64(1) << shift) - np.uint64(1)
+    for p in range(n):
+        out[p] = keys[p] & mask
+    p = 0
+    while p < n:
+        hi = keys[p] >> shift
+        q = p + 1
+        while q < n and keys[q] >> shift == hi:
+            q += 1
+        for r in range(p + 1, q):
+            j = out[r]
+            kj = lp[j] if short else -lp[j]
+            k = r - 1
+            while k >= p and (lp[out[k]] if short else -lp[out[k]]) > kj:
+                out[k + 1] = out[k]
+                k -= 1
+            out[k + 1] = j
+        p = q
 
 
 def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):
