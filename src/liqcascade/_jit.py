@@ -31,7 +31,14 @@ except ImportError:  # pragma: no cover
 
 
 def jit(func: F | None = None, **options) -> F:
-    """Compile ``func`` with ``numba.njit(cache=True, **options)`` if available.
+    """Compile ``func`` with ``numba.njit(cache=True, nogil=True, error_model="numpy", **options)``
+    if available.
+
+    ``error_model="numpy"``: a float division by zero gives inf or nan as in NumPy instead of
+    raising, so the compiled code has no zero test and exception path at every division (the
+    engine's step loop is ~7 % faster; every result with a non-zero divisor has the same bits).
+    A kernel that met a zero divisor would carry inf or nan into its result rather than stop;
+    the inputs' checks (positive sizes, prices and depths) come before any kernel runs.
 
     The plain-Python original stays reachable as ``func.py_func`` either way.
     """
@@ -40,7 +47,7 @@ def jit(func: F | None = None, **options) -> F:
         if not HAVE_NUMBA:
             f.py_func = f  # type: ignore[attr-defined]
             return f
-        opts = {"cache": True, "nogil": True}
+        opts = {"cache": True, "nogil": True, "error_model": "numpy"}
         opts.update(options)
         if "_nrt" in opts and not _HAS_NRT_OPTION:  # a private Numba option: drop it if unknown
             opts.pop("_nrt")
