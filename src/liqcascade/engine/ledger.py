@@ -29,7 +29,7 @@ import numpy as np
 
 from .._jit import jit
 from . import core as C
-from .threads import map_all
+from .threads import map_async
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,26 @@ def _residual(inv, mst) -> float:
 
 
 def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks, ast=None) -> LedgerCheck:
-    # the traders' value and their inventories: two passes over the positions, side by side
+    """The run's books from its final state (USD; see the module's docstring)."""
+    return balance_async(initial_value, side, size, entry, margin, mkt, mst, vst, marks, ast)()
+
+
+def balance_async(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks, ast=None):
+    """:func:`balance` started: its two passes over the positions (the traders' value and their
+    inventories) run side by side on the setup threads; returns a function that waits for them
+    and returns the :class:`LedgerCheck` (the caller collects the run's frames meanwhile; the
+    arrays must not change until then)."""
     marks_c = np.ascontiguousarray(marks)
     inv = np.zeros(mst.shape[0])
     tasks = (lambda: _traders_value(side, size, entry, margin, mkt, marks_c), lambda: _inventories(side, size, mkt, inv))
-    traders = float(map_all(lambda f: f(), tasks)[0])
-    parties = party_values(traders, mst, vst, marks, ast)
-    final = float(sum(parties.values()))
-    traded = float(np.sum(mst[:, C.TRADED])) + (float(np.sum(ast[:, C.SPOT_TRADED])) if ast is not None else 0.0)
-    tol = traded / 1e9 + max(1e-6, 1e-12 * abs(initial_value))
-    return LedgerCheck(initial_value, final, final - initial_value, traded, tol, _residual(inv, mst), parties)
+    wait = map_async(lambda f: f(), tasks)
+
+    def result() -> LedgerCheck:
+        traders = float(wait()[0])
+        parties = party_values(traders, mst, vst, marks, ast)
+        final = float(sum(parties.values()))
+        traded = float(np.sum(mst[:, C.TRADED])) + (float(np.sum(ast[:, C.SPOT_TRADED])) if ast is not None else 0.0)
+        tol = traded / 1e9 + max(1e-6, 1e-12 * abs(initial_value))
+        return LedgerCheck(initial_value, final, final - initial_value, traded, tol, _residual(inv, mst), parties)
+
+    return result

@@ -603,20 +603,30 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     else:  # pragma: no cover
         raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
-    check = L.balance(initial_value, positions.side, size, entry, margin, mkt, mst, vst, marks, ast)
-    if check_ledger and not check.ok:
-        raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
-                             f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
+    # the ledger's passes over the positions run on the setup threads while the frames are collected
+    checking = L.balance_async(initial_value, positions.side, size, entry, margin, mkt, mst, vst, marks, ast)
+
+    def checked() -> L.LedgerCheck:
+        check = checking()
+        if check_ledger and not check.ok:
+            raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
+                                 f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
+        return check
+
     final = dict(size=size.copy(), margin=margin.copy(), entry=entry.copy(), lp=lp_run.copy(), mst=mst, vst=vst, ast=ast, cohorts=co_run) if keep_final else {}
-    # the per-position working arrays are not needed for the frames: free them first
-    del size, entry, margin, lp_run, hot, codes, flag, order, slot_of, trig, adl_rank, act_idx, act_cool
-    run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
+    # the working arrays the ledger does not read are not needed for the frames: free them first
+    del flag, order, slot_of, trig, adl_rank, act_idx, act_cool
+    run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, checked, p0)
+    del size, entry, margin, lp_run, hot, codes
     run.summary["opened_during_run_usd"] = float(np.sum(mst[:, C.OPENED]))
     run.final = final
     return run
 
 
 def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, initial_index) -> Run:
+    """The :class:`Run` from the kernel's buffers.  ``check``: the run's :class:`LedgerCheck`, or
+    a function that returns it, called once the events are gathered and summarized (the
+    ledger's passes over the positions run meanwhile)."""
     venues, assets = market.venues, market.assets
     _, n_steps, nm = rec.shape
     na = len(assets)
@@ -679,7 +689,9 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     index[:, 0] = initial_index
     for m in range(nm):  # every market of an asset records the same index
         index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
-    summary = summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, check)
+    summary = summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, None)
+    check = check() if callable(check) else check
+    summary["ledger_imbalance_usd"] = check.imbalance
     return Run(summary=summary, ledger=check.as_dict(),
                frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
 
@@ -784,7 +796,7 @@ def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> di
         "branching_ratio_path_max": float(np.nanmax(r)) if np.any(np.isfinite(r)) else float("nan"),
         "adl_usd": float(usd[e["method"] == C.ADL].sum()),
         "backstop_usd": float(usd[e["method"] == C.BACKSTOP].sum()),
-        "ledger_imbalance_usd": check.imbalance,
+        "ledger_imbalance_usd": check.imbalance if check is not None else float("nan"),
     }
 
 
