@@ -1524,7 +1524,9 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     bound[2 * m + 1] = lo
                 if n_trig == 0:
                     continue
-                if n_trig < 32:
+                # by position index; insertion sort is the faster up to a few hundred (measured:
+                # 9.7 against 24.8 ns a position at 64, 28.9 against 36.9 at 256), heap sort beyond
+                if n_trig < 256:
                     insertion_sort(trig, n_trig)
                 else:
                     heap_sort(trig, n_trig)

@@ -144,7 +144,12 @@ PACK_BLOCK = 1 << 16
 
 
 def packed_positions(pos: Positions, market: Market, mkt: np.ndarray, open_size: np.ndarray):
-    """The run's working copy of the positions, one record per position: ``hot[i]`` holds size
+    """:func:`packed_positions_async`, waited for."""
+    return packed_positions_async(pos, market, mkt, open_size)()
+
+
+def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open_size: np.ndarray):
+    """Start computing the run's working copy of the positions, one record per position: ``hot[i]`` holds size
     (base units), entry (USD), margin (USD) and LP (USD, as :func:`initial_liquidation_prices`)
     in 32 bytes on one cache line; ``codes[i]`` side, margin mode, market and the engine's flag
     (0) as small integers.  A liquidation touches a position's fields together, at random places
@@ -154,7 +159,8 @@ def packed_positions(pos: Positions, market: Market, mkt: np.ndarray, open_size:
     Also returns the markets' totals over the open positions ``tot`` (rows: sum of ``s*size``,
     of ``s*size*entry`` (USD), long size, short size; base units), summed per block of
     :data:`PACK_BLOCK` positions and then over the blocks in order, so that they do not depend
-    on the number of threads.  Computed block by block on the setup threads."""
+    on the number of threads.  Computed block by block on the setup threads; returns a function
+    that waits for them and returns ``(hot, codes, tot)``."""
     n, nm = len(pos), len(market.mkt_i)
     hot = _aligned((n, 4), np.float64)
     codes = _aligned((n, 4), np.int8 if nm <= 127 else np.int16)
@@ -170,11 +176,16 @@ def packed_positions(pos: Positions, market: Market, mkt: np.ndarray, open_size:
                   pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
                   hot[a:b], codes[a:b], part[blk])
 
-    map_all(chunk, range(k))
-    tot = np.zeros((4, nm))
-    for blk in range(n_blocks):
-        tot += part[blk]
-    return hot, codes, tot
+    wait = _map_async(chunk, range(k))
+
+    def result():
+        wait()
+        tot = np.zeros((4, nm))
+        for blk in range(n_blocks):
+            tot += part[blk]
+        return hot, codes, tot
+
+    return result
 
 
 def _aligned(shape, dtype) -> np.ndarray:
@@ -497,6 +508,14 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                       for v in venues])
     if np.any(~np.isfinite(funds)) or np.any(funds < 0):
         raise InputError("insurance funds must be non-negative USD", field="insurance_fund")
+    n = len(positions)
+    nm = len(venues) * len(assets)
+    mkt = positions.market()
+    pending = positions.is_pending
+    open_size = np.where(pending, 0.0, positions.size) if positions.n_pending else positions.size
+    # the packed records on the setup threads while this thread builds the flows' arrays, the
+    # accounts and the entry orders (nothing of the run is returned before all of them are checked)
+    packing = packed_positions_async(positions, market, mkt, open_size)
     sched = flows.schedule(assets, n_steps, dt, seed)
     co_asset, co = flows.cohort_arrays(assets)
     st_price, st_size, st_side, st_start, st_end = flows.stop_arrays(assets)
@@ -510,19 +529,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     cmat = flows.contagion_matrix(assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
-    n = len(positions)
-    nm = len(venues) * len(assets)
-    mkt = positions.market()
-    pending = positions.is_pending
-    open_size = np.where(pending, 0.0, positions.size) if positions.n_pending else positions.size
-    hot, codes, tot = packed_positions(positions, market, mkt, open_size)
-    sorted_ = sort_positions_async(hot[:, H_LP], positions.side, mkt, nm)
-    # while the setup threads sort: the accounts and the entry orders
     mc_pos, mc_start = multi_asset_cross_accounts(positions)
     if positions.n_pending and np.any(pending[mc_pos]):
         raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
-    order, grp_start, grp_end = sorted_()
+    hot, codes, tot = packing()
+    order, grp_start, grp_end = sort_positions_async(hot[:, H_LP], positions.side, mkt, nm)()
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -655,10 +667,11 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_method = (a[:k] for a in ev)
-    e = dict(time_s=ev_step * dt, account=positions.account[ev_pos], position=ev_pos,
-             venue=positions.venue[ev_pos].astype(np.int8), asset=positions.asset[ev_pos].astype(np.int8),
-             short=(positions.side[ev_pos] < 0).astype(np.int8), size=ev_qty, price=ev_price, usd=ev_qty * ev_price,
-             method=ev_method)
+    e = dict(time_s=ev_step * dt, account=np.empty(k, positions.account.dtype), position=ev_pos,
+             venue=np.empty(k, np.int8), asset=np.empty(k, np.int8), short=np.empty(k, np.int8), size=ev_qty,
+             price=ev_price, usd=np.empty(k), method=ev_method)
+    _event_columns(ev_pos, ev_qty, ev_price, positions.account, positions.venue, positions.asset, positions.side,
+                   e["account"], e["venue"], e["asset"], e["short"], e["usd"])
 
     def events_frame():
         return pd.DataFrame({
@@ -694,6 +707,19 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     summary["ledger_imbalance_usd"] = check.imbalance
     return Run(summary=summary, ledger=check.as_dict(),
                frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
+
+
+@C.jit
+def _event_columns(ev_pos, ev_qty, ev_price, account, venue, asset, side, acc, ven, ast, short, usd):
+    """The events' position columns (account, venue and asset codes, 1 for a short) gathered in
+    one pass, and their USD (``qty * price``)."""
+    for k in range(ev_pos.shape[0]):
+        i = ev_pos[k]
+        acc[k] = account[i]
+        ven[k] = venue[i]
+        ast[k] = asset[i]
+        short[k] = 1 if side[i] < 0 else 0
+        usd[k] = ev_qty[k] * ev_price[k]
 
 
 def feed_throttles_s(venues) -> np.ndarray:
