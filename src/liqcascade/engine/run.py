@@ -236,17 +236,24 @@ def sort_positions_async(lp, side, mkt, n_markets):
     vectorised sort, ~3x faster than an argsort of the LPs) orders each group by LP to within
     the dropped bits (a relative ~2e-10 at 1,000,000 positions), ties by index; a last pass
     reads the indices out and re-orders the runs whose kept bits are equal by their exact LPs
-    (stable).  The order is exact: LP, then position index."""
+    (stable).  The order is exact: LP, then position index.  The counting and key passes run in
+    chunks on the setup threads (where a key lands within its group does not matter: the sort
+    orders the whole group)."""
     n = len(lp)
     n_groups = 2 * n_markets
-    counts = np.zeros(n_groups, np.int64)
-    _group_counts(side, mkt, counts)
-    end = np.cumsum(counts).astype(np.int64)
-    start = end - counts
+    k = setup_threads() if n >= 200_000 else 1
+    cuts = [n * i // k for i in range(k + 1)]
+    counts = np.zeros((k, n_groups), np.int64)
+    map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], counts[c]), range(k))
+    end = np.cumsum(counts.sum(axis=0)).astype(np.int64)
+    start = end - counts.sum(axis=0)
+    at = start + np.cumsum(counts, axis=0) - counts  # each chunk's first slot in each group
     shift = max(1, (n - 1).bit_length())  # low bits that hold a position index
     keys = np.empty(n, np.uint64)
     bits = lp.view(np.uint64)  # the same memory (a column of the packed records, or an array)
-    _group_keys(bits, side, mkt, start.copy(), np.uint64(shift), keys)
+    map_all(lambda c: _group_keys(bits[cuts[c]:cuts[c + 1]], side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]],
+                                  at[c].copy(), np.uint64(shift), cuts[c], keys), range(k))
+    counts = counts.sum(axis=0)
     order = np.empty(n, np.int32)
 
     def one(g):
@@ -278,9 +285,9 @@ def _group_counts(side, mkt, counts):
 
 
 @C.jit
-def _group_keys(bits, side, mkt, at, shift, keys):
-    """Positions into their groups in ascending index, each with its sort key (see
-    :func:`sort_positions_async`; ``bits``: the LPs' IEEE bits)."""
+def _group_keys(bits, side, mkt, at, shift, base, keys):
+    """Positions ``base, base+1, ...`` into their groups' slots from ``at``, each with its sort
+    key (see :func:`sort_positions_async`; ``bits``: the LPs' IEEE bits)."""
     sign = np.uint64(1) << np.uint64(63)
     for i in range(side.shape[0]):
         short = side[i] < 0
@@ -293,7 +300,7 @@ def _group_keys(bits, side, mkt, at, shift, keys):
         b = ~b if b & sign else b | sign  # unsigned order = the float's order
         if not short:
             b = ~b  # longs: LP descending
-        keys[p] = ((b >> shift) << shift) | np.uint64(i)
+        keys[p] = ((b >> shift) << shift) | np.uint64(base + i)
 
 
 @C.jit
