@@ -808,8 +808,10 @@ def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> di
     total = float(usd.sum())
     reported = float(usd[reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues)].sum())
     longs = float(usd[e["short"] == 0].sum())
-    peak = np.maximum.accumulate(index, axis=0) if len(index) else index
-    dd = (1.0 - index / peak).max(axis=0) * 100.0 if len(index) else np.zeros(len(assets))
+    dd = np.zeros(index.shape[1])
+    if len(index):
+        _max_drawdown(index, dd)
+    dd *= 100.0
     r_first = r[wave_no == 1]
     by_venue = [usd[e["venue"] == k].sum() for k in range(len(venues))]
     by_asset = [usd[e["asset"] == k].sum() for k in range(len(assets))]
@@ -831,6 +833,24 @@ def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> di
         "backstop_usd": float(usd[e["method"] == C.BACKSTOP].sum()),
         "ledger_imbalance_usd": check.imbalance if check is not None else float("nan"),
     }
+
+
+@C.jit
+def _max_drawdown(index, out):
+    """``out[a]``: the largest ``1 - index/peak`` over the steps (rows) of column ``a``, the peak
+    the running maximum from the first row (the same operations as NumPy's accumulate, divide
+    and max, in one pass)."""
+    for a in range(index.shape[1]):
+        peak = index[0, a]
+        best = -np.inf
+        for t in range(index.shape[0]):
+            x = index[t, a]
+            if x > peak:
+                peak = x
+            d = 1.0 - x / peak
+            if d > best:
+                best = d
+        out[a] = best
 
 
 def _count_distinct(a: np.ndarray) -> int:
