@@ -124,3 +124,20 @@ def test_a_forked_child_runs_with_its_own_threads(monkeypatch):
 
 def _child_lp_sum(pos, market):
     return float(R.initial_liquidation_prices(pos, market).sum())
+
+
+def test_prefault_maps_pages_without_touching_contents(monkeypatch):
+    """The records' pages are mapped on a setup thread while the step loop writes them: what is
+    already written stays, and the rest reads as zeros (a fresh calloc'd array)."""
+    from liqcascade.engine import threads as T
+
+    monkeypatch.setenv("LIQCASCADE_THREADS", "2")
+    a = np.zeros((10, 86_400, 6))
+    a[0, :1000] = 7.0  # written before and while the pages are mapped
+    wait = T.prefault_async(a)
+    a[1, :1000] = 3.0
+    wait()
+    assert np.all(a[0, :1000] == 7.0) and np.all(a[1, :1000] == 3.0)
+    assert not a[2:].any() and not a[0, 1000:].any()
+    monkeypatch.setenv("LIQCASCADE_THREADS", "1")
+    assert T.prefault_async(a)() is None  # one thread: nothing to overlap with

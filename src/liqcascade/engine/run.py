@@ -22,7 +22,7 @@ from .flows import Flows
 from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
-from .threads import map_all, map_async as _map_async, setup_threads
+from .threads import map_all, map_async as _map_async, prefault_async, setup_threads
 
 # step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
 # adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
@@ -597,6 +597,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
               np.zeros(ev_cap, np.int8))
         wv = (np.zeros(wv_cap, np.int32), np.zeros(wv_cap, np.int32), np.zeros(wv_cap), np.zeros(wv_cap))
         cnt = np.zeros(4, np.int64)
+        # the records' and the event log's pages are mapped on a setup thread while the loop runs
+        # (it writes them a step at a time; contents untouched, so no race)
+        prefaulted = prefault_async(rec, *ev)
         C.run_kernel(n_steps, side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
@@ -605,6 +608,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref, *mc_heap,
                      pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
                      cnt)
+        prefaulted()  # done long before the loop (a few ms); the buffers outlive it
         status = int(cnt[C.STATUS])
         if status == C.OK:
             break

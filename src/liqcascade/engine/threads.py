@@ -44,8 +44,53 @@ def map_async(func, items):
     k = min(setup_threads(), len(items))
     if k <= 1:
         return lambda: [func(x) for x in items]
+    futures = [_pool(k).submit(func, x) for x in items]
+    return lambda: [f.result() for f in futures]
+
+
+def _pool(k: int) -> ThreadPoolExecutor:
     key = (os.getpid(), k)
     if key not in _POOLS:
         _POOLS[key] = ThreadPoolExecutor(max_workers=k, thread_name_prefix="liqcascade-setup")
-    futures = [_POOLS[key].submit(func, x) for x in items]
-    return lambda: [f.result() for f in futures]
+    return _POOLS[key]
+
+
+#: Linux's ``MADV_POPULATE_WRITE`` (5.14+): map and zero a range's pages as a write would,
+#: without writing to them
+_MADV_POPULATE_WRITE = 23
+_madvise = None  # libc's madvise once looked up; False where unavailable
+
+
+def _populate(arrays) -> None:
+    global _madvise
+    if _madvise is None:
+        try:
+            import ctypes
+
+            f = ctypes.CDLL(None, use_errno=True).madvise
+            f.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            f.restype = ctypes.c_int
+            _madvise = f
+        except (OSError, AttributeError):  # pragma: no cover - not on Linux
+            _madvise = False
+    if not _madvise:
+        return
+    page = os.sysconf("SC_PAGE_SIZE")
+    for a in arrays:
+        addr = a.ctypes.data
+        start = addr - addr % page
+        if _madvise(start, a.nbytes + (addr - start), _MADV_POPULATE_WRITE) != 0:
+            _madvise = False  # an older kernel: the pages fault in as they are written
+            return
+
+
+def prefault_async(*arrays):
+    """Start mapping the pages of freshly allocated arrays on a setup thread while the caller
+    goes on (the step loop, which writes its records a step at a time, then finds them mapped
+    instead of faulting each in on its own thread).  The pages' contents are not touched, so the
+    arrays may be written meanwhile.  Returns a function that waits; does nothing with one
+    setup thread or where the kernel lacks ``MADV_POPULATE_WRITE`` (Linux < 5.14)."""
+    k = setup_threads()
+    if k < 2 or _madvise is False:
+        return lambda: None
+    return _pool(k).submit(_populate, arrays).result
