@@ -1135,6 +1135,24 @@ def accounts_move(mst, mc_ref):
     return delta
 
 
+@jit_inline
+def due_accounts_unmoved(mst, mkt, mc_pos, mc_start, mc_rho, mc_batch, mc_hn, mc_mark):
+    """True when every account on the due list passes :func:`check_cross_accounts`' first test
+    (its markets' marks have moved less than its rho at its last check): that call would then
+    change nothing, and the step loop skips it.  Most waves with accounts on the due list are
+    such waves, and the call with dozens of arrays cost ~10 ms of the benchmark's 86,400 steps."""
+    for k in range(mc_hn[1]):
+        a = mc_batch[k]
+        moved = 0.0
+        for kk in range(mc_start[a], mc_start[a + 1]):
+            x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
+            if x > moved:
+                moved = x
+        if not moved * (1.0 + 1e-9) < mc_rho[1, a]:
+            return False
+    return True
+
+
 @jit
 def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch,
                          mc_mark,
@@ -1457,7 +1475,10 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
             delta = accounts_move(mst, mc_ref) if mc_start.shape[0] > 1 else 0.0
-            if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or mc_hn[1] > 0 or (mc_hn[0] > 0 and mc_hkey[0] <= delta)):
+            if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
+                                          or (mc_hn[1] > 0 and not due_accounts_unmoved(mst, mkt, mc_pos, mc_start,
+                                                                                         mc_rho, mc_batch, mc_hn,
+                                                                                         mc_mark))):
                 n_total += check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
                                                 order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
