@@ -514,7 +514,7 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             mst[m, TRADED] += abs(q) * f
 
 
-@jit
+@jit_inline
 def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
     """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
     proportion to the depth of the side it hits."""
