@@ -29,7 +29,7 @@ import numpy as np
 
 from .._jit import jit
 from . import core as C
-from .threads import map_async
+from .threads import share
 
 
 @dataclass(frozen=True)
@@ -126,16 +126,24 @@ def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, mark
 
 def balance_async(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks, ast=None):
     """:func:`balance` started: its two passes over the positions (the traders' value and their
-    inventories) run side by side on the setup threads; returns a function that waits for them
-    and returns the :class:`LedgerCheck` (the caller collects the run's frames meanwhile; the
-    arrays must not change until then)."""
+    inventories) start on a setup thread; returns a function that takes the pass left, if any,
+    waits, and returns the :class:`LedgerCheck` (the caller collects the run's frames meanwhile;
+    the arrays must not change until then)."""
     marks_c = np.ascontiguousarray(marks)
     inv = np.zeros(mst.shape[0])
-    tasks = (lambda: _traders_value(side, size, entry, margin, mkt, marks_c), lambda: _inventories(side, size, mkt, inv))
-    wait = map_async(lambda f: f(), tasks)
+    out = [0.0]
+
+    def task(i):
+        if i == 0:
+            out[0] = _traders_value(side, size, entry, margin, mkt, marks_c)
+        else:
+            _inventories(side, size, mkt, inv)
+
+    finish = share(task, 2)
 
     def result() -> LedgerCheck:
-        traders = float(wait()[0])
+        finish()
+        traders = float(out[0])
         parties = party_values(traders, mst, vst, marks, ast)
         final = float(sum(parties.values()))
         traded = float(np.sum(mst[:, C.TRADED])) + (float(np.sum(ast[:, C.SPOT_TRADED])) if ast is not None else 0.0)

@@ -22,7 +22,7 @@ from .flows import Flows
 from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
-from .threads import map_all, map_async as _map_async, prefault_async, setup_threads
+from .threads import map_all, map_async as _map_async, prefault_async, setup_threads, share
 
 # step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
 # adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
@@ -159,27 +159,26 @@ def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open
     Also returns the markets' totals over the open positions ``tot`` (rows: sum of ``s*size``,
     of ``s*size*entry`` (USD), long size, short size; base units), summed per block of
     :data:`PACK_BLOCK` positions and then over the blocks in order, so that they do not depend
-    on the number of threads.  Computed block by block on the setup threads; returns a function
-    that waits for them and returns ``(hot, codes, tot)``."""
+    on the number of threads.  Computed block by block on the setup threads but one, the
+    caller's thread taking the blocks left when it calls the function returned, which waits for
+    the rest and returns ``(hot, codes, tot)``."""
     n, nm = len(pos), len(market.mkt_i)
     hot = _aligned((n, 4), np.float64)
     codes = _aligned((n, 4), np.int8 if nm <= 127 else np.int16)
     n_blocks = max(1, -(-n // PACK_BLOCK))
     part = np.zeros((n_blocks, 4, nm))
-    k = min(n_blocks, setup_threads() if n >= 200_000 else 1)
-    cuts = [n_blocks * i // k for i in range(k + 1)]
 
-    def chunk(i):
-        for blk in range(cuts[i], cuts[i + 1]):
-            a, b = blk * PACK_BLOCK, min(n, (blk + 1) * PACK_BLOCK)
-            _pack(pos.side[a:b], pos.size[a:b], open_size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
-                  pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-                  hot[a:b], codes[a:b], part[blk])
+    def block(blk):
+        a, b = blk * PACK_BLOCK, min(n, (blk + 1) * PACK_BLOCK)
+        _pack(pos.side[a:b], pos.size[a:b], open_size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
+              pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
+              hot[a:b], codes[a:b], part[blk])
 
-    wait = _map_async(chunk, range(k))
+    # the pool's threads start on the blocks; the caller's thread joins in when it waits
+    finish = share(block, n_blocks, min_items_per_thread=3)
 
     def result():
-        wait()
+        finish()
         tot = np.zeros((4, nm))
         for blk in range(n_blocks):
             tot += part[blk]

@@ -48,6 +48,35 @@ def map_async(func, items):
     return lambda: [f.result() for f in futures]
 
 
+def share(func, n_items: int, min_items_per_thread: int = 1):
+    """Run ``func(i)`` for ``i`` in ``range(n_items)`` on ``setup_threads() - 1`` pool threads,
+    which take the items one at a time, and return a function that makes the calling thread
+    take what is left, then waits for the pool's last items.  The caller can work on something
+    else in between without a third thread competing for two cores (a thread left waiting for
+    a time slice stalls its work for milliseconds).  Each item must write its own outputs: the
+    order in which they are done does not matter."""
+    import itertools
+
+    counter = itertools.count()  # next() is atomic under the GIL
+    k = min(setup_threads() - 1, n_items // max(1, min_items_per_thread))
+
+    def work():
+        while True:
+            i = next(counter)
+            if i >= n_items:
+                return
+            func(i)
+
+    futures = [_pool(k).submit(work) for _ in range(k)] if k > 0 else []
+
+    def finish():
+        work()
+        for f in futures:
+            f.result()
+
+    return finish
+
+
 def _pool(k: int) -> ThreadPoolExecutor:
     key = (os.getpid(), k)
     if key not in _POOLS:
