@@ -1142,15 +1142,22 @@ def due_accounts_unmoved(mst, mkt, mc_pos, mc_start, mc_rho, mc_batch, mc_hn, mc
     change nothing, and the step loop skips it.  Most waves with accounts on the due list are
     such waves, and the call with dozens of arrays cost ~10 ms of the benchmark's 86,400 steps."""
     for k in range(mc_hn[1]):
-        a = mc_batch[k]
-        moved = 0.0
-        for kk in range(mc_start[a], mc_start[a + 1]):
-            x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
-            if x > moved:
-                moved = x
-        if not moved * (1.0 + 1e-9) < mc_rho[1, a]:
+        if not account_within_rho(mc_batch[k], mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
             return False
     return True
+
+
+@jit_inline
+def account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+    """The move of account ``a``'s marks since its last check (per position's market, at the
+    marks then) bounds its slack's fall exactly as rho does: below its rho there, it cannot be
+    liquidated yet."""
+    moved = 0.0
+    for kk in range(mc_start[a], mc_start[a + 1]):
+        x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
+        if x > moved:
+            moved = x
+    return moved * (1.0 + 1e-9) < mc_rho[1, a]
 
 
 @jit
@@ -1244,14 +1251,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     w = 0
     for k in range(nb):
         a = mc_batch[k]
-        # the move since its last check (per position's market, at the marks then) bounds its
-        # slack's fall exactly as rho does: below its rho there, it cannot be liquidated yet
-        moved = 0.0
-        for kk in range(mc_start[a], mc_start[a + 1]):
-            x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
-            if x > moved:
-                moved = x
-        if moved * (1.0 + 1e-9) < mc_rho[1, a]:
+        if account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
             mc_batch[w] = a
             w += 1
             continue
