@@ -1,10 +1,13 @@
-"""The setup threads: the parts of a run before and after the step loop that split into
-independent pieces (the kernels are compiled without the GIL, and NumPy's sort releases it)."""
+"""The setup threads: the parts of a run before, beside and after the step loop that split
+into independent pieces — the packing and the sort before it, the mapping of its records' pages
+while it runs, the ledger's passes after it (the kernels are compiled without the GIL, and
+NumPy's sort and libc's madvise release it)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 import os
+import sys
 
 from ..errors import InputError
 
@@ -93,6 +96,9 @@ _madvise = None  # libc's madvise once looked up; False where unavailable
 def _populate(arrays) -> None:
     global _madvise
     if _madvise is None:
+        if not sys.platform.startswith("linux"):  # the advice's number is Linux's
+            _madvise = False
+            return
         try:
             import ctypes
 
