@@ -62,23 +62,14 @@ def _traders_value(side, size, entry, margin, mkt, marks):
     temporaries the size of the population."""
     total = np.zeros(4)
     comp = np.zeros(4)
-    n = size.shape[0]
-    for i0 in range(0, n - n % 4, 4):
-        for lane in range(4):
-            i = i0 + lane
-            s = float(side[i])
-            x = (margin[i] - s * size[i] * entry[i]) + s * size[i] * marks[mkt[i]]
-            y = x - comp[lane]
-            t = total[lane] + y
-            comp[lane] = (t - total[lane]) - y
-            total[lane] = t
-    for i in range(n - n % 4, n):
+    for i in range(size.shape[0]):
+        lane = i & 3
         s = float(side[i])
         x = (margin[i] - s * size[i] * entry[i]) + s * size[i] * marks[mkt[i]]
-        y = x - comp[0]
-        t = total[0] + y
-        comp[0] = (t - total[0]) - y
-        total[0] = t
+        y = x - comp[lane]
+        t = total[lane] + y
+        comp[lane] = (t - total[lane]) - y
+        total[lane] = t
     out = 0.0
     c = 0.0
     for lane in range(4):

@@ -195,11 +195,19 @@ def _aligned(shape, dtype) -> np.ndarray:
     return buf[off:off + nbytes].view(dtype).reshape(shape)
 
 
+@C.jit_inline
+def _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i):
+    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value)."""
+    m = mkt[i]
+    fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
+    return C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps,
+                               mkt_i, mkt_f)
+
+
 @C.jit
 def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, hot, codes, tot):
     for i in range(size.shape[0]):
         m = mkt[i]
-        fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
         s = float(side[i])
         q = open_size[i]
         tot[0, m] += s * q
@@ -208,8 +216,7 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
         hot[i, H_SIZE] = q
         hot[i, H_ENTRY] = entry[i]
         hot[i, H_MARGIN] = margin[i]
-        hot[i, H_LP] = C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts,
-                                           caps, mkt_i, mkt_f)
+        hot[i, H_LP] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
         codes[i, K_SIDE] = side[i]
         codes[i, K_MODE] = mode[i]
         codes[i, K_MKT] = m
@@ -219,10 +226,7 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
 @C.jit
 def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, out):
     for i in range(size.shape[0]):
-        m = mkt[i]
-        fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
-        out[i] = C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps,
-                                     mkt_i, mkt_f)
+        out[i] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
 
 
 def sort_positions_async(lp, side, mkt, n_markets):
@@ -242,17 +246,17 @@ def sort_positions_async(lp, side, mkt, n_markets):
     n_groups = 2 * n_markets
     k = setup_threads() if n >= 200_000 else 1
     cuts = [n * i // k for i in range(k + 1)]
-    counts = np.zeros((k, n_groups), np.int64)
-    map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], counts[c]), range(k))
-    end = np.cumsum(counts.sum(axis=0)).astype(np.int64)
-    start = end - counts.sum(axis=0)
-    at = start + np.cumsum(counts, axis=0) - counts  # each chunk's first slot in each group
+    per_chunk = np.zeros((k, n_groups), np.int64)
+    map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], per_chunk[c]), range(k))
+    counts = per_chunk.sum(axis=0)
+    end = np.cumsum(counts)
+    start = end - counts
+    at = start + np.cumsum(per_chunk, axis=0) - per_chunk  # each chunk's first slot in each group
     shift = max(1, (n - 1).bit_length())  # low bits that hold a position index
     keys = np.empty(n, np.uint64)
     bits = lp.view(np.uint64)  # the same memory (a column of the packed records, or an array)
     map_all(lambda c: _group_keys(bits[cuts[c]:cuts[c + 1]], side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]],
                                   at[c].copy(), np.uint64(shift), cuts[c], keys), range(k))
-    counts = counts.sum(axis=0)
     order = np.empty(n, np.int32)
 
     def one(g):
@@ -540,7 +544,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
     hot, codes, tot = packing()
-    order, grp_start, grp_end = sort_positions_async(hot[:, H_LP], positions.side, mkt, nm)()
+    order, grp_start, grp_end = sort_positions(hot[:, H_LP], positions.side, mkt, nm)
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))

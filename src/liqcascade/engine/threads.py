@@ -6,6 +6,7 @@ NumPy's sort and libc's madvise release it)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+import itertools
 import os
 import sys
 
@@ -58,8 +59,6 @@ def share(func, n_items: int, min_items_per_thread: int = 1):
     else in between without a third thread competing for two cores (a thread left waiting for
     a time slice stalls its work for milliseconds).  Each item must write its own outputs: the
     order in which they are done does not matter."""
-    import itertools
-
     counter = itertools.count()  # next() is atomic under the GIL
     k = min(setup_threads() - 1, n_items // max(1, min_items_per_thread))
 
