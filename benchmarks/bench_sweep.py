@@ -122,10 +122,10 @@ def engine_profile(payload: _Payload, n: int) -> None:
         "collect": "run.collect (frames + engine summary)",
         "summarize": "run.summarize (engine headline figures)",
         "as_reported": "run.as_reported (feed throttling, pandas)",
-        "initial_liquidation_prices": "run.initial_liquidation_prices",
-        "sort_positions_async": "run.sort_positions_async (the sort, started; the wait is in simulate)",
+        "packed_positions_async": "run.packed_positions_async (packing with the LPs, started; the wait is in simulate)",
+        "sort_positions": "run.sort_positions (packed LPs sorted per market side)",
         "fresh_state": "simulate.fresh_state",
-        "balance": "ledger.balance",
+        "balance_async": "ledger.balance_async (the ledger's passes, started; the wait is in collect)",
         "build_market": "run.build_market",
         "_row": "sweep._row (per-path figures)",
     }

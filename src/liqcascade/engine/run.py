@@ -22,7 +22,7 @@ from .flows import Flows
 from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
-from .threads import map_all, map_async as _map_async, prefault_async, setup_threads, share
+from .threads import map_all, prefault_async, setup_threads, share
 
 # step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
 # adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
@@ -229,9 +229,9 @@ def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, ca
         out[i] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
 
 
-def sort_positions_async(lp, side, mkt, n_markets):
-    """:func:`sort_positions` started: the groups' sorts run on the setup threads, and the
-    function returned waits for them and returns ``(order, start, end)``.
+def sort_positions(lp, side, mkt, n_markets):
+    """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
+    ascending, equal LPs by ascending position index.  Returns ``(order int32, start, end)``.
 
     One compiled pass puts each position into its group with one unsigned 64-bit sort key: the
     LP's bits made monotone in the LP (reversed for longs, which are swept by LP descending),
@@ -241,7 +241,7 @@ def sort_positions_async(lp, side, mkt, n_markets):
     reads the indices out and re-orders the runs whose kept bits are equal by their exact LPs
     (stable).  The order is exact: LP, then position index.  The counting and key passes run in
     chunks on the setup threads (where a key lands within its group does not matter: the sort
-    orders the whole group)."""
+    orders the whole group), then the groups' sorts, the largest first."""
     n = len(lp)
     n_groups = 2 * n_markets
     k = setup_threads() if n >= 200_000 else 1
@@ -264,21 +264,8 @@ def sort_positions_async(lp, side, mkt, n_markets):
         keys[a:b].sort()
         _order_from_keys(keys[a:b], np.uint64(shift), lp, g % 2 == 1, order[a:b])
 
-    wait = _map_async(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
-
-    def result():
-        wait()
-        return order, start, end
-
-    return result
-
-
-def sort_positions(lp, side, mkt, n_markets):
-    """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
-    ascending, equal LPs by ascending position index.  Returns ``(order int32, start, end)``.
-    (:func:`sort_positions_async` starts the same on the setup threads and returns a function
-    that waits for the result.)"""
-    return sort_positions_async(lp, side, mkt, n_markets)()
+    map_all(one, sorted((g for g in range(n_groups) if end[g] > start[g]), key=lambda g: -int(counts[g])))
+    return order, start, end
 
 
 @C.jit
@@ -290,7 +277,7 @@ def _group_counts(side, mkt, counts):
 @C.jit
 def _group_keys(bits, side, mkt, at, shift, base, keys):
     """Positions ``base, base+1, ...`` into their groups' slots from ``at``, each with its sort
-    key (see :func:`sort_positions_async`; ``bits``: the LPs' IEEE bits)."""
+    key (see :func:`sort_positions`; ``bits``: the LPs' IEEE bits)."""
     sign = np.uint64(1) << np.uint64(63)
     for i in range(side.shape[0]):
         short = side[i] < 0
@@ -532,7 +519,6 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if not (flows.fear_window_s > 0 and flows.fear_scale > 0):
         raise InputError("fear window and scale must be positive", field="fear_window_s")
     p0 = prices.initial_array(assets)
-    r = liquidity.response
     if vault_unwind_half_life_s is not None and not vault_unwind_half_life_s > 0:
         raise InputError("must be a positive number of seconds", field="vault_unwind_half_life_s")
     glob = global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
