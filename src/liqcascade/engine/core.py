@@ -102,17 +102,21 @@ ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, F
 N_GLOB = 15
 # market state
 MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
-    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK = range(24)
+    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK, \
+    U_BID, U_ASK = range(26)
 # (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
-# the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise)
-N_MST = 24
+# the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise;
+# U_BID/U_ASK: the distance from the step's mid (fraction) those walks have reached, the sum of
+# their moves: see :func:`walk_market`)
+N_MST = 26
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_RET, FLOW_INDEX, \
+INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_MOVE, FLOW_INDEX, \
     SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
     SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
     SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK = range(23)
+# (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows)
 N_AST = 23
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
@@ -278,17 +282,19 @@ def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i
 
 # ---------------------------------------------------------------------------------- book
 @jit
-def walk_from(b, kappa, a_usd, usd):
+def walk_from(b, kappa, a_usd, usd, ua=-1.0):
     """Move and average fill distance (fractions of the current mid) of a market order of
     ``usd`` that continues a walk which has already consumed ``a_usd`` of this side of the book
     in the current step: the book is ``Cum(u) = b*u**kappa`` around the step's mid, so orders
     within one step walk it cumulatively (a cascade of many small orders moves the price as
     much as one order of their sum), and it is re-centred at the next step.  With
     ``u(x) = (x/b)**(1/kappa)``: move ``u(a+v) - u(a)``, average distance
-    ``kappa/(kappa+1) * ((a+v) u(a+v) - a u(a)) / v - u(a)``."""
+    ``kappa/(kappa+1) * ((a+v) u(a+v) - a u(a)) / v - u(a)``.  ``ua``: ``u(a)`` when the caller
+    carries it from the walks before (>= 0), -1 to compute it here."""
     if usd <= 0.0:
         return 0.0, 0.0
-    ua = (a_usd / b) ** (1.0 / kappa) if a_usd > 0.0 else 0.0
+    if ua < 0.0:
+        ua = (a_usd / b) ** (1.0 / kappa) if a_usd > 0.0 else 0.0
     if ua >= MAX_WALK:  # the book ran out earlier in the step
         return 0.0, 0.0
     du = _walk_du(b, kappa, a_usd, ua, usd)
@@ -303,16 +309,16 @@ def walk_from(b, kappa, a_usd, usd):
 
 
 @jit
-def walk_book(b, kappa, a_usd, usd, u0, pw):
+def walk_book(b, kappa, a_usd, usd, u0, pw, ua=-1.0):
     """:func:`walk_from` on a book whose depth is uniform within ``u0`` of the step's mid
     (``Cum(u) = X0*u/u0`` below ``u0``, ``b*u**kappa`` beyond, ``X0 = b*u0**kappa = b*pw``): the
     power law, fitted on wider ranges, would make the touch implausibly thin for the small
-    orders of every second.  ``u0 = 0``: the pure power law."""
+    orders of every second.  ``u0 = 0``: the pure power law.  ``ua``: as for :func:`walk_from`."""
     if u0 <= 0.0 or usd <= 0.0:
-        return walk_from(b, kappa, a_usd, usd)
+        return walk_from(b, kappa, a_usd, usd, ua)
     x0 = b * pw
     if a_usd >= x0:
-        return walk_from(b, kappa, a_usd, usd)
+        return walk_from(b, kappa, a_usd, usd, ua)
     # the linear piece, from a to min(a+v, X0): u(x) = u0*x/X0, rising u0*v1/X0 over it
     v1 = min(usd, x0 - a_usd)
     rise = u0 * v1 / x0
@@ -345,17 +351,26 @@ def book_side(mst, mkt_f, m, d):
 def walk_market(mst, mkt_f, m, d, usd):
     """``(move, average fill distance)`` (fractions of the mid) of a market order of ``usd`` (USD
     at mid) in direction ``d`` on market ``m``'s book, continuing this step's walk on that side
-    (:func:`walk_book`); changes nothing (:func:`commit_walk` books it)."""
+    (:func:`walk_book`) from the distance that walk has reached (``U_BID``/``U_ASK``: the sum of
+    its moves, carried rather than recomputed from the USD walked, which costs a ``pow``);
+    changes nothing (:func:`commit_walk` books it)."""
     b, k = book_side(mst, mkt_f, m, d)
-    return walk_book(b, k, mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID], usd, mkt_f[m, TOUCH_U],
-                     mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID])
+    if d > 0:
+        return walk_book(b, k, mst[m, CONS_ASK], usd, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, U_ASK])
+    return walk_book(b, k, mst[m, CONS_BID], usd, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, U_BID])
 
 
 @jit
 def commit_walk(mst, m, d, usd, u):
     """Book a walk from :func:`walk_market` (nothing moved since): the side's USD walked in this
-    step grows by ``usd`` and the mid moves by the fraction ``u``."""
-    mst[m, CONS_ASK if d > 0 else CONS_BID] += usd
+    step grows by ``usd``, the distance it has reached by ``u``, and the mid moves by the fraction
+    ``u``."""
+    if d > 0:
+        mst[m, CONS_ASK] += usd
+        mst[m, U_ASK] += u
+    else:
+        mst[m, CONS_BID] += usd
+        mst[m, U_BID] += u
     mst[m, MID] = mst[m, MID] * (1.0 + d * u)
 
 
@@ -443,7 +458,8 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
         idx = ast[a, INDEX]
         usd = sched[t, a]
         for l in range(na):
-            usd += cmat[a, l] * ast[l, LAST_RET]
+            if cmat[a, l] != 0.0:  # the log of the previous step's move only where it is used
+                usd += cmat[a, l] * math.log(ast[l, LAST_MOVE])
         dd = 1.0 - idx / ast[a, PEAK]
         fear = 0.0
         ratio = idx / ast[a, SLOW]
@@ -517,32 +533,57 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
 @jit_inline
 def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
     """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
-    proportion to the depth of the side it hits."""
+    proportion to the depth of the side it hits.  Each book gets the same USD per unit of its
+    depth ``B``, so books not yet walked on that side in this step whose profiles have the same
+    shape (``kappa``, touch) move by the same fraction: that walk is computed once, in units of
+    ``B``, for all of them."""
     nm = mst.shape[0]
     d = 1.0 if usd > 0 else -1.0
     total = 0.0
+    shared = True  # every book of the asset fresh on this side, with one profile shape
+    kap, u0, pw = -1.0, 0.0, 0.0
     for m in range(nm):
         if mkt_i[m, ASSET] == a:
             b, k = book_side(mst, mkt_f, m, d)
             total += b
+            pw_m = mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID]
+            if kap < 0.0:
+                kap, u0, pw = k, mkt_f[m, TOUCH_U], pw_m
+            elif k != kap or mkt_f[m, TOUCH_U] != u0 or pw_m != pw:
+                shared = False
+            if (mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID]) != 0.0:
+                shared = False
     if ast[a, SP_DEPTH1] > 0.0:  # the spot book takes its share by depth too
         b_spot = ast[a, SP_ASK_B] if d > 0 else ast[a, SP_BID_B]
         total += b_spot
         spot_fill(ast, a, d, abs(usd) * b_spot / total)
+    if shared:
+        u, avg = walk_book(1.0, kap, 0.0, abs(usd) / total, u0, pw)
     for m in range(nm):
         if mkt_i[m, ASSET] != a:
             continue
         b, k = book_side(mst, mkt_f, m, d)
-        flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, abs(usd) * b / total)
+        v_usd = abs(usd) * b / total
+        if not shared:
+            u, avg = walk_market(mst, mkt_f, m, d, v_usd)
+        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
 
 
 @jit
 def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     """A flow's market order of ``v_usd`` USD (at mid) in direction ``d`` walks market ``m``'s
-    book; the flow party pays the taker fee to the venue; liquidity providers take the other side."""
+    book (:func:`flow_book`)."""
+    u, avg = walk_market(mst, mkt_f, m, d, v_usd)
+    flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+
+
+@jit_inline
+def flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg):
+    """Book a flow's walk of ``v_usd`` (USD at mid) in direction ``d`` on market ``m``
+    (:func:`walk_market`'s move ``u`` and average distance ``avg``, nothing moved since): the
+    flow party pays the taker fee to the venue; liquidity providers take the other side."""
     mid = mst[m, MID]
     base = v_usd / mid
-    u, avg = walk_market(mst, mkt_f, m, d, v_usd)
     commit_walk(mst, m, d, v_usd, u)
     price = mid * (1.0 + d * avg)
     v = mkt_i[m, VENUE]
@@ -583,9 +624,11 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
 @jit_inline
 def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
+    # the variances first, in a loop of their own: the books' logs are independent and overlap
     for m in range(mst.shape[0]):
         r = math.log(mst[m, MID] / mst[m, STEP_MID])
         mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
+    for m in range(mst.shape[0]):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
@@ -622,7 +665,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
                     mst[m, MID] *= k
                     mst[m, EMA] *= k
             ast[a, SPOT_MID] *= k
-        ast[a, LAST_RET] = math.log(target / ast[a, STEP_INDEX])
+        ast[a, LAST_MOVE] = target / ast[a, STEP_INDEX]
     update_index(mst, ast, mkt_i, mkt_f)
     update_marks(mst, ast, mkt_i)
     for a in range(ast.shape[0]):
@@ -653,6 +696,8 @@ def start_of_step(mst, ast):
     for m in range(mst.shape[0]):
         mst[m, CONS_BID] = 0.0
         mst[m, CONS_ASK] = 0.0
+        mst[m, U_BID] = 0.0
+        mst[m, U_ASK] = 0.0
         mst[m, STEP_MID] = mst[m, MID]
         mst[m, PREV_MARK] = mst[m, MARK]
         mst[m, LIQ_L] = 0.0
@@ -662,7 +707,16 @@ def start_of_step(mst, ast):
 
 # ---------------------------------------------------------------------------------- forced flow
 @jit
+def ev_code(method, m, s):
+    """An event's code in the log: the method (BOOK, BACKSTOP, ADL) in the two low bits, above
+    them the position's group ``2*market + (1 for a short)`` (the events' columns are decoded
+    from it after the run instead of being gathered from the population)."""
+    return method + 4 * (2 * m + (1 if s < 0 else 0))
+
+
+@jit
 def log_event(t, i, q, price, method, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+    """Log a fill of position ``i`` (``method``: its :func:`ev_code`)."""
     k = cnt[N_EV]
     if k >= ev_step.shape[0]:
         cnt[STATUS] = EVENTS_FULL
@@ -868,7 +922,7 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
             margin[i] += s * done * (px - e)
             mst[m, ADL_USD] += done * px
             book_liq(mst, m, s, done, done * px)
-            log_event(t, i, done, px, ADL, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, done, px, ev_code(ADL, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     if q_book > 0.0:
         if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
             commit_walk(mst, m, d, q * mid, u_all)
@@ -878,7 +932,7 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
         mst[m, LP_INV] += s * q_book
         mst[m, LP_CASH] -= s * q_book * f
         book_liq(mst, m, s, q_book, q_book * f)
-        log_event(t, i, q_book, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
     return q_book, f
 
 
@@ -911,7 +965,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * bp
             book_liq(mst, m, s, q, q * bp)
-            log_event(t, i, q, bp, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
             return
     step = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f)
     if step < q and eq_mark > 0.0:
@@ -925,7 +979,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         mst[m, LP_INV] += s * step
         mst[m, LP_CASH] -= s * step * f
         book_liq(mst, m, s, step, step * f)
-        log_event(t, i, step, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        log_event(t, i, step, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
         lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
                                   rates, amounts, caps, mkt_i, mkt_f)
         make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
@@ -1058,7 +1112,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * mark
             book_liq(mst, m, s, q, usd)
-            log_event(t, i, q, mark, BACKSTOP, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
             size[i] = 0.0
         else:
             x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
@@ -1076,7 +1130,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, LP_INV] += s * x
             mst[m, LP_CASH] -= s * x * f
             book_liq(mst, m, s, x, x * f)
-            log_event(t, i, x, f, BOOK, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, x, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
             fee_cap += x * f * mkt_f[m, FEE_RATE]
             size[i] = q - x
             stays = True
