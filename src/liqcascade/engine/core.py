@@ -115,9 +115,10 @@ FUND, VAULT_CASH, FEE_INCOME = range(3)
 INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_MOVE, FLOW_INDEX, \
     SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
     SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
-    SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK = range(23)
-# (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows)
-N_AST = 23
+    SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK, FEAR = range(24)
+# (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
+# step's fear, 0-1, see :func:`flows_step`)
+N_AST = 24
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -144,7 +145,15 @@ def tier_of(measure, caps, nt):
 
 @jit
 def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
-    """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`."""
+    """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`
+    (:func:`lp_rule`, called)."""
+    return lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f)
+
+
+@jit_inline
+def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
+    """:func:`liquidation_price`, inlined where it is called (the packing pass: a call with five
+    arrays costs as much as the rule)."""
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
@@ -454,6 +463,17 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
+    # the fear index first, in a loop of its own (the assets' log and tanh chains overlap; the
+    # index does not move before the flows below are measured)
+    for a in range(na):
+        fear = 0.0
+        ratio = ast[a, INDEX] / ast[a, SLOW]
+        if ratio < 1.0:  # at or above the slow EMA the greed index is >= 50: no fear (skip tanh, log)
+            fg = 50.0 + 50.0 * math.tanh(math.log(ratio) / glob[FEAR_SCALE])
+            fear = (50.0 - fg) / 50.0
+            if fear < 0.0:
+                fear = 0.0
+        ast[a, FEAR] = fear
     for a in range(na):
         idx = ast[a, INDEX]
         usd = sched[t, a]
@@ -461,13 +481,7 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             if cmat[a, l] != 0.0:  # the log of the previous step's move only where it is used
                 usd += cmat[a, l] * math.log(ast[l, LAST_MOVE])
         dd = 1.0 - idx / ast[a, PEAK]
-        fear = 0.0
-        ratio = idx / ast[a, SLOW]
-        if ratio < 1.0:  # at or above the slow EMA the greed index is >= 50: no fear (skip tanh, log)
-            fg = 50.0 + 50.0 * math.tanh(math.log(ratio) / glob[FEAR_SCALE])
-            fear = (50.0 - fg) / 50.0
-            if fear < 0.0:
-                fear = 0.0
+        fear = ast[a, FEAR]
         for c in range(co_asset.shape[0]):
             if co_asset[c] != a:
                 continue

@@ -200,8 +200,7 @@ def _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, 
     """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value)."""
     m = mkt[i]
     fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
-    return C.liquidation_price(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps,
-                               mkt_i, mkt_f)
+    return C.lp_rule(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps, mkt_i, mkt_f)
 
 
 @C.jit
