@@ -8,8 +8,8 @@ a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read fr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -772,17 +772,17 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     throttle = feed_throttles_s(venues)
     if len(usd) == 0 or not np.any(throttle > 0):
         return keep
+    na = int(asset.max()) + 1
+    last = np.full(len(throttle) * na, -1, np.int64)
+    cur = np.full(len(throttle) * na, -np.inf)
+    if _latest(venue, asset, time_s, throttle, na, last, cur, keep):  # in time order (the engine's log)
+        return keep
+    keep[:] = True
     sel = np.flatnonzero(throttle[venue] > 0)
     if len(sel) == 0:
         return keep
     window = np.floor(time_s[sel] / throttle[venue[sel]])
     keep[sel] = False
-    if len(sel) > 1 and np.all(time_s[1:] >= time_s[:-1]):  # in time order (the engine's log): one pass
-        na = int(asset.max()) + 1
-        last = np.full(len(throttle) * na, -1, np.int64)
-        cur = np.full(len(throttle) * na, -np.inf)
-        _latest(sel, venue, asset, window, na, last, cur, keep)
-        return keep
     # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
     if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
         wcode = window.astype(np.int64)
@@ -813,13 +813,20 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
 
 
 @C.jit
-def _latest(sel, venue, asset, window, na, last, cur, keep):
-    """For rows ``sel`` in time order: mark the last row per (venue, asset, window) in ``keep``;
-    ``last`` and ``cur`` are scratch per feed."""
-    for k in range(sel.shape[0]):
-        i = sel[k]
+def _latest(venue, asset, time_s, throttle, na, last, cur, keep):
+    """Rows in time order, in one pass: a row of a throttled feed is kept when it is the last of
+    its (venue, asset, window ``floor(time_s / throttle)``), the others all; ``last`` and
+    ``cur`` are scratch per feed (-1, -inf).  Returns False, ``keep`` unfinished, at the first
+    row earlier than the one before."""
+    for i in range(time_s.shape[0]):
+        if i > 0 and not time_s[i] >= time_s[i - 1]:
+            return False
+        th = throttle[venue[i]]
+        if not th > 0.0:
+            continue
+        keep[i] = False
         f = venue[i] * na + asset[i]
-        w = window[k]
+        w = np.floor(time_s[i] / th)
         if last[f] >= 0 and w != cur[f]:
             keep[last[f]] = True
         cur[f] = w
@@ -827,6 +834,7 @@ def _latest(sel, venue, asset, window, na, last, cur, keep):
     for f in range(last.shape[0]):
         if last[f] >= 0:
             keep[last[f]] = True
+    return True
 
 
 def summarize(e, r, wave_no, waves_per_step, index, assets, venues, check) -> dict:
