@@ -55,17 +55,21 @@ class LedgerCheck:
 
 
 @jit
-def _traders_value(side, size, entry, margin, mkt, marks):
+def _traders_value(side, size, entry, margin, mkt, marks, inv):
     """Sum over positions of ``margin - s*size*entry + s*size*mark`` (USD), compensated
     (Kahan) summation in four interleaved lanes (position ``i`` in lane ``i % 4``: the lanes'
     additions overlap instead of waiting on one another), then over the lanes; without
-    temporaries the size of the population."""
+    temporaries the size of the population.  In the same pass, the traders' inventory per
+    market into ``inv`` (base units, summed in position order as ``np.bincount``): one read of
+    the positions instead of two."""
     total = np.zeros(4)
     comp = np.zeros(4)
     for i in range(size.shape[0]):
         lane = i & 3
         s = float(side[i])
-        x = (margin[i] - s * size[i] * entry[i]) + s * size[i] * marks[mkt[i]]
+        m = mkt[i]
+        inv[m] += size[i] if side[i] > 0 else -size[i]
+        x = (margin[i] - s * size[i] * entry[i]) + s * size[i] * marks[m]
         y = x - comp[lane]
         t = total[lane] + y
         comp[lane] = (t - total[lane]) - y
@@ -97,13 +101,6 @@ def party_values(traders: float, mst, vst, marks, ast=None) -> dict:
     return out
 
 
-@jit
-def _inventories(side, size, mkt, inv):
-    """Traders' inventory per market (base units), summed in position order as ``np.bincount``."""
-    for i in range(size.shape[0]):
-        inv[mkt[i]] += size[i] if side[i] > 0 else -size[i]
-
-
 def _residual(inv, mst) -> float:
     """Largest |traders' + other parties' inventory| over markets (base units)."""
     tot = inv + mst[:, C.LP_INV] + mst[:, C.FLOW_INV] + mst[:, C.VAULT_INV]
@@ -116,21 +113,18 @@ def balance(initial_value: float, side, size, entry, margin, mkt, mst, vst, mark
 
 
 def balance_async(initial_value: float, side, size, entry, margin, mkt, mst, vst, marks, ast=None):
-    """:func:`balance` started: its two passes over the positions (the traders' value and their
-    inventories) start on a setup thread; returns a function that takes the pass left, if any,
+    """:func:`balance` started: its pass over the positions (the traders' value and inventories)
+    starts on a setup thread; returns a function that takes the pass if no setup thread has,
     waits, and returns the :class:`LedgerCheck` (the caller collects the run's frames meanwhile;
     the arrays must not change until then)."""
     marks_c = np.ascontiguousarray(marks)
     inv = np.zeros(mst.shape[0])
     out = [0.0]
 
-    def task(i):
-        if i == 0:
-            out[0] = _traders_value(side, size, entry, margin, mkt, marks_c)
-        else:
-            _inventories(side, size, mkt, inv)
+    def task(_):
+        out[0] = _traders_value(side, size, entry, margin, mkt, marks_c, inv)
 
-    finish = share(task, 2)
+    finish = share(task, 1)
 
     def result() -> LedgerCheck:
         finish()

@@ -673,7 +673,6 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
              price=ev_price, usd=np.empty(k), method=np.empty(k, np.int8))
     _event_columns(ev_pos, ev_qty, ev_price, ev_code, market.mkt_i[:, C.VENUE].astype(np.int8),
                    market.mkt_i[:, C.ASSET].astype(np.int8), e["venue"], e["asset"], e["short"], e["usd"], e["method"])
-    _gather_by_page(positions.account, ev_pos, e["account"])
 
     def events_frame():
         return pd.DataFrame({
@@ -691,20 +690,32 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
 
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
+    out = {}
+
+    def summary_task(_):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
+        # index per asset per step, from the start (for drawdowns): one row per asset, so that the
+        # running maximum runs along contiguous memory (a (steps, assets) view of it is passed)
+        index = np.empty((na, n_steps + 1))
+        index[:, 0] = initial_index
+        for m in range(nm):  # every market of an asset records the same index
+            index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
+        out.update(rr=rr, summary=summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, accounts=-1))
+
+    # the summary on a setup thread (after the ledger's pass, started before) while this one
+    # gathers the events' accounts from the population and counts them
+    summing = share(summary_task, 1)
+    _gather_by_page(positions.account, ev_pos, e["account"])
+    accounts = _count_distinct(e["account"])
+    summing()
+    rr, summary = out["rr"], out["summary"]
+    summary["accounts_liquidated"] = accounts
 
     def waves_frame():
         return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
                              "branching_ratio": rr}, copy=False)
 
-    # index per asset per step, from the start (for drawdowns): one row per asset, so that the
-    # running maximum runs along contiguous memory (a (steps, assets) view of it is passed)
-    index = np.empty((na, n_steps + 1))
-    index[:, 0] = initial_index
-    for m in range(nm):  # every market of an asset records the same index
-        index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
-    summary = summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues)
     check = check() if callable(check) else check
     summary["ledger_imbalance_usd"] = check.imbalance
     return Run(summary=summary, ledger=check.as_dict(),
@@ -837,10 +848,12 @@ def _latest(venue, asset, time_s, throttle, na, last, cur, keep):
     return True
 
 
-def summarize(e, r, wave_no, waves_per_step, index, assets, venues) -> dict:
+def summarize(e, r, wave_no, waves_per_step, index, assets, venues, accounts: int | None = None) -> dict:
     """Headline figures from the events' columns ``e`` (NumPy arrays: venue and asset codes,
     ``short``, ``account``, ``usd``, ``method``, ``time_s``) and the waves' branching ratios ``r``
-    (the ledger's imbalance is added by :func:`collect` once the ledger's passes are done)."""
+    (the ledger's imbalance is added by :func:`collect` once the ledger's passes are done).
+    ``accounts``: the distinct accounts liquidated, if counted already (``e["account"]`` is then
+    not read)."""
     usd = e["usd"]
     nv, na = len(venues), len(assets)
     sums = np.zeros((2, EV_BY_VENUE + nv + na))  # sums and their compensations
@@ -857,7 +870,7 @@ def summarize(e, r, wave_no, waves_per_step, index, assets, venues) -> dict:
     return {
         "true_total_liquidated_usd": total,
         "as_reported_total_usd": reported,
-        "accounts_liquidated": _count_distinct(e["account"]),
+        "accounts_liquidated": _count_distinct(e["account"]) if accounts is None else accounts,
         "liquidation_events": int(len(usd)),
         "long_share": longs / total if total > 0 else float("nan"),
         "by_venue_usd": {str(k): float(v) for k, v in zip(venues, by_venue)},
