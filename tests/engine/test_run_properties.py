@@ -1,9 +1,10 @@
 """Run-level properties: determinism, conservation, the as-reported total, flows' rules."""
 
+import json
+import math
 import os
 import subprocess
 import sys
-import json
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,25 @@ def test_ledger_check_catches_a_missing_transfer():
     vst[0, C.FUND] += 1.0
     bad = L.balance(initial, *args[:6], vst, args[7])
     assert not bad.ok and bad.imbalance == pytest.approx(1.0, abs=1e-6)
+
+
+def test_ledger_pass_matches_numpy():
+    """The ledger's one pass over the positions: the traders' value (compensated sum) and their
+    inventories per market (summed in position order) against NumPy's obvious arrays."""
+    rng = np.random.default_rng(11)
+    n, nm = 10_007, 5
+    side = np.where(rng.random(n) < 0.55, 1, -1).astype(np.int8)
+    size = rng.lognormal(0.0, 1.5, n) * (rng.random(n) < 0.9)  # some closed
+    entry = rng.uniform(5e4, 1e5, n)
+    margin = rng.uniform(-50.0, 5e4, n)
+    mkt = rng.integers(0, nm, n).astype(np.int16)
+    marks = rng.uniform(5e4, 1e5, nm)
+    inv = np.zeros(nm)
+    value = L._traders_value(side, size, entry, margin, mkt, marks, inv)
+    s = side.astype(float)
+    want = math.fsum(margin - s * size * entry + s * size * marks[mkt])
+    assert value == pytest.approx(want, rel=1e-15, abs=1e-6)
+    assert np.array_equal(inv, np.bincount(mkt, s * size, nm))
 
 
 def test_outputs_are_parquet_writable(tmp_path):
