@@ -125,7 +125,7 @@ def engine_profile(payload: _Payload, n: int) -> None:
         "packed_positions_async": "run.packed_positions_async (packing with the LPs, started; the wait is in simulate)",
         "sort_positions": "run.sort_positions (packed LPs sorted per market side)",
         "fresh_state": "simulate.fresh_state",
-        "balance_async": "ledger.balance_async (the ledger's passes, started; the wait is in collect)",
+        "balance_async": "ledger.balance_async (the ledger's pass, started; the wait is in collect)",
         "build_market": "run.build_market",
         "_row": "sweep._row (per-path figures)",
     }

@@ -97,7 +97,7 @@ def test_ledger_pass_matches_numpy():
     mkt = rng.integers(0, nm, n).astype(np.int16)
     marks = rng.uniform(5e4, 1e5, nm)
     inv = np.zeros(nm)
-    value = L._traders_value(side, size, entry, margin, mkt, marks, inv)
+    value = L._traders_pass(side, size, entry, margin, mkt, marks, inv)
     s = side.astype(float)
     want = math.fsum(margin - s * size * entry + s * size * marks[mkt])
     assert value == pytest.approx(want, rel=1e-15, abs=1e-6)

@@ -729,8 +729,9 @@ def ev_code(method, m, s):
 
 
 @jit
-def log_event(t, i, q, price, method, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
-    """Log a fill of position ``i`` (``method``: its :func:`ev_code`)."""
+def log_event(t, i, q, price, code, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+    """Log a fill of ``q`` (base units) of position ``i`` at ``price`` (USD); ``code``: its
+    :func:`ev_code` (method, market, side)."""
     k = cnt[N_EV]
     if k >= ev_step.shape[0]:
         cnt[STATUS] = EVENTS_FULL
@@ -739,7 +740,7 @@ def log_event(t, i, q, price, method, ev_step, ev_pos, ev_qty, ev_price, ev_meth
     ev_pos[k] = i
     ev_qty[k] = q
     ev_price[k] = price
-    ev_method[k] = method
+    ev_codes[k] = code
     cnt[N_EV] = k + 1
 
 
@@ -899,7 +900,7 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     has at most 30 arguments, which Numba can inline (a longer call is compiled as
     ``f(*args)``): it is inlined into :func:`liquidate`, itself inlined into the step loop."""
     act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_method = ev
+    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
     m = mkt[i]
     v = mkt_i[m, VENUE]
     s = float(side[i])
@@ -936,7 +937,7 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
             margin[i] += s * done * (px - e)
             mst[m, ADL_USD] += done * px
             book_liq(mst, m, s, done, done * px)
-            log_event(t, i, done, px, ev_code(ADL, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, done, px, ev_code(ADL, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
     if q_book > 0.0:
         if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
             commit_walk(mst, m, d, q * mid, u_all)
@@ -946,7 +947,7 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
         mst[m, LP_INV] += s * q_book
         mst[m, LP_CASH] -= s * q_book * f
         book_liq(mst, m, s, q_book, q_book * f)
-        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
     return q_book, f
 
 
@@ -956,7 +957,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     """One liquidation step of position ``i`` by its venue's procedure (``act``, ``ev``: as in
     :func:`close_whole`; inlined into the step loop)."""
     act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_method = ev
+    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
     m = mkt[i]
     v = mkt_i[m, VENUE]
     s = float(side[i])
@@ -979,7 +980,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * bp
             book_liq(mst, m, s, q, q * bp)
-            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
             return
     step = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f)
     if step < q and eq_mark > 0.0:
@@ -993,7 +994,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         mst[m, LP_INV] += s * step
         mst[m, LP_CASH] -= s * step * f
         book_liq(mst, m, s, step, step * f)
-        log_event(t, i, step, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+        log_event(t, i, step, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
         lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
                                   rates, amounts, caps, mkt_i, mkt_f)
         make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
@@ -1022,7 +1023,7 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
 @jit
 def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt, mode, flag, order,
                      grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool,
-                     slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+                     slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
     """Close position ``i`` of multi-asset cross account ``a`` whole, as :func:`liquidate` closes
     a lone one.  Its bankruptcy price is where the account's equity is zero, ``bp = e - s*rest/q``
     with ``rest`` the account's wallet (realised PnL included) plus the other open positions'
@@ -1046,7 +1047,7 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
     q_book, f = close_whole(t, t_now, i, bp, rest, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                             grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
                             (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
-                            (ev_step, ev_pos, ev_qty, ev_price, ev_method), cnt)
+                            (ev_step, ev_pos, ev_qty, ev_price, ev_codes), cnt)
     size[i] = 0.0
     return q_book * f
 
@@ -1063,7 +1064,7 @@ ACC_OPEN, ACC_CLOSED, ACC_PARTIAL, ACC_COOLING = 0, 1, 2, 3
 @jit
 def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp, mkt, mode, flag, order,
                       grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx,
-                      act_cool, slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+                      act_cool, slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
     """Check one multi-asset cross account at the marks; liquidate it if its equity is at or
     below its maintenance margin and it is not cooling down (``mc_rho[2, a]``: until when, s).
 
@@ -1126,7 +1127,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * mark
             book_liq(mst, m, s, q, usd)
-            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
             size[i] = 0.0
         else:
             x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
@@ -1136,7 +1137,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
                 fee_cap += close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt,
                                             mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
                                             mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                            adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt) \
+                                            adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt) \
                     * mkt_f[m, FEE_RATE]
                 continue
             f = fill(mst, mkt_f, m, -s, x)
@@ -1144,7 +1145,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, LP_INV] += s * x
             mst[m, LP_CASH] -= s * x * f
             book_liq(mst, m, s, x, x * f)
-            log_event(t, i, x, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+            log_event(t, i, x, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
             fee_cap += x * f * mkt_f[m, FEE_RATE]
             size[i] = q - x
             stays = True
@@ -1233,7 +1234,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
                          mc_mark,
                          side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
                          caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state,
-                         ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt):
+                         ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins is liquidated by :func:`liquidate_account` (its positions in ascending position
@@ -1287,7 +1288,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
                                                 lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates,
                                                 amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool,
                                                 slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty,
-                                                ev_price, ev_method, cnt)
+                                                ev_price, ev_codes, cnt)
             if st == ACC_CLOSED or st == ACC_PARTIAL:
                 n_liq += 1
             if st == ACC_PARTIAL or st == ACC_COOLING:
@@ -1326,7 +1327,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
         st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp,
                                             mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
                                             mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound,
-                                            adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+                                            adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
         if st == ACC_CLOSED:
             n_liq += 1
             mc_rho[0, a] = np.inf
@@ -1517,7 +1518,7 @@ def insertion_sort(a, n):
 def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
                rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
                co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
-               act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_method,
+               act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_codes,
                wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn,
                mc_batch, mc_mark,
                pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt):
@@ -1551,7 +1552,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                                                 mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
                                                 order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
                                                 ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                                adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_method, cnt)
+                                                adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
                 n_trig = 0
@@ -1638,7 +1639,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
                               grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
                               (act_idx, act_cool, slot_of, bound, adl_rank, adl_state), cnt,
-                              (ev_step, ev_pos, ev_qty, ev_price, ev_method))
+                              (ev_step, ev_pos, ev_qty, ev_price, ev_codes))
                 if cnt[STATUS] != OK:
                     return
             if n_total == 0:

@@ -55,7 +55,7 @@ class LedgerCheck:
 
 
 @jit
-def _traders_value(side, size, entry, margin, mkt, marks, inv):
+def _traders_pass(side, size, entry, margin, mkt, marks, inv):
     """Sum over positions of ``margin - s*size*entry + s*size*mark`` (USD), compensated
     (Kahan) summation in four interleaved lanes (position ``i`` in lane ``i % 4``: the lanes'
     additions overlap instead of waiting on one another), then over the lanes; without
@@ -86,7 +86,7 @@ def _traders_value(side, size, entry, margin, mkt, marks, inv):
 
 def party_values(traders: float, mst, vst, marks, ast=None) -> dict:
     """Value (USD) of each class of party at ``marks`` (one per market; spot at its mid), the
-    traders' given (:func:`_traders_value`)."""
+    traders' given (:func:`_traders_pass`)."""
     lps = float(np.sum(mst[:, C.LP_CASH] + mst[:, C.LP_INV] * marks))
     flows = float(np.sum(mst[:, C.FLOW_CASH] + mst[:, C.FLOW_INV] * marks))
     funds = float(np.sum(vst[:, C.FUND]))
@@ -122,7 +122,7 @@ def balance_async(initial_value: float, side, size, entry, margin, mkt, mst, vst
     out = [0.0]
 
     def task(_):
-        out[0] = _traders_value(side, size, entry, margin, mkt, marks_c, inv)
+        out[0] = _traders_pass(side, size, entry, margin, mkt, marks_c, inv)
 
     finish = share(task, 1)
 

@@ -616,7 +616,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     else:  # pragma: no cover
         raise RuntimeError("engine buffers kept overflowing")
     marks = mst[:, C.MARK]
-    # the ledger's passes over the positions run on the setup threads while the frames are collected
+    # the ledger's pass over the positions runs on a setup thread while the frames are collected
     checking = L.balance_async(initial_value, positions.side, size, entry, margin, mkt, mst, vst, marks, ast)
 
     def checked() -> L.LedgerCheck:
@@ -639,7 +639,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
 def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, initial_index) -> Run:
     """The :class:`Run` from the kernel's buffers.  ``check``: the run's :class:`LedgerCheck`, or
     a function that returns it, called once the events are gathered and summarized (the
-    ledger's passes over the positions run meanwhile)."""
+    ledger's pass over the positions runs meanwhile)."""
     venues, assets = market.venues, market.assets
     _, n_steps, nm = rec.shape
     na = len(assets)
@@ -701,6 +701,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
         index[:, 0] = initial_index
         for m in range(nm):  # every market of an asset records the same index
             index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
+        # the accounts are gathered beside this task: a placeholder, replaced below
         out.update(rr=rr, summary=summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, accounts=-1))
 
     # the summary on a setup thread (after the ledger's pass, started before) while this one
@@ -851,9 +852,10 @@ def _latest(venue, asset, time_s, throttle, na, last, cur, keep):
 def summarize(e, r, wave_no, waves_per_step, index, assets, venues, accounts: int | None = None) -> dict:
     """Headline figures from the events' columns ``e`` (NumPy arrays: venue and asset codes,
     ``short``, ``account``, ``usd``, ``method``, ``time_s``) and the waves' branching ratios ``r``
-    (the ledger's imbalance is added by :func:`collect` once the ledger's passes are done).
-    ``accounts``: the distinct accounts liquidated, if counted already (``e["account"]`` is then
-    not read)."""
+    (the ledger's imbalance is added by :func:`collect` once the ledger's pass is done).
+    ``accounts``: the figure to report as the distinct accounts liquidated, ``e["account"]`` then
+    not read (None: counted from it; :func:`collect` passes a placeholder and puts in the count
+    it makes beside this function, on another thread)."""
     usd = e["usd"]
     nv, na = len(venues), len(assets)
     sums = np.zeros((2, EV_BY_VENUE + nv + na))  # sums and their compensations

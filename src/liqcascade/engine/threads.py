@@ -1,7 +1,7 @@
 """The setup threads: the parts of a run before, beside and after the step loop that split
 into independent pieces — the packing and the sort before it, the mapping of its records' pages
-while it runs, the ledger's passes after it (the kernels are compiled without the GIL, and
-NumPy's sort and libc's madvise release it)."""
+while it runs, the ledger's pass and the summary after it (the kernels are compiled without the
+GIL, and NumPy's sort and libc's madvise release it)."""
 
 from __future__ import annotations
 
