@@ -53,7 +53,7 @@ def test_packed_positions_match_the_obvious_arrays(monkeypatch):
     for threads in (1, 2, 3):
         monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
         got[threads] = R.packed_positions(pos, market, mkt, open_size)
-    hot, codes, tot = got[1]
+    hot, codes, tot, blocks = got[1]
     assert hot.ctypes.data % 64 == 0 and codes.ctypes.data % 64 == 0  # records on cache lines
     for threads in (2, 3):
         for a, b in zip(got[1], got[threads]):
@@ -69,6 +69,17 @@ def test_packed_positions_match_the_obvious_arrays(monkeypatch):
     want = [np.bincount(mkt, s * open_size, nm), np.bincount(mkt, s * open_size * pos.entry, nm),
             np.bincount(mkt, open_size * (s > 0), nm), np.bincount(mkt, open_size * (s < 0), nm)]
     np.testing.assert_allclose(tot, np.array(want), rtol=1e-12)
+    # each block's count per sort group (2*market + short), and the sort taking them instead of counting
+    grp = 2 * mkt.astype(np.int64) + (pos.side < 0)
+    for b in range(len(blocks)):
+        np.testing.assert_array_equal(blocks[b], np.bincount(grp[b * R.PACK_BLOCK:(b + 1) * R.PACK_BLOCK],
+                                                             minlength=2 * nm))
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
+        counted = R.sort_positions(serial, pos.side, mkt, nm)
+        given = R.sort_positions(serial, pos.side, mkt, nm, blocks)
+        for a, b in zip(counted, given):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("column", [False, True])

@@ -144,6 +144,45 @@ def tier_of(measure, caps, nt):
 
 
 @jit
+def max_line(x, m, nt, extra, rates, amounts):
+    """``max over k < nt of x*(rates[m, k] + extra) - amounts[m, k]``: the largest of a tier
+    table's maintenance lines at notional ``x`` (USD).  Four running maxima over every fourth
+    line, then the largest of them: the same value as one running maximum (a maximum does not
+    depend on the order of its terms; lines that compare equal have the same value), without
+    each comparison waiting on the one before (Bybit's tables have 20 lines: 4x fewer steps in
+    the chain)."""
+    b0 = -np.inf
+    b1 = -np.inf
+    b2 = -np.inf
+    b3 = -np.inf
+    k = 0
+    while k + 4 <= nt:
+        v0 = x * (rates[m, k] + extra) - amounts[m, k]
+        v1 = x * (rates[m, k + 1] + extra) - amounts[m, k + 1]
+        v2 = x * (rates[m, k + 2] + extra) - amounts[m, k + 2]
+        v3 = x * (rates[m, k + 3] + extra) - amounts[m, k + 3]
+        if v0 > b0:
+            b0 = v0
+        if v1 > b1:
+            b1 = v1
+        if v2 > b2:
+            b2 = v2
+        if v3 > b3:
+            b3 = v3
+        k += 4
+    while k < nt:
+        v0 = x * (rates[m, k] + extra) - amounts[m, k]
+        if v0 > b0:
+            b0 = v0
+        k += 1
+    if b1 > b0:
+        b0 = b1
+    if b3 > b2:
+        b2 = b3
+    return b2 if b2 > b0 else b0
+
+
+@jit
 def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
     """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`
     (:func:`lp_rule`, called)."""
@@ -157,12 +196,7 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
-        notional = q * e
-        mm = -np.inf
-        for k in range(nt):
-            v = notional * (rates[m, k] + 0.0) - amounts[m, k]
-            if v > mm:
-                mm = v
+        mm = max_line(q * e, m, nt, 0.0, rates, amounts)
         lp = e - s * (coll - mm) / q
         if s > 0 and lp < 0:
             lp = 0.0
@@ -215,13 +249,7 @@ def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
     if mkt_i[m, CONTRACTS] == 1:
         k = tier_of(q / mkt_f[m, CSIZE], caps[m], nt)
         return q * p * (rates[m, k] + extra) - amounts[m, k]
-    best = -np.inf
-    notional = q * p
-    for k in range(nt):
-        v = notional * (rates[m, k] + extra) - amounts[m, k]
-        if v > best:
-            best = v
-    return best
+    return max_line(q * p, m, nt, extra, rates, amounts)
 
 
 @jit

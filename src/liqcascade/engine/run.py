@@ -159,20 +159,26 @@ def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open
     Also returns the markets' totals over the open positions ``tot`` (rows: sum of ``s*size``,
     of ``s*size*entry`` (USD), long size, short size; base units), summed per block of
     :data:`PACK_BLOCK` positions and then over the blocks in order, so that they do not depend
-    on the number of threads.  Computed block by block on the setup threads but one, the
-    caller's thread taking the blocks left when it calls the function returned, which waits for
-    the rest and returns ``(hot, codes, tot)``."""
+    on the number of threads, and each block's count of positions per sort group ``2*market +
+    (short)`` (``blocks``, int64, one row per block: :func:`sort_positions` takes them instead of
+    counting again).  Computed block by block on the setup threads but one, the caller's thread
+    taking the blocks left when it calls the function returned, which waits for the rest and
+    returns ``(hot, codes, tot, blocks)``."""
     n, nm = len(pos), len(market.mkt_i)
     hot = _aligned((n, 4), np.float64)
     codes = _aligned((n, 4), np.int8 if nm <= 127 else np.int16)
     n_blocks = max(1, -(-n // PACK_BLOCK))
-    part = np.zeros((n_blocks, 4, nm))
+    # the blocks' sums and counts, which the pass updates for every position: each block's on
+    # cache lines of its own (the threads work on neighbouring blocks; rows sharing a line would
+    # bounce it between the cores at every update)
+    part = _line_rows(n_blocks, (4, nm), np.float64)
+    blocks = _line_rows(n_blocks, (2 * nm,), np.int64)
 
     def block(blk):
         a, b = blk * PACK_BLOCK, min(n, (blk + 1) * PACK_BLOCK)
         _pack(pos.side[a:b], pos.size[a:b], open_size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
               pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-              hot[a:b], codes[a:b], part[blk])
+              hot[a:b], codes[a:b], part[blk], blocks[blk])
 
     # the pool's threads start on the blocks; the caller's thread joins in when it waits
     finish = share(block, n_blocks, min_items_per_thread=3)
@@ -182,9 +188,20 @@ def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open
         tot = np.zeros((4, nm))
         for blk in range(n_blocks):
             tot += part[blk]
-        return hot, codes, tot
+        return hot, codes, tot, blocks
 
     return result
+
+
+def _line_rows(n_rows: int, shape: tuple, dtype) -> np.ndarray:
+    """Zeros of shape ``(n_rows, *shape)`` whose rows each start on a 64-byte boundary and share
+    no cache line with another row (for per-block accumulators written by different threads)."""
+    itemsize = np.dtype(dtype).itemsize
+    per = int(np.prod(shape))
+    stride = -(-per * itemsize // 64) * 64 // itemsize
+    buf = _aligned((n_rows, stride), dtype)
+    buf[:] = 0
+    return buf[:, :per].reshape((n_rows, *shape))
 
 
 def _aligned(shape, dtype) -> np.ndarray:
@@ -204,11 +221,13 @@ def _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, 
 
 
 @C.jit
-def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, hot, codes, tot):
+def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, hot, codes, tot,
+          groups):
     for i in range(size.shape[0]):
         m = mkt[i]
         s = float(side[i])
         q = open_size[i]
+        groups[2 * m + (1 if s < 0 else 0)] += 1
         tot[0, m] += s * q
         tot[1, m] += s * q * entry[i]
         tot[2 if s > 0 else 3, m] += q
@@ -228,7 +247,7 @@ def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, ca
         out[i] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
 
 
-def sort_positions(lp, side, mkt, n_markets):
+def sort_positions(lp, side, mkt, n_markets, block_counts=None):
     """Order positions per group ``2*market + (short)``: longs by LP descending, shorts
     ascending, equal LPs by ascending position index.  Returns ``(order int32, start, end)``.
 
@@ -240,13 +259,22 @@ def sort_positions(lp, side, mkt, n_markets):
     reads the indices out and re-orders the runs whose kept bits are equal by their exact LPs
     (stable).  The order is exact: LP, then position index.  The counting and key passes run in
     chunks on the setup threads (where a key lands within its group does not matter: the sort
-    orders the whole group), then the groups' sorts, the largest first."""
+    orders the whole group), then the groups' sorts, the largest first.  The chunks are whole
+    blocks of :data:`PACK_BLOCK` positions: ``block_counts``, each block's count of positions
+    per group (:func:`packed_positions_async`'s ``blocks``), spares the counting pass."""
     n = len(lp)
     n_groups = 2 * n_markets
-    k = setup_threads() if n >= 200_000 else 1
-    cuts = [n * i // k for i in range(k + 1)]
+    n_blocks = max(1, -(-n // PACK_BLOCK))
+    k = min(setup_threads(), n_blocks) if n >= 200_000 else 1
+    cut_blocks = [n_blocks * i // k for i in range(k + 1)]
+    cuts = [min(n, b * PACK_BLOCK) for b in cut_blocks]
+    cuts[-1] = n
     per_chunk = np.zeros((k, n_groups), np.int64)
-    map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], per_chunk[c]), range(k))
+    if block_counts is None:
+        map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], per_chunk[c]), range(k))
+    else:
+        for c in range(k):
+            per_chunk[c] = block_counts[cut_blocks[c]:cut_blocks[c + 1]].sum(axis=0)
     counts = per_chunk.sum(axis=0)
     end = np.cumsum(counts)
     start = end - counts
@@ -530,8 +558,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if positions.n_pending and np.any(pending[mc_pos]):
         raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
-    hot, codes, tot = packing()
-    order, grp_start, grp_end = sort_positions(hot[:, H_LP], positions.side, mkt, nm)
+    hot, codes, tot, blocks = packing()
+    order, grp_start, grp_end = sort_positions(hot[:, H_LP], positions.side, mkt, nm, blocks)
 
     def fresh_state():
         mst = np.zeros((nm, C.N_MST))
@@ -554,7 +582,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     for attempt in range(20):
         mst, vst, ast = fresh_state()
         if attempt > 0:  # the run changed them: the same records again
-            hot, codes, _ = packed_positions(positions, market, mkt, open_size)
+            hot, codes, _, _ = packed_positions(positions, market, mkt, open_size)
         size, entry, margin, lp_run = (hot[:, c] for c in (H_SIZE, H_ENTRY, H_MARGIN, H_LP))
         side_k, mode_k, mkt_k, flag = (codes[:, c] for c in (K_SIDE, K_MODE, K_MKT, K_FLAG))
         flag[mc_pos] = C.F_ACCOUNT  # checked per account, never by the sweep
