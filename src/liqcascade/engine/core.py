@@ -213,10 +213,13 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
     # rises faster than any line's maintenance margin), reached at the tier holding the notional
     # q*LP.  Find that tier by iterating from the entry's, then take the extreme over it and its
     # neighbours: the same value and bits as the extreme over all lines (the others lie below it
-    # by more than rounding); without convergence, all lines.
-    sd = -1.0 if s > 0 else 1.0
+    # by more than rounding); without convergence, all lines.  A long's max is the max of the
+    # roots, a short's min minus the max of their negatives: both are ``s * max(s * root)``, the
+    # same bits, without a branch on the side (taken at random from one position to the next).
+    sd = -s  # the root's denominator q*(rate + extra) - s*q (adding -q is subtracting q: same bits)
     k = tier_of(q * e, caps[m], nt)
     converged = False
+    p = 0.0
     for _ in range(nt):
         p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + sd * q)
         k2 = tier_of(q * p, caps[m], nt)
@@ -224,21 +227,27 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
             converged = True
             break
         k = k2
-    lo = k - 1 if converged and k > 0 else 0
-    hi = k + 2 if converged and k + 2 < nt else nt
-    if s > 0:
-        best = -np.inf
-        for k in range(lo, hi):
-            p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) - q)
-            if p > best:
-                best = p
-        return best if best > 0.0 else 0.0
-    best = np.inf
-    for k in range(lo, hi):
-        p = (num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + q)
-        if p < best:
-            best = p
-    return best
+    best = -np.inf  # of s * root; a NaN root is passed over, as in a running comparison
+    if converged:
+        # the tier's root (p) and its neighbours' (clamped to the table: a line taken twice
+        # changes no extreme), always three: no branch on how many
+        km = k - 1 if k > 0 else 0
+        kp = k + 1 if k + 1 < nt else nt - 1
+        pm = (num0 + amounts[m, km]) / (q * (rates[m, km] + extra) + sd * q)
+        pp = (num0 + amounts[m, kp]) / (q * (rates[m, kp] + extra) + sd * q)
+        if s * pm > best:
+            best = s * pm
+        if s * p > best:
+            best = s * p
+        if s * pp > best:
+            best = s * pp
+    else:
+        for k in range(nt):
+            v = s * ((num0 + amounts[m, k]) / (q * (rates[m, k] + extra) + sd * q))
+            if v > best:
+                best = v
+    best *= s
+    return best if s < 0.0 or best > 0.0 else 0.0  # a long's LP is at least 0
 
 
 @jit
@@ -249,7 +258,13 @@ def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
     if mkt_i[m, CONTRACTS] == 1:
         k = tier_of(q / mkt_f[m, CSIZE], caps[m], nt)
         return q * p * (rates[m, k] + extra) - amounts[m, k]
-    return max_line(q * p, m, nt, extra, rates, amounts)
+    best = -np.inf
+    notional = q * p
+    for k in range(nt):
+        v = notional * (rates[m, k] + extra) - amounts[m, k]
+        if v > best:
+            best = v
+    return best
 
 
 @jit
