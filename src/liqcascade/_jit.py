@@ -30,6 +30,70 @@ except ImportError:  # pragma: no cover
     _HAS_NRT_OPTION = False
 
 
+def _package_stamp() -> str:
+    """A fingerprint of the package's Python sources (each file's path, modification time and
+    size), computed once per process."""
+    global _STAMP
+    if _STAMP is None:
+        import hashlib
+
+        h = hashlib.sha256()
+        for dirpath, dirnames, files in os.walk(_ROOT):
+            dirnames.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    h.update(f"{os.path.relpath(dirpath, _ROOT)}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+        _STAMP = h.hexdigest()
+    return _STAMP
+
+
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+_STAMP: str | None = None
+
+
+def _install_cache_locators() -> bool:
+    """Make Numba's on-disk cache of this package's kernels depend on all of its sources.
+
+    Numba keys a cached function by its own file's modification time and its own bytecode, not
+    by the functions it calls or inlines from other files: a kernel in ``engine/run.py`` that
+    inlines the LP rule of ``engine/core.py`` would load its old machine code after an edit of
+    ``core.py`` alone.  These locators (Numba's own, for files inside this package) add the
+    package's fingerprint (:func:`_package_stamp`) to that stamp, so any edit recompiles every
+    kernel once.  Returns False (Numba's default locators stay) where Numba's caching internals
+    differ from those this was written for."""
+    try:
+        from numba.core import caching
+    except ImportError:  # pragma: no cover
+        return False
+    bases = [getattr(caching, n, None) or getattr(caching, "_" + n, None)
+             for n in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")]
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    if impl is None or not isinstance(getattr(impl, "_locator_classes", None), list) or None in bases:
+        return False  # pragma: no cover - another Numba
+
+    class _PackageStamp:
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), _package_stamp())
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not os.path.abspath(py_file).startswith(_ROOT + os.sep):
+                return None
+            return super().from_function(py_func, py_file)
+
+    ours = [type(f"Package{b.__name__.lstrip('_')}", (_PackageStamp, b), {}) for b in bases]
+    if not any(getattr(c, "_liqcascade", False) for c in impl._locator_classes):
+        for c in ours:
+            c._liqcascade = True
+        impl._locator_classes[:0] = ours
+    return True
+
+
+if HAVE_NUMBA:  # pragma: no branch - depends on the environment
+    _install_cache_locators()
+
+
 def jit(func: F | None = None, **options) -> F:
     """Compile ``func`` with ``numba.njit(cache=True, nogil=True, error_model="numpy", **options)``
     if available.
