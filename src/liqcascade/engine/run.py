@@ -719,27 +719,36 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
     out = {}
+    first_market = [int(np.flatnonzero(market.mkt_i[:, C.ASSET] == a)[0]) for a in range(na)]
 
-    def summary_task(_):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
-        # index per asset per step, from the start (for drawdowns): one row per asset, so that the
-        # running maximum runs along contiguous memory (a (steps, assets) view of it is passed)
-        index = np.empty((na, n_steps + 1))
-        index[:, 0] = initial_index
-        for m in range(nm):  # every market of an asset records the same index
-            index[market.mkt_i[m, C.ASSET], 1:] = rec[C.R_INDEX, :, m]
-        # the accounts are gathered beside this task: a placeholder, replaced below
-        out.update(rr=rr, summary=summarize(e, rr, wv_no, waves_per_step, index.T, assets, venues, accounts=-1))
+    def summary_task(i):
+        if i == 0:  # the events' and waves' figures
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
+            # the accounts are counted and the drawdowns computed beside this item: placeholders,
+            # replaced below
+            out.update(rr=rr, summary=summarize(e, rr, wv_no, waves_per_step, np.empty((0, na)), assets, venues,
+                                                accounts=-1))
+        else:  # the drawdowns: the index per asset from the start, one row per asset so that the
+            # running maximum runs along contiguous memory (a (steps, assets) view of it is passed);
+            # every market of an asset records the same index: one of them is read
+            index = np.empty((na, n_steps + 1))
+            index[:, 0] = initial_index
+            for a, m in enumerate(first_market):
+                index[a, 1:] = rec[C.R_INDEX, :, m]
+            dd = np.zeros(na)
+            _max_drawdown(index.T, dd)
+            out["drawdown_pct"] = {a: float(d) for a, d in zip(assets, dd * 100.0)}
 
-    # the summary on a setup thread (after the ledger's pass, started before) while this one
-    # gathers the events' accounts from the population and counts them
-    summing = share(summary_task, 1)
+    # the summary's two items on a setup thread (after the ledger's pass, started before) and
+    # this one, which first gathers the events' accounts from the population and counts them
+    summing = share(summary_task, 2)
     _gather_by_page(positions.account, ev_pos, e["account"])
     accounts = _count_distinct(e["account"])
     summing()
     rr, summary = out["rr"], out["summary"]
     summary["accounts_liquidated"] = accounts
+    summary["drawdown_pct"] = out["drawdown_pct"]
 
     def waves_frame():
         return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
@@ -883,7 +892,9 @@ def summarize(e, r, wave_no, waves_per_step, index, assets, venues, accounts: in
     (the ledger's imbalance is added by :func:`collect` once the ledger's pass is done).
     ``accounts``: the figure to report as the distinct accounts liquidated, ``e["account"]`` then
     not read (None: counted from it; :func:`collect` passes a placeholder and puts in the count
-    it makes beside this function, on another thread)."""
+    it makes beside this function, on another thread).  ``index``: the index per step (rows)
+    and asset (columns) from the start, for the drawdowns (no rows: drawdowns 0, which
+    :func:`collect` replaces with those it computes beside this function)."""
     usd = e["usd"]
     nv, na = len(venues), len(assets)
     sums = np.zeros((2, EV_BY_VENUE + nv + na))  # sums and their compensations
