@@ -98,3 +98,25 @@ def test_gather_by_page_is_a_gather(dtype):
     out = np.empty(len(idx), dtype)
     R._gather_by_page(values, idx, out)
     np.testing.assert_array_equal(out, values[idx])
+
+
+def test_programme_windows_are_the_steps_of_the_mask():
+    """A programme's steps as a slice of the ascending step times: the rows of the obvious mask
+    ``(t >= start) & (t < end)``, for windows inside, across and outside the day, on and off
+    the step grid, empty and reversed."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from liqcascade.engine.flows import _window
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.integers(1, 500), st.sampled_from([0.25, 1.0, 3.0]),
+           st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)),
+           st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)))
+    def check(n, dt, start, end):
+        t = np.arange(n) * dt
+        got = np.zeros(n, bool)
+        got[_window(t, start, end)] = True
+        assert np.array_equal(got, (t >= start) & (t < end))
+
+    check()

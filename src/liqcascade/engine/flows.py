@@ -46,6 +46,12 @@ import numpy as np
 from ..errors import InputError
 
 
+def _window(t: np.ndarray, start_s: float, end_s: float) -> slice:
+    """The steps whose time ``t`` (seconds, ascending) lies in ``[start_s, end_s)``, as a slice
+    (the rows of ``(t >= start_s) & (t < end_s)``, without a mask over the whole day)."""
+    return slice(int(np.searchsorted(t, start_s, "left")), int(np.searchsorted(t, end_s, "left")))
+
+
 @dataclass(frozen=True)
 class Programme:
     asset: str
@@ -216,8 +222,7 @@ class Flows:
                 raise InputError(f"programme on unknown asset {p.asset}", field="asset")
             if p.venue is not None:
                 continue  # venue-level: see venue_schedule
-            on = (t >= p.start_s) & (t < p.end_s)
-            out[on, assets.index(p.asset)] += p.usd_per_s * dt
+            out[_window(t, p.start_s, p.end_s), assets.index(p.asset)] += p.usd_per_s * dt
         for m in self.macro:
             if m.asset not in assets:
                 raise InputError(f"macro shock on unknown asset {m.asset}", field="asset")
@@ -248,8 +253,8 @@ class Flows:
                 continue
             if p.venue not in venues or p.asset not in assets:
                 raise InputError(f"programme on unknown market {p.venue} {p.asset}", field="venue")
-            on = (t >= p.start_s) & (t < p.end_s)
-            out[on, venues.index(p.venue) * len(assets) + assets.index(p.asset)] += p.usd_per_s * dt
+            out[_window(t, p.start_s, p.end_s), venues.index(p.venue) * len(assets) + assets.index(p.asset)] += \
+                p.usd_per_s * dt
         return out
 
     def contagion_matrix(self, assets) -> np.ndarray:
