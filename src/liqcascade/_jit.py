@@ -22,12 +22,15 @@ try:  # pragma: no cover - depends on the environment
         from numba.core.cpu import CPUTargetOptions as _TO
 
         _HAS_NRT_OPTION = hasattr(_TO, "_nrt")
+        _HAS_FORCEINLINE = hasattr(_TO, "forceinline")
     except Exception:  # pragma: no cover
         _HAS_NRT_OPTION = False
+        _HAS_FORCEINLINE = False
 except ImportError:  # pragma: no cover
     numba = None
     HAVE_NUMBA = False
     _HAS_NRT_OPTION = False
+    _HAS_FORCEINLINE = False
 
 
 def _package_stamp() -> str:
@@ -115,6 +118,8 @@ def jit(func: F | None = None, **options) -> F:
         opts.update(options)
         if "_nrt" in opts and not _HAS_NRT_OPTION:  # a private Numba option: drop it if unknown
             opts.pop("_nrt")
+        if "forceinline" in opts and not _HAS_FORCEINLINE:  # a speed hint only: drop it if unknown
+            opts.pop("forceinline")
         return numba.njit(**opts)(f)
 
     return wrap(func) if func is not None else wrap  # type: ignore[return-value]
