@@ -120,3 +120,56 @@ def test_programme_windows_are_the_steps_of_the_mask():
         assert np.array_equal(got, (t >= start) & (t < end))
 
     check()
+
+
+def test_log_ratio_against_a_40_digit_log():
+    """The step loop's log of a ratio (the series near 1, ``math.log(a/b)`` elsewhere) against
+    the log of the exact ratio to 40 digits: within 4 units in the last place, and no worse than
+    ``math.log(a/b)``, which carries the rounding of ``a/b``."""
+    import math
+    from decimal import Decimal, getcontext
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    getcontext().prec = 40
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.floats(1e-3, 1e6), st.one_of(st.floats(-1e-2, 1e-2), st.floats(-0.5, 2.0)))
+    def check(b, x):
+        a = b * (1.0 + x)
+        if not a > 0:
+            return
+        exact = float((Decimal(a) / Decimal(b)).ln())
+        got = C.log_ratio(a, b)
+        tol = 4 * np.spacing(abs(exact)) if exact != 0 else 0.0
+        assert abs(got - exact) <= max(tol, abs(math.log(a / b) - exact))
+
+    check()
+    assert C.log_ratio(95_000.0, 95_000.0) == 0.0
+
+
+def test_fear_index_against_a_40_digit_tanh():
+    """The fear index as (1 - e)/(1 + e), e = exp(2y), against -tanh(y) to 40 digits
+    (y = log(index/slow) over the scale, index below the slow average): within 2e-15 absolute,
+    as -math.tanh(math.log(index/slow)/scale) (both carry the rounding of the log's argument
+    divided by the scale, ~1e-15 here); 0 at or above the slow average."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 40
+    rng = np.random.default_rng(5)
+    scale = 0.05
+    ratios = np.r_[rng.uniform(0.5, 1.0, 2000), 1.0 - np.logspace(-15, -2, 50), [1.0, 1.2]]
+    ast = np.zeros((len(ratios), C.N_AST))
+    ast[:, C.INDEX], ast[:, C.SLOW] = 95_000.0 * ratios, 95_000.0
+    glob = np.zeros(C.N_GLOB)
+    glob[C.FEAR_SCALE] = scale
+    C.fear_index(ast, glob)
+    for k in range(len(ratios)):
+        idx, slow = ast[k, C.INDEX], ast[k, C.SLOW]
+        if idx >= slow:
+            assert ast[k, C.FEAR] == 0.0
+            continue
+        e = ((Decimal(idx) / Decimal(slow)).ln() * 2 / Decimal(scale)).exp()
+        want = float((1 - e) / (1 + e))
+        assert abs(ast[k, C.FEAR] - want) <= 2e-15, (ratios[k], ast[k, C.FEAR], want)

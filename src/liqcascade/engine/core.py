@@ -343,6 +343,28 @@ def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i
     return pnl_frac * eff
 
 
+# ---------------------------------------------------------------------------------- logs
+#: |z| below which :func:`log_ratio` sums its series (2**-8: a/b within ~0.8 % of 1)
+LOG_SERIES_Z = 0.00390625
+
+
+@jit_forceinline
+def log_ratio(a, b):
+    """``log(a/b)`` for positive ``a`` and ``b``.  Near 1 (``|z| < 2**-8`` with
+    ``z = (a-b)/(a+b)``: a price over the one a second before, a fall over the slow average)
+    the series ``2*atanh(z) = 2*(z + z**3/3 + z**5/5 + z**7/7 + ...)`` cut after ``z**7`` (the
+    rest is below ``z**8/9 < 6e-21`` of the sum); ``a - b`` is exact there, so the result is good
+    to a few units in its last place, where ``math.log(a/b)`` carries the rounding of ``a/b``
+    (~1e-16 absolute: up to 3e-10 relative for a one-second log return).  It is also a call
+    less in the step loop, which keeps its floating-point values in registers across it.
+    Elsewhere ``math.log(a/b)``."""
+    z = (a - b) / (a + b)
+    if abs(z) < LOG_SERIES_Z:
+        z2 = z * z
+        return 2.0 * z * (1.0 + z2 * (1.0 / 3.0 + z2 * (0.2 + z2 * (1.0 / 7.0))))
+    return math.log(a / b)
+
+
 # ---------------------------------------------------------------------------------- book
 @jit_forceinline
 def walk_from(b, kappa, a_usd, usd, ua=-1.0):
@@ -506,6 +528,22 @@ def update_marks(mst, ast, mkt_i):
             mst[m, MARK] = c1
 
 
+@jit_forceinline
+def fear_index(ast, glob):
+    """``ast[a, FEAR]``, 0-1, from the price-derived fear-and-greed index ``FG = 50 + 50*tanh(y)``,
+    ``y = log(index/slow)/fear_scale``: ``(50 - FG)/50`` below the slow average, 0 at or above it
+    (greed).  ``(50 - FG)/50 = -tanh(y) = (1 - e)/(1 + e)`` with ``e = exp(2y)`` in (0, 1): as
+    accurate as ``tanh`` of the log (~1e-15 absolute, the rounding of ``y``), one call (``exp``)
+    in the step loop where ``log`` and ``tanh`` were two, ``tanh`` the slower (21 against 9 ns a
+    pair measured here)."""
+    for a in range(ast.shape[0]):
+        fear = 0.0
+        if ast[a, INDEX] < ast[a, SLOW]:
+            e = math.exp(2.0 * log_ratio(ast[a, INDEX], ast[a, SLOW]) / glob[FEAR_SCALE])
+            fear = (1.0 - e) / (1.0 + e)
+        ast[a, FEAR] = fear
+
+
 @jit_inline
 def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                st_end, st_ptr, cmat, vsched):
@@ -517,17 +555,9 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
-    # the fear index first, in a loop of its own (the assets' log and tanh chains overlap; the
+    # the fear index first, in a loop of its own (the assets' chains overlap; the
     # index does not move before the flows below are measured)
-    for a in range(na):
-        fear = 0.0
-        ratio = ast[a, INDEX] / ast[a, SLOW]
-        if ratio < 1.0:  # at or above the slow EMA the greed index is >= 50: no fear (skip tanh, log)
-            fg = 50.0 + 50.0 * math.tanh(math.log(ratio) / glob[FEAR_SCALE])
-            fear = (50.0 - fg) / 50.0
-            if fear < 0.0:
-                fear = 0.0
-        ast[a, FEAR] = fear
+    fear_index(ast, glob)
     for a in range(na):
         idx = ast[a, INDEX]
         usd = sched[t, a]
@@ -694,7 +724,7 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
     # the variances first, in a loop of their own: the books' logs are independent and overlap
     for m in range(mst.shape[0]):
-        r = math.log(mst[m, MID] / mst[m, STEP_MID])
+        r = log_ratio(mst[m, MID], mst[m, STEP_MID])
         mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
     for m in range(mst.shape[0]):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
