@@ -267,8 +267,7 @@ def sort_positions(lp, side, mkt, n_markets, block_counts=None):
     n_blocks = max(1, -(-n // PACK_BLOCK))
     k = min(setup_threads(), n_blocks) if n >= 200_000 else 1
     cut_blocks = [n_blocks * i // k for i in range(k + 1)]
-    cuts = [min(n, b * PACK_BLOCK) for b in cut_blocks]
-    cuts[-1] = n
+    cuts = [min(n, b * PACK_BLOCK) for b in cut_blocks]  # the last: n
     per_chunk = np.zeros((k, n_groups), np.int64)
     if block_counts is None:
         map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], per_chunk[c]), range(k))
@@ -722,13 +721,10 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     first_market = [int(np.flatnonzero(market.mkt_i[:, C.ASSET] == a)[0]) for a in range(na)]
 
     def summary_task(i):
-        if i == 0:  # the events' and waves' figures
+        if i == 0:  # the events' sums and the waves' branching ratios
             with np.errstate(divide="ignore", invalid="ignore"):
-                rr = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
-            # the accounts are counted and the drawdowns computed beside this item: placeholders,
-            # replaced below
-            out.update(rr=rr, summary=summarize(e, rr, wv_no, waves_per_step, np.empty((0, na)), assets, venues,
-                                                accounts=-1))
+                out["rr"] = np.where(wv_depth > 0, wv_liq / wv_depth, np.nan)
+            out["sums"] = event_sums(e, venues, assets)
         else:  # the drawdowns: the index per asset from the start, one row per asset so that the
             # running maximum runs along contiguous memory (a (steps, assets) view of it is passed);
             # every market of an asset records the same index: one of them is read
@@ -736,9 +732,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
             index[:, 0] = initial_index
             for a, m in enumerate(first_market):
                 index[a, 1:] = rec[C.R_INDEX, :, m]
-            dd = np.zeros(na)
-            _max_drawdown(index.T, dd)
-            out["drawdown_pct"] = {a: float(d) for a, d in zip(assets, dd * 100.0)}
+            out["dd"] = drawdowns_pct(index.T)
 
     # the summary's two items on a setup thread (after the ledger's pass, started before) and
     # this one, which first gathers the events' accounts from the population and counts them
@@ -746,9 +740,9 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     _gather_by_page(positions.account, ev_pos, e["account"])
     accounts = _count_distinct(e["account"])
     summing()
-    rr, summary = out["rr"], out["summary"]
-    summary["accounts_liquidated"] = accounts
-    summary["drawdown_pct"] = out["drawdown_pct"]
+    rr = out["rr"]
+    summary = summarize(e, rr, wv_no, waves_per_step, assets, venues, sums=out["sums"], accounts=accounts,
+                        drawdown_pct=out["dd"])
 
     def waves_frame():
         return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
@@ -886,45 +880,56 @@ def _latest(venue, asset, time_s, throttle, na, last, cur, keep):
     return True
 
 
-def summarize(e, r, wave_no, waves_per_step, index, assets, venues, accounts: int | None = None) -> dict:
-    """Headline figures from the events' columns ``e`` (NumPy arrays: venue and asset codes,
-    ``short``, ``account``, ``usd``, ``method``, ``time_s``) and the waves' branching ratios ``r``
-    (the ledger's imbalance is added by :func:`collect` once the ledger's pass is done).
-    ``accounts``: the figure to report as the distinct accounts liquidated, ``e["account"]`` then
-    not read (None: counted from it; :func:`collect` passes a placeholder and puts in the count
-    it makes beside this function, on another thread).  ``index``: the index per step (rows)
-    and asset (columns) from the start, for the drawdowns (no rows: drawdowns 0, which
-    :func:`collect` replaces with those it computes beside this function)."""
+def summarize(e, r, wave_no, waves_per_step, assets, venues, *, sums, accounts: int, drawdown_pct) -> dict:
+    """Headline figures from the events' columns ``e`` (NumPy arrays: ``usd`` and the rest as
+    :func:`event_sums` reads them), the waves' branching ratios ``r`` and the figures computed
+    beside it (:func:`collect` computes them on two threads): ``sums`` (:func:`event_sums`),
+    ``accounts`` (the distinct accounts liquidated) and ``drawdown_pct`` (per asset, percent:
+    :func:`drawdowns_pct`).  The ledger's imbalance is added by :func:`collect` once the
+    ledger's pass is done."""
     usd = e["usd"]
-    nv, na = len(venues), len(assets)
-    sums = np.zeros((2, EV_BY_VENUE + nv + na))  # sums and their compensations
-    _event_sums(usd, e["venue"], e["asset"], e["short"], e["method"],
-                reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues), nv, sums)
-    total, reported, longs = (float(sums[0, k]) for k in (EV_TOTAL, EV_REPORTED, EV_LONG))
-    dd = np.zeros(index.shape[1])
-    if len(index):
-        _max_drawdown(index, dd)
-    dd *= 100.0
+    nv = len(venues)
+    total, reported, longs = (float(sums[k]) for k in (EV_TOTAL, EV_REPORTED, EV_LONG))
     r_first = r[wave_no == 1]
-    by_venue = sums[0, EV_BY_VENUE:EV_BY_VENUE + nv]
-    by_asset = sums[0, EV_BY_VENUE + nv:]
+    by_venue = sums[EV_BY_VENUE:EV_BY_VENUE + nv]
+    by_asset = sums[EV_BY_VENUE + nv:]
     return {
         "true_total_liquidated_usd": total,
         "as_reported_total_usd": reported,
-        "accounts_liquidated": _count_distinct(e["account"]) if accounts is None else accounts,
+        "accounts_liquidated": int(accounts),
         "liquidation_events": int(len(usd)),
         "long_share": longs / total if total > 0 else float("nan"),
         "by_venue_usd": {str(k): float(v) for k, v in zip(venues, by_venue)},
         "by_asset_usd": {str(k): float(v) for k, v in zip(assets, by_asset)},
         "largest_liquidation_usd": float(usd.max()) if len(usd) else 0.0,
-        "drawdown_pct": {a: float(d) for a, d in zip(assets, dd)},
+        "drawdown_pct": {a: float(d) for a, d in zip(assets, drawdown_pct)},
         "waves_total": int(len(r)),
         "max_waves_in_a_step": int(waves_per_step.max()) if len(waves_per_step) else 0,
         "branching_ratio_first_wave_max": float(np.nanmax(r_first)) if np.any(np.isfinite(r_first)) else float("nan"),
         "branching_ratio_path_max": float(np.nanmax(r)) if np.any(np.isfinite(r)) else float("nan"),
-        "adl_usd": float(sums[0, EV_ADL]),
-        "backstop_usd": float(sums[0, EV_BACKSTOP]),
+        "adl_usd": float(sums[EV_ADL]),
+        "backstop_usd": float(sums[EV_BACKSTOP]),
     }
+
+
+def event_sums(e, venues, assets) -> np.ndarray:
+    """The events' USD (``e``: ``usd``, ``venue`` and ``asset`` codes, ``short``, ``method``,
+    ``time_s``) summed per column ``EV_*``: all, as the feeds report them (:func:`reported_mask`),
+    longs', ADL's, the backstops', then per venue and per asset; compensated, in one pass."""
+    sums = np.zeros((2, EV_BY_VENUE + len(venues) + len(assets)))  # sums and their compensations
+    usd = e["usd"]
+    _event_sums(usd, e["venue"], e["asset"], e["short"], e["method"],
+                reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues), len(venues), sums)
+    return sums[0]
+
+
+def drawdowns_pct(index) -> np.ndarray:
+    """Per column of ``index`` (an asset's index per step, rows from the start) the largest fall
+    from its running peak, in percent."""
+    dd = np.zeros(index.shape[1])
+    if len(index):
+        _max_drawdown(index, dd)
+    return dd * 100.0
 
 
 #: :func:`_event_sums`' columns: USD in all events, in those the feeds report, in longs', ADL and
