@@ -83,9 +83,10 @@ def jit_forceinline(func):
     (``forceinline=True``, LLVM's ``alwaysinline``): the book walks and fills, which the step
     loop calls every step and every liquidation.  Left to LLVM's own judgement they stayed calls
     inside the loop (a call clobbers every floating-point register the loop keeps); inlined, the
-    benchmark's step loop at 1,000 positions took 28.5 instead of 34.2 ms and at 1,000,000 ~3 ms
-    less (paired medians).  Inlining them in Numba instead (:func:`jit_inline`) gained ~1 ms
-    more but took the step loop's compilation from ~40 s to ~185 s."""
+    benchmark's step loop took 29.0 instead of 34.0 ms at 1,000 positions and 52.0 instead of
+    58.4 ms at 1,000,000 (first quartiles of paired runs).  Inlining them in Numba instead
+    (:func:`jit_inline`) gained ~1 ms more but took the step loop's compilation from ~40 s to
+    ~185 s."""
     return _jit(func, _nrt=False, forceinline=True)
 
 
@@ -269,13 +270,7 @@ def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
     if mkt_i[m, CONTRACTS] == 1:
         k = tier_of(q / mkt_f[m, CSIZE], caps[m], nt)
         return q * p * (rates[m, k] + extra) - amounts[m, k]
-    best = -np.inf
-    notional = q * p
-    for k in range(nt):
-        v = notional * (rates[m, k] + extra) - amounts[m, k]
-        if v > best:
-            best = v
-    return best
+    return max_line(q * p, m, nt, extra, rates, amounts)
 
 
 @jit
@@ -722,7 +717,7 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
 @jit_inline
 def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
     """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
-    # the variances first, in a loop of their own: the books' logs are independent and overlap
+    # the variances first, in a loop of their own: the books' returns are independent and overlap
     for m in range(mst.shape[0]):
         r = log_ratio(mst[m, MID], mst[m, STEP_MID])
         mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
