@@ -33,6 +33,11 @@ except ImportError:  # pragma: no cover
     _HAS_FORCEINLINE = False
 
 
+#: the package's directory, and its sources' fingerprint once computed (:func:`_package_stamp`)
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+_STAMP: str | None = None
+
+
 def _package_stamp() -> str:
     """A fingerprint of the package's Python sources (each file's path, modification time and
     size), computed once per process."""
@@ -50,9 +55,6 @@ def _package_stamp() -> str:
         _STAMP = h.hexdigest()
     return _STAMP
 
-
-_ROOT = os.path.dirname(os.path.abspath(__file__))
-_STAMP: str | None = None
 
 
 def _install_cache_locators() -> bool:

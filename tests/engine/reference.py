@@ -403,8 +403,8 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         waves_per_step[t] = wave
         C.end_of_step(t, mst, vst, ast, market.mkt_i, market.mkt_f, glob, rec)
 
-    # the log's code: the method, and above it the position's group 2*market + (1 for a short)
-    events = [(t, i, q, f, meth + 4 * (2 * int(mkt[i]) + (1 if side[i] < 0 else 0))) for t, i, q, f, meth in events]
+    # the log's code (method, market, side), as the kernel logs it
+    events = [(t, i, q, f, C.ev_code(meth, int(mkt[i]), float(side[i]))) for t, i, q, f, meth in events]
     ev = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
         zip(*events) if events else ([], [], [], [], []), (np.int32, np.int32, np.float64, np.float64, np.int32)))
     wv = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
