@@ -262,7 +262,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         t_now = t * dt
         C.start_of_step(mst, ast)
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
-                     st_price, st_size, st_end, st_ptr, cmat, vsched)
+                     st_price, st_size, st_end, st_ptr, cmat, vsched, np.zeros((0, 3 * len(assets))))
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
         wave = 0
         while True:

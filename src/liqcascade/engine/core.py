@@ -541,15 +541,24 @@ def fear_index(ast, glob):
 
 @jit_inline
 def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-               st_end, st_ptr, cmat, vsched):
+               st_end, st_ptr, cmat, vsched, pin):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
     walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
     previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
     scheduled informed flows (programmes, macro), ``sched[t, na:]`` the noise traders' flow,
-    which trades after the informed flows' move is measured (``FLOW_INDEX``)."""
+    which trades after the informed flows' move is measured (``FLOW_INDEX``).
+
+    Observed mode (``pin`` has rows): first, every asset whose ``pin[t, a]`` (USD) is a number
+    is traded to that index (:func:`pin_asset`); the signed USD it took is added to
+    ``pin[t, na + a]``: the flow the observed path implies beyond what the engine computes."""
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
+    if pin.shape[0] > 0:
+        for a in range(na):
+            target = pin[t, a]
+            if target == target:
+                pin[t, na + a] += pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target)
     # the fear index first, in a loop of its own (the assets' chains overlap; the
     # index does not move before the flows below are measured)
     fear_index(ast, glob)
@@ -668,6 +677,58 @@ def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
     book (:func:`flow_book`)."""
     u, avg = walk_market(mst, mkt_f, m, d, v_usd)
     flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+
+
+@jit_forceinline
+def cum_unit(u, kappa, u0, pw):
+    """USD a fresh book side holds within ``u`` (fraction) of its mid, in units of its depth
+    ``B``: the inverse of :func:`walk_book` from ``a = 0`` (``X0*u/u0`` within the touch
+    ``u0``, ``X0 = pw``; ``u**kappa`` beyond)."""
+    if u0 > 0.0 and u <= u0:
+        return pw * u / u0
+    return u ** kappa
+
+
+@jit_inline
+def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
+    """Observed mode: market orders that take asset ``a``'s index to ``target`` (USD) at the
+    start of a step.  Every book of the asset (perpetuals and spot, all fresh at the step's
+    start) is walked by the USD its own profile holds within the move ``u = |target/index - 1|``
+    (:func:`cum_unit`), so each mid, and with them the index (the spot mid or the depth-weighted
+    perpetual mids), scales by ``target/index`` exactly, whatever the books' shapes.  The flow
+    party pays the taker fee on the perpetuals and the liquidity providers take the other side
+    (:func:`flow_book`, :func:`spot_fill`): money is conserved.  Returns the signed USD (at mid)
+    traded: + bought, - sold."""
+    idx = ast[a, INDEX]
+    if not (target > 0.0) or not (idx > 0.0) or target == idx:
+        return 0.0
+    d = 1.0 if target > idx else -1.0
+    u = abs(target / idx - 1.0)
+    if u > 0.5:
+        u = 0.5
+    total = 0.0
+    for m in range(mst.shape[0]):
+        if mkt_i[m, ASSET] != a:
+            continue
+        b, k = book_side(mst, mkt_f, m, d)
+        pw = mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID]
+        v_usd = b * cum_unit(u, k, mkt_f[m, TOUCH_U], pw) - (mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID])
+        if v_usd <= 0.0:
+            continue
+        uu, avg = walk_market(mst, mkt_f, m, d, v_usd)
+        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, uu, avg)
+        total += v_usd
+    if ast[a, SP_DEPTH1] > 0.0:
+        if d > 0:
+            b, k, pw, used = ast[a, SP_ASK_B], ast[a, SP_ASK_K], ast[a, SP_TOUCH_PW_ASK], ast[a, SP_CONS_ASK]
+        else:
+            b, k, pw, used = ast[a, SP_BID_B], ast[a, SP_BID_K], ast[a, SP_TOUCH_PW_BID], ast[a, SP_CONS_BID]
+        v_usd = b * cum_unit(u, k, ast[a, SP_TOUCH_U], pw) - used
+        if v_usd > 0.0:
+            spot_fill(ast, a, d, v_usd)
+            total += v_usd
+    update_index(mst, ast, mkt_i, mkt_f)
+    return d * total
 
 
 @jit_inline
@@ -1481,13 +1542,9 @@ def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd
                  hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
     """Send every pending entry order whose trigger the mark has reached (group ``2*m``: triggers
     at or below the start price, descending, fire when ``mark <= trigger``; ``2*m + 1``: above,
-    ascending, fire when ``mark >= trigger``).  The order is a market order: it walks the book
-    (a long buys, a short sells), the liquidity providers take the other side at the fill price,
-    which becomes the position's entry; the taker fee comes out of its margin.  Its LP is then
-    computed by the venue's rule and it goes to its (market, side) heap (longs ``-LP``, shorts ``LP``)."""
+    ascending, fire when ``mark >= trigger``) to the market (:func:`enter_position`)."""
     for m in range(mst.shape[0]):
         mark = mst[m, MARK]
-        v = mkt_i[m, VENUE]
         for up in range(2):
             g = 2 * m + up
             p = pd_ptr[g]
@@ -1496,29 +1553,103 @@ def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd
                 e = entry[j]
                 if (up == 0 and mark > e) or (up == 1 and mark < e):
                     break
-                q = pd_size[p]
-                s = float(side[j])
-                f = fill(mst, mkt_f, m, s, q)
-                fee = q * f * ven_f[v, TAKER]
-                entry[j] = f
-                margin[j] -= fee
-                vst[v, FEE_INCOME] += fee
-                size[j] = q
-                flag[j] = F_OPENED
-                mst[m, LP_INV] -= s * q
-                mst[m, LP_CASH] += s * q * f
-                lp[j] = liquidation_price(s, q, f, margin[j], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0,
-                                          rates, amounts, caps, mkt_i, mkt_f)
-                if s > 0:
-                    mst[m, OI_L] += q
-                    heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
-                else:
-                    mst[m, OI_S] += q
-                    heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
-                mst[m, TRADED] += q * f
-                mst[m, OPENED] += q * f
+                enter_position(j, pd_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
+                               hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
                 p += 1
             pd_ptr[g] = p
+
+
+@jit_forceinline
+def enter_position(j, q, m, mst, vst, side, size, entry, margin, lp, mode, flag, hp_key, hp_idx, hp_base, hp_n,
+                   rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
+    """A pending position ``j`` of ``q`` base units opens on market ``m`` by a market order: it
+    walks the book (a long buys, a short sells), the liquidity providers take the other side at
+    the fill price, which becomes the position's entry; the taker fee comes out of its margin.
+    Its LP is then computed by the venue's rule and it goes to its (market, side) heap (longs
+    ``-LP``, shorts ``LP``).  Returns the fill price (USD)."""
+    v = mkt_i[m, VENUE]
+    s = float(side[j])
+    f = fill(mst, mkt_f, m, s, q)
+    fee = q * f * ven_f[v, TAKER]
+    entry[j] = f
+    margin[j] -= fee
+    vst[v, FEE_INCOME] += fee
+    size[j] = q
+    flag[j] = F_OPENED
+    mst[m, LP_INV] -= s * q
+    mst[m, LP_CASH] += s * q * f
+    lp[j] = liquidation_price(s, q, f, margin[j], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0,
+                              rates, amounts, caps, mkt_i, mkt_f)
+    if s > 0:
+        mst[m, OI_L] += q
+        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
+    else:
+        mst[m, OI_S] += q
+        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
+    mst[m, TRADED] += q * f
+    mst[m, OPENED] += q * f
+    return f
+
+
+@jit
+def timed_step(t, t_now, mst, vst, ast, pos, heaps, timed, rules, pin):
+    """Positions that open or close at a time (observed mode: the open interest's own rises and
+    falls), at the start of the step, after the flows.
+
+    ``timed = (op_idx, op_time, op_size, cl_idx, cl_time, ptrs)``: positions to open, ascending
+    by time (s), with their size (base units), and positions to close, ascending by time; ``ptrs``
+    the two pointers.  An opening is :func:`enter_position`.  A close sells a long (buys back a
+    short) at the market: the fill's PnL less the taker fee goes to the position's margin (its
+    cash), the liquidity providers take the other side; a position that is not open (pending,
+    closed, liquidated) or is checked with its account (``F_ACCOUNT``), or whose equity at the
+    fill would be negative (it is the liquidation engine's), is left alone.  The signed USD
+    traded (+ bought) is added to ``pin[t, 2*na + asset]`` when ``pin`` has rows."""
+    side, size, entry, margin, lp, mkt, mode, flag = pos
+    hp_key, hp_idx, hp_base, hp_n = heaps
+    op_idx, op_time, op_size, cl_idx, cl_time, ptrs = timed
+    rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f = rules
+    na = ast.shape[0]
+    p = ptrs[0]
+    while p < op_idx.shape[0] and op_time[p] <= t_now:
+        j = op_idx[p]
+        m = mkt[j]
+        f = enter_position(j, op_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
+                           hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+        if pin.shape[0] > 0:
+            pin[t, 2 * na + mkt_i[m, ASSET]] += side[j] * op_size[p] * f
+        p += 1
+    ptrs[0] = p
+    p = ptrs[1]
+    while p < cl_idx.shape[0] and cl_time[p] <= t_now:
+        j = cl_idx[p]
+        p += 1
+        q = size[j]
+        fl = flag[j]
+        if q <= 0.0 or fl == F_PENDING or fl == F_CLOSED or fl == F_ACCOUNT:
+            continue
+        m = mkt[j]
+        v = mkt_i[m, VENUE]
+        s = float(side[j])
+        f = preview_fill(mst, mkt_f, m, -s, q)
+        fee = q * f * ven_f[v, TAKER]
+        if margin[j] + s * q * (f - entry[j]) - fee < 0.0:
+            continue
+        f = fill(mst, mkt_f, m, -s, q)
+        fee = q * f * ven_f[v, TAKER]
+        margin[j] += s * q * (f - entry[j]) - fee
+        vst[v, FEE_INCOME] += fee
+        size[j] = 0.0
+        flag[j] = F_CLOSED
+        mst[m, LP_INV] += s * q
+        mst[m, LP_CASH] -= s * q * f
+        if s > 0:
+            mst[m, OI_L] -= q
+        else:
+            mst[m, OI_S] -= q
+        mst[m, TRADED] += q * f
+        if pin.shape[0] > 0:
+            pin[t, 2 * na + mkt_i[m, ASSET]] -= s * q * f
+    ptrs[1] = p
 
 
 @jit
@@ -1600,18 +1731,25 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_codes,
                wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn,
                mc_batch, mc_mark,
-               pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt):
+               pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt, pin, timed):
     """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
+    ``pin``: the observed mode's target index per step and asset and the USD it took
+    (:func:`flows_step`; no rows: free mode); ``timed``: positions opened and closed at a time
+    (:func:`timed_step`).
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
     nm = mst.shape[0]
     dt = glob[DT]
     has_pending = pd_idx.shape[0] > 0
+    has_timed = timed[0].shape[0] > 0 or timed[3].shape[0] > 0
     for t in range(n_steps):
         t_now = t * dt
         start_of_step(mst, ast)
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-                   st_end, st_ptr, cmat, vsched)
+                   st_end, st_ptr, cmat, vsched, pin)
+        if has_timed:
+            timed_step(t, t_now, mst, vst, ast, (side, size, entry, margin, lp, mkt, mode, flag),
+                       (hp_key, hp_idx, hp_base, hp_n), timed, (rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f), pin)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
         wave = 0
         while True:

@@ -206,6 +206,9 @@ class Flows:
     stops: list[StopLosses] = field(default_factory=list)
     contagion: list[Contagion] = field(default_factory=list)
     noise_usd: dict[str, float] = field(default_factory=dict)  # std of USD per step, per asset
+    #: a given signed USD flow per step (+ buys), per asset: ``n_steps`` values each (e.g. the flow
+    #: an observed replay implies, replayed free)
+    exogenous_usd: dict[str, np.ndarray] = field(default_factory=dict)
     fear_window_s: float = 3_600.0
     fear_scale: float = 0.05
 
@@ -230,6 +233,13 @@ class Flows:
                 raise InputError(f"equity path needs {n_steps + 1} points", field="equity_path")
             r = np.diff(np.log(m.equity_path[: n_steps + 1]))
             out[:, assets.index(m.asset)] += m.usd_per_unit_return * m.beta * r
+        for a, usd in self.exogenous_usd.items():
+            usd = np.asarray(usd, np.float64)
+            if a.upper() not in assets:
+                raise InputError(f"exogenous flow on unknown asset {a}", field="asset")
+            if usd.shape != (n_steps,) or not np.all(np.isfinite(usd)):
+                raise InputError(f"exogenous flow of {a} needs {n_steps} finite USD values", field="exogenous_usd")
+            out[:, assets.index(a.upper())] += usd
         rng = np.random.default_rng(seed)
         for a, sd in sorted(self.noise_usd.items()):
             if sd < 0:

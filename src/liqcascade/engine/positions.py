@@ -56,14 +56,21 @@ class Positions:
     venues: tuple[str, ...]
     assets: tuple[str, ...]
     pending: np.ndarray | None = None  # bool per position: opens during the run at ``entry``
+    #: seconds after the start at which a pending position opens at the market (NaN: at its
+    #: ``entry`` trigger price); None: no timed openings
+    open_s: np.ndarray | None = None
+    #: seconds after the start at which the position is closed at the market by its holder (NaN:
+    #: held); None: no timed closes
+    close_s: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, *, account, venue, asset, side, size, entry, margin, leverage, mode=None,
-                    venues=None, assets=None, pending=None) -> "Positions":
+                    venues=None, assets=None, pending=None, open_s=None, close_s=None) -> "Positions":
         """Build from columns.  ``venue``/``asset`` may be names or integer codes (then pass
         ``venues``/``assets``); ``side`` may be +1/-1 or "long"/"short"; ``mode`` 0/1 or
         "isolated"/"cross" (default isolated); ``pending`` booleans (default: all open at the
-        start)."""
+        start); ``open_s``/``close_s`` seconds after the start (NaN: none) at which a pending
+        position opens at the market / a position is closed at the market by its holder."""
         venue_codes, venues = _codes(venue, venues, "venue", str.lower)
         asset_codes, assets = _codes(asset, assets, "asset", str.upper)
         side = np.asarray(side)
@@ -86,6 +93,8 @@ class Positions:
             if np.ndim(leverage) == 0 else np.asarray(leverage, np.float64),
             venues=tuple(venues), assets=tuple(assets),
             pending=None if pending is None else np.asarray(pending, bool),
+            open_s=None if open_s is None else np.asarray(open_s, np.float64),
+            close_s=None if close_s is None else np.asarray(close_s, np.float64),
         )
         pos.validate()
         return pos
@@ -115,7 +124,7 @@ class Positions:
         """Refuse what no venue would hold, with a message naming the field and the first bad row."""
         n = len(self.side)
         for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage") + \
-                (("pending",) if self.pending is not None else ()):
+                tuple(f for f in ("pending", "open_s", "close_s") if getattr(self, f) is not None):
             if len(getattr(self, name)) != n:
                 raise InputError(f"has {len(getattr(self, name))} rows, side has {n}", field=name)
 
@@ -129,6 +138,13 @@ class Positions:
             arr = getattr(self, name)
             bad(~(np.isfinite(arr) & (arr > 0)), name, "must be a positive finite number")
         bad(~np.isin(self.mode, (ISOLATED, CROSS)), "mode", "mode must be 'isolated' or 'cross'")
+        for name in ("open_s", "close_s"):
+            arr = getattr(self, name)
+            if arr is not None:
+                bad(~np.isnan(arr) & ~(np.isfinite(arr) & (arr >= 0)), name,
+                    "must be NaN or a non-negative finite number of seconds")
+        if self.open_s is not None:
+            bad(~np.isnan(self.open_s) & ~self.is_pending, "open_s", "a timed opening must be a pending position")
         bad((self.venue < 0) | (self.venue >= len(self.venues)), "venue", "unknown venue code")
         bad((self.asset < 0) | (self.asset >= len(self.assets)), "asset", "unknown asset code")
         notional = self.size * self.entry

@@ -350,9 +350,9 @@ def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):
     below the start price sorted by entry descending (they open as the mark falls), above it
     ascending.  Returns ``(pd_idx int32, pd_size (base units), start, end, heap_base)``; ``heap_base`` gives
     each (market, side) heap its region, as large as the group's pending count."""
-    pend = np.flatnonzero(positions.is_pending)
+    pend = np.flatnonzero(positions.is_pending & ~_timed_open(positions))
     mkt = positions.market()[pend].astype(np.int64)
-    if len(pend) == 0:
+    if len(pend) == 0 and not positions.n_pending:
         z = np.zeros(2 * n_markets, np.int64)
         return np.zeros(0, np.int32), np.zeros(0), z, z.copy(), np.zeros(2 * n_markets + 1, np.int64)
     e = positions.entry[pend]
@@ -362,10 +362,37 @@ def pending_orders(positions: Positions, p0: np.ndarray, n_markets: int):
     pend, grp = pend[o], grp[o]
     counts = np.bincount(grp, minlength=2 * n_markets)
     end = np.cumsum(counts).astype(np.int64)
-    hgrp = 2 * mkt + (positions.side[positions.is_pending] < 0)
+    allp = positions.is_pending  # the heaps take the timed openings too
+    hgrp = 2 * positions.market()[allp].astype(np.int64) + (positions.side[allp] < 0)
     hcounts = np.bincount(hgrp, minlength=2 * n_markets)
     base = np.r_[0, np.cumsum(hcounts)].astype(np.int64)
     return pend.astype(np.int32), positions.size[pend].copy(), end - counts, end, base
+
+
+def _timed_open(positions: Positions) -> np.ndarray:
+    """Bool per position: pending and opened at a time (``open_s``), not at a trigger price."""
+    if positions.open_s is None:
+        return np.zeros(len(positions), bool)
+    return positions.is_pending & ~np.isnan(positions.open_s)
+
+
+def timed_orders(positions: Positions, n_steps: int, dt: float):
+    """The kernel's ``timed`` tuple (:func:`core.timed_step`): positions opening at a time,
+    ascending by time then index, with their sizes (base units); positions closed by their
+    holders at a time, likewise; and the two pointers.  Times past the horizon are dropped."""
+    horizon = n_steps * dt
+    op = np.flatnonzero(_timed_open(positions) & (np.nan_to_num(positions.open_s, nan=np.inf) < horizon)) \
+        if positions.open_s is not None else np.zeros(0, np.int64)
+    op = op[np.lexsort((op, positions.open_s[op]))] if len(op) else op.astype(np.int64)
+    if positions.close_s is not None:
+        cl = np.flatnonzero(np.nan_to_num(positions.close_s, nan=np.inf) < horizon)
+        cl = cl[np.lexsort((cl, positions.close_s[cl]))]
+    else:
+        cl = np.zeros(0, np.int64)
+    op_time = positions.open_s[op].copy() if len(op) else np.zeros(0)
+    cl_time = positions.close_s[cl].copy() if len(cl) else np.zeros(0)
+    return (op.astype(np.int32), op_time, positions.size[op].copy(), cl.astype(np.int32), cl_time,
+            np.zeros(2, np.int64))
 
 
 def multi_asset_cross_accounts(positions: Positions):
@@ -429,6 +456,9 @@ class Run:
         self.summary = {} if summary is None else summary
         self.ledger = {} if ledger is None else ledger
         self.final = {} if final is None else final
+        #: observed mode: the flow the path implies per step and asset (USD, + bought), else None
+        self.implied_flow_usd: pd.DataFrame | None = None
+        self.timed_flow_usd: pd.DataFrame | None = None
 
     def _frame(self, name: str) -> pd.DataFrame:
         f = self._frames[name]
@@ -509,7 +539,7 @@ def initial_asset_state(p0: np.ndarray, spot: np.ndarray | None = None) -> np.nd
 def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, flows: Flows | None = None, *,
              n_steps: int, dt: float = 1.0, insurance_fund: dict | float = 0.0, adl_rule: str = "queue",
              seed: int = 0, check_ledger: bool = True, keep_final: bool = False,
-             vault_unwind_half_life_s: float | None = None) -> Run:
+             vault_unwind_half_life_s: float | None = None, index_path: dict | None = None) -> Run:
     """Run the cascade engine for ``n_steps`` steps of ``dt`` seconds.
 
     ``insurance_fund``: USD per venue (a dict by venue name, or one number for all) — the
@@ -517,6 +547,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     ``adl_rule``: ``"queue"`` (the venue's ranking) or ``"pro_rata"`` (by size).
     ``vault_unwind_half_life_s``: a liquidator vault (Hyperliquid's HLP) sells what it took over
     into the book, half of what it holds in this many seconds (None: it keeps it).
+    ``index_path``: the observed mode — per asset name, the index (USD) at the start of every
+    step (``n_steps`` values; NaN: not pinned that step): each step begins with the market
+    orders that take the asset's books there (:func:`core.pin_asset`).  The signed USD they
+    took (+ bought) is ``run.implied_flow_usd`` (one column per asset): the flow the path implies
+    beyond the liquidations and the timed openings and closes the engine computes (the latter's
+    USD: ``run.timed_flow_usd``).
     Raises :class:`InputError` for bad parameters before anything runs, and ``AssertionError``
     if the ledger does not balance (``check_ledger``).
     """
@@ -557,6 +593,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if positions.n_pending and np.any(pending[mc_pos]):
         raise InputError("a pending position cannot belong to a multi-asset cross account", field="pending")
     pd_idx, pd_size, pd_start, pd_end, hp_base = pending_orders(positions, p0, nm)
+    timed0 = timed_orders(positions, n_steps, dt)
+    pin0 = observed_pin(index_path, assets, n_steps)
     hot, codes, tot, blocks = packing()
     order, grp_start, grp_end = sort_positions(hot[:, H_LP], positions.side, mkt, nm, blocks)
 
@@ -617,6 +655,8 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         # the records' and the event log's pages are mapped on a setup thread while the loop runs
         # (it writes them a step at a time; contents untouched, so no race)
         prefaulted = prefault_async(rec, *ev)
+        pin = pin0.copy()
+        timed = timed0[:5] + (timed0[5].copy(),)
         C.run_kernel(n_steps, side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag,
                      order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
                      market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
@@ -624,7 +664,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
                      adl_state, trig,
                      *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref, *mc_heap,
                      pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
-                     cnt)
+                     cnt, pin, timed)
         prefaulted()  # done long before the loop (a few ms); the buffers outlive it
         status = int(cnt[C.STATUS])
         if status == C.OK:
@@ -659,8 +699,43 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, checked, p0)
     del size, entry, margin, lp_run, hot, codes
     run.summary["opened_during_run_usd"] = float(np.sum(mst[:, C.OPENED]))
+    if pin.shape[0]:
+        na = len(assets)
+        run.implied_flow_usd = pd.DataFrame(pin[:, na:2 * na], columns=list(assets))
+        run.implied_flow_usd.insert(0, "time_s", np.arange(n_steps) * dt)
+        run.timed_flow_usd = pd.DataFrame(pin[:, 2 * na:], columns=list(assets))
+        run.timed_flow_usd.insert(0, "time_s", np.arange(n_steps) * dt)
+        run.summary["mode"] = "observed"
+    else:
+        run.summary["mode"] = "free"
     run.final = final
     return run
+
+
+def observed_pin(index_path: dict | None, assets, n_steps: int) -> np.ndarray:
+    """The kernel's ``pin`` array: ``(n_steps, 3*n_assets)``, the target index (USD) per step
+    and asset in the first block (NaN: free that step), then zeros for the USD the pin takes and
+    for the USD of the timed openings and closes; no rows without a path (free mode)."""
+    if not index_path:
+        return np.zeros((0, 3 * len(assets)))
+    na = len(assets)
+    pin = np.zeros((n_steps, 3 * na))
+    pin[:, :na] = np.nan
+    for name, values in index_path.items():
+        if name.upper() not in assets:
+            raise InputError(f"index path for {name!r}, which has no market (assets: {', '.join(assets)})",
+                             field="index_path")
+        v = np.asarray(values, np.float64)
+        if v.shape != (n_steps,):
+            raise InputError(f"index path for {name} has {v.size} values, the run {n_steps} steps",
+                             field="index_path")
+        ok = np.isnan(v) | (np.isfinite(v) & (v > 0))
+        if not np.all(ok):
+            i = int(np.flatnonzero(~ok)[0])
+            raise InputError(f"index path for {name}: step {i} is {v[i]!r}, not a positive price",
+                             field="index_path", row=i)
+        pin[:, assets.index(name.upper())] = v
+    return pin
 
 
 def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, initial_index) -> Run:
