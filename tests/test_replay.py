@@ -110,7 +110,7 @@ def test_counterfactual_replays_the_implied_flow():
     n = 600
     path = 100_000.0 * np.exp(np.linspace(0.0, np.log(0.95), n))
     run = simulate(pos, liq, prices, Flows(), n_steps=n, index_path={"BTC": path})
-    cf = counterfactual(pos, liq, prices, run.implied_flow_usd, n_steps=n, dt=1.0, insurance_fund=0.0,
+    cf, paths = counterfactual(pos, liq, prices, run.implied_flow_usd, n_steps=n, dt=1.0, insurance_fund=0.0,
                         adl_rule="queue", seed=0, start_index={"BTC": 100_000.0})
     assert cf["consistency"]["BTC"]["low"] == pytest.approx(path.min(), rel=1e-3)
     v = run.events["usd"].sum()
@@ -118,3 +118,5 @@ def test_counterfactual_replays_the_implied_flow():
     assert cf["no_liquidations"]["BTC"]["low"] > cf["consistency"]["BTC"]["low"]
     assert cf["no_liquidations"]["BTC"]["low"] == pytest.approx(path.min() / (1 - v / 1e9), rel=2e-3)
     assert cf["leverage_10x"]["liquidated_usd"] == 0.0  # a 10x long survives a 5 % fall
+    assert paths["consistency"]["BTC"].min() == pytest.approx(path.min(), rel=1e-3)
+    assert list(paths["consistency"].index[:2]) == [300.0, 600.0]

@@ -350,9 +350,12 @@ def run_cmd(
                                           "scenario's own bundled targets, if any."),
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="A global model-parameters file "
                                               "(e.g. one written by `liqcascade calibrate`); default the bundled one."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="observed: the real path (the scenario's market "
+                                       "series) drives the price; free: the scenario's flows do. Default: "
+                                       "observed where the scenario has a series."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
-    from .report import STAGES, resolve_targets, run_and_report
+    from .report import STAGES, resolve_targets, run_and_report, scenario_mode
     from .scenario import load_parameters, load_scenario
 
     with _guard():
@@ -367,6 +370,7 @@ def run_cmd(
             raise InputError(f"no such file: {parameters}", field="parameters")
         sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
         tg = resolve_targets("auto" if targets is None else targets, sc)
+        mode = scenario_mode(sc, mode)
         err = Console(stderr=True, highlight=False)
         show = err.is_terminal
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -384,7 +388,8 @@ def run_cmd(
                 seen.append(stage)
                 progress.update(task, description=stage)
 
-            res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell)
+            res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell,
+                                 mode=mode)
             progress.update(task, completed=len(STAGES), description="done")
     if as_json:
         _print_json(dict(res.summary, run_dir=str(res.path), report=str(res.report)))
@@ -397,8 +402,8 @@ def _print_run(res) -> None:
 
     con = _console()
     s = res.summary
-    con.print(f"{s['scenario']} · seed {s['seed']} · {s['positions']:,} positions · {s['horizon_hours']:g} h · "
-              f"run {res.run_id}")
+    con.print(f"{s['scenario']} · {s.get('mode', 'free')} · seed {s['seed']} · {s['positions']:,} positions · "
+              f"{s['horizon_hours']:g} h · run {res.run_id}")
     if res.rows:
         t = Table(box=box.SIMPLE_HEAD, title=f"simulated vs reported ({res.targets.name})", title_justify="left")
         for col, j in (("figure", "left"), ("simulated", "right"), ("band", "right"), ("reported", "left"),
@@ -414,6 +419,15 @@ def _print_run(res) -> None:
                      else "."))
     con.print(f"liquidations: {fmt(s['liquidations_usd'], 'USD')} true, "
               f"{fmt(s['liquidations_usd_reported'], 'USD')} as reported")
+    for a, x in (s.get("attribution") or {}).items():
+        if x.get("share_of_fall") is None:
+            continue
+        cf = s.get("counterfactual") or {}
+        lows = ", ".join(f"{k.replace('_', ' ')} {c[a]['low']:,.6g}" for k, c in cf.items()
+                         if k != "consistency" and a in c)
+        con.print(f"{a}: low {x['low']:,.6g}; the liquidations' forced flow explains "
+                  f"{100 * x['share_of_fall_transient']:.0f}-{100 * x['share_of_fall']:.0f} % of the fall"
+                  + (f"; counterfactual lows: {lows}" if lows else ""))
     sys.stdout.flush()
     print(f"report: {res.report}")  # never wrapped: scripts read this line
 

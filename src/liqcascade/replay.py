@@ -105,8 +105,10 @@ def bridge(bars: pd.DataFrame, *, start_ms: int, n_steps: int, dt: float = 1.0, 
     o, h, lo, c = (b[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
     first = np.round((t - start_ms) / 1000.0 / dt).astype(np.int64)
     # the draws are made for every bar, in order, so a bar's path does not depend on the window
-    picks = np.sort(np.stack([rng.choice(np.arange(1, n - 1), 2, replace=False) for _ in range(len(t))]), axis=1) \
-        if len(t) else np.zeros((0, 2), np.int64)
+    p1 = rng.integers(1, n - 1, len(t))  # two distinct steps in 1 .. n-2
+    p2 = rng.integers(1, n - 2, len(t))
+    p2 = p2 + (p2 >= p1)
+    picks = np.sort(np.stack([p1, p2], axis=1), axis=1)
     noise = rng.standard_normal((len(t), n))
     for i in range(len(t)):
         k0 = first[i]
@@ -285,12 +287,12 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
     exo = {a: implied_flow[a].to_numpy(np.float64) for a in implied_flow.columns if a != "time_s"}
     cases = {"consistency": positions, "no_liquidations": _capped(positions, 1.0),
              "leverage_10x": _capped(positions, 10.0)}
-    out = {}
+    out, paths = {}, {}
     for name, pos in cases.items():
         run = simulate(pos, liquidity, prices, Flows(exogenous_usd=exo), n_steps=n_steps, dt=dt,
                        insurance_fund=insurance_fund, adl_rule=adl_rule, seed=seed,
                        vault_unwind_half_life_s=vault_unwind_half_life_s)
-        idx = run.steps.groupby(["time_s", "asset"])["index"].first().unstack("asset")
+        idx = index_by_step(run)
         res = {"liquidated_usd": float(run.summary["true_total_liquidated_usd"])}
         for a in idx.columns:
             s = idx[a].to_numpy()
@@ -298,7 +300,22 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
             p0 = float(start_index[a])
             res[a] = {"low": float(s[k]), "low_time_s": float(idx.index[k]), "fall": float(1.0 - s[k] / p0)}
         out[name] = res
-    return out
+        paths[name] = every(idx, 300.0, dt)
+    return out, paths
+
+
+def index_by_step(run) -> pd.DataFrame:
+    """The engine's index at each step's end, one column per asset (USD), indexed by ``time_s``."""
+    st = run.steps
+    first = st.drop_duplicates(["time_s", "asset"])
+    return first.pivot(index="time_s", columns="asset", values="index").rename_axis(columns=None)
+
+
+def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
+    """The rows at the end of every ``interval_s`` seconds (``time_s`` = the interval's end)."""
+    k = int(round(interval_s / dt))
+    out = frame.iloc[k - 1::k]
+    return out.set_axis(out.index + dt, axis=0)
 
 
 # ---------------------------------------------------------------------------------- the pipeline
@@ -312,6 +329,10 @@ class ObservedReplay:
     paths: dict[str, np.ndarray]
     attribution: Attribution
     counterfactual: dict[str, Any]
+    #: the replay's index at every 5-minute close (``time_s`` from the start; a column per asset)
+    index5m: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per counterfactual case, its index at every 5-minute close
+    counterfactual_paths: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def replay_price_config(prices):
@@ -376,13 +397,14 @@ def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, pop
     att = attribution(run, paths, aggregate_depth(scenario), dt=dt, permanent_impact=p.permanent_impact,
                       resilience_half_life_s=p.resilience_half_life_s)
     cf: dict[str, Any] = {}
+    cf_paths: dict[str, pd.DataFrame] = {}
     if with_counterfactual:
         tell("counterfactual")
         exo = run.implied_flow_usd.copy()
-        cf = counterfactual(positions, liquidity, prices, exo, n_steps=n_steps, dt=dt,
+        cf, cf_paths = counterfactual(positions, liquidity, prices, exo, n_steps=n_steps, dt=dt,
                             insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=liq.adl_rule, seed=seed,
                             start_index={a: float(paths[a][0]) if a in paths else prices.initial[a] for a in assets},
                             vault_unwind_half_life_s=liq.vault_unwind_half_life_s)
     run.summary["attribution"] = att.summary
     run.summary["counterfactual"] = cf
-    return ObservedReplay(run, pop, paths, att, cf)
+    return ObservedReplay(run, pop, paths, att, cf, every(index_by_step(run), 300.0, dt), cf_paths)

@@ -37,6 +37,8 @@ _FALLBACK = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 LONG_COLOUR, SHORT_COLOUR = "#d62728", "#2ca02c"
 PNGS = ("prices", "liquidations", "depth", "funds_adl", "branching", "liquidation_map")
 MAX_WAVE_POINTS = 20_000
+#: the liquidation charts' bin (s)
+LIQ_BIN_S = 300
 
 
 def _colour(venue: str, i: int = 0) -> str:
@@ -151,7 +153,7 @@ def _log_axis(values) -> bool:
     return v.size > 0 and v.max() / v.min() > 20
 
 
-def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict) -> dict[str, Any]:
+def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict, replay=None) -> dict[str, Any]:
     """The report's Plotly figures by name (the PNG names)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -184,16 +186,18 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict)
                     **dict(layout, height=300 * len(assets) + 120))
     figs["prices"] = f
 
-    # liquidations per minute, longs up and shorts down, stacked by venue
+    # liquidations per 5 minutes, longs up and shorts down, stacked by venue (a minute's bars are
+    # hairlines on a two-day axis)
     f = go.Figure()
     for i, v in enumerate(venues):
-        b = bars[bars["venue"] == v].groupby("bar_s")[["liq_long_usd", "liq_short_usd"]].sum()
-        t = _times(start, b.index)
+        b = bars[bars["venue"] == v]
+        b = b.groupby((b["bar_s"] // LIQ_BIN_S) * LIQ_BIN_S)[["liq_long_usd", "liq_short_usd"]].sum()
+        t = _times(start, b.index + LIQ_BIN_S / 2)
         f.add_trace(go.Bar(x=t, y=b["liq_long_usd"], name=f"{v} longs", marker_color=_colour(v, i)))
         f.add_trace(go.Bar(x=t, y=-b["liq_short_usd"], name=f"{v} shorts", marker_color=_colour(v, i),
                            marker_pattern_shape="/", opacity=0.7))
-    f.update_layout(title="Liquidations per minute by venue (longs above zero, shorts below), USD",
-                    barmode="relative", yaxis_title="USD per minute", **layout)
+    f.update_layout(title="Liquidations per 5 minutes by venue (longs above zero, shorts below), USD",
+                    barmode="relative", bargap=0, yaxis_title="USD per 5 minutes", **layout)
     figs["liquidations"] = f
 
     # depth within ±1 % of mid, per market
@@ -265,7 +269,103 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict)
                           "prices from the venues' rule books; USD notional per price bin)",
                     barmode="stack", bargap=0, **layout)
     figs["liquidation_map"] = f
+    if replay is not None:
+        figs.update(replay_figures(replay, scenario, start, layout))
     return figs
+
+
+def real_closes(scenario, assets) -> pd.DataFrame:
+    """The scenario's own 5-minute closes over its window (``time_s`` from the start, one column
+    per asset), empty without a series."""
+    series = scenario.series() if hasattr(scenario, "series") else None
+    if series is None:
+        return pd.DataFrame()
+    s = series[(series["bar_s"] == 300) & series["asset"].isin(assets)]
+    t = (s["time_ms"].to_numpy(np.int64) - scenario.start_ms) / 1000.0 + 300.0  # at the bar's close
+    s = s.assign(time_s=t)
+    s = s[(s["time_s"] > 0) & (s["time_s"] <= scenario.n_steps * scenario.spec.step_seconds)]
+    return s.pivot_table(index="time_s", columns="asset", values="close")
+
+
+def replay_figures(replay, scenario, start, layout) -> dict[str, Any]:
+    """The observed replay's figures: the real path, the engine's and the counterfactuals'
+    (5-minute closes) per asset; the attribution over time (cumulative log moves)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    assets = [a for a in scenario.spec.assets if a in replay.paths]
+    real = real_closes(scenario, assets)
+    figs = {}
+    f = make_subplots(rows=len(assets), cols=1, shared_xaxes=True, subplot_titles=[f"{a} (USD)" for a in assets])
+    dash = {"no_liquidations": "dash", "leverage_10x": "dot", "consistency": "dashdot"}
+    for r, a in enumerate(assets, 1):
+        if a in real.columns:
+            f.add_trace(go.Scatter(x=_times(start, real.index), y=real[a], mode="lines", name="real (Binance, 5 min)",
+                                   legendgroup="real", showlegend=r == 1, line=dict(color="#111", width=2.2)),
+                        row=r, col=1)
+        ix = replay.index5m
+        if a in ix.columns:
+            f.add_trace(go.Scatter(x=_times(start, ix.index), y=ix[a], mode="lines", name="replay (engine index)",
+                                   legendgroup="replay", showlegend=r == 1, line=dict(color="#1f77b4", width=1.2)),
+                        row=r, col=1)
+        for name, path in replay.counterfactual_paths.items():
+            if a in path.columns:
+                f.add_trace(go.Scatter(x=_times(start, path.index), y=path[a], mode="lines",
+                                       name=f"counterfactual: {name.replace('_', ' ')}", legendgroup=name,
+                                       showlegend=r == 1, line=dict(width=1.2, dash=dash.get(name, "solid"))),
+                            row=r, col=1)
+    f.update_layout(title="The real path, the replay on it, and the exogenous flow replayed without "
+                          "liquidations / with leverage capped at 10x", **dict(layout, height=260 * len(assets) + 140))
+    figs["observed"] = f
+    att = replay.attribution.frame
+    f = make_subplots(rows=len(assets), cols=1, shared_xaxes=True,
+                      subplot_titles=[f"{a}: cumulative log move" for a in assets])
+    for r, a in enumerate(assets, 1):
+        d = att[att["asset"] == a]
+        t = _times(start, d["time_s"] + 300)
+        for col, name, style in (("observed_move", "observed", dict(color="#111", width=2)),
+                                 ("endogenous_move", "forced flow (all of its impact kept)",
+                                  dict(color="#d62728", width=1.4)),
+                                 ("endogenous_move_transient", "forced flow (model's resilience)",
+                                  dict(color="#d62728", width=1.2, dash="dot"))):
+            f.add_trace(go.Scatter(x=t, y=d[col].cumsum(), mode="lines", name=name, legendgroup=col,
+                                   showlegend=r == 1, line=style), row=r, col=1)
+    f.update_layout(title="Attribution: the observed move and the part the liquidations' forced flow "
+                          "causes through the books (5-minute steps)", **dict(layout, height=240 * len(assets) + 140))
+    figs["attribution"] = f
+    return figs
+
+
+def _replay_html(summary: dict, divs: dict) -> str:
+    """The observed replay's section: what it is, its attribution and counterfactual figures."""
+    if summary.get("mode") != "observed" or "observed" not in divs:
+        return ""
+    att = summary.get("attribution") or {}
+    cf = summary.get("counterfactual") or {}
+    rows = []
+    for a, x in att.items():
+        share = x.get("share_of_fall")
+        tr = x.get("share_of_fall_transient")
+        lows = " · ".join(f"{name.replace('_', ' ')} {c[a]['low']:,.6g}" for name, c in cf.items() if a in c)
+        rows.append(f"<tr><td>{_e(a)}</td><td>{x['low']:,.6g}</td><td>{100 * x['observed_fall']:.1f} %</td>"
+                    f"<td>{'n/a' if share is None else f'{100 * share:.0f} %'}</td>"
+                    f"<td>{'n/a' if tr is None else f'{100 * tr:.0f} %'}</td><td>{_e(lows)}</td></tr>")
+    table = ("<table><tr><th>asset</th><th>real low (USD)</th><th>log fall to the low</th>"
+             "<th>share of the fall the liquidations cause (impact kept)</th><th>same, model's resilience</th>"
+             "<th>counterfactual lows (USD)</th></tr>" + "".join(rows) + "</table>")
+    return f"""<h2>The crash as it happened</h2>
+<p>Observed replay: every asset's index follows the real Binance perpetual bars (one-minute where the
+series has them), bridged to one-second steps through each bar's open, high, low and close; the
+liquidations are what the venues' rule books do to the population on that path. The flow the
+path implies beyond them is replayed free for the counterfactuals.</p>
+{divs['observed']}
+<h3>How much of the fall did the liquidations cause?</h3>
+<p>The forced flow's own move through the books' depth (every venue and spot, at the market makers'
+depth then), accumulated from the start to the low, over the observed fall. Two bounds: every move
+kept (the replay's law) and the model's resilience (a fraction stays, the rest decays).</p>
+{table}
+{divs['attribution']}
+"""
 
 
 # ---------------------------------------------------------------------------------- PNGs
@@ -558,6 +658,7 @@ def render_html(run, population, scenario, summary: dict, rows: Sequence[Row], t
     dd = ", ".join(f"{a} {fmt(v, 'percent')}" for a, v in (s.get("drawdown_pct") or {}).items())
     title = f"{s['scenario']}: {s.get('scenario_title', '')}"
     scope_html = _scope_html(scenario, s)
+    replay_html = _replay_html(s, divs)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{_e(title)} · liqcascade run {_e(s.get('run_id', ''))}</title>
@@ -592,7 +693,8 @@ liquidated before the end.</p>
 <h2 id="provenance">What was fitted, what came out of the model</h2>
 {prov_html}
 <h2>Prices</h2>{divs['prices']}
-<h2>Liquidations per minute</h2>{divs['liquidations']}
+{replay_html}
+<h2>Liquidations per 5 minutes</h2>{divs['liquidations']}
 <h2>Depth within ±1 %</h2>{divs['depth']}
 <h2>Insurance funds and ADL</h2>{divs['funds_adl']}
 <h2>Branching ratio by wave</h2>
@@ -611,19 +713,64 @@ ledger.json, parameters.json, scenario.toml and PNGs of the charts ({', '.join(p
 
 
 def write_report(directory: str | Path, run, population, scenario, summary: dict, *,
-                 rows: Sequence[Row] = (), targets: Targets | None = None, png: bool = True) -> Path:
-    """Write ``report.html`` (and the PNGs) into ``directory``; returns the HTML's path."""
+                 rows: Sequence[Row] = (), targets: Targets | None = None, png: bool = True, replay=None) -> Path:
+    """Write ``report.html`` (and the PNGs) into ``directory``; returns the HTML's path.
+    ``replay``: an observed replay's :class:`~liqcascade.replay.ObservedReplay` (its path,
+    attribution and counterfactual figures)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     bars = minute_bars(run.steps, max(60.0, float(scenario.spec.step_seconds)))
     maps = liquidation_maps(population, scenario)
-    figs = plotly_figures(bars, run, summary, scenario, maps)
+    figs = plotly_figures(bars, run, summary, scenario, maps, replay)
     page = render_html(run, population, scenario, summary, list(rows), targets, figs, maps)
     out = d / "report.html"
     out.write_text(page, "utf-8")
     if png:
         write_pngs(d, bars, run, summary, scenario, maps)
+        if replay is not None:
+            write_replay_png(d, replay, scenario, summary)
     return out
+
+
+def write_replay_png(directory: Path, replay, scenario, summary: dict) -> Path:
+    """``observed.png``: per asset the real 5-minute closes, the replay and the counterfactuals;
+    beneath, the liquidations per 5 minutes (longs above zero, shorts below, all venues)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    assets = [a for a in scenario.spec.assets if a in replay.paths]
+    real = real_closes(scenario, assets)
+    fig = Figure(figsize=(10, 2.6 * len(assets) + 2.8))
+    axes = fig.subplots(len(assets) + 1, 1, sharex=True)
+    for ax, a in zip(axes, assets):
+        if a in real.columns:
+            ax.plot(real.index / 3600, real[a], color="#111", lw=2, label="real (Binance 5 min)")
+        ax.plot(replay.index5m.index / 3600, replay.index5m[a], color="#1f77b4", lw=1, label="replay")
+        for name, path in replay.counterfactual_paths.items():
+            if name != "consistency" and a in path.columns:
+                ax.plot(path.index / 3600, path[a], lw=1, ls="--" if name == "no_liquidations" else ":",
+                        label=name.replace("_", " "))
+        ax.set_ylabel(f"{a} (USD)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    ev = replay.run.events
+    b = (ev["time_s"] // LIQ_BIN_S) * LIQ_BIN_S
+    longs = ev[ev["side"] == "long"].groupby(b)["usd"].sum()
+    shorts = ev[ev["side"] == "short"].groupby(b)["usd"].sum()
+    ax = axes[-1]
+    ax.bar((longs.index + LIQ_BIN_S / 2) / 3600, longs / 1e6, width=LIQ_BIN_S / 3600, color=LONG_COLOUR, label="longs")
+    ax.bar((shorts.index + LIQ_BIN_S / 2) / 3600, -shorts / 1e6, width=LIQ_BIN_S / 3600, color=SHORT_COLOUR,
+           label="shorts")
+    ax.set_ylabel("liquidated, $M / 5 min")
+    ax.set_xlabel(f"hours since {summary['start_utc']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{scenario.name}: the real path, the replay and the counterfactuals; liquidations per 5 minutes")
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    p = Path(directory) / "observed.png"
+    fig.savefig(p, dpi=110)
+    return p
 
 
 # ---------------------------------------------------------------------------------- the main job
@@ -659,9 +806,27 @@ def resolve_targets(targets, scenario) -> Targets | None:
     return load_targets(targets)
 
 
+MODES = ("observed", "free")
+
+
+def scenario_mode(scenario, mode: str | None) -> str:
+    """``mode`` checked, or the default: ``observed`` where the scenario has a market series,
+    else ``free``."""
+    from .errors import InputError
+
+    has_series = hasattr(scenario, "series") and scenario.series() is not None
+    if mode is None:
+        return "observed" if has_series else "free"
+    if mode not in MODES:
+        raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
+    if mode == "observed" and not has_series:
+        raise InputError(f"scenario {scenario.name} has no market series to replay: use --mode free", field="mode")
+    return mode
+
+
 def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", seed: int = 0,
                    n_positions: int | None = None, targets: Any = "auto", progress=None,
-                   png: bool = True) -> ReportedRun:
+                   png: bool = True, mode: str | None = None) -> ReportedRun:
     """The main job: run a scenario (a bundled name, a TOML path or a loaded
     :class:`~liqcascade.scenario.Scenario`), compare it with its targets, store it in
     ``out_dir`` (atomically, catalogued) and write its report beside the frames.
@@ -669,7 +834,9 @@ def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", s
     ``targets``: ``"auto"`` (the bundled targets of the scenario's name, if any), a targets name
     or path, a loaded :class:`Targets`, or ``None``.  ``progress(stage)`` is told when each of
     :data:`STAGES` starts.  Bad input raises :class:`InputError` before anything is run or
-    written.
+    written.  ``mode``: ``observed`` (the real path: :func:`liqcascade.replay.run_observed`) or
+    ``free`` (the scenario's flows drive the price); default observed where the scenario has a
+    market series.
     """
     from . import store
     from .errors import InputError
@@ -689,20 +856,38 @@ def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", s
     tg = resolve_targets(targets, sc)
     tell = progress or (lambda stage: None)
 
+    mode = scenario_mode(sc, mode)
+
     def forward(stage: str) -> None:
         if stage in ("population", "engine"):
             tell(stage)
 
-    run, population = run_scenario(sc, n_positions=None if n_positions is None else int(n_positions),
-                                   seed=int(seed), progress=forward)
+    replay = None
+    n = None if n_positions is None else int(n_positions)
+    if mode == "observed":
+        from .replay import run_observed
+
+        replay = run_observed(sc, n_positions=n, seed=int(seed), progress=forward)
+        run, population = replay.run, replay.population
+    else:
+        run, population = run_scenario(sc, n_positions=n, seed=int(seed), progress=forward)
     summary = summarize(run, population, sc, seed=int(seed))
+    summary["mode"] = mode
+    if replay is not None:
+        summary["attribution"] = replay.attribution.summary
+        summary["counterfactual"] = replay.counterfactual
     rows = compare(summary, tg) if tg is not None else []
     if tg is not None:
         summary["targets"] = comparison_summary(rows, tg)
     tell("store")
     with store.staged_run(out, summary) as stage:
         store.write_run(stage.path, run, stage.summary, scenario=sc)
+        if replay is not None:
+            replay.attribution.frame.to_parquet(stage.path / "attribution.parquet")
+            flow = run.implied_flow_usd
+            flow.groupby((flow["time_s"] // 300) * 300).sum().drop(columns="time_s") \
+                .rename_axis("time_s").reset_index().to_parquet(stage.path / "implied_flow_5m.parquet")
         tell("report")
-        write_report(stage.path, run, population, sc, stage.summary, rows=rows, targets=tg, png=png)
+        write_report(stage.path, run, population, sc, stage.summary, rows=rows, targets=tg, png=png, replay=replay)
     return ReportedRun(stage.run_id, stage.final, stage.final / "report.html", stage.summary, rows, tg, run,
                        population)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -217,6 +217,10 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
         "start_price_usd": {a: float(s.start_price) for a, s in scenario.spec.assets.items()},
         "drawdown_pct": {a: _num(dd_engine.get(a, float("nan"))) for a in assets},
         "low_usd": low,
+        "low_time_utc": {a: _utc(start, float(index["time_s"].iloc[int(np.nanargmin(index[a].to_numpy()))]))
+                         for a in assets if a in index.columns and np.isfinite(index[a].to_numpy()).any()},
+        "asset_share": {a: (u / total if total > 0 else None) for a, u in _by(ev, "asset", assets).items()},
+        "liquidation_peak": liquidation_peak(ev, index, start),
         # backstops and the cascade
         "adl_usd": float(ev.loc[ev["method"] == "adl", "usd"].sum()),
         "backstop_usd": float(ev.loc[ev["method"] == "backstop", "usd"].sum()),
@@ -227,6 +231,33 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
         "ledger_imbalance_usd": float(run.ledger.get("imbalance", float("nan"))),
         "ledger_ok": bool(run.ledger.get("ok", False)),
     }
+
+
+def _utc(start, seconds: float) -> str:
+    return (start + timedelta(seconds=float(seconds))).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def liquidation_peak(ev: pd.DataFrame, index: pd.DataFrame, start) -> dict[str, Any]:
+    """When the liquidations happened: the largest share of the run's liquidated USD in one
+    minute (fraction) and that minute, the busiest hour (a window of 60 minutes sliding by one)
+    and its centre's distance from the first asset's low (hours, + after the low)."""
+    if not len(ev) or float(ev["usd"].sum()) <= 0:
+        return {"max_minute_share": None, "max_minute_utc": None, "busiest_hour_utc": None,
+                "busiest_hour_from_low_h": None}
+    minute = (ev["time_s"].to_numpy(np.float64) // 60).astype(np.int64)
+    per = np.bincount(minute - minute.min(), weights=ev["usd"].to_numpy(np.float64))
+    k = int(np.argmax(per))
+    c = np.r_[0.0, np.cumsum(per)]
+    hour = c[np.minimum(np.arange(len(per)) + 60, len(per))] - c[:-1]  # minutes i .. i+59
+    h_start_s = (minute.min() + int(np.argmax(hour))) * 60.0
+    first = [c for c in index.columns if c != "time_s"][:1]
+    from_low = None
+    if first:
+        t_low = float(index["time_s"].iloc[int(np.nanargmin(index[first[0]].to_numpy()))])
+        from_low = (h_start_s + 1800.0 - t_low) / 3600.0
+    return {"max_minute_share": float(per[k] / per.sum()), "max_minute_utc": _utc(start, (minute.min() + k) * 60.0),
+            "busiest_hour_utc": _utc(start, h_start_s),
+            "busiest_hour_from_low_h": None if from_low is None else float(from_low)}
 
 
 def lookup(summary: dict, key: str):
