@@ -260,3 +260,22 @@ def test_a_live_table_replaces_every_version():
     w = v.with_table(live).at("2026-02-05")
     assert w.tier_table("ETH/USDC:USDC") is live
     assert len(v.table_versions("ETH/USDC:USDC")) == 2  # the original is untouched
+
+
+def test_the_position_s_date_picks_the_table_on_every_path():
+    """--as-of / as_of=: the 2024 table (ETH 50x) without any pin gives Hyperliquid's answer."""
+    res = CliRunner().invoke(app, ["liqprice", "--venue", "hyperliquid", "--symbol", "ETH/USDC:USDC", "--side",
+                                   "long", "--entry", "2458.5", "--size", "0.015", "--margin", "36.864593",
+                                   "--as-of", DATE_2024, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["liquidation_price"] == single(EXAMPLE, 50)
+    frame = pd.DataFrame([{"side": "long", "entry": 2458.5, "size": 0.015, "margin": 36.864593,
+                           "symbol": "ETH/USDC:USDC"}])
+    assert lp.batch_figures(frame, "hyperliquid", as_of=DATE_2024)["liquidation_price"].iloc[0] == single(EXAMPLE, 50)
+    acct = {"wallet_balance": 36.864593, "positions": [
+        {"symbol": "ETH/USDC:USDC", "side": "long", "size": 0.015, "entry": 2458.5, "mark": 2458.5}]}
+    got = lp.account_figures(acct, "hyperliquid", as_of=DATE_2024)["liquidation_price"].iloc[0]
+    assert got == pytest.approx(single(EXAMPLE, 50), rel=1e-13)
+    bad = CliRunner().invoke(app, ["liqprice", "--venue", "hyperliquid", "--side", "long", "--entry", "2458.5",
+                                   "--size", "0.015", "--margin", "36.864593", "--as-of", "yesterday"])
+    assert bad.exit_code == 2 and "as_of" in bad.output and "Traceback" not in bad.output

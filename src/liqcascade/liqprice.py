@@ -83,22 +83,23 @@ _REL = 1e-12  # relative slack of the opening checks (the venues' own check_open
 
 
 # ============================================================================ venues and tables
-def load_venue(venue: str | VenueRules, *, allow_missing_tables: bool = False) -> VenueRules:
+def load_venue(venue: str | VenueRules, *, allow_missing_tables: bool = False, as_of: Any = None) -> VenueRules:
     """The rule book of ``venue`` (a name or a :class:`VenueRules`, e.g. one with live tables).
 
-    An unknown name is an :class:`InputError`.  When a venue's bundled tables cannot be read, that
-    is an InputError too, unless ``allow_missing_tables`` (parameters are pinned): then the rule
-    book comes without tables.
+    ``as_of`` (a date, datetime or ISO string): look tables up at that date (the version in force
+    then; :meth:`VenueRules.tier_table`), default the latest.  An unknown name is an
+    :class:`InputError`.  When a venue's bundled tables cannot be read, that is an InputError too,
+    unless ``allow_missing_tables`` (parameters are pinned): then the rule book comes without tables.
     """
     if isinstance(venue, VenueRules):
-        return venue
+        return venue if as_of is None else venue.at(as_of)
     try:
-        return get_venue(venue)
+        return get_venue(venue, as_of=as_of)
     except InputError:
         raise
     except Exception as exc:  # bundled table missing or unreadable
         if allow_missing_tables:
-            return VENUES[str(venue).lower()](tables={})
+            return VENUES[str(venue).lower()](tables={}, as_of=as_of)
         raise InputError(
             f"the tier tables of {venue!r} could not be loaded ({type(exc).__name__}: {exc}); "
             "pin --mmr to use the venue without them", field="venue") from exc
@@ -436,18 +437,19 @@ def position_figures(side: str, entry: float, size: float | None = None, margin:
                      leverage: float | None = None, *, venue: str | VenueRules = "binance",
                      mode: str | None = None, symbol: str | None = None, max_leverage: float | None = None,
                      mmr: float | None = None, maintenance_amount: float | None = None,
-                     taker_fee: float | None = None) -> dict[str, Any]:
+                     taker_fee: float | None = None, as_of: Any = None) -> dict[str, Any]:
     """Liquidation, bankruptcy and maintenance figures of one position on one venue.
 
     Prices in USD per base unit, amounts in USD, rates as fractions; ``*_distance_pct`` is the
     signed move from entry in percent (``bankruptcy_distance_pct`` is the move that wipes the
     margin out).  ``tier`` is 1-based, the tier at the liquidation price (Bybit isolated: at
-    entry).  ``max_leverage`` is the cap the opening check applied (tier at entry).
+    entry).  ``max_leverage`` is the cap the opening check applied (tier at entry).  ``as_of``: the
+    position's date; its tables are the versions in force then (default the latest).
     """
     cols = _columns_from_scalars(side=side, entry=entry, size=size, margin=margin, leverage=leverage,
                                  mode=mode, symbol=symbol, max_leverage=max_leverage, mmr=mmr,
                                  maintenance_amount=maintenance_amount, taker_fee=taker_fee)
-    rules = load_venue(venue, allow_missing_tables=mmr is not None)
+    rules = load_venue(venue, allow_missing_tables=mmr is not None, as_of=as_of)
     return _result(rules, _evaluate(rules, cols, numbered=False), 0)
 
 
@@ -516,7 +518,7 @@ def _parse_text(series: pd.Series) -> np.ndarray:
 
 
 def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
-                  defaults: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                  defaults: Mapping[str, Any] | None = None, as_of: Any = None) -> pd.DataFrame:
     """Figures of many positions on one venue.
 
     ``frame`` has columns named as the CLI flags (:data:`BATCH_COLUMNS`; ``side, entry`` and two
@@ -526,7 +528,8 @@ def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
 
     Returns the rows in input order, numeric columns as floats (NaN where empty), with
     ``liquidation_price, bankruptcy_price, maintenance_margin`` (USD) and ``tier`` (1-based)
-    appended.  Errors name the column and the 1-based row.
+    appended.  Errors name the column and the 1-based row.  ``as_of``: the positions' date (tables
+    in force then; default the latest).
     """
     _frame_columns(frame)
     defaults = dict(defaults or {})
@@ -550,7 +553,7 @@ def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
             cols[k] = np.where(np.isnan(cols[k]), float(v), cols[k])
         else:
             cols[k] = np.where(cols[k] == "", str(v), cols[k]).astype(object)
-    rules = load_venue(venue, allow_missing_tables=not np.all(np.isnan(cols["mmr"])))
+    rules = load_venue(venue, allow_missing_tables=not np.all(np.isnan(cols["mmr"])), as_of=as_of)
     res = _evaluate(rules, cols, numbered=True, present=[str(c) for c in frame.columns])
     out = pd.DataFrame(typed, index=frame.index)
     for c in RESULT_COLUMNS:
@@ -691,12 +694,13 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
     return wallet, out
 
 
-def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.DataFrame:
+def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_of: Any = None) -> pd.DataFrame:
     """Each position of a cross-margin account, liquidation price given the others.
 
     ``account = {"wallet_balance": USD, "positions": [{"symbol", "side", "size", "entry", "mark",
     optional "mmr", "maintenance_amount", "max_leverage", "taker_fee"}]}``; ``max_leverage`` is
-    accepted only where it sets the maintenance rate (Hyperliquid).  Position ``i``'s collateral is
+    accepted only where it sets the maintenance rate (Hyperliquid).  ``as_of``: the account's date
+    (tables in force then; default the latest).  Position ``i``'s collateral is
     ``wallet + Σ_{j≠i} (uPnL_j − MM_j)`` with the others' uPnL and cross maintenance margin at
     their marks (:func:`~liqcascade.venues.margin.cross_collateral`); its liquidation price is the
     venue's cross equation with that collateral, all other marks held.
@@ -707,7 +711,7 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.D
     wallet balance, equity, total maintenance margin and margin ratio.
     """
     wallet, positions = _account_positions(account)
-    rules = load_venue(venue, allow_missing_tables=any(p["mmr"] is not None for p in positions))
+    rules = load_venue(venue, allow_missing_tables=any(p["mmr"] is not None for p in positions), as_of=as_of)
     for i, p in enumerate(positions):
         # an account has no opening check: a leverage cap matters only where it sets the rate
         if p["max_leverage"] is not None and rules.maintenance_rate_at_max_leverage(p["max_leverage"]) is None:
