@@ -120,7 +120,7 @@ def test_okx_doge_contract_is_1000_doge():
 
 
 def test_placeholders_are_marked_and_real_tables_are_not():
-    placeholders = {("bybit", "ETH/USDT:USDT"), ("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"),
+    placeholders = {("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"),
                     ("okx", "SOL/USDT:USDT"), ("okx", "DOGE/USDT:USDT")}
     for venue, symbol, version in all_tables():
         spec = specs(venue, symbol)[version]
@@ -207,3 +207,15 @@ def test_okx_btc_tiers_are_in_contracts_of_0_01_btc():
 def test_okx_tables_say_what_is_missing():
     for symbol in ("BTC/USDT:USDT", "ETH/USDT:USDT"):
         assert "Only tier 1 was recorded" in table("okx", symbol).source
+
+
+def test_bybit_eth_is_the_recorded_ethusdt_table_and_refuses_beyond_it():
+    t = table("bybit", "ETH/USDT:USDT")
+    assert t.as_of == "2023-03-05" and "17061" in t.source
+    assert t.caps.tolist() == [9e5, 1.5e6, 3e6, 4.5e6, 6e6, 7.5e6, 9e6, 10.5e6, 16e6, 18e6, 20e6, 22e6, 24e6]
+    assert t.mmr.tolist() == [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.065]
+    assert t.max_leverage[[0, 2, 12]].tolist() == [100, 36.37, 9.76]
+    v = get_venue("bybit")
+    v.check_opening(8_000.0, 3_000.0, 24e6 / 9, t)                      # 24M USDT at 9x: the last tier
+    with pytest.raises(InputError, match="exceeds the largest tier"):
+        v.check_opening(8_001.0, 3_000.0, 24.003e6 / 9, t)
