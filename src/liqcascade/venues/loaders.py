@@ -42,6 +42,10 @@ What each source means, read off the venues' documentation and real responses:
 
 Maintenance amounts read from a venue are checked against the continuity recursion by
 :class:`TierTable`; where a venue gives none they are derived by it.
+
+The bundled format (``venues/tables/<venue>.json``) keeps, per symbol, one table or its dated
+``versions`` (``as_of``: the ISO day from which a version is known to be in force, ``source``:
+where it was read); :func:`bundled_versions` reads every version, :func:`load_tier_file` the latest.
 """
 
 from __future__ import annotations
