@@ -226,11 +226,11 @@ def test_partial_pin_takes_the_rest_from_the_entry_tier():
 
 
 def test_pinned_max_leverage_is_one_over_mmr_without_a_table():
-    # XRP is in no bundled table: with --mmr the position is still computed, capped at 1/mmr
-    args = ("--venue", "binance", "--symbol", "XRP/USDT:USDT", "--side", "long", "--entry", "0.25",
+    # ADA is in no bundled table: with --mmr the position is still computed, capped at 1/mmr
+    args = ("--venue", "binance", "--symbol", "ADA/USDT:USDT", "--side", "long", "--entry", "0.25",
             "--size", "10000", "--mmr", "0.02")
     r = run_json(*args, "--leverage", "10")
-    assert r["max_leverage"] == pytest.approx(50.0) and r["symbol"] == "XRP/USDT:USDT"
+    assert r["max_leverage"] == pytest.approx(50.0) and r["symbol"] == "ADA/USDT:USDT"
     assert r["liquidation_price"] == pytest.approx(formula_lp(+1, 10000, 0.25, 250.0, 0.02), rel=1e-12)
     assert_input_error(run(*args, "--leverage", "60"), "leverage", "50x")
 
@@ -421,7 +421,7 @@ BEYOND = f"{2 * get_venue('binance').tier_table('BTC/USDT:USDT').max_position() 
     "args, needles",
     [
         pytest.param(("--venue", "kraken", *SINGLE), ("venue", "kraken"), id="unknown-venue"),
-        pytest.param(("--venue", "binance", "--symbol", "XRP/USDT:USDT", *SINGLE), ("symbol", "XRP/USDT:USDT"),
+        pytest.param(("--venue", "binance", "--symbol", "ADA/USDT:USDT", *SINGLE), ("symbol", "ADA/USDT:USDT"),
                      id="unknown-symbol"),
         pytest.param(("--symbol", "XYZ/USDT:USDT", *SINGLE), ("symbol", "every venue"), id="unknown-symbol-all-venues"),
         pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "-1", "--leverage", "10"),

@@ -40,11 +40,11 @@ def test_bad_scenarios_name_the_field(tmp_path, edit, field):
 
 
 def test_venue_without_tiers_for_asset(tmp_path):
-    f = tmp_path / "xrp.toml"
-    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "XRP"\nopen_interest_usd = 6.0e9')
-    text += '\n[assets.XRP]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
+    f = tmp_path / "ada.toml"  # ADA: no venue's bundled table lists it
+    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "ADA"\nopen_interest_usd = 6.0e9')
+    text += '\n[assets.ADA]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
     f.write_text(text)
-    with pytest.raises(InputError, match="no tier table for XRP"):
+    with pytest.raises(InputError, match="no tier table for ADA"):
         load_scenario(f)
 
 

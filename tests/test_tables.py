@@ -24,7 +24,8 @@ import pytest
 from liqcascade.engine.positions import venue_symbol
 from liqcascade.scenario import bundled_text, load_scenario
 from liqcascade.venues import get_venue
-from liqcascade.venues.loaders import OKX_CONTRACT_SIZES, load_tier_file
+from liqcascade.errors import InputError
+from liqcascade.venues.loaders import OKX_CONTRACT_SIZES, bundled_versions, load_tier_file
 from liqcascade.venues.tiers import TierTable, derive_maintenance_amounts
 
 TABLES = Path(__file__).parents[1] / "src" / "liqcascade" / "venues" / "tables"
@@ -35,22 +36,32 @@ def doc(venue: str) -> dict:
     return json.loads((TABLES / f"{venue}.json").read_text("utf-8"))
 
 
+def specs(venue: str, symbol: str) -> list[dict]:
+    """A symbol's dated versions as written (one table, or ``versions`` oldest first)."""
+    spec = doc(venue)["symbols"][symbol]
+    return spec["versions"] if "versions" in spec else [spec]
+
+
 def all_tables():
     for venue in VENUES:
         for symbol in doc(venue)["symbols"]:
-            yield venue, symbol
+            for k in range(len(specs(venue, symbol))):
+                yield venue, symbol, k
 
 
-def table(venue: str, symbol: str) -> TierTable:
-    return load_tier_file(TABLES / f"{venue}.json", venue=venue)[symbol]
+def table(venue: str, symbol: str, version: int = -1) -> TierTable:
+    if version == -1:
+        return load_tier_file(TABLES / f"{venue}.json", venue=venue)[symbol]
+    return bundled_versions(doc(venue), venue)[symbol][version]
 
 
 # ------------------------------------------------------------------------------ shape of every table
-@pytest.mark.parametrize("venue, symbol", list(all_tables()))
-def test_table_is_well_formed(venue, symbol):
-    spec = doc(venue)["symbols"][symbol]
+@pytest.mark.parametrize("venue, symbol, version", list(all_tables()))
+def test_table_is_well_formed(venue, symbol, version):
+    spec = specs(venue, symbol)[version]
     assert spec["as_of"] and spec["source"]
-    t = table(venue, symbol)
+    t = table(venue, symbol, version)
+    assert t.as_of_date is not None and t.as_of == spec["as_of"]  # every bundled table is dated to the day
     assert t.floors[0] == 0
     np.testing.assert_array_equal(t.floors[1:], t.caps[:-1])          # contiguous
     assert np.all(t.caps > t.floors)
@@ -109,11 +120,11 @@ def test_okx_doge_contract_is_1000_doge():
 
 
 def test_placeholders_are_marked_and_real_tables_are_not():
-    placeholders = {("bybit", "ETH/USDT:USDT"), ("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"),
+    placeholders = {("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"),
                     ("okx", "SOL/USDT:USDT"), ("okx", "DOGE/USDT:USDT")}
-    for venue, symbol in all_tables():
-        spec = doc(venue)["symbols"][symbol]
-        marked = spec["source"].startswith("PLACEHOLDER") and spec["as_of"].startswith("placeholder")
+    for venue, symbol, version in all_tables():
+        spec = specs(venue, symbol)[version]
+        marked = spec["source"].startswith("PLACEHOLDER")  # as_of stays a date: the borrowed table's
         assert marked == ((venue, symbol) in placeholders), (venue, symbol)
         assert ("PLACEHOLDER" in spec["source"]) == marked
 
@@ -137,3 +148,74 @@ def test_a_scenario_with_a_doge_market_passes_validation(tmp_path):
     f.write_text(text)
     s = load_scenario(f)
     assert any(m.asset == "DOGE" for m in s.spec.markets)
+
+
+# ------------------------------------------------------------------------------ XRP and HYPE; dated versions
+def test_binance_xrp_is_the_published_xrpusdt_table():
+    t = table("binance", "XRP/USDT:USDT")
+    assert t.caps.tolist() == [1e4, 2e4, 16e4, 8e5, 1.6e6, 8e6, 16e6, 20e6, 40e6, 80e6]
+    assert t.mmr.tolist() == [0.005, 0.0065, 0.01, 0.02, 0.025, 0.05, 0.1, 0.125, 0.25, 0.5]
+    assert t.max_leverage.tolist() == [75, 50, 40, 25, 20, 10, 5, 4, 2, 1]
+    assert t.maintenance_amount.tolist() == [0, 15, 85, 1685, 5685, 45685, 445685, 845685, 3345685, 13345685]
+    assert t.as_of == "2024-10-24" and "3d9514d2660c42dfdbde517f7b421d1a5cf4f196" in t.source
+
+
+def test_hyperliquid_xrp_and_hype_are_the_recorded_margin_tables():
+    xrp, hype = table("hyperliquid", "XRP/USDC:USDC"), table("hyperliquid", "HYPE/USDC:USDC")
+    assert (xrp.floors.tolist(), xrp.max_leverage.tolist()) == ([0, 40e6], [20, 10])       # table 53
+    assert (hype.floors.tolist(), hype.max_leverage.tolist()) == ([0, 20e6], [10, 5])      # table 52
+    for t in (xrp, hype):
+        np.testing.assert_allclose(t.mmr, 1 / (2 * t.max_leverage))
+
+
+@pytest.mark.parametrize("venue", ["binance", "hyperliquid"])
+def test_xrp_is_no_longer_refused(venue):
+    v = get_venue(venue)
+    t = v.tier_table("XRP/USDT:USDT")
+    assert t.symbol.startswith("XRP/")
+    v.check_opening(10_000.0, 0.6, 600.0, t)  # 6,000 USD at 10x
+
+
+def test_hyperliquid_keeps_the_2024_caps_as_a_dated_version():
+    for symbol, then, now in (("BTC/USDC:USDC", 50, 40), ("ETH/USDC:USDC", 50, 25), ("SOL/USDC:USDC", 20, 20),
+                              ("DOGE/USDC:USDC", 20, 10)):
+        old, new = (table("hyperliquid", symbol, k) for k in (0, 1))
+        assert (old.as_of, new.as_of) == ("2024-10-01", "2026-01-01")
+        assert old.max_leverage.tolist() == [then] and new.max_leverage[0] == now
+        assert "hyperliquid_positions_2024.json" in old.source
+
+
+# ------------------------------------------------------------------------------ OKX: contracts at the boundary
+def test_okx_btc_tiers_are_in_contracts_of_0_01_btc():
+    """The recorded tier 1 holds up to 1,000 contracts = 10 BTC: 10 BTC opens, 10.01 BTC is refused
+    naming contracts, and nothing is read as USD (10 BTC at 60,000 is 600,000 USD, far above 1,000)."""
+    v = get_venue("okx")
+    t = v.tier_table("BTC/USDT:USDT")
+    assert t.basis == "contracts" and t.contract_size == 0.01
+    assert float(t.measure(10.0, 60_000.0)) == pytest.approx(1000.0)
+    v.check_opening(10.0, 60_000.0, 600_000.0 / 50, t)
+    with pytest.raises(InputError, match=r"1,001\.00 contracts exceeds the largest tier \(1,000\)"):
+        v.check_opening(10.01, 60_000.0, 600_600.0 / 50, t)
+    # the tier follows the size in contracts, not the notional: the same 10 BTC at any price is tier 1
+    for price in (1_000.0, 60_000.0, 500_000.0):
+        f = v.margin_figures("long", 10.0, price, 10.0 * price / 50, t)
+        assert int(f.tier[()]) == 1
+        assert float(f.liquidation_price[()]) == pytest.approx(
+            (price - price / 50) / (1 - (0.004 + v.default_taker_fee)), rel=1e-13)
+
+
+def test_okx_tables_say_what_is_missing():
+    for symbol in ("BTC/USDT:USDT", "ETH/USDT:USDT"):
+        assert "Only tier 1 was recorded" in table("okx", symbol).source
+
+
+def test_bybit_eth_is_the_recorded_ethusdt_table_and_refuses_beyond_it():
+    t = table("bybit", "ETH/USDT:USDT")
+    assert t.as_of == "2023-03-05" and "17061" in t.source
+    assert t.caps.tolist() == [9e5, 1.5e6, 3e6, 4.5e6, 6e6, 7.5e6, 9e6, 10.5e6, 16e6, 18e6, 20e6, 22e6, 24e6]
+    assert t.mmr.tolist() == [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.065]
+    assert t.max_leverage[[0, 2, 12]].tolist() == [100, 36.37, 9.76]
+    v = get_venue("bybit")
+    v.check_opening(8_000.0, 3_000.0, 24e6 / 9, t)                      # 24M USDT at 9x: the last tier
+    with pytest.raises(InputError, match="exceeds the largest tier"):
+        v.check_opening(8_001.0, 3_000.0, 24.003e6 / 9, t)

@@ -196,7 +196,7 @@ def positions(draw):
     name = draw(st.sampled_from(available_venues()))
     v = get_venue(name)
     sym = draw(st.sampled_from(v.symbols()))
-    t = v.tier_table(sym)
+    t = draw(st.sampled_from(v.table_versions(sym)))  # every dated version, not only the latest
     side = draw(st.sampled_from([1, -1]))
     entry = draw(st.floats(10.0, 200_000.0))
     if t.basis == "contracts":
@@ -238,6 +238,7 @@ def test_liquidation_between_entry_and_bankruptcy(p):
     v, t, s, q, e, margin, mode = p
     f = v.margin_figures(s, q, e, margin, t, mode=mode)
     lp, bp = float(f.liquidation_price[()]), float(f.bankruptcy_price[()])
+    assert float(f.maintenance_margin[()]) >= 0 and float(f.maintenance_margin_at_entry[()]) >= 0
     if s > 0:
         assert lp < e
         assert lp >= bp

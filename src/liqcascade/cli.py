@@ -242,6 +242,8 @@ def liqprice(
     out: Optional[Path] = typer.Option(None, "--out", help="Write the batch result here (atomically) instead "
                                        "of stdout.", dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The positions' date (2024-10-15): tier tables "
+                                        "in force then (default: the latest)."),
 ) -> None:
     with _guard():
         pins = dict(max_leverage=max_leverage, mmr=mmr, maintenance_amount=maintenance_amount, taker_fee=taker_fee)
@@ -259,7 +261,7 @@ def liqprice(
                 raise InputError(f"{', '.join(given)} cannot be combined with {what}: the file gives the positions",
                                  field=given[0].lstrip("-"))
         if batch is not None:
-            _run_batch(batch, venue, out, as_json, dict(pins, mode=mode, symbol=symbol))
+            _run_batch(batch, venue, out, as_json, dict(pins, mode=mode, symbol=symbol), as_of)
             return
         if account is not None:
             given = [f"--{k.replace('_', '-')}" for k, v in dict(pins, mode=mode, symbol=symbol).items()
@@ -267,9 +269,9 @@ def liqprice(
             if given:
                 raise InputError(f"{', '.join(given)} cannot be combined with --account: the file gives the "
                                  "positions' parameters", field=given[0].lstrip("-").replace("-", "_"))
-            _run_account(account, venue, as_json)
+            _run_account(account, venue, as_json, as_of)
             return
-        kw = dict(position, mode=mode, symbol=symbol, **pins)
+        kw = dict(position, mode=mode, symbol=symbol, as_of=as_of, **pins)
         if venue is not None:
             r = lp.position_figures(venue=venue, **kw)
             _print_json(r) if as_json else _print_single(r)
@@ -278,10 +280,12 @@ def liqprice(
             _print_json(results) if as_json else _print_comparison(results)
 
 
-def _run_batch(path: Path, venue: str, out: Optional[Path], as_json: bool, defaults: dict[str, Any]) -> None:
+def _run_batch(path: Path, venue: str, out: Optional[Path], as_json: bool, defaults: dict[str, Any],
+               as_of: Optional[str] = None) -> None:
     frame = lp.read_batch_csv(path)
     try:
-        result = lp.batch_figures(frame, venue, defaults={k: v for k, v in defaults.items() if v is not None})
+        result = lp.batch_figures(frame, venue, defaults={k: v for k, v in defaults.items() if v is not None},
+                                  as_of=as_of)
     except InputError as exc:
         if exc.row is not None:  # point at the file and its line too (the header is line 1)
             raise InputError(f"{path}: {exc} (CSV line {exc.row + 1})") from None
@@ -296,9 +300,9 @@ def _run_batch(path: Path, venue: str, out: Optional[Path], as_json: bool, defau
         sys.stdout.write(text)
 
 
-def _run_account(path: Path, venue: str, as_json: bool) -> None:
+def _run_account(path: Path, venue: str, as_json: bool, as_of: Optional[str] = None) -> None:
     doc = lp.read_account_json(path)
-    frame = lp.account_figures(doc, venue)
+    frame = lp.account_figures(doc, venue, as_of=as_of)
     if as_json:
         _print_json(lp.frame_records(frame))
     else:

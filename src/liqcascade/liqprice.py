@@ -25,7 +25,15 @@ the venue's tier table:
   ``1/mmr`` — the leverage at which the initial margin equals the maintenance margin, so a
   position at or above it would open already liquidated.  The published examples (Bybit's
   19,700, Binance's calculator) are far below either default.
-- ``max_leverage`` alone keeps the tiers and only replaces the leverage cap of the opening check.
+- ``max_leverage`` alone keeps the tiers and only replaces the leverage cap of the opening check,
+  except where the venue derives the maintenance rate from it: on Hyperliquid (``MMR =
+  1/(2·maxLev)``) a pinned maximum leverage is a flat margin table at that leverage, so it pins
+  the rate (and a zero deduction unless ``maintenance_amount`` is given) on every path — single,
+  batch, account.  An explicit ``mmr`` still wins.
+- A pin the venue could not have — a maintenance amount larger than ``mmr`` × the notional, which
+  would make the maintenance margin negative and put the liquidation price beyond the bankruptcy
+  price — is refused (InputError naming ``maintenance_amount``): a tier's amount only applies to
+  notionals of at least ``amount/mmr``.
 - ``taker_fee`` (fraction) is not a tier parameter: it is passed to the venue, where only OKX
   adds it to the maintenance rate; unset, the venue's default taker fee applies.
 
@@ -68,28 +76,30 @@ SIZING = ("size", "margin", "leverage")
 RESULT_COLUMNS = ("liquidation_price", "bankruptcy_price", "maintenance_margin", "tier")
 #: flags that may give a batch's defaults for empty cells
 DEFAULTABLE = ("max_leverage", "mmr", "maintenance_amount", "taker_fee", "mode", "symbol")
-ACCOUNT_POSITION_KEYS = ("symbol", "side", "size", "entry", "mark", "mmr", "maintenance_amount", "taker_fee")
+ACCOUNT_POSITION_KEYS = ("symbol", "side", "size", "entry", "mark", "mmr", "maintenance_amount", "max_leverage",
+                         "taker_fee")
 
 _REL = 1e-12  # relative slack of the opening checks (the venues' own check_opening uses it too)
 
 
 # ============================================================================ venues and tables
-def load_venue(venue: str | VenueRules, *, allow_missing_tables: bool = False) -> VenueRules:
+def load_venue(venue: str | VenueRules, *, allow_missing_tables: bool = False, as_of: Any = None) -> VenueRules:
     """The rule book of ``venue`` (a name or a :class:`VenueRules`, e.g. one with live tables).
 
-    An unknown name is an :class:`InputError`.  When a venue's bundled tables cannot be read, that
-    is an InputError too, unless ``allow_missing_tables`` (parameters are pinned): then the rule
-    book comes without tables.
+    ``as_of`` (a date, datetime or ISO string): look tables up at that date (the version in force
+    then; :meth:`VenueRules.tier_table`), default the latest.  An unknown name is an
+    :class:`InputError`.  When a venue's bundled tables cannot be read, that is an InputError too,
+    unless ``allow_missing_tables`` (parameters are pinned): then the rule book comes without tables.
     """
     if isinstance(venue, VenueRules):
-        return venue
+        return venue if as_of is None else venue.at(as_of)
     try:
-        return get_venue(venue)
+        return get_venue(venue, as_of=as_of)
     except InputError:
         raise
     except Exception as exc:  # bundled table missing or unreadable
         if allow_missing_tables:
-            return VENUES[str(venue).lower()](tables={})
+            return VENUES[str(venue).lower()](tables={}, as_of=as_of)
         raise InputError(
             f"the tier tables of {venue!r} could not be loaded ({type(exc).__name__}: {exc}); "
             "pin --mmr to use the venue without them", field="venue") from exc
@@ -104,6 +114,13 @@ def _group_tables(venue: VenueRules, symbol: str, size: np.ndarray, price: np.nd
     at ``price`` when a parameter has to be taken from it (see the module docstring).
     """
     n = len(size)
+    if mmr is None and max_leverage is not None:
+        # a venue whose maintenance rate follows from the maximum leverage (Hyperliquid: a pinned
+        # maximum leverage is a flat margin table at it) pins the rate and a zero deduction too
+        implied = venue.maintenance_rate_at_max_leverage(max_leverage)
+        if implied is not None:
+            mmr = implied
+            maintenance_amount = 0.0 if maintenance_amount is None else maintenance_amount
     try:
         base: TierTable | None = venue.tier_table(symbol)
     except InputError:
@@ -323,6 +340,9 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
         out["maintenance_amount"][r] = table.maintenance_amount[np.minimum(fig.tier - 1, table.n_tiers - 1)]
     errors = _FirstError(numbered)
     mm_e = out["maintenance_margin_at_entry"]
+    mm_lp = out["maintenance_margin"]
+    errors.add((mm_lp < 0) | (mm_e < 0), lambda i: _negative_maintenance(out, i, size[i], entry[i]))
+    errors.raise_first()
     errors.add(margin <= mm_e, lambda i: InputError(
         f"margin {margin[i]:,.2f} does not exceed the maintenance margin {mm_e[i]:,.2f} at entry: "
         "the position would be liquidated as soon as it opens", field="margin"))
@@ -332,6 +352,21 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
                leverage=np.where(has_lev, lev_in, notional / margin), effective_leverage=notional / margin,
                taker_fee=np.where(venue.fee_in_maintenance, fee, np.nan))
     return out
+
+
+def _negative_maintenance(out: Mapping[str, np.ndarray], i: int, size: float, entry: float) -> InputError:
+    """The pinned maintenance amount that makes a position's maintenance margin negative (at entry,
+    else at the liquidation price)."""
+    mmr, amount = float(out["mmr"][i]), float(out["maintenance_amount"][i])
+    at_entry = float(out["maintenance_margin_at_entry"][i]) < 0
+    where, price = ("at entry", entry) if at_entry else ("at the liquidation price", float(out["liquidation_price"][i]))
+    mm = float(out["maintenance_margin_at_entry" if at_entry else "maintenance_margin"][i])
+    least = f"{amount / mmr:,.2f} USD" if mmr > 0 else "no notional (mmr is 0)"
+    return InputError(
+        f"maintenance amount {amount:,.2f} USD is more than mmr {mmr:g} x the notional {where} "
+        f"({size * price:,.2f} USD): the maintenance margin would be negative ({mm:,.2f} USD) and the "
+        f"liquidation price beyond bankruptcy; a tier with that amount holds notionals from {least}",
+        field="maintenance_amount")
 
 
 def _columns_from_scalars(**kw: Any) -> dict[str, np.ndarray]:
@@ -402,18 +437,19 @@ def position_figures(side: str, entry: float, size: float | None = None, margin:
                      leverage: float | None = None, *, venue: str | VenueRules = "binance",
                      mode: str | None = None, symbol: str | None = None, max_leverage: float | None = None,
                      mmr: float | None = None, maintenance_amount: float | None = None,
-                     taker_fee: float | None = None) -> dict[str, Any]:
+                     taker_fee: float | None = None, as_of: Any = None) -> dict[str, Any]:
     """Liquidation, bankruptcy and maintenance figures of one position on one venue.
 
     Prices in USD per base unit, amounts in USD, rates as fractions; ``*_distance_pct`` is the
     signed move from entry in percent (``bankruptcy_distance_pct`` is the move that wipes the
     margin out).  ``tier`` is 1-based, the tier at the liquidation price (Bybit isolated: at
-    entry).  ``max_leverage`` is the cap the opening check applied (tier at entry).
+    entry).  ``max_leverage`` is the cap the opening check applied (tier at entry).  ``as_of``: the
+    position's date; its tables are the versions in force then (default the latest).
     """
     cols = _columns_from_scalars(side=side, entry=entry, size=size, margin=margin, leverage=leverage,
                                  mode=mode, symbol=symbol, max_leverage=max_leverage, mmr=mmr,
                                  maintenance_amount=maintenance_amount, taker_fee=taker_fee)
-    rules = load_venue(venue, allow_missing_tables=mmr is not None)
+    rules = load_venue(venue, allow_missing_tables=mmr is not None, as_of=as_of)
     return _result(rules, _evaluate(rules, cols, numbered=False), 0)
 
 
@@ -482,7 +518,7 @@ def _parse_text(series: pd.Series) -> np.ndarray:
 
 
 def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
-                  defaults: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                  defaults: Mapping[str, Any] | None = None, as_of: Any = None) -> pd.DataFrame:
     """Figures of many positions on one venue.
 
     ``frame`` has columns named as the CLI flags (:data:`BATCH_COLUMNS`; ``side, entry`` and two
@@ -492,7 +528,8 @@ def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
 
     Returns the rows in input order, numeric columns as floats (NaN where empty), with
     ``liquidation_price, bankruptcy_price, maintenance_margin`` (USD) and ``tier`` (1-based)
-    appended.  Errors name the column and the 1-based row.
+    appended.  Errors name the column and the 1-based row.  ``as_of``: the positions' date (tables
+    in force then; default the latest).
     """
     _frame_columns(frame)
     defaults = dict(defaults or {})
@@ -516,7 +553,7 @@ def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
             cols[k] = np.where(np.isnan(cols[k]), float(v), cols[k])
         else:
             cols[k] = np.where(cols[k] == "", str(v), cols[k]).astype(object)
-    rules = load_venue(venue, allow_missing_tables=not np.all(np.isnan(cols["mmr"])))
+    rules = load_venue(venue, allow_missing_tables=not np.all(np.isnan(cols["mmr"])), as_of=as_of)
     res = _evaluate(rules, cols, numbered=True, present=[str(c) for c in frame.columns])
     out = pd.DataFrame(typed, index=frame.index)
     for c in RESULT_COLUMNS:
@@ -642,8 +679,11 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
             if v <= 0:
                 raise InputError(f"must be a positive number, got {_fmt(v)}", field=f"{where}.{key}")
             rec[key] = v
-        for key in ("mmr", "maintenance_amount", "taker_fee"):
+        for key in ("mmr", "maintenance_amount", "max_leverage", "taker_fee"):
             rec[key] = None if pos.get(key) is None else _number(pos[key], f"{where}.{key}")
+        if rec["max_leverage"] is not None and not rec["max_leverage"] > 0:
+            raise InputError(f"must be a positive number, got {_fmt(rec['max_leverage'])}",
+                             field=f"{where}.max_leverage")
         if rec["mmr"] is not None and not 0 <= rec["mmr"] < 1:
             raise InputError(f"must be a fraction in [0, 1), got {_fmt(rec['mmr'])}", field=f"{where}.mmr")
         if rec["maintenance_amount"] is not None and rec["maintenance_amount"] < 0:
@@ -654,11 +694,13 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
     return wallet, out
 
 
-def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.DataFrame:
+def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_of: Any = None) -> pd.DataFrame:
     """Each position of a cross-margin account, liquidation price given the others.
 
     ``account = {"wallet_balance": USD, "positions": [{"symbol", "side", "size", "entry", "mark",
-    optional "mmr", "maintenance_amount", "taker_fee"}]}``.  Position ``i``'s collateral is
+    optional "mmr", "maintenance_amount", "max_leverage", "taker_fee"}]}``; ``max_leverage`` is
+    accepted only where it sets the maintenance rate (Hyperliquid).  ``as_of``: the account's date
+    (tables in force then; default the latest).  Position ``i``'s collateral is
     ``wallet + Σ_{j≠i} (uPnL_j − MM_j)`` with the others' uPnL and cross maintenance margin at
     their marks (:func:`~liqcascade.venues.margin.cross_collateral`); its liquidation price is the
     venue's cross equation with that collateral, all other marks held.
@@ -669,7 +711,12 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.D
     wallet balance, equity, total maintenance margin and margin ratio.
     """
     wallet, positions = _account_positions(account)
-    rules = load_venue(venue, allow_missing_tables=any(p["mmr"] is not None for p in positions))
+    rules = load_venue(venue, allow_missing_tables=any(p["mmr"] is not None for p in positions), as_of=as_of)
+    for i, p in enumerate(positions):
+        # an account has no opening check: a leverage cap matters only where it sets the rate
+        if p["max_leverage"] is not None and rules.maintenance_rate_at_max_leverage(p["max_leverage"]) is None:
+            raise InputError(f"has no effect on {rules.name}: its maintenance rate does not follow from the "
+                             "maximum leverage (pin mmr instead)", field=f"positions[{i}].max_leverage")
     n = len(positions)
     side = np.array([p["side"] for p in positions], dtype=np.int8)
     size = np.array([p["size"] for p in positions])
@@ -681,7 +728,7 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.D
     for i, p in enumerate(positions):
         try:
             sym, parts = _group_tables(rules, p["symbol"], size[i:i + 1], mark[i:i + 1], mmr=p["mmr"],
-                                       maintenance_amount=p["maintenance_amount"], max_leverage=None)
+                                       maintenance_amount=p["maintenance_amount"], max_leverage=p["max_leverage"])
         except InputError as exc:
             raise InputError(str(exc).split(": ", 1)[-1], field=f"positions[{i}].symbol") from None
         symbols[i], tables[i] = sym, parts[0][1]
@@ -697,6 +744,7 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.D
     bp = np.empty(n)
     tier = np.empty(n, dtype=np.int64)
     mmr = np.empty(n)
+    mm_lp = np.empty(n)
     # one margin_figures call per table
     by_table: dict[int, list[int]] = {}
     for i, t in enumerate(tables):
@@ -706,6 +754,16 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules) -> pd.D
         fig = rules.margin_figures(side[r], size[r], entry[r], collateral[r], tables[idx[0]], mode="cross",
                                    taker_fee=fee[r])
         lp[r], bp[r], tier[r], mmr[r] = fig.liquidation_price, fig.bankruptcy_price, fig.tier, fig.mmr
+        mm_lp[r] = fig.maintenance_margin
+    bad = np.flatnonzero((mm < 0) | (mm_lp < 0))
+    if bad.size:
+        i = int(bad[0])
+        t = tables[i]
+        price, where = (mark[i], "at its mark") if mm[i] < 0 else (lp[i], "at the liquidation price")
+        raise InputError(
+            f"maintenance amount {float(t.maintenance_amount[0]):,.2f} USD is more than mmr {float(t.mmr[0]):g} x the "
+            f"notional {where} ({size[i] * price:,.2f} USD): the maintenance margin would be negative and the "
+            "liquidation price beyond bankruptcy", field=f"positions[{i}].maintenance_amount")
     frame = pd.DataFrame({
         "symbol": symbols,
         "side": np.where(side > 0, "long", "short"),

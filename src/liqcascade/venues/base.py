@@ -10,17 +10,19 @@ fractions (0.005 = 0.5 %), times in seconds.
 
 from __future__ import annotations
 
+import bisect
+import datetime as _dt
 import json
 import math
 from dataclasses import dataclass
 from importlib import resources
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from . import margin as _m
-from .tiers import TierTable
+from .tiers import TierTable, table_date
 
 Mode = Literal["isolated", "cross"]
 
@@ -76,47 +78,83 @@ class VenueRules:
     fee_in_maintenance: ClassVar[bool] = False
     procedure: ClassVar[LiquidationProcedure]
 
-    def __init__(self, tables: dict[str, TierTable] | None = None):
-        self._tables = dict(tables) if tables is not None else self._bundled_tables()
+    def __init__(self, tables: Mapping[str, TierTable | Sequence[TierTable]] | None = None, *,
+                 as_of: Any = None):
+        """``tables``: per symbol one table or its dated versions (default: the bundled ones);
+        ``as_of``: the date :meth:`tier_table` looks tables up at when not told (default: the
+        latest version)."""
+        raw = tables if tables is not None else self._bundled_tables()
+        self._versions: dict[str, list[TierTable]] = {}
+        for symbol, value in raw.items():
+            versions = [value] if isinstance(value, TierTable) else list(value)
+            if not versions:
+                raise InputError(f"{self.name} {symbol}: no tier table", field="tiers")
+            if len(versions) > 1:
+                if any(t.as_of_date is None for t in versions):
+                    raise InputError(f"{self.name} {symbol}: dated versions need ISO as_of dates", field="as_of")
+                versions.sort(key=lambda t: t.as_of_date)
+            self._versions[symbol] = versions
+        self.as_of: _dt.date | None = None if as_of is None else table_date(as_of)
 
     # ------------------------------------------------------------------ tier tables
     @classmethod
-    def _bundled_tables(cls) -> dict[str, TierTable]:
+    def _bundled_tables(cls) -> dict[str, list[TierTable]]:
+        from .loaders import bundled_versions
+
         text = resources.files("liqcascade.venues").joinpath("tables", f"{cls.name}.json").read_text("utf-8")
-        doc = json.loads(text)
-        out = {}
-        for symbol, spec in doc["symbols"].items():
-            out[symbol] = TierTable.from_rows(
-                cls.name, symbol, spec["tiers"], basis=spec.get("basis", "notional"),
-                contract_size=spec.get("contract_size", 1.0), as_of=spec.get("as_of", ""),
-                source=spec.get("source", ""),
-            )
-        return out
+        return bundled_versions(json.loads(text), cls.name)
 
     def symbols(self) -> list[str]:
-        return sorted(self._tables)
+        return sorted(self._versions)
 
     def resolve_symbol(self, symbol: str) -> str:
         """The venue's symbol for a ccxt unified symbol, or for the same base asset's linear
         perpetual when the quote differs (``BTC/USDT:USDT`` → ``BTC/USDC:USDC`` on Hyperliquid)."""
-        if symbol in self._tables:
+        if symbol in self._versions:
             return symbol
         base = symbol.split("/")[0].upper()
-        matches = [s for s in self._tables if s.split("/")[0] == base]
+        matches = [s for s in self._versions if s.split("/")[0] == base]
         if len(matches) == 1:
             return matches[0]
         raise InputError(
             f"unknown symbol {symbol!r} on {self.name}; known: {', '.join(self.symbols())}", field="symbol"
         )
 
-    def tier_table(self, symbol: str) -> TierTable:
-        return self._tables[self.resolve_symbol(symbol)]
+    def table_versions(self, symbol: str) -> list[TierTable]:
+        """Every dated version of a symbol's table, oldest first (one for an undated table)."""
+        return list(self._versions[self.resolve_symbol(symbol)])
+
+    def tier_table(self, symbol: str, as_of: Any = None) -> TierTable:
+        """The symbol's table in force on ``as_of`` (a date, datetime or ISO string; default the
+        rule book's :attr:`as_of`, else the latest version).
+
+        The version in force is the latest one dated on or before ``as_of``.  Before a symbol's
+        earliest version no earlier table is known and the earliest is used: its ``as_of`` says
+        so to a caller that compares.
+        """
+        versions = self._versions[self.resolve_symbol(symbol)]
+        when = self.as_of if as_of is None else table_date(as_of)
+        if when is None or len(versions) == 1:
+            return versions[-1]
+        dates = [t.as_of_date for t in versions]
+        return versions[max(bisect.bisect_right(dates, when) - 1, 0)]
+
+    def at(self, as_of: Any) -> "VenueRules":
+        """This rule book with its tables looked up at ``as_of`` by default (the scenario's date):
+        ``get_venue("hyperliquid").at("2024-10-15").tier_table("ETH/USDC:USDC")`` is the 50x table."""
+        return type(self)(self._versions, as_of=as_of)
 
     def with_table(self, table: TierTable) -> "VenueRules":
-        """A copy of this rule book whose table for ``table.symbol`` is replaced (live tables)."""
-        tables = dict(self._tables)
-        tables[table.symbol] = table
-        return type(self)(tables)
+        """A copy of this rule book whose table for ``table.symbol`` is replaced at every date
+        (live tables)."""
+        tables: dict[str, Any] = dict(self._versions)
+        tables[table.symbol] = [table]
+        return type(self)(tables, as_of=self.as_of)
+
+    def maintenance_rate_at_max_leverage(self, max_leverage: float) -> float | None:
+        """The maintenance rate (fraction) a venue derives from a maximum leverage, or None where
+        the rate does not depend on it (the default: tables give it)."""
+        return None
 
     # ------------------------------------------------------------------ the margin equation
     def _extra_rate(self, taker_fee) -> np.ndarray | float:

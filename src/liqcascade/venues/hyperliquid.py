@@ -43,6 +43,12 @@ class Hyperliquid(VenueRules):
         adl_price="previous_mark",
     )
 
+    def maintenance_rate_at_max_leverage(self, max_leverage: float) -> float:
+        """``1/(2*maxLev)``: half the initial margin rate at the maximum leverage.  A pinned maximum
+        leverage is a flat margin table at that leverage (what Hyperliquid lists for an asset
+        without tiers), so it sets the maintenance rate too, not only the opening check."""
+        return 1.0 / (2.0 * float(max_leverage))
+
     def liquidation_step(self, size, price, table: TierTable):
         size = np.asarray(size, np.float64)
         notional = size * np.asarray(price, np.float64)

@@ -42,6 +42,10 @@ What each source means, read off the venues' documentation and real responses:
 
 Maintenance amounts read from a venue are checked against the continuity recursion by
 :class:`TierTable`; where a venue gives none they are derived by it.
+
+The bundled format (``venues/tables/<venue>.json``) keeps, per symbol, one table or its dated
+``versions`` (``as_of``: the ISO day from which a version is known to be in force, ``source``:
+where it was read); :func:`bundled_versions` reads every version, :func:`load_tier_file` the latest.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from .tiers import TierTable, derive_maintenance_amounts
 __all__ = [
     "UNBOUNDED_CAP", "OKX_CONTRACT_SIZES", "from_ccxt_leverage_tiers", "from_binance_leverage_bracket",
     "from_bybit_risk_limit", "from_okx_position_tiers", "from_hyperliquid_meta", "load_tier_file", "detect_format",
+    "bundled_versions",
 ]
 
 #: Cap used for a last tier that has no published upper bound (USD notional or contracts).
@@ -498,37 +503,66 @@ def from_hyperliquid_meta(payload: Any, *, as_of: str = "") -> dict[str, TierTab
 
 
 # ---------------------------------------------------------------------------------------- files
-def _from_bundled(doc: Mapping[str, Any], venue: str | None) -> dict[str, TierTable]:
+def _bundled_version(where: str, file_venue: str, symbol: str, spec: Any) -> TierTable:
+    if not isinstance(spec, Mapping):
+        raise _fail(where, "expected an object", "symbols")
+    rows = _list(_field(spec, "tiers", where), "tiers", where)
+    clean = []
+    for i, r in enumerate(rows):
+        w = f"{where} tier {i + 1}"
+        row = {k: _get_num(r, k, w) for k in ("floor", "cap", "max_leverage", "mmr")}
+        if isinstance(r, Mapping) and r.get("maintenance_amount") not in (None, ""):
+            row["maintenance_amount"] = _num(r["maintenance_amount"], "maintenance_amount", w)
+        clean.append(row)
+    clean.sort(key=lambda r: r["floor"])
+    basis = spec.get("basis", "notional")
+    if basis not in ("notional", "contracts"):
+        raise _fail(where, f"basis must be 'notional' or 'contracts', got {basis!r}", "basis")
+    _check_contiguous(where, np.array([r["floor"] for r in clean]), np.array([r["cap"] for r in clean]), "floor")
+    return TierTable.from_rows(
+        file_venue, symbol, clean, basis=basis,
+        contract_size=_num(spec.get("contract_size", 1.0), "contract_size", where),
+        as_of=str(spec.get("as_of", "")), source=str(spec.get("source", "")),
+    )
+
+
+def bundled_versions(doc: Mapping[str, Any], venue: str | None = None) -> dict[str, list[TierTable]]:
+    """Every dated version of every table in a document of the bundled format, oldest first.
+
+    A symbol's entry is either one table (``as_of, source, basis, contract_size, tiers``) or
+    ``{"versions": [table, ...]}``.  Versions carry ISO dates in ``as_of`` (the day from which the
+    table is known to be in force), distinct per symbol; a single table may carry any text.
+    """
     file_venue = str(doc.get("venue") or venue or "")
     if venue and file_venue and venue.lower() != file_venue.lower():
         raise InputError(f"tier file is for venue {file_venue!r}, not {venue!r}", field="venue")
     symbols = doc.get("symbols")
     if not isinstance(symbols, Mapping) or not symbols:
         raise InputError("tier file: 'symbols' must be a non-empty object", field="symbols")
-    out: dict[str, TierTable] = {}
+    out: dict[str, list[TierTable]] = {}
     for symbol, spec in symbols.items():
         where = f"{file_venue} {symbol}"
-        if not isinstance(spec, Mapping):
-            raise _fail(where, "expected an object", "symbols")
-        rows = _list(_field(spec, "tiers", where), "tiers", where)
-        clean = []
-        for i, r in enumerate(rows):
-            w = f"{where} tier {i + 1}"
-            row = {k: _get_num(r, k, w) for k in ("floor", "cap", "max_leverage", "mmr")}
-            if isinstance(r, Mapping) and r.get("maintenance_amount") not in (None, ""):
-                row["maintenance_amount"] = _num(r["maintenance_amount"], "maintenance_amount", w)
-            clean.append(row)
-        clean.sort(key=lambda r: r["floor"])
-        basis = spec.get("basis", "notional")
-        if basis not in ("notional", "contracts"):
-            raise _fail(where, f"basis must be 'notional' or 'contracts', got {basis!r}", "basis")
-        _check_contiguous(where, np.array([r["floor"] for r in clean]), np.array([r["cap"] for r in clean]), "floor")
-        out[str(symbol)] = TierTable.from_rows(
-            file_venue, str(symbol), clean, basis=basis,
-            contract_size=_num(spec.get("contract_size", 1.0), "contract_size", where),
-            as_of=str(spec.get("as_of", "")), source=str(spec.get("source", "")),
-        )
+        if isinstance(spec, Mapping) and "versions" in spec:
+            specs = _list(spec["versions"], "versions", where)
+            tables = [_bundled_version(f"{where} version {i + 1}", file_venue, str(symbol), v)
+                      for i, v in enumerate(specs)]
+            for i, t in enumerate(tables):
+                if t.as_of_date is None:
+                    raise _fail(f"{where} version {i + 1}", f"as_of {t.as_of!r} is not an ISO date (2024-10-24)",
+                                "as_of")
+            tables.sort(key=lambda t: t.as_of_date)
+            for a, b in zip(tables, tables[1:]):
+                if a.as_of_date == b.as_of_date:
+                    raise _fail(where, f"two versions are dated {a.as_of}", "as_of")
+            out[str(symbol)] = tables
+        else:
+            out[str(symbol)] = [_bundled_version(where, file_venue, str(symbol), spec)]
     return out
+
+
+def _from_bundled(doc: Mapping[str, Any], venue: str | None) -> dict[str, TierTable]:
+    """The latest version of each table (see :func:`bundled_versions`)."""
+    return {symbol: versions[-1] for symbol, versions in bundled_versions(doc, venue).items()}
 
 
 def _ccxt_venue_of(data: Mapping[str, Any]) -> str | None:

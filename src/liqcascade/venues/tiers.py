@@ -20,6 +20,7 @@ construction.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping
 
@@ -41,6 +42,30 @@ def derive_maintenance_amounts(floors: np.ndarray, mmr: np.ndarray) -> np.ndarra
     for n in range(1, len(mmr)):
         d[n] = d[n - 1] + floors[n] * (mmr[n] - mmr[n - 1])
     return d
+
+
+def table_date(value: Any, field: str = "as_of") -> _dt.date:
+    """A calendar date (UTC) from a ``datetime.date``/``datetime``, a pandas or NumPy timestamp,
+    or an ISO string (``2026-02-05``, ``2026-02-05T12:00:00Z``); InputError naming ``field``
+    otherwise.  Tier tables are dated to the day."""
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc)
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, np.datetime64):
+        return _dt.date.fromisoformat(str(value.astype("datetime64[D]")))
+    to_pydatetime = getattr(value, "to_pydatetime", None)  # pandas.Timestamp
+    if callable(to_pydatetime):
+        return table_date(to_pydatetime(), field)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return _dt.date.fromisoformat(text[:10])
+        except ValueError:
+            pass
+    raise InputError(f"expected a date such as 2026-02-05, got {value!r}", field=field)
 
 
 @dataclass(frozen=True)
@@ -65,7 +90,8 @@ class TierTable:
     contract_size:
         Base units per contract (OKX ``ctVal``); 1.0 where sizes are in base units.
     as_of, source:
-        When and where the table was read.
+        When and where the table was read.  Bundled tables carry an ISO date (``2024-10-24``):
+        the day from which the table is known to be in force; :attr:`as_of_date` parses it.
     """
 
     venue: str
@@ -180,6 +206,14 @@ class TierTable:
         return t
 
     # ------------------------------------------------------------------ queries
+    @property
+    def as_of_date(self) -> _dt.date | None:
+        """``as_of`` as a date, or None when it is not an ISO date (a live or pinned table)."""
+        try:
+            return _dt.date.fromisoformat(self.as_of.strip()[:10])
+        except ValueError:
+            return None
+
     @property
     def n_tiers(self) -> int:
         return len(self.mmr)
