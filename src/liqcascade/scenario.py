@@ -373,7 +373,7 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
     needs 5-minute bars from ``spec.lookback_start`` to ``spec.event_end`` (bar open times
     ``lookback_start`` … ``event_end − 5 min``); each of ``spec.minute_assets`` also needs 1-minute
     bars over ``[event_start, event_end)``.  Returns the frame described in
-    :meth:`Scenario.series`; errors are one-line :class:`InputError`\ s naming file and row.
+    :meth:`Scenario.series`; errors are one-line :class:`InputError` messages naming file and row.
     """
     import pyarrow as pa
 

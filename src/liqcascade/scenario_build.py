@@ -177,8 +177,14 @@ class Source:
     what: str
 
 
-def _ms(dt: datetime | str) -> int:
-    t = pd.Timestamp(dt)
+def _ms(dt: datetime | str | pd.Timestamp, field: str = "time") -> int:
+    """A UTC time (a datetime, or ISO-8601 text; no offset means UTC) → epoch ms."""
+    try:
+        t = pd.Timestamp(dt)
+    except (ValueError, TypeError):
+        raise InputError(f"{dt!r} is not an ISO-8601 date/time (e.g. 2026-02-05T00:00Z)", field=field) from None
+    if t is pd.NaT:
+        raise InputError(f"{dt!r} is not an ISO-8601 date/time (e.g. 2026-02-05T00:00Z)", field=field)
     t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
     return int(t.value // 1_000_000)
 
@@ -238,7 +244,7 @@ def event_series(
     with the open interest where a minute bar closes on a 5-minute stamp (NaN elsewhere).
     """
     data_dir = Path(data_dir)
-    t0, e0, e1 = _ms(lookback_start), _ms(event_start), _ms(event_end)
+    t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
     if not (t0 <= e0 < e1) or any(x % _BAR_MS for x in (t0, e0, e1)):
         raise InputError("lookback_start <= event_start < event_end, all on the 5-minute grid, is required",
                          field="event_start")
@@ -339,8 +345,8 @@ def fit_book_depth(path: str | Path, *, start: datetime | str | None = None,
         warnings.simplefilter("ignore", DataCleaningWarning)  # the report says what was dropped
         book, _ = read_binance_book_depth(path)
     t = book["timestamp"].to_numpy()
-    lo = _ms(start) if start is not None else int(t.min())
-    hi = _ms(end) if end is not None else int(t.max()) + 1
+    lo = _ms(start, "start") if start is not None else int(t.min())
+    hi = _ms(end, "end") if end is not None else int(t.max()) + 1
     book = book[(t >= lo) & (t < hi)]
     if book.empty:
         raise InputError(f"{path}: no bookDepth snapshot between {_iso(lo)} and {_iso(hi)}", field="book_depth")
@@ -556,7 +562,7 @@ def build_event_scenario(
         for a in assets:
             if a not in VENUE_SHARES[v] or a not in DEPTH_RATIOS[v] or a not in KAPPAS:
                 raise InputError(f"no stated open-interest share, depth ratio or kappa for {a} on {v}", field="assets")
-    t0, e0, e1 = _ms(lookback_start), _ms(event_start), _ms(event_end)
+    t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
     if t0 >= e0:
         raise InputError("lookback_start must be before event_start", field="lookback_start")
     series, sources = event_series(data_dir, assets=assets, lookback_start=lookback_start, event_start=event_start,
@@ -623,7 +629,7 @@ def _scenario_text(*, name, title, notes, e0, e1, step_seconds, assets, start_pr
         f"name = {_q(name)}",
         f"title = {_q(title)}",
         f"start = {_iso(e0)}",
-        f"horizon_hours = {(e1 - e0) / 3_600_000:g}",
+        f"horizon_hours = {(e1 - e0) / 3_600_000!r}",
         f"step_seconds = {step_seconds!r}",
         "",
         "# Start price: the Binance USDⓈ-M perpetual's open at the start (USDT per base unit).  path: the",
@@ -634,7 +640,7 @@ def _scenario_text(*, name, title, notes, e0, e1, step_seconds, assets, start_pr
         out += ["", f"[assets.{a}]"]
         for k in ("spot_depth_1pct_usd", "spot_kappa"):
             if k in t_assets.get(a, {}):
-                out.append(f"{k} = {_value(t_assets[a][k])}    # from the template scenario (assumption)")
+                out.append(f"{k} = {t_assets[a][k]:.6g}    # from the template scenario (assumption)")
         out.append(f"start_price = {start_prices[a]!r}")
         pts = [f'["{d}", {p!r}]' for d, p in paths[a]]
         out.append("path = [")
