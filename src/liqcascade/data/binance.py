@@ -634,7 +634,7 @@ def read_binance_force_orders(source: Any) -> pd.DataFrame:
 # ------------------------------------------------- perpetual series: bars, open interest, funding
 
 _INTERVAL_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_INTERVAL_IN_NAME = re.compile(r"[_-](?P<n>\d+)(?P<u>[mhd])[_-]")
+_INTERVAL_IN_NAME = re.compile(r"[_-](?P<n>\d+)(?P<u>[mhd])(?=[_.-])")
 _BAR_FIELDS = ("open_time_ms", "open", "high", "low", "close")
 
 
