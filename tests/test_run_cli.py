@@ -87,7 +87,7 @@ def _bad_files(tmp_path):
     files = {
         "not_toml.toml": "name = \n",
         "unknown_key.toml": base.replace('title = "', 'colour = "red"\ntitle = "', 1),
-        "negative_oi.toml": base.replace("open_interest_usd = 9.0e9", "open_interest_usd = -9.0e9", 1),
+        "negative_oi.toml": re.sub(r"open_interest_usd = \S+", "open_interest_usd = -9.0e9", base, count=1),
     }
     tmp_path.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from liqcascade.errors import InputError
@@ -23,16 +25,18 @@ def test_bundled_scenarios_validate():
 
 
 @pytest.mark.parametrize("edit, field", [
-    (("open_interest_usd = 9.0e9", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
-    (("\nkappa = 1.13", "\nkappa = 0.0"), "markets[0].kappa"),
-    (("horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
-    (("step_seconds = 1.0", "step_seconds = \"one\""), "step_seconds"),
-    (('venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
-    (("spot_depth_1pct_usd = 1.0e7", "spot_depth_1pct_usd = -1.0e7"), "assets.BTC.spot_depth_1pct_usd"),
+    ((r"open_interest_usd = \S+", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
+    ((r"\nkappa = \S+", "\nkappa = 0.0"), "markets[0].kappa"),
+    ((r"horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
+    ((r"step_seconds = 1.0", "step_seconds = \"one\""), "step_seconds"),
+    ((r'venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
+    ((r"spot_depth_1pct_usd = \S+", "spot_depth_1pct_usd = -1.0e7"), "assets.BTC.spot_depth_1pct_usd"),
 ])
 def test_bad_scenarios_name_the_field(tmp_path, edit, field):
     f = tmp_path / "bad.toml"
-    f.write_text(GOOD.replace(*edit, 1))
+    bad = re.sub(edit[0], edit[1], GOOD, count=1)
+    assert bad != GOOD
+    f.write_text(bad)
     with pytest.raises(InputError) as e:
         load_scenario(f)
     assert field in str(e.value)
@@ -41,7 +45,8 @@ def test_bad_scenarios_name_the_field(tmp_path, edit, field):
 
 def test_venue_without_tiers_for_asset(tmp_path):
     f = tmp_path / "ada.toml"  # ADA: no venue's bundled table lists it
-    text = GOOD.replace('asset = "ETH"\nopen_interest_usd = 6.0e9', 'asset = "ADA"\nopen_interest_usd = 6.0e9')
+    text = GOOD.replace('asset = "ETH"\nopen_interest_usd', 'asset = "ADA"\nopen_interest_usd', 1)
+    assert text != GOOD
     text += '\n[assets.ADA]\nstart_price = 0.2\npath = [["2026-01-10", 0.3], ["2026-02-05", 0.2]]\n'
     f.write_text(text)
     with pytest.raises(InputError, match="no tier table for ADA"):

@@ -310,7 +310,7 @@ def _run_account(path: Path, venue: str, as_json: bool, as_of: Optional[str] = N
 
 
 # ============================================================================ scenarios
-scenario_app = typer.Typer(help="Inspect the bundled scenarios.", no_args_is_help=True)
+scenario_app = typer.Typer(help="Inspect the bundled scenarios; build one from market data.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 
 
@@ -332,6 +332,55 @@ def scenario_show(name: str = typer.Argument(..., help="a bundled scenario's nam
         if name not in BUNDLED:
             raise InputError(f"no bundled scenario {name!r} (bundled: {', '.join(BUNDLED)})", field="scenario")
         sys.stdout.write(bundled_text(name))
+
+
+_BUILD_HELP = """Derive an event scenario from market files and write NAME.toml and NAME.series.csv.gz to
+--out: start prices (Binance perpetual opens at --start), the 5-minute look-back and event series
+(prices, open interest, funding), open interest per venue (Binance's x stated venue shares), Binance
+BTC depth within 1 % and kappa fitted to a bookDepth archive.  --data is a folder laid out like
+../shared/data (see liqcascade.scenario_build).  Times are UTC ISO-8601 (2026-02-05T00:00Z).
+"""
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+@scenario_app.command("build", help=_BUILD_HELP)
+def scenario_build_cmd(
+    name: str = typer.Argument(..., help="the scenario's name (and the files' stem)"),
+    data: Path = typer.Option(..., "--data", help="market data folder (e.g. ../shared/data)"),
+    start: str = typer.Option(..., "--start", help="event start, UTC (the scenario's start)"),
+    end: str = typer.Option(..., "--end", help="event end, UTC"),
+    out: Path = typer.Option(Path("."), "--out", help="folder to write NAME.toml and NAME.series.csv.gz to"),
+    lookback_start: str = typer.Option("2026-01-01T00:00Z", "--lookback-start", help="first bar of the look-back, UTC"),
+    assets: str = typer.Option("BTC,ETH,SOL,DOGE", "--assets", help="comma-separated assets"),
+    venues: str = typer.Option("binance,bybit,okx,hyperliquid", "--venues", help="comma-separated venues"),
+    minute_assets: str = typer.Option("BTC", "--minute-assets", help="assets with 1-minute bars over the event"),
+    template: Optional[str] = typer.Option(None, "--template", help="scenario (bundled name or TOML file) whose "
+                                           "flows, cohorts, large positions, insurance funds and spot books are copied"),
+    title: str = typer.Option("", "--title", help="the scenario's title"),
+    note: str = typer.Option("", "--note", help="comment lines for the top of the TOML"),
+) -> None:
+    from .scenario_build import build_event_scenario
+
+    with _guard():
+        built = build_event_scenario(data, out, name=name, event_start=start, event_end=end, title=title,
+                                     lookback_start=lookback_start, assets=_names(assets), venues=_names(venues),
+                                     minute_assets=_names(minute_assets), template=template, notes=note)
+    con = _console()
+    t = Table(box=box.SIMPLE_HEAD, title=f"{name}: markets at {start}", title_justify="left")
+    for col in ("venue", "asset", "start price", "open interest", "depth 1 %", "kappa"):
+        t.add_column(col, justify="left" if col in ("venue", "asset") else "right")
+    for m in built.markets:
+        t.add_row(m["venue"], m["asset"], _price(built.start_prices[m["asset"]]), f"${m['open_interest_usd'] / 1e9:,.3f}B",
+                  f"${m['depth_1pct_usd'] / 1e6:,.1f}M", f"{m['kappa']:.3f}")
+    con.print(t)
+    b = built.book
+    con.print(f"Binance BTC book fitted over {b.snapshots:,} bookDepth snapshots: depth ${b.depth_1pct_usd / 1e6:,.1f}M "
+              f"per side within 1 %, kappa {b.kappa:.3f}")
+    sys.stdout.flush()
+    print(f"wrote {built.toml_path} and {built.series_path} ({len(built.series):,} bars)")
 
 
 # ============================================================================ run and runs

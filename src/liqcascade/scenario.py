@@ -13,6 +13,7 @@ and the field's path (``markets[2].open_interest_usd: …``).
 
 from __future__ import annotations
 
+import gzip
 import math
 import tomllib
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError, from_validation_error
@@ -134,6 +136,34 @@ class LargePosition(_Strict):
     entry: float = Field(gt=0, description="USD per base unit")
 
 
+class SeriesSource(_Strict):
+    """One market file the series was derived from: its path under the data folder and its origin."""
+
+    file: str = Field(min_length=1, description="path under the data folder (../shared/data)")
+    origin: str = Field(min_length=1, description="public repository @ commit, from the data README")
+    what: str = ""
+
+
+class SeriesSpec(_Strict):
+    """The ``[series]`` table: the scenario's derived market series (see :data:`SERIES_COLUMNS`)."""
+
+    file: str = Field(min_length=1, description="sidecar beside the TOML, e.g. feb-2026.series.csv.gz")
+    lookback_start: datetime = Field(description="first 5-minute bar of every asset (UTC)")
+    event_start: datetime
+    event_end: datetime = Field(description="end of the event window (UTC, exclusive)")
+    minute_assets: list[str] = Field(default_factory=list, description="assets with 1-minute bars over the event")
+    sources: list[SeriesSource] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not (_utc_ms(self.lookback_start) <= _utc_ms(self.event_start) < _utc_ms(self.event_end)):
+            raise ValueError("lookback_start <= event_start < event_end is required")
+        for k in ("lookback_start", "event_start", "event_end"):
+            if _utc_ms(getattr(self, k)) % 300_000:
+                raise ValueError(f"{k} must be on the 5-minute grid")
+        return self
+
+
 class ScenarioFile(_Strict):
     name: str
     title: str = ""
@@ -146,9 +176,14 @@ class ScenarioFile(_Strict):
     flows: list[FlowSpec] = Field(default_factory=list)
     large_positions: list[LargePosition] = Field(default_factory=list)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    series: SeriesSpec | None = None
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.series is not None:
+            for a in self.series.minute_assets:
+                if a not in self.assets:
+                    raise ValueError(f"series.minute_assets: {a!r} has no [assets.{a}] section")
         seen = set()
         for i, m in enumerate(self.markets):
             if m.asset not in self.assets:
@@ -266,12 +301,46 @@ class ModelParameters(_Strict):
 class Scenario:
     """A validated scenario with its effective model parameters."""
 
-    def __init__(self, spec: ScenarioFile, params: ModelParameters, overridden: list[str], source: str, text: str):
+    def __init__(self, spec: ScenarioFile, params: ModelParameters, overridden: list[str], source: str, text: str,
+                 *, base: Any = None):
         self.spec = spec
         self.params = params
         self.overridden = overridden
         self.source = source
         self.text = text
+        #: the folder the scenario's sidecar files are read from (a Path or a package resource)
+        self.base = base
+
+    def series(self) -> pd.DataFrame | None:
+        """The scenario's market series (the ``[series]`` sidecar), validated; None without one.
+
+        Long format, one row per bar, columns :data:`SERIES_COLUMNS`: ``asset``; ``bar_s`` (bar
+        length in seconds: 300 for every asset over the look-back and the event window, 60 for the
+        ``minute_assets`` over the event window); ``time_ms`` (bar open time, int64 epoch ms UTC);
+        ``open``, ``high``, ``low``, ``close`` (USDT per base unit, Binance USDⓈ-M perpetual
+        trades); ``volume`` (base units); ``oi_usd`` (Binance USDⓈ-M open interest in USD at the
+        bar's close, i.e. stamped ``time_ms + bar_s``; NaN where the data has none, e.g. 1-minute
+        bars that do not close on the 5-minute grid); ``funding_rate_8h`` (the last Binance
+        funding rate settled at or before ``time_ms``, fraction per 8 hours).
+
+        Rows come sorted by asset (in the order of ``[assets]``), then ``bar_s`` descending, then
+        time.  Raises :class:`~liqcascade.errors.InputError` naming the file, the row (line of the
+        decompressed file, header = line 1) and the problem: a missing or extra column, bars
+        unsorted, duplicated, with a gap or off their grid, a price or open interest that is not
+        positive, high below low, a series that does not cover its window.
+        """
+        spec = self.spec.series
+        if spec is None:
+            return None
+        return read_series(self._sidecar(spec.file), spec, assets=list(self.spec.assets))
+
+    def _sidecar(self, file: str):
+        if self.base is not None:
+            return self.base.joinpath(file)
+        bundled = {f"{n}.toml" for n in BUNDLED}
+        if self.source in bundled and not Path(self.source).is_file():
+            return resources.files("liqcascade.scenarios").joinpath(file)
+        return Path(self.source).parent / file
 
     @property
     def name(self) -> str:
@@ -285,6 +354,125 @@ class Scenario:
     def start_ms(self) -> int:
         start = self.spec.start if self.spec.start.tzinfo else self.spec.start.replace(tzinfo=timezone.utc)
         return int(start.timestamp() * 1000)
+
+
+# ----------------------------------------------------------------------------------- series
+#: the columns of a scenario's series sidecar, in order (see :meth:`Scenario.series`)
+SERIES_COLUMNS = ("asset", "bar_s", "time_ms", "open", "high", "low", "close", "volume", "oi_usd",
+                  "funding_rate_8h")
+
+
+def _utc_ms(dt: datetime) -> int:
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp() * 1000)
+
+
+def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
+    """Read and validate a series sidecar (``.csv`` or ``.csv.gz``) against its ``[series]`` table.
+
+    ``path``: a file path or a package resource.  ``assets``: the scenario's assets, each of which
+    needs 5-minute bars from ``spec.lookback_start`` to ``spec.event_end`` (bar open times
+    ``lookback_start`` … ``event_end − 5 min``); each of ``spec.minute_assets`` also needs 1-minute
+    bars over ``[event_start, event_end)``.  Returns the frame described in
+    :meth:`Scenario.series`; errors are one-line :class:`InputError` messages naming file and row.
+    """
+    import pyarrow as pa
+
+    from .data._common import check_high_low, check_positive, check_regular_bars, fail, iso_ms, parse_csv, \
+        read_bytes, require_columns, to_float
+
+    if not isinstance(path, (str, Path)):  # a package resource (the bundled scenarios' sidecars)
+        name = getattr(path, "name", str(path))
+        try:
+            raw = path.read_bytes()
+        except (OSError, FileNotFoundError):
+            raise InputError(f"{name}: no such file (the scenario's [series] sidecar)", field="series.file") from None
+        data = gzip.decompress(raw) if name.endswith(".gz") else raw
+    else:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file (the scenario's [series] sidecar)", field="series.file")
+        data, name = read_bytes(path)
+        name = str(path)
+    head = [h.strip() for h in data[: data.find(b"\n")].decode("utf-8", "replace").split(",")]
+    require_columns(name, head, SERIES_COLUMNS)
+    if tuple(head) != SERIES_COLUMNS:
+        extra = [h for h in head if h not in SERIES_COLUMNS]
+        raise fail(name, f"columns must be exactly {','.join(SERIES_COLUMNS)}"
+                   + (f" (unexpected {', '.join(extra)})" if extra else " in this order"), row=1)
+    types = {"asset": pa.string(), "bar_s": pa.int64(), "time_ms": pa.int64(),
+             **{c: pa.float64() for c in SERIES_COLUMNS[3:]}}
+    df = parse_csv(data, name, header=True, names=SERIES_COLUMNS, types=types)
+    line0 = 2
+    asset = df["asset"].astype("string").str.strip()
+    unknown = ~asset.isin(assets).to_numpy()
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise fail(name, f"asset {asset.iloc[i]!r} is not one of the scenario's assets ({', '.join(assets)})",
+                   row=line0 + i, field="asset")
+    bar_s = to_float(df, "bar_s", name, line0)
+    odd = ~np.isin(bar_s, (60, 300))
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise fail(name, f"bar_s must be 300 or 60 (seconds), got {bar_s[i]:g}", row=line0 + i, field="bar_s")
+    t = to_float(df, "time_ms", name, line0)
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise fail(name, "time_ms is missing", row=line0 + i, field="time_ms")
+    t = t.astype(np.int64)
+    px = {c: to_float(df, c, name, line0) for c in ("open", "high", "low", "close")}
+    for c, v in px.items():
+        check_positive(v, c, name, line0)
+    check_high_low(px["high"], px["low"], name, line0)
+    vol = to_float(df, "volume", name, line0)
+    check_positive(vol, "volume", name, line0, allow_zero=True)
+    oi = to_float(df, "oi_usd", name, line0)
+    bad = np.flatnonzero(~np.isnan(oi) & ~(oi > 0))
+    if bad.size:
+        i = int(bad[0])
+        raise fail(name, f"oi_usd must be positive (or empty), got {oi[i]:g}", row=line0 + i, field="oi_usd")
+    fr = to_float(df, "funding_rate_8h", name, line0)
+    bad = np.flatnonzero(~np.isfinite(fr))
+    if bad.size:
+        raise fail(name, "funding_rate_8h is missing", row=line0 + int(bad[0]), field="funding_rate_8h")
+
+    # blocks: asset in the scenario's order, 300-s bars before 60-s bars, each block contiguous
+    rank = np.array([assets.index(a) for a in asset]) * 2 + (bar_s == 60)
+    back = np.flatnonzero(np.diff(rank) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise fail(name, f"rows are not sorted by asset ({', '.join(assets)}) then bar_s (300, 60): "
+                   f"{asset.iloc[i]} {bar_s[i]:g} s after {asset.iloc[i - 1]} {bar_s[i - 1]:g} s",
+                   row=line0 + i, field="asset")
+    start, ev0, ev1 = (_utc_ms(getattr(spec, k)) for k in ("lookback_start", "event_start", "event_end"))
+    need = [(a, 300, start) for a in assets] + [(a, 60, ev0) for a in spec.minute_assets]
+    bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
+    blocks = {(asset.iloc[b], int(bar_s[b])): (b, e) for b, e in zip(bounds[:-1], bounds[1:]) if e > b}
+    for a, step_s, first in need:
+        if (a, step_s) not in blocks:
+            raise fail(name, f"no {step_s}-s bars for {a}: the series must cover "
+                       f"{iso_ms(first)} to {iso_ms(ev1)}", field="asset")
+        b, e = blocks[(a, step_s)]
+        tb = t[b:e]
+        back = np.flatnonzero(np.diff(tb) <= 0)
+        if back.size:
+            i = b + int(back[0]) + 1
+            what = "duplicated" if t[i] == t[i - 1] else f"earlier than {iso_ms(t[i - 1])} on row {line0 + i - 1}"
+            raise fail(name, f"{a} {step_s}-s bar time_ms {iso_ms(t[i])} is {what}: bars must be sorted by "
+                       "time", row=line0 + i, field="time_ms")
+        check_regular_bars(tb, step_s * 1000, name, line0 + b, column="time_ms")
+        last = ev1 - step_s * 1000
+        if tb[0] > first or tb[-1] < last:
+            row = line0 + (b if tb[0] > first else e - 1)
+            raise fail(name, f"{a} {step_s}-s bars run {iso_ms(tb[0])} to {iso_ms(tb[-1])}: they do not cover the "
+                       f"window {iso_ms(first)} to {iso_ms(ev1)} (last bar opening {iso_ms(last)})", row=row,
+                       field="time_ms")
+    for (a, step_s), (b, e) in blocks.items():
+        if step_s == 60 and a not in spec.minute_assets:
+            raise fail(name, f"60-s bars for {a}, which series.minute_assets does not list", row=line0 + b,
+                       field="bar_s")
+    out = pd.DataFrame({"asset": asset.to_numpy(dtype=object), "bar_s": bar_s.astype(np.int64), "time_ms": t,
+                        **px, "volume": vol, "oi_usd": oi, "funding_rate_8h": fr})
+    out.attrs["source"] = name
+    return out
 
 
 # ---------------------------------------------------------------------------------- loading
@@ -377,7 +565,8 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
         except InputError:
             raise InputError(f"{where}: markets[{i}]: {m.venue} has no tier table for {m.asset}",
                              field=f"markets[{i}].asset") from None
-    return Scenario(spec, params, overridden, where, text)
+    base = resources.files("liqcascade.scenarios") if key in BUNDLED else Path(key).parent
+    return Scenario(spec, params, overridden, where, text, base=base)
 
 
 # ---------------------------------------------------------------------------------- building

@@ -10,6 +10,10 @@ Time series
     dropped, plus a :class:`BookDepthCleaning` report; :func:`clean_book_depth` applies the same
     cleaning to a frame in memory (the analytics use it).
     :func:`read_binance_metrics` — Binance ``metrics`` (open interest, long/short ratios).
+    :func:`read_binance_bars` — perpetual OHLCV bars on a regular grid (gaps and overlaps refused).
+    :func:`read_binance_open_interest` — open interest every 5 minutes (``t,oi,oi_usd``).
+    :func:`read_binance_funding` — funding settlements in any known convention, as ``rate_8h``
+    (fraction per 8 hours).
     :func:`read_ohlcv` — any OHLCV CSV (time column and unit detected).
     :func:`read_trades` — spot tick trades.
     :func:`read_coinalyze_open_interest`, :func:`read_coinalyze_funding` — open interest (USD)
@@ -37,10 +41,13 @@ from .binance import (
     BookDepthCleaning,
     FrozenStretch,
     clean_book_depth,
+    read_binance_bars,
     read_binance_book_depth,
     read_binance_force_orders,
+    read_binance_funding,
     read_binance_klines,
     read_binance_metrics,
+    read_binance_open_interest,
 )
 from .bitmex import read_bitmex_liquidations
 from .bybit import read_bybit_liquidations
@@ -57,10 +64,13 @@ __all__ = [
     "DataCleaningWarning",
     "FrozenStretch",
     "clean_book_depth",
+    "read_binance_bars",
     "read_binance_book_depth",
     "read_binance_force_orders",
+    "read_binance_funding",
     "read_binance_klines",
     "read_binance_metrics",
+    "read_binance_open_interest",
     "read_bitmex_liquidations",
     "read_bybit_liquidations",
     "read_coinalyze_funding",

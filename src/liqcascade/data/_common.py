@@ -351,6 +351,37 @@ def check_time_order(
     raise fail(name, f"duplicated {column} {iso_ms(ms[i])}{where} (also on row {line0 + prev})", row=line0 + i, field=column)
 
 
+def check_regular_bars(ms: np.ndarray, step_ms: int, name: str, line0: int, *, column: str = "timestamp") -> None:
+    """Bar open times (sorted, no duplicates: see :func:`check_time_order`) must follow each other
+    exactly ``step_ms`` apart — a longer step is a gap, a shorter one an overlap (a bar opening
+    before the previous one closed) — and lie on the ``step_ms`` grid (UTC epoch multiples)."""
+    d = np.diff(ms)
+    bad = np.flatnonzero(d != step_ms)
+    if bad.size:
+        i = int(bad[0])
+        if d[i] < step_ms:
+            problem = f"bar at {iso_ms(ms[i + 1])} overlaps the {_span(step_ms)} bar at {iso_ms(ms[i])}"
+        elif d[i] % step_ms == 0:
+            problem = (f"gap: no bar between {iso_ms(ms[i])} and {iso_ms(ms[i + 1])} "
+                       f"({(d[i] // step_ms) - 1:,} missing {_span(step_ms)} bars)")
+        else:
+            problem = (f"{column} {iso_ms(ms[i + 1])} is not on the {_span(step_ms)} grid of the bars "
+                       f"({d[i] / 1000:g} s after the bar at {iso_ms(ms[i])})")
+        raise fail(name, problem, row=line0 + i + 1, field=column)
+    off = np.flatnonzero(ms % step_ms)
+    if off.size:
+        i = int(off[0])
+        raise fail(name, f"{column} {iso_ms(ms[i])} is not on the {_span(step_ms)} grid of the bars",
+                   row=line0 + i, field=column)
+
+
+def _span(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}-{unit}" if unit != "min" else f"{ms // size}-minute"
+    return f"{ms}-ms"
+
+
 # -------------------------------------------------------------------------------------- JSON
 
 

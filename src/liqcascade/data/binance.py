@@ -22,6 +22,7 @@ from ._common import (
     PathLike,
     check_high_low,
     check_positive,
+    check_regular_bars,
     check_time_order,
     column_to_ms,
     epoch_ms_value,
@@ -29,6 +30,7 @@ from ._common import (
     show,
     first_line,
     get,
+    iso_ms,
     load_json_records,
     looks_numeric,
     ms_to_datetime,
@@ -45,10 +47,14 @@ __all__ = [
     "clean_book_depth",
     "FrozenStretch",
     "binance_symbol",
+    "interval_ms",
+    "read_binance_bars",
     "read_binance_book_depth",
     "read_binance_force_orders",
+    "read_binance_funding",
     "read_binance_klines",
     "read_binance_metrics",
+    "read_binance_open_interest",
 ]
 
 # ------------------------------------------------------------------------------------ klines
@@ -215,9 +221,10 @@ def read_binance_book_depth(
     Parameters
     ----------
     path:
-        ``…-bookDepth-YYYY-MM-DD.csv`` or its ``.zip``: ``timestamp,percentage,depth,notional,
-        weighted_avg_price``; a snapshot every ~30 s, one row per bucket; negative percentages are
-        bids.  Timestamps may carry stray spaces (they do in the 10 Oct 2025 file).
+        ``…-bookDepth-YYYY-MM-DD.csv`` or its ``.zip``: ``timestamp,percentage,depth,notional[,
+        weighted_avg_price]``; a snapshot every ~30 s, one row per bucket; negative percentages are
+        bids.  The 2026 archives have no ``weighted_avg_price``: then no bucket can be shown
+        inverted, only frozen stretches are dropped, and the frame has no such column.  Timestamps may carry stray spaces (they do in the 10 Oct 2025 file).
     min_frozen_run:
         A bucket whose depth, notional and weighted average price are *identical* for at least
         this many consecutive snapshots is frozen: the archive stopped updating it (or it holds a
@@ -252,16 +259,18 @@ def read_binance_book_depth(
     (frame, report)
         ``frame``: the kept rows in file order — ``timestamp`` (int64 ms UTC), ``datetime``,
         ``percentage`` (signed, bids negative), ``depth`` (base units, cumulative), ``notional``
-        (quote currency, USDT for BTCUSDT, cumulative), ``weighted_avg_price``.
+        (quote currency, USDT for BTCUSDT, cumulative), ``weighted_avg_price`` (when the file
+        has it).
         ``report``: a :class:`BookDepthCleaning`.
     """
     if min_frozen_run < 2:
         raise fail(str(path), f"min_frozen_run must be at least 2, got {min_frozen_run}", field="min_frozen_run")
     data, name = read_bytes(path)
-    required = ("timestamp", "percentage", "depth", "notional", "weighted_avg_price")
+    required = ("timestamp", "percentage", "depth", "notional")
     head = [normalise_column_name(f) for f in first_line(data).split(",")]
     require_columns(name, head, required)
-    types = {c: pa.float64() for c in required[1:]}
+    priced = "weighted_avg_price" in head  # Binance's 2026 archives dropped the column
+    types = {c: pa.float64() for c in required[1:] + (("weighted_avg_price",) if priced else ())}
     df = parse_csv(data, name, header=True, names=head, types=types)
     line0 = 2
     ts, _ = column_to_ms(df, "timestamp", name, line0)
@@ -272,12 +281,13 @@ def read_binance_book_depth(
         raise fail(name, f"percentage must be a non-zero number of percent, got {show(pct[i])}", row=line0 + i, field="percentage")
     depth = to_float(df, "depth", name, line0)
     notional = to_float(df, "notional", name, line0)
-    wavg = to_float(df, "weighted_avg_price", name, line0)
+    wavg = to_float(df, "weighted_avg_price", name, line0) if priced else None
     for c, v in (("depth", depth), ("notional", notional), ("weighted_avg_price", wavg)):
-        check_positive(v, c, name, line0, allow_zero=True)
-    priced = ~((depth > 0) & (wavg <= 0))
-    if not priced.all():
-        i = int(np.flatnonzero(~priced)[0])
+        if v is not None:
+            check_positive(v, c, name, line0, allow_zero=True)
+    with_price = np.ones(len(depth), dtype=bool) if wavg is None else ~((depth > 0) & (wavg <= 0))
+    if not with_price.all():
+        i = int(np.flatnonzero(~with_price)[0])
         raise fail(name, "weighted_avg_price is 0 for a bucket with depth", row=line0 + i, field="weighted_avg_price")
     check_time_order(ts, name, line0, strict=False)
     # (timestamp, percentage) must be unique: a repeated bucket within one snapshot
@@ -343,7 +353,7 @@ def clean_book_depth(
 
     pct, depth, notional = numbers("percentage"), numbers("depth"), numbers("notional")
     # without prices no bucket can be shown inverted; zeros keep the frozen test exact
-    wavg = numbers("weighted_avg_price") if "weighted_avg_price" in frame.columns else np.zeros(len(frame))
+    wavg = numbers("weighted_avg_price") if "weighted_avg_price" in frame.columns else None
     back = np.flatnonzero(ts[1:] < ts[:-1])
     if back.size:
         raise InputError("timestamps are not sorted ascending", field="timestamp", row=int(back[0]) + 1)
@@ -356,7 +366,13 @@ def clean_book_depth(
 
 def _cleaned(ts, pct, depth, notional, wavg, name: str, min_frozen_run: int, tolerance: float, *,
              stacklevel: int) -> tuple[pd.DataFrame, BookDepthCleaning]:
-    """Drop frozen and inverted rows of validated columns; the kept frame, the report, a warning."""
+    """Drop frozen and inverted rows of validated columns; the kept frame, the report, a warning.
+
+    ``wavg`` None: the file has no weighted prices; only frozen stretches can be found (zeros
+    keep the frozen test exact and mark no bucket inverted) and the frame has no such column."""
+    priced = wavg is not None
+    if not priced:
+        wavg = np.zeros(len(ts))
     frozen, inverted, stretches, snaps = _clean_book(ts, pct, depth, notional, wavg, min_frozen_run, tolerance)
     drop = frozen | inverted
     pct_out = pct.astype(np.int64) if np.all(np.mod(pct, 1) == 0) else pct
@@ -368,7 +384,7 @@ def _cleaned(ts, pct, depth, notional, wavg, name: str, min_frozen_run: int, tol
             "percentage": pct_out[keep],
             "depth": depth[keep],
             "notional": notional[keep],
-            "weighted_avg_price": wavg[keep],
+            **({"weighted_avg_price": wavg[keep]} if priced else {}),
         }
     )
     out.attrs["source"] = name
@@ -613,3 +629,225 @@ def read_binance_force_orders(source: Any) -> pd.DataFrame:
             )
         )
     return liq.frame(rows)
+
+
+# ------------------------------------------------- perpetual series: bars, open interest, funding
+
+_INTERVAL_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_INTERVAL_IN_NAME = re.compile(r"[_-](?P<n>\d+)(?P<u>[mhd])(?=[_.-])")
+_BAR_FIELDS = ("open_time_ms", "open", "high", "low", "close")
+
+
+def interval_ms(interval: str, *, name: str = "interval") -> int:
+    """``'1m'``, ``'5m'``, ``'1h'``, ``'8h'``, ``'1d'`` → milliseconds."""
+    m = re.fullmatch(r"(\d+)([mhd])", str(interval).strip())
+    if not m or int(m[1]) == 0:
+        raise InputError(f"{name}: {interval!r} is not a bar interval like 1m, 5m, 1h or 1d", field="interval")
+    return int(m[1]) * _INTERVAL_MS[m[2]]
+
+
+def read_binance_bars(path: PathLike, *, interval: str | None = None) -> pd.DataFrame:
+    """Read a Binance perpetual's OHLCV bars on a regular grid, refusing gaps and overlaps.
+
+    Parameters
+    ----------
+    path:
+        Either a CSV with the header ``open_time_ms,open,high,low,close[,volume]`` (the
+        freqtrade downloads of ``binance_2026_harthor``: 5-minute and 1-hour trade bars, 1-hour
+        mark-price bars without volume), or a Binance kline CSV with or without its header row
+        (the 1-minute files of ``binance_1m_feb2026_owlacar``; read by :func:`read_binance_klines`).
+    interval:
+        The bar length (``'1m'``, ``'5m'``, ``'1h'``); by default taken from the file name
+        (``…_5m_…``, ``…-1m-…``) or, failing that, from the most common step between bars.
+
+    Returns
+    -------
+    DataFrame, one row per bar in time order: ``timestamp`` (int64 epoch ms UTC, bar open),
+    ``datetime`` (UTC), ``open``, ``high``, ``low``, ``close`` (USDT per base unit), ``volume``
+    (base units; NaN for mark-price files, which have none).  ``df.attrs``: ``source``,
+    ``interval`` (e.g. ``'5m'``) and ``interval_ms``.
+
+    Raises
+    ------
+    InputError
+        One line naming the file, the row and the problem: bars unsorted or duplicated, a gap
+        (a missing bar), an overlap (a bar opening before the previous one closed), an open time
+        off the interval's grid, a price NaN/zero/negative, high below low, a negative volume.
+    """
+    data, name = read_bytes(path)
+    fields = [normalise_column_name(f) for f in first_line(data).split(",")]
+    if fields[:5] == list(_BAR_FIELDS) and len(fields) <= 6:
+        if len(fields) == 6 and fields[5] != "volume":
+            raise fail(name, f"unexpected column {fields[5]!r}; expected volume", row=1, field=fields[5])
+        df = parse_csv(data, name, header=True, names=fields,
+                       types={"open_time_ms": pa.int64(), **{c: pa.float64() for c in fields[1:]}})
+        line0 = 2
+        ts, unit = column_to_ms(df, "open_time_ms", name, line0)
+        if unit != "ms":
+            raise fail(name, f"open_time_ms is in {unit}, not milliseconds", row=line0, field="open_time_ms")
+        check_time_order(ts, name, line0, column="open_time_ms")
+        prices = {c: to_float(df, c, name, line0) for c in ("open", "high", "low", "close")}
+        for c, v in prices.items():
+            check_positive(v, c, name, line0)
+        check_high_low(prices["high"], prices["low"], name, line0)
+        if "volume" in fields:
+            volume = to_float(df, "volume", name, line0)
+            check_positive(volume, "volume", name, line0, allow_zero=True)
+        else:
+            volume = np.full(len(ts), np.nan)
+        out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), **prices, "volume": volume})
+        column = "open_time_ms"
+    elif not looks_numeric(fields[0]) and fields[0] not in ("open_time", "open_time_ms"):
+        raise fail(name, f"not a Binance bar file: the header starts {','.join(fields[:6])}; expected "
+                   f"{','.join(_BAR_FIELDS)},volume or a Binance kline header", row=1, field=fields[0])
+    else:
+        k = read_binance_klines(path)
+        out = k[["timestamp", "datetime", "open", "high", "low", "close", "volume"]].copy()
+        ts, line0, column = out["timestamp"].to_numpy(), (1 if looks_numeric(fields[0]) else 2), "open_time"
+    if interval is None:
+        m = _INTERVAL_IN_NAME.search(Path(name).name)
+        if m:
+            interval = f"{m['n']}{m['u']}"
+        elif len(ts) > 1:
+            step = int(pd.Series(np.diff(ts)).mode().iloc[0])
+            interval = next((f"{step // u}{k}" for k, u in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000))
+                             if step % u == 0), None)
+        if interval is None:
+            raise fail(name, "cannot tell the bar interval (pass interval=)", field="interval")
+    step_ms = interval_ms(interval, name=name)
+    check_regular_bars(ts, step_ms, name, line0, column=column)
+    out.attrs["source"] = name
+    out.attrs["interval"] = interval
+    out.attrs["interval_ms"] = step_ms
+    return out
+
+
+#: a stamp at most this far after a 5-minute boundary is snapped to it (the hlreaper files carry
+#: a few stamps 1-2 s late: the archive's write time, not a different observation)
+OI_SNAP_TOLERANCE_MS = 60_000
+_OI_STEP_MS = 300_000
+
+
+def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
+    """Read Binance USDⓈ-M open interest every 5 minutes (``t,oi,oi_usd``, the
+    ``binance_oi_2026_hlreaper`` files, taken from Binance's daily ``metrics`` archives).
+
+    Time stamps are snapped down to the 5-minute grid when they lie at most
+    :data:`OI_SNAP_TOLERANCE_MS` (60 s) after a boundary: the BTC file has six stamps 1-2 s late
+    (``…:35:02``).  ``df.attrs['snapped']`` counts them; a stamp farther off the grid is an error.
+
+    Returns
+    -------
+    DataFrame in time order: ``timestamp`` (int64 epoch ms UTC, on the 5-minute grid),
+    ``datetime``, ``open_interest`` (base units, e.g. BTC), ``open_interest_usd`` (USD, as
+    Binance values it: contracts × mark price).
+
+    Raises
+    ------
+    InputError
+        Wrong header, times unsorted, duplicated (after snapping), off the grid or with a gap,
+        open interest NaN, zero or negative.
+    """
+    data, name = read_bytes(path)
+    head = [normalise_column_name(f) for f in first_line(data).split(",")]
+    if head != ["t", "oi", "oi_usd"]:
+        raise fail(name, f"not an open-interest file: the header is {','.join(head)}; expected t,oi,oi_usd",
+                   row=1, field=head[0] if head else None)
+    df = parse_csv(data, name, header=True, names=head,
+                   types={"t": pa.int64(), "oi": pa.float64(), "oi_usd": pa.float64()})
+    line0 = 2
+    raw, unit = column_to_ms(df, "t", name, line0)
+    if unit != "ms":
+        raise fail(name, f"t is in {unit}, not milliseconds", row=line0, field="t")
+    late = raw % _OI_STEP_MS
+    far = np.flatnonzero(late > OI_SNAP_TOLERANCE_MS)
+    if far.size:
+        i = int(far[0])
+        raise fail(name, f"t {iso_ms(raw[i])} is {late[i] / 1000:g} s after the 5-minute grid "
+                   f"(at most {OI_SNAP_TOLERANCE_MS // 1000} s is snapped)", row=line0 + i, field="t")
+    ts = raw - late
+    check_time_order(ts, name, line0, column="t")
+    check_regular_bars(ts, _OI_STEP_MS, name, line0, column="t")
+    oi = to_float(df, "oi", name, line0)
+    oi_usd = to_float(df, "oi_usd", name, line0)
+    check_positive(oi, "oi", name, line0)
+    check_positive(oi_usd, "oi_usd", name, line0)
+    out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), "open_interest": oi,
+                        "open_interest_usd": oi_usd})
+    out.attrs["source"] = name
+    out.attrs["snapped"] = int(np.count_nonzero(late))
+    return out
+
+
+#: funding-file conventions by header: (time column, rate column, hours the rate is quoted per —
+#: None: per settlement interval —, meaning)
+FUNDING_CONVENTIONS = {
+    ("funding_time_ms", "funding_rate"): ("funding_time_ms", "funding_rate", None,
+                                          "Binance's rate per settlement (fraction; 8-hourly for most symbols)"),
+    ("ts", "rate"): ("ts", "rate", 1.0, "Binance's 8-hour rate divided by 8 (fraction per hour; hl-reaper)"),
+}
+
+
+def read_binance_funding(path: PathLike) -> pd.DataFrame:
+    """Read Binance perpetual funding settlements in either convention, as a rate per 8 hours.
+
+    Conventions, told apart by the header:
+
+    * ``funding_time_ms,funding_rate`` — the raw settled rate per settlement, a fraction
+      (``binance_2026_harthor``): taken as is for 8-hourly settlements and scaled by
+      8 / interval for the others (HYPEUSDT settles every 4 hours), the interval being the
+      spacing of the settlements (the smaller of the gaps before and after each one).
+    * ``ts,rate`` — the 8-hour rate divided by 8, a per-hour convention (``binance_oi_2026_hlreaper``;
+      the data README checked it on 242 settlements): multiplied by 8.
+    * ``calc_time,funding_interval_hours,last_funding_rate`` — Binance's ``fundingRate``
+      archive: the rate per settlement interval, scaled by 8 / interval hours.
+
+    Returns
+    -------
+    DataFrame in time order: ``timestamp`` (int64 epoch ms UTC, settlement time as stamped),
+    ``datetime``, ``rate_8h`` (fraction per 8 hours; positive: longs pay shorts),
+    ``interval_hours`` (hours between settlements: from the archive's column, else from the
+    spacing of the settlements, whole hours).
+    ``df.attrs['convention']`` says which convention the file was in.
+
+    Raises
+    ------
+    InputError
+        A header in no known convention, times unsorted or duplicated, a rate missing or not a
+        number.
+    """
+    data, name = read_bytes(path)
+    head = [normalise_column_name(f) for f in first_line(data).split(",")]
+    archive = head == ["calc_time", "funding_interval_hours", "last_funding_rate"]
+    if tuple(head) not in FUNDING_CONVENTIONS and not archive:
+        known = "; ".join(",".join(k) for k in FUNDING_CONVENTIONS)
+        raise fail(name, f"unknown funding convention: header {','.join(head)} (known: {known}; "
+                   "calc_time,funding_interval_hours,last_funding_rate)", row=1, field=head[0] if head else None)
+    df = parse_csv(data, name, header=True, names=head, types={c: pa.float64() for c in head[1:]})
+    line0 = 2
+    if archive:
+        time_col, rate_col, convention = "calc_time", "last_funding_rate", "Binance fundingRate archive"
+        hours = to_float(df, "funding_interval_hours", name, line0)
+        check_positive(hours, "funding_interval_hours", name, line0)
+        factor = 8.0 / hours
+    else:
+        time_col, rate_col, hours_per_rate, convention = FUNDING_CONVENTIONS[tuple(head)]
+    ts, _ = column_to_ms(df, time_col, name, line0)
+    check_time_order(ts, name, line0, column=time_col)
+    if not archive:
+        gaps = np.diff(ts) / 3_600_000.0
+        if len(ts) > 1:
+            hours = np.round(np.fmin(np.r_[np.inf, gaps], np.r_[gaps, np.inf]))
+        else:
+            hours = np.array([8.0])
+        # a per-settlement rate covers its interval; a per-hour rate is x 8 whatever the interval
+        factor = 8.0 / hours if hours_per_rate is None else 8.0 / hours_per_rate
+    rate = to_float(df, rate_col, name, line0)
+    bad = np.flatnonzero(~np.isfinite(rate))
+    if bad.size:
+        raise fail(name, f"{rate_col} is missing", row=line0 + int(bad[0]), field=rate_col)
+    out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), "rate_8h": rate * factor,
+                        "interval_hours": np.broadcast_to(hours, ts.shape).astype(np.float64)})
+    out.attrs["source"] = name
+    out.attrs["convention"] = convention
+    return out
