@@ -330,7 +330,6 @@ def synthesize(
     means = np.array([c.mean_notional_usd for c in comps])
     total_oi = sum(m.open_interest_usd for m in markets)
     implied = float(np.sum(total_oi * shares / means))
-    scale_count = 1.0 if n_positions is None else n_positions / implied
     if n_positions is not None and n_positions < len(markets) * 2:
         raise InputError("n_positions must allow at least two positions per market", field="positions")
 
@@ -356,97 +355,119 @@ def synthesize(
     w_time = 0.5 ** (age / params.entry_halflife_days)
     cdf_time = np.cumsum(w_time) / w_time.sum()
 
-    parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time")}
-    dropped = redrawn = 0
-    for m in markets:
-        vi, ai = venues.index(m.venue), assets.index(m.asset)
-        rules = get_venue(m.venue)
-        table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
-        grid, gp, smin, smax = paths[m.asset]
-        cap_market = params.max_notional_share * m.open_interest_usd
-        for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
-            if side_oi <= 0:
-                continue
-            for c, share in zip(comps, shares):
-                oi = side_oi * share
-                n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
-                # enough positions that none must outgrow the venue's largest tier (heavy tails:
-                # room for the biggest to hold several times the mean)
-                max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
-                n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
-                n = max(n, n_min)
-                # Pareto notional with the component's mean; fewer positions than the real count
-                # carry proportionally more notional each
-                a_ = params.pareto_alpha
-                xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
-
-                def draw(k):
-                    notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
-                    lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
-                    ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
-                    entry = gp[ti]
-                    size = notional / entry
-                    lev = _cap_leverage(lev, size, entry, table)
-                    margin = notional / lev
-                    lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
-                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
-                    return size, entry, margin, lev, grid[ti], crossed
-
-                size, entry, margin, lev, t_ms, crossed = draw(n)
-                for _ in range(params.redraw_rounds):
-                    idx = np.flatnonzero(crossed)
-                    if len(idx) == 0:
-                        break
-                    redrawn += len(idx)
-                    s2, e2, m2, l2, t2, c2 = draw(len(idx))
-                    size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
-                keep = ~crossed
-                dropped += int(np.count_nonzero(crossed))
-                size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
-                # too few survivors to hold the component's OI under the largest tier: draw more
-                for _ in range(50):
-                    if len(size) >= n_min:
-                        break
-                    s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
-                    ok = ~c2
-                    size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
-                                                      ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
-                if len(size) == 0:
+    def standing(scale_count: float, rng: np.random.Generator):
+        """The positions standing at the start, drawn at ``scale_count`` times the real count
+        per group (market, side, leverage component); also the full-scale count they stand for:
+        per group, its real candidate count times the fraction of its candidates that survived
+        the path (survivorship removes about two thirds of the retail tail)."""
+        parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time")}
+        dropped = redrawn = 0
+        full_count = 0.0
+        for m in markets:
+            vi, ai = venues.index(m.venue), assets.index(m.asset)
+            rules = get_venue(m.venue)
+            table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
+            grid, gp, smin, smax = paths[m.asset]
+            cap_market = params.max_notional_share * m.open_interest_usd
+            for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
+                if side_oi <= 0:
                     continue
-                # meet the component's open interest exactly: scale sizes (leverage kept), cap
-                # each at the venue's largest tier, de-lever to the tier the final size sits in
-                # (a lower leverage only moves the liquidation price away); a larger size can
-                # reach a tier with a higher rate, so check survivorship again and repeat: first
-                # by halving the leverage of the positions the path would have liquidated, then
-                # (with few positions) by dropping them
-                for rnd in range(12):
-                    size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
-                    margin = size * entry / lev
-                    lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
-                    ti = np.searchsorted(grid, t_ms)
-                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
-                    if not crossed.any():
-                        break
-                    if rnd < 6:  # a position the path would have liquidated at its grown size: de-lever it
-                        lev[crossed] = np.maximum(0.5 * lev[crossed], 1.0)
-                        continue
-                    dropped += int(crossed.sum())
+                for c, share in zip(comps, shares):
+                    oi = side_oi * share
+                    n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                    # enough positions that none must outgrow the venue's largest tier (heavy tails:
+                    # room for the biggest to hold several times the mean)
+                    max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
+                    n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
+                    n = max(n, n_min)
+                    slots = n  # candidates drawn for the group (a redraw replaces one in its slot)
+                    # Pareto notional with the component's mean; fewer positions than the real count
+                    # carry proportionally more notional each
+                    a_ = params.pareto_alpha
+                    xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
+
+                    def draw(k):
+                        notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
+                        lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
+                        ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
+                        entry = gp[ti]
+                        size = notional / entry
+                        lev = _cap_leverage(lev, size, entry, table)
+                        margin = notional / lev
+                        lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
+                        crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
+                        return size, entry, margin, lev, grid[ti], crossed
+
+                    size, entry, margin, lev, t_ms, crossed = draw(n)
+                    for _ in range(params.redraw_rounds):
+                        idx = np.flatnonzero(crossed)
+                        if len(idx) == 0:
+                            break
+                        redrawn += len(idx)
+                        s2, e2, m2, l2, t2, c2 = draw(len(idx))
+                        size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
                     keep = ~crossed
-                    size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
-                if crossed.any():
-                    raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
-                                     f"positions the path has not liquidated", field="positions")
-                k = len(size)
-                parts["venue"].append(np.full(k, vi, np.int16))
-                parts["asset"].append(np.full(k, ai, np.int16))
-                parts["side"].append(np.full(k, side, np.int8))
-                for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
-                                 ("entry_time", t_ms)):
-                    parts[key].append(val)
-    n_standing = sum(len(x) for x in parts["size"])
-    opener_count = 0.0
+                    dropped += int(np.count_nonzero(crossed))
+                    size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
+                    # too few survivors to hold the component's OI under the largest tier: draw more
+                    for _ in range(50):
+                        if len(size) >= n_min:
+                            break
+                        s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
+                        slots += 4 * n_min
+                        ok = ~c2
+                        size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
+                                                          ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
+                    if len(size) == 0:
+                        continue
+                    # meet the component's open interest exactly: scale sizes (leverage kept), cap
+                    # each at the venue's largest tier, de-lever to the tier the final size sits in
+                    # (a lower leverage only moves the liquidation price away); a larger size can
+                    # reach a tier with a higher rate, so check survivorship again and repeat: first
+                    # by halving the leverage of the positions the path would have liquidated, then
+                    # (with few positions) by dropping them
+                    for rnd in range(12):
+                        size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
+                        margin = size * entry / lev
+                        lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
+                        ti = np.searchsorted(grid, t_ms)
+                        crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
+                        if not crossed.any():
+                            break
+                        if rnd < 6:  # a position the path would have liquidated at its grown size: de-lever it
+                            lev[crossed] = np.maximum(0.5 * lev[crossed], 1.0)
+                            continue
+                        dropped += int(crossed.sum())
+                        keep = ~crossed
+                        size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
+                    if crossed.any():
+                        raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
+                                         f"positions the path has not liquidated", field="positions")
+                    k = len(size)
+                    full_count += oi / c.mean_notional_usd * k / slots
+                    parts["venue"].append(np.full(k, vi, np.int16))
+                    parts["asset"].append(np.full(k, ai, np.int16))
+                    parts["side"].append(np.full(k, side, np.int8))
+                    for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
+                                     ("entry_time", t_ms)):
+                        parts[key].append(val)
+        return parts, dropped, redrawn, full_count
+
     op = params.openers
     tail = int(np.argmax([c.high for c in comps]))  # the retail tail: the panic ladder's leverage and sizes
+    # the entry orders' real count (they open during the run: no survivorship)
+    opener_count = total_oi * (op.share_of_oi * float(np.sum(shares / means))
+                               + op.panic_share_of_oi / comps[tail].mean_notional_usd)
+    if n_positions is None:
+        scale_count = 1.0
+    else:
+        # a reduced draw holds about n_positions after survivorship: a pilot draw at the naive
+        # scale measures the survivors' full-scale count, and the draw itself is made at the
+        # scale that count implies
+        _, _, _, full_pilot = standing(n_positions / (implied + opener_count), np.random.default_rng([seed, 1]))
+        scale_count = n_positions / (full_pilot + opener_count)
+    parts, dropped, redrawn, full_count = standing(scale_count, rng)
+    n_standing = sum(len(x) for x in parts["size"])
     if op.share_of_oi > 0 or op.panic_share_of_oi > 0:
         for m in markets:
             vi, ai = venues.index(m.venue), assets.index(m.asset)
@@ -457,7 +478,7 @@ def synthesize(
 
             def add_orders(side, c, oi, draw_entry):
                 """Entry orders of one side and leverage component holding ``oi`` USD, triggers
-                from ``draw_entry(n)``; returns their implied real count."""
+                from ``draw_entry(n)``."""
                 n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
                 a_ = params.pareto_alpha
                 xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
@@ -474,7 +495,6 @@ def synthesize(
                 for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
                                  ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
                     parts[key].append(val)
-                return oi / c.mean_notional_usd
 
             # log-distance below the start with a density rising linearly from zero at the start
             # price (sqrt of a uniform): no order rests at the touch, where the ordinary moves
@@ -491,12 +511,12 @@ def synthesize(
                     for c, share in zip(comps, shares):
                         oi = m.open_interest_usd * op.share_of_oi * side_share * share
                         if oi > 0:
-                            opener_count += add_orders(side, c, oi, ladder)
+                            add_orders(side, c, oi, ladder)
             if op.panic_share_of_oi > 0:
                 for side, side_share in ((1, 1.0 - op.panic_short_share), (-1, op.panic_short_share)):
                     oi = m.open_interest_usd * op.panic_share_of_oi * side_share
                     if oi > 0:
-                        opener_count += add_orders(side, comps[tail], oi, panic_ladder)
+                        add_orders(side, comps[tail], oi, panic_ladder)
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
     cols["pending"] = np.arange(n_total) >= n_standing
@@ -541,7 +561,10 @@ def synthesize(
         entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
         leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
         dropped=dropped, redrawn=redrawn,
-        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=implied + opener_count),
+        # implied_count: the real count this population stands for (survivors of the path at full
+        # scale, plus the entry orders); a reduced draw's population_scale is implied_count / len
+        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=full_count + opener_count,
+                  count_before_survivorship=implied + opener_count),
         pending=cols["pending"][order] if n_total > n_standing else None,
     )
     return pop
