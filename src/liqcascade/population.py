@@ -155,7 +155,9 @@ class Population:
     Columns: ``account`` (int64), ``venue`` / ``asset`` (int16 codes into :attr:`venues` /
     :attr:`assets`), ``side`` (+1/-1, int8), ``size`` (base units), ``entry`` (USD), ``margin``
     (USD: the isolated margin, or for cross positions the position's initial margin), ``mode``
-    (0 isolated, 1 cross, int8), ``leverage`` (x), ``entry_time`` (epoch ms).  Cross accounts'
+    (0 isolated, 1 cross, int8), ``leverage`` (x), ``entry_time`` (epoch ms), ``open_s`` /
+    ``close_s`` (float64 seconds after the start: opened / closed voluntarily at the market then;
+    NaN: standing at the start / held).  Cross accounts'
     wallets are in :attr:`wallet` (USD, indexed by account; 0 for isolated-only accounts).
     """
 
@@ -175,9 +177,25 @@ class Population:
     dropped: int = 0
     redrawn: int = 0
     meta: dict = field(default_factory=dict)
-    #: bool per position: a resting entry order that opens during the run when the mark reaches
-    #: ``entry`` (None: every position is open at the start)
+    #: bool per position: a position that opens during the run (None: every position is open at
+    #: the start) -- at the market at ``open_s`` when that is finite, else a resting entry order
+    #: that fills when the mark reaches ``entry``
     pending: np.ndarray | None = None
+    #: float64 per position: seconds after the start (``meta["now_ms"]``) at which the position
+    #: opens at the market; NaN for a position standing at the start or a resting entry order
+    #: (None given: all NaN)
+    open_s: np.ndarray | None = None
+    #: float64 per position: seconds after the start at which the position is closed voluntarily
+    #: at the market; NaN = held to the end (None given: all NaN)
+    close_s: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.size)
+        for name in ("open_s", "close_s"):
+            v = getattr(self, name)
+            setattr(self, name, np.full(n, np.nan) if v is None else np.asarray(v, np.float64))
+            if len(getattr(self, name)) != n:
+                raise InputError(f"{name} has {len(getattr(self, name))} values for {n} positions", field=name)
 
     @property
     def is_pending(self) -> np.ndarray:
@@ -215,6 +233,7 @@ class Population:
             leverage=add(self.leverage, leverage, np.float64), entry_time=add(self.entry_time, entry_time, np.int64),
             wallet=np.concatenate([self.wallet, [0.0]]), dropped=self.dropped, redrawn=self.redrawn,
             meta=dict(self.meta), pending=None if self.pending is None else add(self.pending, False, bool),
+            open_s=add(self.open_s, np.nan, np.float64), close_s=add(self.close_s, np.nan, np.float64),
         )
 
     def frame(self) -> pd.DataFrame:
@@ -224,7 +243,8 @@ class Population:
             "asset": pd.Categorical.from_codes(self.asset, self.assets),
             "side": self.side, "size": self.size, "entry": self.entry, "margin": self.margin,
             "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"), "leverage": self.leverage,
-            "entry_time": self.entry_time, "pending": self.is_pending,
+            "entry_time": self.entry_time, "pending": self.is_pending, "open_s": self.open_s,
+            "close_s": self.close_s,
         })
 
 
@@ -293,6 +313,48 @@ def _fit_open_interest(size, entry, lev, oi, table, market):
     lam_k = lam[np.flatnonzero(ok)[0]]
     size = np.minimum(size * lam_k, cap_size)
     return size, _cap_leverage(lev, size, entry, table)
+
+
+def _accounts(cols: dict, n_assets: int, params: "PopulationParams", rng: np.random.Generator):
+    """Shuffle the positions ``cols`` (dict of equal-length arrays with ``venue``, ``asset``,
+    ``margin`` and ``pending``), draw their margin modes and group them into accounts: isolated
+    positions are one account each; cross positions form accounts, a share holding another asset
+    on the same venue (one wallet for all of them; positions opening during the run are not
+    grouped).  Returns ``(cols shuffled, mode, account, wallet USD per account)``."""
+    n_total = len(cols["size"])
+    # shuffle so that accounts and modes are not aligned with the generation order
+    perm = rng.permutation(n_total)
+    cols = {k: v[perm] for k, v in cols.items()}
+
+    # margin modes and accounts: isolated positions are one account each; cross positions form
+    # accounts, some holding another asset on the same venue (one wallet for all of them)
+    mode = np.where(rng.random(n_total) < params.isolated_share, MODE_ISOLATED, MODE_CROSS).astype(np.int8)
+    account = np.empty(n_total, np.int64)
+    iso = np.flatnonzero(mode == MODE_ISOLATED)
+    account[iso] = np.arange(len(iso))
+    next_acct = len(iso)
+    cross = np.flatnonzero(mode == MODE_CROSS)
+    multi = (rng.random(len(cross)) < params.multi_asset_share) & ~cols["pending"][cross]
+    single = cross[~multi]
+    account[single] = next_acct + np.arange(len(single))
+    next_acct += len(single)
+    # multi-asset accounts: within a venue, the r-th candidate of each asset joins account (venue, r),
+    # so an account holds at most one position per asset, all on one venue under one wallet
+    cand = cross[multi]
+    if len(cand):
+        v, a = cols["venue"][cand].astype(np.int64), cols["asset"][cand].astype(np.int64)
+        order = np.lexsort((a, v))
+        va = v[order] * n_assets + a[order]
+        first = np.r_[0, np.flatnonzero(np.diff(va)) + 1]
+        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+        key = v[order] * (len(cand) + 1) + rank
+        _, group = np.unique(key, return_inverse=True)
+        account[cand[order]] = next_acct + group
+        next_acct += int(group.max()) + 1
+    wallet = np.zeros(next_acct)
+    cross_mask = mode == MODE_CROSS
+    np.add.at(wallet, account[cross_mask], cols["margin"][cross_mask] * (1 + params.cross_extra_margin))
+    return cols, mode, account, wallet
 
 
 def synthesize(
@@ -520,38 +582,7 @@ def synthesize(
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
     cols["pending"] = np.arange(n_total) >= n_standing
-    # shuffle so that accounts and modes are not aligned with the generation order
-    perm = rng.permutation(n_total)
-    cols = {k: v[perm] for k, v in cols.items()}
-
-    # margin modes and accounts: isolated positions are one account each; cross positions form
-    # accounts, some holding another asset on the same venue (one wallet for all of them)
-    mode = np.where(rng.random(n_total) < params.isolated_share, MODE_ISOLATED, MODE_CROSS).astype(np.int8)
-    account = np.empty(n_total, np.int64)
-    iso = np.flatnonzero(mode == MODE_ISOLATED)
-    account[iso] = np.arange(len(iso))
-    next_acct = len(iso)
-    cross = np.flatnonzero(mode == MODE_CROSS)
-    multi = (rng.random(len(cross)) < params.multi_asset_share) & ~cols["pending"][cross]
-    single = cross[~multi]
-    account[single] = next_acct + np.arange(len(single))
-    next_acct += len(single)
-    # multi-asset accounts: within a venue, the r-th candidate of each asset joins account (venue, r),
-    # so an account holds at most one position per asset, all on one venue under one wallet
-    cand = cross[multi]
-    if len(cand):
-        v, a = cols["venue"][cand].astype(np.int64), cols["asset"][cand].astype(np.int64)
-        order = np.lexsort((a, v))
-        va = v[order] * len(assets) + a[order]
-        first = np.r_[0, np.flatnonzero(np.diff(va)) + 1]
-        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-        key = v[order] * (len(cand) + 1) + rank
-        _, group = np.unique(key, return_inverse=True)
-        account[cand[order]] = next_acct + group
-        next_acct += int(group.max()) + 1
-    wallet = np.zeros(next_acct)
-    cross_mask = mode == MODE_CROSS
-    np.add.at(wallet, account[cross_mask], cols["margin"][cross_mask] * (1 + params.cross_extra_margin))
+    cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
 
     # final canonical order: by account, then venue, asset
     order = np.lexsort((cols["asset"], cols["venue"], account))
