@@ -41,13 +41,17 @@ removed, falls close positions) carried from USD buckets to individual positions
    position: the bars' survival ``∏(1 − f)`` against a uniform), so every bar closes its fraction
    in expectation and the sizes keep the size law; pro-rata shrinking would instead leave every
    old position ever smaller and the count of the book wrong.  ``f_i`` is computed on the
-   expected live amounts (a bar-by-bar pass over all positions), not the sampled ones.
+   expected live amounts (a bar-by-bar pass over all positions), not the sampled ones: in the
+   look-back on the positions as drawn, in the event window on the book rescaled to the start
+   (step 5) and the event's openings.
 5. **The start.**  Positions of the look-back that the path liquidated or that closed before
-   ``start_ms`` are gone.  The survivors are rescaled per market and side so that their notional
-   at entry (``Σ size × entry``, USD, the project's convention for open interest) equals
-   ``open_interest_usd × long_share`` (shorts: ``× (1 − long_share)``) exactly: sizes and margins
-   scale together (leverage kept), no position beyond 95 % of the venue's largest tier, leverage
-   capped at the tier each final size sits in; a position whose grown size would put its
+   ``start_ms`` are gone.  The survivors are rescaled per market and side so that their open
+   interest at the start price, ``Σ size × p_start`` (``p_start`` the open of the bar at
+   ``start_ms``: open interest as the venues report it, contracts × price, not the notional at
+   entry that :func:`~liqcascade.population.synthesize` meets), equals ``open_interest_usd ×
+   long_share`` (shorts: ``× (1 − long_share)``) exactly: sizes and margins scale together
+   (leverage kept), no position beyond 95 % of the venue's largest tier, leverage capped at the
+   tier each final size sits in; a position whose grown size would put its
    liquidation price inside the look-back's range after its entry is de-levered (halved, up to
    six times), then dropped and the rest refitted.
 6. **The event window** (``start_ms <= time_ms < end_ms``).  Its openings are positions opened
@@ -102,6 +106,7 @@ class _Bars:
     typical: np.ndarray  # (high + low + close) / 3, USD
     oi_base: np.ndarray  # open interest at each bar's open and, last, at end_ms (n + 1), base units
     oi_usd_start: float  # Binance's open interest at start_ms, USD
+    open_start: float  # the open of the bar at start_ms, USD: the start price
     n_lookback: int  # bars before start_ms
     bar_ms: int
 
@@ -148,7 +153,7 @@ def _asset_bars(frame: pd.DataFrame, asset: str, start_ms: int, end_ms: int, loo
     bar_ms = int(np.median(np.diff(t[first:stop + 1]))) if stop - first > 1 else 300_000
     w = slice(first, stop)
     return _Bars(t[w], cols["high"][w], cols["low"][w], (cols["high"][w] + cols["low"][w] + cols["close"][w]) / 3,
-                 base, float(oi[at_start]), at_start - first, bar_ms)
+                 base, float(oi[at_start]), float(cols["open"][at_start]), at_start - first, bar_ms)
 
 
 def _death_bars(side: np.ndarray, bar: np.ndarray, lp: np.ndarray, bars: _Bars) -> np.ndarray:
@@ -257,17 +262,18 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
     margin = cols["notional"] / lev
     lp = rules.liquidation_price(cols["side"], size, entry, margin, table)
     death = _death_bars(cols["side"], cols["bar"], lp, bars)
-    f = _close_fractions(cols["bar"], death, size, falls)
+    # the look-back's closings (the event's are drawn on the book rescaled to the start)
+    f = _close_fractions(cols["bar"], death, size, np.where(np.arange(n) < n_lb, falls, 0.0))
     close = _close_bars(cols["bar"], f, rng)
     return dict(side=cols["side"], bar=cols["bar"], size=size, entry=entry, leverage=lev, death=death, close=close,
                 group=cols["group"], groups=groups, close_fraction=f, k_market=k_market,
                 opened_usd=opened_usd, falls=falls, n=n, n_lb=n_lb)
 
 
-def _fit_standing(size, entry, lev, bar, side, oi, bars: _Bars, table, rules, m: MarketSpec):
-    """Scale one side's survivors to ``oi`` USD of notional at entry; keep every liquidation price
-    beyond the look-back's range after its entry (de-lever, then drop).  Returns the kept index
-    with the fitted size and leverage."""
+def _fit_standing(size, entry, lev, bar, side, oi, p_start: float, bars: _Bars, table, rules, m: MarketSpec):
+    """Scale one side's survivors so their size at the start price holds ``oi`` USD
+    (``Σ size × p_start``); keep every liquidation price beyond the look-back's range after its
+    entry (de-lever, then drop).  Returns the kept index with the fitted size and leverage."""
     n_lb = bars.n_lookback
     # the look-back's extreme after each bar (a position is tested from the bar after its entry)
     if side > 0:
@@ -276,7 +282,8 @@ def _fit_standing(size, entry, lev, bar, side, oi, bars: _Bars, table, rules, m:
         after = np.append(np.maximum.accumulate(bars.high[:n_lb][::-1])[::-1], 0.0)[bar + 1]
     keep = np.arange(len(size))
     for rnd in range(12):
-        fsize, flev = _fit_open_interest(size[keep], entry[keep], lev[keep], oi, table, m)
+        fsize, flev = _fit_open_interest(size[keep], np.full(len(keep), p_start), lev[keep], oi, table, m)
+        flev = _cap_leverage(flev, fsize, entry[keep], table)
         lp = rules.liquidation_price(np.full(len(keep), side, np.int8), fsize, entry[keep],
                                      fsize * entry[keep] / flev, table)
         crossed = (after[keep] <= lp) if side > 0 else (after[keep] >= lp)
@@ -402,7 +409,8 @@ def synthesize_from_history(
             if len(sel) == 0:
                 raise InputError(f"{m.venue} {m.asset}: no {'long' if side > 0 else 'short'} survives the "
                                  f"look-back; raise the position count", field="positions")
-            k, fsize, flev = _fit_standing(size[sel], d["entry"][sel], lev[sel], bar[sel], side, oi, b, table,
+            k, fsize, flev = _fit_standing(size[sel], d["entry"][sel], lev[sel], bar[sel], side, oi, b.open_start, b,
+                                           table,
                                            rules, m)
             keep[np.setdiff1d(sel, sel[k])] = False
             dropped += len(sel) - len(k)
@@ -420,8 +428,10 @@ def synthesize_from_history(
         pend = bar[idx] >= n_lb
         open_s[pend] = t0[bar[idx][pend]] + bar_s * rng.random(int(pend.sum()))
         close_s = np.full(k, np.nan)
-        c_idx = close[idx]
-        closes = (c_idx < n) & (c_idx < death[idx]) & (c_idx >= n_lb)
+        # the event's closings, on the book as it stands at the start and the event's openings
+        f_event = _close_fractions(bar[idx], death[idx], size[idx], np.where(np.arange(n) >= n_lb, d["falls"], 0.0))
+        c_idx = _close_bars(bar[idx], f_event, rng)
+        closes = (c_idx < n) & (c_idx < death[idx])
         close_s[closes] = t0[c_idx[closes]] + bar_s * rng.random(int(closes.sum()))
         entry_time = b.time_ms[bar[idx]].copy()
         entry_time[pend] = start_ms + np.round(open_s[pend] * 1000.0).astype(np.int64)
@@ -447,7 +457,7 @@ def synthesize_from_history(
         meta=dict(seed=seed, now_ms=start_ms, end_ms=end_ms, n_requested=n_positions, implied_count=full_count,
                   count_before_survivorship=count_before, method="history", lookback_days=lookback,
                   initial_spread_days=float(initial_spread_days), markets=book,
-                  oi_basis="notional at entry (size x entry, USD) for the standing positions at the start"),
+                  oi_basis="size x start price (USD) of the positions standing at the start"),
         pending=pending if pending.any() else None,
         open_s=cols["open_s"][order], close_s=cols["close_s"][order],
     )
