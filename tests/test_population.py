@@ -247,3 +247,18 @@ def test_panic_ladder_off_by_default():
                                                                 panic_min_drawdown=0.02, panic_max_drawdown=0.3)))
     for k in ("account", "side", "size", "entry", "margin", "leverage", "pending"):
         assert np.array_equal(getattr(a, k), getattr(b, k))
+
+
+def test_open_and_close_times_default_to_nan_and_follow_appended_positions(pop):
+    """``open_s`` / ``close_s`` (s after the start): NaN for a standing, held position; kept
+    consistent by ``with_position`` and shown by ``frame``; a wrong length is refused."""
+    assert np.isnan(pop.open_s).all() and np.isnan(pop.close_s).all() and len(pop.open_s) == len(pop)
+    bigger = pop.with_position(venue="binance", asset="BTC", side=1, size=1.0, entry=73_000.0, leverage=10.0,
+                               entry_time=NOW)
+    assert len(bigger.open_s) == len(bigger.close_s) == len(pop) + 1 and np.isnan(bigger.open_s[-1])
+    f = bigger.frame()
+    assert f["open_s"].isna().all() and f["close_s"].isna().all()
+    with pytest.raises(InputError, match="open_s"):
+        type(pop)(**{**{k: getattr(pop, k) for k in ("venues", "assets", "account", "venue", "asset", "side", "size",
+                                                      "entry", "margin", "mode", "leverage", "entry_time", "wallet")},
+                     "open_s": np.zeros(3)})

@@ -259,3 +259,24 @@ def test_real_btc_book_on_5_february_no_long_the_look_back_crossed():
     assert near["long"] > 0 and near["short"] > 0
     # the event's first two days: the open interest's rises open positions and its falls close some
     assert pop.is_pending.any() and np.isfinite(pop.close_s).any()
+
+
+@needs_data
+def test_scenario_entry_point_builds_the_bundled_scenario_from_history():
+    """``build_population(..., bars=...)``: the bundled feb-2026 markets from the 2026 files, each
+    market's standing open interest met at the start price, its large positions appended."""
+    from liqcascade.scenario import build_population, load_scenario
+
+    sc = load_scenario("feb-2026")
+    bars = {a: real_bars(a) for a in sc.spec.assets}
+    pop = build_population(sc, n_positions=20_000, seed=0, bars=bars)
+    assert pop.meta["method"] == "history" and len(pop) == pytest.approx(20_000, rel=0.1)
+    assert pop.meta["end_ms"] - pop.meta["now_ms"] == sc.spec.horizon_hours * 3_600_000
+    standing = ~pop.is_pending
+    large = {(w.venue, w.asset) for w in sc.spec.large_positions}
+    for m in sc.spec.markets:
+        if (m.venue, m.asset) in large:
+            continue
+        sel = standing & (pop.venue == pop.venues.index(m.venue)) & (pop.asset == pop.assets.index(m.asset))
+        p0 = bars[m.asset].loc[bars[m.asset]["time_ms"] == sc.start_ms, "open"].item()
+        assert (pop.size[sel] * p0).sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
