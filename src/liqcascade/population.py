@@ -18,7 +18,15 @@ each asset, :func:`synthesize` draws individual positions (struct-of-arrays, rea
   that could exist;
 - **margin mode**: a share are isolated; the rest are cross, and a share of cross accounts hold
   positions in several assets on the same venue (one wallet);
-- notionals are finally rescaled so the open interest per venue, asset and side is met exactly.
+- notionals are finally rescaled so the open interest per venue, asset and side is met exactly;
+- **counts**: by default the real count (open interest / mean notional per component, before
+  survivorship).  A reduced count ``n_positions`` is about the count *after* survivorship: a
+  pilot draw at the naive scale measures each group's surviving fraction and the draw is made at
+  the scale it implies; ``meta["implied_count"]`` (the full-scale count after survivorship) over
+  the count drawn is the factor that scales counts to full scale.
+
+The population from the market's history (open-interest rises, the path's liquidations and the
+falls' closings) is :func:`liqcascade.population_history.synthesize_from_history`.
 
 Units: sizes in base units, prices and money in USD, leverage as a multiple, shares as fractions,
 times in days for parameters and epoch milliseconds in histories.  Everything is seeded: the
@@ -374,8 +382,12 @@ def synthesize(
     markets: open interest per venue and asset.
     histories: per asset, the traded prices before ``now_ms`` (see :func:`_history_arrays`).
     now_ms: the scenario's start, epoch ms; entries are drawn before it.
-    n_positions: total number of positions; default: the count implied by the components' mean
-        notionals (real counts: millions for tens of billions of OI).
+    n_positions: about how many positions to draw (after survivorship, entry orders included);
+        default: the count implied by the components' mean notionals (real counts: millions for
+        tens of billions of OI).  ``meta["implied_count"]`` is the real count the population
+        stands for (survivors of the path at full scale, estimated per market, side and component
+        from the draw's own survival, plus the entry orders), ``count_before_survivorship`` the
+        candidates' real count.
     symbol_of: asset -> ccxt symbol for the tier tables (default ``ASSET/USDT:USDT``).
     """
     params = params or PopulationParams()
