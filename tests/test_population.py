@@ -100,10 +100,19 @@ def test_real_counts_and_determinism(pop):
         assert np.array_equal(getattr(pop, name), getattr(again, name))
     other = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=12)
     assert not np.array_equal(pop.size, other.size)
-    n = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=1, n_positions=5_000)
-    # positions the path would already have liquidated are dropped after the redraws: the
-    # requested count is what was drawn, the survivors hold the open interest
-    assert len(n) <= 5_200 and 4_500 <= len(n) + n.dropped <= 5_500
+
+
+@pytest.mark.parametrize("n_positions", [2_000, 5_000, 20_000])
+def test_reduced_draw_holds_about_n_and_its_scale_gives_the_real_count(pop, n_positions):
+    """Issue 19 item 5: survivorship removes most of the retail tail, at every count; a reduced
+    draw still holds about the requested count after it, and its scale times its count is the
+    count of the full draw (not the count before survivorship)."""
+    n = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=1, n_positions=n_positions)
+    assert len(n) == pytest.approx(n_positions, rel=0.05)
+    assert n.dropped > 0.3 * len(n)  # survivorship is at work (the real count is well below the candidates')
+    assert pop.meta["implied_count"] == pytest.approx(len(pop), rel=1e-3)
+    assert n.meta["implied_count"] == pytest.approx(len(pop), rel=0.05)
+    assert n.meta["count_before_survivorship"] > 1.5 * len(pop)
 
 
 def test_refusals():
@@ -238,3 +247,18 @@ def test_panic_ladder_off_by_default():
                                                                 panic_min_drawdown=0.02, panic_max_drawdown=0.3)))
     for k in ("account", "side", "size", "entry", "margin", "leverage", "pending"):
         assert np.array_equal(getattr(a, k), getattr(b, k))
+
+
+def test_open_and_close_times_default_to_nan_and_follow_appended_positions(pop):
+    """``open_s`` / ``close_s`` (s after the start): NaN for a standing, held position; kept
+    consistent by ``with_position`` and shown by ``frame``; a wrong length is refused."""
+    assert np.isnan(pop.open_s).all() and np.isnan(pop.close_s).all() and len(pop.open_s) == len(pop)
+    bigger = pop.with_position(venue="binance", asset="BTC", side=1, size=1.0, entry=73_000.0, leverage=10.0,
+                               entry_time=NOW)
+    assert len(bigger.open_s) == len(bigger.close_s) == len(pop) + 1 and np.isnan(bigger.open_s[-1])
+    f = bigger.frame()
+    assert f["open_s"].isna().all() and f["close_s"].isna().all()
+    with pytest.raises(InputError, match="open_s"):
+        type(pop)(**{**{k: getattr(pop, k) for k in ("venues", "assets", "account", "venue", "asset", "side", "size",
+                                                      "entry", "margin", "mode", "leverage", "entry_time", "wallet")},
+                     "open_s": np.zeros(3)})

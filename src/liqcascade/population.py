@@ -18,7 +18,15 @@ each asset, :func:`synthesize` draws individual positions (struct-of-arrays, rea
   that could exist;
 - **margin mode**: a share are isolated; the rest are cross, and a share of cross accounts hold
   positions in several assets on the same venue (one wallet);
-- notionals are finally rescaled so the open interest per venue, asset and side is met exactly.
+- notionals are finally rescaled so the open interest per venue, asset and side is met exactly;
+- **counts**: by default the real count (open interest / mean notional per component, before
+  survivorship).  A reduced count ``n_positions`` is about the count *after* survivorship: a
+  pilot draw at the naive scale measures each group's surviving fraction and the draw is made at
+  the scale it implies; ``meta["implied_count"]`` (the full-scale count after survivorship) over
+  the count drawn is the factor that scales counts to full scale.
+
+The population from the market's history (open-interest rises, the path's liquidations and the
+falls' closings) is :func:`liqcascade.population_history.synthesize_from_history`.
 
 Units: sizes in base units, prices and money in USD, leverage as a multiple, shares as fractions,
 times in days for parameters and epoch milliseconds in histories.  Everything is seeded: the
@@ -155,7 +163,9 @@ class Population:
     Columns: ``account`` (int64), ``venue`` / ``asset`` (int16 codes into :attr:`venues` /
     :attr:`assets`), ``side`` (+1/-1, int8), ``size`` (base units), ``entry`` (USD), ``margin``
     (USD: the isolated margin, or for cross positions the position's initial margin), ``mode``
-    (0 isolated, 1 cross, int8), ``leverage`` (x), ``entry_time`` (epoch ms).  Cross accounts'
+    (0 isolated, 1 cross, int8), ``leverage`` (x), ``entry_time`` (epoch ms), ``open_s`` /
+    ``close_s`` (float64 seconds after the start: opened / closed voluntarily at the market then;
+    NaN: standing at the start / held).  Cross accounts'
     wallets are in :attr:`wallet` (USD, indexed by account; 0 for isolated-only accounts).
     """
 
@@ -175,9 +185,25 @@ class Population:
     dropped: int = 0
     redrawn: int = 0
     meta: dict = field(default_factory=dict)
-    #: bool per position: a resting entry order that opens during the run when the mark reaches
-    #: ``entry`` (None: every position is open at the start)
+    #: bool per position: a position that opens during the run (None: every position is open at
+    #: the start) -- at the market at ``open_s`` when that is finite, else a resting entry order
+    #: that fills when the mark reaches ``entry``
     pending: np.ndarray | None = None
+    #: float64 per position: seconds after the start (``meta["now_ms"]``) at which the position
+    #: opens at the market; NaN for a position standing at the start or a resting entry order
+    #: (None given: all NaN)
+    open_s: np.ndarray | None = None
+    #: float64 per position: seconds after the start at which the position is closed voluntarily
+    #: at the market; NaN = held to the end (None given: all NaN)
+    close_s: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.size)
+        for name in ("open_s", "close_s"):
+            v = getattr(self, name)
+            setattr(self, name, np.full(n, np.nan) if v is None else np.asarray(v, np.float64))
+            if len(getattr(self, name)) != n:
+                raise InputError(f"{name} has {len(getattr(self, name))} values for {n} positions", field=name)
 
     @property
     def is_pending(self) -> np.ndarray:
@@ -215,6 +241,7 @@ class Population:
             leverage=add(self.leverage, leverage, np.float64), entry_time=add(self.entry_time, entry_time, np.int64),
             wallet=np.concatenate([self.wallet, [0.0]]), dropped=self.dropped, redrawn=self.redrawn,
             meta=dict(self.meta), pending=None if self.pending is None else add(self.pending, False, bool),
+            open_s=add(self.open_s, np.nan, np.float64), close_s=add(self.close_s, np.nan, np.float64),
         )
 
     def frame(self) -> pd.DataFrame:
@@ -224,7 +251,8 @@ class Population:
             "asset": pd.Categorical.from_codes(self.asset, self.assets),
             "side": self.side, "size": self.size, "entry": self.entry, "margin": self.margin,
             "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"), "leverage": self.leverage,
-            "entry_time": self.entry_time, "pending": self.is_pending,
+            "entry_time": self.entry_time, "pending": self.is_pending, "open_s": self.open_s,
+            "close_s": self.close_s,
         })
 
 
@@ -295,6 +323,48 @@ def _fit_open_interest(size, entry, lev, oi, table, market):
     return size, _cap_leverage(lev, size, entry, table)
 
 
+def _accounts(cols: dict, n_assets: int, params: "PopulationParams", rng: np.random.Generator):
+    """Shuffle the positions ``cols`` (dict of equal-length arrays with ``venue``, ``asset``,
+    ``margin`` and ``pending``), draw their margin modes and group them into accounts: isolated
+    positions are one account each; cross positions form accounts, a share holding another asset
+    on the same venue (one wallet for all of them; positions opening during the run are not
+    grouped).  Returns ``(cols shuffled, mode, account, wallet USD per account)``."""
+    n_total = len(cols["size"])
+    # shuffle so that accounts and modes are not aligned with the generation order
+    perm = rng.permutation(n_total)
+    cols = {k: v[perm] for k, v in cols.items()}
+
+    # margin modes and accounts: isolated positions are one account each; cross positions form
+    # accounts, some holding another asset on the same venue (one wallet for all of them)
+    mode = np.where(rng.random(n_total) < params.isolated_share, MODE_ISOLATED, MODE_CROSS).astype(np.int8)
+    account = np.empty(n_total, np.int64)
+    iso = np.flatnonzero(mode == MODE_ISOLATED)
+    account[iso] = np.arange(len(iso))
+    next_acct = len(iso)
+    cross = np.flatnonzero(mode == MODE_CROSS)
+    multi = (rng.random(len(cross)) < params.multi_asset_share) & ~cols["pending"][cross]
+    single = cross[~multi]
+    account[single] = next_acct + np.arange(len(single))
+    next_acct += len(single)
+    # multi-asset accounts: within a venue, the r-th candidate of each asset joins account (venue, r),
+    # so an account holds at most one position per asset, all on one venue under one wallet
+    cand = cross[multi]
+    if len(cand):
+        v, a = cols["venue"][cand].astype(np.int64), cols["asset"][cand].astype(np.int64)
+        order = np.lexsort((a, v))
+        va = v[order] * n_assets + a[order]
+        first = np.r_[0, np.flatnonzero(np.diff(va)) + 1]
+        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+        key = v[order] * (len(cand) + 1) + rank
+        _, group = np.unique(key, return_inverse=True)
+        account[cand[order]] = next_acct + group
+        next_acct += int(group.max()) + 1
+    wallet = np.zeros(next_acct)
+    cross_mask = mode == MODE_CROSS
+    np.add.at(wallet, account[cross_mask], cols["margin"][cross_mask] * (1 + params.cross_extra_margin))
+    return cols, mode, account, wallet
+
+
 def synthesize(
     markets: Sequence[MarketSpec],
     histories: Mapping[str, pd.DataFrame | Sequence],
@@ -312,8 +382,12 @@ def synthesize(
     markets: open interest per venue and asset.
     histories: per asset, the traded prices before ``now_ms`` (see :func:`_history_arrays`).
     now_ms: the scenario's start, epoch ms; entries are drawn before it.
-    n_positions: total number of positions; default: the count implied by the components' mean
-        notionals (real counts: millions for tens of billions of OI).
+    n_positions: about how many positions to draw (after survivorship, entry orders included);
+        default: the count implied by the components' mean notionals (real counts: millions for
+        tens of billions of OI).  ``meta["implied_count"]`` is the real count the population
+        stands for (survivors of the path at full scale, estimated per market, side and component
+        from the draw's own survival, plus the entry orders), ``count_before_survivorship`` the
+        candidates' real count.
     symbol_of: asset -> ccxt symbol for the tier tables (default ``ASSET/USDT:USDT``).
     """
     params = params or PopulationParams()
@@ -330,7 +404,6 @@ def synthesize(
     means = np.array([c.mean_notional_usd for c in comps])
     total_oi = sum(m.open_interest_usd for m in markets)
     implied = float(np.sum(total_oi * shares / means))
-    scale_count = 1.0 if n_positions is None else n_positions / implied
     if n_positions is not None and n_positions < len(markets) * 2:
         raise InputError("n_positions must allow at least two positions per market", field="positions")
 
@@ -356,97 +429,119 @@ def synthesize(
     w_time = 0.5 ** (age / params.entry_halflife_days)
     cdf_time = np.cumsum(w_time) / w_time.sum()
 
-    parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time")}
-    dropped = redrawn = 0
-    for m in markets:
-        vi, ai = venues.index(m.venue), assets.index(m.asset)
-        rules = get_venue(m.venue)
-        table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
-        grid, gp, smin, smax = paths[m.asset]
-        cap_market = params.max_notional_share * m.open_interest_usd
-        for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
-            if side_oi <= 0:
-                continue
-            for c, share in zip(comps, shares):
-                oi = side_oi * share
-                n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
-                # enough positions that none must outgrow the venue's largest tier (heavy tails:
-                # room for the biggest to hold several times the mean)
-                max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
-                n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
-                n = max(n, n_min)
-                # Pareto notional with the component's mean; fewer positions than the real count
-                # carry proportionally more notional each
-                a_ = params.pareto_alpha
-                xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
-
-                def draw(k):
-                    notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
-                    lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
-                    ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
-                    entry = gp[ti]
-                    size = notional / entry
-                    lev = _cap_leverage(lev, size, entry, table)
-                    margin = notional / lev
-                    lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
-                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
-                    return size, entry, margin, lev, grid[ti], crossed
-
-                size, entry, margin, lev, t_ms, crossed = draw(n)
-                for _ in range(params.redraw_rounds):
-                    idx = np.flatnonzero(crossed)
-                    if len(idx) == 0:
-                        break
-                    redrawn += len(idx)
-                    s2, e2, m2, l2, t2, c2 = draw(len(idx))
-                    size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
-                keep = ~crossed
-                dropped += int(np.count_nonzero(crossed))
-                size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
-                # too few survivors to hold the component's OI under the largest tier: draw more
-                for _ in range(50):
-                    if len(size) >= n_min:
-                        break
-                    s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
-                    ok = ~c2
-                    size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
-                                                      ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
-                if len(size) == 0:
+    def standing(scale_count: float, rng: np.random.Generator):
+        """The positions standing at the start, drawn at ``scale_count`` times the real count
+        per group (market, side, leverage component); also the full-scale count they stand for:
+        per group, its real candidate count times the fraction of its candidates that survived
+        the path (survivorship removes about two thirds of the retail tail)."""
+        parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time")}
+        dropped = redrawn = 0
+        full_count = 0.0
+        for m in markets:
+            vi, ai = venues.index(m.venue), assets.index(m.asset)
+            rules = get_venue(m.venue)
+            table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
+            grid, gp, smin, smax = paths[m.asset]
+            cap_market = params.max_notional_share * m.open_interest_usd
+            for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
+                if side_oi <= 0:
                     continue
-                # meet the component's open interest exactly: scale sizes (leverage kept), cap
-                # each at the venue's largest tier, de-lever to the tier the final size sits in
-                # (a lower leverage only moves the liquidation price away); a larger size can
-                # reach a tier with a higher rate, so check survivorship again and repeat: first
-                # by halving the leverage of the positions the path would have liquidated, then
-                # (with few positions) by dropping them
-                for rnd in range(12):
-                    size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
-                    margin = size * entry / lev
-                    lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
-                    ti = np.searchsorted(grid, t_ms)
-                    crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
-                    if not crossed.any():
-                        break
-                    if rnd < 6:  # a position the path would have liquidated at its grown size: de-lever it
-                        lev[crossed] = np.maximum(0.5 * lev[crossed], 1.0)
-                        continue
-                    dropped += int(crossed.sum())
+                for c, share in zip(comps, shares):
+                    oi = side_oi * share
+                    n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
+                    # enough positions that none must outgrow the venue's largest tier (heavy tails:
+                    # room for the biggest to hold several times the mean)
+                    max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
+                    n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
+                    n = max(n, n_min)
+                    slots = n  # candidates drawn for the group (a redraw replaces one in its slot)
+                    # Pareto notional with the component's mean; fewer positions than the real count
+                    # carry proportionally more notional each
+                    a_ = params.pareto_alpha
+                    xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
+
+                    def draw(k):
+                        notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_market, xm))
+                        lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
+                        ti = np.minimum(np.searchsorted(cdf_time, rng.random(k)), n_grid - 1)
+                        entry = gp[ti]
+                        size = notional / entry
+                        lev = _cap_leverage(lev, size, entry, table)
+                        margin = notional / lev
+                        lp = rules.liquidation_price(np.full(k, side, np.int8), size, entry, margin, table)
+                        crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
+                        return size, entry, margin, lev, grid[ti], crossed
+
+                    size, entry, margin, lev, t_ms, crossed = draw(n)
+                    for _ in range(params.redraw_rounds):
+                        idx = np.flatnonzero(crossed)
+                        if len(idx) == 0:
+                            break
+                        redrawn += len(idx)
+                        s2, e2, m2, l2, t2, c2 = draw(len(idx))
+                        size[idx], entry[idx], margin[idx], lev[idx], t_ms[idx], crossed[idx] = s2, e2, m2, l2, t2, c2
                     keep = ~crossed
-                    size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
-                if crossed.any():
-                    raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
-                                     f"positions the path has not liquidated", field="positions")
-                k = len(size)
-                parts["venue"].append(np.full(k, vi, np.int16))
-                parts["asset"].append(np.full(k, ai, np.int16))
-                parts["side"].append(np.full(k, side, np.int8))
-                for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
-                                 ("entry_time", t_ms)):
-                    parts[key].append(val)
-    n_standing = sum(len(x) for x in parts["size"])
-    opener_count = 0.0
+                    dropped += int(np.count_nonzero(crossed))
+                    size, entry, margin, lev, t_ms = size[keep], entry[keep], margin[keep], lev[keep], t_ms[keep]
+                    # too few survivors to hold the component's OI under the largest tier: draw more
+                    for _ in range(50):
+                        if len(size) >= n_min:
+                            break
+                        s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
+                        slots += 4 * n_min
+                        ok = ~c2
+                        size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
+                                                          ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
+                    if len(size) == 0:
+                        continue
+                    # meet the component's open interest exactly: scale sizes (leverage kept), cap
+                    # each at the venue's largest tier, de-lever to the tier the final size sits in
+                    # (a lower leverage only moves the liquidation price away); a larger size can
+                    # reach a tier with a higher rate, so check survivorship again and repeat: first
+                    # by halving the leverage of the positions the path would have liquidated, then
+                    # (with few positions) by dropping them
+                    for rnd in range(12):
+                        size, lev = _fit_open_interest(size, entry, lev, oi, table, m)
+                        margin = size * entry / lev
+                        lp = rules.liquidation_price(np.full(len(size), side, np.int8), size, entry, margin, table)
+                        ti = np.searchsorted(grid, t_ms)
+                        crossed = (smin[ti] * (1 - band[ti]) <= lp) if side > 0 else (smax[ti] * (1 + band[ti]) >= lp)
+                        if not crossed.any():
+                            break
+                        if rnd < 6:  # a position the path would have liquidated at its grown size: de-lever it
+                            lev[crossed] = np.maximum(0.5 * lev[crossed], 1.0)
+                            continue
+                        dropped += int(crossed.sum())
+                        keep = ~crossed
+                        size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
+                    if crossed.any():
+                        raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
+                                         f"positions the path has not liquidated", field="positions")
+                    k = len(size)
+                    full_count += oi / c.mean_notional_usd * k / slots
+                    parts["venue"].append(np.full(k, vi, np.int16))
+                    parts["asset"].append(np.full(k, ai, np.int16))
+                    parts["side"].append(np.full(k, side, np.int8))
+                    for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
+                                     ("entry_time", t_ms)):
+                        parts[key].append(val)
+        return parts, dropped, redrawn, full_count
+
     op = params.openers
     tail = int(np.argmax([c.high for c in comps]))  # the retail tail: the panic ladder's leverage and sizes
+    # the entry orders' real count (they open during the run: no survivorship)
+    opener_count = total_oi * (op.share_of_oi * float(np.sum(shares / means))
+                               + op.panic_share_of_oi / comps[tail].mean_notional_usd)
+    if n_positions is None:
+        scale_count = 1.0
+    else:
+        # a reduced draw holds about n_positions after survivorship: a pilot draw at the naive
+        # scale measures the survivors' full-scale count, and the draw itself is made at the
+        # scale that count implies
+        _, _, _, full_pilot = standing(n_positions / (implied + opener_count), np.random.default_rng([seed, 1]))
+        scale_count = n_positions / (full_pilot + opener_count)
+    parts, dropped, redrawn, full_count = standing(scale_count, rng)
+    n_standing = sum(len(x) for x in parts["size"])
     if op.share_of_oi > 0 or op.panic_share_of_oi > 0:
         for m in markets:
             vi, ai = venues.index(m.venue), assets.index(m.asset)
@@ -457,7 +552,7 @@ def synthesize(
 
             def add_orders(side, c, oi, draw_entry):
                 """Entry orders of one side and leverage component holding ``oi`` USD, triggers
-                from ``draw_entry(n)``; returns their implied real count."""
+                from ``draw_entry(n)``."""
                 n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
                 a_ = params.pareto_alpha
                 xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
@@ -474,7 +569,6 @@ def synthesize(
                 for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
                                  ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
                     parts[key].append(val)
-                return oi / c.mean_notional_usd
 
             # log-distance below the start with a density rising linearly from zero at the start
             # price (sqrt of a uniform): no order rests at the touch, where the ordinary moves
@@ -491,47 +585,16 @@ def synthesize(
                     for c, share in zip(comps, shares):
                         oi = m.open_interest_usd * op.share_of_oi * side_share * share
                         if oi > 0:
-                            opener_count += add_orders(side, c, oi, ladder)
+                            add_orders(side, c, oi, ladder)
             if op.panic_share_of_oi > 0:
                 for side, side_share in ((1, 1.0 - op.panic_short_share), (-1, op.panic_short_share)):
                     oi = m.open_interest_usd * op.panic_share_of_oi * side_share
                     if oi > 0:
-                        opener_count += add_orders(side, comps[tail], oi, panic_ladder)
+                        add_orders(side, comps[tail], oi, panic_ladder)
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
     cols["pending"] = np.arange(n_total) >= n_standing
-    # shuffle so that accounts and modes are not aligned with the generation order
-    perm = rng.permutation(n_total)
-    cols = {k: v[perm] for k, v in cols.items()}
-
-    # margin modes and accounts: isolated positions are one account each; cross positions form
-    # accounts, some holding another asset on the same venue (one wallet for all of them)
-    mode = np.where(rng.random(n_total) < params.isolated_share, MODE_ISOLATED, MODE_CROSS).astype(np.int8)
-    account = np.empty(n_total, np.int64)
-    iso = np.flatnonzero(mode == MODE_ISOLATED)
-    account[iso] = np.arange(len(iso))
-    next_acct = len(iso)
-    cross = np.flatnonzero(mode == MODE_CROSS)
-    multi = (rng.random(len(cross)) < params.multi_asset_share) & ~cols["pending"][cross]
-    single = cross[~multi]
-    account[single] = next_acct + np.arange(len(single))
-    next_acct += len(single)
-    # multi-asset accounts: within a venue, the r-th candidate of each asset joins account (venue, r),
-    # so an account holds at most one position per asset, all on one venue under one wallet
-    cand = cross[multi]
-    if len(cand):
-        v, a = cols["venue"][cand].astype(np.int64), cols["asset"][cand].astype(np.int64)
-        order = np.lexsort((a, v))
-        va = v[order] * len(assets) + a[order]
-        first = np.r_[0, np.flatnonzero(np.diff(va)) + 1]
-        rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
-        key = v[order] * (len(cand) + 1) + rank
-        _, group = np.unique(key, return_inverse=True)
-        account[cand[order]] = next_acct + group
-        next_acct += int(group.max()) + 1
-    wallet = np.zeros(next_acct)
-    cross_mask = mode == MODE_CROSS
-    np.add.at(wallet, account[cross_mask], cols["margin"][cross_mask] * (1 + params.cross_extra_margin))
+    cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
 
     # final canonical order: by account, then venue, asset
     order = np.lexsort((cols["asset"], cols["venue"], account))
@@ -541,7 +604,10 @@ def synthesize(
         entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
         leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
         dropped=dropped, redrawn=redrawn,
-        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=implied + opener_count),
+        # implied_count: the real count this population stands for (survivors of the path at full
+        # scale, plus the entry orders); a reduced draw's population_scale is implied_count / len
+        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=full_count + opener_count,
+                  count_before_survivorship=implied + opener_count),
         pending=cols["pending"][order] if n_total > n_standing else None,
     )
     return pop

@@ -570,8 +570,14 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
 
 
 # ---------------------------------------------------------------------------------- building
-def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0):
-    """Synthesize the positions behind the scenario's open interest from its stated paths."""
+def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None):
+    """Synthesize the positions behind the scenario's open interest from its stated paths.
+
+    ``bars`` (optional): per asset, 5-minute bars with open interest (the columns of
+    :func:`~liqcascade.population_history.synthesize_from_history`) covering the look-back and the
+    run; given, the population is built from the market's history instead of the stated paths,
+    with positions opening (``open_s``) and closing (``close_s``) during the run.
+    """
     spec = scenario.spec
     taken = {}
     for w in spec.large_positions:
@@ -591,8 +597,15 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
         if pts[-1][0] < scenario.start_ms:
             pts.append((scenario.start_ms, st.start_price))
         histories[a] = pts
-    pop = synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
-                     n_positions=n_positions, seed=seed)
+    if bars is not None:
+        from .population_history import synthesize_from_history
+
+        end_ms = scenario.start_ms + int(round(scenario.spec.horizon_hours * 3_600_000))
+        pop = synthesize_from_history(markets, bars, start_ms=scenario.start_ms, end_ms=end_ms,
+                                      params=scenario.params.population, n_positions=n_positions, seed=seed)
+    else:
+        pop = synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
+                         n_positions=n_positions, seed=seed)
     for w in spec.large_positions:
         pop = pop.with_position(venue=w.venue, asset=w.asset, side=1 if w.side == "long" else -1,
                                 size=w.notional_usd / w.entry, entry=w.entry, leverage=w.leverage,

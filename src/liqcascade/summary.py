@@ -11,8 +11,11 @@ Two figures need a word:
 - **Counts at a reduced population.**  With ``n_positions`` below the real count the synthesiser
   draws fewer, larger positions that still hold the full open interest: USD figures are at full
   scale, counts are not.  ``accounts_liquidated`` is the count in the simulated population;
-  ``accounts_liquidated_full_scale`` multiplies it by ``population_scale`` (real count implied by
-  the leverage mix / positions drawn; 1 for a full population).  The targets use the latter.
+  ``accounts_liquidated_full_scale`` multiplies it by ``population_scale``: the real count the
+  population stands for (``meta["implied_count"]``: the positions a full-count draw keeps after
+  survivorship, estimated per market, side and leverage component from the reduced draw's own
+  survival fractions, plus the entry orders) divided by the positions drawn; 1 for a full
+  population.  The targets use the latter.
 - **The largest liquidation** is the largest USD liquidated from one *position* over the run
   (Hyperliquid and OKX close large positions in partial steps; the reports count the position),
   with its venue and asset; ``largest_liquidation_event_usd`` is the largest single fill.
