@@ -299,10 +299,13 @@ def _pareto_scale(mean_usd: float, params: "PopulationParams") -> float:
     return max(mean_usd * (a_ - 1) / a_, params.min_notional_usd)
 
 
-def _fit_open_interest(size, entry, lev, oi, table, market):
+def _fit_open_interest(size, entry, lev, oi, table, market, cap_entry=None):
     """Scale ``size`` (base units) so the notional sums to ``oi`` USD with no position beyond
-    95 % of the table's largest tier; cap leverage at the tier each final size sits in."""
-    per_unit = table.contract_size if table.basis == "contracts" else 1.0 / entry
+    95 % of the table's largest tier; cap leverage at the tier each final size sits in.
+    ``cap_entry``: the prices (USD) at which the tier cap is measured when they differ from the
+    ones that value the open interest (a position's entry, where ``entry`` is the start price)."""
+    at = entry if cap_entry is None else np.maximum(entry, cap_entry)
+    per_unit = table.contract_size if table.basis == "contracts" else 1.0 / at
     cap_size = np.broadcast_to(0.95 * table.max_position() * per_unit, size.shape)
     # water-filling: the scale lam with sum_i min(lam*size_i, cap_i)*entry_i = oi, exactly
     clip_at = cap_size / size  # the scale at which each position reaches its cap

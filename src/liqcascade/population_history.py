@@ -282,7 +282,8 @@ def _fit_standing(size, entry, lev, bar, side, oi, p_start: float, bars: _Bars, 
         after = np.append(np.maximum.accumulate(bars.high[:n_lb][::-1])[::-1], 0.0)[bar + 1]
     keep = np.arange(len(size))
     for rnd in range(12):
-        fsize, flev = _fit_open_interest(size[keep], np.full(len(keep), p_start), lev[keep], oi, table, m)
+        fsize, flev = _fit_open_interest(size[keep], np.full(len(keep), p_start), lev[keep], oi, table, m,
+                                         cap_entry=entry[keep])
         flev = _cap_leverage(flev, fsize, entry[keep], table)
         lp = rules.liquidation_price(np.full(len(keep), side, np.int8), fsize, entry[keep],
                                      fsize * entry[keep] / flev, table)

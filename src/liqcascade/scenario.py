@@ -332,7 +332,9 @@ class Scenario:
         spec = self.spec.series
         if spec is None:
             return None
-        return read_series(self._sidecar(spec.file), spec, assets=list(self.spec.assets))
+        if getattr(self, "_series", None) is None:  # read and checked once per scenario
+            self._series = read_series(self._sidecar(spec.file), spec, assets=list(self.spec.assets))
+        return self._series
 
     def _sidecar(self, file: str):
         if self.base is not None:
@@ -570,13 +572,16 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
 
 
 # ---------------------------------------------------------------------------------- building
-def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None):
-    """Synthesize the positions behind the scenario's open interest from its stated paths.
+def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None,
+                     from_history: bool = True):
+    """Synthesize the positions behind the scenario's open interest.
 
-    ``bars`` (optional): per asset, 5-minute bars with open interest (the columns of
-    :func:`~liqcascade.population_history.synthesize_from_history`) covering the look-back and the
-    run; given, the population is built from the market's history instead of the stated paths,
-    with positions opening (``open_s``) and closing (``close_s``) during the run.
+    From the market's history (:func:`~liqcascade.population_history.synthesize_from_history`:
+    positions open where open interest rose, at those bars' prices; positions opening
+    (``open_s``) and closing (``close_s``) during the run from its rises and falls) when ``bars``
+    is given (per asset, 5-minute bars with open interest covering the look-back and the run) or
+    the scenario has a market series (its 5-minute rows; ``from_history=False`` skips it);
+    otherwise from the scenario's stated paths (:func:`~liqcascade.population.synthesize`).
     """
     spec = scenario.spec
     taken = {}
@@ -597,6 +602,11 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
         if pts[-1][0] < scenario.start_ms:
             pts.append((scenario.start_ms, st.start_price))
         histories[a] = pts
+    if bars is None and from_history:
+        series = scenario.series()
+        if series is not None:
+            five = series[series["bar_s"] == 300]
+            bars = {a: five[five["asset"] == a].reset_index(drop=True) for a in spec.assets}
     if bars is not None:
         from .population_history import synthesize_from_history
 
@@ -629,6 +639,7 @@ def build_engine_inputs(scenario: Scenario, population):
         account=population.account, venue=population.venue, asset=population.asset, side=population.side,
         size=population.size, entry=population.entry, margin=margin, leverage=population.leverage,
         mode=population.mode, venues=population.venues, assets=population.assets, pending=population.pending,
+        open_s=getattr(population, "open_s", None), close_s=getattr(population, "close_s", None),
     )
     liquidity = Liquidity(
         profiles={(m.venue, m.asset): DepthProfile.from_depth_1pct(m.depth_1pct_usd, m.kappa) for m in spec.markets},
