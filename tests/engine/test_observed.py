@@ -106,3 +106,20 @@ def test_bad_paths_are_refused_in_one_line():
         simulate(pos, liq, prices, Flows(), n_steps=2, index_path={"BTC": [1.0, -2.0]})
     with pytest.raises(InputError, match="no market"):
         simulate(pos, liq, prices, Flows(), n_steps=1, index_path={"DOGE": [1.0]})
+
+
+def test_a_position_opened_at_a_time_is_liquidated_when_the_path_crosses_its_lp():
+    """Only timed openings (no price-triggered entry order): the opened short goes to its heap
+    and is liquidated when the path rises through its LP, like the one standing from the start."""
+    liq = Liquidity({("binance", "BTC"): DepthProfile.from_depth_1pct(5e7, 1.2)}, MarketMakerResponse())
+    prices = PriceConfig({"BTC": 100_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0)
+    pos = Positions.from_arrays(account=[0, 1, 2], venue=["binance"] * 3, asset=["BTC"] * 3, side=[1, -1, -1],
+                                size=[1.0] * 3, entry=[100_000.0] * 3, margin=[50_000.0, 10_000.0, 10_000.0],
+                                leverage=[2.0, 10.0, 10.0], pending=[False, True, False],
+                                open_s=[np.nan, 10.0, np.nan])
+    n = 200
+    path = {"BTC": 100_000.0 * np.r_[np.ones(20), np.linspace(1.0, 1.2, n - 20)]}
+    run = simulate(pos, liq, prices, Flows(), n_steps=n, index_path=path, keep_final=True)
+    assert set(run.events["position"]) == {1, 2}
+    assert list(run.final["size"]) == [1.0, 0.0, 0.0]
+    assert run.ledger["ok"]

@@ -1742,6 +1742,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
     dt = glob[DT]
     has_pending = pd_idx.shape[0] > 0
     has_timed = timed[0].shape[0] > 0 or timed[3].shape[0] > 0
+    has_opened = has_pending or timed[0].shape[0] > 0  # positions opened during the run: in the heaps
     for t in range(n_steps):
         t_now = t * dt
         start_of_step(mst, ast)
@@ -1799,7 +1800,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     trig[n_trig] = j
                     n_trig += 1
                 ptr[g] = p
-                if has_pending:
+                if has_opened:
                     # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
                     for sd in range(2):
                         g = 2 * m + sd
