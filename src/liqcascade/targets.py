@@ -232,6 +232,8 @@ def fmt(x: Any, units: str) -> str:
         return f"{x:.3f}"
     if units == "percent":
         return f"{x:.1f} %"
+    if units == "hours":
+        return f"{x:+.1f} h"
     return f"{x:g}"
 
 
