@@ -194,6 +194,10 @@ def _close_fractions(bar: np.ndarray, death: np.ndarray, base: np.ndarray, falls
         if voluntary > 0 and live > 0:
             f[k] = min(voluntary / live, _MAX_CLOSE_FRACTION)
             q_run *= 1.0 - f[k]
+            if q_run < 1e-150:  # renormalise before it underflows: the sums are held in units of 1/Q
+                live_sum *= q_run
+                dead_sum[k + 1:] *= q_run
+                q_run = 1.0
         lo, hi = bounds[k], bounds[k + 1]
         if hi > lo:
             w = q_sorted[lo:hi] / q_run
