@@ -137,7 +137,7 @@ def test_liquidation_map_places_longs_below_entry_and_shorts_above(reported):
     assert np.all(lp[ok & (side > 0)] < entry[ok & (side > 0)])
     assert np.all(lp[ok & (side < 0)] > entry[ok & (side < 0)])
     maps = liquidation_maps(pop, sc)
-    assert set(maps) == {"BTC", "ETH"}
+    assert set(maps) == set(sc.spec.assets) == {"BTC", "ETH", "SOL", "DOGE"}
     for a, m in maps.items():
         start = sc.spec.assets[a].start_price
         # survivorship: at the start no long is liquidated above the price, no short below it

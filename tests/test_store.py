@@ -45,7 +45,7 @@ def test_summary_has_the_issue_keys_and_is_strict_json(small):
     json.dumps(store._clean(s), allow_nan=False)
     assert s["scenario"] == "feb-2026" and s["seed"] == 0 and s["positions"] == len(pop)
     assert s["parameters_hash"] == parameters_hash(sc) and s["overridden_parameters"] == []
-    assert set(s["drawdown_pct"]) == set(s["low_usd"]) == {"BTC", "ETH"}
+    assert set(s["drawdown_pct"]) == set(s["low_usd"]) == set(sc.spec.assets) == {"BTC", "ETH", "SOL", "DOGE"}
 
 
 def test_summary_figures_agree_with_the_frames(small):

@@ -20,13 +20,11 @@ insurance funds, spot books) are copied from a template scenario.
 
 Files used (found under the data folder by name; the origin of each is written beside it):
 
-=====================================================  =============================================
-``binance_*harthor/binance_usdm_{SYM}USDT_5m_*.csv``    5-minute perpetual bars (``open_time_ms,…``)
-``binance_*harthor/binance_usdm_{SYM}USDT_funding_8h_*`` funding per settlement
-``binance_oi_*/binance_usdm_{SYM}USDT_oi_5m_*.csv``      open interest every 5 minutes
-``binance_1m_*/binance_usdm_{SYM}USDT_1m_*.csv``         1-minute klines (``minute_assets`` only)
-``binance_bookdepth_*/{SYM}USDT-bookDepth-*.zip``        bookDepth archive (the depth fit)
-=====================================================  =============================================
+* ``binance_*harthor/binance_usdm_{SYM}USDT_5m_*.csv`` — 5-minute perpetual bars (``open_time_ms,…``);
+* ``binance_*harthor/binance_usdm_{SYM}USDT_funding_8h_*.csv`` — funding per settlement;
+* ``binance_oi_*/binance_usdm_{SYM}USDT_oi_5m_*.csv`` — open interest every 5 minutes;
+* ``binance_1m_*/binance_usdm_{SYM}USDT_1m_*.csv`` — 1-minute klines (``minute_assets`` only);
+* ``binance_bookdepth_*/BTCUSDT-bookDepth-YYYY-MM-DD.zip`` — the bookDepth archive of the depth fit.
 
 A file is chosen when the dates in its name cover the window it serves.  Every file goes through
 the :mod:`liqcascade.data` readers, so a bad file stops the build with one line naming file, row
@@ -36,13 +34,11 @@ and problem.
 from __future__ import annotations
 
 import gzip
-import io
-import math
 import re
 import tomllib
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -57,7 +53,7 @@ from .data import (
     read_binance_open_interest,
 )
 from .errors import InputError
-from .scenario import BUNDLED, SERIES_COLUMNS, SeriesSpec, bundled_text, read_series
+from .scenario import BUNDLED, SERIES_COLUMNS, bundled_text
 
 __all__ = [
     "BookFit",
@@ -256,14 +252,15 @@ def event_series(
         fund_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_funding_8h_*.csv", f"{a} funding",
                           t0, e1)
         bars = _covering(read_binance_bars(bars_path, interval="5m"), t0, e1 - _BAR_MS, "5-minute bars")
-        oi = read_binance_open_interest(oi_path).set_index("timestamp")["open_interest_usd"]
+        oi_frame = read_binance_open_interest(oi_path)
+        oi = oi_frame.set_index("timestamp")["open_interest_usd"]
         funding = read_binance_funding(fund_path)
         parts.append(_series_rows(a, 300, bars, oi, funding))
+        snapped = oi_frame.attrs["snapped"]
+        late = (f"; {snapped} stamps up to {oi_frame.attrs['snapped_max_s']:g} s late, snapped to the 5-minute grid"
+                if snapped else "")
         sources += [_source(data_dir, bars_path, f"{a} 5-minute bars (open, high, low, close, volume)"),
-                    _source(data_dir, oi_path, f"{a} open interest (oi_usd; {oi_path.name} has "
-                                               f"{read_binance_open_interest(oi_path).attrs['snapped']} stamps "
-                                               "1-2 s late, snapped to the 5-minute grid)"
-                            if a == "BTC" else f"{a} open interest (oi_usd)"),
+                    _source(data_dir, oi_path, f"{a} open interest (oi_usd{late})"),
                     _source(data_dir, fund_path, f"{a} funding (funding_rate_8h)")]
         if a in minute_assets:
             m_path = _find(data_dir, f"binance_1m_*/binance_usdm_{sym}_1m_*.csv", f"{a} 1-minute bars", e0, e1)

@@ -193,9 +193,18 @@ def _error(path: Path) -> str:
 
 
 def test_missing_column(shared_data, malformed):
-    path = malformed(shared_data / BOOK, lambda lines: [",".join(l.split(",")[:4]) for l in lines])
+    # notional is required; weighted_avg_price is not (Binance's 2026 archives dropped it)
+    path = malformed(shared_data / BOOK, lambda lines: [",".join(l.split(",")[:3] + l.split(",")[4:]) for l in lines])
     message = _error(path)
-    assert "row 1" in message and "weighted_avg_price" in message
+    assert "row 1" in message and "notional" in message
+
+
+def test_without_weighted_prices_only_frozen_buckets_go(shared_data, malformed):
+    path = malformed(shared_data / BOOK, lambda lines: [",".join(l.split(",")[:4]) for l in lines])
+    with pytest.warns(DataCleaningWarning):
+        df, report = read_binance_book_depth(path)
+    assert "weighted_avg_price" not in df.columns
+    assert report.inverted_rows == 0 and report.frozen_rows > 0
 
 
 def test_truncated(shared_data, malformed):

@@ -734,7 +734,8 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
 
     Time stamps are snapped down to the 5-minute grid when they lie at most
     :data:`OI_SNAP_TOLERANCE_MS` (60 s) after a boundary: the BTC file has six stamps 1-2 s late
-    (``…:35:02``).  ``df.attrs['snapped']`` counts them; a stamp farther off the grid is an error.
+    (``…:35:02``).  ``df.attrs['snapped']`` counts them, ``df.attrs['snapped_max_s']`` gives the
+    largest offset (s); a stamp farther off the grid is an error.
 
     Returns
     -------
@@ -776,6 +777,7 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
                         "open_interest_usd": oi_usd})
     out.attrs["source"] = name
     out.attrs["snapped"] = int(np.count_nonzero(late))
+    out.attrs["snapped_max_s"] = float(late.max()) / 1000 if len(late) else 0.0
     return out
 
 
