@@ -120,3 +120,15 @@ def test_counterfactual_replays_the_implied_flow():
     assert cf["leverage_10x"]["liquidated_usd"] == 0.0  # a 10x long survives a 5 % fall
     assert paths["consistency"]["BTC"].min() == pytest.approx(path.min(), rel=1e-3)
     assert list(paths["consistency"].index[:2]) == [300.0, 600.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=50), st.integers(1, 12))
+def test_spread_flow_keeps_each_window_sum(values, window):
+    from liqcascade.replay import spread_flow
+
+    x = np.array(values)
+    y = spread_flow(x, window)
+    assert y.shape == x.shape
+    edges = np.arange(0, len(x), window)
+    np.testing.assert_allclose(np.add.reduceat(y, edges), np.add.reduceat(x, edges), rtol=1e-9, atol=1e-3)
