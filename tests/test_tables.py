@@ -11,6 +11,10 @@ Sources of the spot-checked values (see each entry's ``source`` in the JSON):
 * Hyperliquid DOGE: the docs' "Margin tiers" page (mainnet: 0-20M notional 10x, above 20M 5x).
 * OKX DOGE-USDT-SWAP ``ctVal`` 1000: ccxt/ccxt ``ts/src/test/static/markets/okx.json``
   (commit 3802e1a243497a0ffd025df7a97023315217391f).
+* OKX SOLUSDT perpetual (in force 2022-11-08): OKX's announcement "OKX adjustment of SOL, GMT, SRM
+  Position Tiers and Discount Rate" (copy at news.wikibit.com, notice 202211086194920001): tiers 1-4
+  as published, tier 5 on by its published increments (+4,000 contracts, +0.5 % maintenance and
+  initial ratio, leverage 1/initial ratio truncated to 0.01), written out to 2x.
 """
 
 from __future__ import annotations
@@ -120,8 +124,7 @@ def test_okx_doge_contract_is_1000_doge():
 
 
 def test_placeholders_are_marked_and_real_tables_are_not():
-    placeholders = {("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"),
-                    ("okx", "SOL/USDT:USDT"), ("okx", "DOGE/USDT:USDT")}
+    placeholders = {("bybit", "SOL/USDT:USDT"), ("bybit", "DOGE/USDT:USDT"), ("okx", "DOGE/USDT:USDT")}
     for venue, symbol, version in all_tables():
         spec = specs(venue, symbol)[version]
         marked = spec["source"].startswith("PLACEHOLDER")  # as_of stays a date: the borrowed table's
@@ -219,3 +222,47 @@ def test_bybit_eth_is_the_recorded_ethusdt_table_and_refuses_beyond_it():
     v.check_opening(8_000.0, 3_000.0, 24e6 / 9, t)                      # 24M USDT at 9x: the last tier
     with pytest.raises(InputError, match="exceeds the largest tier"):
         v.check_opening(8_001.0, 3_000.0, 24.003e6 / 9, t)
+
+
+# ------------------------------------------------------------------------------ OKX SOL: the 2022 announcement
+def test_okx_sol_is_the_announced_2022_table():
+    t = table("okx", "SOL/USDT:USDT")
+    assert t.as_of == "2022-11-08" and "202211086194920001" in t.source
+    assert t.basis == "contracts" and t.contract_size == 1.0
+    # tiers 1-4 as published (max amount in contracts, maintenance ratio, max leverage)
+    assert t.caps[:4].tolist() == [500, 1000, 4000, 8000]
+    assert t.mmr[:4].tolist() == [0.01, 0.015, 0.02, 0.025]
+    assert t.max_leverage[:4].tolist() == [75, 50, 20, 18.18]
+    # tier 5 on: +4,000 contracts, +0.5 % on both ratios, max leverage 1/initial ratio truncated to 0.01
+    n = np.arange(5, t.n_tiers + 1)
+    np.testing.assert_array_equal(t.caps[4:], 8000 + 4000 * (n - 4))
+    np.testing.assert_allclose(t.mmr[4:], 0.025 + 0.005 * (n - 4), rtol=0, atol=1e-12)
+    imr = 0.055 + 0.005 * (n - 4)
+    np.testing.assert_allclose(t.max_leverage[4:], np.floor(100 / imr + 1e-9) / 100, rtol=0, atol=1e-12)
+    assert (t.mmr[4], t.max_leverage[4]) == (0.03, 16.66)                                   # tier 5
+    # written out to the tier whose initial ratio is 50 % (2x): 364,000 contracts
+    assert (t.n_tiers, t.caps[-1], t.mmr[-1], t.max_leverage[-1]) == (93, 364_000, 0.47, 2.0)
+
+
+def test_okx_sol_positions_get_their_tier_and_maintenance():
+    """One SOL-USDT-SWAP contract is 1 SOL, so the tier follows the SOL held: 5,000 SOL at 90 USD
+    (450,000 USD) is tier 4 (4,000 < 5,000 <= 8,000 contracts, 2.5 %); OKX's maintenance margin adds
+    the taker fee to the rate: 450,000 * (2.5 % + 0.05 %) = 11,475 USD."""
+    v = get_venue("okx")
+    t = v.tier_table("SOL/USDT:USDT")
+    assert float(t.measure(5_000.0, 90.0)) == 5_000.0
+    assert int(t.tier_index(5_000.0)) + 1 == 4
+    assert float(v.maintenance_margin(5_000.0, 90.0, t)) == pytest.approx(450_000 * (0.025 + 0.0005), rel=1e-12)
+    f = v.margin_figures("long", 5_000.0, 90.0, 450_000.0 / 10, t)
+    assert int(f.tier[()]) == 4 and float(f.mmr[()]) == 0.025
+    # the boundary: 8,000 SOL is tier 4, 8,001 SOL tier 5 at 3 %
+    assert [int(k) + 1 for k in t.tier_index(np.array([8_000.0, 8_001.0]))] == [4, 5]
+    assert float(v.maintenance_margin(8_001.0, 90.0, t)) == pytest.approx(8_001 * 90.0 * (0.03 + 0.0005), rel=1e-12)
+    # tier 4's 18.18x: 20x is refused, 18x opens
+    v.check_opening(5_000.0, 90.0, 450_000.0 / 18, t)
+    with pytest.raises(InputError, match=r"18\.18x maximum of tier 4"):
+        v.check_opening(5_000.0, 90.0, 450_000.0 / 20, t)
+    # the largest position: 364,000 SOL (32.76M USD at 90) at 2x opens, one more SOL is refused
+    v.check_opening(364_000.0, 90.0, 364_000 * 90.0 / 2, t)
+    with pytest.raises(InputError, match="exceeds the largest tier"):
+        v.check_opening(364_001.0, 90.0, 364_001 * 90.0, t)
