@@ -11,9 +11,12 @@ from liqcascade.scenario import bundled_text, load_scenario
 
 
 def small_scenario_file(path: Path, *, sell: bool = True, assets=(("BTC", 6.0e8), ("ETH", 3.0e8))) -> Path:
-    """Write ``feb-2026`` cut to 2 hours to ``path``; with ``sell``, a sell programme in each of
-    ``assets`` (asset, USD) from 15 min to 1 h."""
+    """Write ``feb-2026`` cut to 2 hours and without its market series (free mode) to ``path``;
+    with ``sell``, a sell programme in each of ``assets`` (asset, USD) from 15 min to 1 h."""
     text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
+    # without the market series (the last table of the bundled file): a free-running cut, whose
+    # sidecar would not sit beside the copy anyway
+    text = text.split("\n[series]", 1)[0] + "\n"
     if sell:
         for asset, usd in assets:
             text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'

@@ -53,7 +53,7 @@ def test_every_chart_is_there(reported):
     page = path.read_text("utf-8")
     for name in PNGS:
         assert f'id="fig-{name}"' in page, name
-    for title in ("Mark prices per asset and venue", "Liquidations per minute by venue", "Depth within ±1 %",
+    for title in ("Mark prices per asset and venue", "Liquidations per 5 minutes by venue", "Depth within ±1 %",
                   "Insurance funds, ADL and bad debt", "Branching ratio by wave", "Liquidation map at the start"):
         assert title in page, title
 
@@ -63,7 +63,7 @@ def test_comparison_table_marks_every_target(reported):
     page = path.read_text("utf-8")
     table = page[page.index("<table class='cmp'>"):]
     table = table[:table.index("</table>")]
-    assert table.count("<tr class=") == len(rows) == 6
+    assert table.count("<tr class=") == len(rows) == 9
     assert table.count("class='mark'>✓<") == sum(r.ok for r in rows)
     assert table.count("class='mark'>✗<") == sum(not r.ok for r in rows)
     for r in rows:
@@ -154,4 +154,4 @@ def test_report_of_a_calm_run(tmp_path):
     assert res.report.parent == res.path and res.path.parent == tmp_path / "out" / "runs"
     assert page.count("Plotly.newPlot") == len(PNGS)
     assert all((res.path / f"{n}.png").is_file() for n in PNGS)
-    assert res.summary["targets"]["total"] == 6
+    assert res.summary["targets"]["total"] == 9

@@ -39,7 +39,7 @@ def test_run_json_prints_the_summary(replay):
     for key in SUMMARY_KEYS:
         assert key in s, key
     assert s["scenario"] == "feb-2026" and s["seed"] == 3 and s["positions"] > 0
-    assert s["targets"]["name"] == "feb-2026" and s["targets"]["total"] == 6
+    assert s["targets"]["name"] == "feb-2026" and s["targets"]["total"] == 9
     report = Path(s["report"])
     assert report.is_file() and report.parent == Path(s["run_dir"]) == out / "runs" / s["run_id"]
 

@@ -95,11 +95,14 @@ def test_large_positions_are_placed_and_taken_out_of_open_interest():
     notional = pop.size * pop.entry
     assert notional[-1] == pytest.approx(w.notional_usd)
     assert pop.leverage[-1] == w.leverage and pop.side[-1] == 1
-    # the standing book (openers are entry orders on top of it)
+    # the standing book (the positions opening during the run come on top of it), built from the
+    # market's history: its size at the start price holds the market's open interest
     sel = (pop.venue == pop.venues.index("hyperliquid")) & (pop.asset == pop.assets.index("ETH")) & ~pop.is_pending
     m = next(m for m in s.spec.markets if (m.venue, m.asset) == ("hyperliquid", "ETH"))
-    assert notional[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
-    assert notional[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-9)
+    at_start = pop.size * s.spec.assets["ETH"].start_price
+    at_start[-1] = notional[-1]  # the large position: its notional at its own entry
+    assert at_start[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-6)
+    assert at_start[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-6)
 
 
 def test_large_position_on_a_missing_market_refused(tmp_path):

@@ -80,6 +80,8 @@ the same inputs and seed give the same population bit for bit.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -192,7 +194,8 @@ def _close_fractions(bar: np.ndarray, death: np.ndarray, base: np.ndarray, falls
         live = q_run * live_sum
         voluntary = falls[k] - liquidated
         if voluntary > 0 and live > 0:
-            f[k] = min(voluntary / live, _MAX_CLOSE_FRACTION)
+            # (compared before dividing: a live amount near zero would overflow the quotient)
+            f[k] = _MAX_CLOSE_FRACTION if voluntary >= _MAX_CLOSE_FRACTION * live else voluntary / live
             q_run *= 1.0 - f[k]
             if q_run < 1e-150:  # renormalise before it underflows: the sums are held in units of 1/Q
                 live_sum *= q_run
@@ -214,6 +217,10 @@ def _close_bars(bar: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> np.
         neg_log_survival = np.cumsum(-np.log1p(-f))  # non-decreasing
         threshold = neg_log_survival[bar] - np.log(rng.random(len(bar)))
     return np.minimum(np.searchsorted(neg_log_survival, threshold, side="right"), n)
+
+
+#: the fewest positions a reduced draw gives a (segment, side, leverage component) group of a market
+MIN_GROUP = 8
 
 
 def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, rules, scale_count: float,
@@ -245,7 +252,13 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
                 if usd <= 0:
                     continue
                 real = usd / c.mean_notional_usd
-                k = max(1, int(round(real * scale_count)))
+                # a reduced draw keeps at least MIN_GROUP positions per group (some survive the
+                # look-back) and enough that the venue's largest tier can hold the group's USD (a
+                # twentieth of the largest position each, valued at the highest price)
+                top = table.max_position() * (table.contract_size * float(bars.high.max())
+                                              if table.basis == "contracts" else 1.0)
+                k = max(min(MIN_GROUP, int(math.ceil(real))), int(round(real * scale_count)),
+                        int(math.ceil(usd / (0.05 * top))))
                 xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
                 notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_usd, xm))
                 notional *= usd / notional.sum()
