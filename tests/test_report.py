@@ -68,7 +68,7 @@ def test_comparison_table_marks_every_target(reported):
     assert table.count("class='mark'>✗<") == sum(not r.ok for r in rows)
     for r in rows:
         assert r.label in table and r.band in table
-    assert f"<b>{sum(r.ok for r in rows)} of 6</b>" in page
+    assert f"<b>{sum(r.ok for r in rows)} of 9</b>" in page
 
 
 def test_true_and_reported_totals_side_by_side(reported):
