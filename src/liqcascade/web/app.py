@@ -11,6 +11,7 @@ files in ``OUT/data/`` or snapshots in ``OUT/snapshots/`` (``/api/liqmap``), str
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -22,6 +23,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 import pandas as pd
 from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -146,11 +148,14 @@ def _routes(app: FastAPI, out: Path) -> None:
     snap_dir = out / files.SNAPSHOTS_DIR
 
     # ---------------------------------------------------------------- health and pages
+    catalogue = _Catalogue(out)
+
     @app.get("/api/health", tags=["meta"])
-    def health() -> dict:
+    async def health() -> dict:
         """Liveness: the store's path, the number of catalogued runs and of running jobs."""
-        return {"status": "ok", "out": str(out), "runs": int(len(store.list_runs(out))),
-                "jobs_running": app.state.jobs.running(), "max_jobs": app.state.jobs.max_jobs}
+        rows, _ = await catalogue.get()
+        return {"status": "ok", "out": str(out), "runs": len(rows), "jobs_running": app.state.jobs.running(),
+                "max_jobs": app.state.jobs.max_jobs}
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -167,19 +172,11 @@ def _routes(app: FastAPI, out: Path) -> None:
         return FileResponse(p, media_type=media)
 
     # ---------------------------------------------------------------- runs
-    @app.get("/api/runs", tags=["runs"])
-    def runs() -> list[dict]:
+    @app.get("/api/runs", tags=["runs"], response_model=list[dict])
+    async def runs():
         """The catalogue (``OUT/runs.duckdb``), oldest first, without the full summaries."""
-        frame = store.list_runs(out)
-        rows = []
-        for rec in frame.drop(columns=["summary"]).to_dict(orient="records"):
-            for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
-                if isinstance(rec.get(k), str):
-                    rec[k] = json.loads(rec[k])
-            rec["created_utc"] = None if rec.get("created_utc") is None else str(rec["created_utc"])
-            rows.append(_clean({k: (None if (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v)
-                                for k, v in rec.items()}))
-        return rows
+        _, body = await catalogue.get()
+        return Response(body, media_type="application/json")
 
     def _run_dir(run_id: str) -> Path:
         files.safe_name(run_id, "run_id")
@@ -189,13 +186,10 @@ def _routes(app: FastAPI, out: Path) -> None:
         return d
 
     @app.get("/api/runs/{run_id}", tags=["runs"])
-    def run(run_id: str) -> dict:
+    async def run(run_id: str):
         """One run's summary, the simulated-vs-reported rows and its files."""
         d = _run_dir(run_id)
-        summary = json.loads((d / "summary.json").read_text("utf-8"))
-        listing = files.listing(d, RUN_FILES)
-        return {"run_id": run_id, "summary": summary, "comparison": (summary.get("targets") or {}).get("rows", []),
-                "files": [f["name"] for f in listing]}
+        return Response(_run_doc(str(d), (d / "summary.json").stat().st_mtime_ns), media_type="application/json")
 
     @app.get("/api/runs/{run_id}/series", tags=["runs"])
     def run_series(run_id: str) -> dict:
@@ -224,13 +218,29 @@ def _routes(app: FastAPI, out: Path) -> None:
 
     # ---------------------------------------------------------------- calculator
     @app.post("/api/liqprice", tags=["calculator"])
-    def liqprice(position: Position) -> dict:
+    async def liqprice(position: Position):
         """Liquidation, bankruptcy and maintenance figures of one position: on one venue, or on every
-        venue side by side (``venue`` omitted)."""
-        kw = position.model_dump(exclude={"venue"})
-        if position.venue is not None:
-            return {"venues": {position.venue: _clean(lp.position_figures(venue=position.venue, **kw))}}
-        return {"venues": _clean(lp.compare_venues(**kw))}
+        venue side by side (``venue`` omitted).  The answer is a pure function of the position: repeats
+        are served from a cache of the last 4,096 positions; a new one is computed in a worker thread."""
+        key = tuple(sorted(position.model_dump().items()))
+        body = _liqprice_cache.get(key)
+        if body is None:
+            pending = _liqprice_pending.get(key)
+            if pending is None:  # the first asker computes; concurrent askers of the same position wait for it
+                pending = _liqprice_pending[key] = asyncio.get_running_loop().create_future()
+                try:
+                    body = await run_in_threadpool(_liqprice_body, position)
+                    _liqprice_cache.put(key, body)
+                    pending.set_result(body)
+                except BaseException as exc:
+                    pending.set_exception(exc)
+                    pending.exception()  # retrieved: no "never retrieved" warning when nobody waits
+                    raise
+                finally:
+                    _liqprice_pending.pop(key, None)
+            else:
+                body = await asyncio.shield(pending)
+        return Response(body, media_type="application/json")
 
     @app.post("/api/liqprice/account", tags=["calculator"])
     def liqprice_account(account: Account) -> dict:
@@ -384,3 +394,87 @@ def _plotly_js() -> Path:
     if not p.is_file():  # pragma: no cover - every plotly wheel ships it
         raise RuntimeError(f"plotly.min.js not found in {p.parent}")
     return p
+
+
+class _Catalogue:
+    """The catalogue's rows and their JSON, read again only when ``runs.duckdb`` (or its WAL) changes
+    on disk: a DuckDB read costs tens of milliseconds, a stat microseconds."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self._key = None
+        self._rows: list[dict] = []
+        self._body = b"[]"
+        self._lock = asyncio.Lock()
+
+    def _stat(self):
+        key = []
+        for name in (store.CATALOGUE, store.CATALOGUE + ".wal"):
+            try:
+                st = (self.out / name).stat()
+                key.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                key.append(None)
+        return tuple(key)
+
+    async def get(self) -> tuple[list[dict], bytes]:
+        key = self._stat()
+        if key != self._key:
+            async with self._lock:
+                if key != self._key:
+                    rows = await run_in_threadpool(_catalogue_rows, self.out)
+                    self._rows, self._body, self._key = rows, json.dumps(rows, allow_nan=False).encode(), key
+        return self._rows, self._body
+
+
+def _catalogue_rows(out: Path) -> list[dict]:
+    frame = store.list_runs(out)
+    rows = []
+    for rec in frame.drop(columns=["summary"]).to_dict(orient="records"):
+        for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
+            if isinstance(rec.get(k), str):
+                rec[k] = json.loads(rec[k])
+        rec["created_utc"] = None if rec.get("created_utc") is None else str(rec["created_utc"])
+        rows.append(_clean({k: (None if (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v)
+                            for k, v in rec.items()}))
+    return rows
+
+
+@functools.lru_cache(maxsize=64)
+def _run_doc(run_dir: str, mtime_ns: int) -> bytes:
+    d = Path(run_dir)
+    summary = json.loads((d / "summary.json").read_text("utf-8"))
+    doc = {"run_id": d.name, "summary": summary, "comparison": (summary.get("targets") or {}).get("rows", []),
+           "files": [f["name"] for f in files.listing(d, RUN_FILES)]}
+    return json.dumps(_clean(doc), allow_nan=False).encode()
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size = size
+        self.data: "collections.OrderedDict" = collections.OrderedDict()
+
+    def get(self, key):
+        v = self.data.get(key)
+        if v is not None:
+            self.data.move_to_end(key)
+        return v
+
+    def put(self, key, value) -> None:
+        self.data[key] = value
+        self.data.move_to_end(key)
+        while len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+
+_liqprice_cache = _LRU(4096)
+_liqprice_pending: dict = {}
+
+
+def _liqprice_body(position: Position) -> bytes:
+    kw = position.model_dump(exclude={"venue"})
+    if position.venue is not None:
+        doc = {"venues": {position.venue: lp.position_figures(venue=position.venue, **kw)}}
+    else:
+        doc = {"venues": lp.compare_venues(**kw)}
+    return json.dumps(_clean(doc), allow_nan=False).encode()

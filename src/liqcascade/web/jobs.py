@@ -6,7 +6,7 @@ a job can be cancelled (SIGTERM, then SIGKILL after 3 s).  A killed worker leave
 written in the run store: runs are staged and renamed into place (:mod:`liqcascade.store`), sweep
 parts are written atomically.
 
-The worker reports progress by appending JSON lines to ``OUT/jobs/<id>/progress.jsonl`` and writes
+The worker runs at a lower CPU priority (nice 10) than the server.  It reports progress by appending JSON lines to ``OUT/jobs/<id>/progress.jsonl`` and writes
 ``result.json`` when it ends; the server's watcher thread reads them.  Parameters are validated and
 bounded before anything starts (:class:`RunRequest`, :class:`SweepRequest`).
 """
@@ -87,6 +87,10 @@ def _worker(kind: str, params: dict, out_dir: str, job_dir: str) -> None:  # pra
     """Run one job; progress lines and the result go to ``job_dir``."""
     jd = Path(job_dir)
     progress = jd / "progress.jsonl"
+    try:
+        os.nice(10)  # below the server: the API stays responsive while a job computes
+    except OSError:
+        pass
     try:
         if kind == "run":
             from ..report import STAGES, run_and_report
@@ -174,8 +178,9 @@ def _rss_mb(pid: int) -> float:
                 for line in fh:
                     if line.startswith("VmRSS:"):
                         total += float(line.split()[1]) / 1024
-            with open(f"/proc/{p}/task/{p}/children") as fh:
-                todo.extend(int(c) for c in fh.read().split())
+            for task in os.listdir(f"/proc/{p}/task"):  # children belong to the thread that started them
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
         except (OSError, ValueError):
             continue
     return total
