@@ -106,47 +106,66 @@ def open_interest_on(bar_ts: np.ndarray, oi_ts: np.ndarray, oi_usd: np.ndarray) 
 
 
 def read_book_depth(path: Path) -> pd.DataFrame:
-    """A cleaned Binance bookDepth archive (the cleaning's warning is silenced: it is reported
-    by :func:`liqcascade.data.read_binance_book_depth`'s second value, kept in ``attrs``)."""
-    from .data import read_binance_book_depth
+    """A cleaned Binance bookDepth archive, with or without the ``weighted_avg_price`` column (the
+    cleaning's warning is silenced; its summary is kept in ``attrs["cleaning"]``)."""
+    from .data import clean_book_depth, read_binance_book_depth
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        frame, report = read_binance_book_depth(path)
+        if "weighted_avg_price" in peek_header(Path(path)):
+            frame, report = read_binance_book_depth(path)
+        else:  # the 2026 archives have no weighted price: only frozen stretches can be found
+            raw = pd.read_csv(path)
+            raw.columns = [c.strip().lower() for c in raw.columns]
+            raw["timestamp"] = pd.to_datetime(raw["timestamp"].astype(str).str.strip(), utc=True)
+            raw.attrs["source"] = Path(path).name
+            frame, report = clean_book_depth(raw)
     frame.attrs["cleaning"] = report.summary()
     return frame
 
 
-def depth_profile(snapshot: pd.DataFrame, price: float, pcts=(1.0, 2.0, 5.0)) -> dict[str, dict[float, float]]:
+def depth_profile(snapshot: pd.DataFrame, price: float, pcts=(1.0, 2.0, 5.0),
+                  buckets: tuple[float, ...] | None = None) -> dict[str, dict[float, float]]:
     """USD resting within ``pct`` % of ``price`` on each side of one bookDepth snapshot.
 
-    The archive's buckets are cumulative depth within ±p % of the venue's reference price.  When
-    a stale level corrupts that reference (10 Oct 2025 from ~15:30: a bid at 121,363 above the
-    asks) the buckets are no longer "within p % of the price", so the buckets are not read by
-    their label.  Instead the step between consecutive buckets (``Δnotional`` at price
-    ``Δnotional / Δdepth``, its volume-weighted price) is placed at that price; steps on the wrong
-    side of ``price`` (a bid above it, an ask below it) are dropped; the cumulative USD is then
-    read at ``price × (1 ∓ pct/100)`` by linear interpolation between the steps' prices, from 0
-    at ``price``.  Beyond the deepest step the value is the deepest cumulative (a lower bound).
+    The archive's buckets are cumulative USD within ±p % of the venue's reference price.  A side
+    whose buckets are all there (``buckets``: the labels the archive uses; default those of the
+    snapshot's other side and its own) and whose volume-weighted prices all lie on their side of
+    ``price`` is read by its labels: the cumulative USD at ``|p|``, linear in between, from 0 at
+    0 %.  When cleaning dropped a bucket or a weighted price lies beyond ``price``, the reference
+    is corrupted (10 Oct 2025 from ~15:30: a stale bid at 121,363 above the asks) and the labels no
+    longer mean "within p % of the price"; then each step between consecutive buckets
+    (``Δnotional`` at its weighted price ``Δnotional / Δdepth``) is placed at that price, steps on
+    the wrong side of ``price`` are dropped, and the cumulative USD is read at ``price × (1 ∓
+    pct/100)``, linear between the steps.  Beyond the deepest bucket the value is the deepest
+    cumulative (a lower bound).
 
     Returns ``{"bid": {pct: USD}, "ask": {pct: USD}}``.
     """
     out: dict[str, dict[float, float]] = {"bid": {}, "ask": {}}
+    labels = set(np.abs(snapshot["percentage"].to_numpy(np.float64)).round(6)) if buckets is None else \
+        {round(abs(b), 6) for b in buckets}
     for side, sign in (("bid", -1), ("ask", 1)):
         rows = snapshot[np.sign(snapshot["percentage"]) == sign].sort_values("percentage", key=np.abs)
+        pct = np.abs(rows["percentage"].to_numpy(np.float64))
         notional = rows["notional"].to_numpy(np.float64)
         depth = rows["depth"].to_numpy(np.float64)
         dn = np.diff(np.concatenate([[0.0], notional]))
         dq = np.diff(np.concatenate([[0.0], depth]))
         ok = (dq > 0) & (dn > 0)
         at = np.where(ok, dn / np.where(dq > 0, dq, 1.0), np.nan)
-        keep = ok & ((at <= price) if sign < 0 else (at >= price))
-        px, usd = at[keep], dn[keep]
-        order = np.argsort(-px) if sign < 0 else np.argsort(px)
-        px, cum = px[order], np.cumsum(usd[order])
-        dist = np.abs(px / price - 1.0) * 100.0  # percent from price, ascending
-        xs = np.concatenate([[0.0], dist])
-        ys = np.concatenate([[0.0], cum])
+        wrong_side = ok & ((at > price) if sign < 0 else (at < price))
+        complete = set(pct.round(6)) >= labels
+        if complete and not wrong_side.any():
+            xs = np.concatenate([[0.0], pct])
+            ys = np.concatenate([[0.0], notional])
+        else:
+            keep = ok & ~wrong_side
+            px, usd = at[keep], dn[keep]
+            order = np.argsort(-px) if sign < 0 else np.argsort(px)
+            px, cum = px[order], np.cumsum(usd[order])
+            xs = np.concatenate([[0.0], np.abs(px / price - 1.0) * 100.0])
+            ys = np.concatenate([[0.0], cum])
         for p in pcts:
             out[side][float(p)] = float(np.interp(p, xs, ys)) if len(xs) > 1 else 0.0
     return out

@@ -11,8 +11,9 @@ close, the last open-interest reading at or before it).
 **Per symbol, at every observation** (:class:`Monitor`):
 
 - the estimated liquidation map (:func:`liqcascade.liqmap.liquidation_map`, the OI-delta model)
-  over the look-back window; the open interest already held at the window's start is opened at the
-  first bar's typical price (a stated assumption: where it was opened is unknown);
+  over the look-back window (7 days of 5-minute bars by default); as in that model, the open
+  interest already held at the window's start is not mapped (where it was opened is unknown), so
+  the map is a lower bound;
 - ``liq_long_usd[x]`` / ``liq_short_usd[x]``: USD of long (short) liquidation levels within −x %
   (+x %) of the price, x = 1, 2, 5;
 - ``bid_usd[x]`` / ``ask_usd[x]``: USD resting in the book within −x % (+x %);
@@ -20,7 +21,7 @@ close, the last open-interest reading at or before it).
   forced selling a 2 % fall sets off, per dollar of bids that absorb a 2 % fall;
 - the **smallest shock** that sets off a cascade, from a short book-walk run on the current state
   (:func:`cascade_run`): selling ``s`` USD moves the price to where the bids within the move add up
-  to ``s`` plus the liquidations crossed so far; the run iterates until the price stops.  The
+  to ``s`` plus the liquidations crossed on the way, band by band, until the price stops.  The
   smallest ``s`` whose run carries the price through the whole measured book (−5 %) is
   ``max over x ≤ 5 % of (bid_usd[x] − liq_long_usd[x])``, at least 0.  This is the monitor's own
   one-market model, not the multi-venue engine.
@@ -123,6 +124,7 @@ class ReplayFeed:
         if depth is not None:
             self._snap_ts = np.unique(depth["timestamp"].to_numpy(np.int64))
             self._groups = {int(t): g for t, g in depth.groupby("timestamp", sort=True)}
+            self._labels = tuple(sorted(set(np.abs(depth["percentage"].to_numpy(np.float64)).round(6))))
         close_ts = ts + self.bar_ms
         sel = np.ones(len(ts), bool)
         if start_ms is not None:
@@ -147,7 +149,7 @@ class ReplayFeed:
             j = np.searchsorted(self._snap_ts, now, side="right") - 1
             if j >= 0:
                 dts = int(self._snap_ts[j])
-                prof = marketdata.depth_profile(self._groups[dts], price, _GRID)
+                prof = marketdata.depth_profile(self._groups[dts], price, _GRID, buckets=self._labels)
                 bid, ask = prof["bid"], prof["ask"]
         return [Observation(self.symbol, now, price, float(bar["high"]), float(bar["low"]), oi, None, bid, ask, dts,
                             self.source)]
@@ -165,7 +167,7 @@ class CcxtFeed:
     """
 
     def __init__(self, exchange: Any, symbols: Iterable[str], *, book_limit: int = 500, interval_s: float = 15.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.exchange = exchange
         self.symbols = tuple(symbols)
         if not self.symbols:
@@ -175,16 +177,17 @@ class CcxtFeed:
         self.interval_s = max(float(interval_s), 4 * rate_s * len(self.symbols))
         self._rate_s = rate_s
         self._sleep = sleep
-        self._last_call = 0.0
+        self._clock = clock
+        self._last_call = -math.inf
         self._last_price: dict[str, float] = {}
         self.errors: list[str] = []
         self.calls = 0
 
     def _call(self, name: str, *args, **kwargs):
-        wait = self._rate_s - (time.monotonic() - self._last_call)
+        wait = self._rate_s - (self._clock() - self._last_call)
         if wait > 0:
             self._sleep(wait)
-        self._last_call = time.monotonic()
+        self._last_call = self._clock()
         self.calls += 1
         try:
             return getattr(self.exchange, name)(*args, **kwargs)
@@ -235,33 +238,33 @@ def _num(x) -> float | None:
 
 
 # ============================================================================ the risk figures
-def cascade_run(shock_usd: float, bid_usd: np.ndarray, liq_usd: np.ndarray, grid: np.ndarray = _GRID,
-                max_steps: int = 1000) -> dict[str, Any]:
-    """A short book-walk cascade: sell ``shock_usd`` into bids ``bid_usd[i]`` (cumulative USD within
+def cascade_run(shock_usd: float, bid_usd: np.ndarray, liq_usd: np.ndarray, grid: np.ndarray = _GRID) -> dict[str, Any]:
+    """A short book-walk cascade: sell ``shock_usd`` into the bids ``bid_usd[i]`` (cumulative USD within
     ``grid[i]`` %), adding the long liquidations ``liq_usd[i]`` (cumulative USD within ``grid[i]`` %)
-    that the price crosses, until the price stops.  Returns the final fall (percent; ``inf`` when
-    the selling exhausts the measured book), the liquidations set off (USD) and the steps taken."""
-    fall, liq, steps = 0.0, 0.0, 0
-    for steps in range(1, max_steps + 1):
-        sold = shock_usd + liq
-        idx = np.searchsorted(bid_usd, sold, side="right")  # bands fully eaten
-        if idx >= len(grid):
-            return {"fall_pct": math.inf, "liquidated_usd": float(liq_usd[-1]), "steps": steps}
-        lo_d = 0.0 if idx == 0 else bid_usd[idx - 1]
-        lo_x = 0.0 if idx == 0 else grid[idx - 1]
-        hi_d, hi_x = bid_usd[idx], grid[idx]
-        new_fall = lo_x + (hi_x - lo_x) * ((sold - lo_d) / (hi_d - lo_d) if hi_d > lo_d else 1.0)
-        new_liq = float(np.interp(new_fall, np.concatenate([[0.0], grid]), np.concatenate([[0.0], liq_usd])))
-        if new_fall <= fall + 1e-12 and new_liq <= liq + 1e-6:
-            break
-        fall, liq = new_fall, new_liq
-    return {"fall_pct": fall, "liquidated_usd": liq, "steps": steps}
+    that the price crosses.  Both are linear between grid points (from 0 at 0 %), so the walk goes
+    band by band: the price passes a band when the shock plus the liquidations crossed by its far
+    edge still exceed the bids down to that edge, and otherwise stops inside it where the two are
+    equal (solved exactly, no iteration to converge).  Returns the final fall (percent; ``inf``
+    when the selling exhausts the measured book), the liquidations set off (USD) and the bands
+    walked."""
+    xs = np.concatenate([[0.0], np.asarray(grid, np.float64)])
+    ds = np.concatenate([[0.0], np.asarray(bid_usd, np.float64)])
+    ls = np.concatenate([[0.0], np.asarray(liq_usd, np.float64)])
+    for i in range(1, len(xs)):
+        if shock_usd + ls[i] >= ds[i]:
+            continue  # the selling carries the price through this band
+        # stops inside: shock + L(x) = D(x), both linear on [x_{i-1}, x_i]
+        slope_d = (ds[i] - ds[i - 1]) / (xs[i] - xs[i - 1])
+        slope_l = (ls[i] - ls[i - 1]) / (xs[i] - xs[i - 1])
+        x = xs[i - 1] + (shock_usd + ls[i - 1] - ds[i - 1]) / (slope_d - slope_l)
+        return {"fall_pct": float(x), "liquidated_usd": float(ls[i - 1] + slope_l * (x - xs[i - 1])), "bands": i}
+    return {"fall_pct": math.inf, "liquidated_usd": float(ls[-1]), "bands": len(xs) - 1}
 
 
 def smallest_cascade_shock(bid_usd: np.ndarray, liq_usd: np.ndarray) -> float:
     """The smallest sell (USD) whose :func:`cascade_run` exhausts the measured book:
-    ``max(0, max_x (bid_usd[x] − liq_usd[x]))`` over the grid (the walk stops at the first band
-    where bids exceed shock + liquidations)."""
+    ``max(0, max_x (bid_usd[x] − liq_usd[x]))`` over the grid points (bids minus liquidations is
+    linear between them, so its maximum is at one of them)."""
     return float(max(0.0, np.max(np.asarray(bid_usd) - np.asarray(liq_usd))))
 
 
@@ -324,11 +327,7 @@ class Monitor:
         h = np.asarray(self.history[obs.symbol], np.float64)
         frame = pd.DataFrame({"timestamp": h[:, 0].astype(np.int64), "high": h[:, 1], "low": h[:, 2],
                               "close": h[:, 3]})
-        oi = h[:, 4].copy()
-        # the window's opening open interest is opened at its first bar (a stated assumption)
-        frame = pd.concat([frame.iloc[:1].assign(timestamp=frame["timestamp"].iloc[0] - 1), frame],
-                          ignore_index=True)
-        oi = np.concatenate([[0.0], oi])
+        oi = h[:, 4].copy()  # as liqmap does: the open interest held before the window is not mapped
         p = obs.price
         liq_long = np.zeros(len(_GRID))
         liq_short = np.zeros(len(_GRID))
