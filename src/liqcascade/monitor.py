@@ -159,20 +159,27 @@ class CcxtFeed:
     """Live polling through ccxt (one exchange, several symbols).
 
     Each poll makes, per symbol, ``fetchTicker``, ``fetchOpenInterest``, ``fetchFundingRate`` and
-    ``fetchOrderBook`` (``book_limit`` levels), spacing the calls by the exchange's ``rateLimit``
+    ``fetchOrderBook`` (``book_limit`` levels; default the venue's maximum, as in
+    :mod:`liqcascade.snapshot`), spacing the calls by the exchange's ``rateLimit``
     (ms; ccxt's figure of the venue's limit), so ``interval_s`` is at least 4 × rateLimit × symbols.
-    Open interest is converted to USD as :mod:`liqcascade.snapshot` does (linear: contracts ×
-    contract size × price; ccxt's ``openInterestValue`` when given).  A call that fails leaves
+    Contract amounts (order book, open interest) are converted to base units and USD with the
+    market's contract size as :mod:`liqcascade.snapshot` does (linear: contracts × contract size ×
+    price; inverse: contracts × contract size USD).  The price is the mark (the ticker's, else the
+    funding answer's), else the last trade.  A call that fails leaves
     its piece None for this poll; the error is kept in :attr:`errors`.
     """
 
-    def __init__(self, exchange: Any, symbols: Iterable[str], *, book_limit: int = 500, interval_s: float = 15.0,
+    def __init__(self, exchange: Any, symbols: Iterable[str], *, book_limit: int | None = None, interval_s: float = 15.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.exchange = exchange
         self.symbols = tuple(symbols)
         if not self.symbols:
             raise InputError("give at least one symbol", field="symbols")
-        self.book_limit = int(book_limit)
+        if book_limit is None:  # each venue's maximum of its default endpoint, as the snapshot asks
+            from .snapshot import BOOK_LIMITS
+
+            book_limit = BOOK_LIMITS.get(getattr(exchange, "id", ""), 100)
+        self.book_limit = book_limit
         rate_s = float(getattr(exchange, "rateLimit", 100) or 100) / 1000.0
         self.interval_s = max(float(interval_s), 4 * rate_s * len(self.symbols))
         self._rate_s = rate_s
@@ -195,38 +202,53 @@ class CcxtFeed:
             self.errors.append(f"{name}: {type(exc).__name__}: {str(exc)[:160]}")
             return None
 
+    def _contract(self, sym: str) -> tuple[bool, float]:
+        """(linear, contract size) of ``sym`` from the exchange's markets (linear, 1 when unknown)."""
+        try:
+            m = self.exchange.market(sym)
+        except Exception:  # markets not loaded or not listed: amounts taken as base units
+            return True, 1.0
+        linear = m.get("linear")
+        return (True if linear is None else bool(linear)), float(m.get("contractSize") or 1.0)
+
     def poll(self) -> list[Observation]:
+        from .snapshot import _base_levels, _open_interest
+
         out = []
         for sym in self.symbols:
             ticker = self._call("fetch_ticker", sym) or {}
             oi = self._call("fetch_open_interest", sym) or {}
             funding = self._call("fetch_funding_rate", sym) or {}
             book = self._call("fetch_order_book", sym, self.book_limit) or {}
-            price = _num(ticker.get("markPrice")) or _num((ticker.get("info") or {}).get("markPrice")) \
-                or _num(ticker.get("last")) or _num(funding.get("markPrice"))
+            price = _num(ticker.get("markPrice")) or _num(funding.get("markPrice")) or _num(ticker.get("last"))
             if not price:
                 continue
             ts = int(ticker.get("timestamp") or time.time() * 1000)
-            oi_usd = _num(oi.get("openInterestValue"))
-            if oi_usd is None and _num(oi.get("openInterestAmount")) is not None:
-                oi_usd = _num(oi.get("openInterestAmount")) * price
-            bids = np.asarray(book.get("bids") or [], np.float64).reshape(-1, 2) if book.get("bids") else \
-                np.zeros((0, 2))
-            asks = np.asarray(book.get("asks") or [], np.float64).reshape(-1, 2) if book.get("asks") else \
-                np.zeros((0, 2))
-            bid = {float(p): float((bids[bids[:, 0] >= price * (1 - p / 100)] if len(bids) else bids)[:, 0]
-                                   @ (bids[bids[:, 0] >= price * (1 - p / 100)] if len(bids) else bids)[:, 1])
-                   for p in _GRID}
-            ask = {float(p): float((asks[asks[:, 0] <= price * (1 + p / 100)] if len(asks) else asks)[:, 0]
-                                   @ (asks[asks[:, 0] <= price * (1 + p / 100)] if len(asks) else asks)[:, 1])
-                   for p in _GRID}
+            linear, cs = self._contract(sym)
+            # as the snapshot does: contracts x contract size x price; else ccxt's value (USD)
+            oi_usd = _open_interest(oi, linear, cs, price)[2] if oi else None
+            if oi_usd is None:
+                oi_usd = _num(oi.get("openInterestValue"))
+            bids = _base_levels(book.get("bids") or [], linear, cs)
+            asks = _base_levels(book.get("asks") or [], linear, cs)
+            bid = {float(p): float(np.sum(np.prod(bids[bids[:, 0] >= price * (1 - p / 100)], axis=1))) for p in _GRID}
+            ask = {float(p): float(np.sum(np.prod(asks[asks[:, 0] <= price * (1 + p / 100)], axis=1))) for p in _GRID}
             prev = self._last_price.get(sym, price)
             self._last_price[sym] = price
             out.append(Observation(sym, ts, price, max(price, prev), min(price, prev), oi_usd,
-                                   _num(funding.get("fundingRate")), bid, ask,
+                                   _rate(funding.get("fundingRate")), bid, ask,
                                    int(book["timestamp"]) if book.get("timestamp") else ts,
                                    f"ccxt:{getattr(self.exchange, 'id', '?')}"))
         return out
+
+
+def _rate(x) -> float | None:
+    """A finite number of any sign (a funding rate), else None."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _num(x) -> float | None:
