@@ -1217,6 +1217,8 @@ def serve_cmd(
     with _guard():
         if max_jobs < 1:
             raise InputError(f"must be >= 1, got {max_jobs}", field="max_jobs")
+        if not 1 <= port <= 65535:
+            raise InputError(f"must be 1-65535, got {port}", field="port")
         print(f"liqcascade dashboard on http://{host}:{port}/ (store {out})", file=sys.stderr)
         serve(out, host=host, port=port, max_jobs=max_jobs, max_job_memory_mb=max_job_memory)
 

@@ -130,3 +130,30 @@ def test_plotly_is_served_from_the_package(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/javascript")
     assert len(r.content) > 1_000_000
     assert plotly.offline.get_plotlyjs()[:200] in r.text[:2000]
+
+
+def test_liqmap_of_the_latest_snapshot(client, store_copy):
+    """A snapshot (the snapshot tests' recorded Binance answers, through ccxt's parsers) spread over the
+    leverage mix at its mark: every bucket's USD is on the map, longs below the mark, shorts above."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import test_snapshot as ts
+
+    from liqcascade.liqmap import DEFAULT_LEVERAGE_MIX
+
+    assert client.get("/api/liqmap/snapshot").status_code == 404  # none yet: said so
+    state, _ = ts.snapshot("binance")
+    (store_copy / "snapshots").mkdir()
+    state.to_json(store_copy / "snapshots" / "binance-btc.json")
+    m = client.get("/api/liqmap/snapshot").json()
+    assert m["inputs"][0]["file"] == "binance-btc.json" and m["inputs"][0]["age_s"] > 0
+    assert sum(m["long_usd"]) == pytest.approx(state.open_interest_usd * 0.5)
+    assert sum(m["short_usd"]) == pytest.approx(state.open_interest_usd * 0.5)
+    levels = [lv for lv, v in zip(m["levels"], m["long_usd"]) if v > 0]
+    assert max(levels) < state.mark < min(lv for lv, v in zip(m["levels"], m["short_usd"]) if v > 0)
+    assert set(m["by_leverage"]) == {f"{k:g}x" for k in DEFAULT_LEVERAGE_MIX}
+    # the 100x longs sit within 1 % under the mark
+    assert m["within_pct"]["1"]["long_usd"] >= state.open_interest_usd * 0.5 * DEFAULT_LEVERAGE_MIX[100.0]
+    assert m["heatmap"] is None

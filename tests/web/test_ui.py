@@ -50,11 +50,11 @@ def server(store_dir, tmp_path_factory):
                     out / "data")
         from liqcascade.monitor import AlertSink, replay_from_files, run_monitor
 
-        d = SHARED / "theglory_oct10_2025"
-        feed, mon = replay_from_files(d / "BTCUSDT-5m-2025-10-01_2025-12-31.csv",
-                                      SHARED / "coinalyze_coinbase" / "coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
-                                      d / "BTCUSDT-bookDepth-2025-10-10.csv", start="2025-10-10T20:30:00Z",
-                                      end="2025-10-10T21:30:00Z")
+        feed, mon = replay_from_files(
+            SHARED / "binance_2026_harthor" / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv",
+            SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv",
+            SHARED / "binance_bookdepth_2026-01-31" / "BTCUSDT-bookDepth-2026-01-31.zip",
+            start="2026-01-31T14:00:00Z", end="2026-01-31T17:00:00Z")
         run_monitor(feed, mon, AlertSink(out, echo=None))
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(out), "--port", str(port)],
@@ -194,4 +194,7 @@ def test_monitor_page(server, page):
     page.wait_for_selector("body[data-ready=monitor]")
     assert page.locator("#monitor-state tbody tr").count() == 1
     assert "BTC/USDT:USDT" in page.inner_text("#monitor-state")
+    alerts = _get(server + "/api/monitor")["alerts"]
+    assert alerts and page.locator("#monitor-alerts tbody tr").count() == len(alerts)
+    assert "FIRED" in page.inner_text("#monitor-alerts")
     _shot(page, "monitor")
