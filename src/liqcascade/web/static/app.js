@@ -71,7 +71,10 @@ async function showRun(id) {
     ["liquidated", usd(s.liquidations_usd)], ["as reported", usd(s.liquidations_usd_reported)], ["long share", s.long_share == null ? "n/a" : (100 * s.long_share).toFixed(1) + " %"],
     ["ADL", usd(s.adl_usd)], ["bad debt", usd(s.bad_debt_usd)], ["branching ratio (max)", s.branching_ratio_max == null ? "n/a" : s.branching_ratio_max.toFixed(3)]];
   $("#run-figures tbody").innerHTML = figs.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("");
-  $("#run-compare tbody").innerHTML = run.comparison.map(r => `<tr><td>${esc(r.label)}</td><td>${esc(typeof r.simulated === "number" ? (Math.abs(r.simulated) > 1000 ? usd(r.simulated) : r.simulated.toPrecision(4)) : r.simulated)}</td>
+  // the simulated figure in the units of its reported band: USD, percent, accounts or a fraction
+  const inUnits = (x, band) => typeof x !== "number" ? x : /\$/.test(band) ? usd(x) : /%/.test(band) ? `${x.toFixed(2)} %`
+    : /,\d{3}/.test(band) ? Math.round(x).toLocaleString("en-US") : x.toFixed(3);
+  $("#run-compare tbody").innerHTML = run.comparison.map(r => `<tr><td>${esc(r.label)}</td><td>${esc(inUnits(r.simulated, String(r.band)))}</td>
     <td>${esc(r.band)}</td><td class="${r.ok ? "ok" : "bad"}">${r.ok ? "✓" : "✗"}</td></tr>`).join("") || `<tr><td colspan="4" class="dim">no targets for this scenario</td></tr>`;
   $("#run-map").src = `/api/runs/${encodeURIComponent(id)}/files/liquidation_map.png`;
   const ser = await api(`/api/runs/${encodeURIComponent(id)}/series`);
