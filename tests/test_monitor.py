@@ -289,3 +289,36 @@ def test_ccxt_feed_through_ccxt_own_parsers(venue):
     for p in (1.0, 2.0):  # around the mark here, around the mid there: the same levels on these books
         want = sum(px * a for px, a in state.bids if px >= obs.price * (1 - p / 100))
         assert obs.bid_usd[p] == pytest.approx(want, rel=1e-9)
+
+
+def test_alerts_go_to_stdout_jsonl_and_a_webhook(tmp_path):
+    """A real HTTP server on 127.0.0.1 receives the alert as JSON; a dead webhook is reported, not raised."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from liqcascade.monitor import Alert
+
+    got: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    said: list[str] = []
+    a = Alert("cascade_down", "fired", "BTC/USDT:USDT", 1, "1970-01-01T00:00:00Z", 1.5, 1.0, 100.0, 3e8, 2e8, "msg")
+    try:
+        AlertSink(tmp_path, webhook=f"http://127.0.0.1:{srv.server_address[1]}/hook", echo=said.append).alert(a)
+    finally:
+        srv.shutdown()
+    assert got == [json.loads((tmp_path / "monitor" / "alerts.jsonl").read_text())] and got[0]["branching_ratio"] == 1.5
+    assert said == ["msg"]
+    AlertSink(tmp_path, webhook=f"http://127.0.0.1:{srv.server_address[1]}/hook", echo=said.append).alert(a)
+    assert said[-1].startswith("webhook failed")
+    assert len((tmp_path / "monitor" / "alerts.jsonl").read_text().splitlines()) == 2
