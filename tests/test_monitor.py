@@ -322,3 +322,46 @@ def test_alerts_go_to_stdout_jsonl_and_a_webhook(tmp_path):
     AlertSink(tmp_path, webhook=f"http://127.0.0.1:{srv.server_address[1]}/hook", echo=said.append).alert(a)
     assert said[-1].startswith("webhook failed")
     assert len((tmp_path / "monitor" / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+@needs_data
+def test_live_start_back_fills_the_map_like_a_replay():
+    """``seed_from_ccxt`` on recorded unified answers (fetchOHLCV, fetchOpenInterestHistory; from the 31 Jan
+    2026 files) gives the live monitor the history a replay has: the same observation then yields the
+    same figures."""
+    from liqcascade.monitor import seed_from_ccxt
+
+    bars = marketdata.read_bars(SHARED / BARS_2026)
+    oi = pd.read_csv(SHARED / OI_2026)
+    now = _ms("2026-01-31T15:25:00Z")
+
+    class History:
+        id = "binanceusdm"
+
+        def market(self, symbol):
+            return {"linear": True, "contractSize": 1.0}
+
+        def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None):
+            assert timeframe == "5m"
+            b = bars[(bars["timestamp"] >= since) & (bars["timestamp"] <= now)].head(limit)
+            return b[["timestamp", "open", "high", "low", "close"]].assign(v=0.0).values.tolist()
+
+        def fetch_open_interest_history(self, symbol, timeframe, since=None, limit=None):
+            o = oi[(oi["t"] >= since) & (oi["t"] <= now)].tail(limit)
+            return [{"symbol": symbol, "timestamp": int(t), "openInterestAmount": a, "openInterestValue": v}
+                    for t, a, v in zip(o["t"], o["oi"], o["oi_usd"])]
+
+    live = Monitor(lookback_bars=1000)
+    assert seed_from_ccxt(live, History(), "BTC/USDT:USDT", now_ms=now) == []
+    oi_ts, oi_usd = marketdata.read_open_interest(SHARED / OI_2026)
+    window = oi[(oi["t"] >= now - 1000 * 300_000) & (oi["t"] <= now)]
+    first_oi = int(window["t"].iloc[-500])  # the 500 readings the venue gives back
+    replay = Monitor(lookback_bars=1000)
+    keep = (oi_ts >= first_oi) & (oi_ts <= now)
+    replay.seed_history("BTC/USDT:USDT", bars, oi_ts[keep], oi_usd[keep], now)
+    assert live.history["BTC/USDT:USDT"] == replay.history["BTC/USDT:USDT"]
+    depth = marketdata.read_book_depth(SHARED / BOOK_0131)
+    (obs,) = ReplayFeed("BTC/USDT:USDT", bars, oi_ts, oi_usd, depth, start_ms=now - 1, end_ms=now + 1).poll()
+    a, _ = live.update(obs)
+    b, _ = replay.update(obs)
+    assert a == b and a["liq_long_usd"]["2"] > 0

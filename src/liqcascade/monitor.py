@@ -309,11 +309,12 @@ class Alert:
 class Monitor:
     """The monitor's state and its step (see the module docstring).
 
-    ``lookback_bars``: bars of history in the map; ``venue``/``symbol_table``: the rule book that
+    ``lookback_bars``: bars of ``bar_ms`` (5 minutes) of history in the map; ``venue``/``symbol_table``: the rule book that
     prices the levels; ``leverage_mix``, ``long_share``: the map's population.
     """
 
     lookback_bars: int = 12 * 24 * 7
+    bar_ms: int = 300_000
     venue: str = "binance"
     symbol_table: str = "BTC/USDT:USDT"
     leverage_mix: dict[float, float] = field(default_factory=lambda: dict(DEFAULT_LEVERAGE_MIX))
@@ -336,10 +337,16 @@ class Monitor:
             h.append((int(b["timestamp"]) + bar_ms, float(b["high"]), float(b["low"]), float(b["close"]), float(o)))
 
     def update(self, obs: Observation) -> tuple[dict[str, Any], list[Alert]]:
+        """Add an observation to its bar (``bar_ms`` long, stamped at its close: polls within one bar
+        merge into it) and recompute the figures; returns them and the alerts raised."""
         h = self.history.setdefault(obs.symbol, [])
-        prev_oi = h[-1][4] if h else 0.0
-        h.append((obs.timestamp, obs.high, obs.low, obs.price,
-                  obs.open_interest_usd if obs.open_interest_usd is not None else prev_oi))
+        end = -(-int(obs.timestamp) // self.bar_ms) * self.bar_ms
+        oi = math.nan if obs.open_interest_usd is None else float(obs.open_interest_usd)
+        if h and h[-1][0] == end:
+            _, hi, lo, _, old_oi = h[-1]
+            h[-1] = (end, max(hi, obs.high), min(lo, obs.low), obs.price, old_oi if math.isnan(oi) else oi)
+        else:
+            h.append((end, obs.high, obs.low, obs.price, oi))
         del h[:-self.lookback_bars]
         figures = self.figures(obs)
         self.state[obs.symbol] = figures
@@ -349,7 +356,9 @@ class Monitor:
         h = np.asarray(self.history[obs.symbol], np.float64)
         frame = pd.DataFrame({"timestamp": h[:, 0].astype(np.int64), "high": h[:, 1], "low": h[:, 2],
                               "close": h[:, 3]})
-        oi = h[:, 4].copy()  # as liqmap does: the open interest held before the window is not mapped
+        # as liqmap does: the open interest held before the window is not mapped; a bar without a
+        # reading holds the previous one (the first reading before any)
+        oi = pd.Series(h[:, 4]).ffill().bfill().fillna(0.0).to_numpy()
         p = obs.price
         liq_long = np.zeros(len(_GRID))
         liq_short = np.zeros(len(_GRID))
@@ -408,6 +417,54 @@ class Monitor:
                 alerts.append(Alert(kind, "fired" if on else "cleared", obs.symbol, obs.timestamp, _iso(obs.timestamp),
                                     n, BRANCHING_THRESHOLD, obs.price, liq, depth, msg))
         return alerts
+
+
+def seed_from_ccxt(monitor: Monitor, exchange: Any, symbol: str, *, now_ms: int | None = None) -> list[str]:
+    """Back-fill ``monitor``'s map history from the venue: the last closed 5-minute bars
+    (``fetchOHLCV``, up to 1,000 in one call) and the open interest of the same bars
+    (``fetchOpenInterestHistory``, up to 500); bars older than the first reading hold it (no rise is
+    mapped there).  Returns notes on what could not be had (the monitor then starts emptier)."""
+    from .snapshot import _open_interest
+
+    notes: list[str] = []
+    now = int(now_ms if now_ms is not None else time.time() * 1000)
+    bar = monitor.bar_ms
+    n = min(monitor.lookback_bars, 1000)
+    try:
+        rows = exchange.fetch_ohlcv(symbol, "5m", since=now - n * bar, limit=n)
+    except Exception as exc:  # not offered or refused: the map fills as the monitor runs
+        return [f"fetchOHLCV: {type(exc).__name__}: {str(exc)[:160]}"]
+    bars = pd.DataFrame([r[:6] for r in rows or []], columns=["timestamp", "open", "high", "low", "close", "volume"])
+    bars = bars[bars["timestamp"] + bar <= now].reset_index(drop=True)
+    if len(bars) < 2:
+        return notes + ["fetchOHLCV: fewer than 2 closed bars"]
+    try:
+        m = exchange.market(symbol)
+        linear, cs = (m.get("linear") is not False), float(m.get("contractSize") or 1.0)
+    except Exception:
+        linear, cs = True, 1.0
+    oi_ts, oi_usd = [], []
+    try:
+        hist = exchange.fetch_open_interest_history(symbol, "5m", since=now - n * bar, limit=min(n, 500))
+    except Exception as exc:
+        hist = []
+        notes.append(f"fetchOpenInterestHistory: {type(exc).__name__}: {str(exc)[:160]}")
+    closes = bars.set_index("timestamp")["close"]
+    for r in hist or []:
+        t = int(r.get("timestamp") or 0)
+        usd = _num(r.get("openInterestValue"))
+        if usd is None:
+            k = closes.index.searchsorted(t, side="right") - 1
+            usd = _open_interest(r, linear, cs, float(closes.iloc[max(k, 0)]))[2]
+        if t and usd:
+            oi_ts.append(t)
+            oi_usd.append(usd)
+    if not oi_ts:
+        notes.append("no open-interest history: the map starts empty")
+        return notes
+    order = np.argsort(oi_ts)
+    monitor.seed_history(symbol, bars, np.asarray(oi_ts, np.int64)[order], np.asarray(oi_usd)[order], now)
+    return notes
 
 
 # ============================================================================ the loop
@@ -529,8 +586,11 @@ def live_monitor(*, exchange: str | None, symbol: str, replay: tuple, start: str
                              field="exchange")
         if interval_s <= 0:
             raise InputError(f"must be > 0 seconds, got {interval_s}", field="interval")
-        feed = CcxtFeed(_new_exchange(_ccxt(), exchange), [symbol], interval_s=interval_s)
+        ex = _new_exchange(_ccxt(), exchange)
+        feed = CcxtFeed(ex, [symbol], interval_s=interval_s)
         monitor = Monitor()
+        for note in seed_from_ccxt(monitor, ex, symbol):
+            sys.stdout.write(f"note: {note}\n")
     if max_polls is not None and max_polls < 1:
         raise InputError(f"must be >= 1, got {max_polls}", field="polls")
     sink = AlertSink(Path(out_dir), webhook=webhook, echo=lambda m: (sys.stdout.write(m + "\n"), sys.stdout.flush()))
