@@ -1267,6 +1267,59 @@ def _print_sweep(res) -> None:
     print(f"report: {res.report}")
 
 
+# ============================================================================ serve and monitor
+@app.command("serve")
+def serve_cmd(
+    out: Path = typer.Option(Path("out"), "--out", help="The run store it reads and writes (runs.duckdb, runs/, "
+                             "data/, snapshots/, jobs/, monitor/)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; anything but the loopback is "
+                             "warned about (no authentication)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    max_jobs: int = typer.Option(1, "--max-jobs", help="Stress-test jobs running at once."),
+    max_job_memory: float = typer.Option(4096.0, "--max-job-memory", help="A job's memory limit, MiB."),
+) -> None:
+    """The dashboard: a JSON API (/docs) and pages over the run store, served by Uvicorn."""
+    from .web import serve
+
+    with _guard():
+        if max_jobs < 1:
+            raise InputError(f"must be >= 1, got {max_jobs}", field="max_jobs")
+        if not 1 <= port <= 65535:
+            raise InputError(f"must be 1-65535, got {port}", field="port")
+        print(f"liqcascade dashboard on http://{host}:{port}/ (store {out})", file=sys.stderr)
+        serve(out, host=host, port=port, max_jobs=max_jobs, max_job_memory_mb=max_job_memory)
+
+
+@app.command("monitor")
+def monitor_cmd(
+    exchange: Optional[str] = typer.Option(None, "--exchange", help="Poll this venue live with ccxt (binance, "
+                                           "bybit, okx, hyperliquid)."),
+    symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol."),
+    replay_bars: Optional[Path] = typer.Option(None, "--replay-bars", help="Replay: recorded bars.", dir_okay=False),
+    replay_oi: Optional[Path] = typer.Option(None, "--replay-open-interest", help="Replay: open interest (USD).",
+                                             dir_okay=False),
+    replay_depth: Optional[Path] = typer.Option(None, "--replay-depth", help="Replay: Binance bookDepth archive.",
+                                                dir_okay=False),
+    start: Optional[str] = typer.Option(None, "--start", help="Replay from (UTC)."),
+    end: Optional[str] = typer.Option(None, "--end", help="Replay until (UTC)."),
+    interval: float = typer.Option(15.0, "--interval", help="Live: seconds between polls (at least the venue's "
+                                   "rate limit allows)."),
+    polls: Optional[int] = typer.Option(None, "--polls", help="Stop after this many polls."),
+    out: Path = typer.Option(Path("out"), "--out", help="Alerts go to OUT/monitor/alerts.jsonl, the state to "
+                             "OUT/monitor/state.json."),
+    webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
+) -> None:
+    """Live cascade-risk monitor: liquidations within +-1/2/5 %, the book to absorb them, the branching ratio
+    and the smallest shock that sets off a cascade; alerts when the branching ratio crosses 1."""
+    from .monitor import live_monitor
+
+    with _guard():
+        alerts = live_monitor(exchange=exchange, symbol=symbol, replay=(replay_bars, replay_oi, replay_depth),
+                              start=start, end=end, interval_s=interval, max_polls=polls, out_dir=out,
+                              webhook=webhook)
+    print(f"{len(alerts)} alert(s); {out / 'monitor' / 'alerts.jsonl'}")
+
+
 # ============================================================================ entry point
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""
