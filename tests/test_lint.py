@@ -30,6 +30,7 @@ FORMATTED = [
     "tests/data/test_read_book_depth.py",
     "tests/data/test_read_hyperliquid_positions.py",
     "tests/test_docs.py",
+    "tests/test_first_run.py",
     "tests/test_lint.py",
     "docs/hooks/parameters.py",
 ]
