@@ -1,15 +1,14 @@
 """liqcascade: venue-exact margin math, liquidation maps and a cascade engine for crypto perps.
 
-The public surface is a few nouns and verbs, importable from the package itself::
+The public surface is a few nouns and verbs, importable from the package itself:
 
-    import liqcascade as lc
+    >>> import liqcascade as lc
+    >>> binance = lc.get_venue("binance")  # a venue's rule book
+    >>> scenario = lc.load_scenario("feb-2026")  # a bundled replay
+    >>> scenario.name
+    'feb-2026'
 
-    binance = lc.get_venue("binance")                  # a venue's rule book
-    scenario = lc.load_scenario("feb-2026")            # a bundled replay
-    result = lc.run_and_report(scenario, out_dir="out")  # run, store, report
-
-Names are resolved on first use, so ``import liqcascade`` stays cheap (the command line starts
-without loading NumPy, pandas or Numba until a command needs them).
+Names are resolved on first use, so ``import liqcascade`` itself loads neither NumPy nor Numba.
 """
 
 from __future__ import annotations
