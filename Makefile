@@ -47,7 +47,7 @@ bench: $(STAMP)
 
 # The documentation site, built into site/ (`$(BIN)/mkdocs serve` to browse it while editing).
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info site
