@@ -125,3 +125,73 @@ def jit(func: F | None = None, **options) -> F:
         return numba.njit(**opts)(f)
 
     return wrap(func) if func is not None else wrap  # type: ignore[return-value]
+
+
+def in_disk_cache(dispatcher) -> bool | None:
+    """Whether Numba's disk cache holds machine code of ``dispatcher`` (a :func:`jit` kernel) that
+    this process can load: written for these sources (the package's fingerprint) and this CPU.
+
+    True also when there is nothing to compile (Numba absent or disabled); ``None`` when this
+    Numba's cache cannot be read this way.  Reads one small index file; compiles nothing."""
+    if not HAVE_NUMBA or not hasattr(dispatcher, "py_func") or dispatcher is getattr(dispatcher, "py_func", None):
+        return True
+    try:
+        index = dispatcher._cache._cache_file._load_index()  # {} when absent or stale
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+    except Exception:  # pragma: no cover - another Numba
+        return None
+    return any(isinstance(key, tuple) and len(key) > 1 and key[1] == magic for key in index)
+
+
+def engine_in_disk_cache() -> bool | None:
+    """Whether the cascade engine's step loop (the kernel whose first compilation takes about a
+    minute) is in Numba's disk cache: see :func:`in_disk_cache`."""
+    from .engine import core
+
+    return in_disk_cache(core.run_kernel)
+
+
+class compile_watch:
+    """Count this package's kernels as Numba compiles them, inside a ``with`` block.
+
+    ``on_compiled(name, count)`` is called after each kernel of the package is compiled (``name``
+    like ``engine.core.adl``; nested kernels are compiled, and counted, before their caller).
+    Does nothing when Numba is absent or its event API differs."""
+
+    def __init__(self, on_compiled: Callable[[str, int], None]) -> None:
+        self.on_compiled = on_compiled
+        self.count = 0
+        self._listener = None
+
+    def __enter__(self) -> "compile_watch":
+        try:
+            from numba.core import event
+        except ImportError:  # pragma: no cover
+            return self
+        watch = self
+
+        class _Listener(event.Listener):
+            def on_start(self, ev):
+                pass
+
+            def on_end(self, ev):
+                func = getattr(ev.data.get("dispatcher"), "py_func", None)
+                module = getattr(func, "__module__", "") or ""
+                if module.startswith(__package__ + "."):
+                    watch.count += 1
+                    name = f"{module[len(__package__) + 1:]}.{func.__qualname__}"
+                    watch.on_compiled(name, watch.count)
+
+        try:
+            self._listener = _Listener()
+            event.register("numba:compile", self._listener)
+        except Exception:  # pragma: no cover - another Numba
+            self._listener = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._listener is not None:
+            from numba.core import event
+
+            event.unregister("numba:compile", self._listener)
+            self._listener = None

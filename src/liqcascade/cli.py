@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -40,8 +41,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the installed version and exit."),
+) -> None:
     """Liquidation-cascade engine for leveraged crypto markets."""
 
 
@@ -428,22 +440,40 @@ def run_cmd(
         show = err.is_terminal
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+        from ._jit import compile_watch, engine_in_disk_cache
+
+        # the first run on a machine compiles the kernels into Numba's disk cache: say so, and
+        # show the steps (off a terminal too, where the progress bar is not drawn)
+        compiling = engine_in_disk_cache() is False
+        if compiling:
+            err.print("compiling the engine (once, about a minute)")
         progress = Progress(SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
                             console=err, disable=not show, transient=False)
-        with progress:
-            task = progress.add_task("loading", total=len(STAGES))
-            seen: list[str] = []
+        task = progress.add_task("loading", total=len(STAGES))
+        seen: list[str] = []
+
+        def compiled(name: str, n: int) -> None:
+            progress.update(task, description=f"{seen[-1] if seen else 'loading'} · compiled {n} kernels")
+
+        with progress, compile_watch(compiled) as watch:
+            t0 = time.perf_counter()
 
             def tell(stage: str) -> None:
                 if seen:
                     progress.advance(task)
+                    if compiling and not show:
+                        err.print(f"  {len(seen)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
+                                  f"{watch.count} kernels compiled)")
                 seen.append(stage)
                 progress.update(task, description=stage)
 
             res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell,
                                  mode=mode)
             progress.update(task, completed=len(STAGES), description="done")
+            if compiling and not show:
+                err.print(f"  {len(STAGES)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
+                          f"{watch.count} kernels compiled)")
     if as_json:
         _print_json(dict(res.summary, run_dir=str(res.path), report=str(res.report)))
         return

@@ -46,10 +46,13 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
     open_interest, funding: frames/Series for :func:`open_interest_changes` and
         :func:`funding_changes` (rates as fractions per 8 h).
 
-    Returns a dict with ``volatility`` (latest annualised realised volatility, fraction),
-    ``drawdown`` (latest and deepest, fraction), ``fear_greed`` (latest value and band, daily bars
-    ≥ 91 days), ``correlation`` (latest rolling value), ``depth`` (cleaning counts and collapse per
-    side), ``open_interest`` and ``funding`` (latest rows).  Absent inputs give absent keys.
+    Returns
+    -------
+    dict
+        ``volatility`` (latest annualised realised volatility, fraction), ``drawdown`` (latest and
+        deepest, fraction), ``fear_greed`` (latest value and band, daily bars ≥ 91 days),
+        ``correlation`` (latest rolling value), ``depth`` (cleaning counts and collapse per side),
+        ``open_interest`` and ``funding`` (latest rows).  Absent inputs give absent keys.
     """
     close = price_series(bars, "close")
     out: dict[str, Any] = {

@@ -1,0 +1,58 @@
+"""The habits `make test` checks: ruff's lint rules over the tree, ruff's format on the files that
+follow it, and mypy on the public API's modules (the rules and file lists are in pyproject.toml)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Files held to `ruff format`: new files, and files that already followed it (6 Dec 2026) and that
+# no work in progress that day was changing.  Add a file here once it is formatted.
+FORMATTED = [
+    "benchmarks/bench_readers.py",
+    "benchmarks/run.py",
+    "src/liqcascade/__init__.py",
+    "src/liqcascade/_io.py",
+    "src/liqcascade/errors.py",
+    "src/liqcascade/data/_liquidations.py",
+    "src/liqcascade/data/ohlcv.py",
+    "src/liqcascade/scenarios/__init__.py",
+    "tests/analytics/test_correlation_and_derivatives.py",
+    "tests/analytics/test_fear_greed.py",
+    "tests/test_docs.py",
+    "tests/test_first_run.py",
+    "tests/test_lint.py",
+    "docs/hooks/parameters.py",
+]
+
+
+def _tool(module: str) -> list[str]:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (it comes with the dev extras: pip install -e '.[dev]')")
+    return [sys.executable, "-m", module]
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_ruff_lint():
+    r = _run([*_tool("ruff"), "check", "--no-cache", "."])
+    assert r.returncode == 0, f"ruff check found problems (try `ruff check --fix FILE`):\n{r.stdout}{r.stderr}"
+
+
+def test_ruff_format_of_the_listed_files():
+    files = [f for f in FORMATTED if (ROOT / f).exists()]
+    r = _run([*_tool("ruff"), "format", "--no-cache", "--check", *files])
+    assert r.returncode == 0, f"run `ruff format` on these files:\n{r.stdout}{r.stderr}"
+
+
+def test_mypy_on_the_public_api():
+    r = _run([*_tool("mypy")])  # the files and options: [tool.mypy] in pyproject.toml
+    assert r.returncode == 0, f"mypy:\n{r.stdout}{r.stderr}"
