@@ -24,8 +24,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from liqcascade.engine import Flows, simulate
-    from liqcascade.replay import (aggregate_depth, attribution, counterfactual, observed_paths,
-                                   replay_price_config)
+    from liqcascade.replay import aggregate_depth, attribution, counterfactual, observed_paths, replay_price_config
     from liqcascade.scenario import build_engine_inputs, build_population, load_scenario
 
     sc = load_scenario("feb-2026")

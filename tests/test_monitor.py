@@ -14,8 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqcascade import marketdata
-from liqcascade.monitor import (BRANCHING_THRESHOLD, AlertSink, CcxtFeed, Monitor, ReplayFeed, _GRID, cascade_run,
-                                replay_from_files, run_monitor, smallest_cascade_shock)
+from liqcascade.monitor import (
+    _GRID,
+    BRANCHING_THRESHOLD,
+    AlertSink,
+    CcxtFeed,
+    Monitor,
+    ReplayFeed,
+    cascade_run,
+    replay_from_files,
+    run_monitor,
+    smallest_cascade_shock,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ccxt_recorded_binanceusdm_BTCUSDT_2026-01-31.json"
@@ -145,7 +155,7 @@ def test_ccxt_feed_on_recorded_responses():
                     sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
     assert feed.interval_s == pytest.approx(4 * doc["rateLimit"] / 1000)
     mon = Monitor(lookback_bars=50)
-    for k, rec in enumerate(doc["polls"]):
+    for rec in doc["polls"]:
         (obs,) = feed.poll()
         t, oi, book = rec["fetchTicker"], rec["fetchOpenInterest"], rec["fetchOrderBook"]
         assert obs.price == t["markPrice"] and obs.timestamp == t["timestamp"]

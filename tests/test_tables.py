@@ -31,9 +31,9 @@ import numpy as np
 import pytest
 
 from liqcascade.engine.positions import venue_symbol
+from liqcascade.errors import InputError
 from liqcascade.scenario import load_scenario
 from liqcascade.venues import get_venue
-from liqcascade.errors import InputError
 from liqcascade.venues.loaders import OKX_CONTRACT_SIZES, bundled_versions, load_tier_file
 from liqcascade.venues.tiers import TierTable, derive_maintenance_amounts
 

@@ -81,7 +81,6 @@ the same inputs and seed give the same population bit for bit.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -90,8 +89,15 @@ import pandas as pd
 
 from .errors import InputError
 from .liqmap import _first_at_or_below, _sparse_min_table
-from .population import (MarketSpec, Population, PopulationParams, _accounts, _cap_leverage,
-                         _fit_open_interest, _pareto_scale)
+from .population import (
+    MarketSpec,
+    Population,
+    PopulationParams,
+    _accounts,
+    _cap_leverage,
+    _fit_open_interest,
+    _pareto_scale,
+)
 from .venues import get_venue
 
 BAR_COLUMNS = ("time_ms", "open", "high", "low", "close", "oi_usd")

@@ -467,7 +467,7 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
             raise fail(name, f"{a} {step_s}-s bars run {iso_ms(tb[0])} to {iso_ms(tb[-1])}: they do not cover the "
                        f"window {iso_ms(first)} to {iso_ms(ev1)} (last bar opening {iso_ms(last)})", row=row,
                        field="time_ms")
-    for (a, step_s), (b, e) in blocks.items():
+    for (a, step_s), (b, _e) in blocks.items():
         if step_s == 60 and a not in spec.minute_assets:
             raise fail(name, f"60-s bars for {a}, which series.minute_assets does not list", row=line0 + b,
                        field="bar_s")

@@ -6,7 +6,6 @@ each page goes to tests/artifacts/ (ignored by git) and the map's to docs/dashbo
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -66,7 +65,7 @@ def server(store_dir, tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
+                raise RuntimeError(proc.stderr.read().decode()) from None
             time.sleep(0.1)
     yield base
     proc.terminate()

@@ -92,7 +92,7 @@ class VenueRules:
             if len(versions) > 1:
                 if any(t.as_of_date is None for t in versions):
                     raise InputError(f"{self.name} {symbol}: dated versions need ISO as_of dates", field="as_of")
-                versions.sort(key=lambda t: t.as_of_date)
+                versions.sort(key=lambda t: t.as_of_date or _dt.date.min)  # all dated (checked above)
             self._versions[symbol] = versions
         self.as_of: _dt.date | None = None if as_of is None else table_date(as_of)
 
@@ -136,7 +136,7 @@ class VenueRules:
         when = self.as_of if as_of is None else table_date(as_of)
         if when is None or len(versions) == 1:
             return versions[-1]
-        dates = [t.as_of_date for t in versions]
+        dates = [t.as_of_date or _dt.date.min for t in versions]  # several versions are all dated
         return versions[max(bisect.bisect_right(dates, when) - 1, 0)]
 
     def at(self, as_of: Any) -> "VenueRules":

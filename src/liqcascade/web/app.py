@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import numpy as np
 import pandas as pd
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool

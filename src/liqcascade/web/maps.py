@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .. import marketdata
 from ..errors import InputError
@@ -116,7 +115,7 @@ def file_map(bars_path: Path, oi_path: Path, *, venue: str = "binance", symbol: 
     short_now = sum(np.asarray(v["short_usd"]) for v in by_lev.values())
     every = max(1, math.ceil(len(first.timestamps) / int(columns)))
     total = None
-    for (lev, m), w in zip(maps.items(), mix.values()):
+    for (_lev, m), w in zip(maps.items(), mix.values()):
         r = m.resample(every)
         total = r.total_usd * w if total is None else total + r.total_usd * w
     r0 = first.resample(every)
