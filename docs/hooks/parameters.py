@@ -101,20 +101,28 @@ def _number(x) -> str:
 def tier_tables(venue: str) -> str:
     data = json.loads((PACKAGE / "venues" / "tables" / f"{venue}.json").read_text("utf-8"))
     out = [f"*{data.get('notes', '')}*"]
-    for symbol, table in data["symbols"].items():
-        unit = "contracts" if table.get("basis") == "contracts" else "USD notional"
-        out.append(f"\n#### {symbol}\n")
-        out.append(f"As of: {table.get('as_of', '?')}.  Source: {table.get('source', '?')}\n")
-        out.append(f"| tier | floor ({unit}) | cap ({unit}) | max leverage | MMR | maintenance amount (USD) |")
-        out.append("|---|---|---|---|---|---|")
-        for i, t in enumerate(table["tiers"], 1):
-            amount = _number(t.get("maintenance_amount")) if "maintenance_amount" in t else "none"
-            out.append(
-                f"| {i} | {_number(t['floor'])} | {_number(t['cap'])} | {_number(t['max_leverage'])}x "
-                f"| {float(t['mmr']) * 100:.4g} % | {amount} |"
-            )
-        if table.get("basis") == "contracts":
-            out.append(f"\nOne contract = {_number(table.get('contract_size'))} base units.")
+    for symbol, entry in data["symbols"].items():
+        # a symbol holds one table or its dated versions ({"versions": [...]}): each is shown
+        for table in entry.get("versions", [entry]):
+            out.append(_one_table(symbol, table))
+    return "\n".join(out)
+
+
+def _one_table(symbol: str, table: dict) -> str:
+    out = []
+    unit = "contracts" if table.get("basis") == "contracts" else "USD notional"
+    out.append(f"\n#### {symbol} (as of {table.get('as_of', '?')})\n")
+    out.append(f"Source: {table.get('source', '?')}\n")
+    out.append(f"| tier | floor ({unit}) | cap ({unit}) | max leverage | MMR | maintenance amount (USD) |")
+    out.append("|---|---|---|---|---|---|")
+    for i, t in enumerate(table["tiers"], 1):
+        amount = _number(t.get("maintenance_amount")) if "maintenance_amount" in t else "none"
+        out.append(
+            f"| {i} | {_number(t['floor'])} | {_number(t['cap'])} | {_number(t['max_leverage'])}x "
+            f"| {float(t['mmr']) * 100:.4g} % | {amount} |"
+        )
+    if table.get("basis") == "contracts":
+        out.append(f"\nOne contract = {_number(table.get('contract_size'))} base units.")
     return "\n".join(out)
 
 
