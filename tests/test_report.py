@@ -155,3 +155,10 @@ def test_report_of_a_calm_run(tmp_path):
     assert page.count("Plotly.newPlot") == len(PNGS)
     assert all((res.path / f"{n}.png").is_file() for n in PNGS)
     assert res.summary["targets"]["total"] == 9
+
+
+def test_empty_adl_and_bad_debt_panels_say_so(reported):
+    sc, run, pop, summary, rows, path = reported
+    page = path.read_text("utf-8")
+    empty = summary["adl_usd"] == 0 and summary["bad_debt_usd"] == 0
+    assert ("no ADL and no bad debt in this run" in page) == empty

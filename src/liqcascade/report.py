@@ -229,6 +229,9 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
                                line=dict(color=_colour(v, i))), row=1, col=2)
         f.add_trace(go.Scatter(x=_times(start, bad.index + 60), y=bad, name=f"{v} bad debt", mode="lines",
                                line=dict(color=_colour(v, i), dash="dot")), row=1, col=2)
+    if len(bars) and not (bars["adl_usd"].abs().sum() > 0 or bars["bad_debt_usd"].abs().sum() > 0):
+        f.add_annotation(text="no ADL and no bad debt in this run", xref="x2 domain", yref="y2 domain",
+                         x=0.5, y=0.5, showarrow=False)
     f.update_layout(title="Insurance funds, ADL and bad debt", **layout)
     figs["funds_adl"] = f
 
@@ -455,6 +458,9 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
         ax2.plot((bad.index + 60) / 3600, bad, color=_colour(v, i), ls=":", label=f"{v} bad debt")
     finish(ax1, "Insurance fund / vault cash", "USD", ncol=1)
     finish(ax2, "Cumulative ADL and bad debt", "USD", ncol=1)
+    if not (bars["adl_usd"].abs().sum() > 0 or bars["bad_debt_usd"].abs().sum() > 0):
+        ax2.text(0.5, 0.5, "no ADL and no bad debt in this run", transform=ax2.transAxes, ha="center",
+                 va="center", fontsize=11, color="#555")
     save(fig, "funds_adl")
 
     fig = Figure(figsize=(10, 4))
