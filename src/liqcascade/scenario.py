@@ -382,7 +382,11 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
 
 # ---------------------------------------------------------------------------------- building
 def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0):
-    """Synthesize the positions behind the scenario's open interest from its stated paths."""
+    """Synthesize the positions behind the scenario's open interest from its stated paths.  A
+    count that cannot fit in memory is refused first (:func:`liqcascade.resources.require_population`)."""
+    from .resources import require_population
+
+    require_population(scenario, n_positions)
     spec = scenario.spec
     taken = {}
     for w in spec.large_positions:

@@ -129,6 +129,19 @@ def load_targets(name_or_path: str | Path) -> Targets:
         raise _one_line(e, where) from None
 
 
+def require_known_keys(targets: Targets, venues, assets) -> None:
+    """Refuse a targets file that names a figure a run's summary does not have (``key`` or
+    ``than``): it could never pass, and would be found out only after the run."""
+    from .summary import unknown_key
+
+    for i, t in enumerate(targets.targets):
+        for name in ("key", "than"):
+            key = getattr(t, name)
+            why = None if key is None else unknown_key(key, venues, assets)
+            if why:
+                raise InputError(f"targets {targets.name!r}: {why}", field=f"targets[{i}].{name}")
+
+
 # ---------------------------------------------------------------------------------- comparison
 @dataclass
 class Row:
