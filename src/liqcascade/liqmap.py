@@ -379,7 +379,7 @@ def _positive_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     arr = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
     if bad.size:
-        raise InputError(f"must be a positive finite price, got {arr[bad[0]]!r}", field=name, row=int(bad[0]))
+        raise InputError(f"must be a positive finite price, got {float(arr[bad[0]])!r}", field=name, row=int(bad[0]))
     return arr
 
 

@@ -16,6 +16,11 @@ Two figures need a word:
 - **The largest liquidation** is the largest USD liquidated from one *position* over the run
   (Hyperliquid and OKX close large positions in partial steps; the reports count the position),
   with its venue and asset; ``largest_liquidation_event_usd`` is the largest single fill.
+- **The branching ratio** ``branching_ratio_max`` is the largest over the run's waves of
+  ``R = L / D`` (a pure number): L the USD a wave liquidated, D the book USD within the mark move
+  that set it off, the move counted as at least 1 bp (``engine.core.BR_MIN_MOVE``).  R > 1: the
+  wave's forced flow exceeds the depth the move consumed.  Without the floor a rounding-sized move
+  made D ~ 0 and R ~ 1e15.
 """
 
 from __future__ import annotations

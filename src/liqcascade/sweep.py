@@ -41,7 +41,8 @@ fall of the shocked asset's index over the horizon, percent; per asset in ``draw
 ``final_drawdown_pct`` (fall from the peak at the end of the horizon), ``insurance_fund_loss_usd``
 (sum over venues of the fall of the fund from its start to the end, a venue whose fund grew
 counts 0), ``adl_usd``, ``backstop_usd``, ``bad_debt_usd``, ``branching_ratio_max`` (largest
-wave's USD liquidated / depth consumed; NaN when nothing was liquidated), ``waves``.
+wave's USD liquidated / book USD within the move that set it off, the move counted as at least
+1 bp; NaN when nothing was liquidated), ``waves``.
 
 **Aggregates.**  Per grid cell: mean and quantiles of each figure (NumPy's default linear
 interpolation), liquidation **value-at-risk** ``VaR_a`` = the ``a``-quantile of ``liquidated_usd``
