@@ -82,17 +82,20 @@ def _finite_flags(**flags: Any) -> None:
                                  field=name)
 
 
-def _writable_dir(directory: Path, flag: str = "--out") -> None:
-    """Create ``directory`` if needed and check that a file can be created in it, before any work;
-    an impossible or read-only path is one line naming it."""
+def _writable_dir(directory: Path, flag: str = "--out", *, create: bool = True, target: Optional[Path] = None) -> None:
+    """Create ``directory`` if needed (``create``) and check that a file can be created in it,
+    before any work; an impossible or read-only path is one line naming it."""
     import tempfile
 
+    if not create and not directory.is_dir():
+        raise InputError(f"directory {str(directory)!r} does not exist", field=flag.lstrip("-"))
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        raise InputError(f"{flag} {directory}: cannot write there: {exc.strerror or exc}",
+        raise InputError(f"{flag} {target or directory}: cannot write there: {exc.strerror or exc}",
                          field=flag.lstrip("-")) from None
 
 
@@ -1028,6 +1031,8 @@ def liqmap_cmd(
         writers = {".parquet", ".csv", ".json", ".html", ".png"}
         if out is not None and out.suffix.lower() not in writers:
             raise InputError(f"{out}: the suffix picks the format: .parquet, .csv, .json, .html or .png", field="out")
+        if out is not None:
+            _writable_dir(out.parent, create=False, target=out)  # before the map is built
         _finite_flags(bin=bin_size, range=price_range, long_share=long_share)
         if every is not None and every < 1:
             raise InputError(f"must be a positive number of bars, got {every}", field="every")
@@ -1069,12 +1074,9 @@ def liqmap_cmd(
         written = None
         if out is not None:
             n_bars = len(m.timestamps)
-            if every is None:
+            auto = every is None
+            if auto:
                 every = max(1, math.ceil(n_bars / _MAP_COLUMNS))
-                if every > 1:
-                    print(f"{PROG}: note: {out.name} holds one column per {every} bars ({math.ceil(n_bars / every):,} "
-                          f"columns for {n_bars:,} bars, each the map at the close of its last bar); --every 1 "
-                          "writes every bar", file=sys.stderr)
             suffix = out.suffix.lower()
             if suffix == ".parquet":
                 written = _write_out(out, lambda p: m.to_parquet(p, every=every))
@@ -1087,6 +1089,10 @@ def liqmap_cmd(
         summary = _liqmap_summary(m)
         if written is not None:
             summary["written_every_bars"] = int(every)
+            if auto and every > 1:
+                print(f"{PROG}: note: {written.name} holds one column per {every} bars ({math.ceil(n_bars / every):,} "
+                      f"columns for {n_bars:,} bars, each the map at the close of its last bar); --every 1 "
+                      "writes every bar", file=sys.stderr)
     if as_json:
         _print_json(summary)
     else:
