@@ -82,6 +82,13 @@ def _finite_flags(**flags: Any) -> None:
                                  field=name)
 
 
+def _not_empty(**flags: Optional[str]) -> None:
+    """Refuse an empty text flag (``--mode ''``): it would otherwise read as the default."""
+    for name, value in flags.items():
+        if value is not None and not str(value).strip():
+            raise InputError(f"--{name.replace('_', '-')}: empty value", field=name)
+
+
 def _writable_dir(directory: Path, flag: str = "--out", *, create: bool = True, target: Optional[Path] = None) -> None:
     """Create ``directory`` if needed (``create``) and check that a file can be created in it,
     before any work; an impossible or read-only path is one line naming it."""
@@ -287,6 +294,7 @@ def liqprice(
     with _guard():
         _finite_flags(entry=entry, size=size, margin=margin, leverage=leverage, max_leverage=max_leverage, mmr=mmr,
                       maintenance_amount=maintenance_amount, taker_fee=taker_fee)
+        _not_empty(venue=venue, side=side, mode=mode, symbol=symbol)
         pins = dict(max_leverage=max_leverage, mmr=mmr, maintenance_amount=maintenance_amount, taker_fee=taker_fee)
         position = dict(side=side, entry=entry, size=size, margin=margin, leverage=leverage)
         if batch is not None and account is not None:
@@ -742,6 +750,28 @@ def _write_out(path: Path, write) -> Path:
                 leftover.unlink()
 
 
+@contextlib.contextmanager
+def _reading(path: Optional[Path], flag: str) -> Iterator[None]:
+    """The boundary of a file read: what the readers do not turn into InputError themselves (a
+    file that is not UTF-8 text, not CSV, a broken archive, an OS error) is one line naming the
+    file and the flag."""
+    import csv
+    import gzip
+    import zipfile
+
+    import pandas as pd
+
+    try:
+        yield
+    except InputError:
+        raise
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, zipfile.BadZipFile,
+            gzip.BadGzipFile, EOFError, OSError, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        raise InputError(f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
+                         field=flag.lstrip("-").replace("-", "_")) from None
+
+
 def _peek_header(path: Path) -> list[str]:
     """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased."""
     import gzip
@@ -868,14 +898,18 @@ def analyze_cmd(
                 raise InputError(f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
                                  f"before end {t1:%Y-%m-%d %H:%M:%S} UTC", field="event")
         _finite_flags(depth_pct=depth_pct)
-        frame = _read_bars(bars)
+        _not_empty(volatility_window=volatility_window, symbol=symbol)
+        with _reading(bars, "--bars"):
+            frame = _read_bars(bars)
         bars_span = _span(frame["timestamp"])
         kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
                                   depth_pct=depth_pct)
         if index is not None:
-            kw["index"] = read_ohlcv(index)
+            with _reading(index, "--index"):
+                kw["index"] = read_ohlcv(index)
         if book_depth is not None:
-            kw["book_depth"] = read_binance_book_depth(book_depth)
+            with _reading(book_depth, "--book-depth"):
+                kw["book_depth"] = read_binance_book_depth(book_depth)
             kw["event"] = event
             if event is not None:
                 depth = kw["book_depth"][0] if isinstance(kw["book_depth"], tuple) else kw["book_depth"]
@@ -884,11 +918,13 @@ def analyze_cmd(
         if open_interest is not None:
             import pandas as pd
 
-            ts, usd = _read_open_interest(open_interest, symbol)
+            with _reading(open_interest, "--open-interest"):
+                ts, usd = _read_open_interest(open_interest, symbol)
             _same_period((f"--bars {bars.name}", bars_span), (f"--open-interest {open_interest.name}", _span(ts)))
             kw["open_interest"] = pd.DataFrame({"timestamp": ts, "open_interest": usd})
         if funding is not None:
-            kw["funding"] = _read_funding(funding, symbol)
+            with _reading(funding, "--funding"):
+                kw["funding"] = _read_funding(funding, symbol)
             _same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}",
                                                             _span(kw["funding"]["timestamp"])))
         result = analyze(frame, **kw)
@@ -1034,6 +1070,7 @@ def liqmap_cmd(
         if out is not None:
             _writable_dir(out.parent, create=False, target=out)  # before the map is built
         _finite_flags(bin=bin_size, range=price_range, long_share=long_share)
+        _not_empty(venue=venue, symbol=symbol, leverage_mix=leverage_mix)
         if every is not None and every < 1:
             raise InputError(f"must be a positive number of bars, got {every}", field="every")
         if observed is not None:
@@ -1043,7 +1080,8 @@ def liqmap_cmd(
                                  "input", field=given[0].lstrip("-"))
             from .data import read_hyperliquid_positions
 
-            pos = read_hyperliquid_positions(observed)
+            with _reading(observed, "--observed"):
+                pos = read_hyperliquid_positions(observed)
             if len(pos) == 0:
                 raise InputError(f"{observed}: no open position", field="observed")
             pos = pos.rename(columns={"entry_price": "entry", "margin_usd": "margin"})
@@ -1057,9 +1095,11 @@ def liqmap_cmd(
                                  field=missing[0].lstrip("-"))
             import numpy as np
 
-            frame = _read_bars(bars)
+            with _reading(bars, "--bars"):
+                frame = _read_bars(bars)
             sym = symbol or "BTC/USDT:USDT"
-            oi_ts, oi_usd = _read_open_interest(open_interest, sym)
+            with _reading(open_interest, "--open-interest"):
+                oi_ts, oi_usd = _read_open_interest(open_interest, sym)
             bar_ts = frame["timestamp"].to_numpy(np.int64)
             outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
             if outside:
@@ -1261,6 +1301,8 @@ def sweep_cmd(
     with _guard():
         _finite_flags(flow_noise=flow_noise, depth_noise=depth_noise, step_seconds=step_seconds,
                       shock_start_hour=shock_start)
+        _not_empty(backend=backend, scheduler=scheduler, shock_asset=shock_asset, shock_venue=shock_venue,
+                   shocks=shocks, shock_seconds=shock_seconds, levels=levels)
         if workers is not None and scheduler is not None:
             raise InputError("give either --workers or --scheduler, not both", field="workers")
         if workers is not None and workers <= 0:
@@ -1349,6 +1391,18 @@ def _print_sweep(res) -> None:
 
 
 # ============================================================================ entry point
+def _given_value(exc: Exception, argv: Optional[list[str]]) -> str:
+    """`` (got 'nan')``: the value a flag was given, when the parser's message does not say it."""
+    param = getattr(exc, "param", None)
+    args = list(sys.argv[1:] if argv is None else argv)
+    for opt in getattr(param, "opts", None) or []:
+        if opt.startswith("-") and opt in args[:-1]:
+            value = args[args.index(opt) + 1]
+            if repr(value) not in exc.format_message() and value not in exc.format_message():
+                return f" (got {value!r})"
+    return ""
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""
     try:
@@ -1360,7 +1414,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `liqcascade`: the help, as usual
             print(exc.format_message(), file=sys.stderr)
             return exc.exit_code
-        print(_error_line(exc.format_message()), file=sys.stderr)
+        print(_error_line(exc.format_message() + _given_value(exc, argv)), file=sys.stderr)
         return exc.exit_code
     except _Abort:
         print(_error_line("aborted"), file=sys.stderr)

@@ -56,13 +56,18 @@ def human_bytes(n: float) -> str:
     return f"{n:,.0f} bytes"
 
 
+#: A request may use at most this share of the memory available: the estimates are rough and the
+#: machine is shared with other processes.
+MAX_SHARE = 0.5
+
+
 def require_memory(what: str, need_bytes: float, *, field: str | None = None) -> None:
-    """Refuse ``what`` (the request in the user's words) when ``need_bytes`` exceed the memory
-    available now."""
+    """Refuse ``what`` (the request in the user's words) when ``need_bytes`` exceed
+    :data:`MAX_SHARE` of the memory available now."""
     have = available_memory_bytes()
-    if not (need_bytes <= have):  # NaN needs are refused too
+    if not (need_bytes <= MAX_SHARE * have):  # NaN needs are refused too
         raise InputError(f"{what}: needs about {human_bytes(need_bytes)} of memory; this machine has "
-                         f"{human_bytes(have)} available", field=field)
+                         f"{human_bytes(have)} available (a request may take half)", field=field)
 
 
 def require_positions(n_positions: float, what: str, *, field: str | None = "positions") -> None:
@@ -72,11 +77,40 @@ def require_positions(n_positions: float, what: str, *, field: str | None = "pos
 
 def require_population(scenario, n_positions: int | None) -> None:
     """Refuse a population of ``scenario`` that cannot fit: ``n_positions``, or by default the real
-    count its open interest implies (OI × Σ share / mean notional over the leverage mix)."""
+    count its open interest implies (OI × Σ share / mean notional over the leverage mix).  Either
+    way the synthesiser draws at least enough positions per market that none outgrows the venue's
+    largest tier (4 × OI / the largest tier's notional, per leverage component): an open interest
+    far beyond the venues' tiers needs that many whatever ``n_positions`` says."""
+    mix = scenario.params.population.leverage_mix
+    oi = sum(m.open_interest_usd for m in scenario.spec.markets)
+    floor = _tier_floor(scenario, mix)
     if n_positions is not None:
+        if floor > n_positions:
+            # the synthesiser redraws up to 4 x that count while it looks for survivors
+            require_positions(5 * floor, f"{scenario.name}'s ${oi:,.4g} of open interest under the venues' "
+                                         f"largest tiers ({floor:,.4g} positions at least, whatever --positions "
+                                         "says)")
         require_positions(n_positions, f"{int(n_positions):,} positions")
         return
-    oi = sum(m.open_interest_usd for m in scenario.spec.markets)
-    implied = oi * sum(c.notional_share / c.mean_notional_usd for c in scenario.params.population.leverage_mix)
+    implied = max(oi * sum(c.notional_share / c.mean_notional_usd for c in mix), floor)
     require_positions(implied, f"the real position count of {scenario.name}'s ${oi:,.4g} of open interest "
                                f"({implied:,.4g} positions; --positions draws fewer)")
+
+
+def _tier_floor(scenario, mix) -> float:
+    """The positions the synthesiser needs so that no position outgrows its venue's largest tier
+    (the estimate of ``population.synthesize``'s ``n_min``, summed over markets, sides and
+    leverage components)."""
+    from .venues import get_venue
+
+    total = 0.0
+    for m in scenario.spec.markets:
+        try:
+            table = get_venue(m.venue).tier_table(f"{m.asset}/USDT:USDT")
+        except Exception:  # an unknown venue or table is the scenario loader's to report
+            continue
+        price = scenario.spec.assets[m.asset].start_price if m.asset in scenario.spec.assets else 1.0
+        max_usd = float(table.max_position()) * (table.contract_size * price if table.basis == "contracts" else 1.0)
+        if max_usd > 0:
+            total += sum(4.0 * m.open_interest_usd * c.notional_share / (0.95 * max_usd) for c in mix)
+    return total

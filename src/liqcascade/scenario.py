@@ -316,7 +316,10 @@ def bundled_text(name: str) -> str:
 def load_parameters(path: str | Path | None = None) -> ModelParameters:
     """The global model parameters (the bundled file, or ``path``)."""
     where = str(path) if path else "model-parameters.toml"
-    text = Path(path).read_text("utf-8") if path else bundled_text("model-parameters")
+    try:
+        text = Path(path).read_text("utf-8") if path else bundled_text("model-parameters")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{where}: cannot read: {e}", field="parameters") from None
     try:
         return ModelParameters.model_validate(_read_toml(text, where))
     except ValidationError as e:

@@ -197,12 +197,14 @@ def to_float(df: pd.DataFrame, column: str, name: str, line0: int) -> np.ndarray
 
 
 def check_positive(values: np.ndarray, column: str, name: str, line0: int, *, allow_zero: bool = False) -> None:
-    """NaN, zero (unless allowed) and negative values are errors naming the first such row."""
-    ok = values >= 0 if allow_zero else values > 0
+    """NaN, infinity, zero (unless allowed) and negative values are errors naming the first such row."""
+    ok = np.isfinite(values) & (values >= 0 if allow_zero else values > 0)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         need = "non-negative" if allow_zero else "positive"
-        problem = "is missing or NaN" if np.isnan(values[i]) else f"must be {need}, got {show(values[i])}"
+        problem = ("is missing or NaN" if np.isnan(values[i]) else
+                   f"must be finite, got {show(values[i])}" if np.isinf(values[i]) else
+                   f"must be {need}, got {show(values[i])}")
         raise fail(name, f"{column} {problem}", row=line0 + i, field=column)
 
 
