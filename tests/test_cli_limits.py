@@ -255,6 +255,26 @@ def test_nan_and_inf_flags_are_named(capsys, tmp_path, args, flag):
     assert flag in line and ("NaN" in line or "inf" in line), line
 
 
+def test_nan_in_a_file_is_named(tmp_path, capsys):
+    sc = tmp_path / "s.toml"
+    sc.write_text(bundled_text("feb-2026").replace("open_interest_usd = 9.0e9", "open_interest_usd = nan", 1))
+    line = one_line(capsys, "run", str(sc), "--out", str(tmp_path / "out"))
+    assert "markets[0].open_interest_usd: got NaN" in line
+    sc.write_text(bundled_text("feb-2026").replace("kappa = 1.13", "kappa = inf", 1))
+    assert "got inf (infinite)" in one_line(capsys, "run", str(sc), "--out", str(tmp_path / "out"))
+    bundled = (Path(__file__).resolve().parents[1] / "src/liqcascade/scenarios/targets/feb-2026.toml").read_text()
+    t = tmp_path / "t.toml"
+    t.write_text(bundled.replace("low = 2.0e9", "low = nan", 1))
+    assert "targets[0].low: got NaN" in one_line(capsys, "run", "--targets", str(t), "--out", str(tmp_path / "out"))
+    funding = tmp_path / "funding.csv"
+    funding.write_text("rank,coin_name,coin_symbol,symbol,date,timestamp,funding_rate,funding_rate_pct\n"
+                       "1,Bitcoin,BTC,BTCUSD_PERP.A,2024-01-01,1704067200,nan,1.0\n")
+    bars = tmp_path / "bars.csv"
+    bars.write_text("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,2,0.5,1\n")
+    assert "funding_rate is missing or NaN" in one_line(capsys, "analyze", "--bars", str(bars), "--funding",
+                                                       str(funding))
+
+
 def test_sweep_param_json_is_valid_json(tmp_path):
     sc = small_scenario_file(tmp_path / "s.toml", assets=(("BTC", 6.0e8),))
     res = runner.invoke(app, ["sweep", str(sc), "--param", "depth.scale=0.5,1", "--shocks", "1e8", "--paths", "1",

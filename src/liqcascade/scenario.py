@@ -303,10 +303,14 @@ def _one_line(err: ValidationError, where: str) -> InputError:
 
 
 def _read_toml(text: str, where: str) -> dict:
+    from .errors import reject_non_finite
+
     try:
-        return tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where}: not valid TOML: {e}") from None
+    reject_non_finite(doc, where)
+    return doc
 
 
 def bundled_text(name: str) -> str:

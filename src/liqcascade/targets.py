@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError, from_validation_error
+from .errors import InputError, from_validation_error, reject_non_finite
 from .summary import lookup
 
 PASS, FAIL = "✓", "✗"
@@ -123,6 +123,7 @@ def load_targets(name_or_path: str | Path) -> Targets:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where}: not valid TOML: {e}", field="targets") from None
+    reject_non_finite(doc, where)
     try:
         return Targets.model_validate(doc)
     except ValidationError as e:

@@ -233,7 +233,8 @@ def epoch_to_ms(values: np.ndarray, column: str, name: str, line0: int) -> tuple
     finite = np.isfinite(v)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise fail(name, f"{column} is missing", row=line0 + i, field=column)
+        raise fail(name, f"{column} is missing or NaN" if np.isnan(v[i]) else f"{column} must be finite, got {v[i]}",
+                   row=line0 + i, field=column)
     cls = np.searchsorted(_EDGES, np.abs(v), side="right")  # 1..4 valid
     invalid = (cls < 1) | (cls > 4) | (v < 0)
     if invalid.any():
