@@ -413,6 +413,9 @@ for p in ("depth.scale", "=1,2", "depth.scale=nan", "depth.scale=[1, NaN]", "dep
 for ex in ("kraken", "", "ftx"):
     case(["snapshot", "--exchange", ex])
 case(["snapshot"])
+case(["snapshot", "--exchange", "binance", "--out", "/proc/state.json"])  # refused before the network
+case(["snapshot", "--exchange", "binance", "--out", "{O}/nowhere/state.json"])
+case(["snapshot", "--exchange", "binance", "--symbol", ""])
 case(["no-such-command"])
 case(["scenario", "bogus"])
 

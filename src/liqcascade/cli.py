@@ -658,6 +658,9 @@ def snapshot_cmd(
     from .snapshot import SnapshotError, fetch_market_state
 
     with _guard():
+        _not_empty(exchange=exchange, symbol=symbol)
+        if out is not None:  # checked before the network is asked
+            _writable_dir(out.parent, create=False, target=out)
         try:
             state = fetch_market_state(exchange, symbol)
         except SnapshotError as exc:
@@ -665,7 +668,10 @@ def snapshot_cmd(
             raise typer.Exit(2) from None
         written = None
         if out is not None:
-            written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+            try:
+                written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+            except OSError as exc:
+                raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}", field="out") from None
     if as_json:
         _print_json(state.to_dict())
     else:
