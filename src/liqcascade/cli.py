@@ -72,6 +72,41 @@ def _guard() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+def _finite_flags(**flags: Any) -> None:
+    """Refuse NaN or infinity in a number flag (``--bin nan``), naming the flag and NaN/inf."""
+    for name, value in flags.items():
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                what = "NaN (not a number)" if math.isnan(v) else f"{v} (infinite)"
+                raise InputError(f"--{name.replace('_', '-')}: got {what}; give a finite number",
+                                 field=name)
+
+
+def _not_empty(**flags: Optional[str]) -> None:
+    """Refuse an empty text flag (``--mode ''``): it would otherwise read as the default."""
+    for name, value in flags.items():
+        if value is not None and not str(value).strip():
+            raise InputError(f"--{name.replace('_', '-')}: empty value", field=name)
+
+
+def _writable_dir(directory: Path, flag: str = "--out", *, create: bool = True, target: Optional[Path] = None) -> None:
+    """Create ``directory`` if needed (``create``) and check that a file can be created in it,
+    before any work; an impossible or read-only path is one line naming it."""
+    import tempfile
+
+    if not create and not directory.is_dir():
+        raise InputError(f"directory {str(directory)!r} does not exist", field=flag.lstrip("-"))
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise InputError(f"{flag} {target or directory}: cannot write there: {exc.strerror or exc}",
+                         field=flag.lstrip("-")) from None
+
+
 # ============================================================================ formatting
 def _console() -> Console:
     # A terminal gets its own width; a pipe or file gets room for the widest table (rich would
@@ -120,7 +155,9 @@ def _base(symbol: str) -> str:
 
 
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n")
+    from .store import _clean  # NaN and infinity → null: the output is valid JSON
+
+    sys.stdout.write(json.dumps(_clean(obj), indent=2, allow_nan=False, default=_json_default) + "\n")
 
 
 def _json_default(o: Any) -> Any:
@@ -258,6 +295,9 @@ def liqprice(
                                         "in force then (default: the latest)."),
 ) -> None:
     with _guard():
+        _finite_flags(entry=entry, size=size, margin=margin, leverage=leverage, max_leverage=max_leverage, mmr=mmr,
+                      maintenance_amount=maintenance_amount, taker_fee=taker_fee)
+        _not_empty(venue=venue, side=side, mode=mode, symbol=symbol)
         pins = dict(max_leverage=max_leverage, mmr=mmr, maintenance_amount=maintenance_amount, taker_fee=taker_fee)
         position = dict(side=side, entry=entry, size=size, margin=margin, leverage=leverage)
         if batch is not None and account is not None:
@@ -430,6 +470,9 @@ def run_cmd(
             raise InputError(f"must be a non-negative integer, got {seed}", field="seed")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} exists and is not a directory", field="out")
+        from .store import check_catalogue
+
+        check_catalogue(out)
         # everything the user gave is checked before the progress bar starts
         if parameters is not None and not parameters.is_file():
             raise InputError(f"no such file: {parameters}", field="parameters")
@@ -468,8 +511,14 @@ def run_cmd(
                 seen.append(stage)
                 progress.update(task, description=stage)
 
-            res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell,
-                                 mode=mode)
+            try:
+                res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell,
+                                     mode=mode)
+            except KeyboardInterrupt:
+                progress.stop()
+                print(_error_line("interrupted: nothing was stored (a run is stored whole or not at all)"),
+                      file=sys.stderr)
+                raise typer.Exit(130) from None
             progress.update(task, completed=len(STAGES), description="done")
             if compiling and not show:
                 err.print(f"  {len(STAGES)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
@@ -573,6 +622,8 @@ def calibrate_cmd(
         run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(0 if seed is None else seed)
         if parameters is not None and not parameters.is_file():
             raise InputError(f"no such file: {parameters}", field="parameters")
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out} exists and is not a directory", field="out")
         sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         if tg is None:
@@ -589,6 +640,11 @@ def calibrate_cmd(
                 raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS",
                                  field="also")
             joint.append((other, otg))
+        from .resources import require_population
+
+        for one in [sc, *(o for o, _ in joint)]:
+            require_population(one, None if full_scale else positions)
+        _writable_dir(out)  # checked before hours of fitting, not after
         err = Console(stderr=True, highlight=False)
         progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} candidates"),
                             TextColumn("best J {task.fields[best]}"), TimeElapsedColumn(), console=err,
@@ -603,7 +659,10 @@ def calibrate_cmd(
 
             res = calibrate(sc, tg, free=fit, n_positions=None if full_scale else positions, samples=samples,
                             refine_rounds=rounds, seed=run_seeds, also=joint, progress=tell)
-        paths = write_result(res, sc, out)
+        try:
+            paths = write_result(res, sc, out)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot write the result: {exc.strerror or exc}", field="out") from None
     met = sum(r.ok for r in res.best.rows)
     print(f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "
           f"{met} of {len(res.best.rows)} figures inside their bands")
@@ -685,6 +744,9 @@ def snapshot_cmd(
     from .snapshot import SnapshotError, fetch_market_state
 
     with _guard():
+        _not_empty(exchange=exchange, symbol=symbol)
+        if out is not None:  # checked before the network is asked
+            _writable_dir(out.parent, create=False, target=out)
         try:
             state = fetch_market_state(exchange, symbol)
         except SnapshotError as exc:
@@ -692,7 +754,10 @@ def snapshot_cmd(
             raise typer.Exit(2) from None
         written = None
         if out is not None:
-            written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+            try:
+                written = state.to_json(out) if out.suffix.lower() == ".json" else state.to_parquet(out)
+            except OSError as exc:
+                raise InputError(f"--out {out}: cannot write: {exc.strerror or exc}", field="out") from None
     if as_json:
         _print_json(state.to_dict())
     else:
@@ -756,7 +821,10 @@ def _write_out(path: Path, write) -> Path:
     directory = path.parent
     if not directory.is_dir():
         raise InputError(f"directory {str(directory)!r} does not exist", field="out")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
     os.close(fd)
     try:
         written = Path(write(Path(tmp)))
@@ -766,10 +834,34 @@ def _write_out(path: Path, write) -> Path:
         os.chmod(written, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only
         os.replace(written, final)
         return final
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
     finally:
         for leftover in {Path(tmp), Path(tmp).with_suffix(".html")}:
             if leftover.exists():
                 leftover.unlink()
+
+
+@contextlib.contextmanager
+def _reading(path: Optional[Path], flag: str) -> Iterator[None]:
+    """The boundary of a file read: what the readers do not turn into InputError themselves (a
+    file that is not UTF-8 text, not CSV, a broken archive, an OS error) is one line naming the
+    file and the flag."""
+    import csv
+    import gzip
+    import zipfile
+
+    import pandas as pd
+
+    try:
+        yield
+    except InputError:
+        raise
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, zipfile.BadZipFile,
+            gzip.BadGzipFile, EOFError, OSError, ValueError) as exc:
+        text = str(exc).strip().splitlines()
+        raise InputError(f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
+                         field=flag.lstrip("-").replace("-", "_")) from None
 
 
 def _peek_header(path: Path) -> list[str]:
@@ -893,21 +985,40 @@ def analyze_cmd(
             for label, value in zip(("start", "end"), event):
                 if pd.isna(pd.to_datetime(value, utc=True, errors="coerce")):
                     raise InputError(f"{label} {value!r} is not a date/time", field="event")
-        frame = _read_bars(bars)
+            t0, t1 = (pd.to_datetime(v, utc=True) for v in event)
+            if t0 >= t1:
+                raise InputError(f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
+                                 f"before end {t1:%Y-%m-%d %H:%M:%S} UTC", field="event")
+        _finite_flags(depth_pct=depth_pct)
+        _not_empty(volatility_window=volatility_window, symbol=symbol)
+        with _reading(bars, "--bars"):
+            frame = _read_bars(bars)
+        bars_span = _span(frame["timestamp"])
         kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
                                   depth_pct=depth_pct)
         if index is not None:
-            kw["index"] = read_ohlcv(index)
+            with _reading(index, "--index"):
+                kw["index"] = read_ohlcv(index)
         if book_depth is not None:
-            kw["book_depth"] = read_binance_book_depth(book_depth)
+            with _reading(book_depth, "--book-depth"):
+                kw["book_depth"] = read_binance_book_depth(book_depth)
             kw["event"] = event
+            if event is not None:
+                depth = kw["book_depth"][0] if isinstance(kw["book_depth"], tuple) else kw["book_depth"]
+                _same_period(("--event window", _span(pd.to_datetime(list(event), utc=True))),
+                             (f"--book-depth {book_depth.name}", _span(depth["timestamp"])), compare_ends=False)
         if open_interest is not None:
             import pandas as pd
 
-            ts, usd = _read_open_interest(open_interest, symbol)
+            with _reading(open_interest, "--open-interest"):
+                ts, usd = _read_open_interest(open_interest, symbol)
+            _same_period((f"--bars {bars.name}", bars_span), (f"--open-interest {open_interest.name}", _span(ts)))
             kw["open_interest"] = pd.DataFrame({"timestamp": ts, "open_interest": usd})
         if funding is not None:
-            kw["funding"] = _read_funding(funding, symbol)
+            with _reading(funding, "--funding"):
+                kw["funding"] = _read_funding(funding, symbol)
+            _same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}",
+                                                            _span(kw["funding"]["timestamp"])))
         result = analyze(frame, **kw)
         result["inputs"] = {k: str(v) for k, v in (("bars", bars), ("index", index), ("book_depth", book_depth),
                                                    ("open_interest", open_interest), ("funding", funding))
@@ -916,6 +1027,35 @@ def analyze_cmd(
         _print_json(result)
     else:
         _print_analysis(result)
+
+
+def _span(times) -> tuple[Any, Any]:
+    """(first, last) of epoch-ms or datetime values as UTC timestamps."""
+    import pandas as pd
+
+    t = pd.Series(times)
+    t = pd.to_datetime(t, unit="ms", utc=True) if pd.api.types.is_numeric_dtype(t) else pd.to_datetime(t, utc=True)
+    return t.min(), t.max()
+
+
+def _same_period(a: tuple[str, tuple], b: tuple[str, tuple], *, compare_ends: bool = True) -> None:
+    """Two inputs read side by side must cover the same period: no overlap is refused, naming
+    both spans; with ``compare_ends``, ends more than two days apart (the latest figures would be
+    from different times; a daily file stamped at its bar's end is a day off) are a warning naming
+    both spans."""
+    import datetime as _dt
+    import warnings
+
+    (name_a, (a0, a1)), (name_b, (b0, b1)) = a, b
+
+    def text(t0, t1):
+        return f"{t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} UTC"
+
+    spans = f"{name_a} covers {text(a0, a1)}, {name_b} covers {text(b0, b1)}"
+    if a1 < b0 or b1 < a0:
+        raise InputError(f"{spans}: no common period", field=name_b.split()[0].lstrip("-").replace("-", "_"))
+    if compare_ends and abs(a1 - b1) > _dt.timedelta(days=2):
+        warnings.warn(f"{spans}: their latest figures are {abs(a1 - b1).days:,} days apart", stacklevel=2)
 
 
 def _print_analysis(r: dict[str, Any]) -> None:
@@ -984,6 +1124,11 @@ def _leverage_mix(text: str) -> dict[float, float]:
     return mix
 
 
+#: Columns (times) of a written map when --every is not given: the figure's resolution.  The
+#: 5-minute bars of Oct-Dec 2025 at every bar made a 443 MB CSV; at 600 columns it is a few MB.
+_MAP_COLUMNS = 600
+
+
 @app.command("liqmap", help=_LIQMAP_HELP)
 def liqmap_cmd(
     bars: Optional[Path] = typer.Option(None, "--bars", help="Price bars (kline archive or OHLCV CSV).",
@@ -1001,7 +1146,9 @@ def liqmap_cmd(
     leverage_mix: str = typer.Option("5:0.3,10:0.3,25:0.2,50:0.12,100:0.08", "--leverage-mix",
                                      help="LEVERAGE:SHARE pairs; shares sum to 1."),
     long_share: float = typer.Option(0.5, "--long-share", help="Fraction of new open interest that is long."),
-    every: int = typer.Option(1, "--every", help="Bars per column of the written map (resampling)."),
+    every: Optional[int] = typer.Option(None, "--every", help="Bars per column of the written map (resampling). "
+                                        f"Default: enough that the map has at most {_MAP_COLUMNS} columns (said on "
+                                        "stderr); --every 1 writes every bar."),
     out: Optional[Path] = typer.Option(None, "--out", help="map.parquet, map.csv, map.json or map.html.",
                                        dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -1012,7 +1159,11 @@ def liqmap_cmd(
         writers = {".parquet", ".csv", ".json", ".html", ".png"}
         if out is not None and out.suffix.lower() not in writers:
             raise InputError(f"{out}: the suffix picks the format: .parquet, .csv, .json, .html or .png", field="out")
-        if every < 1:
+        if out is not None:
+            _writable_dir(out.parent, create=False, target=out)  # before the map is built
+        _finite_flags(bin=bin_size, range=price_range, long_share=long_share)
+        _not_empty(venue=venue, symbol=symbol, leverage_mix=leverage_mix)
+        if every is not None and every < 1:
             raise InputError(f"must be a positive number of bars, got {every}", field="every")
         if observed is not None:
             given = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is not None]
@@ -1021,7 +1172,8 @@ def liqmap_cmd(
                                  "input", field=given[0].lstrip("-"))
             from .data import read_hyperliquid_positions
 
-            pos = read_hyperliquid_positions(observed)
+            with _reading(observed, "--observed"):
+                pos = read_hyperliquid_positions(observed)
             if len(pos) == 0:
                 raise InputError(f"{observed}: no open position", field="observed")
             pos = pos.rename(columns={"entry_price": "entry", "margin_usd": "margin"})
@@ -1035,9 +1187,11 @@ def liqmap_cmd(
                                  field=missing[0].lstrip("-"))
             import numpy as np
 
-            frame = _read_bars(bars)
+            with _reading(bars, "--bars"):
+                frame = _read_bars(bars)
             sym = symbol or "BTC/USDT:USDT"
-            oi_ts, oi_usd = _read_open_interest(open_interest, sym)
+            with _reading(open_interest, "--open-interest"):
+                oi_ts, oi_usd = _read_open_interest(open_interest, sym)
             bar_ts = frame["timestamp"].to_numpy(np.int64)
             outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
             if outside:
@@ -1051,6 +1205,10 @@ def liqmap_cmd(
                                 price_range=price_range)
         written = None
         if out is not None:
+            n_bars = len(m.timestamps)
+            auto = every is None
+            if auto:
+                every = max(1, math.ceil(n_bars / _MAP_COLUMNS))
             suffix = out.suffix.lower()
             if suffix == ".parquet":
                 written = _write_out(out, lambda p: m.to_parquet(p, every=every))
@@ -1061,6 +1219,12 @@ def liqmap_cmd(
             else:
                 written = _write_out(out, lambda p: m.plot(p, every=every))
         summary = _liqmap_summary(m)
+        if written is not None:
+            summary["written_every_bars"] = int(every)
+            if auto and every > 1:
+                print(f"{PROG}: note: {written.name} holds one column per {every} bars ({math.ceil(n_bars / every):,} "
+                      f"columns for {n_bars:,} bars, each the map at the close of its last bar); --every 1 "
+                      "writes every bar", file=sys.stderr)
     if as_json:
         _print_json(summary)
     else:
@@ -1149,6 +1313,9 @@ def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
             out.append(float(part))
         except ValueError:
             raise InputError(f"{flag}: {part.strip()!r} is not a number", field=flag.lstrip("-")) from None
+        if not math.isfinite(out[-1]):
+            what = "NaN (not a number)" if math.isnan(out[-1]) else f"{out[-1]} (infinite)"
+            raise InputError(f"{flag}: got {what}; give finite numbers", field=flag.lstrip("-"))
     if not out:
         raise InputError(f"{flag}: empty list (the grid would be empty)", field=flag.lstrip("-"))
     return out
@@ -1164,6 +1331,9 @@ def _param_values(text: str) -> tuple[str, list[Any]]:
             parsed = json.loads(values)
         except ValueError:
             raise InputError(f"--param {key}: not a JSON list of values", field="param") from None
+        if not isinstance(parsed, list):
+            raise InputError(f"--param {key}: not a JSON list of values", field="param")
+        _finite_values(key, parsed)
         return key.strip(), list(parsed)
     out: list[Any] = []
     for v in values.split(","):
@@ -1174,7 +1344,21 @@ def _param_values(text: str) -> tuple[str, list[Any]]:
             out.append(int(v) if v.lstrip("-").isdigit() else float(v))
         except ValueError:
             out.append(v)
+    _finite_values(key, out)
     return key.strip(), out
+
+
+def _finite_values(key: str, values: Any) -> None:
+    """NaN or infinity anywhere in a --param value list is refused, naming it."""
+    if isinstance(values, float) and not math.isfinite(values):
+        what = "NaN (not a number)" if math.isnan(values) else f"{values} (infinite)"
+        raise InputError(f"--param {key.strip()}: got {what}; give finite numbers", field="param")
+    if isinstance(values, (list, tuple)):
+        for v in values:
+            _finite_values(key, v)
+    elif isinstance(values, dict):
+        for v in values.values():
+            _finite_values(key, v)
 
 
 @app.command("sweep", help=_SWEEP_HELP)
@@ -1207,6 +1391,10 @@ def sweep_cmd(
     from .sweep import DEFAULT_SHOCKS_USD, parse_spec, sweep
 
     with _guard():
+        _finite_flags(flow_noise=flow_noise, depth_noise=depth_noise, step_seconds=step_seconds,
+                      shock_start_hour=shock_start)
+        _not_empty(backend=backend, scheduler=scheduler, shock_asset=shock_asset, shock_venue=shock_venue,
+                   shocks=shocks, shock_seconds=shock_seconds, levels=levels)
         if workers is not None and scheduler is not None:
             raise InputError("give either --workers or --scheduler, not both", field="workers")
         if workers is not None and workers <= 0:
@@ -1281,15 +1469,12 @@ def _print_sweep(res) -> None:
         t.add_row(fmt(rec["shock_usd"], "USD"), f"{rec['drawdown_pct_median']:.2f} %",
                   fmt(rec["liquidated_usd_median"], "USD"), f"{rec['branching_ratio_median']:.3g}")
     con.print(t)
-    if s["critical_shock_usd"] is None:
+    if s.get("finding"):
+        con.print(f"the grid shows: {s['finding']}.")
+    elif s["critical_shock_usd"] is None:
         con.print("critical shock: not reached on this grid")
-    elif s["critical_status"] == "below_grid":
-        con.print(f"critical shock: at or below {fmt(s['critical_shock_usd'], 'USD')} (the median branching ratio "
-                  "is >= 1 already at the smallest shock)")
     else:
-        con.print(f"critical shock: {fmt(s['critical_shock_usd'], 'USD')}")
-    if s.get("largest_jump_at_usd") is not None:
-        con.print(f"largest step of the median drawdown: into {fmt(s['largest_jump_at_usd'], 'USD')}")
+        con.print(f"critical shock: {fmt(s['critical_shock_usd'], 'USD')} ({s['critical_status']})")
     for lvl, v in s["liquidation_risk_pooled"].items():
         con.print(f"liquidation VaR {lvl}: {fmt(v['var_usd'], 'USD')}, expected shortfall {fmt(v['es_usd'], 'USD')}")
     sys.stdout.flush()
@@ -1351,6 +1536,18 @@ def monitor_cmd(
 
 
 # ============================================================================ entry point
+def _given_value(exc: Exception, argv: Optional[list[str]]) -> str:
+    """`` (got 'nan')``: the value a flag was given, when the parser's message does not say it."""
+    param = getattr(exc, "param", None)
+    args = list(sys.argv[1:] if argv is None else argv)
+    for opt in getattr(param, "opts", None) or []:
+        if opt.startswith("-") and opt in args[:-1]:
+            value = args[args.index(opt) + 1]
+            if repr(value) not in exc.format_message() and value not in exc.format_message():
+                return f" (got {value!r})"
+    return ""
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry: run the app; bad input → one line on stderr and exit code 2."""
     try:
@@ -1362,11 +1559,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `liqcascade`: the help, as usual
             print(exc.format_message(), file=sys.stderr)
             return exc.exit_code
-        print(_error_line(exc.format_message()), file=sys.stderr)
+        print(_error_line(exc.format_message() + _given_value(exc, argv)), file=sys.stderr)
         return exc.exit_code
     except _Abort:
         print(_error_line("aborted"), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(_error_line("interrupted"), file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(_error_line("out of memory: the request did not fit in this machine's memory; ask for less"),
+              file=sys.stderr)
+        return 2
     return rv if isinstance(rv, int) else 0
 
 

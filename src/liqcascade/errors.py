@@ -36,3 +36,20 @@ def from_validation_error(err, where: str) -> InputError:
     msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].removeprefix("Value error, ")
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return InputError(f"{where}: {path or 'file'}: {msg}{more}", field=path or None)
+
+
+def reject_non_finite(doc, where: str, path: str = "") -> None:
+    """Refuse NaN or infinity anywhere in a parsed file (TOML allows ``nan`` and ``inf``), naming
+    the key: ``where: markets[0].open_interest_usd: got NaN; give a finite number``.  A schema's
+    own message ("should be greater than 0") would not say that the value was NaN."""
+    import math
+
+    if isinstance(doc, float) and not math.isfinite(doc):
+        what = "NaN (not a number)" if math.isnan(doc) else f"{doc} (infinite)"
+        raise InputError(f"{where}: {path or 'value'}: got {what}; give a finite number", field=path or None)
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            reject_non_finite(v, where, f"{path}.{k}" if path else str(k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            reject_non_finite(v, where, f"{path}[{i}]")

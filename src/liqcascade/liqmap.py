@@ -379,7 +379,7 @@ def _positive_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     arr = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
     if bad.size:
-        raise InputError(f"must be a positive finite price, got {arr[bad[0]]!r}", field=name, row=int(bad[0]))
+        raise InputError(f"must be a positive finite price, got {float(arr[bad[0]])!r}", field=name, row=int(bad[0]))
     return arr
 
 
@@ -407,9 +407,16 @@ def _check_leverage_mix(mix: Mapping[float, float]) -> tuple[np.ndarray, np.ndar
     return lev, w
 
 
-def _price_grid(lo: float, hi: float, bin_size: float) -> np.ndarray:
+def _price_grid(lo: float, hi: float, bin_size: float, n_rows: int = 1) -> np.ndarray:
+    """Lower edges of the levels ``[lo, hi)`` of ``bin_size`` USD.  A map of ``n_rows`` bars over
+    that many levels that cannot fit in memory is refused before anything is allocated."""
+    from .resources import BYTES_PER_MAP_CELL, require_memory
+
     lo = math.floor(lo / bin_size) * bin_size
-    n = max(1, int(math.ceil((hi - lo) / bin_size + 1e-9)))
+    n_float = max(1.0, math.ceil((hi - lo) / bin_size + 1e-9))
+    require_memory(f"a map of {n_rows:,} bar(s) × {n_float:,.4g} price levels of ${bin_size:g} "
+                   f"({lo:,.6g} to {hi:,.6g} USD)", n_float * max(1, n_rows) * BYTES_PER_MAP_CELL, field="bin_size")
+    n = int(n_float)
     return lo + bin_size * np.arange(n, dtype=np.float64)
 
 
@@ -601,14 +608,14 @@ def _levels_for(lp: np.ndarray, p, price_range) -> np.ndarray:
             lo, hi = p["low"].min(), p["high"].max()
         else:
             lo, hi = max(pos.min(), lo_clip), min(pos.max(), hi_clip)
-        return _price_grid(lo, hi + bin_size, bin_size)
+        return _price_grid(lo, hi + bin_size, bin_size, len(p["ts"]))
     try:
         lo, hi = (float(x) for x in price_range)
     except (TypeError, ValueError):
         raise InputError(f"must be (low, high) in USD, got {price_range!r}", field="price_range") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
         raise InputError(f"must be (low, high) with 0 <= low < high, got {price_range!r}", field="price_range")
-    return _price_grid(lo, hi, bin_size)
+    return _price_grid(lo, hi, bin_size, len(p["ts"]))
 
 
 def _liquidation_map_reference(bars, open_interest=None, *, venue="binance", symbol="BTC/USDT:USDT",
@@ -718,7 +725,7 @@ def observed_liquidation_map(
         levels = _price_grid(lp.min(), lp.max() + bin_size, bin_size)
     else:
         lo, hi = (float(x) for x in price_range)
-        if not (0 <= lo < hi):
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
             raise InputError(f"must be (low, high) with 0 <= low < high, got {price_range!r}", field="price_range")
         levels = _price_grid(lo, hi, bin_size)
     idx = np.floor((lp - levels[0]) / bin_size).astype(np.int64)

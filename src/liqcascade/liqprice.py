@@ -79,6 +79,16 @@ DEFAULTABLE = ("max_leverage", "mmr", "maintenance_amount", "taker_fee", "mode",
 ACCOUNT_POSITION_KEYS = ("symbol", "side", "size", "entry", "mark", "mmr", "maintenance_amount", "max_leverage",
                          "taker_fee")
 
+#: The keys of ccxt's unified position structure (``exchange.fetch_positions()``); an account's
+#: position that has ``contracts`` or ``entryPrice`` is read as one of these.
+CCXT_POSITION_KEYS = (
+    "info", "id", "symbol", "timestamp", "datetime", "lastUpdateTimestamp", "isolated", "hedged", "side",
+    "contracts", "contractSize", "entryPrice", "markPrice", "lastPrice", "notional", "leverage", "collateral",
+    "initialMargin", "initialMarginPercentage", "maintenanceMargin", "maintenanceMarginPercentage",
+    "unrealizedPnl", "realizedPnl", "liquidationPrice", "marginMode", "marginRatio", "percentage",
+    "stopLossPrice", "takeProfitPrice",
+)
+
 _REL = 1e-12  # relative slack of the opening checks (the venues' own check_opening uses it too)
 
 
@@ -660,6 +670,8 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
         where = f"positions[{i}]"
         if not isinstance(pos, Mapping):
             raise InputError("must be an object with symbol, side, size, entry, mark", field=where)
+        if "contracts" in pos or "entryPrice" in pos:
+            pos = _from_ccxt_position(pos, where)
         for key in pos:
             if key not in ACCOUNT_POSITION_KEYS:
                 close = difflib.get_close_matches(str(key), ACCOUNT_POSITION_KEYS, n=1)
@@ -694,13 +706,43 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
     return wallet, out
 
 
+def _from_ccxt_position(pos: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """One position of ccxt's unified structure as an account position: ``size = contracts ×
+    contractSize`` (base units), ``entry = entryPrice``, ``mark = markPrice`` (USD); the venue's
+    own figures (``liquidationPrice``, ``maintenanceMargin``, …) are not used: the rule book
+    recomputes them.  An isolated position has no place in a cross account and is refused."""
+    for key in pos:
+        if key not in CCXT_POSITION_KEYS:
+            close = difflib.get_close_matches(str(key), CCXT_POSITION_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"unknown key of a ccxt position{hint}", field=f"{where}.{key}")
+    for key in ("symbol", "side", "contracts", "contractSize", "entryPrice", "markPrice"):
+        if pos.get(key) is None:
+            why = {"contractSize": ": size in base units = contracts × contractSize",
+                   "markPrice": ": the liquidation price holds the other positions at their marks"}.get(key, "")
+            raise InputError(f"missing (ccxt position){why}", field=f"{where}.{key}")
+    mode = pos.get("marginMode")
+    if mode == "isolated" or (mode is None and pos.get("isolated") is True):
+        raise InputError("an isolated position cannot be part of a cross account (liqprice --venue ... "
+                         "--mode isolated prices it alone)", field=f"{where}.marginMode")
+    contracts = _number(pos["contracts"], f"{where}.contracts")
+    contract_size = _number(pos["contractSize"], f"{where}.contractSize")
+    for key, v in (("contracts", contracts), ("contractSize", contract_size)):
+        if v <= 0:
+            raise InputError(f"must be a positive number, got {_fmt(v)}", field=f"{where}.{key}")
+    return {"symbol": pos["symbol"], "side": pos["side"], "size": contracts * contract_size,
+            "entry": pos["entryPrice"], "mark": pos["markPrice"]}
+
+
 def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_of: Any = None) -> pd.DataFrame:
     """Each position of a cross-margin account, liquidation price given the others.
 
     ``account = {"wallet_balance": USD, "positions": [{"symbol", "side", "size", "entry", "mark",
     optional "mmr", "maintenance_amount", "max_leverage", "taker_fee"}]}``; ``max_leverage`` is
-    accepted only where it sets the maintenance rate (Hyperliquid).  ``as_of``: the account's date
-    (tables in force then; default the latest).  Position ``i``'s collateral is
+    accepted only where it sets the maintenance rate (Hyperliquid); a position may instead be ccxt's
+    unified position structure (``fetch_positions``: ``contracts × contractSize`` base units at
+    ``entryPrice``, marked at ``markPrice``; see :data:`CCXT_POSITION_KEYS`).  ``as_of``: the
+    account's date (tables in force then; default the latest).  Position ``i``'s collateral is
     ``wallet + Σ_{j≠i} (uPnL_j − MM_j)`` with the others' uPnL and cross maintenance margin at
     their marks (:func:`~liqcascade.venues.margin.cross_collateral`); its liquidation price is the
     venue's cross equation with that collateral, all other marks held.

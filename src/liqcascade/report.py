@@ -808,8 +808,14 @@ def resolve_targets(targets, scenario) -> Targets | None:
     if isinstance(targets, Targets):
         return targets
     if str(targets) == "auto":
-        return load_targets(scenario.name) if scenario.name in BUNDLED_TARGETS else None
-    return load_targets(targets)
+        tg = load_targets(scenario.name) if scenario.name in BUNDLED_TARGETS else None
+    else:
+        tg = load_targets(targets)
+    if tg is not None:  # a key the summary does not have is refused before the run
+        from .targets import require_known_keys
+
+        require_known_keys(tg, [m.venue for m in scenario.spec.markets], list(scenario.spec.assets))
+    return tg
 
 
 MODES = ("observed", "free")

@@ -493,10 +493,14 @@ def _one_line(err: ValidationError, where: str) -> InputError:
 
 
 def _read_toml(text: str, where: str) -> dict:
+    from .errors import reject_non_finite
+
     try:
-        return tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where}: not valid TOML: {e}") from None
+    reject_non_finite(doc, where)
+    return doc
 
 
 def bundled_text(name: str) -> str:
@@ -506,7 +510,10 @@ def bundled_text(name: str) -> str:
 def load_parameters(path: str | Path | None = None) -> ModelParameters:
     """The global model parameters (the bundled file, or ``path``)."""
     where = str(path) if path else "model-parameters.toml"
-    text = Path(path).read_text("utf-8") if path else bundled_text("model-parameters")
+    try:
+        text = Path(path).read_text("utf-8") if path else bundled_text("model-parameters")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{where}: cannot read: {e}", field="parameters") from None
     try:
         return ModelParameters.model_validate(_read_toml(text, where))
     except ValidationError as e:
@@ -581,8 +588,12 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
     (``open_s``) and closing (``close_s``) during the run from its rises and falls) when ``bars``
     is given (per asset, 5-minute bars with open interest covering the look-back and the run) or
     the scenario has a market series (its 5-minute rows; ``from_history=False`` skips it);
-    otherwise from the scenario's stated paths (:func:`~liqcascade.population.synthesize`).
+    otherwise from the scenario's stated paths (:func:`~liqcascade.population.synthesize`).  A
+    count that cannot fit in memory is refused first (:func:`liqcascade.resources.require_population`).
     """
+    from .resources import require_population
+
+    require_population(scenario, n_positions)
     spec = scenario.spec
     taken = {}
     for w in spec.large_positions:

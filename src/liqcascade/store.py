@@ -224,19 +224,41 @@ def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: 
 # ---------------------------------------------------------------------------------- catalogue
 def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
     """Open the catalogue, waiting while another process holds its lock (DuckDB allows one
-    writer process at a time)."""
+    writer process at a time).  A catalogue that is not a DuckDB file (a directory, a corrupt or
+    foreign file) is an :class:`InputError` naming it."""
     import duckdb
 
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a file (a directory?): the catalogue cannot be read; move it away",
+                         field="out")
     delay = 0.05
     for i in range(attempts):
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or i == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            if "lock" in str(e).lower() and i < attempts - 1:
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+                continue
+            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
+                             field="out") from None
+        except (duckdb.Error, OSError) as e:
+            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
+                             field="out") from None
     raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_catalogue(out_dir: str | Path) -> None:
+    """Refuse, before any work, an ``OUT/runs.duckdb`` that exists but cannot be read (a
+    directory, a corrupt file): a run would otherwise be computed and then fail to register."""
+    path = Path(out_dir) / CATALOGUE
+    if path.exists():
+        _connect(path, read_only=True, attempts=1).close()
 
 
 def _ensure_table(con, table: str, columns) -> None:
@@ -268,9 +290,11 @@ def insert_row(out_dir: str | Path, table: str, columns, values, *, replace: tup
 def read_table(out_dir: str | Path, table: str, columns, order_by: str) -> pd.DataFrame:
     """``table`` of ``OUT/runs.duckdb`` as a frame ordered by ``order_by`` (empty, with
     ``columns``' names, when the catalogue or the table does not exist)."""
+    import duckdb
+
     path = Path(out_dir) / CATALOGUE
     empty = pd.DataFrame(columns=[c for c, _ in columns])
-    if not path.is_file():
+    if not path.exists():
         return empty
     con = _connect(path, read_only=True)
     try:
@@ -278,6 +302,8 @@ def read_table(out_dir: str | Path, table: str, columns, order_by: str) -> pd.Da
                            [table]).fetchone()[0]:
             return empty
         return con.execute(f"SELECT * FROM {table} ORDER BY {order_by}").df()
+    except duckdb.Error as e:
+        raise InputError(f"{path}: the {table} table cannot be read ({_first_line(e)})", field="out") from None
     finally:
         con.close()
 

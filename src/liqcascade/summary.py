@@ -19,6 +19,11 @@ Two figures need a word:
 - **The largest liquidation** is the largest USD liquidated from one *position* over the run
   (Hyperliquid and OKX close large positions in partial steps; the reports count the position),
   with its venue and asset; ``largest_liquidation_event_usd`` is the largest single fill.
+- **The branching ratio** ``branching_ratio_max`` is the largest over the run's waves of
+  ``R = L / D`` (a pure number): L the USD a wave liquidated, D the book USD within the mark move
+  that set it off, the move counted as at least 1 bp (``engine.core.BR_MIN_MOVE``).  R > 1: the
+  wave's forced flow exceeds the depth the move consumed.  Without the floor a rounding-sized move
+  made D ~ 0 and R ~ 1e15.
 """
 
 from __future__ import annotations
@@ -40,6 +45,46 @@ SUMMARY_KEYS = (
     "ledger_imbalance_usd",
 )
 """The keys issue 4 requires of ``liqcascade run --json`` (the summary holds more)."""
+
+_SCALARS = (
+    "scenario", "scenario_title", "scenario_source", "scenario_hash", "start_utc", "horizon_hours", "step_seconds",
+    "seed", "positions", "accounts", "population_scale", "parameters_hash", "overridden_parameters",
+    "parameters_fitted", "parameters_status", "liquidations_usd", "liquidations_usd_reported", "accounts_liquidated",
+    "accounts_liquidated_full_scale", "liquidation_events", "long_share", "long_share_reported",
+    "largest_liquidation_usd", "largest_liquidation_venue", "largest_liquidation_asset",
+    "largest_liquidation_event_usd", "opened_during_run_usd", "liquidations_of_opened_usd", "adl_usd",
+    "backstop_usd", "bad_debt_usd", "branching_ratio_max", "branching_ratio_first_wave_max", "waves",
+    "ledger_imbalance_usd", "ledger_ok",
+)
+SUMMARY_FIGURES: dict[str, Any] = {
+    **{k: None for k in _SCALARS},
+    **{k: "venue" for k in ("by_venue_usd", "by_venue_usd_reported", "venue_share_reported")},
+    **{k: "asset" for k in ("by_asset_usd", "start_price_usd", "drawdown_pct", "low_usd")},
+    "by_side_usd": ("long", "short"),
+    "by_method_usd": ("book", "backstop", "adl"),
+}
+"""Every key :func:`summarize` writes: ``None`` for a figure, ``"venue"``/``"asset"`` for a dict
+keyed by the scenario's venues/assets, or the tuple of its keys.  A targets file may name only
+these (``drawdown_pct.BTC``); see :func:`unknown_key`."""
+
+
+def unknown_key(key: str, venues, assets) -> str | None:
+    """Why the dotted summary ``key`` names nothing a run's summary holds (``None`` when it does)."""
+    head, _, rest = key.partition(".")
+    if head not in SUMMARY_FIGURES:
+        import difflib
+
+        close = difflib.get_close_matches(head, list(SUMMARY_FIGURES), n=1)
+        return f"the summary has no figure {head!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    kind = SUMMARY_FIGURES[head]
+    if kind is None:
+        return None if not rest else f"{head!r} is a single figure, not a table ({key!r})"
+    keys = tuple(venues) if kind == "venue" else tuple(assets) if kind == "asset" else kind
+    if not rest:
+        return f"{head!r} is a table: name one of its entries ({head}.{keys[0]})" if keys else None
+    if rest not in keys:
+        return f"{head!r} has no entry {rest!r} in this scenario (it has {', '.join(map(str, keys))})"
+    return None
 
 
 # ---------------------------------------------------------------------------------- parameters

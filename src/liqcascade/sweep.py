@@ -41,7 +41,8 @@ fall of the shocked asset's index over the horizon, percent; per asset in ``draw
 ``final_drawdown_pct`` (fall from the peak at the end of the horizon), ``insurance_fund_loss_usd``
 (sum over venues of the fall of the fund from its start to the end, a venue whose fund grew
 counts 0), ``adl_usd``, ``backstop_usd``, ``bad_debt_usd``, ``branching_ratio_max`` (largest
-wave's USD liquidated / depth consumed; NaN when nothing was liquidated), ``waves``.
+wave's USD liquidated / book USD within the move that set it off, the move counted as at least
+1 bp; NaN when nothing was liquidated), ``waves``.
 
 **Aggregates.**  Per grid cell: mean and quantiles of each figure (NumPy's default linear
 interpolation), liquidation **value-at-risk** ``VaR_a`` = the ``a``-quantile of ``liquidated_usd``
@@ -549,6 +550,11 @@ def run_chunk(payload: _Payload | None, paths: Sequence[int]) -> list[dict[str, 
 def _init_worker(payload: _Payload) -> None:
     global _WORKER_PAYLOAD
     _WORKER_PAYLOAD = payload
+    # Ctrl-C reaches the whole process group: the parent stops the sweep and says so in one line;
+    # a worker finishes its chunk quietly instead of printing its own KeyboardInterrupt traceback
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # ================================================================================ parts on disk
@@ -720,6 +726,39 @@ def critical_shock(shock_usd, branching_median, drawdown_median, *, jump_share: 
     return res
 
 
+def grid_finding(shock_usd, branching_median, drawdown_median, crit: dict[str, Any]) -> str:
+    """One sentence saying what one amplification curve shows: the median drawdown from the
+    smallest to the largest shock and its largest step, where the median branching ratio stands,
+    and what the critical-shock status means on this grid (``below_grid``: every shock is already
+    past R = 1, so the grid does not bracket the critical point)."""
+    from .targets import fmt
+
+    s = np.asarray(shock_usd, np.float64)
+    o = np.argsort(s, kind="stable")
+    s = s[o]
+    m = np.nan_to_num(np.asarray(branching_median, np.float64)[o], nan=0.0)
+    d = np.nan_to_num(np.asarray(drawdown_median, np.float64)[o], nan=0.0)
+    if len(s) == 0:
+        return "the grid is empty"
+    parts = [f"median drawdown {d[0]:.1f} % at {fmt(s[0], 'USD')}"
+             + (f" to {d[-1]:.1f} % at {fmt(s[-1], 'USD')}" if len(s) > 1 else "")]
+    if crit.get("largest_jump_at_usd") is not None:
+        parts.append(f"its largest step +{crit['largest_jump_pct']:.1f} points into {fmt(crit['largest_jump_at_usd'], 'USD')}")
+    r = f"median branching ratio {m[0]:.3g}" + (f" to {m[-1]:.3g}" if len(s) > 1 else "")
+    status = crit.get("status")
+    if status == "below_grid":
+        tail = (f"{r}: at or above 1 from the smallest shock on, so the critical shock lies at or below "
+                f"{fmt(s[0], 'USD')}, outside the grid (extend --shocks downward to bracket it)")
+    elif status == "found":
+        tail = (f"{r}: critical shock {fmt(crit['critical_shock_usd'], 'USD')}, where the ratio is "
+                f"{crit['branching_median_at']:.3g} and the drawdown steps +{crit['drawdown_jump_pct']:.1f} points")
+    elif np.all(m < 1.0):
+        tail = f"{r}: below 1 at every shock, no critical shock up to {fmt(s[-1], 'USD')}"
+    else:
+        tail = f"{r}: no shock where the ratio is >= 1 coincides with a large drawdown step: no critical shock"
+    return "; ".join(parts + [tail])
+
+
 _CRIT_FIELDS = ("critical_shock_usd", "status", "branching_crossing_usd", "drawdown_jump_pct", "branching_median_at",
                 "largest_jump_at_usd", "largest_jump_pct")
 
@@ -809,6 +848,7 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     main module: a script calling them needs the usual ``if __name__ == "__main__":`` guard.
     """
     from . import store
+    from ._io import write_atomic
 
     backend = _backend_name(backend)
     if scheduler is not None:
@@ -822,6 +862,11 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
         raise InputError(f"{out} exists and is not a directory", field="out")
     pl = plan(spec, scenario)
     spec = pl.spec
+    from .resources import require_population
+
+    require_population(pl.scenario, spec.positions)  # before anything is written
+    if register:
+        store.check_catalogue(out)
     # connect before anything is built: an unreachable scheduler is refused at once
     own_client = None
     if backend == "dask" and client is None and scheduler is not None:
@@ -837,7 +882,7 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
         raise InputError(f"cannot create {parts}: {e.strerror or e}", field="out") from None
     for stale in parts.glob(".part-*.tmp-*"):
         stale.unlink(missing_ok=True)
-    (sdir / "spec.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2) + "\n", "utf-8")
+    write_atomic(sdir / "spec.json", json.dumps(spec.model_dump(mode="json"), indent=2) + "\n")
 
     total = pl.n_paths
     done = done_paths(parts, pl.spec_hash, total)
@@ -887,7 +932,7 @@ def sweep(spec: SweepSpec | dict | str | Path, *, backend: str = "inprocess", wo
     if drawn is None and (sdir / "summary.json").is_file():  # resumed with nothing to run
         drawn = json.loads((sdir / "summary.json").read_text("utf-8")).get("positions_drawn")
     summary["positions_drawn"] = drawn  # per population setting ("{}": the only one)
-    (sdir / "summary.json").write_text(store.dumps(summary) + "\n", "utf-8")
+    write_atomic(sdir / "summary.json", store.dumps(summary) + "\n")
     res = SweepResult(sweep_id, sdir, spec, pl.spec_hash, frame, agg["cells"], agg["pooled"], agg["curve"],
                       agg["critical"], summary, computed)
     if report:
@@ -1019,10 +1064,22 @@ def _summary(pl: Plan, sweep_id, frame, agg, backend, n_workers, elapsed, comput
         "critical_shock_usd": crit[0]["critical_shock_usd"] if crit else None,
         "critical_status": crit[0]["status"] if crit else None,
         "largest_jump_at_usd": crit[0]["largest_jump_at_usd"] if crit else None,
+        "finding": _first_finding(agg["curve"], agg["critical"]),
         "liquidation_risk_pooled": risk,
         "liquidated_usd_median": pooled.get("liquidated_usd_q50"),
         "drawdown_pct_median": pooled.get("drawdown_pct_q50"),
     }
+
+
+def _first_finding(curve: pd.DataFrame, crit: pd.DataFrame) -> str | None:
+    """:func:`grid_finding` of the first curve (the one the summary's critical shock is of)."""
+    if not len(crit):
+        return None
+    first = curve
+    for k in (c for c in crit.columns if c in curve.columns and c != "shock_usd" and c not in _CRIT_FIELDS):
+        first = first[first[k] == crit.iloc[0][k]]
+    return grid_finding(first["shock_usd"], first["branching_ratio_median"], first["drawdown_pct_median"],
+                        crit.iloc[0].to_dict())
 
 
 _SWEEP_COLUMNS = (
@@ -1086,6 +1143,9 @@ def _figures(res: SweepResult) -> dict[str, Any]:
         fig.add_trace(go.Scatter(x=x, y=g["branching_ratio_median"], mode="lines+markers", name=name,
                                  legendgroup=str(gi), showlegend=False), row=3, col=1)
     fig.add_hline(y=1.0, line_dash="dot", row=3, col=1)
+    br = curve["branching_ratio_median"].to_numpy(np.float64)
+    if len(br) and np.all(np.isfinite(br) & (br > 0)):  # R spans orders of magnitude: a log axis
+        fig.update_yaxes(type="log", row=3, col=1)
     if len(crit) and crit.iloc[0]["critical_shock_usd"] is not None and np.isfinite(crit.iloc[0]["critical_shock_usd"]):
         for row in (1, 2, 3):
             fig.add_vline(x=float(crit.iloc[0]["critical_shock_usd"]), line_dash="dash", line_color="#d62728",
@@ -1160,6 +1220,7 @@ def write_sweep_report(directory: Path, res: SweepResult, pl: Plan | None = None
         status = parameter_provenance(pl.scenario)["status"]
     crit_txt = ("no critical shock on this grid" if s["critical_shock_usd"] is None
                 else f"critical shock {fmt(s['critical_shock_usd'], 'USD')} ({s['critical_status']})")
+    finding = f"<p><b>What the grid shows:</b> {e(s['finding'])}.</p>" if s.get("finding") else ""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sweep {e(res.sweep_id)}</title>
 <script type="text/javascript">{get_plotlyjs()}</script>
@@ -1167,6 +1228,7 @@ def write_sweep_report(directory: Path, res: SweepResult, pl: Plan | None = None
 table{{border-collapse:collapse;font-size:13px}}td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}}
 th{{background:#f4f4f4}}.meta{{color:#666;font-size:13px}}</style></head><body>
 <h1>Sweep of {e(s['scenario'])}: {e(crit_txt)}</h1>
+{finding}
 <p class="meta">{s['paths_total']:,} paths ({s['cells']:,} grid cells × {s['paths_per_cell']:,}),
 {e(', '.join(f'{n:,}' for n in (s.get('positions_drawn') or {}).values()) or s['positions'])} positions drawn, {s['n_steps']:,} steps of {s['step_seconds']:g} s;
 seed {s['spec']['seed']}; spec hash {e(s['spec_hash'])}; code {e(s['code_version'])}; sweep {e(res.sweep_id)}.

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import InputError, from_validation_error
+from .errors import InputError, from_validation_error, reject_non_finite
 from .summary import lookup
 
 PASS, FAIL = "✓", "✗"
@@ -123,10 +123,24 @@ def load_targets(name_or_path: str | Path) -> Targets:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{where}: not valid TOML: {e}", field="targets") from None
+    reject_non_finite(doc, where)
     try:
         return Targets.model_validate(doc)
     except ValidationError as e:
         raise _one_line(e, where) from None
+
+
+def require_known_keys(targets: Targets, venues, assets) -> None:
+    """Refuse a targets file that names a figure a run's summary does not have (``key`` or
+    ``than``): it could never pass, and would be found out only after the run."""
+    from .summary import unknown_key
+
+    for i, t in enumerate(targets.targets):
+        for name in ("key", "than"):
+            key = getattr(t, name)
+            why = None if key is None else unknown_key(key, venues, assets)
+            if why:
+                raise InputError(f"targets {targets.name!r}: {why}", field=f"targets[{i}].{name}")
 
 
 # ---------------------------------------------------------------------------------- comparison

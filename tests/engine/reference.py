@@ -389,11 +389,10 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 if wave_l[m] <= 0:
                     continue
                 liq += wave_l[m]
-                u = abs(mst[m, C.MARK] - mst[m, C.PREV_MARK]) / mst[m, C.PREV_MARK]
+                u = max(abs(mst[m, C.MARK] - mst[m, C.PREV_MARK]) / mst[m, C.PREV_MARK], C.BR_MIN_MOVE)
                 dside = 1.0 if wave_buy[m] > 0.5 * wave_l[m] else -1.0
                 b, kap = C.book_side(mst, market.mkt_f, m, dside)
-                if u > 0:
-                    depth += b * u ** kap
+                depth += b * u ** kap
             mst[:, C.PREV_MARK] = mst[:, C.MARK]
             waves.append((t, wave, liq, depth))
             C.update_index(mst, ast, market.mkt_i, market.mkt_f)

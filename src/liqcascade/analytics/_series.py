@@ -66,7 +66,7 @@ def price_series(data, column: str = "close", *, field: str | None = None, allow
     ok = np.isfinite(arr) & ((arr >= 0) if allow_zero else (arr > 0))
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise InputError(f"must be a positive finite number, got {arr[i]!r}", field=name, row=i)
+        raise InputError(f"must be a positive finite number, got {float(arr[i])!r}", field=name, row=i)
     idx = pd.DatetimeIndex(idx)
     check_index(idx)
     return pd.Series(arr, index=idx, name=name)

@@ -197,12 +197,14 @@ def to_float(df: pd.DataFrame, column: str, name: str, line0: int) -> np.ndarray
 
 
 def check_positive(values: np.ndarray, column: str, name: str, line0: int, *, allow_zero: bool = False) -> None:
-    """NaN, zero (unless allowed) and negative values are errors naming the first such row."""
-    ok = values >= 0 if allow_zero else values > 0
+    """NaN, infinity, zero (unless allowed) and negative values are errors naming the first such row."""
+    ok = np.isfinite(values) & (values >= 0 if allow_zero else values > 0)
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         need = "non-negative" if allow_zero else "positive"
-        problem = "is missing or NaN" if np.isnan(values[i]) else f"must be {need}, got {show(values[i])}"
+        problem = ("is missing or NaN" if np.isnan(values[i]) else
+                   f"must be finite, got {show(values[i])}" if np.isinf(values[i]) else
+                   f"must be {need}, got {show(values[i])}")
         raise fail(name, f"{column} {problem}", row=line0 + i, field=column)
 
 
@@ -231,7 +233,8 @@ def epoch_to_ms(values: np.ndarray, column: str, name: str, line0: int) -> tuple
     finite = np.isfinite(v)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise fail(name, f"{column} is missing", row=line0 + i, field=column)
+        raise fail(name, f"{column} is missing or NaN" if np.isnan(v[i]) else f"{column} must be finite, got {v[i]}",
+                   row=line0 + i, field=column)
     cls = np.searchsorted(_EDGES, np.abs(v), side="right")  # 1..4 valid
     invalid = (cls < 1) | (cls > 4) | (v < 0)
     if invalid.any():

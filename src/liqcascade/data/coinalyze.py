@@ -131,7 +131,8 @@ def read_coinalyze_funding(path: PathLike) -> pd.DataFrame:
         bad = ~np.isfinite(percent) | (np.abs(percent) > MAX_FUNDING_PERCENT)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            problem = "is missing" if not np.isfinite(percent[i]) else (
+            problem = "is missing or NaN" if np.isnan(percent[i]) else f"must be finite, got {show(percent[i])}" \
+                if np.isinf(percent[i]) else (
                 f"{show(percent[i])} % per 8 h is implausible (percent and fraction mixed up?)"
             )
             raise fail(name, f"{src} {problem}", row=2 + i, field=src)

@@ -35,9 +35,10 @@ closed) are dropped when popped.
 Branching ratio of a wave (estimator): ``R = L / D`` with ``L`` the USD (size x mark) of the
 liquidation orders triggered in the wave, and ``D = sum_m Cum_m(|Δmark_m| / mark_m)`` the book
 USD that sits within the mark move that triggered them (since the previous wave's snapshot, or
-the previous step's last marks for the first wave), on the side the liquidations hit, summed
-over the markets that liquidated.  Both are per $ of the same move, so their ratio is the issue's
-"liquidations per $ of move / depth per $ of move"; R > 1 means the forced flow exceeds the
+the previous step's last marks for the first wave; a move below ``BR_MIN_MOVE`` = 1 bp counts
+as 1 bp), on the side the liquidations hit, summed over the markets that liquidated.  Both are
+per $ of the same move, so their ratio is the issue's "liquidations per $ of move / depth per $
+of move"; R > 1 means the forced flow exceeds the
 depth that the move consumed, and the next wave moves the price further.
 
 Full close and the insurance fund: a full close is first priced by walking the book without
@@ -91,6 +92,10 @@ def jit_forceinline(func):
 
 
 MAX_WAVES = 200
+#: The smallest mark move (fraction of the mark, 1e-4 = 1 bp) the branching ratio's depth D is
+#: taken over: a wave set off by a smaller move (a rounding-sized tick) is measured against the
+#: book within 1 bp, so R stays finite and comparable across waves.
+BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
@@ -1870,11 +1875,10 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                 if mst[m, WAVE_L] <= 0.0:
                     continue
                 liq += mst[m, WAVE_L]
-                u = abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK]
+                u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
                 dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
                 b, kap = book_side(mst, mkt_f, m, dside)
-                if u > 0.0:
-                    depth += b * u ** kap
+                depth += b * u ** kap
             for m in range(nm):
                 mst[m, PREV_MARK] = mst[m, MARK]
             k = cnt[N_WV]

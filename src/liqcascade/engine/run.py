@@ -441,8 +441,10 @@ class Run:
     liq_long_usd, liq_short_usd, open_interest_usd, insurance_fund_usd, adl_usd, bad_debt_usd,
     depth_multiplier).  ``events``: the liquidation log (time_s, account, venue, asset, side,
     size, price, usd, method in book/backstop/adl).  ``waves``: one row per wave (time_s, wave,
-    liquidated_usd, depth_usd, branching_ratio).  ``summary``: headline figures; ``ledger``: the
-    conservation check.
+    liquidated_usd L, depth_usd D, branching_ratio R = L / D, a pure number): L is the USD of the
+    liquidations the wave triggered, D the book USD on the side they hit within the mark move that
+    triggered them, the move counted as at least 1 bp (``core.BR_MIN_MOVE``), so R is finite on
+    every wave.  ``summary``: headline figures; ``ledger``: the conservation check.
 
     The three frames are built from the kernel's record arrays on first access (``frames``: a
     builder per frame name), so a caller that needs only the summary does not pay for pandas.
