@@ -155,7 +155,7 @@ BATCH_ARGS = ["liqprice", "--venue", "binance", "--batch", "{F}", "--out", "{O}/
 for column in ("side", "entry", "size", "leverage"):
     for v in ("nan", "inf", "-1", "0", "abc", "") if column != "side" else ("up", "", "0", "nan", "LONG SHORT"):
         case(BATCH_ARGS, replace_cell(BATCH, 2, column, v), ".csv")
-for name, text in STRUCTURAL.items():
+for text in STRUCTURAL.values():
     case(BATCH_ARGS, text, ".csv")
 case(BATCH_ARGS, BATCH.replace("side,", "sidee,"), ".csv")  # unknown column
 case(BATCH_ARGS, drop_column(BATCH, "side"), ".csv")
@@ -229,7 +229,7 @@ def bars_mutations() -> dict[str, str | bytes]:
     return m
 
 
-for name, text in bars_mutations().items():
+for text in bars_mutations().values():
     case(["analyze", "--bars", "{F}"], text, ".csv")
 case(["analyze", "--bars", "{F}"], b"\x1f\x8b" + GARBAGE, ".csv.gz")
 case(["analyze", "--bars", "{F}"], GARBAGE, ".zip")
@@ -290,7 +290,7 @@ case(["liqmap", "--bars", "{W}/bars.csv"])
 case(["liqmap", "--open-interest", "{W}/metrics.csv"])
 case(["liqmap"])
 case([*LM, "--observed", "{W}/observed.json"])
-for name, text in bars_mutations().items():
+for text in bars_mutations().values():
     case(["liqmap", "--bars", "{F}", "--open-interest", "{W}/metrics.csv", "--out", "{O}/map.csv"], text, ".csv")
 for text in ("", GARBAGE, replace_cell(METRICS, 3, "sum_open_interest_value", "nan"),
              replace_cell(METRICS, 3, "sum_open_interest_value", "-1"), BARS):
@@ -325,7 +325,7 @@ def scenario_mutations() -> dict[str, str | bytes]:
     }
 
 
-for name, text in scenario_mutations().items():
+for text in scenario_mutations().values():
     case(["run", "{F}", "--out", "{O}", "--positions", "1000"], text, ".toml")
     case(["sweep", "{F}", "--out", "{O}", "--positions", "1000"], text, ".toml")
     case(["calibrate", "{F}", "--out", "{O}/calibration", "--positions", "1000"], text, ".toml")
@@ -351,7 +351,7 @@ def targets_mutations() -> dict[str, str | bytes]:
     }
 
 
-for name, text in targets_mutations().items():
+for text in targets_mutations().values():
     case(["run", "--targets", "{F}", "--out", "{O}", "--positions", "1000"], text, ".toml")
     case(["calibrate", "--targets", "{F}", "--out", "{O}/calibration", "--positions", "1000"], text, ".toml")
 case(["run", "--targets", "no-such-targets", "--out", "{O}"])
@@ -365,7 +365,7 @@ def parameters_mutations() -> dict[str, str | bytes]:
             "pareto-text": re.sub(r"pareto_alpha = [0-9.]+", 'pareto_alpha = "heavy"', p, count=1)}
 
 
-for name, text in parameters_mutations().items():
+for text in parameters_mutations().values():
     case(["run", "--parameters", "{F}", "--out", "{O}", "--positions", "1000"], text, ".toml")
     case(["calibrate", "--parameters", "{F}", "--out", "{O}/calibration", "--positions", "1000"], text, ".toml")
 case(["run", "--parameters", "{W}/missing.toml", "--out", "{O}"])

@@ -488,8 +488,6 @@ def run_cmd(
         # the first run on a machine compiles the kernels into Numba's disk cache: say so, and
         # show the steps (off a terminal too, where the progress bar is not drawn)
         compiling = engine_in_disk_cache() is False
-        if compiling:
-            err.print("compiling the engine (once, about a minute)")
         progress = Progress(SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
                             console=err, disable=not show, transient=False)
@@ -503,6 +501,8 @@ def run_cmd(
             t0 = time.perf_counter()
 
             def tell(stage: str) -> None:
+                if compiling and stage == "engine":  # after the population: its errors stay one line
+                    err.print("compiling the engine (once, about a minute)")
                 if seen:
                     progress.advance(task)
                     if compiling and not show:

@@ -431,6 +431,11 @@ def synthesize_from_history(
             if oi <= 0:
                 continue
             if len(sel) == 0:
+                # a small draw can lose a whole side to the look-back: the side's drawn positions
+                # stand in (those the path crossed are de-levered below until it no longer does)
+                sel = np.flatnonzero(lookback_pos & (d["side"] == side))
+                keep[sel] = True
+            if len(sel) == 0:
                 raise InputError(f"{m.venue} {m.asset}: no {'long' if side > 0 else 'short'} survives the "
                                  f"look-back; raise the position count", field="positions")
             k, fsize, flev = _fit_standing(size[sel], d["entry"][sel], lev[sel], bar[sel], side, oi, b.open_start, b,

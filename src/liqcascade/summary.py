@@ -54,14 +54,16 @@ _SCALARS = (
     "largest_liquidation_usd", "largest_liquidation_venue", "largest_liquidation_asset",
     "largest_liquidation_event_usd", "opened_during_run_usd", "liquidations_of_opened_usd", "adl_usd",
     "backstop_usd", "bad_debt_usd", "branching_ratio_max", "branching_ratio_first_wave_max", "waves",
-    "ledger_imbalance_usd", "ledger_ok",
+    "ledger_imbalance_usd", "ledger_ok", "mode",
 )
 SUMMARY_FIGURES: dict[str, Any] = {
     **{k: None for k in _SCALARS},
     **{k: "venue" for k in ("by_venue_usd", "by_venue_usd_reported", "venue_share_reported")},
-    **{k: "asset" for k in ("by_asset_usd", "start_price_usd", "drawdown_pct", "low_usd")},
+    **{k: "asset" for k in ("by_asset_usd", "start_price_usd", "drawdown_pct", "low_usd", "low_time_utc",
+                            "asset_share")},
     "by_side_usd": ("long", "short"),
     "by_method_usd": ("book", "backstop", "adl"),
+    "liquidation_peak": ("max_minute_share", "max_minute_utc", "busiest_hour_utc", "busiest_hour_from_low_h"),
 }
 """Every key :func:`summarize` writes: ``None`` for a figure, ``"venue"``/``"asset"`` for a dict
 keyed by the scenario's venues/assets, or the tuple of its keys.  A targets file may name only

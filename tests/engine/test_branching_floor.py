@@ -19,8 +19,16 @@ fee, mark = mid):
 import numpy as np
 import pytest
 
-from liqcascade.engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
-                               programme, simulate)
+from liqcascade.engine import (
+    DepthProfile,
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    programme,
+    simulate,
+)
 from liqcascade.engine.core import BR_MIN_MOVE
 
 from .reference import simulate_reference
