@@ -18,8 +18,10 @@ def row(sim, low, high, units="USD", kind="band", than_value=None, ok=False):
 
 
 def short_copy(tmp_path, bundled: str, hours: float, name: str | None = None):
-    """A bundled scenario cut to ``hours`` (and renamed to ``name``), written under ``tmp_path``."""
+    """A bundled scenario cut to ``hours`` (and renamed to ``name``), written under ``tmp_path``
+    without its market series: free, its population from the stated paths (what the fits vary)."""
     text = bundled_text(bundled).replace("horizon_hours = 48.0", f"horizon_hours = {hours}")
+    text = text.split("\n[series]", 1)[0] + "\n"
     assert f"horizon_hours = {hours}" in text
     if name is not None:
         text = text.replace(f'name = "{bundled}"', f'name = "{name}"')
@@ -133,7 +135,7 @@ def test_cli_fits_two_scenarios_jointly_with_chosen_parameters(tmp_path):
                                    "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
                                    "--samples", "1", "--rounds", "0", "--out", str(out)])
     assert res.exit_code == 0, (res.output, res.exception)
-    assert "of 16 figures" in res.stdout  # feb-2026's 6 target rows and the weekend's 10
+    assert "of 19 figures" in res.stdout  # feb-2026's 9 target rows and the weekend's 10
     params = load_parameters(out / "model-parameters.toml")
     assert params.provenance.fitted == ["prices.arbitrage_rate"]
     assert params.provenance.targets == ["feb-2026", "feb-2026-weekend"]
@@ -142,7 +144,7 @@ def test_cli_fits_two_scenarios_jointly_with_chosen_parameters(tmp_path):
     report = json.loads((out / "fit-report.json").read_text())
     assert report["scenario"] == "a + b" and report["evaluations"] == 2
     labels = [r["label"] for r in report["rows"]]
-    assert len(labels) == 16 and sum(lab.startswith("b: ") for lab in labels) == 10
+    assert len(labels) == 19 and sum(lab.startswith("b: ") for lab in labels) == 10
 
 
 def test_several_seeds_average_the_per_seed_objectives(tmp_path):
@@ -175,7 +177,7 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
                                    "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
                                    "--samples", "1", "--rounds", "0", "--out", str(out)])
     assert res.exit_code == 0, (res.output, res.exception)
-    assert "of 12 figures" in res.stdout  # 6 rows per seed
+    assert "of 18 figures" in res.stdout  # 9 rows per seed
     params = load_parameters(out / "model-parameters.toml")
     assert params.provenance.seeds == [0, 2] and params.provenance.seed == 0
     assert "with seeds 0, 2 (J is the mean over them)" in (out / "fit-report.md").read_text()
