@@ -865,26 +865,11 @@ def _reading(path: Optional[Path], flag: str) -> Iterator[None]:
 
 
 def _peek_header(path: Path) -> list[str]:
-    """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased."""
-    import gzip
-    import zipfile
+    """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased
+    (:func:`liqcascade.marketdata.peek_header`)."""
+    from .marketdata import peek_header
 
-    if not path.is_file():
-        raise InputError(f"{path}: no such file", field="path")
-    try:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-                raw = zf.open(names[0]).readline() if names else b""
-        elif path.suffix.lower() == ".gz":
-            with gzip.open(path) as fh:
-                raw = fh.readline()
-        else:
-            with open(path, "rb") as fh:
-                raw = fh.readline()
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}", field="path") from None
-    return [f.strip().strip('"').lower() for f in raw.decode("utf-8-sig", "replace").split(",")]
+    return peek_header(path)
 
 
 def _read_bars(path: Path):
