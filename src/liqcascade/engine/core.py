@@ -702,8 +702,9 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
     (:func:`cum_unit`), so each mid, and with them the index (the spot mid or the depth-weighted
     perpetual mids), scales by ``target/index`` exactly, whatever the books' shapes.  The flow
     party pays the taker fee on the perpetuals and the liquidity providers take the other side
-    (:func:`flow_book`, :func:`spot_fill`): money is conserved.  Returns the signed USD (at mid)
-    traded: + bought, - sold."""
+    (:func:`flow_book`, :func:`spot_fill`): money is conserved.  A move beyond 50 % in one step
+    is taken as 50 % (no real bar moves so far in a second; the next step goes on from there).
+    Returns the signed USD (at mid) traded: + bought, - sold."""
     idx = ast[a, INDEX]
     if not (target > 0.0) or not (idx > 0.0) or target == idx:
         return 0.0
