@@ -101,8 +101,8 @@ def test_large_positions_are_placed_and_taken_out_of_open_interest():
     m = next(m for m in s.spec.markets if (m.venue, m.asset) == ("hyperliquid", "ETH"))
     at_start = pop.size * s.spec.assets["ETH"].start_price
     at_start[-1] = notional[-1]  # the large position: its notional at its own entry
-    assert at_start[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-6)
-    assert at_start[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-6)
+    assert at_start[sel].sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
+    assert at_start[sel & (pop.side == 1)].sum() == pytest.approx(m.open_interest_usd * m.long_share, rel=1e-9)
 
 
 def test_large_position_on_a_missing_market_refused(tmp_path):
