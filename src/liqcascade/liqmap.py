@@ -281,6 +281,8 @@ class LiquidationMap:
         """A Plotly figure: the total map as a heatmap with the candles on top."""
         import plotly.graph_objects as go
 
+        if len(self.timestamps) == 1:
+            return self._snapshot_figure(title)
         if every is None:
             every = max(1, math.ceil(len(self.timestamps) / max_columns))
         m = self.resample(every)
@@ -297,6 +299,37 @@ class LiquidationMap:
         fig.update_layout(
             title=title or f"{m.venue} {m.symbol} liquidation map ({m.label}, ${m.bin_size:g} levels)",
             xaxis_rangeslider_visible=False, yaxis_title="price (USD)", template="plotly_dark")
+        return fig
+
+    def _snapshot_figure(self, title: str | None = None):
+        """One moment (an observed snapshot): not a heatmap over a one-column time axis but the
+        liquidation-map view — USD per price level, longs and shorts, with each side's
+        cumulative USD from the price outwards and the price as a line."""
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        y = self.price_levels + self.bin_size / 2
+        longs, shorts = self.long_usd[0], self.short_usd[0]
+        price = None if self.candles is None else float(self.candles[0, 3])
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Bar(x=y, y=longs, name="longs (USD per level)", marker_color="#d62728"))
+        fig.add_trace(go.Bar(x=y, y=shorts, name="shorts (USD per level)", marker_color="#2ca02c"))
+        if price is not None:
+            below, above = y < price, y >= price
+            cum_long = np.where(below, np.cumsum(np.where(below, longs, 0.0)[::-1])[::-1], np.nan)
+            cum_short = np.where(above, np.cumsum(np.where(above, shorts, 0.0)), np.nan)
+            fig.add_trace(go.Scatter(x=y, y=cum_long, name="longs, cumulative from the price", mode="lines",
+                                     line=dict(color="#d62728")), secondary_y=True)
+            fig.add_trace(go.Scatter(x=y, y=cum_short, name="shorts, cumulative from the price", mode="lines",
+                                     line=dict(color="#2ca02c")), secondary_y=True)
+            fig.add_vline(x=price, line_dash="dash", annotation_text=f"price {price:,.6g}")
+        when = pd.to_datetime(int(self.timestamps[0]), unit="ms", utc=True).strftime("%Y-%m-%d %H:%M UTC")
+        fig.update_layout(
+            title=title or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, "
+                           f"${self.bin_size:g} levels)",
+            barmode="overlay", bargap=0, xaxis_title="liquidation price (USD)", template="plotly_white")
+        fig.update_yaxes(title_text="USD per level", secondary_y=False)
+        fig.update_yaxes(title_text="cumulative USD", secondary_y=True)
         return fig
 
     def plot(self, path, **kwargs) -> Path:
@@ -316,6 +349,23 @@ class LiquidationMap:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        if len(self.timestamps) == 1:  # one moment: USD per level, not a one-column heatmap
+            fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
+            y = self.price_levels + self.bin_size / 2
+            ax.bar(y, self.long_usd[0], width=self.bin_size, color="#d62728", label="longs", alpha=0.8)
+            ax.bar(y, self.short_usd[0], width=self.bin_size, color="#2ca02c", label="shorts", alpha=0.8)
+            if self.candles is not None:
+                ax.axvline(float(self.candles[0, 3]), color="#333", linestyle="--", label="price")
+            when = pd.to_datetime(int(self.timestamps[0]), unit="ms", utc=True).strftime("%Y-%m-%d %H:%M UTC")
+            ax.set_xlabel("liquidation price (USD)")
+            ax.set_ylabel("USD per level")
+            ax.legend()
+            ax.set_title(title or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, "
+                                  f"${self.bin_size:g} levels)")
+            fig.tight_layout()
+            fig.savefig(path)
+            plt.close(fig)
+            return path
         if every is None:
             every = max(1, math.ceil(len(self.timestamps) / max_columns))
         m = self.resample(every)

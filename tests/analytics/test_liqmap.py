@@ -171,6 +171,22 @@ def test_observed_map_is_labelled_and_sums_real_positions():
     assert m.to_coinglass()["price_candlesticks"] == [[T0, 100_200.0, 100_200.0, 100_200.0, 100_200.0]]
 
 
+def test_an_observed_snapshot_is_drawn_as_a_map_not_a_one_column_heatmap(tmp_path):
+    """One moment has no time axis: the figure is USD per price level, longs and shorts, with each
+    side's cumulative USD from the price outwards (the liquidation-map view), HTML and PNG."""
+    with pytest.warns(UserWarning):
+        m = observed_liquidation_map(hyperliquid_positions(), bin_size=100, timestamp=T0, mark_price=100_200.0)
+    fig = m.figure()
+    kinds = [t.type for t in fig.data]
+    assert "heatmap" not in kinds and kinds.count("bar") == 2
+    bars = {t.name: t for t in fig.data if t.type == "bar"}
+    assert sum(bars["longs (USD per level)"].y) == pytest.approx(m.long_usd[0].sum())
+    cum_long = next(t for t in fig.data if t.name == "longs, cumulative from the price")
+    assert np.nanmax(cum_long.y) == pytest.approx(m.long_usd[0][m.price_levels + 50 < 100_200.0].sum())
+    assert m.plot(tmp_path / "map.png").stat().st_size > 5_000
+    assert "Plotly" in m.plot(tmp_path / "map.html").read_text("utf-8")
+
+
 @pytest.mark.parametrize("mutate, kwargs, field", [
     (lambda b: b.iloc[0:0], {}, "bars"),
     (lambda b: b.drop(columns="low"), {}, "low"),
