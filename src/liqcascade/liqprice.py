@@ -658,8 +658,8 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
     if "wallet_balance" not in account:
         raise InputError("missing", field="wallet_balance")
     wallet = _number(account["wallet_balance"], "wallet_balance")
-    if wallet < 0:
-        raise InputError(f"must not be negative, got {wallet:,.2f}", field="wallet_balance")
+    if wallet <= 0:  # a cross account holds positions only on collateral
+        raise InputError(f"must be a positive number of USD, got {wallet:,.2f}", field="wallet_balance")
     if "positions" not in account:
         raise InputError("missing", field="positions")
     positions = account["positions"]
