@@ -48,6 +48,7 @@ import pandas as pd
 
 from ._jit import jit
 from .errors import InputError
+from .summary import recorded_index
 
 #: the bar columns :func:`bridge` reads
 BAR_COLUMNS = ("time_ms", "open", "high", "low", "close")
@@ -315,7 +316,7 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
         run = simulate(pos, liquidity, prices, Flows(exogenous_usd=exo), n_steps=n_steps, dt=dt,
                        insurance_fund=insurance_fund, adl_rule=adl_rule, seed=seed,
                        vault_unwind_half_life_s=vault_unwind_half_life_s)
-        idx = index_by_step(run)
+        idx = recorded_index(run)
         res = {"liquidated_usd": float(run.summary["true_total_liquidated_usd"])}
         for a in idx.columns:
             s = idx[a].to_numpy()
@@ -325,13 +326,6 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
         out[name] = res
         paths[name] = every(idx, 300.0, dt)
     return out, paths
-
-
-def index_by_step(run) -> pd.DataFrame:
-    """The engine's index at each step's end, one column per asset (USD), indexed by ``time_s``."""
-    st = run.steps
-    first = st.drop_duplicates(["time_s", "asset"])
-    return first.pivot(index="time_s", columns="asset", values="index").rename_axis(columns=None)
 
 
 def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
@@ -430,4 +424,4 @@ def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, pop
                             vault_unwind_half_life_s=liq.vault_unwind_half_life_s)
     run.summary["attribution"] = att.summary
     run.summary["counterfactual"] = cf
-    return ObservedReplay(run, pop, paths, att, cf, every(index_by_step(run), 300.0, dt), cf_paths)
+    return ObservedReplay(run, pop, paths, att, cf, every(recorded_index(run), 300.0, dt), cf_paths)

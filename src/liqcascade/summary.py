@@ -155,6 +155,13 @@ def _by(frame: pd.DataFrame, key: str, names) -> dict[str, float]:
     return {str(n): float(sums.get(n, 0.0)) for n in names}
 
 
+def recorded_index(run: Run) -> pd.DataFrame:
+    """The index the engine recorded at each step's end, one column per asset (USD), indexed by
+    ``time_s`` (s)."""
+    index = run.steps.groupby(["time_s", "asset"], sort=True, observed=True)["index"].first().unstack("asset")
+    return index.rename_axis(columns=None)
+
+
 def index_paths(run: Run, scenario) -> pd.DataFrame:
     """Per asset, the index the engine's drawdowns use (the spot mid where the scenario gives a
     spot book, else the venues' mids weighted by their depth within 1 %), one row per step, with the start price as the
@@ -162,7 +169,7 @@ def index_paths(run: Run, scenario) -> pd.DataFrame:
     spec = scenario.spec
     steps = run.steps
     if "index" in steps.columns:  # recorded by the engine (the spot mid where there is a spot book)
-        index = steps.groupby(["time_s", "asset"], sort=True, observed=True)["index"].first().unstack("asset")
+        index = recorded_index(run)
         start = pd.DataFrame({a: [s.start_price] for a, s in spec.assets.items()}, index=[-spec.step_seconds])
         index = pd.concat([start, index[[a for a in spec.assets if a in index.columns]]])
         index.index.name = "time_s"
