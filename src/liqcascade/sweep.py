@@ -990,10 +990,24 @@ def local_cluster(n_workers: int, **kwargs):
 
     env = {k: v for k, v in (dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {}).items()
            if not str(k).startswith("MALLOC_")}
+    # a worker logs errors only: an interrupted sweep's cancelled tasks are not the user's news
+    env.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     opts = dict(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
     opts.update(kwargs)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        return LocalCluster(**opts)
+    # Ctrl-C reaches the whole process group: the workers start with SIGINT ignored (an ignored
+    # signal stays ignored across their spawn), so the parent alone stops the sweep and says so
+    # in one line instead of every nanny and worker printing its KeyboardInterrupt traceback
+    import signal
+    import threading
+
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            return LocalCluster(**opts)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
 
 
 def _run_dask(payload: _Payload, chunks, n_workers: int, client, finished) -> None:
@@ -1019,6 +1033,10 @@ def _run_dask(payload: _Payload, chunks, n_workers: int, client, finished) -> No
                 if nxt is not None:
                     ac.add(client.submit(run_chunk, shared, nxt, pure=False))
         except BaseException:
+            if own:  # stopping our own cluster early: its nannies' shutdown warnings are expected
+                import logging
+
+                logging.getLogger("distributed").setLevel(logging.ERROR)
             for f in futures:
                 f.cancel()
             raise
