@@ -334,38 +334,49 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         mst[m, C.TRADED] += q * f
         return -s * q * f
 
-    def usd_within(b, kappa, u0, u):
-        """USD a fresh book side holds within ``u`` (fraction) of its mid: ``b*u**kappa``, or,
-        within the touch ``u0``, uniform up to what the power law holds at ``u0``."""
+    def fresh_walk(b, kappa, u0, u):
+        """A market order that moves a fresh book side by ``u`` (fraction of its mid): the USD it
+        takes (at mid) and its average fill distance.  The side holds ``Cum(x) = b*x**kappa``
+        within ``x`` of the mid, uniform within the touch ``u0``: ``Cum(x) = X0*x/u0`` there with
+        ``X0 = b*u0**kappa``; the average distance is ``(integral of x dCum over [0, u]) / Cum(u)``."""
         if u0 > 0.0 and u <= u0:
-            return b * u0**kappa * u / u0
-        return b * u**kappa
+            return b * u0**kappa * u / u0, 0.5 * u
+        usd = b * u**kappa
+        moment = kappa / (kappa + 1.0) * b * u ** (kappa + 1.0)
+        if u0 > 0.0:  # the touch holds X0 at u0 on average, the power law beyond
+            x0 = b * u0**kappa
+            moment += x0 * 0.5 * u0 - kappa / (kappa + 1.0) * b * u0 ** (kappa + 1.0)
+        return usd, moment / usd
 
     def pin_asset_to(a, target):
         """The observed mode's market orders that take asset ``a``'s index to ``target``: each of
-        its books, perpetuals in market order then spot, is walked by the USD its profile holds
-        within ``u = |target/index - 1|`` (at most 0.5); perpetual fills are booked like any
-        flow's (the flow party pays the taker fee, the liquidity providers take the other side).
-        Returns the signed USD at mid traded (+ bought)."""
+        its books, perpetuals in market order then spot, fresh at the step's start, is moved by
+        ``u = |target/index - 1|`` (at most 0.5) by an order of the USD its profile holds within
+        ``u`` (:func:`fresh_walk`), so every mid, and the index, scales by ``target/index``.
+        Perpetual fills: the flow party pays the venue's taker fee, the liquidity providers take
+        the other side; spot fills: the spot liquidity providers, no fee.  The books carry the
+        walk on within the step (USD walked and distance reached on the side).  Returns the
+        signed USD at mid traded (+ bought)."""
         idx = ast[a, C.INDEX]
         if target == idx:
             return 0.0
         d = 1.0 if target > idx else -1.0
         u = min(abs(target / idx - 1.0), 0.5)
+        ask = d > 0
         traded = 0.0
         for m in range(nm):
             if market.mkt_i[m, C.ASSET] != a:
                 continue
-            assert mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == 0.0  # the step's first trade: fresh books
-            side_b, side_k = (C.ASK_B, C.ASK_K) if d > 0 else (C.BID_B, C.BID_K)
-            usd = usd_within(market.mkt_f[m, side_b] * mst[m, C.MULT], market.mkt_f[m, side_k],
-                             market.mkt_f[m, C.TOUCH_U], u)
+            assert mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == 0.0  # the step's first trade
+            b = market.mkt_f[m, C.ASK_B if ask else C.BID_B] * mst[m, C.MULT]
+            usd, avg = fresh_walk(b, market.mkt_f[m, C.ASK_K if ask else C.BID_K], market.mkt_f[m, C.TOUCH_U], u)
             mid = mst[m, C.MID]
-            du, avg = C.walk_market(mst, market.mkt_f, m, d, usd)
             price = mid * (1.0 + d * avg)
-            C.commit_walk(mst, m, d, usd, du)
             base = usd / mid
             fee = base * price * taker(m)
+            mst[m, C.MID] = mid * (1.0 + d * u)
+            mst[m, C.CONS_ASK if ask else C.CONS_BID] += usd
+            mst[m, C.U_ASK if ask else C.U_BID] += u
             mst[m, C.FLOW_INV] += d * base
             mst[m, C.FLOW_CASH] -= d * base * price + fee
             mst[m, C.LP_INV] -= d * base
@@ -374,9 +385,18 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             mst[m, C.TRADED] += base * price
             traded += usd
         if ast[a, C.SP_DEPTH1] > 0.0:
-            b, k = (ast[a, C.SP_ASK_B], ast[a, C.SP_ASK_K]) if d > 0 else (ast[a, C.SP_BID_B], ast[a, C.SP_BID_K])
-            usd = usd_within(b, k, ast[a, C.SP_TOUCH_U], u)
-            C.spot_fill(ast, a, d, usd)
+            usd, avg = fresh_walk(ast[a, C.SP_ASK_B if ask else C.SP_BID_B], ast[a, C.SP_ASK_K if ask else C.SP_BID_K],
+                                  ast[a, C.SP_TOUCH_U], u)
+            mid = ast[a, C.SPOT_MID]
+            price = mid * (1.0 + d * avg)
+            base = usd / mid
+            ast[a, C.SPOT_MID] = mid * (1.0 + d * u)
+            ast[a, C.SP_CONS_ASK if ask else C.SP_CONS_BID] += usd
+            ast[a, C.SPOT_FLOW_INV] += d * base
+            ast[a, C.SPOT_FLOW_CASH] -= d * base * price
+            ast[a, C.SPOT_LP_INV] -= d * base
+            ast[a, C.SPOT_LP_CASH] += d * base * price
+            ast[a, C.SPOT_TRADED] += base * price
             traded += usd
         C.update_index(mst, ast, market.mkt_i, market.mkt_f)
         if u < 0.5:  # the rule's point: the index lands on the path
