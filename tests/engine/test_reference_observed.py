@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from liqcascade.engine import DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, simulate
 
-from .markets import ASSETS, P0, VENUES, random_positions
+from .markets import ASSETS, P0, VENUES, random_positions, shock_flows
 from .reference import simulate_reference
 from .test_reference import assert_same
 
@@ -43,8 +43,12 @@ def books(seed, depth_btc=3e7, depth_eth=9e6, shapes=False, touch_u=0.0, spot=0.
     liq = Liquidity(prof, MarketMakerResponse())
     liq.touch_u = touch_u
     if spot:
-        liq.spot.update({"BTC": DepthProfile.from_depth_1pct(spot * depth_btc, 1.1),
-                         "ETH": DepthProfile.from_depth_1pct(spot * depth_eth, 1.1)})
+        liq.spot.update(
+            {
+                "BTC": DepthProfile.from_depth_1pct(spot * depth_btc, 1.1),
+                "ETH": DepthProfile.from_depth_1pct(spot * depth_eth, 1.1),
+            }
+        )
     return liq
 
 
@@ -55,11 +59,15 @@ def with_times(pos, seed, n_steps, dt=1.0, timed_share=0.6, close_share=0.4):
     rng = np.random.default_rng([seed, 23])
     n = len(pos)
     horizon = n_steps * dt
-    open_s = np.where(pos.is_pending & (rng.random(n) < timed_share), np.round(rng.uniform(0, 1.1 * horizon, n) * 2) / 2,
-                      np.nan)
+    open_s = np.where(
+        pos.is_pending & (rng.random(n) < timed_share), np.round(rng.uniform(0, 1.1 * horizon, n) * 2) / 2, np.nan
+    )
     after = np.nan_to_num(open_s, nan=0.0) + np.round(rng.uniform(0, 0.8 * horizon, n) * 2) / 2
-    close_s = np.where(rng.random(n) < close_share, np.where(rng.random(n) < 0.85, after,
-                                                              np.round(rng.uniform(0, horizon, n) * 2) / 2), np.nan)
+    close_s = np.where(
+        rng.random(n) < close_share,
+        np.where(rng.random(n) < 0.85, after, np.round(rng.uniform(0, horizon, n) * 2) / 2),
+        np.nan,
+    )
     out = dataclasses.replace(pos, open_s=open_s, close_s=close_s)
     out.validate()
     return out
@@ -104,13 +112,25 @@ def both(pos, liq, paths, flows=None, **kw):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), fall=st.floats(0.01, 0.2), rebound=st.floats(0.0, 1.5),
-       cross_share=st.sampled_from([0.0, 0.3, 0.8]), multi_asset=st.booleans(),
-       adl_rule=st.sampled_from(["queue", "pro_rata"]), fund=st.sampled_from([0.0, 1e3, 1e6]),
-       shapes=st.booleans(), touch_u=st.sampled_from([0.0, 1e-3]), spot=st.sampled_from([0.0, 0.5]),
-       pinned=st.sampled_from(["both", "btc", "gaps"]), dt=st.sampled_from([1.0, 2.0]), noise_flows=st.booleans())
-def test_observed_mode_matches_reference(seed, n, fall, rebound, cross_share, multi_asset, adl_rule, fund, shapes,
-                                         touch_u, spot, pinned, dt, noise_flows):
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(5, 150),
+    fall=st.floats(0.01, 0.2),
+    rebound=st.floats(0.0, 1.5),
+    cross_share=st.sampled_from([0.0, 0.3, 0.8]),
+    multi_asset=st.booleans(),
+    adl_rule=st.sampled_from(["queue", "pro_rata"]),
+    fund=st.sampled_from([0.0, 1e3, 1e6]),
+    shapes=st.booleans(),
+    touch_u=st.sampled_from([0.0, 1e-3]),
+    spot=st.sampled_from([0.0, 0.5]),
+    pinned=st.sampled_from(["both", "btc", "gaps"]),
+    dt=st.sampled_from([0.5, 1.0, 2.0]),
+    noise_flows=st.booleans(),
+)
+def test_observed_mode_matches_reference(
+    seed, n, fall, rebound, cross_share, multi_asset, adl_rule, fund, shapes, touch_u, spot, pinned, dt, noise_flows
+):
     """Random markets (three venues per asset, isolated and cross margin, some multi-asset cross
     accounts, resting and timed entry orders, timed closes) on a pinned path that falls and
     rebounds: the engines agree on every event, mark, index, flow and the final ledger."""
@@ -121,8 +141,17 @@ def test_observed_mode_matches_reference(seed, n, fall, rebound, cross_share, mu
     if pinned == "btc":
         paths.pop("ETH")
     flows = Flows(noise_usd={"BTC": 2e5, "ETH": 5e4}) if noise_flows else None
-    both(pos, books(seed, shapes=shapes, touch_u=touch_u, spot=spot), paths, flows, n_steps=n_steps, dt=dt,
-         insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed, adl_rule=adl_rule)
+    both(
+        pos,
+        books(seed, shapes=shapes, touch_u=touch_u, spot=spot),
+        paths,
+        flows,
+        n_steps=n_steps,
+        dt=dt,
+        insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund},
+        seed=seed,
+        adl_rule=adl_rule,
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -133,8 +162,14 @@ def test_observed_crash_and_rebound_matches_reference(seed):
     n_steps = 90
     pos = with_times(random_positions(seed, 300, spread=0.03, cross_share=0.3, pending_share=0.5), seed, n_steps)
     paths = fall_and_rebound(seed, n_steps, fall=0.2, rebound=1.3)
-    fast, _ = both(pos, books(seed, shapes=True), paths, n_steps=n_steps, seed=seed,
-                   insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3})
+    fast, _ = both(
+        pos,
+        books(seed, shapes=True),
+        paths,
+        n_steps=n_steps,
+        seed=seed,
+        insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3},
+    )
     ev = fast.events
     assert {"book", "backstop"} <= set(ev["method"]) and set(ev["side"]) == {"long", "short"}
     timed_open = pos.is_pending & ~np.isnan(pos.open_s)
@@ -164,9 +199,21 @@ def test_timed_closes_left_alone_match_reference():
     )
     cols = list(zip(*rows.values()))
     pos = Positions.from_arrays(
-        account=cols[0], venue=cols[1], asset=cols[2], side=cols[3], size=cols[4], entry=cols[5], margin=cols[6],
-        leverage=np.array(cols[4]) * np.array(cols[5]) / np.array(cols[6]), mode=cols[7], venues=VENUES,
-        assets=ASSETS, pending=cols[8], open_s=cols[9], close_s=cols[10])
+        account=cols[0],
+        venue=cols[1],
+        asset=cols[2],
+        side=cols[3],
+        size=cols[4],
+        entry=cols[5],
+        margin=cols[6],
+        leverage=np.array(cols[4]) * np.array(cols[5]) / np.array(cols[6]),
+        mode=cols[7],
+        venues=VENUES,
+        assets=ASSETS,
+        pending=cols[8],
+        open_s=cols[9],
+        close_s=cols[10],
+    )
     assert len(pos) == n
     n_steps = 50
     paths = {"BTC": 1e5 * np.exp(np.linspace(0.0, -0.04, n_steps)), "ETH": 3e3 * np.linspace(1.0, 0.85, n_steps)}
@@ -182,16 +229,74 @@ def test_timed_closes_left_alone_match_reference():
     assert (fast.timed_flow_usd["ETH"] != 0).sum() == 2  # i and j opened and j closed (one step), i closed
 
 
-def test_pin_beyond_half_a_move_is_taken_as_half_like_the_reference():
-    """A path that drops 70 % in one step moves the index by 50 % (the pin's cap) and the next
-    steps go on from there; with the liquidations it sets off, the engines agree."""
+@pytest.mark.parametrize("jump", [0.3, 1.8])
+def test_pin_beyond_half_a_move_is_taken_as_half_like_the_reference(jump):
+    """A path that drops 70 % (rises 80 %) in one step moves the index by 50 % (the pin's cap)
+    and the next steps go on from there; with the liquidations it sets off, the engines agree."""
     n_steps = 12
     pos = random_positions(5, 60, spread=0.02, max_lev=5)
-    paths = {a: np.r_[p, np.full(n_steps - 1, 0.3 * p)] for a, p in P0.items()}
+    paths = {a: np.r_[p, np.full(n_steps - 1, jump * p)] for a, p in P0.items()}
     fast, _ = both(pos, books(5), paths, n_steps=n_steps, insurance_fund=1e5)
     btc = fast.steps[fast.steps["asset"] == "BTC"].groupby("time_s")["index"].first().to_numpy()
-    assert btc[1] / btc[0] == pytest.approx(0.5, rel=0.05)  # liquidations' fills move it further
-    np.testing.assert_allclose(btc[-1], 0.3 * P0["BTC"], rtol=1e-2)
+    assert btc[1] / btc[0] == pytest.approx(0.5 if jump < 1 else 1.5, rel=0.05)  # liquidations move it further
+    np.testing.assert_allclose(btc[-1], jump * P0["BTC"], rtol=1e-2)
+    assert len(fast.events) > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_positions_opened_at_a_time_and_liquidated_in_that_step_match_reference(seed):
+    """Large positions opened at a time on thin books, the high-leverage ones past their LP by
+    their own fill and the fee (liquidated in the step they open, from their heap): the engines
+    agree."""
+    n_steps = 60
+    pos = random_positions(seed, 200, spread=0.03, pending_share=0.6, size_usd=3e5)
+    pos = with_times(pos, seed, n_steps, timed_share=1.0)
+    paths = fall_and_rebound(seed, n_steps, 0.05, 1.0, noise=3e-3)
+    fast, _ = both(
+        pos, books(seed, depth_btc=3e6, depth_eth=1e6), paths, n_steps=n_steps, insurance_fund=1e4, seed=seed
+    )
+    ev = fast.events
+    opened_at = np.ceil(pos.open_s[ev["position"].to_numpy()])
+    assert (opened_at == ev["time_s"].to_numpy()).sum() > 5
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_timed_positions_in_a_free_run_match_reference(seed):
+    """Timed opens and closes without a path (free mode: the flows move the price): the same
+    rule, the same answer; no observed outputs."""
+    n_steps = 60
+    pos = with_times(random_positions(seed, 150, spread=0.02, cross_share=0.3, pending_share=0.5), seed, n_steps)
+    flows = shock_flows(btc_usd_per_s=-6e6, eth_usd_per_s=-2e6, start=3, end=30)
+    flows.programmes.extend(shock_flows(btc_usd_per_s=6e6, eth_usd_per_s=2e6, start=35, end=55).programmes)
+    kw = dict(n_steps=n_steps, insurance_fund=1e4, seed=seed)
+    fast = simulate(pos, books(seed), replay_prices(), flows, keep_final=True, **kw)
+    ref = simulate_reference(pos, books(seed), replay_prices(), flows, **kw)
+    assert_same(fast, ref)
+    np.testing.assert_allclose(fast.final["entry"], ref.final["entry"], rtol=1e-9)
+    assert fast.summary["mode"] == ref.summary["mode"] == "free" and fast.implied_flow_usd is None
+    size, liquidated = fast.final["size"], np.isin(np.arange(len(pos)), fast.events["position"])
+    timed_open = pos.is_pending & ~np.isnan(pos.open_s)
+    assert (timed_open & (size > 0)).any() and fast.summary["opened_during_run_usd"] > 0
+    assert (~pos.is_pending & (pos.close_s < n_steps) & (size == 0) & ~liquidated).any()  # closed at a time
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_observed_mode_with_okx_matches_reference(seed):
+    """OKX (tiers in contracts) beside Binance, one path for both books of an asset."""
+    venues = ("binance", "okx")
+    n_steps = 70
+    pos = random_positions(seed, 200, venues=venues, spread=0.02, size_usd=1e5, cross_share=0.3, pending_share=0.4)
+    pos = with_times(pos, seed, n_steps)
+    liq = Liquidity.uniform(venues, ASSETS, {"BTC": 2e7, "ETH": 6e6})
+    fast, _ = both(
+        pos,
+        liq,
+        fall_and_rebound(seed, n_steps, fall=0.12, rebound=1.2),
+        n_steps=n_steps,
+        insurance_fund=2e3,
+        seed=seed,
+    )
+    assert (fast.events["venue"] == "okx").any()
 
 
 def test_observed_mode_without_the_jit_matches_reference():
@@ -217,5 +322,11 @@ def test_observed_mode_without_the_jit_matches_reference():
 def _small_observed():
     n_steps = 40
     pos = with_times(random_positions(9, 40, spread=0.02, cross_share=0.4, pending_share=0.5), 9, n_steps)
-    return both(pos, books(9, shapes=True, touch_u=1e-3), fall_and_rebound(9, n_steps, fall=0.12, rebound=1.0),
-                n_steps=n_steps, insurance_fund=1e3, seed=9)
+    return both(
+        pos,
+        books(9, shapes=True, touch_u=1e-3),
+        fall_and_rebound(9, n_steps, fall=0.12, rebound=1.0),
+        n_steps=n_steps,
+        insurance_fund=1e3,
+        seed=9,
+    )
