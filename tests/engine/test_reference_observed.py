@@ -127,15 +127,36 @@ def both(pos, liq, paths, flows=None, **kw):
     pinned=st.sampled_from(["both", "btc", "gaps"]),
     dt=st.sampled_from([0.5, 1.0, 2.0]),
     noise_flows=st.booleans(),
+    size_usd=st.sampled_from([2e4, 3e5]),
+    vault=st.sampled_from([None, 10.0]),
 )
 def test_observed_mode_matches_reference(
-    seed, n, fall, rebound, cross_share, multi_asset, adl_rule, fund, shapes, touch_u, spot, pinned, dt, noise_flows
+    seed,
+    n,
+    fall,
+    rebound,
+    cross_share,
+    multi_asset,
+    adl_rule,
+    fund,
+    shapes,
+    touch_u,
+    spot,
+    pinned,
+    dt,
+    noise_flows,
+    size_usd,
+    vault,
 ):
     """Random markets (three venues per asset, isolated and cross margin, some multi-asset cross
-    accounts, resting and timed entry orders, timed closes) on a pinned path that falls and
-    rebounds: the engines agree on every event, mark, index, flow and the final ledger."""
+    accounts, resting and timed entry orders, timed closes; book shapes per side, the touch, spot
+    anchors, noise flows, a liquidator vault that unwinds) on a pinned path that falls and
+    rebounds, pinned every step, for one asset only, or with unpinned steps: the engines agree on
+    every event, mark, index, flow and the final ledger."""
     n_steps = 60
-    pos = random_positions(seed, n, spread=0.02, cross_share=cross_share, multi_asset=multi_asset, pending_share=0.4)
+    pos = random_positions(
+        seed, n, spread=0.02, cross_share=cross_share, multi_asset=multi_asset, pending_share=0.4, size_usd=size_usd
+    )
     pos = with_times(pos, seed, n_steps, dt)
     paths = fall_and_rebound(seed, n_steps, fall, rebound, gaps=0.2 if pinned == "gaps" else 0.0)
     if pinned == "btc":
@@ -151,6 +172,7 @@ def test_observed_mode_matches_reference(
         insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund},
         seed=seed,
         adl_rule=adl_rule,
+        vault_unwind_half_life_s=vault,
     )
 
 
