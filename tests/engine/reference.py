@@ -16,7 +16,9 @@ The observed mode is written out here too, as the model documents it (``core.pin
   book) takes a market order of the USD its own depth profile holds within the move
   ``u = |target/index - 1|`` (at most 50 %), so every mid, and with them the index, scales by
   ``target/index``; the flow party pays the perpetual venue's taker fee, the liquidity providers
-  take the other side.  The signed USD at mid is the step's implied flow.
+  take the other side.  The signed USD at mid is the step's implied flow.  The order's USD and
+  its average fill are integrated from the profile here (:func:`fresh_walk`), not taken from the
+  kernel's book walk.
 * timed opens and closes, after the flows and before the arbitrage: positions opening at
   ``open_s`` (ascending time, then index) buy (long) or sell (short) their size at the market and
   hold from the fill, the taker fee taken from their margin, exactly like a triggered entry
