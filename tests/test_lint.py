@@ -25,6 +25,7 @@ FORMATTED = [
     "src/liqcascade/scenarios/__init__.py",
     "tests/analytics/test_correlation_and_derivatives.py",
     "tests/analytics/test_fear_greed.py",
+    "tests/engine/test_reference_observed.py",
     "tests/test_docs.py",
     "tests/test_first_run.py",
     "tests/test_lint.py",

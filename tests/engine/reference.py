@@ -7,11 +7,31 @@ books (``liquidation_step``, ``liquidation_fee``, ``backstop_triggered``, ``adl_
 ``maintenance_margin``, ``bankruptcy_price``) instead of the kernel's restatements.  The price
 machinery that is not a shortcut (flows, arbitrage, marks, book walks, market-maker response) is
 the engine's own, so a disagreement points at the sweep or at a rule restated in the kernel.
+
+The observed mode is written out here too, as the model documents it (``core.pin_asset``,
+``core.timed_step``, docs/guide/observed-replay.md), not as the kernel computes it:
+
+* the pin (:func:`pin_asset_to`): at the start of every step, before any other flow, every book of
+  an asset whose path has a price that step (each venue's perpetual in market order, then the spot
+  book) takes a market order of the USD its own depth profile holds within the move
+  ``u = |target/index - 1|`` (at most 50 %), so every mid, and with them the index, scales by
+  ``target/index``; the flow party pays the perpetual venue's taker fee, the liquidity providers
+  take the other side.  The signed USD at mid is the step's implied flow.  The order's USD and
+  its average fill are integrated from the profile here (:func:`fresh_walk`), not taken from the
+  kernel's book walk.
+* timed opens and closes, after the flows and before the arbitrage: positions opening at
+  ``open_s`` (ascending time, then index) buy (long) or sell (short) their size at the market and
+  hold from the fill, the taker fee taken from their margin, exactly like a triggered entry
+  order; then positions closing at ``close_s`` (same order) are sold (long) / bought back (short) at
+  the market, the PnL less the taker fee to their margin -- unless not open (pending, closed,
+  liquidated), in a multi-asset cross account, or left with negative equity by the fill.
+  The signed USD at the fills is the step's timed flow.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from liqcascade.engine import core as C
 from liqcascade.engine import run as R
@@ -20,7 +40,7 @@ from liqcascade.venues import get_venue
 
 
 def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=1.0, insurance_fund=0.0,
-                       adl_rule="queue", seed=0, vault_unwind_half_life_s=None):
+                       adl_rule="queue", seed=0, vault_unwind_half_life_s=None, index_path=None):
     from liqcascade.engine.flows import Flows
 
     flows = flows or Flows()
@@ -50,9 +70,22 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     below = entry <= p0[positions.asset]  # opens as the mark falls to it
     # orders fire in the engine's order: by market; those below the start (highest trigger
     # first), then those above (lowest first); ties by position index
-    pidx = np.flatnonzero(pending)
+    horizon = n_steps * dt
+    open_s = np.full(len(size), np.nan) if positions.open_s is None else positions.open_s
+    close_s = np.full(len(size), np.nan) if positions.close_s is None else positions.close_s
+    at_a_time = pending & ~np.isnan(open_s)  # opens at open_s whatever the price, not at its entry
+    pidx = np.flatnonzero(pending & ~at_a_time)
     pend_order = pidx[np.lexsort((pidx, np.where(below[pidx], -entry[pidx], entry[pidx]), ~below[pidx],
                                   mkt[pidx]))]
+    # the timed opens and closes inside the run, each list by time, ties by position index
+    to_open = [int(i) for i in sorted(np.flatnonzero(at_a_time & (open_s < horizon)), key=lambda i: (open_s[i], i))]
+    to_close = [int(i) for i in sorted(np.flatnonzero(close_s < horizon), key=lambda i: (close_s[i], i))]
+    # the observed path: the index target per step and asset (NaN: not pinned that step)
+    targets = np.full((n_steps, na), np.nan)
+    for name, values in (index_path or {}).items():
+        targets[:, assets.index(name.upper())] = np.asarray(values, np.float64)
+    implied = np.zeros((n_steps, na))  # USD at mid the pin traded (+ bought)
+    timed_usd = np.zeros((n_steps, na))  # USD at the fills of the timed opens and closes (+ bought)
     cool = np.zeros(len(size))
     mc_pos, mc_start = R.multi_asset_cross_accounts(positions)
     in_account = np.zeros(len(size), bool)
@@ -257,12 +290,137 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             events.append((t, i, q_book, f, C.BOOK))
         return q_book, f
 
+    def taker(m):
+        return get_venue(venues[m // na]).default_taker_fee
+
+    def open_at_market(i):
+        """A pending position opens by a market order of its size (a long buys, a short sells);
+        its fill is its entry, the taker fee comes out of its margin.  Returns the fill price."""
+        m = int(mkt[i])
+        pending[i] = False
+        q = positions.size[i]
+        f = C.fill(mst, market.mkt_f, m, sidef[i], q)
+        fee = q * f * taker(m)
+        entry[i] = f
+        margin[i] -= fee
+        vst[m // na, C.FEE_INCOME] += fee
+        size[i] = q
+        mst[m, C.LP_INV] -= sidef[i] * q
+        mst[m, C.LP_CASH] += sidef[i] * q * f
+        mst[m, C.OI_L if side[i] > 0 else C.OI_S] += q
+        mst[m, C.TRADED] += q * f
+        mst[m, C.OPENED] += q * f
+        return f
+
+    def close_at_market(i):
+        """Position ``i`` closed by its holder: sold (long) or bought back (short) at the market,
+        its PnL at the fill less the taker fee to its margin.  Left alone when it is not open, is
+        checked with its multi-asset account, or the fill would leave it negative equity (then it
+        is the liquidation engine's).  Returns the signed USD traded (+ bought), 0 if left."""
+        if size[i] <= 0.0 or pending[i] or in_account[i]:
+            return 0.0
+        m = int(mkt[i])
+        s = float(sidef[i])
+        q = size[i]
+        f = C.preview_fill(mst, market.mkt_f, m, -s, q)
+        if margin[i] + s * q * (f - entry[i]) - q * f * taker(m) < 0.0:
+            return 0.0
+        f = C.fill(mst, market.mkt_f, m, -s, q)
+        fee = q * f * taker(m)
+        margin[i] += s * q * (f - entry[i]) - fee
+        vst[m // na, C.FEE_INCOME] += fee
+        size[i] = 0.0
+        mst[m, C.LP_INV] += s * q
+        mst[m, C.LP_CASH] -= s * q * f
+        mst[m, C.OI_L if s > 0 else C.OI_S] -= q
+        mst[m, C.TRADED] += q * f
+        return -s * q * f
+
+    def fresh_walk(b, kappa, u0, u):
+        """A market order that moves a fresh book side by ``u`` (fraction of its mid): the USD it
+        takes (at mid) and its average fill distance.  The side holds ``Cum(x) = b*x**kappa``
+        within ``x`` of the mid, uniform within the touch ``u0``: ``Cum(x) = X0*x/u0`` there with
+        ``X0 = b*u0**kappa``; the average distance is ``(integral of x dCum over [0, u]) / Cum(u)``."""
+        if u0 > 0.0 and u <= u0:
+            return b * u0**kappa * u / u0, 0.5 * u
+        usd = b * u**kappa
+        moment = kappa / (kappa + 1.0) * b * u ** (kappa + 1.0)
+        if u0 > 0.0:  # the touch holds X0 at u0 on average, the power law beyond
+            x0 = b * u0**kappa
+            moment += x0 * 0.5 * u0 - kappa / (kappa + 1.0) * b * u0 ** (kappa + 1.0)
+        return usd, moment / usd
+
+    def pin_asset_to(a, target):
+        """The observed mode's market orders that take asset ``a``'s index to ``target``: each of
+        its books, perpetuals in market order then spot, fresh at the step's start, is moved by
+        ``u = |target/index - 1|`` (at most 0.5) by an order of the USD its profile holds within
+        ``u`` (:func:`fresh_walk`), so every mid, and the index, scales by ``target/index``.
+        Perpetual fills: the flow party pays the venue's taker fee, the liquidity providers take
+        the other side; spot fills: the spot liquidity providers, no fee.  The books carry the
+        walk on within the step (USD walked and distance reached on the side).  Returns the
+        signed USD at mid traded (+ bought)."""
+        idx = ast[a, C.INDEX]
+        if target == idx:
+            return 0.0
+        d = 1.0 if target > idx else -1.0
+        u = min(abs(target / idx - 1.0), 0.5)
+        ask = d > 0
+        traded = 0.0
+        for m in range(nm):
+            if market.mkt_i[m, C.ASSET] != a:
+                continue
+            assert mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == 0.0  # the step's first trade
+            b = market.mkt_f[m, C.ASK_B if ask else C.BID_B] * mst[m, C.MULT]
+            usd, avg = fresh_walk(b, market.mkt_f[m, C.ASK_K if ask else C.BID_K], market.mkt_f[m, C.TOUCH_U], u)
+            mid = mst[m, C.MID]
+            price = mid * (1.0 + d * avg)
+            base = usd / mid
+            fee = base * price * taker(m)
+            mst[m, C.MID] = mid * (1.0 + d * u)
+            mst[m, C.CONS_ASK if ask else C.CONS_BID] += usd
+            mst[m, C.U_ASK if ask else C.U_BID] += u
+            mst[m, C.FLOW_INV] += d * base
+            mst[m, C.FLOW_CASH] -= d * base * price + fee
+            mst[m, C.LP_INV] -= d * base
+            mst[m, C.LP_CASH] += d * base * price
+            vst[m // na, C.FEE_INCOME] += fee
+            mst[m, C.TRADED] += base * price
+            traded += usd
+        if ast[a, C.SP_DEPTH1] > 0.0:
+            usd, avg = fresh_walk(ast[a, C.SP_ASK_B if ask else C.SP_BID_B], ast[a, C.SP_ASK_K if ask else C.SP_BID_K],
+                                  ast[a, C.SP_TOUCH_U], u)
+            mid = ast[a, C.SPOT_MID]
+            price = mid * (1.0 + d * avg)
+            base = usd / mid
+            ast[a, C.SPOT_MID] = mid * (1.0 + d * u)
+            ast[a, C.SP_CONS_ASK if ask else C.SP_CONS_BID] += usd
+            ast[a, C.SPOT_FLOW_INV] += d * base
+            ast[a, C.SPOT_FLOW_CASH] -= d * base * price
+            ast[a, C.SPOT_LP_INV] -= d * base
+            ast[a, C.SPOT_LP_CASH] += d * base * price
+            ast[a, C.SPOT_TRADED] += base * price
+            traded += usd
+        C.update_index(mst, ast, market.mkt_i, market.mkt_f)
+        if u < 0.5:  # the rule's point: the index lands on the path
+            assert abs(ast[a, C.INDEX] / target - 1.0) < 1e-12, (ast[a, C.INDEX], target)
+        return d * traded
+
     waves_per_step = np.zeros(n_steps, np.int32)
     for t in range(n_steps):
         t_now = t * dt
         C.start_of_step(mst, ast)
+        for a in range(na):  # the pin, before every other flow of the step
+            if not np.isnan(targets[t, a]):
+                implied[t, a] = pin_asset_to(a, targets[t, a])
         C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
-                     st_price, st_size, st_end, st_ptr, cmat, vsched, np.zeros((0, 3 * len(assets))))
+                     st_price, st_size, st_end, st_ptr, cmat, vsched, np.zeros((0, 3 * na)))
+        # after the flows, before the arbitrage: the timed opens, then the timed closes
+        while to_open and open_s[to_open[0]] <= t_now:
+            i = to_open.pop(0)
+            timed_usd[t, positions.asset[i]] += sidef[i] * positions.size[i] * open_at_market(i)
+        while to_close and close_s[to_close[0]] <= t_now:
+            i = to_close.pop(0)
+            timed_usd[t, positions.asset[i]] += close_at_market(i)
         C.prices_step(mst, ast, market.mkt_i, market.mkt_f, glob)
         wave = 0
         while True:
@@ -273,20 +431,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 m = int(mkt[i])
                 mark = mst[m, C.MARK]
                 if (below[i] and mark <= entry[i]) or (not below[i] and mark >= entry[i]):
-                    pending[i] = False
-                    q = positions.size[i]
-                    f = C.fill(mst, market.mkt_f, m, sidef[i], q)  # a market order: buys for a long
-                    v = m // na
-                    fee = q * f * get_venue(venues[v]).default_taker_fee
-                    entry[i] = f
-                    margin[i] -= fee
-                    vst[v, C.FEE_INCOME] += fee
-                    size[i] = q
-                    mst[m, C.LP_INV] -= sidef[i] * q
-                    mst[m, C.LP_CASH] += sidef[i] * q * f
-                    mst[m, C.OI_L if side[i] > 0 else C.OI_S] += q
-                    mst[m, C.TRADED] += q * f
-                    mst[m, C.OPENED] += q * f
+                    open_at_market(i)
             wave_l = np.zeros(nm)
             wave_buy = np.zeros(nm)
             for a in range(len(mc_start) - 1):
@@ -413,5 +558,13 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
 
     check = L.balance(initial_value, side, size, entry, margin, mkt, mst, vst, mst[:, C.MARK], ast)
     run = R.collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, p0)
-    run.final = dict(size=size, margin=margin, mst=mst, vst=vst, ast=ast)
+    run.final = dict(size=size, margin=margin, entry=entry, mst=mst, vst=vst, ast=ast)
+    run.summary["opened_during_run_usd"] = float(np.sum(mst[:, C.OPENED]))
+    run.summary["mode"] = "observed" if index_path else "free"
+    if index_path:
+        steps_s = np.arange(n_steps) * dt
+        run.implied_flow_usd = pd.DataFrame(implied, columns=list(assets))
+        run.implied_flow_usd.insert(0, "time_s", steps_s)
+        run.timed_flow_usd = pd.DataFrame(timed_usd, columns=list(assets))
+        run.timed_flow_usd.insert(0, "time_s", steps_s)
     return run
