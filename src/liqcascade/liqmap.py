@@ -82,7 +82,8 @@ def _sparse_min_table(values: np.ndarray) -> np.ndarray:
     return table
 
 
-def _first_at_or_below(table: np.ndarray, start: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _first_at_or_below_numpy(table: np.ndarray, start: np.ndarray, threshold: np.ndarray,
+                             out: np.ndarray) -> np.ndarray:
     """For each query, the first index ``j >= start[q]`` with ``values[j] <= threshold[q]`` (``n``
     when there is none), by binary lifting over the sparse table: at each level from the top, skip
     a block of ``2**k`` bars when its minimum is above the threshold.  One vector pass per level."""
@@ -96,6 +97,29 @@ def _first_at_or_below(table: np.ndarray, start: np.ndarray, threshold: np.ndarr
         pos[skip] += 1 << k
     out[:] = np.minimum(pos, n)
     return out
+
+
+@jit
+def _first_at_or_below_kernel(table, start, threshold, out):  # pragma: no cover - compiled
+    """:func:`_first_at_or_below_numpy` query by query (compiled with Numba): the same binary
+    lifting without the temporary arrays of every level."""
+    levels, n = table.shape
+    for q in range(start.shape[0]):
+        pos = start[q]
+        x = threshold[q]
+        for k in range(levels - 1, -1, -1):
+            if pos < n and table[k, pos] > x:
+                pos += 1 << k
+        out[q] = pos if pos < n else n
+    return out
+
+
+def _first_at_or_below(table: np.ndarray, start: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The compiled search when Numba is there, the NumPy version otherwise (same result)."""
+    if HAVE_NUMBA:
+        return _first_at_or_below_kernel(table, np.ascontiguousarray(start, np.int64),
+                                         np.ascontiguousarray(threshold, np.float64), out)
+    return _first_at_or_below_numpy(table, start, threshold, out)
 
 
 @jit

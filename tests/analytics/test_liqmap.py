@@ -110,6 +110,7 @@ def test_first_crossing_search_matches_a_scan():
     for s, x, o in zip(start, thr, out):
         hits = [j for j in range(s, 257) if values[j] <= x]
         assert o == (hits[0] if hits else 257)
+    np.testing.assert_array_equal(lm._first_at_or_below_numpy(table, start, thr, np.empty(500, np.int64)), out)
 
 
 def test_coinglass_json_shape(tmp_path):
