@@ -9,6 +9,8 @@
 - Shortfall below the bankruptcy price: insurance fund, then ADL at the bankruptcy price.
 - ADL ranking: ``max(0, uPnL)/max(1, wallet) * (maintenance margin / margin balance)``.
 - Public liquidation stream: at most one print per symbol per second.
+- Mark: the median of ``index + EMA(mid - index)`` over a 5-minute window of the basis, the last
+  and best prices (the book's mid) and the funding-adjusted index (the index over a run's horizon).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import margin as _m
-from .base import LiquidationProcedure, VenueRules
+from .base import ADL_PNL_X_MARGIN_RATIO, STEP_ONE_TIER_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .registry import register
 from .tiers import TierTable
 
 
+@register
 class Binance(VenueRules):
     name = "binance"
     title = "Binance USDⓈ-M"
@@ -27,14 +31,22 @@ class Binance(VenueRules):
     default_taker_fee = 0.0005
     clearance_fee_btc = 0.003
     clearance_fee_other = 0.005
+    kernel = KernelSpec(
+        step_rule=STEP_ONE_TIER_DOWN,
+        adl_rule=ADL_PNL_X_MARGIN_RATIO,
+        cooldown_s=0.0,
+        mark_rule="median3",
+        mark_window_s=300.0,
+        feed_throttle_s=1.0,
+    )
     procedure = LiquidationProcedure(
         partial="reduce to the next lower tier per step; the lowest tier closes whole",
-        cooldown_s=0.0,
+        cooldown_s=kernel.cooldown_s,
         backstop="none: the insurance fund covers fills below bankruptcy, then ADL",
         fee_recipient="insurance_fund",
         adl_rule="max(0,uPnL)/max(1,wallet balance) x margin ratio (MM / margin balance)",
         public_feed="forceOrder stream: only the latest liquidation per symbol within each second",
-        feed_throttle_s=1.0,
+        feed_throttle_s=kernel.feed_throttle_s,
     )
 
     def clearance_rate(self, symbol: str | None) -> float:
@@ -52,7 +64,8 @@ class Binance(VenueRules):
     def adl_rank_key(self, side, size, entry, mark, collateral, maintenance):
         s = _m.as_side(side).astype(np.float64)
         size, entry, mark, collateral, maintenance = (
-            np.asarray(a, np.float64) for a in (size, entry, mark, collateral, maintenance))
+            np.asarray(a, np.float64) for a in (size, entry, mark, collateral, maintenance)
+        )
         upnl = s * size * (mark - entry)
         balance = collateral + upnl
         pnl_pct = np.maximum(upnl, 0.0) / np.maximum(collateral, 1.0)

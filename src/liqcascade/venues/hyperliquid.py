@@ -11,6 +11,8 @@
   ``(mark/entry) * (notional / account value)`` (``entry/mark`` for shorts), closed at the
   previous mark.
 - Fills are on-chain: the public record is complete.
+- Mark: the median of ``index + EMA(mid - index)`` (a 150 s EMA of the basis), the book's mid and
+  the median of CEX perpetual prices (the index over a run's horizon).
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import margin as _m
-from .base import LiquidationProcedure, VenueRules
+from .base import (
+    ADL_PRICE_X_NOTIONAL_SHARE,
+    STEP_FRACTION_ABOVE,
+    KernelSpec,
+    LiquidationProcedure,
+    VenueRules,
+)
+from .registry import register
 from .tiers import TierTable
 
 
+@register
 class Hyperliquid(VenueRules):
     name = "hyperliquid"
     title = "Hyperliquid perps"
@@ -30,14 +40,26 @@ class Hyperliquid(VenueRules):
     partial_threshold_usd = 100_000.0
     partial_fraction = 0.20
     backstop_fraction = 2.0 / 3.0
+    kernel = KernelSpec(
+        step_rule=STEP_FRACTION_ABOVE,
+        adl_rule=ADL_PRICE_X_NOTIONAL_SHARE,
+        backstop_ratio=backstop_fraction,
+        partial_threshold_usd=partial_threshold_usd,
+        partial_fraction=partial_fraction,
+        cooldown_s=30.0,
+        adl_at_previous_mark=True,
+        mark_rule="median3",
+        mark_window_s=150.0,
+        feed_throttle_s=0.0,
+    )
     procedure = LiquidationProcedure(
         partial="positions above 100,000 USD: 20 % per step, 30 s cooldown; smaller ones whole",
-        cooldown_s=30.0,
+        cooldown_s=kernel.cooldown_s,
         backstop="liquidator vault (HLP) takes over when equity < 2/3 of maintenance margin",
         fee_recipient="liquidator_vault",
         adl_rule="(mark/entry) x (notional / account value), profitable positions only",
         public_feed="on-chain fills: complete",
-        feed_throttle_s=0.0,
+        feed_throttle_s=kernel.feed_throttle_s,
         # "Those traders' positions are closed at the previous mark price against the now
         # underwater user" (Hyperliquid docs, Auto-deleveraging)
         adl_price="previous_mark",

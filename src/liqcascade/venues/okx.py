@@ -9,30 +9,42 @@
   notional) to the insurance fund.
 - ADL when the insurance fund cannot cover a loss: PnL% x effective leverage.
 - Public liquidation feed: throttled, taken as one print per symbol per second.
+- Mark: ``index + EMA(mid - index)`` alone (``mark_rule="index_ema"``); the EMA's window is not
+  published, 5 minutes assumed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .base import LiquidationProcedure, VenueRules
+from .base import ADL_PNL_X_LEVERAGE, STEP_TWO_TIERS_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .registry import register
 from .tiers import TierTable
 
 
+@register
 class OKX(VenueRules):
     name = "okx"
     title = "OKX linear swap"
     quote = "USDT"
     default_taker_fee = 0.0005
     fee_in_maintenance = True
+    kernel = KernelSpec(
+        step_rule=STEP_TWO_TIERS_DOWN,
+        adl_rule=ADL_PNL_X_LEVERAGE,
+        cooldown_s=0.0,
+        mark_rule="index_ema",
+        mark_window_s=300.0,
+        feed_throttle_s=1.0,
+    )
     procedure = LiquidationProcedure(
         partial="above tier 3 reduce two tiers per step; tiers 1-2 close whole",
-        cooldown_s=0.0,
+        cooldown_s=kernel.cooldown_s,
         backstop="tiers 1-2 taken over whole at the bankruptcy price",
         fee_recipient="insurance_fund",
         adl_rule="PnL% x effective leverage (profitable positions only)",
         public_feed="liquidation-orders channel: throttled, one print per symbol per second",
-        feed_throttle_s=1.0,
+        feed_throttle_s=kernel.feed_throttle_s,
     )
 
     def liquidation_fee(self, notional, remaining_equity, symbol=None):
