@@ -240,3 +240,13 @@ def test_the_engine_and_the_scenarios_name_no_venue(path):
     in_prose = sorted({line for line, text in prose if VENUE_NAME.search(text)})
     if allowed is not None:
         assert len(in_prose) <= allowed, f"{path.name}: venue names in comments or docstrings at lines {in_prose}"
+
+
+def test_snapshots_ask_the_venue_modules(fictex):
+    """A venue without a live source (``live = None``) has no snapshot; the bundled ones do."""
+    from liqcascade.snapshot import fetch_market_state, supported_exchanges
+
+    assert supported_exchanges() == ("binance", "bybit", "okx", "hyperliquid")
+    with pytest.raises(InputError, match="unknown exchange 'fictex'; choose one of binance, bybit, okx, hyperliquid"):
+        fetch_market_state("fictex")
+    assert venues.get_venue("hyperliquid").live.tiers_info_key == "meta"

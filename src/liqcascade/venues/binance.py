@@ -19,8 +19,36 @@ import numpy as np
 
 from . import margin as _m
 from .base import ADL_PNL_X_MARGIN_RATIO, STEP_ONE_TIER_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .live import LiveSource, interval_hours, short
 from .registry import register
 from .tiers import TierTable
+
+
+class BinanceLive(LiveSource):
+    """premiumIndex gives mark, index and funding; the funding interval is 8 h unless
+    ``fundingInfo`` lists the symbol; ``/fapi/v1/leverageBracket`` needs an API key (skipped with
+    a note unless the ccxt instance has credentials)."""
+
+    market_types = ("linear", "inverse")
+    book_limit = 1000
+    no_tiers_note = "binance: without tiers from the venue, liqcascade.venues' bundled Binance table applies"
+
+    def funding_interval(self, ex, sym, call, notes):
+        ccxt = call.ccxt
+        try:
+            fi = ex.fetch_funding_interval(sym)
+        except ccxt.NetworkError as exc:
+            raise call.network_error("fetch_funding_interval", exc) from None
+        except ccxt.NullResponse:
+            # fundingInfo lists only the symbols whose interval or caps were adjusted
+            notes.append(
+                f"binance: {sym} is not in fundingInfo (symbols with adjusted intervals): the default 8 h applies"
+            )
+            return 8.0, None
+        except ccxt.BaseError as exc:
+            notes.append(f"binance: fetch_funding_interval failed: {short(exc, 160)}; interval unknown")
+            return None, None
+        return interval_hours(fi.get("interval")), fi.get("info")
 
 
 @register
@@ -48,6 +76,8 @@ class Binance(VenueRules):
         public_feed="forceOrder stream: only the latest liquidation per symbol within each second",
         feed_throttle_s=kernel.feed_throttle_s,
     )
+
+    live = BinanceLive("binance")
 
     def clearance_rate(self, symbol: str | None) -> float:
         """Clearance (liquidation) fee rate, fraction of the liquidated notional."""

@@ -21,8 +21,18 @@ import numpy as np
 
 from . import margin as _m
 from .base import ADL_PNL_X_LEVERAGE, STEP_ONE_TIER_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .live import LiveSource
 from .registry import register
 from .tiers import TierTable
+
+
+class BybitLive(LiveSource):
+    """tickers give mark, index and funding; open interest is a series (asked at 5 minutes, ccxt
+    would ask hourly points); risk limits are public."""
+
+    market_types = ("linear", "inverse")
+    book_limit = 500
+    open_interest_params = {"interval": "5m"}
 
 
 @register
@@ -49,6 +59,8 @@ class Bybit(VenueRules):
         public_feed="allLiquidation stream: complete",
         feed_throttle_s=kernel.feed_throttle_s,
     )
+
+    live = BybitLive("bybit")
 
     def maintenance_margin(self, size, price, table, *, entry=None, mode="isolated", taker_fee=None):
         if mode == "isolated":

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
 from . import margin as _m
@@ -27,8 +29,59 @@ from .base import (
     LiquidationProcedure,
     VenueRules,
 )
+from .live import LiveSource
 from .registry import register
 from .tiers import TierTable
+
+
+class HyperliquidLive(LiveSource):
+    """metaAndAssetCtxs gives mark, oracle (the index) and the hourly funding; the l2Book takes no
+    size (about 20 levels a side); ccxt has no leverage-tiers call: the tables come from the info
+    endpoint's ``meta`` (``marginTables``).  Symbols are in USDC: a USDT symbol stands for the
+    asset's USDC perpetual."""
+
+    market_types = ("swap",)
+    book_limit = None
+    ticker_params = {"type": "swap"}
+    other_quote_stands_in = True
+    tiers_info_key = "meta"
+
+    def next_funding(self, next_funding, rate, ts):
+        if rate is None:
+            return next_funding
+        # Hyperliquid pays every hour on the hour; ccxt derives the time from the local clock
+        return (ts // 3_600_000 + 1) * 3_600_000
+
+    def leverage_tiers(self, ex, market, call, notes, *, as_of):
+        from ..errors import InputError
+        from .loaders import from_hyperliquid_meta
+
+        sym = market["symbol"]
+        try:
+            # ccxt has no leverage-tiers call for Hyperliquid; the info endpoint's meta has the tables
+            meta = call.optional("info meta", ex, None, ex.publicPostInfo, {"type": "meta"})
+            if meta is None:
+                return None, None
+            name = (market.get("info") or {}).get("name") or market.get("baseId") or market["base"]
+            tables = from_hyperliquid_meta(meta, as_of=as_of)
+            table = tables.get(sym) or tables.get(f"{name}/USDC:USDC")
+            raw = meta_excerpt(meta, name)
+            if table is None:
+                notes.append(f"hyperliquid meta has no margin table for {name}")
+            return table, raw
+        except InputError as exc:
+            notes.append(f"{self.ccxt_id}: the leverage tiers could not be read: {exc}")
+            return None, None
+
+
+def meta_excerpt(meta: Any, name: str) -> dict[str, Any]:
+    """The asset's universe entry and its margin table (the whole meta lists every asset)."""
+    if not isinstance(meta, Mapping):
+        return {}
+    entry = next((u for u in meta.get("universe", []) if isinstance(u, Mapping) and u.get("name") == name), None)
+    tid = None if entry is None else entry.get("marginTableId")
+    tables = [t for t in meta.get("marginTables", []) if isinstance(t, list) and t and t[0] == tid]
+    return {"universe": [entry] if entry else [], "marginTables": tables}
 
 
 @register
@@ -64,6 +117,8 @@ class Hyperliquid(VenueRules):
         # underwater user" (Hyperliquid docs, Auto-deleveraging)
         adl_price="previous_mark",
     )
+
+    live = HyperliquidLive("hyperliquid")
 
     def maintenance_rate_at_max_leverage(self, max_leverage: float) -> float:
         """``1/(2*maxLev)``: half the initial margin rate at the maximum leverage.  A pinned maximum

@@ -18,8 +18,26 @@ from __future__ import annotations
 import numpy as np
 
 from .base import ADL_PNL_X_LEVERAGE, STEP_TWO_TIERS_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .live import LiveSource, number
 from .registry import register
 from .tiers import TierTable
+
+
+class OKXLive(LiveSource):
+    """mark-price and index-tickers give mark and index, funding-rate the funding; open interest
+    and position tiers are in contracts."""
+
+    market_types = ("swap",)
+    book_limit = 400
+
+    def index(self, ex, market, call):
+        # ccxt has no unified index-price call for OKX; its implicit public endpoint is the index ticker
+        family = (market.get("info") or {}).get("instFamily") or (market.get("info") or {}).get("uly")
+        if not family:
+            return None, None
+        raw = call.optional("index-tickers", ex, None, ex.publicGetMarketIndexTickers, {"instId": family})
+        rows = (raw or {}).get("data") or []
+        return (number(rows[0].get("idxPx")), rows[0]) if rows else (None, raw)
 
 
 @register
@@ -46,6 +64,8 @@ class OKX(VenueRules):
         public_feed="liquidation-orders channel: throttled, one print per symbol per second",
         feed_throttle_s=kernel.feed_throttle_s,
     )
+
+    live = OKXLive("okx")
 
     def liquidation_fee(self, notional, remaining_equity, symbol=None):
         notional = np.asarray(notional, np.float64)
