@@ -72,9 +72,8 @@ class LiveSource:
                     notes.append(self.no_tiers_note)
             if not tiers:
                 return None, None
-            table = from_ccxt_leverage_tiers(
-                self.ccxt_id, {sym: tiers}, contract_sizes={sym: market.get("contractSize")}, as_of=as_of
-            )[sym]
+            sizes: dict[str, Any] = {sym: market.get("contractSize")}  # None: the loader's default
+            table = from_ccxt_leverage_tiers(self.ccxt_id, {sym: tiers}, contract_sizes=sizes, as_of=as_of)[sym]
             return table, [t.get("info") for t in tiers]
         except InputError as exc:
             notes.append(f"{self.ccxt_id}: the leverage tiers could not be read: {exc}")
