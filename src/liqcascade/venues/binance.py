@@ -8,7 +8,8 @@
   published rates; current per-symbol rates are not confirmed), never more than what is left.
 - Shortfall below the bankruptcy price: insurance fund, then ADL at the bankruptcy price.
 - ADL ranking: ``max(0, uPnL)/max(1, wallet) * (maintenance margin / margin balance)``.
-- Public liquidation stream: at most one print per symbol per second.
+- Public liquidation stream: at most one print per symbol per second ("for each symbol, only the
+  latest one liquidation order within 1000ms will be pushed as the snapshot").
 - Mark: the median of ``index + EMA(mid - index)`` over a 5-minute window of the basis, the last
   and best prices (the book's mid) and the funding-adjusted index (the index over a run's horizon).
 """
