@@ -30,6 +30,17 @@ FORMATTED = [
     "tests/test_first_run.py",
     "tests/test_lint.py",
     "docs/hooks/parameters.py",
+    "src/liqcascade/engine/prices.py",
+    "src/liqcascade/venues/__init__.py",
+    "src/liqcascade/venues/base.py",
+    "src/liqcascade/venues/binance.py",
+    "src/liqcascade/venues/bybit.py",
+    "src/liqcascade/venues/hyperliquid.py",
+    "src/liqcascade/venues/live.py",
+    "src/liqcascade/venues/okx.py",
+    "src/liqcascade/venues/registry.py",
+    "tests/fictional_venue.py",
+    "tests/test_fictional_venue.py",
 ]
 
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InputError, from_validation_error
 from .population import MarketSpec, PopulationParams, synthesize
@@ -59,8 +59,23 @@ class AssetState(_Strict):
         return v
 
 
+def _registered_venue(v: str) -> str:
+    """A venue name the registry knows (:func:`liqcascade.venues.names`), or a one-line error
+    naming the known ones."""
+    from .venues import names
+
+    known = names()
+    if v not in known:
+        raise ValueError(f"unknown venue {v!r}; known venues: {', '.join(known)}")
+    return v
+
+
+#: a registered venue's name (checked against the registry when the file is read)
+VenueName = Annotated[str, AfterValidator(_registered_venue)]
+
+
 class MarketState(_Strict):
-    venue: Literal["binance", "bybit", "okx", "hyperliquid"]
+    venue: VenueName
     asset: str
     open_interest_usd: float = Field(gt=0)
     long_share: float = Field(ge=0, le=1)
@@ -128,7 +143,7 @@ class LargePosition(_Strict):
     """A reported large position placed explicitly (isolated), on top of the synthetic ones:
     its notional is taken out of its market's open interest before synthesis."""
 
-    venue: Literal["binance", "bybit", "okx", "hyperliquid"]
+    venue: VenueName
     asset: str
     side: Literal["long", "short"]
     notional_usd: float = Field(gt=0, description="USD at entry")
@@ -267,7 +282,7 @@ class BookParams(_Strict):
 
 class LiquidationParams(_Strict):
     adl_rule: Literal["queue", "pro_rata"] = "queue"
-    #: a liquidator vault (Hyperliquid's HLP) sells what it took over, half of it in this many
+    #: a liquidator vault (a venue's backstop that keeps the fees) sells what it took over, half of it in this many
     #: seconds (None: it keeps it to the end of the run)
     vault_unwind_half_life_s: float | None = Field(None, gt=0)
 
@@ -317,11 +332,12 @@ class Scenario:
         Long format, one row per bar, columns :data:`SERIES_COLUMNS`: ``asset``; ``bar_s`` (bar
         length in seconds: 300 for every asset over the look-back and the event window, 60 for the
         ``minute_assets`` over the event window); ``time_ms`` (bar open time, int64 epoch ms UTC);
-        ``open``, ``high``, ``low``, ``close`` (USDT per base unit, Binance USDⓈ-M perpetual
-        trades); ``volume`` (base units); ``oi_usd`` (Binance USDⓈ-M open interest in USD at the
-        bar's close, i.e. stamped ``time_ms + bar_s``; NaN where the data has none, e.g. 1-minute
-        bars that do not close on the 5-minute grid); ``funding_rate_8h`` (the last Binance
-        funding rate settled at or before ``time_ms``, fraction per 8 hours).
+        ``open``, ``high``, ``low``, ``close`` (USDT per base unit, trades of the USDT perpetual
+        the series was derived from: ``[series] sources``); ``volume`` (base units); ``oi_usd``
+        (that perpetual's open interest in USD at the bar's close, i.e. stamped ``time_ms + bar_s``;
+        NaN where the data has none, e.g. 1-minute bars that do not close on the 5-minute grid);
+        ``funding_rate_8h`` (its last funding rate settled at or before ``time_ms``, fraction per
+        8 hours).
 
         Rows come sorted by asset (in the order of ``[assets]``), then ``bar_s`` descending, then
         time.  Raises :class:`~liqcascade.errors.InputError` naming the file, the row (line of the

@@ -7,7 +7,8 @@ milliseconds, USD recomputed from contracts × contract size × price, the raw v
 ``info``).  :meth:`MarketState.to_json` / :meth:`MarketState.to_parquet` write it atomically;
 :meth:`MarketState.from_json` / :meth:`MarketState.from_parquet` read it back.
 
-What each venue gives through ccxt (4.5):
+What each venue gives through ccxt (4.5; each venue's module says so in its ``live`` source,
+:class:`liqcascade.venues.live.LiveSource`, which this module asks and which names its venue):
 
 ========== ================ ============= ================= ===================================
 venue      mark / index     funding       open interest     leverage tiers
@@ -43,19 +44,34 @@ import numpy as np
 
 from ._io import write_atomic
 from .errors import InputError
+from .venues import REGISTRY, get_venue
+from .venues.live import LiveSource
+from .venues.live import interval_hours as _interval_hours
+from .venues.live import number as _number
+from .venues.live import short as _short
 from .venues.tiers import TierTable
 
-SUPPORTED_EXCHANGES = ("binance", "bybit", "okx", "hyperliquid")
+
+def supported_exchanges() -> tuple[str, ...]:
+    """The registered venues that have a live source (a rule book's ``live``)."""
+    return tuple(name for name, rules in REGISTRY.items() if rules.live is not None)
+
+
+def _live(exchange_id: str) -> LiveSource:
+    """The venue's live source, or an InputError naming the venues that have one."""
+    known = supported_exchanges()
+    if exchange_id not in known:
+        raise InputError(f"unknown exchange {exchange_id!r}; choose one of {', '.join(known)}", field="exchange")
+    return get_venue(exchange_id).live
+
+
+#: the venues with a live source when the module was imported (see :func:`supported_exchanges`)
+SUPPORTED_EXCHANGES = supported_exchanges()
 #: Distances from mid (percent) at which :func:`fetch_market_state` sums the book.
 DEPTH_PCTS = (1.0, 2.0, 5.0)
-#: Order-book levels asked for (each venue's maximum of its default endpoint; Hyperliquid's l2Book
-#: has no size parameter and returns about 20 levels a side).
-BOOK_LIMITS = {"binance": 1000, "bybit": 500, "okx": 400, "hyperliquid": None}
-# Only perpetual/futures markets are loaded: a snapshot is of a derivative.
-_MARKET_TYPES = {"binance": ["linear", "inverse"], "bybit": ["linear", "inverse"], "okx": ["swap"],
-                 "hyperliquid": ["swap"]}
-# Bybit's open-interest endpoint is a series; ccxt asks for hourly points unless told otherwise
-_OPEN_INTEREST_PARAMS = {"bybit": {"interval": "5m"}}
+#: Order-book levels asked for per venue (each venue's maximum of its default endpoint; None: the
+#: endpoint takes no size), from the venues' live sources when the module was imported.
+BOOK_LIMITS = {name: get_venue(name).live.book_limit for name in SUPPORTED_EXCHANGES}
 _FORMAT = "liqcascade.MarketState"
 _FORMAT_VERSION = 1
 
@@ -276,7 +292,8 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
     Parameters
     ----------
     exchange_id:
-        ``binance``, ``bybit``, ``okx`` or ``hyperliquid``.
+        A registered venue with a live source (:func:`supported_exchanges`: ``binance``, ``bybit``,
+        ``okx``, ``hyperliquid`` and any venue registered since with a ``live``).
     symbol:
         ccxt unified symbol.  Where the venue lists no such market but has the same base asset's
         perpetual in its own quote (Hyperliquid: ``BTC/USDC:USDC`` for ``BTC/USDT:USDT``), that
@@ -295,26 +312,23 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
         The venue refused the ticker or the order book.
     """
     exchange_id = str(exchange_id).lower()
-    if exchange_id not in SUPPORTED_EXCHANGES:
-        raise InputError(f"unknown exchange {exchange_id!r}; choose one of {', '.join(SUPPORTED_EXCHANGES)}",
-                         field="exchange")
+    src = _live(exchange_id)
     ccxt = _ccxt()
     ex = exchange if exchange is not None else _new_exchange(ccxt, exchange_id)
     notes: list[str] = []
     call = _Caller(ccxt, exchange_id, notes)
 
     call.required("load markets", ex.load_markets)
-    market = _resolve_market(ex, exchange_id, symbol, notes)
+    market = _resolve_market(ex, exchange_id, symbol, notes, other_quote=src.other_quote_stands_in)
     sym = market["symbol"]
     linear = bool(market.get("linear", True)) and not bool(market.get("inverse", False))
     cs = _number(market.get("contractSize")) or 1.0
 
-    ticker_params = {"type": "swap"} if exchange_id == "hyperliquid" else {}
-    ticker = call.required("fetch_ticker", ex.fetch_ticker, sym, ticker_params)
+    ticker = call.required("fetch_ticker", ex.fetch_ticker, sym, dict(src.ticker_params))
     funding = call.optional("fetch_funding_rate", ex, "fetchFundingRate", ex.fetch_funding_rate, sym) or {}
     oi = call.optional("fetch_open_interest", ex, "fetchOpenInterest", ex.fetch_open_interest, sym,
-                       _OPEN_INTEREST_PARAMS.get(exchange_id, {})) or {}
-    book = call.required("fetch_order_book", ex.fetch_order_book, sym, BOOK_LIMITS.get(exchange_id))
+                       dict(src.open_interest_params)) or {}
+    book = call.required("fetch_order_book", ex.fetch_order_book, sym, src.book_limit)
 
     info: dict[str, Any] = {"market": market.get("info"), "ticker": ticker.get("info"),
                             "funding_rate": funding.get("info"), "open_interest": oi.get("info"),
@@ -326,8 +340,10 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
         mark = _first(mp.get("markPrice"))
         info["mark_price"] = mp.get("info")
     index = _first(funding.get("indexPrice"), ticker.get("indexPrice"))
-    if index is None and exchange_id == "okx":
-        index, info["index"] = _okx_index(ex, market, call)
+    if index is None:
+        got = src.index(ex, market, call)
+        if got is not None:
+            index, info["index"] = got
     if mark is None:
         notes.append(f"{exchange_id} gave no mark price for {sym}")
     if index is None:
@@ -345,11 +361,8 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
     rate = _number(funding.get("fundingRate"))
     interval = _interval_hours(funding.get("interval"))
     if rate is not None and interval is None:
-        interval, info["funding_interval"] = _funding_interval(ex, exchange_id, sym, call, notes)
-    next_funding = _first_int(funding.get("fundingTimestamp"))
-    if exchange_id == "hyperliquid" and rate is not None:
-        # Hyperliquid pays every hour on the hour; ccxt derives the time from the local clock
-        next_funding = (ts // 3_600_000 + 1) * 3_600_000
+        interval, info["funding_interval"] = src.funding_interval(ex, sym, call, notes)
+    next_funding = src.next_funding(_first_int(funding.get("fundingTimestamp")), rate, ts)
 
     contracts, base_oi, usd_oi = _open_interest(oi, linear, cs, mark)
     if contracts is None and oi:
@@ -359,8 +372,8 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
     asks = _base_levels(book.get("asks", []), linear, cs)
     depth = {p: book_depth_within(bids, asks, p) for p in DEPTH_PCTS}
 
-    tiers, raw_tiers = _leverage_tiers(ex, exchange_id, market, call, notes, as_of=_iso(ts)[:10])
-    info["meta" if exchange_id == "hyperliquid" else "leverage_tiers"] = raw_tiers
+    tiers, raw_tiers = src.leverage_tiers(ex, market, call, notes, as_of=_iso(ts)[:10])
+    info[src.tiers_info_key] = raw_tiers
     return MarketState(
         exchange=exchange_id, symbol=sym, timestamp=ts, datetime=_iso(ts), mark=mark, index=index, last=last,
         funding_rate=rate, funding_interval_hours=interval,
@@ -401,9 +414,12 @@ class _Caller:
     def __init__(self, ccxt, exchange_id: str, notes: list[str]):
         self.ccxt, self.exchange_id, self.notes = ccxt, exchange_id, notes
 
-    def _network(self, what: str, exc: BaseException) -> SnapshotNetworkError:
+    def network_error(self, what: str, exc: BaseException) -> SnapshotNetworkError:
+        """The one-line error of a network failure of ``what``."""
         kind = type(exc).__name__
         return SnapshotNetworkError(f"network: cannot reach {self.exchange_id} ({what}: {kind}: {_short(exc)})")
+
+    _network = network_error
 
     def required(self, what: str, fn: Callable, *args):
         ccxt = self.ccxt
@@ -459,13 +475,16 @@ def _requests_error():
 
 
 def _new_exchange(ccxt, exchange_id: str):
-    return getattr(ccxt, exchange_id)({
+    # only perpetual/futures markets are loaded: a snapshot is of a derivative
+    src = _live(exchange_id)
+    return getattr(ccxt, src.ccxt_id)({
         "enableRateLimit": True, "timeout": 15_000,
-        "options": {"fetchMarkets": {"types": _MARKET_TYPES[exchange_id]}},
+        "options": {"fetchMarkets": {"types": list(src.market_types)}},
     })
 
 
-def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str]) -> dict[str, Any]:
+def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str], *, other_quote: bool = False
+                    ) -> dict[str, Any]:
     markets = ex.markets or {}
     if not isinstance(symbol, str) or "/" not in symbol:
         raise InputError(f"expected a ccxt unified symbol such as BTC/USDT:USDT, got {symbol!r}", field="symbol")
@@ -473,8 +492,8 @@ def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str]) -> dict
     if market is None:
         base = symbol.split("/")[0]
         perps = sorted(s for s, m in markets.items() if m.get("base") == base and m.get("swap"))
-        if len(perps) == 1 and exchange_id == "hyperliquid":
-            notes.append(f"hyperliquid lists no {symbol}; its {base} perpetual {perps[0]} is used")
+        if len(perps) == 1 and other_quote:
+            notes.append(f"{exchange_id} lists no {symbol}; its {base} perpetual {perps[0]} is used")
             market = markets[perps[0]]
         else:
             hint = f"; its {base} perpetuals: {', '.join(perps)}" if perps else ""
@@ -483,36 +502,6 @@ def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str]) -> dict
         raise InputError(f"{market['symbol']} on {exchange_id} is a {market.get('type')} market; a snapshot is of "
                          "a perpetual or future (e.g. BTC/USDT:USDT)", field="symbol")
     return market
-
-
-def _okx_index(ex, market: Mapping[str, Any], call: _Caller) -> tuple[float | None, Any]:
-    # ccxt has no unified index-price call for OKX; its implicit public endpoint is the index ticker
-    family = (market.get("info") or {}).get("instFamily") or (market.get("info") or {}).get("uly")
-    if not family:
-        return None, None
-    raw = call.optional("index-tickers", ex, None, ex.publicGetMarketIndexTickers, {"instId": family})
-    rows = (raw or {}).get("data") or []
-    return (_number(rows[0].get("idxPx")), rows[0]) if rows else (None, raw)
-
-
-def _funding_interval(ex, exchange_id: str, sym: str, call: _Caller, notes: list[str]):
-    if exchange_id == "binance":
-        ccxt = call.ccxt
-        try:
-            fi = ex.fetch_funding_interval(sym)
-        except ccxt.NetworkError as exc:
-            raise call._network("fetch_funding_interval", exc) from None
-        except ccxt.NullResponse:
-            # fundingInfo lists only the symbols whose interval or caps were adjusted
-            notes.append(f"binance: {sym} is not in fundingInfo (symbols with adjusted intervals): the default "
-                         "8 h applies")
-            return 8.0, None
-        except ccxt.BaseError as exc:
-            notes.append(f"binance: fetch_funding_interval failed: {_short(exc, 160)}; interval unknown")
-            return None, None
-        return _interval_hours(fi.get("interval")), fi.get("info")
-    notes.append(f"{exchange_id} gave no funding interval for {sym}")
-    return None, None
 
 
 def _open_interest(oi: Mapping[str, Any], linear: bool, cs: float, mark: float | None):
@@ -540,73 +529,6 @@ def _base_levels(levels, linear: bool, cs: float) -> np.ndarray:
     return arr
 
 
-def _leverage_tiers(ex, exchange_id: str, market: Mapping[str, Any], call: _Caller, notes: list[str], *,
-                    as_of: str):
-    from .venues.loaders import from_ccxt_leverage_tiers, from_hyperliquid_meta
-
-    sym = market["symbol"]
-    try:
-        if exchange_id == "hyperliquid":
-            # ccxt has no leverage-tiers call for Hyperliquid; the info endpoint's meta has the tables
-            meta = call.optional("info meta", ex, None, ex.publicPostInfo, {"type": "meta"})
-            if meta is None:
-                return None, None
-            name = (market.get("info") or {}).get("name") or market.get("baseId") or market["base"]
-            tables = from_hyperliquid_meta(meta, as_of=as_of)
-            table = tables.get(sym) or tables.get(f"{name}/USDC:USDC")
-            raw = _hl_meta_excerpt(meta, name)
-            if table is None:
-                notes.append(f"hyperliquid meta has no margin table for {name}")
-            return table, raw
-        if ex.has.get("fetchMarketLeverageTiers") is True:
-            tiers = call.optional("fetch_market_leverage_tiers", ex, None, ex.fetch_market_leverage_tiers, sym)
-        else:
-            got = call.optional("fetch_leverage_tiers", ex, "fetchLeverageTiers", ex.fetch_leverage_tiers, [sym])
-            tiers = None if got is None else got.get(sym)
-            if got is None and exchange_id == "binance":
-                notes.append("binance: without tiers from the venue, liqcascade.venues' bundled Binance table applies")
-        if not tiers:
-            return None, None
-        table = from_ccxt_leverage_tiers(exchange_id, {sym: tiers}, contract_sizes={sym: market.get("contractSize")},
-                                         as_of=as_of)[sym]
-        return table, [t.get("info") for t in tiers]
-    except InputError as exc:
-        notes.append(f"{exchange_id}: the leverage tiers could not be read: {exc}")
-        return None, None
-
-
-def _hl_meta_excerpt(meta: Any, name: str) -> dict[str, Any]:
-    """The asset's universe entry and its margin table (the whole meta lists every asset)."""
-    if not isinstance(meta, Mapping):
-        return {}
-    entry = next((u for u in meta.get("universe", []) if isinstance(u, Mapping) and u.get("name") == name), None)
-    tid = None if entry is None else entry.get("marginTableId")
-    tables = [t for t in meta.get("marginTables", []) if isinstance(t, list) and t and t[0] == tid]
-    return {"universe": [entry] if entry else [], "marginTables": tables}
-
-
-def _interval_hours(interval: Any) -> float | None:
-    if interval is None:
-        return None
-    s = str(interval).strip().lower()
-    try:
-        if s.endswith("h"):
-            return float(s[:-1])
-        if s.endswith("m"):
-            return float(s[:-1]) / 60.0
-        return float(s)
-    except ValueError:
-        return None
-
-
-def _number(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _first(*xs: Any) -> float | None:
     for x in xs:
         v = _number(x)
@@ -625,11 +547,6 @@ def _iso(ms: int) -> str:
 
     t = _dt.datetime.fromtimestamp(ms / 1000.0, tz=_dt.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def _short(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pct_key(p: float) -> str:

@@ -11,14 +11,12 @@
   book the gap between a perpetual and spot closes by the same fraction, shared in inverse
   proportion to the two books' depth within 1 % (the deeper side moves less).  At the
   default 0.2 per second half a spread is gone in about 3.5 s.
-- **Mark** per venue, by its published rule: Binance, Bybit and Hyperliquid take the median of
-  ``index + EMA(mid - index)`` (the venue's window: Binance's and Bybit's 5-minute moving average
-  of the basis, Hyperliquid's 150 s EMA), the venue's mid (its last and best prices) and the
-  index (Binance's and Bybit's funding-adjusted index — ``index * (1 + funding * time to
-  funding)`` on Bybit — and Hyperliquid's median of CEX perpetual prices, all equal to the index
-  over a run's horizon); OKX's mark is ``index + EMA(basis)`` alone (``mark_rule="index_ema"``;
-  its window is not published, 5 minutes assumed).  The EMA is updated once per step; within a
-  step's waves the mark follows the index and the mid.
+- **Mark** per venue, by the rule its rule book declares (``kernel.mark_rule`` and
+  ``kernel.mark_window_s``, :class:`liqcascade.venues.KernelSpec`): ``"median3"``, the median of
+  ``index + EMA(mid - index)`` (the EMA over the venue's window), the venue's mid (its last and
+  best prices) and the index (the venues' funding-adjusted or oracle indices all equal the index
+  over a run's horizon); or ``"index_ema"``, ``index + EMA(basis)`` alone.  The EMA is updated
+  once per step; within a step's waves the mark follows the index and the mid.
 - **Resilience** (transient impact): per asset a *fair* price keeps ``permanent_impact`` of each
   step's trading-induced log move of the index (``F *= (I_end/I_start)**theta``); at the end of every step the index closes
   ``1 - 0.5**(dt/resilience_half_life_s)`` of its gap to the fair price (all the asset's mids
@@ -36,11 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-
-#: the basis EMA window per venue, seconds
-MARK_WINDOW_S = {"binance": 300.0, "bybit": 300.0, "okx": 300.0, "hyperliquid": 150.0}
-#: each venue's mark rule where it is not the median of three (OKX: index + EMA of the basis)
-MARK_RULE = {"okx": "index_ema"}
+from ..venues import MARK_RULES, kernel_spec
 
 
 @dataclass(frozen=True)
@@ -57,10 +51,14 @@ class PriceConfig:
     #: before the waves); None: the same as ``permanent_impact``, which then applies to the
     #: forced flow (the waves) only
     flow_permanent_impact: float | None = None
-    mark_window_s: dict[str, float] = field(default_factory=lambda: dict(MARK_WINDOW_S))
-    #: per venue "median3" (the venues' rule: median of index + EMA(basis), the book's mid and
-    #: the index) or "index_ema" (index + EMA(basis) alone); venues not listed use ``default_mark_rule``
-    mark_rule: dict[str, str] = field(default_factory=lambda: dict(MARK_RULE))
+    #: per venue, the basis EMA's window (seconds) where it departs from the venue's rule book
+    #: (``kernel.mark_window_s``); venues not listed use their rule book's
+    mark_window_s: dict[str, float] = field(default_factory=dict)
+    #: per venue, "median3" (median of index + EMA(basis), the book's mid and the index) or
+    #: "index_ema" (index + EMA(basis) alone) where it departs from the venue's rule book
+    #: (``kernel.mark_rule``); venues not listed use their rule book's, except that a book
+    #: declaring the common "median3" takes ``default_mark_rule`` (to compare the two rules)
+    mark_rule: dict[str, str] = field(default_factory=dict)
     default_mark_rule: str = "median3"
 
     def __post_init__(self):
@@ -86,10 +84,17 @@ class PriceConfig:
             raise InputError(f"no initial price for {e.args[0]}", field="initial") from None
 
     def rule(self, venue: str) -> str:
-        r = self.mark_rule.get(venue.lower(), self.default_mark_rule)
-        if r not in ("median3", "index_ema"):
+        """The venue's mark rule: this config's override, else its rule book's (a book's
+        "median3" replaced by ``default_mark_rule``)."""
+        r = self.mark_rule.get(venue.lower())
+        if r is None:
+            declared = kernel_spec(venue).mark_rule
+            r = self.default_mark_rule if declared == "median3" else declared
+        if r not in MARK_RULES:
             raise InputError(f"mark rule of {venue} must be 'median3' or 'index_ema', got {r!r}", field="mark_rule")
         return r
 
     def window(self, venue: str) -> float:
-        return float(self.mark_window_s.get(venue.lower(), 300.0))
+        """The venue's basis EMA window (seconds): this config's override, else its rule book's."""
+        w = self.mark_window_s.get(venue.lower())
+        return float(kernel_spec(venue).mark_window_s if w is None else w)

@@ -1,9 +1,11 @@
 """``simulate(...) -> Run``: build the kernel's arrays from the model's parts, run, collect.
 
-Kernel codes per venue (``_VENUE_CODES``) restate each rule book's liquidation step, ADL key and
-isolated-margin convention for the compiled loop; ``tests/engine/test_rules_mirror.py`` checks
-them against the rule books on random positions, so a rule book change that the codes miss fails
-a test.  Fee rates, cooldowns, backstop thresholds and the taker fee are read from the rule books.
+Kernel codes and parameters per venue are each rule book's declared ``kernel`` (a
+:class:`~liqcascade.venues.KernelSpec`: liquidation step, ADL key, isolated-margin convention,
+backstop ratio, partial-step threshold and fraction, cooldown, ADL price, mark rule and window,
+feed throttle); ``tests/engine/test_rules_mirror.py`` checks them against the rule books' methods
+on random positions, so a rule book change that the codes miss fails a test.  Fee rates and the
+taker fee are read from the rule books.
 """
 
 from __future__ import annotations
@@ -23,15 +25,6 @@ from .liquidity import Liquidity
 from .positions import CROSS, Positions, venue_symbol
 from .prices import PriceConfig
 from .threads import map_all, prefault_async, setup_threads, share
-
-# step kind: 0 whole, 1 next lower tier, 2 two tiers down above tier 2, 3 fraction above a threshold
-# adl kind: 0 PnL% x effective leverage, 1 Binance, 2 Hyperliquid
-_VENUE_CODES = {
-    "binance": dict(step=1, adl=1, fixed_mm_iso=0),
-    "bybit": dict(step=1, adl=0, fixed_mm_iso=1),
-    "okx": dict(step=2, adl=0, fixed_mm_iso=0),
-    "hyperliquid": dict(step=3, adl=2, fixed_mm_iso=0),
-}
 
 ADL_RULES = ("queue", "pro_rata")
 
@@ -70,15 +63,12 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     depth = liquidity.arrays(venues, assets)
     for vi, v in enumerate(venues):
         rules = get_venue(v)
-        if rules.name not in _VENUE_CODES:
-            raise InputError(f"the engine has no kernel codes for venue {v}", field="venue")
-        codes = _VENUE_CODES[rules.name]
-        ven_i[vi] = (codes["step"], 0, codes["adl"], codes["fixed_mm_iso"],
-                     1 if rules.procedure.adl_price == "previous_mark" else 0)
-        ven_f[vi, C.COOLDOWN] = rules.procedure.cooldown_s
-        ven_f[vi, C.BACKSTOP_FRAC] = float(getattr(rules, "backstop_fraction", 0.0))
-        ven_f[vi, C.HL_THRESH] = float(getattr(rules, "partial_threshold_usd", np.inf))
-        ven_f[vi, C.HL_FRAC] = float(getattr(rules, "partial_fraction", 1.0))
+        ks = rules.kernel  # the venue's declared kernel codes and parameters (venues.KernelSpec)
+        ven_i[vi] = (ks.step_rule, 0, ks.adl_rule, int(ks.fixed_mm_isolated), int(ks.adl_at_previous_mark))
+        ven_f[vi, C.COOLDOWN] = ks.cooldown_s
+        ven_f[vi, C.BACKSTOP_FRAC] = ks.backstop_ratio
+        ven_f[vi, C.HL_THRESH] = ks.partial_threshold_usd
+        ven_f[vi, C.HL_FRAC] = ks.partial_fraction
         ven_f[vi, C.TAKER] = rules.default_taker_fee
         for ai, a in enumerate(assets):
             m = vi * na + ai
@@ -880,7 +870,7 @@ def _gather_in_order(values, idx, order, out):
 def feed_throttles_s(venues) -> np.ndarray:
     """Per venue, the window (seconds) within which its public liquidation feed prints only the
     latest liquidation of a symbol; 0 where the feed prints every one."""
-    return np.array([get_venue(v).procedure.feed_throttle_s for v in venues], np.float64)
+    return np.array([get_venue(v).kernel.feed_throttle_s for v in venues], np.float64)
 
 
 def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
@@ -919,11 +909,10 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
 
 
 def as_reported(events: pd.DataFrame) -> pd.DataFrame:
-    """The liquidations a venue's public feed shows.  Where the venue throttles (Binance: "for
-    each symbol, only the latest one liquidation order within 1000ms will be pushed as the
-    snapshot"; OKX taken the same way) only the latest liquidation of each symbol in each
-    throttle window is kept; Bybit (``allLiquidation``) and Hyperliquid (on-chain fills) report
-    every one."""
+    """The liquidations a venue's public feed shows.  Where the venue throttles (its rule book's
+    ``kernel.feed_throttle_s`` > 0: a stream that pushes only the latest liquidation order of a
+    symbol within each window) only the latest liquidation of each symbol in each throttle window
+    is kept; a complete feed (throttle 0) reports every one."""
     if events.empty:
         return events
     keep = reported_mask(events["venue"].cat.codes.to_numpy(), events["asset"].cat.codes.to_numpy(),

@@ -1,45 +1,68 @@
-"""Venue rule books: one module per venue behind :class:`VenueRules`.
+"""Venue rule books: one module per venue behind :class:`VenueRules`, in a registry.
 
 >>> from liqcascade.venues import get_venue
 >>> v = get_venue("binance"); t = v.tier_table("BTC/USDT:USDT")
 >>> float(v.liquidation_price("long", 100.0, 30_000.0, 300_000.0, t).round(2))
 27167.09
+
+A venue is one module: its rule book (a :class:`VenueRules` subclass with its formulas, tier
+tables, liquidation procedure, fee, ADL, mark and feed rules, and the :class:`KernelSpec` the
+engine reads) registers itself with ``@register``.  The bundled venues register when the line
+below imports them; :func:`names` lists every registered venue.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 (the venues register in their listing order)
 
-from typing import Any
+from .base import (
+    ADL_PNL_X_LEVERAGE,
+    ADL_PNL_X_MARGIN_RATIO,
+    ADL_PRICE_X_NOTIONAL_SHARE,
+    MARK_RULES,
+    STEP_FRACTION_ABOVE,
+    STEP_ONE_TIER_DOWN,
+    STEP_TWO_TIERS_DOWN,
+    STEP_WHOLE,
+    KernelSpec,
+    LiquidationProcedure,
+    MarginFigures,
+    VenueRules,
+)
 
-from ..errors import InputError
-from .base import LiquidationProcedure, MarginFigures, VenueRules
+# the bundled venues, in the order they are listed (each module registers its rule book)
 from .binance import Binance
 from .bybit import Bybit
-from .hyperliquid import Hyperliquid
 from .okx import OKX
+from .hyperliquid import Hyperliquid
+from .registry import REGISTRY, get_venue, kernel_spec, names, register, unregister
 from .tiers import TierTable, derive_maintenance_amounts, table_date
 
-VENUES: dict[str, type[VenueRules]] = {v.name: v for v in (Binance, Bybit, OKX, Hyperliquid)}
-_cache: dict[tuple, VenueRules] = {}
-
-
-def get_venue(name: str, as_of: Any = None) -> VenueRules:
-    """The rule book of a venue by name (``binance``, ``bybit``, ``okx``, ``hyperliquid``).
-
-    ``as_of`` (a date, datetime or ISO string): the rule book looks its bundled tables up at that
-    date (:meth:`VenueRules.tier_table`); default the latest versions.  Cached per (venue, day).
-    """
-    key = str(name).lower()
-    if key not in VENUES:
-        raise InputError(f"unknown venue {name!r}; choose one of {', '.join(VENUES)}", field="venue")
-    day = None if as_of is None else table_date(as_of)
-    if (key, None) not in _cache:
-        _cache[(key, None)] = VENUES[key]()
-    if (key, day) not in _cache:
-        _cache[(key, day)] = _cache[(key, None)].at(day)
-    return _cache[(key, day)]
-
+#: rule book classes by name: the registry itself (venues registered later appear here too)
+VENUES = REGISTRY
 
 __all__ = [
-    "VENUES", "get_venue", "VenueRules", "MarginFigures", "LiquidationProcedure", "TierTable",
-    "derive_maintenance_amounts", "table_date", "Binance", "Bybit", "OKX", "Hyperliquid",
+    "VENUES",
+    "get_venue",
+    "names",
+    "register",
+    "unregister",
+    "kernel_spec",
+    "KernelSpec",
+    "VenueRules",
+    "MarginFigures",
+    "LiquidationProcedure",
+    "TierTable",
+    "derive_maintenance_amounts",
+    "table_date",
+    "Binance",
+    "Bybit",
+    "OKX",
+    "Hyperliquid",
+    "STEP_WHOLE",
+    "STEP_ONE_TIER_DOWN",
+    "STEP_TWO_TIERS_DOWN",
+    "STEP_FRACTION_ABOVE",
+    "ADL_PNL_X_LEVERAGE",
+    "ADL_PNL_X_MARGIN_RATIO",
+    "ADL_PRICE_X_NOTIONAL_SHARE",
+    "MARK_RULES",
 ]

@@ -1,8 +1,10 @@
 """The interface every venue rule book implements.
 
-A rule book is the one place a venue's formulas, tier tables, liquidation procedure, fees and ADL
-rule live.  The engine and the CLI talk to :class:`VenueRules` only; adding a venue is adding one
-module and its tier table.
+A rule book is the one place a venue's formulas, tier tables, liquidation procedure, fees, ADL
+rule, mark rule and public-feed throttle live, and what the compiled engine needs of them
+(:class:`KernelSpec`: integer rule codes and numeric parameters).  The engine, the scenarios and
+the CLI talk to :class:`VenueRules` and the registry (:mod:`liqcascade.venues.registry`) only;
+adding a venue is adding one module that registers its rule book.
 
 Units: sizes in base units (BTC), prices in USD per base unit, margins and fees in USD, rates as
 fractions (0.005 = 0.5 %), times in seconds.
@@ -25,6 +27,75 @@ from . import margin as _m
 from .tiers import TierTable, table_date
 
 Mode = Literal["isolated", "cross"]
+
+# ---------------------------------------------------------------------------------- kernel codes
+# The compiled loop (liqcascade.engine.core) switches on these integer codes; a rule book declares
+# which of them restates its methods (tests/engine/test_rules_mirror.py holds the two together).
+#: liquidation step rules (:attr:`KernelSpec.step_rule`): the whole position; the part above the
+#: next lower tier's cap; two tiers down, whole in the lowest two tiers; ``partial_fraction`` of
+#: positions above ``partial_threshold_usd`` notional, smaller ones whole
+STEP_WHOLE, STEP_ONE_TIER_DOWN, STEP_TWO_TIERS_DOWN, STEP_FRACTION_ABOVE = 0, 1, 2, 3
+#: ADL ranking keys (:attr:`KernelSpec.adl_rule`), profitable positions only: PnL fraction x
+#: effective leverage; ``max(0, uPnL)/max(1, wallet) x maintenance / margin balance``;
+#: ``(mark/entry)`` (``entry/mark`` for shorts) ``x notional / account value``
+ADL_PNL_X_LEVERAGE, ADL_PNL_X_MARGIN_RATIO, ADL_PRICE_X_NOTIONAL_SHARE = 0, 1, 2
+#: mark rules: the median of ``index + EMA(mid - index)``, the venue's mid and the index; or
+#: ``index + EMA(mid - index)`` alone
+MARK_RULES = ("median3", "index_ema")
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """What the compiled engine needs of a venue, declared by its rule book.
+
+    The integer codes name which of the kernel's restatements a rule book's methods follow
+    (``step_rule``: :meth:`VenueRules.liquidation_step`, ``STEP_*``; ``adl_rule``:
+    :meth:`VenueRules.adl_rank_key`, ``ADL_*``); the numbers are the rule book's parameters.
+    The liquidation fee is not declared: the engine probes :meth:`VenueRules.liquidation_fee`.
+    """
+
+    step_rule: int = STEP_WHOLE
+    adl_rule: int = ADL_PNL_X_LEVERAGE
+    #: isolated maintenance margin set on the entry value (the liquidation price stays fixed)
+    fixed_mm_isolated: bool = False
+    #: the backstop (vault or engine takeover at the bankruptcy price, of a position or a whole
+    #: cross account) takes over where equity < ratio x maintenance margin; 0: no backstop
+    backstop_ratio: float = 0.0
+    #: ``STEP_FRACTION_ABOVE``: positions above this notional (USD) close this fraction per step
+    partial_threshold_usd: float = math.inf
+    partial_fraction: float = 1.0
+    #: seconds between two partial steps of one position (or one cross account)
+    cooldown_s: float = 0.0
+    #: ADL closes at the mark before the triggering update (else at the bankruptcy price)
+    adl_at_previous_mark: bool = False
+    #: one of :data:`MARK_RULES`
+    mark_rule: str = "median3"
+    #: the basis EMA's window, seconds
+    mark_window_s: float = 300.0
+    #: the public liquidation feed prints only the latest liquidation of a symbol within this
+    #: many seconds; 0: every one
+    feed_throttle_s: float = 0.0
+
+    def __post_init__(self):
+        def bad(field: str, why: str):
+            raise InputError(f"kernel spec: {field} {why}", field=field)
+
+        if self.step_rule not in (STEP_WHOLE, STEP_ONE_TIER_DOWN, STEP_TWO_TIERS_DOWN, STEP_FRACTION_ABOVE):
+            bad("step_rule", f"must be one of the STEP_* codes, got {self.step_rule!r}")
+        if self.adl_rule not in (ADL_PNL_X_LEVERAGE, ADL_PNL_X_MARGIN_RATIO, ADL_PRICE_X_NOTIONAL_SHARE):
+            bad("adl_rule", f"must be one of the ADL_* codes, got {self.adl_rule!r}")
+        if self.mark_rule not in MARK_RULES:
+            bad("mark_rule", f"must be one of {', '.join(MARK_RULES)}, got {self.mark_rule!r}")
+        if not (math.isfinite(self.backstop_ratio) and self.backstop_ratio >= 0):
+            bad("backstop_ratio", "must be a non-negative ratio (0: no backstop)")
+        if not (self.partial_threshold_usd >= 0 and 0 < self.partial_fraction <= 1):
+            bad("partial_fraction", "must be in (0, 1] with a non-negative threshold")
+        for name in ("cooldown_s", "feed_throttle_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                bad(name, "must be a non-negative number of seconds")
+        if not (math.isfinite(self.mark_window_s) and self.mark_window_s > 0):
+            bad("mark_window_s", "must be a positive number of seconds")
 
 
 @dataclass(frozen=True)
@@ -64,7 +135,7 @@ class LiquidationProcedure:
 
 
 class VenueRules:
-    """Base class of the four rule books.
+    """Base class of the rule books.
 
     Subclasses set the class attributes and override the few methods where the venue departs
     from the common equation (:mod:`liqcascade.venues.margin`).
@@ -77,9 +148,13 @@ class VenueRules:
     #: whether the taker fee is added to the maintenance rate in the liquidation test (OKX)
     fee_in_maintenance: ClassVar[bool] = False
     procedure: ClassVar[LiquidationProcedure]
+    #: what the compiled engine needs (the default restates the base class's methods: whole
+    #: positions per step, ADL by PnL fraction x effective leverage, no backstop)
+    kernel: ClassVar[KernelSpec] = KernelSpec()
+    #: how a live snapshot of the venue is fetched (ccxt); None: the venue has no live source
+    live: ClassVar[Any] = None
 
-    def __init__(self, tables: Mapping[str, TierTable | Sequence[TierTable]] | None = None, *,
-                 as_of: Any = None):
+    def __init__(self, tables: Mapping[str, TierTable | Sequence[TierTable]] | None = None, *, as_of: Any = None):
         """``tables``: per symbol one table or its dated versions (default: the bundled ones);
         ``as_of``: the date :meth:`tier_table` looks tables up at when not told (default: the
         latest version)."""
@@ -168,8 +243,9 @@ class VenueRules:
             return table.mmr, table.maintenance_amount
         return None, None
 
-    def maintenance_margin(self, size, price, table: TierTable, *, entry=None, mode: Mode = "isolated",
-                           taker_fee=None) -> np.ndarray:
+    def maintenance_margin(
+        self, size, price, table: TierTable, *, entry=None, mode: Mode = "isolated", taker_fee=None
+    ) -> np.ndarray:
         """Maintenance margin (USD) of positions of ``size`` base units at mark ``price``.
 
         It is the amount the venue compares equity with; for OKX it includes the taker fee to
@@ -182,8 +258,9 @@ class VenueRules:
             return size * price * (table.mmr[k] + extra) - table.maintenance_amount[k]
         return _m.maintenance_from_lines(size * price, table.mmr, table.maintenance_amount, extra)
 
-    def liquidation_price(self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated",
-                          taker_fee=None) -> np.ndarray:
+    def liquidation_price(
+        self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated", taker_fee=None
+    ) -> np.ndarray:
         """Mark price (USD) at which equity meets the maintenance margin.
 
         ``collateral`` is the isolated margin, or for cross positions the account's collateral
@@ -198,15 +275,17 @@ class VenueRules:
             return _m.liquidation_price_from_lines(
                 side, size, entry, collateral, np.zeros(1), np.zeros(1), table.mmr[k] + extra
             )
-        return _m.liquidation_price_from_lines(side, size, entry, collateral, table.mmr,
-                                               table.maintenance_amount, extra)
+        return _m.liquidation_price_from_lines(
+            side, size, entry, collateral, table.mmr, table.maintenance_amount, extra
+        )
 
     def bankruptcy_price(self, side, size, entry, collateral) -> np.ndarray:
         """Mark price (USD) at which the collateral is exhausted: ``E - s*M/Q``."""
         return _m.bankruptcy_price(side, size, entry, collateral)
 
-    def margin_figures(self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated",
-                       taker_fee=None) -> MarginFigures:
+    def margin_figures(
+        self, side, size, entry, collateral, table: TierTable, *, mode: Mode = "isolated", taker_fee=None
+    ) -> MarginFigures:
         """Liquidation and bankruptcy prices, maintenance margin and tier in one call."""
         lp = self.liquidation_price(side, size, entry, collateral, table, mode=mode, taker_fee=taker_fee)
         bp = self.bankruptcy_price(side, size, entry, collateral)
@@ -235,7 +314,9 @@ class VenueRules:
         if measure > table.max_position():
             raise InputError(
                 f"position of {measure:,.2f} {unit} exceeds the largest tier ({table.max_position():,.0f}) "
-                f"of {self.name} {table.symbol}", field="size")
+                f"of {self.name} {table.symbol}",
+                field="size",
+            )
         k = int(table.tier_index(measure))
         max_lev = float(table.max_leverage[k])
         lev = leverage if leverage is not None else size * entry / margin
@@ -246,11 +327,15 @@ class VenueRules:
             if margin < initial * (1 - 1e-12):
                 raise InputError(
                     f"margin {margin:,.2f} cannot open a {size * entry:,.2f} USD position at {leverage:g}x "
-                    f"(needs {initial:,.2f})", field="margin")
+                    f"(needs {initial:,.2f})",
+                    field="margin",
+                )
         if lev > max_lev * (1 + 1e-12):
             raise InputError(
                 f"leverage {lev:,.4g}x is above the {max_lev:g}x maximum of tier {k + 1} "
-                f"({self.name} {table.symbol}, {size * entry:,.0f} USD notional)", field="leverage")
+                f"({self.name} {table.symbol}, {size * entry:,.0f} USD notional)",
+                field="leverage",
+            )
 
     # ------------------------------------------------------------------ liquidation procedure
     def liquidation_fee(self, notional, remaining_equity, symbol: str | None = None) -> np.ndarray:

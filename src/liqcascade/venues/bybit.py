@@ -10,6 +10,9 @@
   margin left above bankruptcy goes to the insurance fund.
 - ADL: by profit and effective leverage (exact formula unpublished): PnL% x effective leverage.
 - Public liquidation stream (``allLiquidation``): complete.
+- Mark: the median of ``index + EMA(mid - index)`` (the 5-minute moving average of the basis),
+  the book's mid and the funding-adjusted index ``index * (1 + funding * time to funding)``
+  (the index over a run's horizon).
 """
 
 from __future__ import annotations
@@ -17,24 +20,47 @@ from __future__ import annotations
 import numpy as np
 
 from . import margin as _m
-from .base import LiquidationProcedure, VenueRules
+from .base import ADL_PNL_X_LEVERAGE, STEP_ONE_TIER_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .live import LiveSource
+from .registry import register
 from .tiers import TierTable
 
 
+class BybitLive(LiveSource):
+    """tickers give mark, index and funding; open interest is a series (asked at 5 minutes, ccxt
+    would ask hourly points); risk limits are public."""
+
+    market_types = ("linear", "inverse")
+    book_limit = 500
+    open_interest_params = {"interval": "5m"}
+
+
+@register
 class Bybit(VenueRules):
     name = "bybit"
     title = "Bybit USDT perpetual"
     quote = "USDT"
     default_taker_fee = 0.00055
+    kernel = KernelSpec(
+        step_rule=STEP_ONE_TIER_DOWN,
+        adl_rule=ADL_PNL_X_LEVERAGE,
+        fixed_mm_isolated=True,
+        cooldown_s=0.0,
+        mark_rule="median3",
+        mark_window_s=300.0,
+        feed_throttle_s=0.0,
+    )
     procedure = LiquidationProcedure(
         partial="close the part above the next lower risk-limit tier; the lowest tier whole",
-        cooldown_s=0.0,
+        cooldown_s=kernel.cooldown_s,
         backstop="liquidation engine takes the position over at the bankruptcy price",
         fee_recipient="insurance_fund",
         adl_rule="PnL% x effective leverage (profitable positions only)",
         public_feed="allLiquidation stream: complete",
-        feed_throttle_s=0.0,
+        feed_throttle_s=kernel.feed_throttle_s,
     )
+
+    live = BybitLive("bybit")
 
     def maintenance_margin(self, size, price, table, *, entry=None, mode="isolated", taker_fee=None):
         if mode == "isolated":
