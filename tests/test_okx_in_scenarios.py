@@ -53,3 +53,18 @@ def test_the_engine_grid_and_okx_eth_positions_fit_their_tables():
     okx_btc = notional[btc & (pop.venue == vi)].sum() / notional[btc].sum()
     oi = {(m.venue, m.asset): m.open_interest_usd for m in s.spec.markets}
     assert okx_btc == pytest.approx(oi[("okx", "BTC")] / sum(oi[(v, "BTC")] for v in VENUES), rel=0.05)
+
+
+def test_a_small_draw_fits_okx_sol_under_its_small_table():
+    """OKX SOL's table ends at 364,000 SOL (about 33.5M USD at the start): a reduced draw that keeps
+    too few long survivors to hold the side's open interest lets the side's drawn positions stand
+    in instead of failing ('1 positions cannot hold 108,150,280 USD')."""
+    s = load_scenario("feb-2026")
+    pop = build_population(s, n_positions=1_000, seed=0)
+    table = get_venue("okx").tier_table("SOL/USDT:USDT")
+    vi, ai = pop.venues.index("okx"), pop.assets.index("SOL")
+    sel = (pop.venue == vi) & (pop.asset == ai) & ~pop.is_pending
+    assert np.all(pop.size[sel] <= 0.95 * table.max_position() * table.contract_size * (1 + 1e-9))
+    m = next(m for m in s.spec.markets if (m.venue, m.asset) == ("okx", "SOL"))
+    at_start = pop.size[sel] * s.spec.assets["SOL"].start_price
+    assert at_start.sum() == pytest.approx(m.open_interest_usd, rel=1e-9)
