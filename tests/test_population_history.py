@@ -270,7 +270,10 @@ def test_scenario_entry_point_builds_the_bundled_scenario_from_history():
     sc = load_scenario("feb-2026")
     bars = {a: real_bars(a) for a in sc.spec.assets}
     pop = build_population(sc, n_positions=20_000, seed=0, bars=bars)
-    assert pop.meta["method"] == "history" and len(pop) == pytest.approx(20_000, rel=0.1)
+    # OKX ETH's table holds tier 1 only (500 ETH): its groups draw enough positions for that tier
+    # to hold their open interest (about 15,000), on top of the requested count
+    okx_eth = (pop.venue == pop.venues.index("okx")) & (pop.asset == pop.assets.index("ETH"))
+    assert pop.meta["method"] == "history" and len(pop) - okx_eth.sum() == pytest.approx(20_000, rel=0.1)
     assert pop.meta["end_ms"] - pop.meta["now_ms"] == sc.spec.horizon_hours * 3_600_000
     standing = ~pop.is_pending
     large = {(w.venue, w.asset) for w in sc.spec.large_positions}

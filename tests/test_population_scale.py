@@ -8,9 +8,11 @@ populations:
 - ``paths``, from the scenario's stated paths (no series beside the copy): ~24,000 positions at
   the real count, 8,000 reduced; each reduced run's full-scale liquidated accounts and USD within
   15 % of the real-count runs';
-- ``history``, from the market's history (the series copied beside it, the default): ~13,000
-  positions, 5,000 reduced; the estimates within 15 % as the seeds' mean (one seed's cascade
-  differs from another's by ~25 % here, full count or not).
+- ``history``, from the market's history (the series copied beside it, the default): ~15,000
+  positions, 5,000 reduced; the estimates within 15 % as the mean of seeds 0-3 (one seed's cascade
+  differs from another's by ~25 % here, full count or not: with OKX in the scenario, seeds 0 and 1
+  alone put the reduced USD 20 % under the full count's, 28 % and 12 % per seed, where before OKX
+  they were 28 % under and 28 % over).
 
 (Before the fix the full-scale accounts came out ~3x too high: the scale divided the count
 before survivorship by the count after it.)"""
@@ -33,6 +35,8 @@ _USD_KEYS = ("open_interest_usd", "depth_1pct_usd", "spot_depth_1pct_usd", "usd"
 
 #: per population: the reduced count, the tolerance of the count drawn and of the scale's estimate
 CASES = {"paths": (8_000, 0.05, 0.03), "history": (5_000, 0.15, 0.05)}
+#: the seeds each population is run with (the history's cascades vary more from seed to seed)
+SEEDS = {"paths": (0, 1), "history": (0, 1, 2, 3)}
 
 
 def _scaled_scenario(path, kind):
@@ -58,7 +62,7 @@ def runs(request, tmp_path_factory):
     reduced = CASES[kind][0]
     out = {}
     for n in (None, reduced):
-        for seed in (0, 1):
+        for seed in SEEDS[kind]:
             run, pop = run_scenario(sc, n_positions=n, seed=seed)
             out[n, seed] = (pop, summarize(run, pop, sc, seed=seed))
     return kind, out
@@ -67,7 +71,7 @@ def runs(request, tmp_path_factory):
 def test_a_reduced_run_draws_about_n(runs):
     kind, runs = runs
     reduced, drawn_rel, scale_rel = CASES[kind]
-    for seed in (0, 1):
+    for seed in SEEDS[kind]:
         pop, s = runs[reduced, seed]
         if kind == "paths":
             assert len(pop) == pytest.approx(reduced, rel=drawn_rel)
@@ -82,10 +86,10 @@ def test_a_reduced_run_draws_about_n(runs):
 def test_a_reduced_run_estimates_full_scale_accounts_and_usd_within_15_percent(runs):
     kind, runs = runs
     reduced = CASES[kind][0]
-    full_accounts = np.mean([runs[None, s][1]["accounts_liquidated"] for s in (0, 1)])
-    full_usd = np.mean([runs[None, s][1]["liquidations_usd"] for s in (0, 1)])
+    full_accounts = np.mean([runs[None, s][1]["accounts_liquidated"] for s in SEEDS[kind]])
+    full_usd = np.mean([runs[None, s][1]["liquidations_usd"] for s in SEEDS[kind]])
     assert full_accounts > 1_000  # a cascade, not a handful of positions
-    est = [runs[reduced, seed][1] for seed in (0, 1)]
+    est = [runs[reduced, seed][1] for seed in SEEDS[kind]]
     for s in est:
         assert s["accounts_liquidated"] < 0.5 * full_accounts  # counts need the scale ...
     if kind == "paths":  # ... and get it, each seed

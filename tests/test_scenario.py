@@ -106,8 +106,12 @@ def test_large_positions_are_placed_and_taken_out_of_open_interest():
 
 
 def test_large_position_on_a_missing_market_refused(tmp_path):
+    # feb-2026 holds every asset on every venue: take its OKX BTC market out
+    blocks = GOOD.split("\n[[markets]]\n")
+    text = "\n[[markets]]\n".join(b for b in blocks if not b.startswith('venue = "okx"\nasset = "BTC"\n'))
+    assert len(text) < len(GOOD)
     f = tmp_path / "w.toml"
-    f.write_text(GOOD + '\n[[large_positions]]\nvenue = "okx"\nasset = "BTC"\nside = "long"\n'
+    f.write_text(text + '\n[[large_positions]]\nvenue = "okx"\nasset = "BTC"\nside = "long"\n'
                         'notional_usd = 1e8\nleverage = 10\nentry = 70000\n')
     with pytest.raises(InputError, match=r"large_positions\[0\]"):
         load_scenario(f)

@@ -235,7 +235,6 @@ def test_memory_does_not_grow_with_the_number_of_paths(tmp_path):
     (dict(SMALL, parameters={"market_maker.nope": [1]}), "parameters.market_maker.nope"),
     (dict(SMALL, parameters={"market_maker.min_multiplier": [0.5, 2.0]}), "parameters.market_maker.min_multiplier"),
     (dict(SMALL, shocks=dict(usd=[1e8], asset=["XRP"])), "shocks.asset"),  # not an asset of feb-2026
-    (dict(SMALL, shocks=dict(usd=[1e8], venue=["okx"])), "shocks.venue"),  # not a venue of feb-2026
     (dict(SMALL, shocks=dict(usd=[1e8], venue=["deribit"])), "shocks.venue"),
     (dict(SMALL, levels=[1.0]), "levels"),
     (dict(SMALL, surprise=1), "surprise"),

@@ -454,7 +454,8 @@ def synthesize(
                     n = max(1, int(round(oi / c.mean_notional_usd * scale_count)))
                     # enough positions that none must outgrow the venue's largest tier (heavy tails:
                     # room for the biggest to hold several times the mean)
-                    max_usd = table.max_position() * (table.contract_size * grid[-1] if table.basis == "contracts" else 1.0)
+                    # (contracts: valued at the path's lowest price, where a contract is worth least)
+                    max_usd = table.max_position() * (table.contract_size * gp.min() if table.basis == "contracts" else 1.0)
                     n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
                     n = max(n, n_min)
                     slots = n  # candidates drawn for the group (a redraw replaces one in its slot)

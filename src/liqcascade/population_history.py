@@ -293,6 +293,14 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
                 opened_usd=opened_usd, falls=falls, n=n, n_lb=n_lb)
 
 
+def _tier_capacity_usd(table, p_start: float, entry: np.ndarray) -> float:
+    """USD at ``p_start`` that positions entered at ``entry`` can hold with none beyond 95 % of the
+    table's largest tier (the cap :func:`~liqcascade.population._fit_open_interest` applies)."""
+    if table.basis == "contracts":
+        return len(entry) * 0.95 * table.max_position() * table.contract_size * p_start
+    return float(np.sum(0.95 * table.max_position() * p_start / np.maximum(p_start, entry)))
+
+
 def _fit_standing(size, entry, lev, bar, side, oi, p_start: float, bars: _Bars, table, rules, m: MarketSpec):
     """Scale one side's survivors so their size at the start price holds ``oi`` USD
     (``Σ size × p_start``); keep every liquidation price beyond the look-back's range after its
@@ -430,9 +438,11 @@ def synthesize_from_history(
             oi = m.open_interest_usd * side_share
             if oi <= 0:
                 continue
-            if len(sel) == 0:
-                # a small draw can lose a whole side to the look-back: the side's drawn positions
-                # stand in (those the path crossed are de-levered below until it no longer does)
+            if len(sel) == 0 or _tier_capacity_usd(table, b.open_start, d["entry"][sel]) < oi:
+                # a small draw can lose a whole side to the look-back, or keep too few for the
+                # venue's largest tier to hold the side's open interest (a small table such as
+                # OKX's): the side's drawn positions stand in (those the path crossed are
+                # de-levered below until it no longer does)
                 sel = np.flatnonzero(lookback_pos & (d["side"] == side))
                 keep[sel] = True
             if len(sel) == 0:

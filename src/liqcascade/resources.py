@@ -6,7 +6,9 @@ of memory; this machine has 23.1 GB available``), instead of a ``MemoryError`` m
 
 The estimates are per item and deliberately round: they are measured peaks of the real code
 paths divided by the item count (see each constant), and a request is refused only when even
-that estimate exceeds the memory available now; a request near the limit may still run out.
+that estimate exceeds the memory available now; a request near the limit may still run out.  A
+replay also carries a fixed cost whatever its count (interpreter, libraries, compiled engine, the
+per-step records: :data:`FIXED_BYTES`, :data:`COMPILE_BYTES`), less what this process holds already.
 """
 
 from __future__ import annotations
@@ -25,6 +27,21 @@ BYTES_PER_POSITION = 200
 
 #: Bytes per cell of a liquidation map: two float64 grids (longs, shorts) while they are built.
 BYTES_PER_MAP_CELL = 16
+
+#: Resident bytes a replay holds whatever its count: the interpreter, the NumPy/Numba/pandas
+#: imports, the compiled engine loaded from Numba's disk cache and the per-step records of the
+#: default scenario.  Measured with ``/usr/bin/time -v .venv/bin/liqcascade run feb-2026
+#: --positions 1000`` on 2026-12-06 (48 h at 1 s), engine in the disk cache: maximum resident set
+#: 1,146,556 kB with OKX in the scenario (4 assets x 4 venues; 31,073 positions drawn, the floor
+#: its tables impose, ~6 MB of it per-position), 964,828 kB before (4 x 3; 5,949 positions).
+#: Rounded up.  What this process already holds when a request is checked (about 180 MB after the
+#: CLI's imports) is in use, not available, and is not counted twice (see :func:`fixed_bytes_to_come`).
+FIXED_BYTES = 1_200_000_000
+
+#: More resident bytes while Numba compiles the engine (the first run after an install or an
+#: edit of the package's sources): the same command peaked at 1,425,508 kB when it compiled the
+#: engine (279 MB above the cached run; 1,280,784 kB, 316 MB above, before OKX).  Rounded up.
+COMPILE_BYTES = 350_000_000
 
 
 def available_memory_bytes() -> int:
@@ -70,9 +87,48 @@ def require_memory(what: str, need_bytes: float, *, field: str | None = None) ->
                          f"{human_bytes(have)} available (a request may take half)", field=field)
 
 
+def current_rss_bytes() -> int:
+    """Resident bytes of this process now (0 when they cannot be read)."""
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:  # pragma: no cover - psutil comes with the dask extra
+        try:
+            with open("/proc/self/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+
+def engine_compiles() -> bool:
+    """Whether a replay started now would compile the engine (it is not in Numba's disk cache)."""
+    try:
+        from ._jit import engine_in_disk_cache
+
+        return engine_in_disk_cache() is False
+    except Exception:  # pragma: no cover - an unreadable cache: assume the cached case
+        return False
+
+
+def fixed_bytes_to_come() -> int:
+    """The part of the fixed cost (:data:`FIXED_BYTES`, plus :data:`COMPILE_BYTES` when the engine
+    must be compiled) this process does not hold yet: what it holds now is already subtracted from
+    the memory available, so only the rest is still to be allocated."""
+    fixed = FIXED_BYTES + (COMPILE_BYTES if engine_compiles() else 0)
+    return max(0, fixed - current_rss_bytes())
+
+
+def positions_bytes(n_positions: float) -> float:
+    """Peak memory a replay of ``n_positions`` still needs: the per-position arrays
+    (:data:`BYTES_PER_POSITION`) and the fixed cost not yet held (:func:`fixed_bytes_to_come`)."""
+    return float(n_positions) * BYTES_PER_POSITION + fixed_bytes_to_come()
+
+
 def require_positions(n_positions: float, what: str, *, field: str | None = "positions") -> None:
-    """Refuse a population of ``n_positions`` that cannot fit (see :data:`BYTES_PER_POSITION`)."""
-    require_memory(what, float(n_positions) * BYTES_PER_POSITION, field=field)
+    """Refuse a population of ``n_positions`` that cannot fit (see :data:`BYTES_PER_POSITION` and
+    :data:`FIXED_BYTES`)."""
+    require_memory(what, positions_bytes(n_positions), field=field)
 
 
 def require_population(scenario, n_positions: int | None) -> None:
