@@ -42,7 +42,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -86,6 +86,24 @@ DEFAULT_FREE = (
     FreeParameter("market_maker.refill_half_life_s", 30.0, 3600.0),
     FreeParameter("cohorts.panic_per_drawdown", 1e-6, 1e-3),
 )
+
+
+def joint_scenarios(also: Sequence[str], parameters) -> list[tuple[Any, Any]]:
+    """Further scenarios fitted jointly, each ``SCENARIO[=TARGETS]`` (its bundled targets unless
+    ``TARGETS`` is given), loaded with the same global ``parameters``: a list of (scenario,
+    targets)."""
+    from .pipeline import resolve_targets
+
+    joint = []
+    for spec in also:
+        name, _, tfile = spec.partition("=")
+        other = load_scenario(name.strip(), parameters=parameters)
+        otg = resolve_targets(tfile.strip() or "auto", other)
+        if otg is None:
+            raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS",
+                             field="also")
+        joint.append((other, otg))
+    return joint
 
 
 def row_distance(row: Row) -> float:

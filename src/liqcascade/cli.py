@@ -23,6 +23,7 @@ from rich.table import Table
 
 from . import liqprice as lp
 from .errors import InputError
+from .market_files import MAP_COLUMNS
 
 # Click's base exception, whether Typer vendors Click (>= 0.17) or depends on it: found through
 # the public BadParameter rather than a private import path.
@@ -460,8 +461,8 @@ def run_cmd(
                                        "observed where the scenario has a series."),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
-    from .report import STAGES, resolve_targets, run_and_report, scenario_mode
-    from .scenario import load_parameters, load_scenario
+    from .pipeline import load, resolve_targets, scenario_mode
+    from .report import STAGES, run_and_report
 
     with _guard():
         if positions is not None and positions <= 0:
@@ -474,9 +475,7 @@ def run_cmd(
 
         check_catalogue(out)
         # everything the user gave is checked before the progress bar starts
-        if parameters is not None and not parameters.is_file():
-            raise InputError(f"no such file: {parameters}", field="parameters")
-        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
+        sc = load(scenario, parameters=parameters)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         mode = scenario_mode(sc, mode)
         err = Console(stderr=True, highlight=False)
@@ -608,9 +607,8 @@ def calibrate_cmd(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .calibrate import DEFAULT_FREE, calibrate, parse_free, parse_seeds, seed_list, write_result
-    from .report import resolve_targets
-    from .scenario import load_parameters, load_scenario
+    from .calibrate import DEFAULT_FREE, calibrate, joint_scenarios, parse_free, parse_seeds, seed_list, write_result
+    from .pipeline import load, resolve_targets
 
     with _guard():
         if positions <= 0:
@@ -624,22 +622,14 @@ def calibrate_cmd(
             raise InputError(f"no such file: {parameters}", field="parameters")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} exists and is not a directory", field="out")
-        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
+        sc = load(scenario, parameters=parameters)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         if tg is None:
             raise InputError(f"no bundled targets for {sc.name}; give --targets FILE", field="targets")
         fit = [parse_free(f, sc.params) for f in free] or list(DEFAULT_FREE)
         if len({p.path for p in fit}) < len(fit):
             raise InputError("a parameter is given twice", field="free")
-        joint = []
-        for spec in also:
-            name, _, tfile = spec.partition("=")
-            other = load_scenario(name.strip(), parameters=sc.params)
-            otg = resolve_targets(tfile.strip() or "auto", other)
-            if otg is None:
-                raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS",
-                                 field="also")
-            joint.append((other, otg))
+        joint = joint_scenarios(also, sc.params)
         from .resources import require_population
 
         for one in [sc, *(o for o, _ in joint)]:
@@ -812,123 +802,6 @@ def _warnings_to_stderr() -> Iterator[None]:
                 print(f"{PROG}: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
 
 
-def _write_out(path: Path, write) -> Path:
-    """Run ``write(tmp)`` on a temporary path beside ``path`` (same suffix), then rename it into
-    place: an interrupted export never leaves half a file.  ``write`` returns the path it wrote."""
-    import os
-    import tempfile
-
-    directory = path.parent
-    if not directory.is_dir():
-        raise InputError(f"directory {str(directory)!r} does not exist", field="out")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    os.close(fd)
-    try:
-        written = Path(write(Path(tmp)))
-        final = path.with_suffix(written.suffix)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(written, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only
-        os.replace(written, final)
-        return final
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    finally:
-        for leftover in {Path(tmp), Path(tmp).with_suffix(".html")}:
-            if leftover.exists():
-                leftover.unlink()
-
-
-@contextlib.contextmanager
-def _reading(path: Optional[Path], flag: str) -> Iterator[None]:
-    """The boundary of a file read: what the readers do not turn into InputError themselves (a
-    file that is not UTF-8 text, not CSV, a broken archive, an OS error) is one line naming the
-    file and the flag."""
-    import csv
-    import gzip
-    import zipfile
-
-    import pandas as pd
-
-    try:
-        yield
-    except InputError:
-        raise
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, zipfile.BadZipFile,
-            gzip.BadGzipFile, EOFError, OSError, ValueError) as exc:
-        text = str(exc).strip().splitlines()
-        raise InputError(f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
-                         field=flag.lstrip("-").replace("-", "_")) from None
-
-
-def _peek_header(path: Path) -> list[str]:
-    """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased
-    (:func:`liqcascade.marketdata.peek_header`)."""
-    from .marketdata import peek_header
-
-    return peek_header(path)
-
-
-def _read_bars(path: Path):
-    """Binance kline archives (with or without header) or any OHLCV CSV with a header."""
-    from .data import read_binance_klines, read_ohlcv
-
-    head = _peek_header(path)
-    if not head or not head[0] or head[0].replace(".", "", 1).isdigit() or "open_time" in head:
-        return read_binance_klines(path)
-    return read_ohlcv(path)
-
-
-def _one_market(frame, want: Optional[str], path: Path, flag: str):
-    """The rows of one market in a file that may hold several (Coinalyze exports hold BTC and ETH)."""
-    key = "coinalyze_symbol" if "coinalyze_symbol" in frame.columns else "symbol"
-    if key not in frame.columns or frame[key].nunique(dropna=False) <= 1:
-        return frame
-    markets = sorted(map(str, frame[key].unique()))
-    if want is not None:
-        base = want.split("/")[0].upper()
-        for column, value in ((key, want), ("symbol", want), ("coin", want.upper()), ("coin", base)):
-            if column in frame.columns:
-                rows = frame[frame[column].astype(str) == value]
-                if len(rows) and rows[key].nunique() == 1:
-                    return rows.reset_index(drop=True)
-    raise InputError(f"{path}: holds {len(markets)} markets ({', '.join(markets)}); choose one with {flag}",
-                     field=flag.lstrip("-"))
-
-
-def _read_open_interest(path: Path, want: Optional[str], flag: str = "--symbol"):
-    """(timestamps ms, open interest USD at those times) from a Binance ``metrics`` archive or a
-    Coinalyze open-interest export (whose daily close is placed at the end of its bar)."""
-    import numpy as np
-
-    from .data import read_binance_metrics, read_coinalyze_open_interest
-
-    head = _peek_header(path)
-    if "create_time" in head:
-        f = _one_market(read_binance_metrics(path), want, path, flag)
-        return f["timestamp"].to_numpy(np.int64), f["open_interest_usd"].to_numpy(np.float64)
-    if "oi_close" in head:
-        f = _one_market(read_coinalyze_open_interest(path), want, path, flag)
-        ts = f["timestamp"].to_numpy(np.int64)
-        step = int(np.median(np.diff(ts))) if len(ts) > 1 else 0
-        return ts + step, f["oi_close_usd"].to_numpy(np.float64)
-    raise InputError(f"{path}: not an open-interest file (expected a Binance metrics archive or a Coinalyze "
-                     "open-interest export)", field="open_interest")
-
-
-def _read_funding(path: Path, want: Optional[str]):
-    from .data import read_coinalyze_funding
-
-    head = _peek_header(path)
-    if "funding_rate" not in head:
-        raise InputError(f"{path}: not a funding file (expected a Coinalyze funding export)", field="funding")
-    f = _one_market(read_coinalyze_funding(path), want, path, "--symbol")
-    return f[["timestamp", "funding_rate"]]
-
-
 # ---------------------------------------------------------------------------- analyze
 _ANALYZE_HELP = """Measure a market the way the reports do: realised volatility, drawdown, fear & greed (daily
 bars, >= 91 days), correlation with an index (--index), depth within ±x % and its collapse in an
@@ -958,89 +831,19 @@ def analyze_cmd(
     correlation_window: int = typer.Option(30, "--correlation-window", help="Trading days of the correlation."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    from .analytics import analyze
-    from .data import read_binance_book_depth, read_ohlcv
+    from .market_files import analyze_files, event_window
 
     with _guard(), _warnings_to_stderr():
-        if event is not None and book_depth is None:
-            raise InputError("--event measures the depth collapse: give --book-depth too", field="event")
-        if event is not None:
-            import pandas as pd
-
-            for label, value in zip(("start", "end"), event):
-                if pd.isna(pd.to_datetime(value, utc=True, errors="coerce")):
-                    raise InputError(f"{label} {value!r} is not a date/time", field="event")
-            t0, t1 = (pd.to_datetime(v, utc=True) for v in event)
-            if t0 >= t1:
-                raise InputError(f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
-                                 f"before end {t1:%Y-%m-%d %H:%M:%S} UTC", field="event")
+        event_window(event, book_depth)
         _finite_flags(depth_pct=depth_pct)
         _not_empty(volatility_window=volatility_window, symbol=symbol)
-        with _reading(bars, "--bars"):
-            frame = _read_bars(bars)
-        bars_span = _span(frame["timestamp"])
-        kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
-                                  depth_pct=depth_pct)
-        if index is not None:
-            with _reading(index, "--index"):
-                kw["index"] = read_ohlcv(index)
-        if book_depth is not None:
-            with _reading(book_depth, "--book-depth"):
-                kw["book_depth"] = read_binance_book_depth(book_depth)
-            kw["event"] = event
-            if event is not None:
-                depth = kw["book_depth"][0] if isinstance(kw["book_depth"], tuple) else kw["book_depth"]
-                _same_period(("--event window", _span(pd.to_datetime(list(event), utc=True))),
-                             (f"--book-depth {book_depth.name}", _span(depth["timestamp"])), compare_ends=False)
-        if open_interest is not None:
-            import pandas as pd
-
-            with _reading(open_interest, "--open-interest"):
-                ts, usd = _read_open_interest(open_interest, symbol)
-            _same_period((f"--bars {bars.name}", bars_span), (f"--open-interest {open_interest.name}", _span(ts)))
-            kw["open_interest"] = pd.DataFrame({"timestamp": ts, "open_interest": usd})
-        if funding is not None:
-            with _reading(funding, "--funding"):
-                kw["funding"] = _read_funding(funding, symbol)
-            _same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}",
-                                                            _span(kw["funding"]["timestamp"])))
-        result = analyze(frame, **kw)
-        result["inputs"] = {k: str(v) for k, v in (("bars", bars), ("index", index), ("book_depth", book_depth),
-                                                   ("open_interest", open_interest), ("funding", funding))
-                            if v is not None}
+        result = analyze_files(bars, index=index, book_depth=book_depth, event=event, depth_pct=depth_pct,
+                               open_interest=open_interest, funding=funding, symbol=symbol,
+                               volatility_window=volatility_window, correlation_window=correlation_window)
     if as_json:
         _print_json(result)
     else:
         _print_analysis(result)
-
-
-def _span(times) -> tuple[Any, Any]:
-    """(first, last) of epoch-ms or datetime values as UTC timestamps."""
-    import pandas as pd
-
-    t = pd.Series(times)
-    t = pd.to_datetime(t, unit="ms", utc=True) if pd.api.types.is_numeric_dtype(t) else pd.to_datetime(t, utc=True)
-    return t.min(), t.max()
-
-
-def _same_period(a: tuple[str, tuple], b: tuple[str, tuple], *, compare_ends: bool = True) -> None:
-    """Two inputs read side by side must cover the same period: no overlap is refused, naming
-    both spans; with ``compare_ends``, ends more than two days apart (the latest figures would be
-    from different times; a daily file stamped at its bar's end is a day off) are a warning naming
-    both spans."""
-    import datetime as _dt
-    import warnings
-
-    (name_a, (a0, a1)), (name_b, (b0, b1)) = a, b
-
-    def text(t0, t1):
-        return f"{t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} UTC"
-
-    spans = f"{name_a} covers {text(a0, a1)}, {name_b} covers {text(b0, b1)}"
-    if a1 < b0 or b1 < a0:
-        raise InputError(f"{spans}: no common period", field=name_b.split()[0].lstrip("-").replace("-", "_"))
-    if compare_ends and abs(a1 - b1) > _dt.timedelta(days=2):
-        warnings.warn(f"{spans}: their latest figures are {abs(a1 - b1).days:,} days apart", stacklevel=2)
 
 
 def _print_analysis(r: dict[str, Any]) -> None:
@@ -1095,25 +898,6 @@ onto the bars.
 """
 
 
-def _leverage_mix(text: str) -> dict[float, float]:
-    mix: dict[float, float] = {}
-    for part in text.split(","):
-        lev, sep, share = part.strip().partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            mix[float(lev)] = float(share)
-        except ValueError:
-            raise InputError(f"expected LEVERAGE:SHARE pairs such as 5:0.3,10:0.7, got {part.strip()!r}",
-                             field="leverage_mix") from None
-    return mix
-
-
-#: Columns (times) of a written map when --every is not given: the figure's resolution.  The
-#: 5-minute bars of Oct-Dec 2025 at every bar made a 443 MB CSV; at 600 columns it is a few MB.
-_MAP_COLUMNS = 600
-
-
 @app.command("liqmap", help=_LIQMAP_HELP)
 def liqmap_cmd(
     bars: Optional[Path] = typer.Option(None, "--bars", help="Price bars (kline archive or OHLCV CSV).",
@@ -1132,17 +916,16 @@ def liqmap_cmd(
                                      help="LEVERAGE:SHARE pairs; shares sum to 1."),
     long_share: float = typer.Option(0.5, "--long-share", help="Fraction of new open interest that is long."),
     every: Optional[int] = typer.Option(None, "--every", help="Bars per column of the written map (resampling). "
-                                        f"Default: enough that the map has at most {_MAP_COLUMNS} columns (said on "
+                                        f"Default: enough that the map has at most {MAP_COLUMNS} columns (said on "
                                         "stderr); --every 1 writes every bar."),
     out: Optional[Path] = typer.Option(None, "--out", help="map.parquet, map.csv, map.json or map.html.",
                                        dir_okay=False),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    from .liqmap import liquidation_map, observed_liquidation_map
+    from . import market_files as mf
 
     with _guard(), _warnings_to_stderr():
-        writers = {".parquet", ".csv", ".json", ".html", ".png"}
-        if out is not None and out.suffix.lower() not in writers:
+        if out is not None and out.suffix.lower() not in mf.MAP_FORMATS:
             raise InputError(f"{out}: the suffix picks the format: .parquet, .csv, .json, .html or .png", field="out")
         if out is not None:
             _writable_dir(out.parent, create=False, target=out)  # before the map is built
@@ -1150,103 +933,26 @@ def liqmap_cmd(
         _not_empty(venue=venue, symbol=symbol, leverage_mix=leverage_mix)
         if every is not None and every < 1:
             raise InputError(f"must be a positive number of bars, got {every}", field="every")
-        if observed is not None:
-            given = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is not None]
-            if given:
-                raise InputError(f"{', '.join(given)} cannot be combined with --observed: the positions are the "
-                                 "input", field=given[0].lstrip("-"))
-            from .data import read_hyperliquid_positions
-
-            with _reading(observed, "--observed"):
-                pos = read_hyperliquid_positions(observed)
-            if len(pos) == 0:
-                raise InputError(f"{observed}: no open position", field="observed")
-            pos = pos.rename(columns={"entry_price": "entry", "margin_usd": "margin"})
-            ts = int(pos["timestamp"].max()) or None
-            m = observed_liquidation_map(pos, symbol=symbol, bin_size=bin_size, price_range=price_range,
-                                         timestamp=ts)
-        else:
-            missing = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is None]
-            if missing:
-                raise InputError(f"an estimated map needs {' and '.join(missing)} (or --observed positions.json)",
-                                 field=missing[0].lstrip("-"))
-            import numpy as np
-
-            with _reading(bars, "--bars"):
-                frame = _read_bars(bars)
-            sym = symbol or "BTC/USDT:USDT"
-            with _reading(open_interest, "--open-interest"):
-                oi_ts, oi_usd = _read_open_interest(open_interest, sym)
-            bar_ts = frame["timestamp"].to_numpy(np.int64)
-            outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
-            if outside:
-                import warnings
-
-                warnings.warn(f"{outside:,} of {len(bar_ts):,} bars lie outside the open-interest file's span "
-                              f"({open_interest}); they hold its first/last value", stacklevel=1)
-            oi = np.interp(bar_ts, oi_ts, oi_usd)
-            m = liquidation_map(frame, open_interest=oi, venue=venue, symbol=sym,
-                                leverage_mix=_leverage_mix(leverage_mix), long_share=long_share, bin_size=bin_size,
-                                price_range=price_range)
+        m = mf.liquidation_map_from_files(bars=bars, open_interest=open_interest, observed=observed, venue=venue,
+                                          symbol=symbol, bin_size=bin_size, price_range=price_range,
+                                          leverage_mix=leverage_mix, long_share=long_share)
         written = None
+        summary = mf.map_summary(m)
         if out is not None:
             n_bars = len(m.timestamps)
-            auto = every is None
-            if auto:
-                every = max(1, math.ceil(n_bars / _MAP_COLUMNS))
-            suffix = out.suffix.lower()
-            if suffix == ".parquet":
-                written = _write_out(out, lambda p: m.to_parquet(p, every=every))
-            elif suffix == ".csv":
-                written = _write_out(out, lambda p: m.to_csv(p, every=every))
-            elif suffix == ".json":
-                written = _write_out(out, lambda p: (m.to_coinglass_json(p, every=every), p)[1])
-            else:
-                written = _write_out(out, lambda p: m.plot(p, every=every))
-        summary = _liqmap_summary(m)
-        if written is not None:
-            summary["written_every_bars"] = int(every)
-            if auto and every > 1:
-                print(f"{PROG}: note: {written.name} holds one column per {every} bars ({math.ceil(n_bars / every):,} "
-                      f"columns for {n_bars:,} bars, each the map at the close of its last bar); --every 1 "
-                      "writes every bar", file=sys.stderr)
+            every_used = mf.map_columns_every(n_bars, every)
+            written = mf.write_map(m, out, every=every_used)
+            summary["written_every_bars"] = int(every_used)
+            if every is None and every_used > 1:
+                print(f"{PROG}: note: {written.name} holds one column per {every_used} bars "
+                      f"({math.ceil(n_bars / every_used):,} columns for {n_bars:,} bars, each the map at the close "
+                      "of its last bar); --every 1 writes every bar", file=sys.stderr)
     if as_json:
         _print_json(summary)
     else:
         _print_liqmap(summary)
     if written is not None:
         print(f"written to {written}", file=sys.stderr)
-
-
-def _liqmap_summary(m) -> dict[str, Any]:
-    import numpy as np
-
-    last_close = None if m.candles is None else float(m.candles[-1, 3])
-    prof = m.profile(-1)
-    out: dict[str, Any] = {
-        "label": m.label, "venue": m.venue, "symbol": m.symbol, "bars": int(len(m.timestamps)),
-        "levels": int(len(m.price_levels)), "bin_size": float(m.bin_size),
-        "price_range": [float(m.price_levels[0]), float(m.price_levels[-1] + m.bin_size)],
-        "at": _utc_text(int(m.timestamps[-1])), "last_close": last_close,
-        "long_usd": float(prof["long_usd"].sum()), "short_usd": float(prof["short_usd"].sum()),
-        "out_of_range_usd": None if m.out_of_range_usd is None else float(m.out_of_range_usd[-1]),
-    }
-    if "opened_usd" in m.meta:
-        out["opened_usd"] = float(m.meta["opened_usd"])
-    if m.liquidated_long_usd is not None:
-        out["liquidated_long_usd"] = float(np.sum(m.liquidated_long_usd))
-        out["liquidated_short_usd"] = float(np.sum(m.liquidated_short_usd))
-    for side in ("long", "short"):
-        col = f"{side}_usd"
-        top = prof[prof[col] >= 0.01].nlargest(5, col)  # a cent and up: not the float dust of closed buckets
-        out[f"largest_{side}_levels"] = [[float(p), float(v)] for p, v in zip(top["price_level"], top[col])]
-    return out
-
-
-def _utc_text(ms: int) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _print_liqmap(s: dict[str, Any]) -> None:
@@ -1287,65 +993,6 @@ N single-threaded worker processes; --backend processes for a process pool), --s
 """
 
 
-def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise InputError(f"{flag}: {part.strip()!r} is not a number", field=flag.lstrip("-")) from None
-        if not math.isfinite(out[-1]):
-            what = "NaN (not a number)" if math.isnan(out[-1]) else f"{out[-1]} (infinite)"
-            raise InputError(f"{flag}: got {what}; give finite numbers", field=flag.lstrip("-"))
-    if not out:
-        raise InputError(f"{flag}: empty list (the grid would be empty)", field=flag.lstrip("-"))
-    return out
-
-
-def _param_values(text: str) -> tuple[str, list[Any]]:
-    key, eq, values = text.partition("=")
-    if not eq or not key.strip():
-        raise InputError(f"--param expects section.key=v1,v2,..., got {text!r}", field="param")
-    values = values.strip()
-    if values.startswith("["):
-        try:
-            parsed = json.loads(values)
-        except ValueError:
-            raise InputError(f"--param {key}: not a JSON list of values", field="param") from None
-        if not isinstance(parsed, list):
-            raise InputError(f"--param {key}: not a JSON list of values", field="param")
-        _finite_values(key, parsed)
-        return key.strip(), list(parsed)
-    out: list[Any] = []
-    for v in values.split(","):
-        v = v.strip()
-        if not v:
-            continue
-        try:
-            out.append(int(v) if v.lstrip("-").isdigit() else float(v))
-        except ValueError:
-            out.append(v)
-    _finite_values(key, out)
-    return key.strip(), out
-
-
-def _finite_values(key: str, values: Any) -> None:
-    """NaN or infinity anywhere in a --param value list is refused, naming it."""
-    if isinstance(values, float) and not math.isfinite(values):
-        what = "NaN (not a number)" if math.isnan(values) else f"{values} (infinite)"
-        raise InputError(f"--param {key.strip()}: got {what}; give finite numbers", field="param")
-    if isinstance(values, (list, tuple)):
-        for v in values:
-            _finite_values(key, v)
-    elif isinstance(values, dict):
-        for v in values.values():
-            _finite_values(key, v)
-
-
 @app.command("sweep", help=_SWEEP_HELP)
 def sweep_cmd(
     scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
@@ -1373,7 +1020,7 @@ def sweep_cmd(
     out: Path = typer.Option(Path("out"), "--out", help="Output directory (sweeps/ and runs.duckdb go here)."),
     as_json: bool = typer.Option(False, "--json", help="Print the sweep's summary as JSON."),
 ) -> None:
-    from .sweep import DEFAULT_SHOCKS_USD, parse_spec, sweep
+    from .sweep import spec_from_options, sweep
 
     with _guard():
         _finite_flags(flow_noise=flow_noise, depth_noise=depth_noise, step_seconds=step_seconds,
@@ -1387,18 +1034,10 @@ def sweep_cmd(
         be = backend or ("dask" if (workers is not None or scheduler is not None) else "inprocess")
         if scheduler is not None and be != "dask":
             raise InputError("--scheduler needs the dask backend", field="backend")
-        spec = parse_spec({
-            "scenario": scenario,
-            "shocks": {"usd": _floats(shocks, "--shocks") if shocks is not None else list(DEFAULT_SHOCKS_USD),
-                       "seconds": _floats(shock_seconds, "--shock-seconds"),
-                       "asset": [a.strip() for a in shock_asset.split(",") if a.strip()],
-                       "venue": [v.strip() for v in shock_venue.split(",") if v.strip()],
-                       "start_hour": shock_start},
-            "parameters": dict(_param_values(p) for p in (param or [])),
-            "paths": paths, "seed": seed, "noise": {"flow_usd": flow_noise, "depth": depth_noise},
-            "n_steps": steps, "step_seconds": step_seconds, "positions": positions,
-            "levels": _floats(levels, "--levels"),
-        })
+        spec = spec_from_options(scenario, shocks=shocks, shock_seconds=shock_seconds, shock_asset=shock_asset,
+                                 shock_venue=shock_venue, shock_start_hour=shock_start, parameters=param or [],
+                                 paths=paths, seed=seed, flow_noise=flow_noise, depth_noise=depth_noise,
+                                 n_steps=steps, step_seconds=step_seconds, positions=positions, levels=levels)
         err = Console(stderr=True, highlight=False)
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)

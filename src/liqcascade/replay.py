@@ -425,3 +425,10 @@ def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, pop
     run.summary["attribution"] = att.summary
     run.summary["counterfactual"] = cf
     return ObservedReplay(run, pop, paths, att, cf, every(recorded_index(run), 300.0, dt), cf_paths)
+
+
+# ``liqcascade.replay(...)`` is the pipeline (:func:`liqcascade.pipeline.replay`) whether the
+# package's ``replay`` attribute is the function or, once imported, this module.
+from ._callable import callable_module  # noqa: E402
+
+callable_module(__name__, "liqcascade.pipeline:replay")

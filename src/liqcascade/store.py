@@ -7,11 +7,11 @@ Layout of an output directory::
                                  ledger.json, parameters.json, scenario.toml, and the report
 
 **Atomic.**  A run is written into a hidden sibling ``OUT/runs/.<run_id>.tmp-<pid>`` and renamed
-into place with ``os.replace`` only when everything in it is written; then it is catalogued.  An
-exception (or Ctrl-C) while writing removes the staging directory; a failed catalogue insert
-removes the renamed directory again.  A staging directory left by a killed process is removed
-by the next run once its process is gone.  So ``OUT/runs/`` holds complete runs only, and the
-catalogue lists exactly those.
+into place (:func:`liqcascade._io.staged_dir`) only when everything in it is written; then it is
+catalogued.  An exception (or Ctrl-C) while writing removes the staging directory; a failed
+catalogue insert removes the renamed directory again.  A staging directory left by a killed
+process is removed by the next run once its process is gone.  So ``OUT/runs/`` holds complete
+runs only, and the catalogue lists exactly those.
 
 The catalogue's columns: run id, created (UTC), scenario, scenario and parameters hashes, seed,
 code version, positions, the headline figures as columns (USD, fractions, counts), the targets
@@ -37,6 +37,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from . import __version__
+from ._io import staged_dir
 from .errors import InputError
 
 CATALOGUE = "runs.duckdb"
@@ -176,21 +177,14 @@ def staged_run(out_dir: str | Path, summary: dict, *, run_id: str | None = None)
     final = runs / run_id
     if final.exists():
         raise InputError(f"run {run_id} already exists in {runs}", field="run_id")
-    tmp = runs / f".{run_id}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     created = datetime.now(timezone.utc)
     stamped = dict(summary, run_id=run_id, created_utc=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
                    code_version=code_version())
-    stage = StagedRun(out, run_id, tmp, final, stamped, created)
-    try:
+    with staged_dir(final) as tmp:  # OUT/runs/.<run_id>.tmp-<pid>, renamed into place at the end
+        stage = StagedRun(out, run_id, tmp, final, stamped, created)
         yield stage
         if not (tmp / "summary.json").is_file():
             raise RuntimeError(f"staged run {run_id} has no summary.json; nothing committed")
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     try:
         register(out, stage.summary, created=created, path=final)
     except BaseException:
@@ -208,6 +202,17 @@ def write_run(directory: str | Path, run, summary: dict, *, scenario=None) -> No
         (d / "scenario.toml").write_text(scenario.text, "utf-8")
         (d / "parameters.json").write_text(dumps(scenario.params.model_dump(mode="json")) + "\n", "utf-8")
     (d / "summary.json").write_text(dumps(summary) + "\n", "utf-8")
+
+
+def write_observed(directory: str | Path, observed) -> None:
+    """An observed replay's own frames beside the run's (a staging directory): the attribution
+    (``attribution.parquet``) and the flow the real path implies, summed per 5 minutes
+    (``implied_flow_5m.parquet``; USD per asset, ``time_s`` the interval's start)."""
+    d = Path(directory)
+    observed.attribution.frame.to_parquet(d / "attribution.parquet")
+    flow = observed.run.implied_flow_usd
+    flow.groupby((flow["time_s"] // 300) * 300).sum().drop(columns="time_s") \
+        .rename_axis("time_s").reset_index().to_parquet(d / "implied_flow_5m.parquet")
 
 
 def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: str | None = None,
