@@ -95,13 +95,17 @@ def test_fresh_checkout_compiles_once_and_an_edit_anywhere_recompiles(tmp_path):
 
     src = Path(_jit._ROOT)
     shutil.copytree(src, tmp_path / "liqcascade", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "_LIQCASCADE_NUMBA_CACHE_DIR",
-                                                             "LIQCASCADE_CACHE_DIR")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("NUMBA_CACHE_DIR", "_LIQCASCADE_NUMBA_CACHE_DIR", "LIQCASCADE_CACHE_DIR")
+    }
     env["PYTHONPATH"] = str(tmp_path)
 
     def run():
-        out = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=tmp_path, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
         assert out.returncode == 0, out.stderr
         where, hits = out.stdout.split()
         assert where.startswith(str(tmp_path / "liqcascade" / "__pycache__" / "numba"))

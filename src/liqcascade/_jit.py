@@ -72,12 +72,15 @@ def _prune(base: str, keep: str) -> None:
     import shutil
 
     try:
-        entries = [e for e in os.scandir(base) if e.is_dir() and e.name != keep and len(e.name) == 16
-                   and all(c in "0123456789abcdef" for c in e.name)]
+        entries = [
+            e
+            for e in os.scandir(base)
+            if e.is_dir() and e.name != keep and len(e.name) == 16 and all(c in "0123456789abcdef" for c in e.name)
+        ]
     except OSError:
         return
     entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-    for e in entries[KEEP_STAMPS - 1:]:
+    for e in entries[KEEP_STAMPS - 1 :]:
         shutil.rmtree(e.path, ignore_errors=True)
 
 
@@ -88,9 +91,14 @@ def cache_dir_for_sources(environ: dict[str, str] | None = None) -> str | None:
     numba_dir = env.get("NUMBA_CACHE_DIR", "")
     if numba_dir and numba_dir == env.get("_LIQCASCADE_NUMBA_CACHE_DIR"):
         numba_dir = os.path.dirname(numba_dir)  # set by this module (in a parent process): its base
-    bases = [env.get("LIQCASCADE_CACHE_DIR", ""), numba_dir, os.path.join(_ROOT, "__pycache__", "numba"),
-             os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                          "liqcascade", "numba")]
+    bases = [
+        env.get("LIQCASCADE_CACHE_DIR", ""),
+        numba_dir,
+        os.path.join(_ROOT, "__pycache__", "numba"),
+        os.path.join(
+            env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "liqcascade", "numba"
+        ),
+    ]
     stamp = _package_stamp()[:16]
     for base in (b for b in bases if b):
         if _writable(os.path.join(base, stamp)):
@@ -224,7 +232,7 @@ class compile_watch:
                 module = getattr(func, "__module__", "") or ""
                 if module.startswith(__package__ + "."):
                     watch.count += 1
-                    name = f"{module[len(__package__) + 1:]}.{func.__qualname__}"
+                    name = f"{module[len(__package__) + 1 :]}.{func.__qualname__}"
                     watch.on_compiled(name, watch.count)
 
         try:

@@ -27,10 +27,14 @@ def environment() -> Any:
 
     from .targets import fmt
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("liqcascade", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "html.j2"], default=True),
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("liqcascade", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters.update(fmt=fmt, num=_num, ledger=_ledger)
     return env
 

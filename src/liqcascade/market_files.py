@@ -51,11 +51,22 @@ def reading(path: Path | str | None, flag: str) -> Iterator[None]:
         yield
     except InputError:
         raise
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, zipfile.BadZipFile,
-            gzip.BadGzipFile, EOFError, OSError, ValueError) as exc:
+    except (
+        UnicodeDecodeError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        csv.Error,
+        zipfile.BadZipFile,
+        gzip.BadGzipFile,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as exc:
         text = str(exc).strip().splitlines()
-        raise InputError(f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
-                         field=flag.lstrip("-").replace("-", "_")) from None
+        raise InputError(
+            f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
+            field=flag.lstrip("-").replace("-", "_"),
+        ) from None
 
 
 def peek_header(path: Path) -> list[str]:
@@ -89,8 +100,9 @@ def one_market(frame: pd.DataFrame, want: str | None, path: Path, flag: str) -> 
                 rows = frame[frame[column].astype(str) == value]
                 if len(rows) and rows[key].nunique() == 1:
                     return rows.reset_index(drop=True)
-    raise InputError(f"{path}: holds {len(markets)} markets ({', '.join(markets)}); choose one with {flag}",
-                     field=flag.lstrip("-"))
+    raise InputError(
+        f"{path}: holds {len(markets)} markets ({', '.join(markets)}); choose one with {flag}", field=flag.lstrip("-")
+    )
 
 
 def read_open_interest(path: Path, want: str | None, flag: str = "--symbol") -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +119,10 @@ def read_open_interest(path: Path, want: str | None, flag: str = "--symbol") -> 
         ts = f["timestamp"].to_numpy(np.int64)
         step = int(np.median(np.diff(ts))) if len(ts) > 1 else 0
         return ts + step, f["oi_close_usd"].to_numpy(np.float64)
-    raise InputError(f"{path}: not an open-interest file (expected a Binance metrics archive or a Coinalyze "
-                     "open-interest export)", field="open_interest")
+    raise InputError(
+        f"{path}: not an open-interest file (expected a Binance metrics archive or a Coinalyze open-interest export)",
+        field="open_interest",
+    )
 
 
 def read_funding(path: Path, want: str | None) -> pd.DataFrame:
@@ -122,15 +136,19 @@ def read_funding(path: Path, want: str | None) -> pd.DataFrame:
     return f[["timestamp", "funding_rate"]]
 
 
-def open_interest_on_bars(bar_ts: np.ndarray, oi_ts: np.ndarray, oi_usd: np.ndarray, *,
-                          source: Any = "the open-interest file") -> np.ndarray:
+def open_interest_on_bars(
+    bar_ts: np.ndarray, oi_ts: np.ndarray, oi_usd: np.ndarray, *, source: Any = "the open-interest file"
+) -> np.ndarray:
     """Open interest (USD) at each bar time, linearly interpolated between the file's points; a
     bar outside the file's span holds its first/last value (one warning says how many)."""
     bar_ts = np.asarray(bar_ts, np.int64)
     outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
     if outside:
-        warnings.warn(f"{outside:,} of {len(bar_ts):,} bars lie outside the open-interest file's span "
-                      f"({source}); they hold its first/last value", stacklevel=2)
+        warnings.warn(
+            f"{outside:,} of {len(bar_ts):,} bars lie outside the open-interest file's span "
+            f"({source}); they hold its first/last value",
+            stacklevel=2,
+        )
     return np.interp(bar_ts, oi_ts, oi_usd)
 
 
@@ -171,16 +189,28 @@ def event_window(event: Sequence[str] | None, book_depth: Path | None = None) ->
             raise InputError(f"{label} {value!r} is not a date/time", field="event")
     t0, t1 = (pd.to_datetime(v, utc=True) for v in event)
     if t0 >= t1:
-        raise InputError(f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
-                         f"before end {t1:%Y-%m-%d %H:%M:%S} UTC", field="event")
+        raise InputError(
+            f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
+            f"before end {t1:%Y-%m-%d %H:%M:%S} UTC",
+            field="event",
+        )
     return t0, t1
 
 
 # ---------------------------------------------------------------------------------- analyze
-def analyze_files(bars: Path, *, index: Path | None = None, book_depth: Path | None = None,
-                  event: Sequence[str] | None = None, depth_pct: float = 1.0, open_interest: Path | None = None,
-                  funding: Path | None = None, symbol: str | None = None, volatility_window: str = "30D",
-                  correlation_window: int = 30) -> dict[str, Any]:
+def analyze_files(
+    bars: Path,
+    *,
+    index: Path | None = None,
+    book_depth: Path | None = None,
+    event: Sequence[str] | None = None,
+    depth_pct: float = 1.0,
+    open_interest: Path | None = None,
+    funding: Path | None = None,
+    symbol: str | None = None,
+    volatility_window: str = "30D",
+    correlation_window: int = 30,
+) -> dict[str, Any]:
     """:func:`liqcascade.analytics.analyze` of market files (the ``analyze`` command): ``bars``
     (kline archive or OHLCV CSV), ``index`` (OHLCV CSV), ``book_depth`` (Binance bookDepth
     archive) with an ``event`` window (UTC start, end), ``open_interest`` and ``funding`` files
@@ -193,8 +223,9 @@ def analyze_files(bars: Path, *, index: Path | None = None, book_depth: Path | N
     with reading(bars, "--bars"):
         frame = read_bars(bars)
     bars_span = span(frame["timestamp"])
-    kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
-                              depth_pct=depth_pct)
+    kw: dict[str, Any] = dict(
+        volatility_window=volatility_window, correlation_window=correlation_window, depth_pct=depth_pct
+    )
     if index is not None:
         with reading(index, "--index"):
             kw["index"] = read_ohlcv(index)
@@ -204,8 +235,11 @@ def analyze_files(bars: Path, *, index: Path | None = None, book_depth: Path | N
         kw["event"] = event
         if event is not None:
             depth = kw["book_depth"][0] if isinstance(kw["book_depth"], tuple) else kw["book_depth"]
-            same_period(("--event window", span(pd.to_datetime(list(event), utc=True))),
-                        (f"--book-depth {book_depth.name}", span(depth["timestamp"])), compare_ends=False)
+            same_period(
+                ("--event window", span(pd.to_datetime(list(event), utc=True))),
+                (f"--book-depth {book_depth.name}", span(depth["timestamp"])),
+                compare_ends=False,
+            )
     if open_interest is not None:
         with reading(open_interest, "--open-interest"):
             ts, usd = read_open_interest(open_interest, symbol)
@@ -214,12 +248,19 @@ def analyze_files(bars: Path, *, index: Path | None = None, book_depth: Path | N
     if funding is not None:
         with reading(funding, "--funding"):
             kw["funding"] = read_funding(funding, symbol)
-        same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}",
-                                                       span(kw["funding"]["timestamp"])))
+        same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}", span(kw["funding"]["timestamp"])))
     result = analyze(frame, **kw)
-    result["inputs"] = {k: str(v) for k, v in (("bars", bars), ("index", index), ("book_depth", book_depth),
-                                               ("open_interest", open_interest), ("funding", funding))
-                        if v is not None}
+    result["inputs"] = {
+        k: str(v)
+        for k, v in (
+            ("bars", bars),
+            ("index", index),
+            ("book_depth", book_depth),
+            ("open_interest", open_interest),
+            ("funding", funding),
+        )
+        if v is not None
+    }
     return result
 
 
@@ -234,16 +275,24 @@ def parse_leverage_mix(text: str) -> dict[float, float]:
                 raise ValueError
             mix[float(lev)] = float(share)
         except ValueError:
-            raise InputError(f"expected LEVERAGE:SHARE pairs such as 5:0.3,10:0.7, got {part.strip()!r}",
-                             field="leverage_mix") from None
+            raise InputError(
+                f"expected LEVERAGE:SHARE pairs such as 5:0.3,10:0.7, got {part.strip()!r}", field="leverage_mix"
+            ) from None
     return mix
 
 
-def liquidation_map_from_files(*, bars: Path | None = None, open_interest: Path | None = None,
-                               observed: Path | None = None, venue: str = "binance", symbol: str | None = None,
-                               bin_size: float = 100.0, price_range: tuple[float, float] | None = None,
-                               leverage_mix: str | dict[float, float] = "5:0.3,10:0.3,25:0.2,50:0.12,100:0.08",
-                               long_share: float = 0.5) -> Any:
+def liquidation_map_from_files(
+    *,
+    bars: Path | None = None,
+    open_interest: Path | None = None,
+    observed: Path | None = None,
+    venue: str = "binance",
+    symbol: str | None = None,
+    bin_size: float = 100.0,
+    price_range: tuple[float, float] | None = None,
+    leverage_mix: str | dict[float, float] = "5:0.3,10:0.3,25:0.2,50:0.12,100:0.08",
+    long_share: float = 0.5,
+) -> Any:
     """The ``liqmap`` command's map: observed from a Hyperliquid clearinghouseState file
     (``observed``), or estimated from ``bars`` and an ``open_interest`` file (interpolated onto
     the bars: :func:`open_interest_on_bars`) through ``venue``'s rule book.  Returns a
@@ -253,8 +302,10 @@ def liquidation_map_from_files(*, bars: Path | None = None, open_interest: Path 
     if observed is not None:
         given = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is not None]
         if given:
-            raise InputError(f"{', '.join(given)} cannot be combined with --observed: the positions are the "
-                             "input", field=given[0].lstrip("-"))
+            raise InputError(
+                f"{', '.join(given)} cannot be combined with --observed: the positions are the input",
+                field=given[0].lstrip("-"),
+            )
         from .data import read_hyperliquid_positions
 
         with reading(observed, "--observed"):
@@ -266,8 +317,10 @@ def liquidation_map_from_files(*, bars: Path | None = None, open_interest: Path 
         return observed_liquidation_map(pos, symbol=symbol, bin_size=bin_size, price_range=price_range, timestamp=ts)
     missing = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is None]
     if bars is None or open_interest is None:
-        raise InputError(f"an estimated map needs {' and '.join(missing)} (or --observed positions.json)",
-                         field=missing[0].lstrip("-"))
+        raise InputError(
+            f"an estimated map needs {' and '.join(missing)} (or --observed positions.json)",
+            field=missing[0].lstrip("-"),
+        )
     with reading(bars, "--bars"):
         frame = read_bars(bars)
     sym = symbol or "BTC/USDT:USDT"
@@ -275,8 +328,16 @@ def liquidation_map_from_files(*, bars: Path | None = None, open_interest: Path 
         oi_ts, oi_usd = read_open_interest(open_interest, sym)
     oi = open_interest_on_bars(frame["timestamp"].to_numpy(np.int64), oi_ts, oi_usd, source=open_interest)
     mix = parse_leverage_mix(leverage_mix) if isinstance(leverage_mix, str) else leverage_mix
-    return liquidation_map(frame, open_interest=oi, venue=venue, symbol=sym, leverage_mix=mix,
-                           long_share=long_share, bin_size=bin_size, price_range=price_range)
+    return liquidation_map(
+        frame,
+        open_interest=oi,
+        venue=venue,
+        symbol=sym,
+        leverage_mix=mix,
+        long_share=long_share,
+        bin_size=bin_size,
+        price_range=price_range,
+    )
 
 
 def map_columns_every(n_bars: int, every: int | None = None) -> int:
@@ -316,11 +377,17 @@ def map_summary(m: Any) -> dict[str, Any]:
     last_close = None if m.candles is None else float(m.candles[-1, 3])
     prof = m.profile(-1)
     out: dict[str, Any] = {
-        "label": m.label, "venue": m.venue, "symbol": m.symbol, "bars": int(len(m.timestamps)),
-        "levels": int(len(m.price_levels)), "bin_size": float(m.bin_size),
+        "label": m.label,
+        "venue": m.venue,
+        "symbol": m.symbol,
+        "bars": int(len(m.timestamps)),
+        "levels": int(len(m.price_levels)),
+        "bin_size": float(m.bin_size),
         "price_range": [float(m.price_levels[0]), float(m.price_levels[-1] + m.bin_size)],
-        "at": _utc_text(int(m.timestamps[-1])), "last_close": last_close,
-        "long_usd": float(prof["long_usd"].sum()), "short_usd": float(prof["short_usd"].sum()),
+        "at": _utc_text(int(m.timestamps[-1])),
+        "last_close": last_close,
+        "long_usd": float(prof["long_usd"].sum()),
+        "short_usd": float(prof["short_usd"].sum()),
         "out_of_range_usd": None if m.out_of_range_usd is None else float(m.out_of_range_usd[-1]),
     }
     if "opened_usd" in m.meta:

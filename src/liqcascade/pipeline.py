@@ -46,8 +46,11 @@ def load(scenario: Any = "feb-2026", *, parameters: str | Path | ModelParameters
 
     if isinstance(scenario, Scenario):
         if parameters is not None:
-            raise InputError("parameters go with a scenario's name or file, not with a loaded scenario "
-                             "(load_scenario(..., parameters=...) applies them)", field="parameters")
+            raise InputError(
+                "parameters go with a scenario's name or file, not with a loaded scenario "
+                "(load_scenario(..., parameters=...) applies them)",
+                field="parameters",
+            )
         return scenario
     params = None
     if isinstance(parameters, ModelParameters):
@@ -93,8 +96,9 @@ def resolve_targets(targets: Any, scenario: Any) -> Targets | None:
 def check_run_request(*, positions: Any = None, seed: Any = 0, out_dir: str | Path | None = None) -> None:
     """Refuse, before anything runs, a position count that is not a positive whole number, a
     negative or non-integer seed, and an output path that is a file."""
-    if positions is not None and (isinstance(positions, bool) or not isinstance(positions, (int, np.integer))
-                                  or positions <= 0):
+    if positions is not None and (
+        isinstance(positions, bool) or not isinstance(positions, (int, np.integer)) or positions <= 0
+    ):
         raise InputError(f"must be a positive whole number of positions, got {positions!r}", field="positions")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"must be a non-negative integer, got {seed!r}", field="seed")
@@ -125,9 +129,13 @@ def population_liquidation_prices(population: Any) -> np.ndarray:
                 idx = np.flatnonzero((venue == vi) & (asset == ai) & (mode == m))
                 if idx.size:
                     lp[idx] = rules.liquidation_price(
-                        np.asarray(population.side)[idx], np.asarray(population.size)[idx],
-                        np.asarray(population.entry)[idx], margin[idx], table,
-                        mode="cross" if m == MODE_CROSS else "isolated")
+                        np.asarray(population.side)[idx],
+                        np.asarray(population.size)[idx],
+                        np.asarray(population.entry)[idx],
+                        margin[idx],
+                        table,
+                        mode="cross" if m == MODE_CROSS else "isolated",
+                    )
     return lp
 
 
@@ -138,8 +146,9 @@ def _nice_bin(price: float) -> float:
     return min((m * k for m in (1.0, 2.0, 5.0, 10.0)), key=lambda b: abs(b - raw))
 
 
-def liquidation_maps(population: Any, scenario: Any, liquidation_prices: np.ndarray | None = None
-                     ) -> dict[str, dict[str, Any]]:
+def liquidation_maps(
+    population: Any, scenario: Any, liquidation_prices: np.ndarray | None = None
+) -> dict[str, dict[str, Any]]:
     """Per asset, the USD of the synthetic positions (notional at entry) whose liquidation price
     lies in each price bin, all venues together, within ±50 % of the start price.  Built with
     :func:`liqcascade.liqmap.observed_liquidation_map` on the modelled positions: the map is
@@ -156,9 +165,17 @@ def liquidation_maps(population: Any, scenario: Any, liquidation_prices: np.ndar
     for ai, a in enumerate(assets):
         sel = (np.asarray(population.asset) == ai) & ~population.is_pending
         start = float(scenario.spec.assets[a].start_price)
-        frame = pd.DataFrame({"account": np.asarray(population.account)[sel], "symbol": a, "side": side[sel],
-                              "size": np.asarray(population.size)[sel], "entry": np.asarray(population.entry)[sel],
-                              "liquidation_price": lp[sel], "margin": np.asarray(population.margin)[sel]})
+        frame = pd.DataFrame(
+            {
+                "account": np.asarray(population.account)[sel],
+                "symbol": a,
+                "side": side[sel],
+                "size": np.asarray(population.size)[sel],
+                "entry": np.asarray(population.entry)[sel],
+                "liquidation_price": lp[sel],
+                "margin": np.asarray(population.margin)[sel],
+            }
+        )
         if frame.empty:
             continue
         bin_size = _nice_bin(start)
@@ -167,17 +184,23 @@ def liquidation_maps(population: Any, scenario: Any, liquidation_prices: np.ndar
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # positions no positive price liquidates: counted in meta
             try:
-                m = observed_liquidation_map(frame, symbol=a, bin_size=bin_size, price_range=(lo, hi),
-                                             venue="all venues")
+                m = observed_liquidation_map(
+                    frame, symbol=a, bin_size=bin_size, price_range=(lo, hi), venue="all venues"
+                )
             except Exception as exc:  # noqa: BLE001 - a map that cannot be drawn is reported, not fatal
                 out[a] = {"error": str(exc), "start_price": start}
                 continue
         prof = m.profile(0)
-        out[a] = {"price": prof["price_level"].to_numpy() + bin_size / 2, "long_usd": prof["long_usd"].to_numpy(),
-                  "short_usd": prof["short_usd"].to_numpy(), "bin_size": bin_size, "start_price": start,
-                  "positions": int(m.meta.get("positions", 0)),
-                  "without_price": int(m.meta.get("dropped_without_liquidation_price", 0)),
-                  "out_of_range_usd": float(m.meta.get("out_of_range_usd", 0.0))}
+        out[a] = {
+            "price": prof["price_level"].to_numpy() + bin_size / 2,
+            "long_usd": prof["long_usd"].to_numpy(),
+            "short_usd": prof["short_usd"].to_numpy(),
+            "bin_size": bin_size,
+            "start_price": start,
+            "positions": int(m.meta.get("positions", 0)),
+            "without_price": int(m.meta.get("dropped_without_liquidation_price", 0)),
+            "out_of_range_usd": float(m.meta.get("out_of_range_usd", 0.0)),
+        }
     return out
 
 
@@ -207,9 +230,15 @@ class ReplayResult:
         return liquidation_maps(self.population, self.scenario, self.liquidation_prices)
 
 
-def replay(scenario: Any = "feb-2026", *, mode: str | None = None, seed: int = 0, positions: int | None = None,
-           parameters: str | Path | ModelParameters | None = None,
-           progress: Callable[[str], None] | None = None) -> ReplayResult:
+def replay(
+    scenario: Any = "feb-2026",
+    *,
+    mode: str | None = None,
+    seed: int = 0,
+    positions: int | None = None,
+    parameters: str | Path | ModelParameters | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ReplayResult:
     """Replay a scenario (a bundled name, a TOML path or a loaded
     :class:`~liqcascade.scenario.Scenario`) and summarise it; nothing is written.
 

@@ -54,15 +54,32 @@ def minute_bars(steps: pd.DataFrame, bar_s: float = 60.0) -> pd.DataFrame:
     liq_short_usd (sum, USD), insurance_fund_usd (close), adl_usd (sum), bad_debt_usd (close,
     cumulative)."""
     if steps.empty:
-        return pd.DataFrame(columns=["bar_s", "venue", "asset", "mark", "depth_1pct_usd", "liq_long_usd",
-                                     "liq_short_usd", "insurance_fund_usd", "adl_usd", "bad_debt_usd"])
+        return pd.DataFrame(
+            columns=[
+                "bar_s",
+                "venue",
+                "asset",
+                "mark",
+                "depth_1pct_usd",
+                "liq_long_usd",
+                "liq_short_usd",
+                "insurance_fund_usd",
+                "adl_usd",
+                "bad_debt_usd",
+            ]
+        )
     f = steps.assign(bar_s=np.floor(steps["time_s"].to_numpy() / bar_s) * bar_s)
     # group on the categoricals' codes (a million rows of strings would cost seconds)
     g = f.groupby(["bar_s", "venue", "asset"], sort=True, observed=True)
-    out = g.agg(mark=("mark", "last"), depth_1pct_usd=("depth_1pct_usd", "mean"),
-                liq_long_usd=("liq_long_usd", "sum"), liq_short_usd=("liq_short_usd", "sum"),
-                insurance_fund_usd=("insurance_fund_usd", "last"), adl_usd=("adl_usd", "sum"),
-                bad_debt_usd=("bad_debt_usd", "last")).reset_index()
+    out = g.agg(
+        mark=("mark", "last"),
+        depth_1pct_usd=("depth_1pct_usd", "mean"),
+        liq_long_usd=("liq_long_usd", "sum"),
+        liq_short_usd=("liq_short_usd", "sum"),
+        insurance_fund_usd=("insurance_fund_usd", "last"),
+        adl_usd=("adl_usd", "sum"),
+        bad_debt_usd=("bad_debt_usd", "last"),
+    ).reset_index()
     out["venue"] = np.asarray(out["venue"], dtype=object).astype(str)
     out["asset"] = np.asarray(out["asset"], dtype=object).astype(str)
     return out
@@ -91,8 +108,9 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
     venues = [v for v in dict.fromkeys(bars["venue"])] if len(bars) else []
     assets = list(scenario.spec.assets)
     figs: dict[str, Any] = {}
-    layout = dict(template="plotly_white", height=420, margin=dict(l=60, r=20, t=50, b=40),
-                  legend=dict(orientation="h", y=-0.15))
+    layout = dict(
+        template="plotly_white", height=420, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.15)
+    )
 
     # prices: one panel per asset, a mark per venue and the index
     index = index_paths(run, scenario)
@@ -101,18 +119,39 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
         for i, v in enumerate(venues):
             b = bars[(bars["venue"] == v) & (bars["asset"] == a)]
             if len(b):
-                f.add_trace(go.Scatter(x=_times(start, b["bar_s"] + 60), y=b["mark"], mode="lines",
-                                       name=f"{v} mark", legendgroup=v, showlegend=r == 1,
-                                       line=dict(color=_colour(v, i), width=1.2)), row=r, col=1)
+                f.add_trace(
+                    go.Scatter(
+                        x=_times(start, b["bar_s"] + 60),
+                        y=b["mark"],
+                        mode="lines",
+                        name=f"{v} mark",
+                        legendgroup=v,
+                        showlegend=r == 1,
+                        line=dict(color=_colour(v, i), width=1.2),
+                    ),
+                    row=r,
+                    col=1,
+                )
         if a in index.columns:
             ix = index[["time_s", a]].iloc[:: max(1, len(index) // 3000)]
-            f.add_trace(go.Scatter(x=_times(start, ix["time_s"]), y=ix[a], mode="lines", name="index",
-                                   legendgroup="index", showlegend=r == 1,
-                                   line=dict(color="#555", width=1, dash="dot")), row=r, col=1)
+            f.add_trace(
+                go.Scatter(
+                    x=_times(start, ix["time_s"]),
+                    y=ix[a],
+                    mode="lines",
+                    name="index",
+                    legendgroup="index",
+                    showlegend=r == 1,
+                    line=dict(color="#555", width=1, dash="dot"),
+                ),
+                row=r,
+                col=1,
+            )
             if _log_axis(index[a]):
                 f.update_yaxes(type="log", row=r, col=1)
-    f.update_layout(title="Mark prices per asset and venue (one-minute closes)",
-                    **dict(layout, height=300 * len(assets) + 120))
+    f.update_layout(
+        title="Mark prices per asset and venue (one-minute closes)", **dict(layout, height=300 * len(assets) + 120)
+    )
     figs["prices"] = f
 
     # liquidations per 5 minutes, longs up and shorts down, stacked by venue (a minute's bars are
@@ -123,10 +162,23 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
         b = b.groupby((b["bar_s"] // LIQ_BIN_S) * LIQ_BIN_S)[["liq_long_usd", "liq_short_usd"]].sum()
         t = _times(start, b.index + LIQ_BIN_S / 2)
         f.add_trace(go.Bar(x=t, y=b["liq_long_usd"], name=f"{v} longs", marker_color=_colour(v, i)))
-        f.add_trace(go.Bar(x=t, y=-b["liq_short_usd"], name=f"{v} shorts", marker_color=_colour(v, i),
-                           marker_pattern_shape="/", opacity=0.7))
-    f.update_layout(title="Liquidations per 5 minutes by venue (longs above zero, shorts below), USD",
-                    barmode="relative", bargap=0, yaxis_title="USD per 5 minutes", **layout)
+        f.add_trace(
+            go.Bar(
+                x=t,
+                y=-b["liq_short_usd"],
+                name=f"{v} shorts",
+                marker_color=_colour(v, i),
+                marker_pattern_shape="/",
+                opacity=0.7,
+            )
+        )
+    f.update_layout(
+        title="Liquidations per 5 minutes by venue (longs above zero, shorts below), USD",
+        barmode="relative",
+        bargap=0,
+        yaxis_title="USD per 5 minutes",
+        **layout,
+    )
     figs["liquidations"] = f
 
     # depth within ±1 % of mid, per market
@@ -135,32 +187,60 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
         for a in assets:
             b = bars[(bars["venue"] == v) & (bars["asset"] == a)]
             if len(b):
-                f.add_trace(go.Scatter(x=_times(start, b["bar_s"]), y=b["depth_1pct_usd"], mode="lines",
-                                       name=f"{v} {a}", line=dict(color=_colour(v, i), width=1.2,
-                                                                  dash="solid" if a == assets[0] else "dash")))
-    f.update_layout(title="Depth within ±1 % of mid (both sides, USD; one-minute means)", yaxis_title="USD",
-                    **layout)
+                f.add_trace(
+                    go.Scatter(
+                        x=_times(start, b["bar_s"]),
+                        y=b["depth_1pct_usd"],
+                        mode="lines",
+                        name=f"{v} {a}",
+                        line=dict(color=_colour(v, i), width=1.2, dash="solid" if a == assets[0] else "dash"),
+                    )
+                )
+    f.update_layout(title="Depth within ±1 % of mid (both sides, USD; one-minute means)", yaxis_title="USD", **layout)
     if len(bars) and _log_axis(bars["depth_1pct_usd"]):
         f.update_yaxes(type="log")
     figs["depth"] = f
 
     # insurance funds; cumulative ADL and bad debt
-    f = make_subplots(rows=1, cols=2, subplot_titles=["Insurance fund / liquidator vault cash (USD)",
-                                                       "Cumulative ADL and bad debt (USD)"])
+    f = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=["Insurance fund / liquidator vault cash (USD)", "Cumulative ADL and bad debt (USD)"],
+    )
     for i, v in enumerate(venues):
         b = bars[bars["venue"] == v]
         fund = b.groupby("bar_s")["insurance_fund_usd"].last()
         adl = b.groupby("bar_s")["adl_usd"].sum().cumsum()
         bad = b.groupby("bar_s")["bad_debt_usd"].sum()
-        f.add_trace(go.Scatter(x=_times(start, fund.index + 60), y=fund, name=f"{v} fund", mode="lines",
-                               line=dict(color=_colour(v, i))), row=1, col=1)
-        f.add_trace(go.Scatter(x=_times(start, adl.index + 60), y=adl, name=f"{v} ADL", mode="lines",
-                               line=dict(color=_colour(v, i))), row=1, col=2)
-        f.add_trace(go.Scatter(x=_times(start, bad.index + 60), y=bad, name=f"{v} bad debt", mode="lines",
-                               line=dict(color=_colour(v, i), dash="dot")), row=1, col=2)
+        f.add_trace(
+            go.Scatter(
+                x=_times(start, fund.index + 60), y=fund, name=f"{v} fund", mode="lines", line=dict(color=_colour(v, i))
+            ),
+            row=1,
+            col=1,
+        )
+        f.add_trace(
+            go.Scatter(
+                x=_times(start, adl.index + 60), y=adl, name=f"{v} ADL", mode="lines", line=dict(color=_colour(v, i))
+            ),
+            row=1,
+            col=2,
+        )
+        f.add_trace(
+            go.Scatter(
+                x=_times(start, bad.index + 60),
+                y=bad,
+                name=f"{v} bad debt",
+                mode="lines",
+                line=dict(color=_colour(v, i), dash="dot"),
+            ),
+            row=1,
+            col=2,
+        )
     if len(bars) and not (bars["adl_usd"].abs().sum() > 0 or bars["bad_debt_usd"].abs().sum() > 0):
-        f.add_annotation(text="no ADL and no bad debt in this run", xref="x2 domain", yref="y2 domain",
-                         x=0.5, y=0.5, showarrow=False)
+        f.add_annotation(
+            text="no ADL and no bad debt in this run", xref="x2 domain", yref="y2 domain", x=0.5, y=0.5, showarrow=False
+        )
     f.update_layout(title="Insurance funds, ADL and bad debt", **layout)
     figs["funds_adl"] = f
 
@@ -173,33 +253,54 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
         w = w.sample(MAX_WAVE_POINTS, random_state=0).sort_index()
         note = f" (a sample of {MAX_WAVE_POINTS:,} of {len(run.waves):,} waves)"
     if len(w):
-        f.add_trace(go.Scatter(x=w["wave"], y=w["branching_ratio"], mode="markers", name="one wave",
-                               marker=dict(size=5, opacity=0.5, color="#1f77b4"),
-                               customdata=np.stack([w["time_s"] / 3600.0, w["liquidated_usd"]], axis=1),
-                               hovertemplate="wave %{x}<br>ratio %{y:.3g}<br>hour %{customdata[0]:.2f}"
-                                             "<br>liquidated $%{customdata[1]:,.0f}<extra></extra>"))
+        f.add_trace(
+            go.Scatter(
+                x=w["wave"],
+                y=w["branching_ratio"],
+                mode="markers",
+                name="one wave",
+                marker=dict(size=5, opacity=0.5, color="#1f77b4"),
+                customdata=np.stack([w["time_s"] / 3600.0, w["liquidated_usd"]], axis=1),
+                hovertemplate="wave %{x}<br>ratio %{y:.3g}<br>hour %{customdata[0]:.2f}"
+                "<br>liquidated $%{customdata[1]:,.0f}<extra></extra>",
+            )
+        )
         med = w.groupby("wave")["branching_ratio"].median()
         f.add_trace(go.Scatter(x=med.index, y=med, mode="lines+markers", name="median", line=dict(color="#d62728")))
         f.add_hline(y=1.0, line_dash="dash", annotation_text="critical (1)")
         if _log_axis(w["branching_ratio"]):
             f.update_yaxes(type="log")
-    f.update_layout(title="Branching ratio by wave within a step: liquidated USD / depth consumed" + note,
-                    xaxis_title="wave number within the step", yaxis_title="branching ratio", **layout)
+    f.update_layout(
+        title="Branching ratio by wave within a step: liquidated USD / depth consumed" + note,
+        xaxis_title="wave number within the step",
+        yaxis_title="branching ratio",
+        **layout,
+    )
     figs["branching"] = f
 
     # liquidation map before the crash
     f = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=[f"{a}" for a in maps] or [""])
-    for c, (a, m) in enumerate(maps.items(), 1):
+    for c, m in enumerate(maps.values(), 1):
         if "error" in m:
             continue
-        f.add_trace(go.Bar(x=m["price"], y=m["long_usd"], name="longs", marker_color=LONG_COLOUR,
-                           showlegend=c == 1), row=1, col=c)
-        f.add_trace(go.Bar(x=m["price"], y=m["short_usd"], name="shorts", marker_color=SHORT_COLOUR,
-                           showlegend=c == 1), row=1, col=c)
+        f.add_trace(
+            go.Bar(x=m["price"], y=m["long_usd"], name="longs", marker_color=LONG_COLOUR, showlegend=c == 1),
+            row=1,
+            col=c,
+        )
+        f.add_trace(
+            go.Bar(x=m["price"], y=m["short_usd"], name="shorts", marker_color=SHORT_COLOUR, showlegend=c == 1),
+            row=1,
+            col=c,
+        )
         f.add_vline(x=m["start_price"], line_dash="dash", row=1, col=c)
-    f.update_layout(title="Liquidation map at the start (modelled: the synthetic population's liquidation "
-                          "prices from the venues' rule books; USD notional per price bin)",
-                    barmode="stack", bargap=0, **layout)
+    f.update_layout(
+        title="Liquidation map at the start (modelled: the synthetic population's liquidation "
+        "prices from the venues' rule books; USD notional per price bin)",
+        barmode="stack",
+        bargap=0,
+        **layout,
+    )
     figs["liquidation_map"] = f
     if replay is not None:
         figs.update(replay_figures(replay, scenario, start, layout))
@@ -232,38 +333,83 @@ def replay_figures(replay, scenario, start, layout) -> dict[str, Any]:
     dash = {"no_liquidations": "dash", "leverage_10x": "dot", "consistency": "dashdot"}
     for r, a in enumerate(assets, 1):
         if a in real.columns:
-            f.add_trace(go.Scatter(x=_times(start, real.index), y=real[a], mode="lines", name="real (Binance, 5 min)",
-                                   legendgroup="real", showlegend=r == 1, line=dict(color="#111", width=2.2)),
-                        row=r, col=1)
+            f.add_trace(
+                go.Scatter(
+                    x=_times(start, real.index),
+                    y=real[a],
+                    mode="lines",
+                    name="real (Binance, 5 min)",
+                    legendgroup="real",
+                    showlegend=r == 1,
+                    line=dict(color="#111", width=2.2),
+                ),
+                row=r,
+                col=1,
+            )
         ix = replay.index5m
         if a in ix.columns:
-            f.add_trace(go.Scatter(x=_times(start, ix.index), y=ix[a], mode="lines", name="replay (engine index)",
-                                   legendgroup="replay", showlegend=r == 1, line=dict(color="#1f77b4", width=1.2)),
-                        row=r, col=1)
+            f.add_trace(
+                go.Scatter(
+                    x=_times(start, ix.index),
+                    y=ix[a],
+                    mode="lines",
+                    name="replay (engine index)",
+                    legendgroup="replay",
+                    showlegend=r == 1,
+                    line=dict(color="#1f77b4", width=1.2),
+                ),
+                row=r,
+                col=1,
+            )
         for name, path in replay.counterfactual_paths.items():
             if a in path.columns:
-                f.add_trace(go.Scatter(x=_times(start, path.index), y=path[a], mode="lines",
-                                       name=f"counterfactual: {name.replace('_', ' ')}", legendgroup=name,
-                                       showlegend=r == 1, line=dict(width=1.2, dash=dash.get(name, "solid"))),
-                            row=r, col=1)
-    f.update_layout(title="The real path, the replay on it, and the exogenous flow replayed without "
-                          "liquidations / with leverage capped at 10x", **dict(layout, height=260 * len(assets) + 140))
+                f.add_trace(
+                    go.Scatter(
+                        x=_times(start, path.index),
+                        y=path[a],
+                        mode="lines",
+                        name=f"counterfactual: {name.replace('_', ' ')}",
+                        legendgroup=name,
+                        showlegend=r == 1,
+                        line=dict(width=1.2, dash=dash.get(name, "solid")),
+                    ),
+                    row=r,
+                    col=1,
+                )
+    f.update_layout(
+        title="The real path, the replay on it, and the exogenous flow replayed without "
+        "liquidations / with leverage capped at 10x",
+        **dict(layout, height=260 * len(assets) + 140),
+    )
     figs["observed"] = f
     att = replay.attribution.frame
-    f = make_subplots(rows=len(assets), cols=1, shared_xaxes=True,
-                      subplot_titles=[f"{a}: cumulative log move" for a in assets])
+    f = make_subplots(
+        rows=len(assets), cols=1, shared_xaxes=True, subplot_titles=[f"{a}: cumulative log move" for a in assets]
+    )
     for r, a in enumerate(assets, 1):
         d = att[att["asset"] == a]
         t = _times(start, d["time_s"] + 300)
-        for col, name, style in (("observed_move", "observed", dict(color="#111", width=2)),
-                                 ("endogenous_move", "forced flow (all of its impact kept)",
-                                  dict(color="#d62728", width=1.4)),
-                                 ("endogenous_move_transient", "forced flow (model's resilience)",
-                                  dict(color="#d62728", width=1.2, dash="dot"))):
-            f.add_trace(go.Scatter(x=t, y=d[col].cumsum(), mode="lines", name=name, legendgroup=col,
-                                   showlegend=r == 1, line=style), row=r, col=1)
-    f.update_layout(title="Attribution: the observed move and the part the liquidations' forced flow "
-                          "causes through the books (5-minute steps)", **dict(layout, height=240 * len(assets) + 140))
+        for col, name, style in (
+            ("observed_move", "observed", dict(color="#111", width=2)),
+            ("endogenous_move", "forced flow (all of its impact kept)", dict(color="#d62728", width=1.4)),
+            (
+                "endogenous_move_transient",
+                "forced flow (model's resilience)",
+                dict(color="#d62728", width=1.2, dash="dot"),
+            ),
+        ):
+            f.add_trace(
+                go.Scatter(
+                    x=t, y=d[col].cumsum(), mode="lines", name=name, legendgroup=col, showlegend=r == 1, line=style
+                ),
+                row=r,
+                col=1,
+            )
+    f.update_layout(
+        title="Attribution: the observed move and the part the liquidations' forced flow "
+        "causes through the books (5-minute steps)",
+        **dict(layout, height=240 * len(assets) + 140),
+    )
     figs["attribution"] = f
     return figs
 
@@ -322,10 +468,25 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
         up = np.zeros(len(b)) if up is None or len(up) != len(b) else up
         down = np.zeros(len(b)) if down is None or len(down) != len(b) else down
         new_up, new_down = up + b["liq_long_usd"].to_numpy(), down + b["liq_short_usd"].to_numpy()
-        ax.fill_between(x, np.append(up, up[-1:]), np.append(new_up, new_up[-1:]), step="post", lw=0,
-                        color=_colour(v, i), label=f"{v} longs")
-        ax.fill_between(x, -np.append(down, down[-1:]), -np.append(new_down, new_down[-1:]), step="post", lw=0,
-                        color=_colour(v, i), alpha=0.45, label=f"{v} shorts")
+        ax.fill_between(
+            x,
+            np.append(up, up[-1:]),
+            np.append(new_up, new_up[-1:]),
+            step="post",
+            lw=0,
+            color=_colour(v, i),
+            label=f"{v} longs",
+        )
+        ax.fill_between(
+            x,
+            -np.append(down, down[-1:]),
+            -np.append(new_down, new_down[-1:]),
+            step="post",
+            lw=0,
+            color=_colour(v, i),
+            alpha=0.45,
+            label=f"{v} shorts",
+        )
         up, down = new_up, new_down
     ax.axhline(0, color="k", lw=0.5)
     finish(ax, "Liquidations per minute by venue (longs up, shorts down)", "USD per minute")
@@ -336,8 +497,14 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
     for i, v in enumerate(venues):
         for a in assets:
             b = bars[(bars["venue"] == v) & (bars["asset"] == a)]
-            ax.plot(b["bar_s"] / 3600, b["depth_1pct_usd"], lw=1, color=_colour(v, i),
-                    ls="-" if a == assets[0] else "--", label=f"{v} {a}")
+            ax.plot(
+                b["bar_s"] / 3600,
+                b["depth_1pct_usd"],
+                lw=1,
+                color=_colour(v, i),
+                ls="-" if a == assets[0] else "--",
+                label=f"{v} {a}",
+            )
     if len(bars) and _log_axis(bars["depth_1pct_usd"]):
         ax.set_yscale("log")
     finish(ax, "Depth within ±1 % of mid (both sides)", "USD")
@@ -356,8 +523,16 @@ def write_pngs(directory: Path, bars: pd.DataFrame, run, summary: dict, scenario
     finish(ax1, "Insurance fund / vault cash", "USD", ncol=1)
     finish(ax2, "Cumulative ADL and bad debt", "USD", ncol=1)
     if not (bars["adl_usd"].abs().sum() > 0 or bars["bad_debt_usd"].abs().sum() > 0):
-        ax2.text(0.5, 0.5, "no ADL and no bad debt in this run", transform=ax2.transAxes, ha="center",
-                 va="center", fontsize=11, color="#555")
+        ax2.text(
+            0.5,
+            0.5,
+            "no ADL and no bad debt in this run",
+            transform=ax2.transAxes,
+            ha="center",
+            va="center",
+            fontsize=11,
+            color="#555",
+        )
     save(fig, "funds_adl")
 
     fig = Figure(figsize=(10, 4))
@@ -434,9 +609,15 @@ def provenance_context(scenario, targets: Targets | None) -> dict[str, Any]:
     fitted_on = prov.get("fitted_on")
     fitted_on_list = fitted_on if isinstance(fitted_on, list) else ([fitted_on] if fitted_on else [])
     in_sample = bool(fitted) and targets is not None and targets.name in fitted_on_list
-    return {"fitted": list(fitted), "n": len(parameters_of(scenario)), "fitted_on": fitted_on_list,
-            "fitted_at": prov.get("fitted_at"), "seeds_text": _seeds_text(prov.get("fitted_seeds")),
-            "overridden": list(prov["overridden"]), "in_sample": in_sample}
+    return {
+        "fitted": list(fitted),
+        "n": len(parameters_of(scenario)),
+        "fitted_on": fitted_on_list,
+        "fitted_at": prov.get("fitted_at"),
+        "seeds_text": _seeds_text(prov.get("fitted_seeds")),
+        "overridden": list(prov["overridden"]),
+        "in_sample": in_sample,
+    }
 
 
 def _provenance_html(scenario, summary: dict, targets: Targets | None) -> tuple[str, bool]:
@@ -458,8 +639,13 @@ def _scope(scenario, s: dict) -> dict[str, Any]:
     throttled = [v for v, w in zip(venues, feed_throttles_s(venues)) if w > 0]
     printed = [shares.get(v) for v in throttled]
     shown = bool(throttled) and all(x is not None for x in printed)
-    return {"venues": venues, "assets": assets, "markets": len(markets), "throttled": throttled if shown else [],
-            "throttled_share": sum(printed) if shown else None}
+    return {
+        "venues": venues,
+        "assets": assets,
+        "markets": len(markets),
+        "throttled": throttled if shown else [],
+        "throttled_share": sum(printed) if shown else None,
+    }
 
 
 def _replay_rows(summary: dict, divs: dict) -> list[dict[str, Any]] | None:
@@ -471,41 +657,92 @@ def _replay_rows(summary: dict, divs: dict) -> list[dict[str, Any]] | None:
     rows = []
     for a, x in (summary.get("attribution") or {}).items():
         lows = " · ".join(f"{name.replace('_', ' ')} {c[a]['low']:,.6g}" for name, c in cf.items() if a in c)
-        rows.append({"asset": a, "low": x["low"], "observed_fall": x["observed_fall"],
-                     "share": x.get("share_of_fall"), "share_transient": x.get("share_of_fall_transient"),
-                     "lows": lows})
+        rows.append(
+            {
+                "asset": a,
+                "low": x["low"],
+                "observed_fall": x["observed_fall"],
+                "share": x.get("share_of_fall"),
+                "share_transient": x.get("share_of_fall_transient"),
+                "lows": lows,
+            }
+        )
     return rows
 
 
-def render_html(run, population, scenario, summary: dict, rows: Sequence[Row], targets: Targets | None,
-                figs: dict[str, Any], maps: dict) -> str:
+def render_html(
+    run,
+    population,
+    scenario,
+    summary: dict,
+    rows: Sequence[Row],
+    targets: Targets | None,
+    figs: dict[str, Any],
+    maps: dict,
+) -> str:
     """The report page as one string (``templates/run_report.html.j2``), plotly.js inlined once."""
     from collections import defaultdict
 
     from plotly.offline import get_plotlyjs
 
     prov = provenance_context(scenario, targets)
-    divs = {name: f.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{name}",
-                            config={"displaylogo": False, "responsive": True})
-            for name, f in figs.items()}
+    divs = {
+        name: f.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{name}",
+            config={"displaylogo": False, "responsive": True},
+        )
+        for name, f in figs.items()
+    }
     s = defaultdict(lambda: None, summary)  # a figure the summary lacks is shown as n/a
     missed = sum(not r.ok for r in rows)
-    why = ("the global parameters are priors, not calibrated yet" if not s.get("parameters_fitted")
-           else "see what was fitted below")
+    why = (
+        "the global parameters are priors, not calibrated yet"
+        if not s.get("parameters_fitted")
+        else "see what was fitted below"
+    )
     totals = [("all venues", s.get("liquidations_usd"), s.get("liquidations_usd_reported"))]
     true_v, rep_v = s.get("by_venue_usd") or {}, s.get("by_venue_usd_reported") or {}
     totals += [(v, true_v.get(v), rep_v.get(v)) for v in true_v]
     drawdown = ", ".join(f"{a} {fmt(v, 'percent')}" for a, v in (s.get("drawdown_pct") or {}).items())
-    return render("run_report.html.j2", s=s, title=f"{s['scenario']}: {s.get('scenario_title') or ''}", css=_CSS,
-                  plotlyjs=get_plotlyjs(), divs=divs, rows=list(rows), targets=targets, missed=missed, why=why,
-                  scale=s.get("population_scale") or 1.0, totals=totals, drawdown=drawdown,
-                  scope=_scope(scenario, s), replay=_replay_rows(s, divs), maps=maps,
-                  pngs=[p + ".png" for p in PNGS], PASS=PASS, FAIL=FAIL, **prov)
+    return render(
+        "run_report.html.j2",
+        s=s,
+        title=f"{s['scenario']}: {s.get('scenario_title') or ''}",
+        css=_CSS,
+        plotlyjs=get_plotlyjs(),
+        divs=divs,
+        rows=list(rows),
+        targets=targets,
+        missed=missed,
+        why=why,
+        scale=s.get("population_scale") or 1.0,
+        totals=totals,
+        drawdown=drawdown,
+        scope=_scope(scenario, s),
+        replay=_replay_rows(s, divs),
+        maps=maps,
+        pngs=[p + ".png" for p in PNGS],
+        PASS=PASS,
+        FAIL=FAIL,
+        **prov,
+    )
 
 
-def write_report(directory: str | Path, run, population, scenario, summary: dict, *,
-                 rows: Sequence[Row] = (), targets: Targets | None = None, png: bool = True, replay=None,
-                 maps: dict | None = None) -> Path:
+def write_report(
+    directory: str | Path,
+    run,
+    population,
+    scenario,
+    summary: dict,
+    *,
+    rows: Sequence[Row] = (),
+    targets: Targets | None = None,
+    png: bool = True,
+    replay=None,
+    maps: dict | None = None,
+) -> Path:
     """Write ``report.html`` (and the PNGs) into ``directory``; returns the HTML's path.
     ``replay``: an observed replay's :class:`~liqcascade.replay.ObservedReplay` (its path,
     attribution and counterfactual figures).  ``maps``: the liquidation maps at the start
@@ -542,8 +779,13 @@ def write_replay_png(directory: Path, replay, scenario, summary: dict) -> Path:
         ax.plot(replay.index5m.index / 3600, replay.index5m[a], color="#1f77b4", lw=1, label="replay")
         for name, path in replay.counterfactual_paths.items():
             if name != "consistency" and a in path.columns:
-                ax.plot(path.index / 3600, path[a], lw=1, ls="--" if name == "no_liquidations" else ":",
-                        label=name.replace("_", " "))
+                ax.plot(
+                    path.index / 3600,
+                    path[a],
+                    lw=1,
+                    ls="--" if name == "no_liquidations" else ":",
+                    label=name.replace("_", " "),
+                )
         ax.set_ylabel(f"{a} (USD)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
@@ -553,8 +795,9 @@ def write_replay_png(directory: Path, replay, scenario, summary: dict) -> Path:
     shorts = ev[ev["side"] == "short"].groupby(b)["usd"].sum()
     ax = axes[-1]
     ax.bar((longs.index + LIQ_BIN_S / 2) / 3600, longs / 1e6, width=LIQ_BIN_S / 3600, color=LONG_COLOUR, label="longs")
-    ax.bar((shorts.index + LIQ_BIN_S / 2) / 3600, -shorts / 1e6, width=LIQ_BIN_S / 3600, color=SHORT_COLOUR,
-           label="shorts")
+    ax.bar(
+        (shorts.index + LIQ_BIN_S / 2) / 3600, -shorts / 1e6, width=LIQ_BIN_S / 3600, color=SHORT_COLOUR, label="shorts"
+    )
     ax.set_ylabel("liquidated, $M / 5 min")
     ax.set_xlabel(f"hours since {summary['start_utc']}")
     ax.grid(alpha=0.3)
@@ -588,9 +831,17 @@ class ReportedRun:
     result: Any = field(repr=False, default=None)
 
 
-def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", seed: int = 0,
-                   n_positions: int | None = None, targets: Any = "auto", progress=None,
-                   png: bool = True, mode: str | None = None) -> ReportedRun:
+def run_and_report(
+    scenario: Any = "feb-2026",
+    *,
+    out_dir: str | Path = "out",
+    seed: int = 0,
+    n_positions: int | None = None,
+    targets: Any = "auto",
+    progress=None,
+    png: bool = True,
+    mode: str | None = None,
+) -> ReportedRun:
     """The main job: run a scenario (a bundled name, a TOML path or a loaded
     :class:`~liqcascade.scenario.Scenario`), compare it with its targets, store it in
     ``out_dir`` (atomically, catalogued) and write its report beside the frames.
@@ -622,7 +873,18 @@ def run_and_report(scenario: Any = "feb-2026", *, out_dir: str | Path = "out", s
         if res.observed is not None:
             store.write_observed(stage.path, res.observed)
         tell("report")
-        write_report(stage.path, res.run, res.population, sc, stage.summary, rows=rows, targets=tg, png=png,
-                     replay=res.observed, maps=res.liquidation_maps())
-    return ReportedRun(stage.run_id, stage.final, stage.final / "report.html", stage.summary, rows, tg, res.run,
-                       res.population, res)
+        write_report(
+            stage.path,
+            res.run,
+            res.population,
+            sc,
+            stage.summary,
+            rows=rows,
+            targets=tg,
+            png=png,
+            replay=res.observed,
+            maps=res.liquidation_maps(),
+        )
+    return ReportedRun(
+        stage.run_id, stage.final, stage.final / "report.html", stage.summary, rows, tg, res.run, res.population, res
+    )

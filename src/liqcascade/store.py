@@ -86,8 +86,9 @@ def code_version() -> str:
     """The package version, with the git commit when running from a clone (``0.1.0+g83e2ad4``)."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         if out.returncode == 0 and out.stdout.strip():
             return f"{__version__}+g{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -178,8 +179,12 @@ def staged_run(out_dir: str | Path, summary: dict, *, run_id: str | None = None)
     if final.exists():
         raise InputError(f"run {run_id} already exists in {runs}", field="run_id")
     created = datetime.now(timezone.utc)
-    stamped = dict(summary, run_id=run_id, created_utc=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                   code_version=code_version())
+    stamped = dict(
+        summary,
+        run_id=run_id,
+        created_utc=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        code_version=code_version(),
+    )
     with staged_dir(final) as tmp:  # OUT/runs/.<run_id>.tmp-<pid>, renamed into place at the end
         stage = StagedRun(out, run_id, tmp, final, stamped, created)
         yield stage
@@ -211,12 +216,12 @@ def write_observed(directory: str | Path, observed) -> None:
     d = Path(directory)
     observed.attribution.frame.to_parquet(d / "attribution.parquet")
     flow = observed.run.implied_flow_usd
-    flow.groupby((flow["time_s"] // 300) * 300).sum().drop(columns="time_s") \
-        .rename_axis("time_s").reset_index().to_parquet(d / "implied_flow_5m.parquet")
+    flow.groupby((flow["time_s"] // 300) * 300).sum().drop(columns="time_s").rename_axis(
+        "time_s"
+    ).reset_index().to_parquet(d / "implied_flow_5m.parquet")
 
 
-def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: str | None = None,
-             extra=None) -> Path:
+def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: str | None = None, extra=None) -> Path:
     """Write and catalogue a run in one call; ``extra(directory, summary)`` may add files (the
     report) before the commit.  Returns the run's directory."""
     with staged_run(out_dir, summary, run_id=run_id) as stage:
@@ -234,8 +239,9 @@ def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
     import duckdb
 
     if path.exists() and not path.is_file():
-        raise InputError(f"{path} is not a file (a directory?): the catalogue cannot be read; move it away",
-                         field="out")
+        raise InputError(
+            f"{path} is not a file (a directory?): the catalogue cannot be read; move it away", field="out"
+        )
     delay = 0.05
     for i in range(attempts):
         try:
@@ -245,11 +251,13 @@ def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
                 continue
-            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
-                             field="out") from None
+            raise InputError(
+                f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away", field="out"
+            ) from None
         except (duckdb.Error, OSError) as e:
-            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
-                             field="out") from None
+            raise InputError(
+                f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away", field="out"
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -271,8 +279,12 @@ def _ensure_table(con, table: str, columns) -> None:
     version gains the columns it lacks."""
     cols = ",\n  ".join(f"{c} {t}" for c, t in columns)
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)")
-    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_name = ?", [table]).fetchall()}
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()
+    }
     for c, t in columns:
         if c not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
@@ -303,8 +315,9 @@ def read_table(out_dir: str | Path, table: str, columns, order_by: str) -> pd.Da
         return empty
     con = _connect(path, read_only=True)
     try:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                           [table]).fetchone()[0]:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[
+            0
+        ]:
             return empty
         return con.execute(f"SELECT * FROM {table} ORDER BY {order_by}").df()
     except duckdb.Error as e:

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,7 @@ def _apply_params(base, assignments: dict[str, Any], where: str = "parameters"):
         ) from None
 
 
-def plan(spec: SweepSpec | dict, scenario=None) -> Plan:
+def plan(spec: SweepSpec | dict | str | Path, scenario=None) -> Plan:
     """Validate a spec against its scenario and expand the grid (no engine run)."""
     from ..scenario import Scenario, load_scenario
     from ..summary import parameters_hash, scenario_hash
