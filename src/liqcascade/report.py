@@ -13,6 +13,12 @@ and which parameters were fitted and which figures came out of the model.
 
 Charts use one-minute bars (the engine steps by the second): prices and funds at the minute's
 close, liquidations summed, depth averaged.
+
+The report renders; it runs nothing.  The page is ``templates/run_report.html.j2`` (Jinja2,
+autoescaped); the run, the population, the summary and the liquidation map's rule-book
+liquidation prices come from the replay pipeline (:func:`liqcascade.pipeline.replay`).
+:func:`run_and_report` is the composition kept for the CLI and the dashboard: the pipeline, then
+the store and this report.
 """
 
 from __future__ import annotations
