@@ -869,15 +869,7 @@ def runs_cmd(
             raise InputError(f"{out} is not a directory", field="out")
         frame = store.list_runs(out)
     if as_json:
-        recs = frame.drop(columns=["summary"]).astype(object).where(frame.drop(columns=["summary"]).notna(), None)
-        rows = []
-        for rec in recs.to_dict(orient="records"):
-            for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
-                if isinstance(rec.get(k), str):
-                    rec[k] = json.loads(rec[k])
-            rec["created_utc"] = str(rec["created_utc"]) if rec.get("created_utc") is not None else None
-            rows.append(rec)
-        _print_json(rows)
+        _print_json(store.run_records(frame))
         return
     con = _console()
     if not sys.stdout.isatty():  # a pipe gets the whole table, unwrapped

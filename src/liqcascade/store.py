@@ -356,6 +356,20 @@ def list_runs(out_dir: str | Path) -> pd.DataFrame:
     return read_table(out_dir, "runs", [(c, t) for c, t, _ in _COLUMNS], "created_utc, run_id")
 
 
+def run_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The catalogue (:func:`list_runs`) as JSON-ready records without the full summaries: the
+    JSON columns parsed, missing values None, the creation time as text."""
+    body = frame.drop(columns=["summary"])
+    rows = []
+    for rec in body.astype(object).where(body.notna(), None).to_dict(orient="records"):
+        for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
+            if isinstance(rec.get(k), str):
+                rec[k] = json.loads(rec[k])
+        rec["created_utc"] = str(rec["created_utc"]) if rec.get("created_utc") is not None else None
+        rows.append(rec)
+    return rows
+
+
 def read_run(out_dir: str | Path, run_id: str) -> dict[str, Any]:
     """A stored run: ``summary`` (dict) and its frames (``steps``, ``events``, ``waves``)."""
     d = Path(out_dir) / RUNS_DIR / run_id
