@@ -59,7 +59,7 @@ def write_part(parts_dir: Path, rows: list[dict[str, Any]], spec_hash: str) -> P
     final = parts_dir / _part_name(first, last, spec_hash)
     table = pa.Table.from_pylist(rows)
     table = table.replace_schema_metadata({"spec_hash": spec_hash})
-    with atomic_path(final, keep_suffix=True) as tmp:
+    with atomic_path(final, keep_suffix=True, fsync=False) as tmp:  # renamed whole: resume sees whole parts
         pq.write_table(table, tmp)
     return final
 
@@ -240,5 +240,5 @@ def sweep(
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_path(path, keep_suffix=True) as tmp:
+    with atomic_path(path, keep_suffix=True, fsync=False) as tmp:
         frame.to_parquet(tmp, index=False)
