@@ -47,6 +47,7 @@ FORMATTED = [
     "tests/test_docs.py",
     "tests/test_first_run.py",
     "tests/test_jit_cache.py",
+    "tests/test_pipeline.py",
     "tests/test_lint.py",
     "docs/hooks/parameters.py",
 ]
