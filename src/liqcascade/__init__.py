@@ -7,6 +7,8 @@ The public surface is a few nouns and verbs, importable from the package itself:
     >>> scenario = lc.load_scenario("feb-2026")  # a bundled replay
     >>> scenario.name
     'feb-2026'
+    >>> result = lc.replay(scenario, positions=20_000)  # doctest: +SKIP
+    >>> result.summary["liquidations_usd"]  # doctest: +SKIP
 
 Names are resolved on first use, so ``import liqcascade`` itself loads neither NumPy nor Numba.
 """
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # the type checker sees the real objects; at run time they lo
     from .engine import Positions, Run, simulate
     from .errors import InputError
     from .liqmap import LiquidationMap, liquidation_map, observed_liquidation_map
+    from .pipeline import ReplayResult, replay
     from .population import Population, synthesize
     from .report import run_and_report
     from .scenario import Scenario, load_scenario, run_scenario
@@ -53,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "sweep": ".sweep",
     "SweepSpec": ".sweep",
     "calibrate": ".calibrate",
+    "replay": ".pipeline",
+    "ReplayResult": ".pipeline",
     "run_and_report": ".report",
     "InputError": ".errors",
 }
@@ -76,6 +81,8 @@ __all__ = [
     "sweep",
     "SweepSpec",
     "calibrate",
+    "replay",
+    "ReplayResult",
     "run_and_report",
     "InputError",
 ]

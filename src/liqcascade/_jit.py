@@ -3,6 +3,22 @@
 Kernels are written once as plain Python over NumPy arrays and compiled with Numba
 (``nopython``, cached on disk) when Numba imports; otherwise they run as the same plain Python.
 Setting ``LIQCASCADE_DISABLE_JIT=1`` forces the Python path (the tests run both).
+
+**The disk cache follows every source file of the package.**  Numba keys a cached kernel by its
+own file's modification time and size, not by the functions it calls or inlines from other
+files: a kernel in ``engine/run.py`` that inlines the LP rule of ``engine/core.py`` would load
+its old machine code after an edit of ``core.py`` alone.  So the cache lives in a directory named
+by a fingerprint of all the package's sources (:func:`package_stamp`), given to Numba through
+its documented ``NUMBA_CACHE_DIR`` setting before Numba is imported: any edit moves the cache to
+a fresh directory and every kernel is compiled once more; unchanged sources find theirs.
+Nothing of Numba's internals is patched.
+
+Where: ``LIQCASCADE_CACHE_DIR`` if set, else a ``NUMBA_CACHE_DIR`` the user set, else
+``__pycache__/numba`` inside the package (a per-user cache directory where the package is not
+writable), each followed by ``<stamp>``; the fingerprints of the latest few source versions are
+kept (:data:`KEEP_STAMPS`), older ones removed.  The setting is process-wide (Numba has one
+cache directory per process): other libraries' cached kernels go there too, and worker
+processes inherit it.
 """
 
 from __future__ import annotations
@@ -12,11 +28,114 @@ from typing import Callable, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
+#: the package's directory, and its sources' fingerprint once computed (:func:`package_stamp`)
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+_STAMP: str | None = None
+#: the fingerprint directories kept beside the current one's (the most recently used)
+KEEP_STAMPS = 4
+#: the cache directory in use (None: Numba absent or disabled, or nothing writable)
+CACHE_DIR: str | None = None
+
+
+def _package_stamp() -> str:
+    """A fingerprint of the package's Python sources (each file's path, modification time and
+    size), computed once per process."""
+    global _STAMP
+    if _STAMP is None:
+        import hashlib
+
+        h = hashlib.sha256()
+        for dirpath, dirnames, files in os.walk(_ROOT):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")  # not the caches themselves
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(dirpath, name))
+                    h.update(f"{os.path.relpath(dirpath, _ROOT)}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
+        _STAMP = h.hexdigest()
+    return _STAMP
+
+
+package_stamp = _package_stamp
+
+
+def _writable(directory: str) -> bool:
+    try:
+        os.makedirs(directory, exist_ok=True)
+        return os.access(directory, os.W_OK | os.X_OK)
+    except OSError:
+        return False
+
+
+def _prune(base: str, keep: str) -> None:
+    """Remove fingerprint directories of ``base`` beyond the :data:`KEEP_STAMPS` most recently
+    used (``keep``, the current one, always stays)."""
+    import shutil
+
+    try:
+        entries = [
+            e
+            for e in os.scandir(base)
+            if e.is_dir() and e.name != keep and len(e.name) == 16 and all(c in "0123456789abcdef" for c in e.name)
+        ]
+    except OSError:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    for e in entries[KEEP_STAMPS - 1 :]:
+        shutil.rmtree(e.path, ignore_errors=True)
+
+
+def cache_dir_for_sources(environ: dict[str, str] | None = None) -> str | None:
+    """The cache directory of the current sources, ``<base>/<stamp>`` (the module docstring says
+    which base), or None when no base is writable."""
+    env = os.environ if environ is None else environ
+    numba_dir = env.get("NUMBA_CACHE_DIR", "")
+    if numba_dir and numba_dir == env.get("_LIQCASCADE_NUMBA_CACHE_DIR"):
+        numba_dir = os.path.dirname(numba_dir)  # set by this module (in a parent process): its base
+    bases = [
+        env.get("LIQCASCADE_CACHE_DIR", ""),
+        numba_dir,
+        os.path.join(_ROOT, "__pycache__", "numba"),
+        os.path.join(
+            env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "liqcascade", "numba"
+        ),
+    ]
+    stamp = _package_stamp()[:16]
+    for base in (b for b in bases if b):
+        if _writable(os.path.join(base, stamp)):
+            return os.path.join(base, stamp)
+    return None
+
+
+def _configure_cache() -> str | None:
+    """Point ``NUMBA_CACHE_DIR`` at :func:`cache_dir_for_sources` (before Numba reads it)."""
+    directory = cache_dir_for_sources()
+    if directory is None:
+        return None
+    os.environ["NUMBA_CACHE_DIR"] = os.environ["_LIQCASCADE_NUMBA_CACHE_DIR"] = directory
+    base, stamp = os.path.split(directory)
+    try:
+        os.utime(directory)  # the most recently used: kept by the next prune
+    except OSError:  # pragma: no cover
+        pass
+    _prune(base, stamp)
+    return directory
+
+
 try:  # pragma: no cover - depends on the environment
     if os.environ.get("LIQCASCADE_DISABLE_JIT") == "1":
         raise ImportError
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        raise ImportError
+    CACHE_DIR = _configure_cache()
     import numba
 
+    if CACHE_DIR is not None and numba.config.CACHE_DIR != CACHE_DIR:
+        # Numba was imported before this module: it re-reads its environment settings
+        from numba.core import config as _config
+
+        _config.reload_config()
     HAVE_NUMBA = True
     try:
         from numba.core.cpu import CPUTargetOptions as _TO
@@ -31,72 +150,6 @@ except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
     _HAS_NRT_OPTION = False
     _HAS_FORCEINLINE = False
-
-
-#: the package's directory, and its sources' fingerprint once computed (:func:`_package_stamp`)
-_ROOT = os.path.dirname(os.path.abspath(__file__))
-_STAMP: str | None = None
-
-
-def _package_stamp() -> str:
-    """A fingerprint of the package's Python sources (each file's path, modification time and
-    size), computed once per process."""
-    global _STAMP
-    if _STAMP is None:
-        import hashlib
-
-        h = hashlib.sha256()
-        for dirpath, dirnames, files in os.walk(_ROOT):
-            dirnames.sort()
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{os.path.relpath(dirpath, _ROOT)}/{name}:{st.st_mtime_ns}:{st.st_size};".encode())
-        _STAMP = h.hexdigest()
-    return _STAMP
-
-
-
-def _install_cache_locators() -> bool:
-    """Make Numba's on-disk cache of this package's kernels depend on all of its sources.
-
-    Numba keys a cached function by its own file's modification time and its own bytecode, not
-    by the functions it calls or inlines from other files: a kernel in ``engine/run.py`` that
-    inlines the LP rule of ``engine/core.py`` would load its old machine code after an edit of
-    ``core.py`` alone.  These locators (Numba's own, for files inside this package) add the
-    package's fingerprint (:func:`_package_stamp`) to that stamp, so any edit recompiles every
-    kernel once.  Returns False (Numba's default locators stay) where Numba's caching internals
-    differ from those this was written for."""
-    try:
-        from numba.core import caching
-    except ImportError:  # pragma: no cover
-        return False
-    bases = [getattr(caching, n, None) or getattr(caching, "_" + n, None)
-             for n in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")]
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
-    if impl is None or not isinstance(getattr(impl, "_locator_classes", None), list) or None in bases:
-        return False  # pragma: no cover - another Numba
-
-    class _PackageStamp:
-        def get_source_stamp(self):
-            return (super().get_source_stamp(), _package_stamp())
-
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            if not os.path.abspath(py_file).startswith(_ROOT + os.sep):
-                return None
-            return super().from_function(py_func, py_file)
-
-    ours = [type(f"Package{b.__name__.lstrip('_')}", (_PackageStamp, b), {}) for b in bases]
-    if not any(getattr(c, "_liqcascade", False) for c in impl._locator_classes):
-        for c in ours:
-            c._liqcascade = True
-        impl._locator_classes[:0] = ours
-    return True
-
-
-if HAVE_NUMBA:  # pragma: no branch - depends on the environment
-    _install_cache_locators()
 
 
 def jit(func: F | None = None, **options) -> F:
@@ -179,7 +232,7 @@ class compile_watch:
                 module = getattr(func, "__module__", "") or ""
                 if module.startswith(__package__ + "."):
                     watch.count += 1
-                    name = f"{module[len(__package__) + 1:]}.{func.__qualname__}"
+                    name = f"{module[len(__package__) + 1 :]}.{func.__qualname__}"
                     watch.on_compiled(name, watch.count)
 
         try:

@@ -42,7 +42,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -86,6 +86,23 @@ DEFAULT_FREE = (
     FreeParameter("market_maker.refill_half_life_s", 30.0, 3600.0),
     FreeParameter("cohorts.panic_per_drawdown", 1e-6, 1e-3),
 )
+
+
+def joint_scenarios(also: Sequence[str], parameters) -> list[tuple[Any, Any]]:
+    """Further scenarios fitted jointly, each ``SCENARIO[=TARGETS]`` (its bundled targets unless
+    ``TARGETS`` is given), loaded with the same global ``parameters``: a list of (scenario,
+    targets)."""
+    from .pipeline import resolve_targets
+
+    joint = []
+    for spec in also:
+        name, _, tfile = spec.partition("=")
+        other = load_scenario(name.strip(), parameters=parameters)
+        otg = resolve_targets(tfile.strip() or "auto", other)
+        if otg is None:
+            raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS", field="also")
+        joint.append((other, otg))
+    return joint
 
 
 def row_distance(row: Row) -> float:
@@ -221,8 +238,9 @@ def seed_list(seed: int | Sequence[int]) -> list[int]:
     seeds = [seed] if isinstance(seed, (int, np.integer)) else list(seed)
     if not seeds:
         raise InputError("at least one seed is needed", field="seeds")
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) \
-            or len(set(seeds)) < len(seeds):
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) or len(
+        set(seeds)
+    ) < len(seeds):
         raise InputError(f"seeds must be distinct non-negative integers, got {seeds}", field="seeds")
     return [int(s) for s in seeds]
 
@@ -236,8 +254,13 @@ def parse_seeds(spec: str) -> list[int]:
     return seed_list(seeds)
 
 
-def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float], *, n_positions: int | None,
-             seed: int | Sequence[int]) -> Evaluation:
+def evaluate(
+    pairs: Sequence[tuple[Scenario, Targets]],
+    values: dict[str, float],
+    *,
+    n_positions: int | None,
+    seed: int | Sequence[int],
+) -> Evaluation:
     """Run each scenario with ``values`` substituted and score it against its targets; the
     objective is the sum over all of them (rows are labelled with the scenario's name when
     there are several).  ``seed`` may be a sequence of seeds: each scenario then runs once per
@@ -247,8 +270,10 @@ def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float]
     from .summary import summarize
 
     seeds = seed_list(seed)
-    trials = [(Scenario(sc.spec, with_values(sc.params, values), sc.overridden, sc.source, sc.text), targets)
-              for sc, targets in pairs]
+    trials = [
+        (Scenario(sc.spec, with_values(sc.params, values), sc.overridden, sc.source, sc.text), targets)
+        for sc, targets in pairs
+    ]
     rows: list[Row] = []
     summaries = {}
     for sd in seeds:
@@ -269,12 +294,19 @@ def evaluate(pairs: Sequence[tuple[Scenario, Targets]], values: dict[str, float]
     return Evaluation(dict(values), objective(rows) / len(seeds), rows, summaries)
 
 
-def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequence[FreeParameter] = DEFAULT_FREE,
-              n_positions: int | None = 300_000, samples: int = 16, refine_rounds: int = 3,
-              seed: int | Sequence[int] = 0,
-              also: Sequence[tuple[Scenario | str, Targets | str]] = (),
-              progress: Callable[[int, int, Evaluation], None] | None = None,
-              search_seed: int | None = None) -> CalibrationResult:
+def calibrate(
+    scenario: Scenario | str,
+    targets: Targets | str,
+    *,
+    free: Sequence[FreeParameter] = DEFAULT_FREE,
+    n_positions: int | None = 300_000,
+    samples: int = 16,
+    refine_rounds: int = 3,
+    seed: int | Sequence[int] = 0,
+    also: Sequence[tuple[Scenario | str, Targets | str]] = (),
+    progress: Callable[[int, int, Evaluation], None] | None = None,
+    search_seed: int | None = None,
+) -> CalibrationResult:
     """Fit ``free`` to ``targets`` (see the module docstring for the objective and search).
 
     ``also``: further (scenario, targets) pairs fitted jointly with the same parameters (the
@@ -337,8 +369,16 @@ def calibrate(scenario: Scenario | str, targets: Targets | str, *, free: Sequenc
                     if ev.objective < best.objective:
                         best = ev
         step /= 2
-    return CalibrationResult(" + ".join(sc.name for sc, _ in pairs), " + ".join(tg.name for _, tg in pairs),
-                             list(free), best, start, history, n_positions, seeds)
+    return CalibrationResult(
+        " + ".join(sc.name for sc, _ in pairs),
+        " + ".join(tg.name for _, tg in pairs),
+        list(free),
+        best,
+        start,
+        history,
+        n_positions,
+        seeds,
+    )
 
 
 def _get(params: ModelParameters, path: str) -> float:
@@ -355,8 +395,11 @@ def _toml_value(v) -> str:
     if isinstance(v, str):
         return json.dumps(v)
     if isinstance(v, (list, tuple)):
-        return "[\n" + "".join(f"  {_toml_value(x)},\n" for x in v) + "]" if v and isinstance(v[0], dict) \
+        return (
+            "[\n" + "".join(f"  {_toml_value(x)},\n" for x in v) + "]"
+            if v and isinstance(v[0], dict)
             else "[" + ", ".join(_toml_value(x) for x in v) + "]"
+        )
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(type(v))
@@ -396,22 +439,39 @@ def write_result(result: CalibrationResult, scenario: Scenario, out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parameters": out / "model-parameters.toml", "json": out / "fit-report.json", "md": out / "fit-report.md"}
     report = {
-        "scenario": result.scenario, "targets": result.targets, "objective": result.best.objective,
-        "start_objective": result.start.objective, "evaluations": len(result.history), "seeds": result.seeds,
-        "fitted": result.best.values, "start": result.start.values,
+        "scenario": result.scenario,
+        "targets": result.targets,
+        "objective": result.best.objective,
+        "start_objective": result.start.objective,
+        "evaluations": len(result.history),
+        "seeds": result.seeds,
+        "fitted": result.best.values,
+        "start": result.start.values,
         "ranges": {p.path: [p.low, p.high] for p in result.free},
-        "rows": [{"key": r.key, "label": r.label, "simulated": r.simulated, "band": r.band, "ok": r.ok}
-                 for r in result.best.rows],
+        "rows": [
+            {"key": r.key, "label": r.label, "simulated": r.simulated, "band": r.band, "ok": r.ok}
+            for r in result.best.rows
+        ],
     }
-    md = [f"# Calibration of {result.scenario} against {result.targets}", "",
-          f"Objective J = {result.best.objective:.4g} (start {result.start.objective:.4g}) after "
-          f"{len(result.history)} candidates, each run at {result.n_positions or 'the real count of'} positions "
-          + (f"with seed {result.seed}." if len(result.seeds) == 1 else
-             f"with seeds {', '.join(map(str, result.seeds))} (J is the mean over them)."),
-          "", "| parameter | start | fitted | range |", "|---|---|---|---|"]
+    md = [
+        f"# Calibration of {result.scenario} against {result.targets}",
+        "",
+        f"Objective J = {result.best.objective:.4g} (start {result.start.objective:.4g}) after "
+        f"{len(result.history)} candidates, each run at {result.n_positions or 'the real count of'} positions "
+        + (
+            f"with seed {result.seed}."
+            if len(result.seeds) == 1
+            else f"with seeds {', '.join(map(str, result.seeds))} (J is the mean over them)."
+        ),
+        "",
+        "| parameter | start | fitted | range |",
+        "|---|---|---|---|",
+    ]
     for p in result.free:
-        md.append(f"| {p.path} | {result.start.values[p.path]:.4g} | {result.best.values[p.path]:.4g} | "
-                  f"{p.low:g} – {p.high:g} |")
+        md.append(
+            f"| {p.path} | {result.start.values[p.path]:.4g} | {result.best.values[p.path]:.4g} | "
+            f"{p.low:g} – {p.high:g} |"
+        )
     md += ["", "| figure | simulated | band | |", "|---|---|---|---|"]
     for r in result.best.rows:
         md.append(f"| {r.label} | {r.simulated_text} | {r.band} | {r.mark} |")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from . import liqprice as lp
 from .errors import InputError
+from .market_files import MAP_COLUMNS
 
 # Click's base exception, whether Typer vendors Click (>= 0.17) or depends on it: found through
 # the public BadParameter rather than a private import path.
@@ -51,8 +52,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the installed version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."
+    ),
 ) -> None:
     """Liquidation-cascade engine for leveraged crypto markets."""
 
@@ -79,8 +81,7 @@ def _finite_flags(**flags: Any) -> None:
         for v in values:
             if isinstance(v, float) and not math.isfinite(v):
                 what = "NaN (not a number)" if math.isnan(v) else f"{v} (infinite)"
-                raise InputError(f"--{name.replace('_', '-')}: got {what}; give a finite number",
-                                 field=name)
+                raise InputError(f"--{name.replace('_', '-')}: got {what}; give a finite number", field=name)
 
 
 def _not_empty(**flags: Optional[str]) -> None:
@@ -103,8 +104,9 @@ def _writable_dir(directory: Path, flag: str = "--out", *, create: bool = True, 
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as exc:
-        raise InputError(f"{flag} {target or directory}: cannot write there: {exc.strerror or exc}",
-                         field=flag.lstrip("-")) from None
+        raise InputError(
+            f"{flag} {target or directory}: cannot write there: {exc.strerror or exc}", field=flag.lstrip("-")
+        ) from None
 
 
 # ============================================================================ formatting
@@ -170,21 +172,32 @@ def _json_default(o: Any) -> Any:
 def _print_single(r: dict[str, Any]) -> None:
     con = _console()
     base = _base(r["symbol"])
-    t = Table(title=f"{r['venue']} {r['symbol']} · {r['side']} · {r['mode']}", show_header=False,
-              title_justify="left")
+    t = Table(title=f"{r['venue']} {r['symbol']} · {r['side']} · {r['mode']}", show_header=False, title_justify="left")
     t.add_column("quantity", style="bold")
     t.add_column("value", justify="right")
     t.add_column("", style="dim")
     t.add_row("position", f"{_qty(r['size'])} {base} at {_price(r['entry'])}", f"notional {_usd(r['notional_usd'])}")
-    t.add_row("margin", _usd(r["margin_usd"]),
-              f"leverage {_lev(r['leverage'])}" + (
-                  f" (effective {_lev(r['effective_leverage'])})"
-                  if abs(r["effective_leverage"] - r["leverage"]) > 1e-9 * r["leverage"] else ""))
+    t.add_row(
+        "margin",
+        _usd(r["margin_usd"]),
+        f"leverage {_lev(r['leverage'])}"
+        + (
+            f" (effective {_lev(r['effective_leverage'])})"
+            if abs(r["effective_leverage"] - r["leverage"]) > 1e-9 * r["leverage"]
+            else ""
+        ),
+    )
     t.add_row("liquidation price", _liq(r), f"{_pct(r['liquidation_distance_pct'])} from entry")
-    t.add_row("bankruptcy price", _price(r["bankruptcy_price"]),
-              f"{_pct(r['bankruptcy_distance_pct'])} from entry: the margin is gone")
-    t.add_row("maintenance margin", _usd(r["maintenance_margin"]),
-              f"at liquidation; {_usd(r['maintenance_margin_at_entry'])} at entry")
+    t.add_row(
+        "bankruptcy price",
+        _price(r["bankruptcy_price"]),
+        f"{_pct(r['bankruptcy_distance_pct'])} from entry: the margin is gone",
+    )
+    t.add_row(
+        "maintenance margin",
+        _usd(r["maintenance_margin"]),
+        f"at liquidation; {_usd(r['maintenance_margin_at_entry'])} at entry",
+    )
     tier = "pinned" if r["pinned"] else str(r["tier"])
     t.add_row("tier", tier, f"MMR {r['mmr'] * 100:.4g}%, maintenance amount {_usd(r['maintenance_amount'])}")
     t.add_row("max leverage", _lev(r["max_leverage"]), "the cap of the opening check (tier at entry)")
@@ -201,10 +214,14 @@ def _print_comparison(results: dict[str, dict[str, Any]]) -> None:
     r0 = ok[0]
     base = _base(r0["symbol"])
     lev = r0["leverage"]
-    con.print(f"{_usd(r0['margin_usd'])} margin at {_lev(lev)} = a {_usd(r0['notional_usd'])} position "
-              f"({_qty(r0['size'])} {base} {r0['side']} at {_price(r0['entry'])}, {r0['mode']}).")
-    con.print(f"A {_pct(r0['bankruptcy_distance_pct'])} move (to {_price(r0['bankruptcy_price'])}) wipes the margin "
-              "out; each venue liquidates earlier:")
+    con.print(
+        f"{_usd(r0['margin_usd'])} margin at {_lev(lev)} = a {_usd(r0['notional_usd'])} position "
+        f"({_qty(r0['size'])} {base} {r0['side']} at {_price(r0['entry'])}, {r0['mode']})."
+    )
+    con.print(
+        f"A {_pct(r0['bankruptcy_distance_pct'])} move (to {_price(r0['bankruptcy_price'])}) wipes the margin "
+        "out; each venue liquidates earlier:"
+    )
     t = Table(box=box.SIMPLE_HEAD)
     t.add_column("venue")
     t.add_column("symbol")
@@ -217,11 +234,25 @@ def _print_comparison(results: dict[str, dict[str, Any]]) -> None:
         if "error" in r:
             t.add_row(name, "", "", "", "", "refused", "", style="dim")
             continue
-        t.add_row(name, r["symbol"], "pinned" if r["pinned"] else str(r["tier"]), f"{r['mmr'] * 100:.3g}%",
-                  _usd(r["maintenance_margin"]), _liq(r),
-                  "" if _liq(r) == "never" else _pct(r["liquidation_distance_pct"]))
-    t.add_row("margin gone", "", "", "", "$0.00", _price(r0["bankruptcy_price"]),
-              _pct(r0["bankruptcy_distance_pct"]), style="bold")
+        t.add_row(
+            name,
+            r["symbol"],
+            "pinned" if r["pinned"] else str(r["tier"]),
+            f"{r['mmr'] * 100:.3g}%",
+            _usd(r["maintenance_margin"]),
+            _liq(r),
+            "" if _liq(r) == "never" else _pct(r["liquidation_distance_pct"]),
+        )
+    t.add_row(
+        "margin gone",
+        "",
+        "",
+        "",
+        "$0.00",
+        _price(r0["bankruptcy_price"]),
+        _pct(r0["bankruptcy_distance_pct"]),
+        style="bold",
+    )
     con.print(t)
     con.print("MM: maintenance margin at the liquidation price; move: from entry.")
     for name, r in results.items():
@@ -231,72 +262,129 @@ def _print_comparison(results: dict[str, dict[str, Any]]) -> None:
 
 def _print_account(frame, info: dict[str, Any]) -> None:
     con = _console()
-    t = Table(box=box.SIMPLE_HEAD, title=f"{info['venue']} cross account · wallet {_usd(info['wallet_balance'])} · equity "
-                    f"{_usd(info['equity'])} · maintenance {_usd(info['maintenance_margin'])}",
-              title_justify="left")
-    for col, j in (("symbol", "left"), ("side", "left"), ("size", "right"), ("entry", "right"), ("mark", "right"),
-                   ("uPnL", "right"), ("MM", "right"), ("collateral", "right"), ("liq. price", "right"),
-                   ("from mark", "right")):
+    t = Table(
+        box=box.SIMPLE_HEAD,
+        title=f"{info['venue']} cross account · wallet {_usd(info['wallet_balance'])} · equity "
+        f"{_usd(info['equity'])} · maintenance {_usd(info['maintenance_margin'])}",
+        title_justify="left",
+    )
+    for col, j in (
+        ("symbol", "left"),
+        ("side", "left"),
+        ("size", "right"),
+        ("entry", "right"),
+        ("mark", "right"),
+        ("uPnL", "right"),
+        ("MM", "right"),
+        ("collateral", "right"),
+        ("liq. price", "right"),
+        ("from mark", "right"),
+    ):
         t.add_column(col, justify=j, no_wrap=True)  # type: ignore[arg-type]
     for rec in lp.frame_records(frame):
         liq = "never" if rec["side"] == "long" and rec["liquidation_price"] <= 0 else _price(rec["liquidation_price"])
-        t.add_row(rec["symbol"], rec["side"], _qty(rec["size"]), _price(rec["entry"]), _price(rec["mark"]),
-                  _usd(rec["upnl"]), _usd(rec["maintenance_margin"]), _usd(rec["collateral_usd"]), liq,
-                  _pct(rec["liquidation_distance_pct"]))
+        t.add_row(
+            rec["symbol"],
+            rec["side"],
+            _qty(rec["size"]),
+            _price(rec["entry"]),
+            _price(rec["mark"]),
+            _usd(rec["upnl"]),
+            _usd(rec["maintenance_margin"]),
+            _usd(rec["collateral_usd"]),
+            liq,
+            _pct(rec["liquidation_distance_pct"]),
+        )
     con.print(t)
-    con.print("MM: maintenance margin at the mark.  Each liquidation price holds the other positions at their "
-              "marks:")
+    con.print("MM: maintenance margin at the mark.  Each liquidation price holds the other positions at their marks:")
     con.print("collateral = wallet + the others' (uPnL - MM).")
     if info["liquidatable"]:
-        con.print("The account's equity is at or below its maintenance margin: it is liquidatable now.",
-                  style="bold red")
+        con.print(
+            "The account's equity is at or below its maintenance margin: it is liquidatable now.", style="bold red"
+        )
 
 
 # ============================================================================ liqprice
 _HELP = f"""Liquidation, bankruptcy and maintenance figures of a position, venue-exact.
 
 Give --side, --entry and two of --size, --margin, --leverage.  Without --venue the position is shown
-on every venue side by side.  --batch FILE.csv (columns: {','.join(lp.BATCH_COLUMNS)}) or
+on every venue side by side.  --batch FILE.csv (columns: {",".join(lp.BATCH_COLUMNS)}) or
 --account FILE.json (a cross-margin account) need --venue.
 """
 
 
 @app.command("liqprice", help=_HELP)
 def liqprice(
-    venue: Optional[str] = typer.Option(None, "--venue", help="binance, bybit, okx or hyperliquid; "
-                                        "omitted: every venue side by side (single position only)."),
+    venue: Optional[str] = typer.Option(
+        None,
+        "--venue",
+        help="binance, bybit, okx or hyperliquid; omitted: every venue side by side (single position only).",
+    ),
     side: Optional[str] = typer.Option(None, "--side", help="long or short."),
     entry: Optional[float] = typer.Option(None, "--entry", help="Entry price, USD."),
-    size: Optional[float] = typer.Option(None, "--size", help="Size in base units (BTC); default margin*leverage/entry."),
-    margin: Optional[float] = typer.Option(None, "--margin", help="Collateral, USD; default size*entry/leverage. "
-                                           "With --leverage and --size it may exceed that (extra margin)."),
+    size: Optional[float] = typer.Option(
+        None, "--size", help="Size in base units (BTC); default margin*leverage/entry."
+    ),
+    margin: Optional[float] = typer.Option(
+        None,
+        "--margin",
+        help="Collateral, USD; default size*entry/leverage. "
+        "With --leverage and --size it may exceed that (extra margin).",
+    ),
     leverage: Optional[float] = typer.Option(None, "--leverage", help="Leverage the position is opened at."),
     mode: Optional[str] = typer.Option(None, "--mode", help="isolated (default) or cross."),
-    symbol: Optional[str] = typer.Option(None, "--symbol", help=f"ccxt unified symbol, default {lp.DEFAULT_SYMBOL} "
-                                         "(the venue's own perp of that base asset where the quote differs)."),
+    symbol: Optional[str] = typer.Option(
+        None,
+        "--symbol",
+        help=f"ccxt unified symbol, default {lp.DEFAULT_SYMBOL} "
+        "(the venue's own perp of that base asset where the quote differs).",
+    ),
     max_leverage: Optional[float] = typer.Option(
-        None, "--max-leverage", help="Pin the leverage cap.  Default: the table tier's cap at entry, or 1/mmr "
-        "when the venue has no table for the symbol."),
-    mmr: Optional[float] = typer.Option(None, "--mmr", help="Pin the maintenance-margin rate (fraction, 0.005 = "
-                                        "0.5 %): one tier replaces the table; parameters not given come from the "
-                                        "table's tier at entry."),
+        None,
+        "--max-leverage",
+        help="Pin the leverage cap.  Default: the table tier's cap at entry, or 1/mmr "
+        "when the venue has no table for the symbol.",
+    ),
+    mmr: Optional[float] = typer.Option(
+        None,
+        "--mmr",
+        help="Pin the maintenance-margin rate (fraction, 0.005 = "
+        "0.5 %): one tier replaces the table; parameters not given come from the "
+        "table's tier at entry.",
+    ),
     maintenance_amount: Optional[float] = typer.Option(
-        None, "--maintenance-amount", help="Pin the maintenance amount D (Binance cum, Bybit MMD), USD."),
-    taker_fee: Optional[float] = typer.Option(None, "--taker-fee", help="Taker fee (fraction) where the venue puts "
-                                              "it in the maintenance margin (OKX); default the venue's."),
-    batch: Optional[Path] = typer.Option(None, "--batch", help="CSV of positions, columns named as the flags.",
-                                         dir_okay=False),
-    account: Optional[Path] = typer.Option(None, "--account", help="JSON cross account: wallet_balance, positions.",
-                                           dir_okay=False),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the batch result here (atomically) instead "
-                                       "of stdout.", dir_okay=False),
+        None, "--maintenance-amount", help="Pin the maintenance amount D (Binance cum, Bybit MMD), USD."
+    ),
+    taker_fee: Optional[float] = typer.Option(
+        None,
+        "--taker-fee",
+        help="Taker fee (fraction) where the venue puts it in the maintenance margin (OKX); default the venue's.",
+    ),
+    batch: Optional[Path] = typer.Option(
+        None, "--batch", help="CSV of positions, columns named as the flags.", dir_okay=False
+    ),
+    account: Optional[Path] = typer.Option(
+        None, "--account", help="JSON cross account: wallet_balance, positions.", dir_okay=False
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Write the batch result here (atomically) instead of stdout.", dir_okay=False
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="The positions' date (2024-10-15): tier tables "
-                                        "in force then (default: the latest)."),
+    as_of: Optional[str] = typer.Option(
+        None, "--as-of", help="The positions' date (2024-10-15): tier tables in force then (default: the latest)."
+    ),
 ) -> None:
     with _guard():
-        _finite_flags(entry=entry, size=size, margin=margin, leverage=leverage, max_leverage=max_leverage, mmr=mmr,
-                      maintenance_amount=maintenance_amount, taker_fee=taker_fee)
+        _finite_flags(
+            entry=entry,
+            size=size,
+            margin=margin,
+            leverage=leverage,
+            max_leverage=max_leverage,
+            mmr=mmr,
+            maintenance_amount=maintenance_amount,
+            taker_fee=taker_fee,
+        )
         _not_empty(venue=venue, side=side, mode=mode, symbol=symbol)
         pins = dict(max_leverage=max_leverage, mmr=mmr, maintenance_amount=maintenance_amount, taker_fee=taker_fee)
         position = dict(side=side, entry=entry, size=size, margin=margin, leverage=leverage)
@@ -310,17 +398,24 @@ def liqprice(
                 raise InputError(f"{what} needs --venue (one of binance, bybit, okx, hyperliquid)", field="venue")
             given = [f"--{k}" for k, v in position.items() if v is not None]
             if given:
-                raise InputError(f"{', '.join(given)} cannot be combined with {what}: the file gives the positions",
-                                 field=given[0].lstrip("-"))
+                raise InputError(
+                    f"{', '.join(given)} cannot be combined with {what}: the file gives the positions",
+                    field=given[0].lstrip("-"),
+                )
         if batch is not None:
             _run_batch(batch, venue, out, as_json, dict(pins, mode=mode, symbol=symbol), as_of)
             return
         if account is not None:
-            given = [f"--{k.replace('_', '-')}" for k, v in dict(pins, mode=mode, symbol=symbol).items()
-                     if v is not None and not (k == "mode" and v == "cross")]
+            given = [
+                f"--{k.replace('_', '-')}"
+                for k, v in dict(pins, mode=mode, symbol=symbol).items()
+                if v is not None and not (k == "mode" and v == "cross")
+            ]
             if given:
-                raise InputError(f"{', '.join(given)} cannot be combined with --account: the file gives the "
-                                 "positions' parameters", field=given[0].lstrip("-").replace("-", "_"))
+                raise InputError(
+                    f"{', '.join(given)} cannot be combined with --account: the file gives the positions' parameters",
+                    field=given[0].lstrip("-").replace("-", "_"),
+                )
             _run_account(account, venue, as_json, as_of)
             return
         kw = dict(position, mode=mode, symbol=symbol, as_of=as_of, **pins)
@@ -332,12 +427,14 @@ def liqprice(
             _print_json(results) if as_json else _print_comparison(results)
 
 
-def _run_batch(path: Path, venue: str, out: Optional[Path], as_json: bool, defaults: dict[str, Any],
-               as_of: Optional[str] = None) -> None:
+def _run_batch(
+    path: Path, venue: str, out: Optional[Path], as_json: bool, defaults: dict[str, Any], as_of: Optional[str] = None
+) -> None:
     frame = lp.read_batch_csv(path)
     try:
-        result = lp.batch_figures(frame, venue, defaults={k: v for k, v in defaults.items() if v is not None},
-                                  as_of=as_of)
+        result = lp.batch_figures(
+            frame, venue, defaults={k: v for k, v in defaults.items() if v is not None}, as_of=as_of
+        )
     except InputError as exc:
         if exc.row is not None:  # point at the file and its line too (the header is line 1)
             raise InputError(f"{path}: {exc} (CSV line {exc.row + 1})") from None
@@ -409,28 +506,51 @@ def scenario_build_cmd(
     assets: str = typer.Option("BTC,ETH,SOL,DOGE", "--assets", help="comma-separated assets"),
     venues: str = typer.Option("binance,bybit,okx,hyperliquid", "--venues", help="comma-separated venues"),
     minute_assets: str = typer.Option("BTC", "--minute-assets", help="assets with 1-minute bars over the event"),
-    template: Optional[str] = typer.Option(None, "--template", help="scenario (bundled name or TOML file) whose "
-                                           "flows, cohorts, large positions, insurance funds and spot books are copied"),
+    template: Optional[str] = typer.Option(
+        None,
+        "--template",
+        help="scenario (bundled name or TOML file) whose "
+        "flows, cohorts, large positions, insurance funds and spot books are copied",
+    ),
     title: str = typer.Option("", "--title", help="the scenario's title"),
     note: str = typer.Option("", "--note", help="comment lines for the top of the TOML"),
 ) -> None:
     from .scenario_build import build_event_scenario
 
     with _guard():
-        built = build_event_scenario(data, out, name=name, event_start=start, event_end=end, title=title,
-                                     lookback_start=lookback_start, assets=_names(assets), venues=_names(venues),
-                                     minute_assets=_names(minute_assets), template=template, notes=note)
+        built = build_event_scenario(
+            data,
+            out,
+            name=name,
+            event_start=start,
+            event_end=end,
+            title=title,
+            lookback_start=lookback_start,
+            assets=_names(assets),
+            venues=_names(venues),
+            minute_assets=_names(minute_assets),
+            template=template,
+            notes=note,
+        )
     con = _console()
     t = Table(box=box.SIMPLE_HEAD, title=f"{name}: markets at {start}", title_justify="left")
     for col in ("venue", "asset", "start price", "open interest", "depth 1 %", "kappa"):
         t.add_column(col, justify="left" if col in ("venue", "asset") else "right")
     for m in built.markets:
-        t.add_row(m["venue"], m["asset"], _price(built.start_prices[m["asset"]]), f"${m['open_interest_usd'] / 1e9:,.3f}B",
-                  f"${m['depth_1pct_usd'] / 1e6:,.1f}M", f"{m['kappa']:.3f}")
+        t.add_row(
+            m["venue"],
+            m["asset"],
+            _price(built.start_prices[m["asset"]]),
+            f"${m['open_interest_usd'] / 1e9:,.3f}B",
+            f"${m['depth_1pct_usd'] / 1e6:,.1f}M",
+            f"{m['kappa']:.3f}",
+        )
     con.print(t)
     b = built.book
-    con.print(f"Binance BTC book fitted over {b.snapshots:,} bookDepth snapshots: depth ${b.depth_1pct_usd / 1e6:,.1f}M "
-              f"per side within 1 %, kappa {b.kappa:.3f}")
+    con.print(
+        f"Binance BTC book fitted over {b.snapshots:,} bookDepth snapshots: depth ${b.depth_1pct_usd / 1e6:,.1f}M "
+        f"per side within 1 %, kappa {b.kappa:.3f}"
+    )
     sys.stdout.flush()
     print(f"wrote {built.toml_path} and {built.series_path} ({len(built.series):,} bars)")
 
@@ -449,19 +569,30 @@ def run_cmd(
     scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory (runs/ and runs.duckdb go here)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the population and the flows (>= 0)."),
-    positions: Optional[int] = typer.Option(None, "--positions", help="Number of positions to draw; default the "
-                                            "real count the open interest implies (millions)."),
-    targets: Optional[str] = typer.Option(None, "--targets", help="Targets file or bundled name; default the "
-                                          "scenario's own bundled targets, if any."),
-    parameters: Optional[Path] = typer.Option(None, "--parameters", help="A global model-parameters file "
-                                              "(e.g. one written by `liqcascade calibrate`); default the bundled one."),
-    mode: Optional[str] = typer.Option(None, "--mode", help="observed: the real path (the scenario's market "
-                                       "series) drives the price; free: the scenario's flows do. Default: "
-                                       "observed where the scenario has a series."),
+    positions: Optional[int] = typer.Option(
+        None,
+        "--positions",
+        help="Number of positions to draw; default the real count the open interest implies (millions).",
+    ),
+    targets: Optional[str] = typer.Option(
+        None, "--targets", help="Targets file or bundled name; default the scenario's own bundled targets, if any."
+    ),
+    parameters: Optional[Path] = typer.Option(
+        None,
+        "--parameters",
+        help="A global model-parameters file (e.g. one written by `liqcascade calibrate`); default the bundled one.",
+    ),
+    mode: Optional[str] = typer.Option(
+        None,
+        "--mode",
+        help="observed: the real path (the scenario's market "
+        "series) drives the price; free: the scenario's flows do. Default: "
+        "observed where the scenario has a series.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run's summary as JSON."),
 ) -> None:
-    from .report import STAGES, resolve_targets, run_and_report, scenario_mode
-    from .scenario import load_parameters, load_scenario
+    from .pipeline import load, resolve_targets, scenario_mode
+    from .report import STAGES, run_and_report
 
     with _guard():
         if positions is not None and positions <= 0:
@@ -474,9 +605,7 @@ def run_cmd(
 
         check_catalogue(out)
         # everything the user gave is checked before the progress bar starts
-        if parameters is not None and not parameters.is_file():
-            raise InputError(f"no such file: {parameters}", field="parameters")
-        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
+        sc = load(scenario, parameters=parameters)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         mode = scenario_mode(sc, mode)
         err = Console(stderr=True, highlight=False)
@@ -488,9 +617,16 @@ def run_cmd(
         # the first run on a machine compiles the kernels into Numba's disk cache: say so, and
         # show the steps (off a terminal too, where the progress bar is not drawn)
         compiling = engine_in_disk_cache() is False
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description:<12}"), BarColumn(),
-                            TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
-                            console=err, disable=not show, transient=False)
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} stages"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not show,
+            transient=False,
+        )
         task = progress.add_task("loading", total=len(STAGES))
         seen: list[str] = []
 
@@ -506,23 +642,30 @@ def run_cmd(
                 if seen:
                     progress.advance(task)
                     if compiling and not show:
-                        err.print(f"  {len(seen)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
-                                  f"{watch.count} kernels compiled)")
+                        err.print(
+                            f"  {len(seen)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
+                            f"{watch.count} kernels compiled)"
+                        )
                 seen.append(stage)
                 progress.update(task, description=stage)
 
             try:
-                res = run_and_report(sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell,
-                                     mode=mode)
+                res = run_and_report(
+                    sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell, mode=mode
+                )
             except KeyboardInterrupt:
                 progress.stop()
-                print(_error_line("interrupted: nothing was stored (a run is stored whole or not at all)"),
-                      file=sys.stderr)
+                print(
+                    _error_line("interrupted: nothing was stored (a run is stored whole or not at all)"),
+                    file=sys.stderr,
+                )
                 raise typer.Exit(130) from None
             progress.update(task, completed=len(STAGES), description="done")
             if compiling and not show:
-                err.print(f"  {len(STAGES)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
-                          f"{watch.count} kernels compiled)")
+                err.print(
+                    f"  {len(STAGES)}/{len(STAGES)} {seen[-1]} done ({time.perf_counter() - t0:.0f} s; "
+                    f"{watch.count} kernels compiled)"
+                )
     if as_json:
         _print_json(dict(res.summary, run_dir=str(res.path), report=str(res.report)))
         return
@@ -534,32 +677,45 @@ def _print_run(res) -> None:
 
     con = _console()
     s = res.summary
-    con.print(f"{s['scenario']} · {s.get('mode', 'free')} · seed {s['seed']} · {s['positions']:,} positions · "
-              f"{s['horizon_hours']:g} h · run {res.run_id}")
+    con.print(
+        f"{s['scenario']} · {s.get('mode', 'free')} · seed {s['seed']} · {s['positions']:,} positions · "
+        f"{s['horizon_hours']:g} h · run {res.run_id}"
+    )
     if res.rows:
         t = Table(box=box.SIMPLE_HEAD, title=f"simulated vs reported ({res.targets.name})", title_justify="left")
-        for col, j in (("figure", "left"), ("simulated", "right"), ("band", "right"), ("reported", "left"),
-                       ("", "center")):
+        for col, j in (
+            ("figure", "left"),
+            ("simulated", "right"),
+            ("band", "right"),
+            ("reported", "left"),
+            ("", "center"),
+        ):
             t.add_column(col, justify=j)  # type: ignore[arg-type]
         for r in res.rows:
             rep = r.reported if len(r.reported) <= 48 else r.reported[:47] + "…"
             t.add_row(r.label, r.simulated_text, r.band, rep, r.mark, style=None if r.ok else "red")
         con.print(t)
         met = sum(r.ok for r in res.rows)
-        con.print(f"{met} of {len(res.rows)} figures inside the reported band"
-                  + ("; the global parameters are priors, not calibrated yet." if s.get("parameters_fitted") == []
-                     else "."))
-    con.print(f"liquidations: {fmt(s['liquidations_usd'], 'USD')} true, "
-              f"{fmt(s['liquidations_usd_reported'], 'USD')} as reported")
+        con.print(
+            f"{met} of {len(res.rows)} figures inside the reported band"
+            + ("; the global parameters are priors, not calibrated yet." if s.get("parameters_fitted") == [] else ".")
+        )
+    con.print(
+        f"liquidations: {fmt(s['liquidations_usd'], 'USD')} true, "
+        f"{fmt(s['liquidations_usd_reported'], 'USD')} as reported"
+    )
     for a, x in (s.get("attribution") or {}).items():
         if x.get("share_of_fall") is None:
             continue
         cf = s.get("counterfactual") or {}
-        lows = ", ".join(f"{k.replace('_', ' ')} {c[a]['low']:,.6g}" for k, c in cf.items()
-                         if k != "consistency" and a in c)
-        con.print(f"{a}: low {x['low']:,.6g}; the liquidations' forced flow explains "
-                  f"{100 * x['share_of_fall_transient']:.0f}-{100 * x['share_of_fall']:.0f} % of the fall"
-                  + (f"; counterfactual lows: {lows}" if lows else ""))
+        lows = ", ".join(
+            f"{k.replace('_', ' ')} {c[a]['low']:,.6g}" for k, c in cf.items() if k != "consistency" and a in c
+        )
+        con.print(
+            f"{a}: low {x['low']:,.6g}; the liquidations' forced flow explains "
+            f"{100 * x['share_of_fall_transient']:.0f}-{100 * x['share_of_fall']:.0f} % of the fall"
+            + (f"; counterfactual lows: {lows}" if lows else "")
+        )
     sys.stdout.flush()
     print(f"report: {res.report}")  # never wrapped: scripts read this line
 
@@ -581,36 +737,54 @@ count; a fit of the same kind: `liqcascade calibrate feb-2026 --also feb-2026-we
 @app.command("calibrate", help=_CALIBRATE_HELP)
 def calibrate_cmd(
     scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
-    targets: Optional[str] = typer.Option(None, "--targets", help="Targets file or bundled name; default the "
-                                          "scenario's bundled targets."),
+    targets: Optional[str] = typer.Option(
+        None, "--targets", help="Targets file or bundled name; default the scenario's bundled targets."
+    ),
     out: Path = typer.Option(Path("out/calibration"), "--out", help="Where the fitted file and report go."),
-    positions: int = typer.Option(300_000, "--positions", help="Positions per run (dollar figures are at full "
-                                  "scale whatever the count; counts are scaled)."),
+    positions: int = typer.Option(
+        300_000,
+        "--positions",
+        help="Positions per run (dollar figures are at full scale whatever the count; counts are scaled).",
+    ),
     samples: int = typer.Option(16, "--samples", help="Latin-hypercube samples before refinement."),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Population and flow seed used by every run "
-                                       "(default 0)."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="N,N,...",
-                                        help="Several seeds, comma-separated: every candidate runs each and the "
-                                             "objective is the mean over them (a fit that holds beyond one "
-                                             "realisation).  Instead of --seed."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Population and flow seed used by every run (default 0)."),
+    seeds: Optional[str] = typer.Option(
+        None,
+        "--seeds",
+        metavar="N,N,...",
+        help="Several seeds, comma-separated: every candidate runs each and the "
+        "objective is the mean over them (a fit that holds beyond one "
+        "realisation).  Instead of --seed.",
+    ),
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="Starting parameters file."),
-    also: List[str] = typer.Option([], "--also", metavar="SCENARIO[=TARGETS]",
-                                   help="A further scenario fitted jointly with the same parameters (its bundled "
-                                        "targets, or TARGETS); repeat for more.  The objective sums over all."),
-    free: List[str] = typer.Option([], "--free", metavar="PATH=LOW:HIGH",
-                                   help="A parameter to fit and its range, e.g. population.path_vol=0.3:1.0 or "
-                                        "population.leverage_mix.3.mean_notional_usd=1000:3000; repeat for more.  "
-                                        "Default: the market makers' flow sensitivity, floor and refill half-life "
-                                        "and the panic sellers' rate."),
-    full_scale: bool = typer.Option(False, "--full-scale", help="Run every scenario at its real position count "
-                                    "(as the bundled parameters were fitted) instead of --positions."),
+    also: List[str] = typer.Option(
+        [],
+        "--also",
+        metavar="SCENARIO[=TARGETS]",
+        help="A further scenario fitted jointly with the same parameters (its bundled "
+        "targets, or TARGETS); repeat for more.  The objective sums over all.",
+    ),
+    free: List[str] = typer.Option(
+        [],
+        "--free",
+        metavar="PATH=LOW:HIGH",
+        help="A parameter to fit and its range, e.g. population.path_vol=0.3:1.0 or "
+        "population.leverage_mix.3.mean_notional_usd=1000:3000; repeat for more.  "
+        "Default: the market makers' flow sensitivity, floor and refill half-life "
+        "and the panic sellers' rate.",
+    ),
+    full_scale: bool = typer.Option(
+        False,
+        "--full-scale",
+        help="Run every scenario at its real position count "
+        "(as the bundled parameters were fitted) instead of --positions.",
+    ),
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .calibrate import DEFAULT_FREE, calibrate, parse_free, parse_seeds, seed_list, write_result
-    from .report import resolve_targets
-    from .scenario import load_parameters, load_scenario
+    from .calibrate import DEFAULT_FREE, calibrate, joint_scenarios, parse_free, parse_seeds, seed_list, write_result
+    from .pipeline import load, resolve_targets
 
     with _guard():
         if positions <= 0:
@@ -624,31 +798,29 @@ def calibrate_cmd(
             raise InputError(f"no such file: {parameters}", field="parameters")
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} exists and is not a directory", field="out")
-        sc = load_scenario(scenario, parameters=load_parameters(parameters) if parameters else None)
+        sc = load(scenario, parameters=parameters)
         tg = resolve_targets("auto" if targets is None else targets, sc)
         if tg is None:
             raise InputError(f"no bundled targets for {sc.name}; give --targets FILE", field="targets")
         fit = [parse_free(f, sc.params) for f in free] or list(DEFAULT_FREE)
         if len({p.path for p in fit}) < len(fit):
             raise InputError("a parameter is given twice", field="free")
-        joint = []
-        for spec in also:
-            name, _, tfile = spec.partition("=")
-            other = load_scenario(name.strip(), parameters=sc.params)
-            otg = resolve_targets(tfile.strip() or "auto", other)
-            if otg is None:
-                raise InputError(f"no bundled targets for {other.name}; give --also {name.strip()}=TARGETS",
-                                 field="also")
-            joint.append((other, otg))
+        joint = joint_scenarios(also, sc.params)
         from .resources import require_population
 
         for one in [sc, *(o for o, _ in joint)]:
             require_population(one, None if full_scale else positions)
         _writable_dir(out)  # checked before hours of fitting, not after
         err = Console(stderr=True, highlight=False)
-        progress = Progress(TextColumn("calibrating"), BarColumn(), TextColumn("{task.completed}/{task.total} candidates"),
-                            TextColumn("best J {task.fields[best]}"), TimeElapsedColumn(), console=err,
-                            disable=not err.is_terminal)
+        progress = Progress(
+            TextColumn("calibrating"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} candidates"),
+            TextColumn("best J {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        )
         best = [float("inf")]
         with progress:
             task = progress.add_task("calibrate", total=None, best="-")
@@ -657,15 +829,26 @@ def calibrate_cmd(
                 best[0] = min(best[0], ev.objective)
                 progress.update(task, completed=i, total=n, best=f"{best[0]:.4g}")
 
-            res = calibrate(sc, tg, free=fit, n_positions=None if full_scale else positions, samples=samples,
-                            refine_rounds=rounds, seed=run_seeds, also=joint, progress=tell)
+            res = calibrate(
+                sc,
+                tg,
+                free=fit,
+                n_positions=None if full_scale else positions,
+                samples=samples,
+                refine_rounds=rounds,
+                seed=run_seeds,
+                also=joint,
+                progress=tell,
+            )
         try:
             paths = write_result(res, sc, out)
         except OSError as exc:
             raise InputError(f"--out {out}: cannot write the result: {exc.strerror or exc}", field="out") from None
     met = sum(r.ok for r in res.best.rows)
-    print(f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "
-          f"{met} of {len(res.best.rows)} figures inside their bands")
+    print(
+        f"objective J = {res.best.objective:.4g} (start {res.start.objective:.4g}); "
+        f"{met} of {len(res.best.rows)} figures inside their bands"
+    )
     for p in res.free:
         print(f"  {p.path} = {res.best.values[p.path]:.6g}")
     print(f"parameters: {paths['parameters']}")
@@ -686,15 +869,7 @@ def runs_cmd(
             raise InputError(f"{out} is not a directory", field="out")
         frame = store.list_runs(out)
     if as_json:
-        recs = frame.drop(columns=["summary"]).astype(object).where(frame.drop(columns=["summary"]).notna(), None)
-        rows = []
-        for rec in recs.to_dict(orient="records"):
-            for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
-                if isinstance(rec.get(k), str):
-                    rec[k] = json.loads(rec[k])
-            rec["created_utc"] = str(rec["created_utc"]) if rec.get("created_utc") is not None else None
-            rows.append(rec)
-        _print_json(rows)
+        _print_json(store.run_records(frame))
         return
     con = _console()
     if not sys.stdout.isatty():  # a pipe gets the whole table, unwrapped
@@ -703,17 +878,36 @@ def runs_cmd(
         con.print(f"no runs in {out}")
         return
     t = Table(box=box.SIMPLE_HEAD, title=f"{len(frame)} run(s) in {out / store.CATALOGUE}", title_justify="left")
-    for col, j in (("run id", "left"), ("created (UTC)", "left"), ("scenario", "left"), ("seed", "right"),
-                   ("positions", "right"), ("parameters", "left"), ("liquidated", "right"), ("as reported", "right"),
-                   ("accounts", "right"), ("long share", "right"), ("targets", "right")):
+    for col, j in (
+        ("run id", "left"),
+        ("created (UTC)", "left"),
+        ("scenario", "left"),
+        ("seed", "right"),
+        ("positions", "right"),
+        ("parameters", "left"),
+        ("liquidated", "right"),
+        ("as reported", "right"),
+        ("accounts", "right"),
+        ("long share", "right"),
+        ("targets", "right"),
+    ):
         t.add_column(col, justify=j, no_wrap=True)  # type: ignore[arg-type]
     for rec in frame.to_dict(orient="records"):
         met = rec.get("targets_met")
         tg = "" if met is None or pd_isna(met) else f"{int(met)}/{int(rec['targets_total'])}"
-        t.add_row(rec["run_id"], str(rec["created_utc"])[:16], rec["scenario"], str(rec["seed"]),
-                  f"{rec['positions']:,}", rec["parameters_hash"][:8], fmt(rec["liquidations_usd"], "USD"),
-                  fmt(rec["liquidations_usd_reported"], "USD"), fmt(rec["accounts_liquidated"], "accounts"),
-                  fmt(None if pd_isna(rec["long_share"]) else rec["long_share"], "fraction"), tg)
+        t.add_row(
+            rec["run_id"],
+            str(rec["created_utc"])[:16],
+            rec["scenario"],
+            str(rec["seed"]),
+            f"{rec['positions']:,}",
+            rec["parameters_hash"][:8],
+            fmt(rec["liquidations_usd"], "USD"),
+            fmt(rec["liquidations_usd_reported"], "USD"),
+            fmt(rec["accounts_liquidated"], "accounts"),
+            fmt(None if pd_isna(rec["long_share"]) else rec["long_share"], "fraction"),
+            tg,
+        )
     con.print(t)
 
 
@@ -736,8 +930,11 @@ Needs the network; without it, one line says so and the exit code is 2.
 @app.command("snapshot", help=_SNAPSHOT_HELP)
 def snapshot_cmd(
     exchange: str = typer.Option(..., "--exchange", help="binance, bybit, okx or hyperliquid."),
-    symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol (Hyperliquid: its own "
-                               "perpetual of the same base, BTC/USDC:USDC, is used)."),
+    symbol: str = typer.Option(
+        "BTC/USDT:USDT",
+        "--symbol",
+        help="ccxt unified symbol (Hyperliquid: its own perpetual of the same base, BTC/USDC:USDC, is used).",
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="state.json (JSON) or a directory (Parquet files)."),
     as_json: bool = typer.Option(False, "--json", help="Print the state as JSON (the document --out writes)."),
 ) -> None:
@@ -778,9 +975,12 @@ def _print_snapshot(s) -> None:
         t.add_row("funding", f"{s.funding_rate * 100:+.4f}%", per)
     if s.open_interest_contracts is not None:
         base = s.symbol.split("/")[0]
-        t.add_row("open interest", _usd(s.open_interest_usd),
-                  f"{_qty(s.open_interest_contracts)} contracts × {s.contract_size:g} = "
-                  f"{_qty(s.open_interest_base or 0.0)} {base}")
+        t.add_row(
+            "open interest",
+            _usd(s.open_interest_usd),
+            f"{_qty(s.open_interest_contracts)} contracts × {s.contract_size:g} = "
+            f"{_qty(s.open_interest_base or 0.0)} {base}",
+        )
     for pct, d in s.depth.items():
         if d["bid_usd"] is None:
             continue
@@ -812,123 +1012,6 @@ def _warnings_to_stderr() -> Iterator[None]:
                 print(f"{PROG}: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
 
 
-def _write_out(path: Path, write) -> Path:
-    """Run ``write(tmp)`` on a temporary path beside ``path`` (same suffix), then rename it into
-    place: an interrupted export never leaves half a file.  ``write`` returns the path it wrote."""
-    import os
-    import tempfile
-
-    directory = path.parent
-    if not directory.is_dir():
-        raise InputError(f"directory {str(directory)!r} does not exist", field="out")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    os.close(fd)
-    try:
-        written = Path(write(Path(tmp)))
-        final = path.with_suffix(written.suffix)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(written, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary only
-        os.replace(written, final)
-        return final
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}", field="out") from None
-    finally:
-        for leftover in {Path(tmp), Path(tmp).with_suffix(".html")}:
-            if leftover.exists():
-                leftover.unlink()
-
-
-@contextlib.contextmanager
-def _reading(path: Optional[Path], flag: str) -> Iterator[None]:
-    """The boundary of a file read: what the readers do not turn into InputError themselves (a
-    file that is not UTF-8 text, not CSV, a broken archive, an OS error) is one line naming the
-    file and the flag."""
-    import csv
-    import gzip
-    import zipfile
-
-    import pandas as pd
-
-    try:
-        yield
-    except InputError:
-        raise
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, zipfile.BadZipFile,
-            gzip.BadGzipFile, EOFError, OSError, ValueError) as exc:
-        text = str(exc).strip().splitlines()
-        raise InputError(f"{flag} {path}: cannot read: {text[0] if text else type(exc).__name__}",
-                         field=flag.lstrip("-").replace("-", "_")) from None
-
-
-def _peek_header(path: Path) -> list[str]:
-    """The first line's fields of a plain, .gz or single-file .zip CSV, lower-cased
-    (:func:`liqcascade.marketdata.peek_header`)."""
-    from .marketdata import peek_header
-
-    return peek_header(path)
-
-
-def _read_bars(path: Path):
-    """Binance kline archives (with or without header) or any OHLCV CSV with a header."""
-    from .data import read_binance_klines, read_ohlcv
-
-    head = _peek_header(path)
-    if not head or not head[0] or head[0].replace(".", "", 1).isdigit() or "open_time" in head:
-        return read_binance_klines(path)
-    return read_ohlcv(path)
-
-
-def _one_market(frame, want: Optional[str], path: Path, flag: str):
-    """The rows of one market in a file that may hold several (Coinalyze exports hold BTC and ETH)."""
-    key = "coinalyze_symbol" if "coinalyze_symbol" in frame.columns else "symbol"
-    if key not in frame.columns or frame[key].nunique(dropna=False) <= 1:
-        return frame
-    markets = sorted(map(str, frame[key].unique()))
-    if want is not None:
-        base = want.split("/")[0].upper()
-        for column, value in ((key, want), ("symbol", want), ("coin", want.upper()), ("coin", base)):
-            if column in frame.columns:
-                rows = frame[frame[column].astype(str) == value]
-                if len(rows) and rows[key].nunique() == 1:
-                    return rows.reset_index(drop=True)
-    raise InputError(f"{path}: holds {len(markets)} markets ({', '.join(markets)}); choose one with {flag}",
-                     field=flag.lstrip("-"))
-
-
-def _read_open_interest(path: Path, want: Optional[str], flag: str = "--symbol"):
-    """(timestamps ms, open interest USD at those times) from a Binance ``metrics`` archive or a
-    Coinalyze open-interest export (whose daily close is placed at the end of its bar)."""
-    import numpy as np
-
-    from .data import read_binance_metrics, read_coinalyze_open_interest
-
-    head = _peek_header(path)
-    if "create_time" in head:
-        f = _one_market(read_binance_metrics(path), want, path, flag)
-        return f["timestamp"].to_numpy(np.int64), f["open_interest_usd"].to_numpy(np.float64)
-    if "oi_close" in head:
-        f = _one_market(read_coinalyze_open_interest(path), want, path, flag)
-        ts = f["timestamp"].to_numpy(np.int64)
-        step = int(np.median(np.diff(ts))) if len(ts) > 1 else 0
-        return ts + step, f["oi_close_usd"].to_numpy(np.float64)
-    raise InputError(f"{path}: not an open-interest file (expected a Binance metrics archive or a Coinalyze "
-                     "open-interest export)", field="open_interest")
-
-
-def _read_funding(path: Path, want: Optional[str]):
-    from .data import read_coinalyze_funding
-
-    head = _peek_header(path)
-    if "funding_rate" not in head:
-        raise InputError(f"{path}: not a funding file (expected a Coinalyze funding export)", field="funding")
-    f = _one_market(read_coinalyze_funding(path), want, path, "--symbol")
-    return f[["timestamp", "funding_rate"]]
-
-
 # ---------------------------------------------------------------------------- analyze
 _ANALYZE_HELP = """Measure a market the way the reports do: realised volatility, drawdown, fear & greed (daily
 bars, >= 91 days), correlation with an index (--index), depth within ±x % and its collapse in an
@@ -941,145 +1024,111 @@ or any OHLCV CSV; --index: an OHLCV CSV (Nasdaq-100); --book-depth: a Binance bo
 @app.command("analyze", help=_ANALYZE_HELP)
 def analyze_cmd(
     bars: Path = typer.Option(..., "--bars", help="Price bars (kline archive or OHLCV CSV).", dir_okay=False),
-    index: Optional[Path] = typer.Option(None, "--index", help="Index closes (OHLCV CSV) for the correlation.",
-                                         dir_okay=False),
-    book_depth: Optional[Path] = typer.Option(None, "--book-depth", help="Binance bookDepth archive.",
-                                              dir_okay=False),
-    event: Optional[tuple[str, str]] = typer.Option(None, "--event", metavar="START END",
-                                                    help="Event window (UTC) for the depth collapse."),
+    index: Optional[Path] = typer.Option(
+        None, "--index", help="Index closes (OHLCV CSV) for the correlation.", dir_okay=False
+    ),
+    book_depth: Optional[Path] = typer.Option(None, "--book-depth", help="Binance bookDepth archive.", dir_okay=False),
+    event: Optional[tuple[str, str]] = typer.Option(
+        None, "--event", metavar="START END", help="Event window (UTC) for the depth collapse."
+    ),
     depth_pct: float = typer.Option(1.0, "--depth-pct", help="Distance from mid, percent (a bucket of the file)."),
-    open_interest: Optional[Path] = typer.Option(None, "--open-interest", help="Open-interest file (USD).",
-                                                 dir_okay=False),
-    funding: Optional[Path] = typer.Option(None, "--funding", help="Funding file (fraction per 8 h once read).",
-                                           dir_okay=False),
-    symbol: Optional[str] = typer.Option(None, "--symbol", help="Market to pick from multi-market open-interest "
-                                         "or funding files (ccxt symbol, the file's own name or the coin)."),
+    open_interest: Optional[Path] = typer.Option(
+        None, "--open-interest", help="Open-interest file (USD).", dir_okay=False
+    ),
+    funding: Optional[Path] = typer.Option(
+        None, "--funding", help="Funding file (fraction per 8 h once read).", dir_okay=False
+    ),
+    symbol: Optional[str] = typer.Option(
+        None,
+        "--symbol",
+        help="Market to pick from multi-market open-interest "
+        "or funding files (ccxt symbol, the file's own name or the coin).",
+    ),
     volatility_window: str = typer.Option("30D", "--volatility-window", help="Rolling window of the volatility."),
     correlation_window: int = typer.Option(30, "--correlation-window", help="Trading days of the correlation."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    from .analytics import analyze
-    from .data import read_binance_book_depth, read_ohlcv
+    from .market_files import analyze_files, event_window
 
     with _guard(), _warnings_to_stderr():
-        if event is not None and book_depth is None:
-            raise InputError("--event measures the depth collapse: give --book-depth too", field="event")
-        if event is not None:
-            import pandas as pd
-
-            for label, value in zip(("start", "end"), event):
-                if pd.isna(pd.to_datetime(value, utc=True, errors="coerce")):
-                    raise InputError(f"{label} {value!r} is not a date/time", field="event")
-            t0, t1 = (pd.to_datetime(v, utc=True) for v in event)
-            if t0 >= t1:
-                raise InputError(f"--event: the window is reversed or empty: start {t0:%Y-%m-%d %H:%M:%S} is not "
-                                 f"before end {t1:%Y-%m-%d %H:%M:%S} UTC", field="event")
+        event_window(event, book_depth)
         _finite_flags(depth_pct=depth_pct)
         _not_empty(volatility_window=volatility_window, symbol=symbol)
-        with _reading(bars, "--bars"):
-            frame = _read_bars(bars)
-        bars_span = _span(frame["timestamp"])
-        kw: dict[str, Any] = dict(volatility_window=volatility_window, correlation_window=correlation_window,
-                                  depth_pct=depth_pct)
-        if index is not None:
-            with _reading(index, "--index"):
-                kw["index"] = read_ohlcv(index)
-        if book_depth is not None:
-            with _reading(book_depth, "--book-depth"):
-                kw["book_depth"] = read_binance_book_depth(book_depth)
-            kw["event"] = event
-            if event is not None:
-                depth = kw["book_depth"][0] if isinstance(kw["book_depth"], tuple) else kw["book_depth"]
-                _same_period(("--event window", _span(pd.to_datetime(list(event), utc=True))),
-                             (f"--book-depth {book_depth.name}", _span(depth["timestamp"])), compare_ends=False)
-        if open_interest is not None:
-            import pandas as pd
-
-            with _reading(open_interest, "--open-interest"):
-                ts, usd = _read_open_interest(open_interest, symbol)
-            _same_period((f"--bars {bars.name}", bars_span), (f"--open-interest {open_interest.name}", _span(ts)))
-            kw["open_interest"] = pd.DataFrame({"timestamp": ts, "open_interest": usd})
-        if funding is not None:
-            with _reading(funding, "--funding"):
-                kw["funding"] = _read_funding(funding, symbol)
-            _same_period((f"--bars {bars.name}", bars_span), (f"--funding {funding.name}",
-                                                            _span(kw["funding"]["timestamp"])))
-        result = analyze(frame, **kw)
-        result["inputs"] = {k: str(v) for k, v in (("bars", bars), ("index", index), ("book_depth", book_depth),
-                                                   ("open_interest", open_interest), ("funding", funding))
-                            if v is not None}
+        result = analyze_files(
+            bars,
+            index=index,
+            book_depth=book_depth,
+            event=event,
+            depth_pct=depth_pct,
+            open_interest=open_interest,
+            funding=funding,
+            symbol=symbol,
+            volatility_window=volatility_window,
+            correlation_window=correlation_window,
+        )
     if as_json:
         _print_json(result)
     else:
         _print_analysis(result)
 
 
-def _span(times) -> tuple[Any, Any]:
-    """(first, last) of epoch-ms or datetime values as UTC timestamps."""
-    import pandas as pd
-
-    t = pd.Series(times)
-    t = pd.to_datetime(t, unit="ms", utc=True) if pd.api.types.is_numeric_dtype(t) else pd.to_datetime(t, utc=True)
-    return t.min(), t.max()
-
-
-def _same_period(a: tuple[str, tuple], b: tuple[str, tuple], *, compare_ends: bool = True) -> None:
-    """Two inputs read side by side must cover the same period: no overlap is refused, naming
-    both spans; with ``compare_ends``, ends more than two days apart (the latest figures would be
-    from different times; a daily file stamped at its bar's end is a day off) are a warning naming
-    both spans."""
-    import datetime as _dt
-    import warnings
-
-    (name_a, (a0, a1)), (name_b, (b0, b1)) = a, b
-
-    def text(t0, t1):
-        return f"{t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} UTC"
-
-    spans = f"{name_a} covers {text(a0, a1)}, {name_b} covers {text(b0, b1)}"
-    if a1 < b0 or b1 < a0:
-        raise InputError(f"{spans}: no common period", field=name_b.split()[0].lstrip("-").replace("-", "_"))
-    if compare_ends and abs(a1 - b1) > _dt.timedelta(days=2):
-        warnings.warn(f"{spans}: their latest figures are {abs(a1 - b1).days:,} days apart", stacklevel=2)
-
-
 def _print_analysis(r: dict[str, Any]) -> None:
     con = _console()
-    t = Table(title=f"{r['bars']:,} bars · {r['start'][:19]} → {r['end'][:19]} UTC", show_header=False,
-              title_justify="left")
+    t = Table(
+        title=f"{r['bars']:,} bars · {r['start'][:19]} → {r['end'][:19]} UTC", show_header=False, title_justify="left"
+    )
     t.add_column("measure", style="bold")
     t.add_column("value", justify="right")
     t.add_column("", style="dim")
     t.add_row("last close", _price(r["last_close"]), "")
     vol = (r.get("volatility") or {}).get("latest")
-    t.add_row("realised volatility", "n/a" if vol is None else f"{vol['value'] * 100:.1f}%",
-              f"annualised, {r['volatility']['window']} window")
+    t.add_row(
+        "realised volatility",
+        "n/a" if vol is None else f"{vol['value'] * 100:.1f}%",
+        f"annualised, {r['volatility']['window']} window",
+    )
     dd = r["drawdown"]
-    t.add_row("drawdown", f"{dd['latest'] * 100:.1f}%", f"deepest {dd['deepest'] * 100:.1f}% at {dd['deepest_at'][:10]}")
+    t.add_row(
+        "drawdown", f"{dd['latest'] * 100:.1f}%", f"deepest {dd['deepest'] * 100:.1f}% at {dd['deepest_at'][:10]}"
+    )
     if r.get("fear_greed"):
         t.add_row("fear & greed", f"{r['fear_greed']['value']:.0f}", r["fear_greed"]["band"])
     if "correlation" in r:
         c = r["correlation"]["latest"]
-        t.add_row("correlation with the index", "n/a" if c is None else f"{c['value']:+.2f}",
-                  f"{r['correlation']['window_trading_days']} trading days")
+        t.add_row(
+            "correlation with the index",
+            "n/a" if c is None else f"{c['value']:+.2f}",
+            f"{r['correlation']['window_trading_days']} trading days",
+        )
     if "depth" in r:
         d = r["depth"]
-        t.add_row("bookDepth cleaning", f"{d['rows_dropped']:,} of {d['rows_in']:,} rows",
-                  f"{d['frozen_rows_dropped']:,} frozen, {d['inverted_rows_dropped']:,} inverted")
+        t.add_row(
+            "bookDepth cleaning",
+            f"{d['rows_dropped']:,} of {d['rows_in']:,} rows",
+            f"{d['frozen_rows_dropped']:,} frozen, {d['inverted_rows_dropped']:,} inverted",
+        )
         for side in ("bid_usd", "ask_usd", "total_usd"):
             med = d["median_usd"].get(side)
             t.add_row(f"depth ±{d['pct']:g}% {side[:-4]}", _usd(med), "median")
             c = d.get(side)
             if isinstance(c, dict) and "ratio" in c:
-                rec = "not recovered" if c["time_to_recover_s"] is None else f"recovered in {c['time_to_recover_s'] / 60:.0f} min"
-                t.add_row("", f"{_usd(c['pre_event_level'])} → {_usd(c['trough'])}",
-                          f"÷{c['ratio']:.2f} at {c['trough_time'][11:19]}; {rec}")
+                rec = (
+                    "not recovered"
+                    if c["time_to_recover_s"] is None
+                    else f"recovered in {c['time_to_recover_s'] / 60:.0f} min"
+                )
+                t.add_row(
+                    "",
+                    f"{_usd(c['pre_event_level'])} → {_usd(c['trough'])}",
+                    f"÷{c['ratio']:.2f} at {c['trough_time'][11:19]}; {rec}",
+                )
             elif isinstance(c, dict):
                 t.add_row("", "n/a", c["error"])
     if "open_interest" in r:
         oi = r["open_interest"]
-        t.add_row("open interest", _usd(oi.get("open_interest")),
-                  f"change 1 bar {_pct((oi.get('pct_change_1') or 0) * 100)}")
+        t.add_row(
+            "open interest", _usd(oi.get("open_interest")), f"change 1 bar {_pct((oi.get('pct_change_1') or 0) * 100)}"
+        )
     if "funding" in r:
         f = r["funding"]
         t.add_row("funding", f"{f['funding_rate'] * 100:+.4f}%", f"annualised {f['annualized'] * 100:+.1f}%")
@@ -1095,54 +1144,50 @@ onto the bars.
 """
 
 
-def _leverage_mix(text: str) -> dict[float, float]:
-    mix: dict[float, float] = {}
-    for part in text.split(","):
-        lev, sep, share = part.strip().partition(":")
-        try:
-            if not sep:
-                raise ValueError
-            mix[float(lev)] = float(share)
-        except ValueError:
-            raise InputError(f"expected LEVERAGE:SHARE pairs such as 5:0.3,10:0.7, got {part.strip()!r}",
-                             field="leverage_mix") from None
-    return mix
-
-
-#: Columns (times) of a written map when --every is not given: the figure's resolution.  The
-#: 5-minute bars of Oct-Dec 2025 at every bar made a 443 MB CSV; at 600 columns it is a few MB.
-_MAP_COLUMNS = 600
-
-
 @app.command("liqmap", help=_LIQMAP_HELP)
 def liqmap_cmd(
-    bars: Optional[Path] = typer.Option(None, "--bars", help="Price bars (kline archive or OHLCV CSV).",
-                                        dir_okay=False),
-    open_interest: Optional[Path] = typer.Option(None, "--open-interest", help="Open-interest file (USD).",
-                                                 dir_okay=False),
-    observed: Optional[Path] = typer.Option(None, "--observed", help="Hyperliquid clearinghouseState JSON: an "
-                                            "observed map of real positions.", dir_okay=False),
+    bars: Optional[Path] = typer.Option(
+        None, "--bars", help="Price bars (kline archive or OHLCV CSV).", dir_okay=False
+    ),
+    open_interest: Optional[Path] = typer.Option(
+        None, "--open-interest", help="Open-interest file (USD).", dir_okay=False
+    ),
+    observed: Optional[Path] = typer.Option(
+        None,
+        "--observed",
+        help="Hyperliquid clearinghouseState JSON: an observed map of real positions.",
+        dir_okay=False,
+    ),
     venue: str = typer.Option("binance", "--venue", help="Rule book of the estimated map."),
-    symbol: Optional[str] = typer.Option(None, "--symbol", help="ccxt symbol: the tier table (default "
-                                         "BTC/USDT:USDT) or, with --observed, the positions' market."),
+    symbol: Optional[str] = typer.Option(
+        None,
+        "--symbol",
+        help="ccxt symbol: the tier table (default BTC/USDT:USDT) or, with --observed, the positions' market.",
+    ),
     bin_size: float = typer.Option(100.0, "--bin", help="Height of a price level, USD."),
-    price_range: Optional[tuple[float, float]] = typer.Option(None, "--range", metavar="LO HI",
-                                                              help="Price range of the map, USD."),
-    leverage_mix: str = typer.Option("5:0.3,10:0.3,25:0.2,50:0.12,100:0.08", "--leverage-mix",
-                                     help="LEVERAGE:SHARE pairs; shares sum to 1."),
+    price_range: Optional[tuple[float, float]] = typer.Option(
+        None, "--range", metavar="LO HI", help="Price range of the map, USD."
+    ),
+    leverage_mix: str = typer.Option(
+        "5:0.3,10:0.3,25:0.2,50:0.12,100:0.08", "--leverage-mix", help="LEVERAGE:SHARE pairs; shares sum to 1."
+    ),
     long_share: float = typer.Option(0.5, "--long-share", help="Fraction of new open interest that is long."),
-    every: Optional[int] = typer.Option(None, "--every", help="Bars per column of the written map (resampling). "
-                                        f"Default: enough that the map has at most {_MAP_COLUMNS} columns (said on "
-                                        "stderr); --every 1 writes every bar."),
-    out: Optional[Path] = typer.Option(None, "--out", help="map.parquet, map.csv, map.json or map.html.",
-                                       dir_okay=False),
+    every: Optional[int] = typer.Option(
+        None,
+        "--every",
+        help="Bars per column of the written map (resampling). "
+        f"Default: enough that the map has at most {MAP_COLUMNS} columns (said on "
+        "stderr); --every 1 writes every bar.",
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="map.parquet, map.csv, map.json or map.html.", dir_okay=False
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    from .liqmap import liquidation_map, observed_liquidation_map
+    from . import market_files as mf
 
     with _guard(), _warnings_to_stderr():
-        writers = {".parquet", ".csv", ".json", ".html", ".png"}
-        if out is not None and out.suffix.lower() not in writers:
+        if out is not None and out.suffix.lower() not in mf.MAP_FORMATS:
             raise InputError(f"{out}: the suffix picks the format: .parquet, .csv, .json, .html or .png", field="out")
         if out is not None:
             _writable_dir(out.parent, create=False, target=out)  # before the map is built
@@ -1150,66 +1195,31 @@ def liqmap_cmd(
         _not_empty(venue=venue, symbol=symbol, leverage_mix=leverage_mix)
         if every is not None and every < 1:
             raise InputError(f"must be a positive number of bars, got {every}", field="every")
-        if observed is not None:
-            given = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is not None]
-            if given:
-                raise InputError(f"{', '.join(given)} cannot be combined with --observed: the positions are the "
-                                 "input", field=given[0].lstrip("-"))
-            from .data import read_hyperliquid_positions
-
-            with _reading(observed, "--observed"):
-                pos = read_hyperliquid_positions(observed)
-            if len(pos) == 0:
-                raise InputError(f"{observed}: no open position", field="observed")
-            pos = pos.rename(columns={"entry_price": "entry", "margin_usd": "margin"})
-            ts = int(pos["timestamp"].max()) or None
-            m = observed_liquidation_map(pos, symbol=symbol, bin_size=bin_size, price_range=price_range,
-                                         timestamp=ts)
-        else:
-            missing = [f for f, v in (("--bars", bars), ("--open-interest", open_interest)) if v is None]
-            if missing:
-                raise InputError(f"an estimated map needs {' and '.join(missing)} (or --observed positions.json)",
-                                 field=missing[0].lstrip("-"))
-            import numpy as np
-
-            with _reading(bars, "--bars"):
-                frame = _read_bars(bars)
-            sym = symbol or "BTC/USDT:USDT"
-            with _reading(open_interest, "--open-interest"):
-                oi_ts, oi_usd = _read_open_interest(open_interest, sym)
-            bar_ts = frame["timestamp"].to_numpy(np.int64)
-            outside = int(((bar_ts < oi_ts[0]) | (bar_ts > oi_ts[-1])).sum())
-            if outside:
-                import warnings
-
-                warnings.warn(f"{outside:,} of {len(bar_ts):,} bars lie outside the open-interest file's span "
-                              f"({open_interest}); they hold its first/last value", stacklevel=1)
-            oi = np.interp(bar_ts, oi_ts, oi_usd)
-            m = liquidation_map(frame, open_interest=oi, venue=venue, symbol=sym,
-                                leverage_mix=_leverage_mix(leverage_mix), long_share=long_share, bin_size=bin_size,
-                                price_range=price_range)
+        m = mf.liquidation_map_from_files(
+            bars=bars,
+            open_interest=open_interest,
+            observed=observed,
+            venue=venue,
+            symbol=symbol,
+            bin_size=bin_size,
+            price_range=price_range,
+            leverage_mix=leverage_mix,
+            long_share=long_share,
+        )
         written = None
+        summary = mf.map_summary(m)
         if out is not None:
             n_bars = len(m.timestamps)
-            auto = every is None
-            if auto:
-                every = max(1, math.ceil(n_bars / _MAP_COLUMNS))
-            suffix = out.suffix.lower()
-            if suffix == ".parquet":
-                written = _write_out(out, lambda p: m.to_parquet(p, every=every))
-            elif suffix == ".csv":
-                written = _write_out(out, lambda p: m.to_csv(p, every=every))
-            elif suffix == ".json":
-                written = _write_out(out, lambda p: (m.to_coinglass_json(p, every=every), p)[1])
-            else:
-                written = _write_out(out, lambda p: m.plot(p, every=every))
-        summary = _liqmap_summary(m)
-        if written is not None:
-            summary["written_every_bars"] = int(every)
-            if auto and every > 1:
-                print(f"{PROG}: note: {written.name} holds one column per {every} bars ({math.ceil(n_bars / every):,} "
-                      f"columns for {n_bars:,} bars, each the map at the close of its last bar); --every 1 "
-                      "writes every bar", file=sys.stderr)
+            every_used = mf.map_columns_every(n_bars, every)
+            written = mf.write_map(m, out, every=every_used)
+            summary["written_every_bars"] = int(every_used)
+            if every is None and every_used > 1:
+                print(
+                    f"{PROG}: note: {written.name} holds one column per {every_used} bars "
+                    f"({math.ceil(n_bars / every_used):,} columns for {n_bars:,} bars, each the map at the close "
+                    "of its last bar); --every 1 writes every bar",
+                    file=sys.stderr,
+                )
     if as_json:
         _print_json(summary)
     else:
@@ -1218,48 +1228,23 @@ def liqmap_cmd(
         print(f"written to {written}", file=sys.stderr)
 
 
-def _liqmap_summary(m) -> dict[str, Any]:
-    import numpy as np
-
-    last_close = None if m.candles is None else float(m.candles[-1, 3])
-    prof = m.profile(-1)
-    out: dict[str, Any] = {
-        "label": m.label, "venue": m.venue, "symbol": m.symbol, "bars": int(len(m.timestamps)),
-        "levels": int(len(m.price_levels)), "bin_size": float(m.bin_size),
-        "price_range": [float(m.price_levels[0]), float(m.price_levels[-1] + m.bin_size)],
-        "at": _utc_text(int(m.timestamps[-1])), "last_close": last_close,
-        "long_usd": float(prof["long_usd"].sum()), "short_usd": float(prof["short_usd"].sum()),
-        "out_of_range_usd": None if m.out_of_range_usd is None else float(m.out_of_range_usd[-1]),
-    }
-    if "opened_usd" in m.meta:
-        out["opened_usd"] = float(m.meta["opened_usd"])
-    if m.liquidated_long_usd is not None:
-        out["liquidated_long_usd"] = float(np.sum(m.liquidated_long_usd))
-        out["liquidated_short_usd"] = float(np.sum(m.liquidated_short_usd))
-    for side in ("long", "short"):
-        col = f"{side}_usd"
-        top = prof[prof[col] >= 0.01].nlargest(5, col)  # a cent and up: not the float dust of closed buckets
-        out[f"largest_{side}_levels"] = [[float(p), float(v)] for p, v in zip(top["price_level"], top[col])]
-    return out
-
-
-def _utc_text(ms: int) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _print_liqmap(s: dict[str, Any]) -> None:
     con = _console()
     rows = "one snapshot" if s["label"] == "observed" else f"{s['bars']:,} bars"
-    con.print(f"{s['label']} liquidation map · {s['venue']} {s['symbol']} · {rows} × {s['levels']:,} "
-              f"levels of ${s['bin_size']:g} ({_price(s['price_range'][0])}–{_price(s['price_range'][1])})")
+    con.print(
+        f"{s['label']} liquidation map · {s['venue']} {s['symbol']} · {rows} × {s['levels']:,} "
+        f"levels of ${s['bin_size']:g} ({_price(s['price_range'][0])}–{_price(s['price_range'][1])})"
+    )
     close = "" if s["last_close"] is None else f", price {_price(s['last_close'])}"
-    con.print(f"at {s['at']}{close}: longs {_usd(s['long_usd'])}, shorts {_usd(s['short_usd'])} on the map"
-              + ("" if not s.get("out_of_range_usd") else f", {_usd(s['out_of_range_usd'])} outside its range"))
+    con.print(
+        f"at {s['at']}{close}: longs {_usd(s['long_usd'])}, shorts {_usd(s['short_usd'])} on the map"
+        + ("" if not s.get("out_of_range_usd") else f", {_usd(s['out_of_range_usd'])} outside its range")
+    )
     if "liquidated_long_usd" in s:
-        con.print(f"opened {_usd(s['opened_usd'])}; liquidated along the path: longs "
-                  f"{_usd(s['liquidated_long_usd'])}, shorts {_usd(s['liquidated_short_usd'])}")
+        con.print(
+            f"opened {_usd(s['opened_usd'])}; liquidated along the path: longs "
+            f"{_usd(s['liquidated_long_usd'])}, shorts {_usd(s['liquidated_short_usd'])}"
+        )
     t = Table(box=box.SIMPLE_HEAD, title="largest levels", title_justify="left")
     t.add_column("long level", justify="right")
     t.add_column("USD", justify="right")
@@ -1269,8 +1254,12 @@ def _print_liqmap(s: dict[str, Any]) -> None:
     for i in range(max(len(longs), len(shorts))):
         lo = longs[i] if i < len(longs) else None
         sh = shorts[i] if i < len(shorts) else None
-        t.add_row(_price(lo[0]) if lo else "", _usd(lo[1]) if lo else "", _price(sh[0]) if sh else "",
-                  _usd(sh[1]) if sh else "")
+        t.add_row(
+            _price(lo[0]) if lo else "",
+            _usd(lo[1]) if lo else "",
+            _price(sh[0]) if sh else "",
+            _usd(sh[1]) if sh else "",
+        )
     con.print(t)
 
 
@@ -1287,77 +1276,23 @@ N single-threaded worker processes; --backend processes for a process pool), --s
 """
 
 
-def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        try:
-            out.append(float(part))
-        except ValueError:
-            raise InputError(f"{flag}: {part.strip()!r} is not a number", field=flag.lstrip("-")) from None
-        if not math.isfinite(out[-1]):
-            what = "NaN (not a number)" if math.isnan(out[-1]) else f"{out[-1]} (infinite)"
-            raise InputError(f"{flag}: got {what}; give finite numbers", field=flag.lstrip("-"))
-    if not out:
-        raise InputError(f"{flag}: empty list (the grid would be empty)", field=flag.lstrip("-"))
-    return out
-
-
-def _param_values(text: str) -> tuple[str, list[Any]]:
-    key, eq, values = text.partition("=")
-    if not eq or not key.strip():
-        raise InputError(f"--param expects section.key=v1,v2,..., got {text!r}", field="param")
-    values = values.strip()
-    if values.startswith("["):
-        try:
-            parsed = json.loads(values)
-        except ValueError:
-            raise InputError(f"--param {key}: not a JSON list of values", field="param") from None
-        if not isinstance(parsed, list):
-            raise InputError(f"--param {key}: not a JSON list of values", field="param")
-        _finite_values(key, parsed)
-        return key.strip(), list(parsed)
-    out: list[Any] = []
-    for v in values.split(","):
-        v = v.strip()
-        if not v:
-            continue
-        try:
-            out.append(int(v) if v.lstrip("-").isdigit() else float(v))
-        except ValueError:
-            out.append(v)
-    _finite_values(key, out)
-    return key.strip(), out
-
-
-def _finite_values(key: str, values: Any) -> None:
-    """NaN or infinity anywhere in a --param value list is refused, naming it."""
-    if isinstance(values, float) and not math.isfinite(values):
-        what = "NaN (not a number)" if math.isnan(values) else f"{values} (infinite)"
-        raise InputError(f"--param {key.strip()}: got {what}; give finite numbers", field="param")
-    if isinstance(values, (list, tuple)):
-        for v in values:
-            _finite_values(key, v)
-    elif isinstance(values, dict):
-        for v in values.values():
-            _finite_values(key, v)
-
-
 @app.command("sweep", help=_SWEEP_HELP)
 def sweep_cmd(
     scenario: str = typer.Argument("feb-2026", metavar="[SCENARIO|FILE]", help="bundled scenario or TOML file"),
-    shocks: Optional[str] = typer.Option(None, "--shocks", help="Shock sizes, USD sold, comma-separated "
-                                         "(default 1e8,2e8,5e8,1e9,2e9,5e9,1e10)."),
+    shocks: Optional[str] = typer.Option(
+        None, "--shocks", help="Shock sizes, USD sold, comma-separated (default 1e8,2e8,5e8,1e9,2e9,5e9,1e10)."
+    ),
     shock_asset: str = typer.Option("BTC", "--shock-asset", help="Asset(s) shocked, comma-separated."),
-    shock_venue: str = typer.Option("all", "--shock-venue", help="Venue(s) whose book takes the shock, "
-                                    "comma-separated; 'all' splits it across the venues by depth."),
+    shock_venue: str = typer.Option(
+        "all",
+        "--shock-venue",
+        help="Venue(s) whose book takes the shock, comma-separated; 'all' splits it across the venues by depth.",
+    ),
     shock_seconds: str = typer.Option("600", "--shock-seconds", help="Shock duration(s), seconds, comma-separated."),
     shock_start: float = typer.Option(0.0, "--shock-start-hour", help="Hours after the start when shocks begin."),
-    param: Optional[list[str]] = typer.Option(None, "--param", help="section.key=v1,v2 (repeatable); "
-                                              "depth.scale=... scales every market's depth."),
+    param: Optional[list[str]] = typer.Option(
+        None, "--param", help="section.key=v1,v2 (repeatable); depth.scale=... scales every market's depth."
+    ),
     paths: int = typer.Option(16, "--paths", help="Random paths per grid cell."),
     seed: int = typer.Option(0, "--seed", help="Seed of the population and the paths (>= 0)."),
     flow_noise: float = typer.Option(0.0, "--flow-noise", help="Std of random order flow, USD per step per asset."),
@@ -1368,18 +1303,29 @@ def sweep_cmd(
     levels: str = typer.Option("0.95,0.99", "--levels", help="VaR / expected-shortfall levels."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (Dask LocalCluster)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler."),
-    backend: Optional[str] = typer.Option(None, "--backend", help="inprocess, processes or dask (default: "
-                                          "dask with --workers or --scheduler, else inprocess)."),
+    backend: Optional[str] = typer.Option(
+        None,
+        "--backend",
+        help="inprocess, processes or dask (default: dask with --workers or --scheduler, else inprocess).",
+    ),
     out: Path = typer.Option(Path("out"), "--out", help="Output directory (sweeps/ and runs.duckdb go here)."),
     as_json: bool = typer.Option(False, "--json", help="Print the sweep's summary as JSON."),
 ) -> None:
-    from .sweep import DEFAULT_SHOCKS_USD, parse_spec, sweep
+    from .sweep import spec_from_options, sweep
 
     with _guard():
-        _finite_flags(flow_noise=flow_noise, depth_noise=depth_noise, step_seconds=step_seconds,
-                      shock_start_hour=shock_start)
-        _not_empty(backend=backend, scheduler=scheduler, shock_asset=shock_asset, shock_venue=shock_venue,
-                   shocks=shocks, shock_seconds=shock_seconds, levels=levels)
+        _finite_flags(
+            flow_noise=flow_noise, depth_noise=depth_noise, step_seconds=step_seconds, shock_start_hour=shock_start
+        )
+        _not_empty(
+            backend=backend,
+            scheduler=scheduler,
+            shock_asset=shock_asset,
+            shock_venue=shock_venue,
+            shocks=shocks,
+            shock_seconds=shock_seconds,
+            levels=levels,
+        )
         if workers is not None and scheduler is not None:
             raise InputError("give either --workers or --scheduler, not both", field="workers")
         if workers is not None and workers <= 0:
@@ -1387,24 +1333,45 @@ def sweep_cmd(
         be = backend or ("dask" if (workers is not None or scheduler is not None) else "inprocess")
         if scheduler is not None and be != "dask":
             raise InputError("--scheduler needs the dask backend", field="backend")
-        spec = parse_spec({
-            "scenario": scenario,
-            "shocks": {"usd": _floats(shocks, "--shocks") if shocks is not None else list(DEFAULT_SHOCKS_USD),
-                       "seconds": _floats(shock_seconds, "--shock-seconds"),
-                       "asset": [a.strip() for a in shock_asset.split(",") if a.strip()],
-                       "venue": [v.strip() for v in shock_venue.split(",") if v.strip()],
-                       "start_hour": shock_start},
-            "parameters": dict(_param_values(p) for p in (param or [])),
-            "paths": paths, "seed": seed, "noise": {"flow_usd": flow_noise, "depth": depth_noise},
-            "n_steps": steps, "step_seconds": step_seconds, "positions": positions,
-            "levels": _floats(levels, "--levels"),
-        })
+        spec = spec_from_options(
+            scenario,
+            shocks=shocks,
+            shock_seconds=shock_seconds,
+            shock_asset=shock_asset,
+            shock_venue=shock_venue,
+            shock_start_hour=shock_start,
+            parameters=param or [],
+            paths=paths,
+            seed=seed,
+            flow_noise=flow_noise,
+            depth_noise=depth_noise,
+            n_steps=steps,
+            step_seconds=step_seconds,
+            positions=positions,
+            levels=levels,
+        )
         err = Console(stderr=True, highlight=False)
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        bar = Progress(SpinnerColumn(), TextColumn("paths"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       TimeRemainingColumn(), console=err, disable=not err.is_terminal, transient=False)
+        bar = Progress(
+            SpinnerColumn(),
+            TextColumn("paths"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=False,
+        )
         with bar:
             task = bar.add_task("paths", total=None)
 
@@ -1415,8 +1382,10 @@ def sweep_cmd(
                 res = sweep(spec, backend=be, workers=workers, scheduler=scheduler, out_dir=out, progress=tell)
             except KeyboardInterrupt:
                 bar.stop()
-                print(_error_line("interrupted: finished paths are on disk; run the same command again to "
-                                  "resume"), file=sys.stderr)
+                print(
+                    _error_line("interrupted: finished paths are on disk; run the same command again to resume"),
+                    file=sys.stderr,
+                )
                 raise typer.Exit(130) from None
     if as_json:
         _print_json(dict(res.summary, directory=str(res.path), report=str(res.report) if res.report else None))
@@ -1436,10 +1405,12 @@ def _print_sweep(res) -> None:
 
     con = _console()
     s = res.summary
-    con.print(f"{s['scenario']} · {s['paths_total']:,} paths ({s['cells']:,} cells × {s['paths_per_cell']:,}) · "
-              f"{_drawn(s)} positions · {s['n_steps']:,} steps of {s['step_seconds']:g} s · "
-              f"{s['backend']} ({s['workers']} worker(s)) · {s['paths_computed_now']:,} computed now in "
-              f"{s['seconds']:.1f} s")
+    con.print(
+        f"{s['scenario']} · {s['paths_total']:,} paths ({s['cells']:,} cells × {s['paths_per_cell']:,}) · "
+        f"{_drawn(s)} positions · {s['n_steps']:,} steps of {s['step_seconds']:g} s · "
+        f"{s['backend']} ({s['workers']} worker(s)) · {s['paths_computed_now']:,} computed now in "
+        f"{s['seconds']:.1f} s"
+    )
     t = Table(box=box.SIMPLE_HEAD, title="amplification curve (medians; first curve)", title_justify="left")
     for col in ("shock", "drawdown", "liquidated", "branching ratio"):
         t.add_column(col, justify="right")
@@ -1451,8 +1422,12 @@ def _print_sweep(res) -> None:
         for k in keys:
             first = first[first[k] == crit.iloc[0][k]]
     for rec in first.to_dict(orient="records"):
-        t.add_row(fmt(rec["shock_usd"], "USD"), f"{rec['drawdown_pct_median']:.2f} %",
-                  fmt(rec["liquidated_usd_median"], "USD"), f"{rec['branching_ratio_median']:.3g}")
+        t.add_row(
+            fmt(rec["shock_usd"], "USD"),
+            f"{rec['drawdown_pct_median']:.2f} %",
+            fmt(rec["liquidated_usd_median"], "USD"),
+            f"{rec['branching_ratio_median']:.3g}",
+        )
     con.print(t)
     if s.get("finding"):
         con.print(f"the grid shows: {s['finding']}.")
@@ -1470,10 +1445,14 @@ def _print_sweep(res) -> None:
 # ============================================================================ serve and monitor
 @app.command("serve")
 def serve_cmd(
-    out: Path = typer.Option(Path("out"), "--out", help="The run store it reads and writes (runs.duckdb, runs/, "
-                             "data/, snapshots/, jobs/, monitor/)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind; anything but the loopback is "
-                             "warned about (no authentication)."),
+    out: Path = typer.Option(
+        Path("out"),
+        "--out",
+        help="The run store it reads and writes (runs.duckdb, runs/, data/, snapshots/, jobs/, monitor/).",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind; anything but the loopback is warned about (no authentication)."
+    ),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_jobs: int = typer.Option(1, "--max-jobs", help="Stress-test jobs running at once."),
     max_job_memory: float = typer.Option(4096.0, "--max-job-memory", help="A job's memory limit, MiB."),
@@ -1492,21 +1471,26 @@ def serve_cmd(
 
 @app.command("monitor")
 def monitor_cmd(
-    exchange: Optional[str] = typer.Option(None, "--exchange", help="Poll this venue live with ccxt (binance, "
-                                           "bybit, okx, hyperliquid)."),
+    exchange: Optional[str] = typer.Option(
+        None, "--exchange", help="Poll this venue live with ccxt (binance, bybit, okx, hyperliquid)."
+    ),
     symbol: str = typer.Option("BTC/USDT:USDT", "--symbol", help="ccxt unified symbol."),
     replay_bars: Optional[Path] = typer.Option(None, "--replay-bars", help="Replay: recorded bars.", dir_okay=False),
-    replay_oi: Optional[Path] = typer.Option(None, "--replay-open-interest", help="Replay: open interest (USD).",
-                                             dir_okay=False),
-    replay_depth: Optional[Path] = typer.Option(None, "--replay-depth", help="Replay: Binance bookDepth archive.",
-                                                dir_okay=False),
+    replay_oi: Optional[Path] = typer.Option(
+        None, "--replay-open-interest", help="Replay: open interest (USD).", dir_okay=False
+    ),
+    replay_depth: Optional[Path] = typer.Option(
+        None, "--replay-depth", help="Replay: Binance bookDepth archive.", dir_okay=False
+    ),
     start: Optional[str] = typer.Option(None, "--start", help="Replay from (UTC)."),
     end: Optional[str] = typer.Option(None, "--end", help="Replay until (UTC)."),
-    interval: float = typer.Option(15.0, "--interval", help="Live: seconds between polls (at least the venue's "
-                                   "rate limit allows)."),
+    interval: float = typer.Option(
+        15.0, "--interval", help="Live: seconds between polls (at least the venue's rate limit allows)."
+    ),
     polls: Optional[int] = typer.Option(None, "--polls", help="Stop after this many polls."),
-    out: Path = typer.Option(Path("out"), "--out", help="Alerts go to OUT/monitor/alerts.jsonl, the state to "
-                             "OUT/monitor/state.json."),
+    out: Path = typer.Option(
+        Path("out"), "--out", help="Alerts go to OUT/monitor/alerts.jsonl, the state to OUT/monitor/state.json."
+    ),
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
 ) -> None:
     """Live cascade-risk monitor: liquidations within +-1/2/5 %, the book to absorb them, the branching ratio
@@ -1514,9 +1498,17 @@ def monitor_cmd(
     from .monitor import live_monitor
 
     with _guard():
-        alerts = live_monitor(exchange=exchange, symbol=symbol, replay=(replay_bars, replay_oi, replay_depth),
-                              start=start, end=end, interval_s=interval, max_polls=polls, out_dir=out,
-                              webhook=webhook)
+        alerts = live_monitor(
+            exchange=exchange,
+            symbol=symbol,
+            replay=(replay_bars, replay_oi, replay_depth),
+            start=start,
+            end=end,
+            interval_s=interval,
+            max_polls=polls,
+            out_dir=out,
+            webhook=webhook,
+        )
     print(f"{len(alerts)} alert(s); {out / 'monitor' / 'alerts.jsonl'}")
 
 
@@ -1553,8 +1545,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(_error_line("interrupted"), file=sys.stderr)
         return 130
     except MemoryError:
-        print(_error_line("out of memory: the request did not fit in this machine's memory; ask for less"),
-              file=sys.stderr)
+        print(
+            _error_line("out of memory: the request did not fit in this machine's memory; ask for less"),
+            file=sys.stderr,
+        )
         return 2
     return rv if isinstance(rv, int) else 0
 

@@ -81,8 +81,16 @@ def _check_bars(bars: pd.DataFrame, bar_s: int, where: str) -> pd.DataFrame:
     return b
 
 
-def bridge(bars: pd.DataFrame, *, start_ms: int, n_steps: int, dt: float = 1.0, bar_s: int = 300,
-           seed: int = 0, where: str = "bars") -> np.ndarray:
+def bridge(
+    bars: pd.DataFrame,
+    *,
+    start_ms: int,
+    n_steps: int,
+    dt: float = 1.0,
+    bar_s: int = 300,
+    seed: int = 0,
+    where: str = "bars",
+) -> np.ndarray:
     """The price (USD) at the start of each of ``n_steps`` steps of ``dt`` seconds from
     ``start_ms`` (UTC epoch ms), through every bar's open, high, low and close.
 
@@ -127,16 +135,17 @@ def bridge(bars: pd.DataFrame, *, start_ms: int, n_steps: int, dt: float = 1.0, 
             m = kb - ka
             w = np.cumsum(np.r_[0.0, noise[i, ka:kb]]) * sd  # a random walk over the stretch
             frac = np.arange(m + 1) / m
-            x[ka:kb + 1] = vals[s] + (vals[s + 1] - vals[s]) * frac + (w - frac * w[-1])  # pinned at both ends
+            x[ka : kb + 1] = vals[s] + (vals[s + 1] - vals[s]) * frac + (w - frac * w[-1])  # pinned at both ends
         seg = np.clip(np.exp(x), lo[i], h[i])
         seg[[0, i1, i2, n - 1]] = [o[i], a1, a2, c[i]]
         a, z = max(k0, 0), min(k0 + n, n_steps)
-        out[a:z] = seg[a - k0:z - k0]
+        out[a:z] = seg[a - k0 : z - k0]
     return out
 
 
-def observed_paths(series: pd.DataFrame, assets, *, start_ms: int, n_steps: int, dt: float = 1.0,
-                   seed: int = 0) -> dict[str, np.ndarray]:
+def observed_paths(
+    series: pd.DataFrame, assets, *, start_ms: int, n_steps: int, dt: float = 1.0, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Per asset, :func:`bridge` over its finest bars: ``series`` in the bundled long format
     (``asset, bar_s, time_ms, open, high, low, close, …``).  Where an asset has one-minute bars
     (``bar_s = 60``) they are used over their span and five-minute bars elsewhere.  An asset with
@@ -149,8 +158,15 @@ def observed_paths(series: pd.DataFrame, assets, *, start_ms: int, n_steps: int,
         path = np.full(n_steps, np.nan)
         for bar_s in sorted(rows["bar_s"].unique(), reverse=True):  # coarse first, fine over it
             bars = rows[rows["bar_s"] == bar_s].sort_values("time_ms")
-            p = bridge(bars, start_ms=start_ms, n_steps=n_steps, dt=dt, bar_s=int(bar_s), seed=seed * 1009 + k,
-                       where=f"series {a} {int(bar_s)} s")
+            p = bridge(
+                bars,
+                start_ms=start_ms,
+                n_steps=n_steps,
+                dt=dt,
+                bar_s=int(bar_s),
+                seed=seed * 1009 + k,
+                where=f"series {a} {int(bar_s)} s",
+            )
             path = np.where(np.isnan(p), path, p)
         out[a] = path
     return out
@@ -208,7 +224,7 @@ def forced_moves(run, depth: Mapping[str, Mapping[str, Any]], *, dt: float = 1.0
             mult = st[st["venue"] == venue].set_index("time_s")["depth_multiplier"]
             b_now += side_usd * np.nan_to_num(mult.reindex(k * dt).to_numpy(np.float64), nan=1.0)
         kappa = float(d["kappa"])
-        u = (np.abs(usd) / (b_now / 0.01 ** kappa)) ** (1.0 / kappa)
+        u = (np.abs(usd) / (b_now / 0.01**kappa)) ** (1.0 / kappa)
         u = np.minimum(u, 0.95)  # the book's last level, as in the engine's walk
         move = np.where(usd > 0, np.log1p(u), np.log1p(-u))  # a buy lifts the mid by u, a sell lowers it
         out.append(pd.DataFrame({"time_s": k * dt, "asset": a, "forced_usd": usd, "move": move}))
@@ -217,9 +233,16 @@ def forced_moves(run, depth: Mapping[str, Mapping[str, Any]], *, dt: float = 1.0
     return pd.concat(out, ignore_index=True)
 
 
-def attribution(run, paths: Mapping[str, np.ndarray], depth: Mapping[str, tuple[float, float]], *,
-                dt: float = 1.0, interval_s: float = 300.0, permanent_impact: float = 1.0,
-                resilience_half_life_s: float = np.inf) -> Attribution:
+def attribution(
+    run,
+    paths: Mapping[str, np.ndarray],
+    depth: Mapping[str, tuple[float, float]],
+    *,
+    dt: float = 1.0,
+    interval_s: float = 300.0,
+    permanent_impact: float = 1.0,
+    resilience_half_life_s: float = np.inf,
+) -> Attribution:
     """Per asset and interval (seconds), the observed log move, the forced flow's USD and the
     endogenous log move it causes (:func:`forced_moves`) under the replay law (all of it
     stays) and under the model's resilience; the summary's ``share_of_fall`` per asset is the
@@ -246,18 +269,26 @@ def attribution(run, paths: Mapping[str, np.ndarray], depth: Mapping[str, tuple[
         per = int(round(interval_s / dt))
         edges = np.arange(0, n, per)
         end = np.minimum(edges + per, n) - 1
-        rows.append(pd.DataFrame({
-            "time_s": edges * dt, "asset": a,
-            "observed_move": np.diff(np.r_[logp[0], logp[end]]),
-            "forced_usd": np.add.reduceat(usd, edges),
-            "endogenous_move": np.diff(np.r_[0.0, perm[end]]),
-            "endogenous_move_transient": np.diff(np.r_[0.0, trans[end]]),
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "time_s": edges * dt,
+                    "asset": a,
+                    "observed_move": np.diff(np.r_[logp[0], logp[end]]),
+                    "forced_usd": np.add.reduceat(usd, edges),
+                    "endogenous_move": np.diff(np.r_[0.0, perm[end]]),
+                    "endogenous_move_transient": np.diff(np.r_[0.0, trans[end]]),
+                }
+            )
+        )
         low = int(np.nanargmin(path))
         fall = logp[low] - logp[0]
         summary[a] = {
-            "low_time_s": low * dt, "low": float(path[low]), "observed_fall": float(-fall),
-            "endogenous_fall": float(-perm[low]), "endogenous_fall_transient": float(-trans[low]),
+            "low_time_s": low * dt,
+            "low": float(path[low]),
+            "observed_fall": float(-fall),
+            "endogenous_fall": float(-perm[low]),
+            "endogenous_fall_transient": float(-trans[low]),
             "share_of_fall": float(perm[low] / fall) if fall < 0 else None,
             "share_of_fall_transient": float(trans[low] / fall) if fall < 0 else None,
         }
@@ -288,9 +319,21 @@ def spread_flow(usd: np.ndarray, window: int) -> np.ndarray:
     return np.repeat(sums / lengths, lengths)
 
 
-def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, n_steps: int, dt: float,
-                   insurance_fund, adl_rule: str, seed: int, start_index: Mapping[str, float],
-                   vault_unwind_half_life_s: float | None = None, smooth_s: float = 0.0):
+def counterfactual(
+    positions,
+    liquidity,
+    prices,
+    implied_flow: pd.DataFrame,
+    *,
+    n_steps: int,
+    dt: float,
+    insurance_fund,
+    adl_rule: str,
+    seed: int,
+    start_index: Mapping[str, float],
+    vault_unwind_half_life_s: float | None = None,
+    smooth_s: float = 0.0,
+):
     """The exogenous flow (``implied_flow``: per asset, USD per step) replayed free: with the
     same positions (``consistency``), with liquidations off (``no_liquidations``: every position
     at 1x) and with leverage capped at 10x (``leverage_10x``).
@@ -307,15 +350,26 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
     from .engine import Flows, simulate
 
     window = max(1, int(round(smooth_s / dt)))
-    exo = {a: spread_flow(implied_flow[a].to_numpy(np.float64), window)
-           for a in implied_flow.columns if a != "time_s"}
-    cases = {"consistency": positions, "no_liquidations": _capped(positions, 1.0),
-             "leverage_10x": _capped(positions, 10.0)}
+    exo = {a: spread_flow(implied_flow[a].to_numpy(np.float64), window) for a in implied_flow.columns if a != "time_s"}
+    cases = {
+        "consistency": positions,
+        "no_liquidations": _capped(positions, 1.0),
+        "leverage_10x": _capped(positions, 10.0),
+    }
     out, paths = {}, {}
     for name, pos in cases.items():
-        run = simulate(pos, liquidity, prices, Flows(exogenous_usd=exo), n_steps=n_steps, dt=dt,
-                       insurance_fund=insurance_fund, adl_rule=adl_rule, seed=seed,
-                       vault_unwind_half_life_s=vault_unwind_half_life_s)
+        run = simulate(
+            pos,
+            liquidity,
+            prices,
+            Flows(exogenous_usd=exo),
+            n_steps=n_steps,
+            dt=dt,
+            insurance_fund=insurance_fund,
+            adl_rule=adl_rule,
+            seed=seed,
+            vault_unwind_half_life_s=vault_unwind_half_life_s,
+        )
         idx = recorded_index(run)
         res = {"liquidated_usd": float(run.summary["true_total_liquidated_usd"])}
         for a in idx.columns:
@@ -331,7 +385,7 @@ def counterfactual(positions, liquidity, prices, implied_flow: pd.DataFrame, *, 
 def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
     """The rows at the end of every ``interval_s`` seconds (``time_s`` = the interval's end)."""
     k = int(round(interval_s / dt))
-    out = frame.iloc[k - 1::k]
+    out = frame.iloc[k - 1 :: k]
     return out.set_axis(out.index + dt, axis=0)
 
 
@@ -375,9 +429,16 @@ def aggregate_depth(scenario) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, population=None,
-                 series: pd.DataFrame | None = None, with_counterfactual: bool = True,
-                 progress: Callable[[str], None] | None = None) -> ObservedReplay:
+def run_observed(
+    scenario,
+    *,
+    n_positions: int | None = None,
+    seed: int = 0,
+    population=None,
+    series: pd.DataFrame | None = None,
+    with_counterfactual: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ObservedReplay:
     """The observed replay of a scenario whose series covers its window (module docstring)."""
     from .engine import Flows, simulate
     from .scenario import build_engine_inputs, build_population, load_scenario
@@ -387,8 +448,9 @@ def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, pop
         scenario = load_scenario(scenario)
     series = scenario.series() if series is None else series
     if series is None:
-        raise InputError(f"scenario {scenario.name} has no market series: it runs only free (--mode free)",
-                         field="mode")
+        raise InputError(
+            f"scenario {scenario.name} has no market series: it runs only free (--mode free)", field="mode"
+        )
     n_steps, dt = scenario.n_steps, scenario.spec.step_seconds
     assets = list(scenario.spec.assets)
     tell("population")
@@ -402,26 +464,57 @@ def run_observed(scenario, *, n_positions: int | None = None, seed: int = 0, pop
             raise InputError(f"series of {a} does not cover the scenario's start", field="series")
         gaps = int(np.count_nonzero(np.isnan(p)))
         if gaps:
-            raise InputError(f"series of {a} leaves {gaps} of {n_steps} steps of the window uncovered",
-                             field="series")
+            raise InputError(f"series of {a} leaves {gaps} of {n_steps} steps of the window uncovered", field="series")
     liq = scenario.params.liquidation
     tell("engine")
-    run = simulate(positions, liquidity, prices, Flows(), n_steps=n_steps, dt=dt,
-                   insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=liq.adl_rule, seed=seed,
-                   vault_unwind_half_life_s=liq.vault_unwind_half_life_s, index_path=paths)
+    run = simulate(
+        positions,
+        liquidity,
+        prices,
+        Flows(),
+        n_steps=n_steps,
+        dt=dt,
+        insurance_fund=scenario.spec.insurance_fund_usd,
+        adl_rule=liq.adl_rule,
+        seed=seed,
+        vault_unwind_half_life_s=liq.vault_unwind_half_life_s,
+        index_path=paths,
+    )
     tell("attribution")
     p = scenario.params.prices
-    att = attribution(run, paths, aggregate_depth(scenario), dt=dt, permanent_impact=p.permanent_impact,
-                      resilience_half_life_s=p.resilience_half_life_s)
+    att = attribution(
+        run,
+        paths,
+        aggregate_depth(scenario),
+        dt=dt,
+        permanent_impact=p.permanent_impact,
+        resilience_half_life_s=p.resilience_half_life_s,
+    )
     cf: dict[str, Any] = {}
     cf_paths: dict[str, pd.DataFrame] = {}
     if with_counterfactual:
         tell("counterfactual")
         exo = run.implied_flow_usd.copy()
-        cf, cf_paths = counterfactual(positions, liquidity, prices, exo, n_steps=n_steps, dt=dt,
-                            insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=liq.adl_rule, seed=seed,
-                            start_index={a: float(paths[a][0]) if a in paths else prices.initial[a] for a in assets},
-                            vault_unwind_half_life_s=liq.vault_unwind_half_life_s)
+        cf, cf_paths = counterfactual(
+            positions,
+            liquidity,
+            prices,
+            exo,
+            n_steps=n_steps,
+            dt=dt,
+            insurance_fund=scenario.spec.insurance_fund_usd,
+            adl_rule=liq.adl_rule,
+            seed=seed,
+            start_index={a: float(paths[a][0]) if a in paths else prices.initial[a] for a in assets},
+            vault_unwind_half_life_s=liq.vault_unwind_half_life_s,
+        )
     run.summary["attribution"] = att.summary
     run.summary["counterfactual"] = cf
     return ObservedReplay(run, pop, paths, att, cf, every(recorded_index(run), 300.0, dt), cf_paths)
+
+
+# ``liqcascade.replay(...)`` is the pipeline (:func:`liqcascade.pipeline.replay`) whether the
+# package's ``replay`` attribute is the function or, once imported, this module.
+from ._callable import callable_module  # noqa: E402
+
+callable_module(__name__, "liqcascade.pipeline:replay")

@@ -7,11 +7,11 @@ Layout of an output directory::
                                  ledger.json, parameters.json, scenario.toml, and the report
 
 **Atomic.**  A run is written into a hidden sibling ``OUT/runs/.<run_id>.tmp-<pid>`` and renamed
-into place with ``os.replace`` only when everything in it is written; then it is catalogued.  An
-exception (or Ctrl-C) while writing removes the staging directory; a failed catalogue insert
-removes the renamed directory again.  A staging directory left by a killed process is removed
-by the next run once its process is gone.  So ``OUT/runs/`` holds complete runs only, and the
-catalogue lists exactly those.
+into place (:func:`liqcascade._io.staged_dir`) only when everything in it is written; then it is
+catalogued.  An exception (or Ctrl-C) while writing removes the staging directory; a failed
+catalogue insert removes the renamed directory again.  A staging directory left by a killed
+process is removed by the next run once its process is gone.  So ``OUT/runs/`` holds complete
+runs only, and the catalogue lists exactly those.
 
 The catalogue's columns: run id, created (UTC), scenario, scenario and parameters hashes, seed,
 code version, positions, the headline figures as columns (USD, fractions, counts), the targets
@@ -37,6 +37,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from . import __version__
+from ._io import staged_dir
 from .errors import InputError
 
 CATALOGUE = "runs.duckdb"
@@ -85,8 +86,9 @@ def code_version() -> str:
     """The package version, with the git commit when running from a clone (``0.1.0+g83e2ad4``)."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         if out.returncode == 0 and out.stdout.strip():
             return f"{__version__}+g{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -176,21 +178,18 @@ def staged_run(out_dir: str | Path, summary: dict, *, run_id: str | None = None)
     final = runs / run_id
     if final.exists():
         raise InputError(f"run {run_id} already exists in {runs}", field="run_id")
-    tmp = runs / f".{run_id}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     created = datetime.now(timezone.utc)
-    stamped = dict(summary, run_id=run_id, created_utc=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                   code_version=code_version())
-    stage = StagedRun(out, run_id, tmp, final, stamped, created)
-    try:
+    stamped = dict(
+        summary,
+        run_id=run_id,
+        created_utc=created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        code_version=code_version(),
+    )
+    with staged_dir(final) as tmp:  # OUT/runs/.<run_id>.tmp-<pid>, renamed into place at the end
+        stage = StagedRun(out, run_id, tmp, final, stamped, created)
         yield stage
         if not (tmp / "summary.json").is_file():
             raise RuntimeError(f"staged run {run_id} has no summary.json; nothing committed")
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     try:
         register(out, stage.summary, created=created, path=final)
     except BaseException:
@@ -210,8 +209,19 @@ def write_run(directory: str | Path, run, summary: dict, *, scenario=None) -> No
     (d / "summary.json").write_text(dumps(summary) + "\n", "utf-8")
 
 
-def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: str | None = None,
-             extra=None) -> Path:
+def write_observed(directory: str | Path, observed) -> None:
+    """An observed replay's own frames beside the run's (a staging directory): the attribution
+    (``attribution.parquet``) and the flow the real path implies, summed per 5 minutes
+    (``implied_flow_5m.parquet``; USD per asset, ``time_s`` the interval's start)."""
+    d = Path(directory)
+    observed.attribution.frame.to_parquet(d / "attribution.parquet")
+    flow = observed.run.implied_flow_usd
+    flow.groupby((flow["time_s"] // 300) * 300).sum().drop(columns="time_s").rename_axis(
+        "time_s"
+    ).reset_index().to_parquet(d / "implied_flow_5m.parquet")
+
+
+def save_run(out_dir: str | Path, run, summary: dict, *, scenario=None, run_id: str | None = None, extra=None) -> Path:
     """Write and catalogue a run in one call; ``extra(directory, summary)`` may add files (the
     report) before the commit.  Returns the run's directory."""
     with staged_run(out_dir, summary, run_id=run_id) as stage:
@@ -229,8 +239,9 @@ def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
     import duckdb
 
     if path.exists() and not path.is_file():
-        raise InputError(f"{path} is not a file (a directory?): the catalogue cannot be read; move it away",
-                         field="out")
+        raise InputError(
+            f"{path} is not a file (a directory?): the catalogue cannot be read; move it away", field="out"
+        )
     delay = 0.05
     for i in range(attempts):
         try:
@@ -240,11 +251,13 @@ def _connect(path: Path, *, read_only: bool = False, attempts: int = 40):
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
                 continue
-            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
-                             field="out") from None
+            raise InputError(
+                f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away", field="out"
+            ) from None
         except (duckdb.Error, OSError) as e:
-            raise InputError(f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away",
-                             field="out") from None
+            raise InputError(
+                f"{path}: not a readable DuckDB catalogue ({_first_line(e)}); move it away", field="out"
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -266,8 +279,12 @@ def _ensure_table(con, table: str, columns) -> None:
     version gains the columns it lacks."""
     cols = ",\n  ".join(f"{c} {t}" for c, t in columns)
     con.execute(f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols}\n)")
-    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                      "WHERE table_name = ?", [table]).fetchall()}
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall()
+    }
     for c, t in columns:
         if c not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {c} {t.replace(' PRIMARY KEY', '')}")
@@ -298,8 +315,9 @@ def read_table(out_dir: str | Path, table: str, columns, order_by: str) -> pd.Da
         return empty
     con = _connect(path, read_only=True)
     try:
-        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                           [table]).fetchone()[0]:
+        if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[
+            0
+        ]:
             return empty
         return con.execute(f"SELECT * FROM {table} ORDER BY {order_by}").df()
     except duckdb.Error as e:
@@ -336,6 +354,20 @@ def register(out_dir: str | Path, summary: dict, *, created: datetime, path: Pat
 def list_runs(out_dir: str | Path) -> pd.DataFrame:
     """The catalogue of ``out_dir`` as a frame, oldest first (empty when there is none)."""
     return read_table(out_dir, "runs", [(c, t) for c, t, _ in _COLUMNS], "created_utc, run_id")
+
+
+def run_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The catalogue (:func:`list_runs`) as JSON-ready records without the full summaries: the
+    JSON columns parsed, missing values None, the creation time as text."""
+    body = frame.drop(columns=["summary"])
+    rows = []
+    for rec in body.astype(object).where(body.notna(), None).to_dict(orient="records"):
+        for k in ("overridden_parameters", "by_venue_usd", "by_asset_usd", "drawdown_pct", "low_usd"):
+            if isinstance(rec.get(k), str):
+                rec[k] = json.loads(rec[k])
+        rec["created_utc"] = str(rec["created_utc"]) if rec.get("created_utc") is not None else None
+        rows.append(rec)
+    return rows
 
 
 def read_run(out_dir: str | Path, run_id: str) -> dict[str, Any]:
