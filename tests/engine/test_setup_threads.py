@@ -30,8 +30,7 @@ def test_threads_do_not_change_the_run(monkeypatch):
     monkeypatch.setenv("LIQCASCADE_THREADS", "3")
     lp = R.initial_liquidation_prices(pos, market)
     serial = np.empty(len(pos))
-    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, pos.market(), pos.mode, market.rates,
-                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    R.liquidation_prices_into(market, pos.side, pos.size, pos.entry, pos.margin, pos.market(), pos.mode, serial)
     assert np.array_equal(lp, serial)
     order, start, end = R.sort_positions(lp, pos.side, pos.market(), len(market.mkt_i))
     grp = 2 * pos.market().astype(np.int64) + (pos.side < 0)
@@ -59,8 +58,7 @@ def test_packed_positions_match_the_obvious_arrays(monkeypatch):
         for a, b in zip(got[1], got[threads]):
             assert np.array_equal(a, b)
     serial = np.empty(len(pos))
-    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates,
-                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    R.liquidation_prices_into(market, pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, serial)
     assert np.array_equal(hot[:, R.H_SIZE], open_size) and np.array_equal(hot[:, R.H_ENTRY], pos.entry)
     assert np.array_equal(hot[:, R.H_MARGIN], pos.margin) and np.array_equal(hot[:, R.H_LP], serial)
     assert np.array_equal(codes[:, R.K_SIDE], pos.side) and np.array_equal(codes[:, R.K_MODE], pos.mode)

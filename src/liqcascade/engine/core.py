@@ -55,6 +55,7 @@ the book and what the fund cannot pay stays as bad debt (a negative trader balan
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -150,6 +151,170 @@ OK, EVENTS_FULL, ACTIVE_FULL, WAVES_FULL = 0, 1, 2, 3
 F_SORTED, F_ACTIVE, F_CLOSED, F_ACCOUNT, F_PENDING, F_OPENED = 0, 1, 2, 3, 4, 5
 
 
+# ---------------------------------------------------------------------------------- state bundles
+# The step loop's state in named bundles (NamedTuples of arrays, typed by Numba as named tuples:
+# a field is read by name, and a bundle of the wrong kind does not compile).  Markets are indexed
+# ``m = venue * n_assets + asset``; a position's group is ``g = 2*m + (1 for a short)``.
+
+
+class Rules(NamedTuple):
+    """The venues' rules and the model's parameters; read only in the step loop."""
+
+    rates: np.ndarray  #: (markets, tiers) float: maintenance margin rate per tier (fraction of notional)
+    amounts: np.ndarray  #: (markets, tiers) float: maintenance amount per tier (USD, deducted)
+    caps: np.ndarray  #: (markets, tiers) float: tier caps (USD notional, or contracts; inf past the last)
+    mkt_i: np.ndarray  #: (markets, N_MKT_I) int64: VENUE, ASSET, NTIER, CONTRACTS (0/1), MARK_RULE
+    mkt_f: np.ndarray  #: (markets, N_MKT_F) float: book depth (USD), exponents, fee rate, ... (``BID_B`` ...)
+    ven_i: np.ndarray  #: (venues, N_VEN_I) int64: step, fee and ADL kinds, isolated MM rule, ADL price
+    ven_f: np.ndarray  #: (venues, N_VEN_F) float: cooldown (s), backstop fraction, HL threshold (USD), taker
+    glob: np.ndarray  #: (N_GLOB,) float: per-step rates and switches (``ARB_THETA`` ...; ``DT`` in s)
+
+
+class Books(NamedTuple):
+    """Market, venue and asset state: prices (USD), book use, inventories, funds."""
+
+    mst: np.ndarray  #: (markets, N_MST) float: mid, mark (USD), depth multiplier, LP inventory ... (``MID`` ...)
+    vst: np.ndarray  #: (venues, 3) float: insurance fund, liquidator vault's cash, fee income (USD)
+    ast: np.ndarray  #: (assets, N_AST) float: index, peak, fair price (USD), spot book ... (``INDEX`` ...)
+
+
+class PositionArrays(NamedTuple):
+    """The run's working copy of the positions, one entry per position."""
+
+    side: np.ndarray  #: int8: +1 long, -1 short
+    size: np.ndarray  #: float: base units held (0 once closed, or while pending)
+    entry: np.ndarray  #: float: entry price (USD; a pending order's trigger price until it fills)
+    margin: np.ndarray  #: float: collateral (USD), realised PnL and fees booked into it
+    lp: np.ndarray  #: float: liquidation price (USD)
+    mkt: np.ndarray  #: int: market index
+    mode: np.ndarray  #: int8: 0 isolated, 1 cross
+    flag: np.ndarray  #: int8: where the engine keeps it (``F_SORTED``, ``F_ACTIVE``, ``F_CLOSED`` ...)
+
+
+class Sweep(NamedTuple):
+    """The positions sorted per group by LP once, and the pointers that sweep them."""
+
+    order: np.ndarray  #: int32: positions per group (longs by LP descending, shorts ascending)
+    grp_start: np.ndarray  #: int64 per group: the group's first slot in ``order``
+    grp_end: np.ndarray  #: int64 per group: one past its last slot
+    ptr: np.ndarray  #: int64 per group: the next slot the mark has not crossed
+    trig: np.ndarray  #: int32 scratch: the positions a wave triggers on one market (+ 1 slot)
+
+
+class Active(NamedTuple):
+    """The active set (positions whose LP changed since the sort) and the ADL queue."""
+
+    idx: np.ndarray  #: int32: the set's positions (``cnt[N_ACT]`` of them)
+    cool: np.ndarray  #: float per slot: end of the position's cooldown (s)
+    slot_of: np.ndarray  #: int32 per position: its slot in the set
+    bound: np.ndarray  #: float per group: highest LP of its active longs / lowest of its shorts (USD)
+    adl_rank: np.ndarray  #: (2, n) float: ADL ranking, position index and minus its key
+    adl_state: np.ndarray  #: int64 (4,): the ranking's wave and group, its length, its next entry
+
+
+class EventLog(NamedTuple):
+    """One row per fill of a forced order (``cnt[N_EV]`` rows)."""
+
+    step: np.ndarray  #: int32: step index
+    pos: np.ndarray  #: int32: position index
+    qty: np.ndarray  #: float: base units filled
+    price: np.ndarray  #: float: fill price (USD)
+    code: np.ndarray  #: int16/int32: method, market and side (:func:`ev_code`)
+
+
+class Accounts(NamedTuple):
+    """Multi-asset cross accounts (see :func:`check_cross_accounts`)."""
+
+    pos: np.ndarray  #: int: the accounts' positions, account by account
+    start: np.ndarray  #: int (accounts + 1): account ``a``'s positions are ``pos[start[a]:start[a+1]]``
+    rho: np.ndarray  #: (3, accounts) float: rho at the epoch's start, rho at the last check, cooldown end (s)
+    ref: np.ndarray  #: float (markets + 1): the epoch's marks (USD), then 0 once started (-1 before)
+    hkey: np.ndarray  #: float: the heap's keys (epoch moves, fractions)
+    hidx: np.ndarray  #: int32: the heap's accounts
+    hbase: np.ndarray  #: int64 (2,): the heap's region
+    hn: np.ndarray  #: int64 (2,): the heap's size, the due list's length
+    batch: np.ndarray  #: int32: the due list (accounts, ascending)
+    mark: np.ndarray  #: float per account position: the mark at the account's last check (USD)
+
+
+class Heaps(NamedTuple):
+    """Per group, a binary min-heap of the positions opened during the run (longs keyed by
+    ``-LP``, shorts by ``LP``), all in one array: group ``g``'s region starts at ``base[g]``."""
+
+    key: np.ndarray  #: float: the keys (USD)
+    idx: np.ndarray  #: int32: the positions
+    base: np.ndarray  #: int64 (groups + 1): each group's region
+    n: np.ndarray  #: int64 per group: its heap's size
+
+
+class Pending(NamedTuple):
+    """Entry orders that open positions during the run when the mark reaches their trigger
+    (their ``entry``): per market, group ``2*m`` below the start price (descending), ``2*m + 1``
+    above (ascending)."""
+
+    idx: np.ndarray  #: int: the pending positions, group by group
+    size: np.ndarray  #: float: each order's size (base units)
+    start: np.ndarray  #: int64 per group: its first order
+    end: np.ndarray  #: int64 per group: one past its last
+    ptr: np.ndarray  #: int64 per group: its next order not yet fired
+
+
+class Timed(NamedTuple):
+    """Positions opened and closed at a time (observed mode; :func:`timed_step`)."""
+
+    op_idx: np.ndarray  #: int32: positions to open, ascending by time
+    op_time: np.ndarray  #: float: when (s)
+    op_size: np.ndarray  #: float: their size (base units)
+    cl_idx: np.ndarray  #: int32: positions to close, ascending by time
+    cl_time: np.ndarray  #: float: when (s)
+    ptrs: np.ndarray  #: int64 (2,): the next opening and the next close
+
+
+class FlowArrays(NamedTuple):
+    """The non-liquidation flows (:mod:`.flows`) and the observed mode's path."""
+
+    sched: np.ndarray  #: (steps, 2*assets) float: informed, then noise traders' signed USD per step
+    co_asset: np.ndarray  #: int64 per cohort: its asset
+    co: np.ndarray  #: (cohorts, 7) float: holdings (base units) or cash (USD) left, then its rates
+    st_price: np.ndarray  #: float: stop-loss triggers (USD), per asset sells descending, buys ascending
+    st_size: np.ndarray  #: float: their sizes (base units)
+    st_end: np.ndarray  #: (assets, 2) int64: one past each asset's last sell / buy stop
+    st_ptr: np.ndarray  #: (assets, 2) int64: each asset's next sell / buy stop
+    cmat: np.ndarray  #: (assets, assets) float: contagion, USD per unit log return of the leader
+    vsched: np.ndarray  #: (steps, markets) float: venue-level programmes' USD per step (no rows: none)
+    pin: np.ndarray  #: (steps, 3*assets) float: target index (USD; NaN free), the USD it took, timed USD
+
+
+class Records(NamedTuple):
+    """What the run records: per step and market, and per wave."""
+
+    rec: np.ndarray  #: (N_REC, steps, markets) float: mark, mid (USD), liquidated USD ... (``R_MARK`` ...)
+    waves_per_step: np.ndarray  #: int32 per step: its waves
+    wv_step: np.ndarray  #: int32 per wave: its step
+    wv_no: np.ndarray  #: int32 per wave: its number in the step (from 1)
+    wv_liq: np.ndarray  #: float per wave: USD of the liquidation orders it triggered
+    wv_depth: np.ndarray  #: float per wave: book USD within the mark move that triggered them
+
+
+class Engine(NamedTuple):
+    """Everything :func:`run_kernel` works on; ``cnt``: int64 (4,) counters ``N_EV``, ``N_ACT``,
+    ``N_WV`` and the run's ``STATUS``."""
+
+    rules: Rules
+    books: Books
+    pos: PositionArrays
+    sweep: Sweep
+    active: Active
+    events: EventLog
+    accounts: Accounts
+    pending: Pending
+    heaps: Heaps
+    timed: Timed
+    flows: FlowArrays
+    records: Records
+    cnt: np.ndarray
+
+
 # ---------------------------------------------------------------------------------- rule kernels
 @jit
 def tier_of(measure, caps, nt):
@@ -200,16 +365,19 @@ def max_line(x, m, nt, extra, rates, amounts):
 
 
 @jit
-def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
-    """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`
-    (:func:`lp_rule`, called)."""
-    return lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f)
+def liquidation_price(s, q, e, coll, m, fixed_mm, rules):
+    """Tier-exact LP (USD) of ``q`` base units on side ``s`` (+1/-1) entered at ``e`` (USD) on
+    ``coll`` USD of collateral, market ``m`` (``fixed_mm``: maintenance on the entry value, Bybit
+    isolated), with the same arithmetic as :mod:`liqcascade.venues.margin` (:func:`lp_rule`,
+    called)."""
+    return lp_rule(s, q, e, coll, m, fixed_mm, rules)
 
 
 @jit_inline
-def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
+def lp_rule(s, q, e, coll, m, fixed_mm, rules):
     """:func:`liquidation_price`, inlined where it is called (the packing pass: a call with five
     arrays costs as much as the rule)."""
+    rates, amounts, caps, mkt_i, mkt_f = rules.rates, rules.amounts, rules.caps, rules.mkt_i, rules.mkt_f
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
@@ -268,8 +436,10 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
 
 
 @jit
-def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
-    """Maintenance margin (USD) at mark ``p`` (lines; contract tables by size)."""
+def maintenance_at(q, p, m, rules):
+    """Maintenance margin (USD) of ``q`` base units on market ``m`` at mark ``p`` (USD; lines;
+    contract tables by size)."""
+    rates, amounts, caps, mkt_i, mkt_f = rules.rates, rules.amounts, rules.caps, rules.mkt_i, rules.mkt_f
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if mkt_i[m, CONTRACTS] == 1:
@@ -279,8 +449,10 @@ def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
 
 
 @jit
-def step_size(q, p, m, v, caps, mkt_i, mkt_f, ven_i, ven_f):
-    """Base units one liquidation step closes (mirrors each rule book's ``liquidation_step``)."""
+def step_size(q, p, m, v, rules):
+    """Base units one liquidation step of ``q`` base units at mark ``p`` (USD) on market ``m`` of
+    venue ``v`` closes (mirrors each rule book's ``liquidation_step``)."""
+    caps, mkt_i, mkt_f, ven_i, ven_f = rules.caps, rules.mkt_i, rules.mkt_f, rules.ven_i, rules.ven_f
     kind = ven_i[v, STEP_KIND]
     if kind == 0:
         return q
@@ -309,8 +481,10 @@ def step_size(q, p, m, v, caps, mkt_i, mkt_f, ven_i, ven_f):
 
 
 @jit
-def liquidation_fee(notional, remaining, m, v, mkt_f, ven_i):
-    """Fee (USD) to the fund: none, a rate capped by what is left, or all that is left."""
+def liquidation_fee(notional, remaining, m, v, rules):
+    """Fee (USD) to the fund on a liquidation fill of ``notional`` USD with ``remaining`` USD of
+    equity left: none, a rate capped by what is left, or all that is left."""
+    mkt_f, ven_i = rules.mkt_f, rules.ven_i
     kind = ven_i[v, FEE_KIND]
     rem = remaining if remaining > 0.0 else 0.0
     if kind == 0:
@@ -322,14 +496,17 @@ def liquidation_fee(notional, remaining, m, v, mkt_f, ven_i):
 
 
 @jit
-def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i):
-    """ADL ranking key (higher first; -inf when not profitable), as the rule books define it."""
+def adl_key(s, q, e, mark, coll, m, v, rules):
+    """ADL ranking key (higher first; -inf when not profitable), as the rule books define it, of
+    a position (side ``s``, ``q`` base units, entry ``e`` and collateral ``coll`` USD) at
+    ``mark`` (USD) on market ``m`` of venue ``v``."""
+    ven_i = rules.ven_i
     upnl = s * q * (mark - e)
     if not upnl > 0:
         return -np.inf
     kind = ven_i[v, ADL_KIND]
     if kind == 1:  # Binance
-        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        mm = maintenance_at(q, mark, m, rules)
         balance = coll + upnl
         pnl_pct = max(upnl, 0.0) / max(coll, 1.0)
         return pnl_pct * (mm / max(balance, 1e-12))
@@ -875,23 +1052,25 @@ def ev_code(method, m, s):
 
 
 @jit
-def log_event(t, i, q, price, code, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
-    """Log a fill of ``q`` (base units) of position ``i`` at ``price`` (USD); ``code``: its
-    :func:`ev_code` (method, market, side)."""
+def log_event(t, i, q, price, code, ev, cnt):
+    """Log a fill of ``q`` (base units) of position ``i`` at ``price`` (USD) in step ``t`` in the
+    :class:`EventLog` ``ev``; ``code``: its :func:`ev_code` (method, market, side)."""
     k = cnt[N_EV]
-    if k >= ev_step.shape[0]:
+    if k >= ev.step.shape[0]:
         cnt[STATUS] = EVENTS_FULL
         return
-    ev_step[k] = t
-    ev_pos[k] = i
-    ev_qty[k] = q
-    ev_price[k] = price
-    ev_codes[k] = code
+    ev.step[k] = t
+    ev.pos[k] = i
+    ev.qty[k] = q
+    ev.price[k] = price
+    ev.code[k] = code
     cnt[N_EV] = k + 1
 
 
 @jit
 def book_liq(mst, m, s, q, usd):
+    """Book a forced fill of ``q`` base units (``usd`` USD) of a position on side ``s`` of market
+    ``m``: traded and liquidated USD, open interest."""
     mst[m, TRADED] += usd
     if s > 0:
         mst[m, LIQ_L] += usd
@@ -902,12 +1081,14 @@ def book_liq(mst, m, s, q, usd):
 
 
 @jit
-def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    """Move position ``j`` into the active set (or update its cooldown there) and widen its
-    group's bound (``bound[2*market + short]``: the highest LP of the group's active longs, the
-    lowest of its shorts), so that a wave scans the active set for a group only when the mark
-    crosses that bound."""
-    g = 2 * mkt[j] + (0 if side[j] > 0 else 1)
+def make_active(j, cool, pos, act, cnt):
+    """Move position ``j`` into the active set (or update its cooldown there, ``cool``: its end,
+    s; negative keeps the one it has) and widen its group's bound (``act.bound[2*market + short]``:
+    the highest LP of the group's active longs, the lowest of its shorts), so that a wave scans
+    the active set for a group only when the mark crosses that bound."""
+    side, lp, flag = pos.side, pos.lp, pos.flag
+    bound = act.bound
+    g = 2 * pos.mkt[j] + (0 if side[j] > 0 else 1)
     if side[j] > 0:
         if lp[j] > bound[g]:
             bound[g] = lp[j]
@@ -915,53 +1096,53 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
         bound[g] = lp[j]
     if flag[j] == F_ACTIVE:
         if cool >= 0.0:  # a negative cooldown keeps the one it has
-            act_cool[slot_of[j]] = cool
+            act.cool[act.slot_of[j]] = cool
         return
     if cool < 0.0:
         cool = 0.0
     k = cnt[N_ACT]
-    if k >= act_idx.shape[0]:
+    if k >= act.idx.shape[0]:
         cnt[STATUS] = ACTIVE_FULL
         return
-    act_idx[k] = j
-    slot_of[j] = k
-    act_cool[k] = cool
+    act.idx[k] = j
+    act.slot_of[j] = k
+    act.cool[k] = cool
     cnt[N_ACT] = k + 1
     flag[j] = F_ACTIVE
 
 
 @jit
-def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
+def adl(i, q_adl, px, t_now, pos, sweep, mst, rules, act, cnt):
     """Close ``q_adl`` base units of position ``i`` at ``px`` (USD: the ADL price, see
     :func:`close_whole`) against profitable opposite positions of its market (queue by key, or
     pro rata by size).  Returns the size closed."""
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
+    side, size, entry, margin, flag = pos.side, pos.size, pos.entry, pos.margin, pos.flag
+    order = sweep.order
+    adl_rank, adl_state = act.adl_rank, act.adl_state
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
     s = float(side[i])
     g = 2 * m + (1 if s > 0 else 0)  # opposite side's group
     mark = mst[m, MARK]
     done = 0.0
-    if glob[ADL_PRO_RATA] > 0.5:
+    if rules.glob[ADL_PRO_RATA] > 0.5:
         total = 0.0
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
-                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j],
+                                                                  m, v, rules) > -np.inf:
                 total += size[j]
         if total <= 0.0:
             return 0.0
         want = min(q_adl, total)
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
-                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j],
+                                                                  m, v, rules) > -np.inf:
                 a = want * size[j] / total
                 if a > size[j]:
                     a = size[j]
-                done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag,
-                                            mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
-                                            slot_of, bound, adl_rank, adl_state, cnt)
+                done += reduce_counterparty(j, a, px, pos, mst, rules, act, cnt)
         return done
     # the queue: ranked once per wave and group (the first time the wave needs it), then taken
     # from the top (the ranking is built in place, only when ADL happens)
@@ -969,11 +1150,10 @@ def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         # adl_rank rows: 0 position index, 1 minus its key; sorted by (row 1, row 0), so ties in the
         # key go to the lower position index
         k = 0
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
             if size[j] > 0.0 and flag[j] != F_ACCOUNT:
-                key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
-                              mkt_i, mkt_f, ven_i)
+                key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules)
                 if key > -np.inf:
                     adl_rank[0, k] = j
                     adl_rank[1, k] = -key
@@ -989,18 +1169,18 @@ def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
             adl_state[3] += 1
             continue
         a = min(size[j], q_adl - done)
-        done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
-                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound,
-                                    adl_rank, adl_state, cnt)
+        done += reduce_counterparty(j, a, px, pos, mst, rules, act, cnt)
         if size[j] <= 0.0:
             adl_state[3] += 1
     return done
 
 
 @jit
-def reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
-                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    m = mkt[j]
+def reduce_counterparty(j, a, px, pos, mst, rules, act, cnt):
+    """ADL: close ``a`` base units of the opposite position ``j`` at ``px`` (USD); what is left
+    gets a new LP and goes to the active set.  Returns the size closed."""
+    side, size, entry, margin = pos.side, pos.size, pos.entry, pos.margin
+    m = pos.mkt[j]
     sj = float(side[j])
     if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
         a = size[j]
@@ -1014,13 +1194,12 @@ def reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mod
     else:
         mst[m, OI_S] -= a
     if size[j] > 0.0:
-        v = mkt_i[m, VENUE]
-        lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
-                                  ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0, rates, amounts, caps,
-                                  mkt_i, mkt_f)
-        make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
+        v = rules.mkt_i[m, VENUE]
+        pos.lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
+                                      rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules)
+        make_active(j, -1.0, pos, act, cnt)
     else:
-        flag[j] = F_CLOSED
+        pos.flag[j] = F_CLOSED
     return a
 
 
@@ -1032,8 +1211,7 @@ def shortfall_at(mst, mkt_f, m, d, s, x, bp):
 
 
 @jit_inline
-def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt):
+def close_whole(t, t_now, i, bp, eq0, pos, sweep, bk, rules, act, ev, cnt):
     """Close all of position ``i`` (bankruptcy price ``bp``; ``eq0``: the equity behind it before
     its own PnL — its margin, or its account's equity without it): the whole size goes to the
     book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
@@ -1041,18 +1219,17 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     (bisection) and ADL closes the rest at ``bp``, or where the venue says so (Hyperliquid) at
     the previous mark (``PREV_MARK``: the mark before the update that set off this wave).
     Books the fills into ``margin[i]``, the markets and the event log; leaves ``size[i]``, fees
-    and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
-    ``act``: the active set and ADL queue arrays, ``ev``: the event log's; packed so that the call
-    has at most 30 arguments, which Numba can inline (a longer call is compiled as
-    ``f(*args)``): it is inlined into :func:`liquidate`, itself inlined into the step loop."""
-    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
-    s = float(side[i])
+    and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book
+    and their average price (USD).  Inlined into :func:`liquidate`, itself inlined into the step
+    loop."""
+    mst, vst = bk.mst, bk.vst
+    mkt_f = rules.mkt_f
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
+    s = float(pos.side[i])
     d = -s
-    q = size[i]
-    e = entry[i]
+    q = pos.size[i]
+    e = pos.entry[i]
     # the walk of the whole size, kept to be committed if it all goes to the book
     mid = mst[m, MID]
     u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
@@ -1072,40 +1249,39 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
         q_book = lo
     q_adl = q - q_book
     if q_adl > 1e-12 * q:
-        px = mst[m, PREV_MARK] if ven_i[v, ADL_AT_PREV_MARK] == 1 else bp
-        done = adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
-                   adl_rank, adl_state, cnt)
+        px = mst[m, PREV_MARK] if rules.ven_i[v, ADL_AT_PREV_MARK] == 1 else bp
+        done = adl(i, q_adl, px, t_now, pos, sweep, mst, rules, act, cnt)
         q_book = q - done
         if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
         if done > 0.0:
-            margin[i] += s * done * (px - e)
+            pos.margin[i] += s * done * (px - e)
             mst[m, ADL_USD] += done * px
             book_liq(mst, m, s, done, done * px)
-            log_event(t, i, done, px, ev_code(ADL, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, done, px, ev_code(ADL, m, s), ev, cnt)
     if q_book > 0.0:
         if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
             commit_walk(mst, m, d, q * mid, u_all)
         else:
             f = fill(mst, mkt_f, m, d, q_book)
-        margin[i] += s * q_book * (f - e)
+        pos.margin[i] += s * q_book * (f - e)
         mst[m, LP_INV] += s * q_book
         mst[m, LP_CASH] -= s * q_book * f
         book_liq(mst, m, s, q_book, q_book * f)
-        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev, cnt)
     return q_book, f
 
 
 @jit_inline
-def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act, cnt, ev):
-    """One liquidation step of position ``i`` by its venue's procedure (``act``, ``ev``: as in
-    :func:`close_whole`; inlined into the step loop)."""
-    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
+def liquidate(i, t, t_now, pos, sweep, bk, rules, act, ev, cnt):
+    """One liquidation step of position ``i`` in step ``t`` (``t_now`` s) by its venue's procedure:
+    backstop takeover, a partial step, or a full close (:func:`close_whole`); inlined into the
+    step loop."""
+    side, size, entry, margin = pos.side, pos.size, pos.entry, pos.margin
+    mst, vst = bk.mst, bk.vst
+    ven_i, ven_f = rules.ven_i, rules.ven_f
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
     s = float(side[i])
     d = -s
     q = size[i]
@@ -1118,41 +1294,39 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     eq_mark = mg + s * q * (mark - e)
     # backstop takeover at the bankruptcy price
     if ven_f[v, BACKSTOP_FRAC] > 0.0:
-        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        mm = maintenance_at(q, mark, m, rules)
         if eq_mark < ven_f[v, BACKSTOP_FRAC] * mm:
             margin[i] = mg + s * q * (bp - e)
             size[i] = 0.0
-            flag[i] = F_CLOSED
+            pos.flag[i] = F_CLOSED
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * bp
             book_liq(mst, m, s, q, q * bp)
-            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev, cnt)
             return
-    step = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f)
+    step = step_size(q, mark, m, v, rules)
     if step < q and eq_mark > 0.0:
-        f = fill(mst, mkt_f, m, d, step)
+        f = fill(mst, rules.mkt_f, m, d, step)
         pnl = s * step * (f - e)
         rem = (step / q) * mg + pnl
-        fee = liquidation_fee(step * f, rem, m, v, mkt_f, ven_i)
+        fee = liquidation_fee(step * f, rem, m, v, rules)
         margin[i] = mg + pnl - fee
         vst[v, FUND] += fee
         size[i] = q - step
         mst[m, LP_INV] += s * step
         mst[m, LP_CASH] -= s * step * f
         book_liq(mst, m, s, step, step * f)
-        log_event(t, i, step, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
-        lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
-                                  rates, amounts, caps, mkt_i, mkt_f)
-        make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
-                    adl_rank, adl_state, cnt)
+        log_event(t, i, step, f, ev_code(BOOK, m, s), ev, cnt)
+        pos.lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[i] == 0,
+                                      rules)
+        make_active(i, t_now + ven_f[v, COOLDOWN], pos, act, cnt)
         return
     # full close: to the book, or in part to ADL when the fund cannot cover the shortfall
-    q_book, f = close_whole(t, t_now, i, bp, mg, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt)
+    q_book, f = close_whole(t, t_now, i, bp, mg, pos, sweep, bk, rules, act, ev, cnt)
     if q_book > 0.0:
         eq = margin[i]
         if eq > 0.0:
-            fee = liquidation_fee(q_book * f, eq, m, v, mkt_f, ven_i)
+            fee = liquidation_fee(q_book * f, eq, m, v, rules)
             margin[i] -= fee
             vst[v, FUND] += fee
     if margin[i] < 0.0:
@@ -1163,13 +1337,11 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         if margin[i] < 0.0:
             mst[m, BAD_DEBT] += -margin[i]
     size[i] = 0.0
-    flag[i] = F_CLOSED
+    pos.flag[i] = F_CLOSED
 
 
 @jit
-def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt, mode, flag, order,
-                     grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool,
-                     slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Close position ``i`` of multi-asset cross account ``a`` whole, as :func:`liquidate` closes
     a lone one.  Its bankruptcy price is where the account's equity is zero, ``bp = e - s*rest/q``
     with ``rest`` the account's wallet (realised PnL included) plus the other open positions'
@@ -1178,22 +1350,21 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
     then the book takes the largest part whose deficit the fund covers, and ADL closes the rest
     against the market's profitable opposite positions at ``bp``.  The account's balance is
     settled once it is closed (:func:`liquidate_account`).  Returns the USD filled on the book."""
+    side, size, entry, margin, mkt = pos.side, pos.size, pos.entry, pos.margin, pos.mkt
+    mst = bk.mst
     s = float(side[i])
     q = size[i]
     e = entry[i]
     rest = 0.0
-    for k in range(mc_start[a], mc_start[a + 1]):
-        j = mc_pos[k]
+    for k in range(acc.start[a], acc.start[a + 1]):
+        j = acc.pos[k]
         rest += margin[j]
         if j != i and size[j] > 0.0:
             rest += side[j] * size[j] * (mst[mkt[j], MARK] - entry[j])
     bp = e - s * rest / q
     if bp < 0:  # a long in an account without equity, or a short behind a deficit over its notional
         bp = 0.0
-    q_book, f = close_whole(t, t_now, i, bp, rest, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
-                            (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
-                            (ev_step, ev_pos, ev_qty, ev_price, ev_codes), cnt)
+    q_book, f = close_whole(t, t_now, i, bp, rest, pos, sweep, bk, rules, act, ev, cnt)
     size[i] = 0.0
     return q_book * f
 
@@ -1208,22 +1379,24 @@ ACC_OPEN, ACC_CLOSED, ACC_PARTIAL, ACC_COOLING = 0, 1, 2, 3
 
 
 @jit
-def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp, mkt, mode, flag, order,
-                      grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx,
-                      act_cool, slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Check one multi-asset cross account at the marks; liquidate it if its equity is at or
-    below its maintenance margin and it is not cooling down (``mc_rho[2, a]``: until when, s).
+    below its maintenance margin and it is not cooling down (``acc.rho[2, a]``: until when, s).
 
     The venue's backstop takes the account over whole below its share of the maintenance margin
     (Hyperliquid: 2/3).  Otherwise its positions go to their books by the venue's step rule, as a
     lone position's would (the next lower tier, two tiers down, 20 % above a notional; a position
     the rule closes whole closes whole), while the account's equity at the marks is positive,
     and whole when it is not; a whole close is :func:`close_in_account`'s (what the venue's fund
-    cannot cover goes to ADL at the position's bankruptcy price in the account).  After a partial step the account cools down for the venue's
-    cooldown; the fee is the venue's rule on the closed part's share of the remaining equity (by
-    notional at the marks).  Returns ``(status, slack, exposure)``: ``ACC_*``, ``slack = equity -
-    MM`` and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose
-    per unit of relative mark move."""
+    cannot cover goes to ADL at the position's bankruptcy price in the account).  After a partial
+    step the account cools down for the venue's cooldown; the fee is the venue's rule on the
+    closed part's share of the remaining equity (by notional at the marks).  Returns ``(status,
+    slack, exposure)``: ``ACC_*``, ``slack = equity - MM`` and ``exposure = sum q*mark*(1 +
+    highest maintenance rate)``, the most the slack can lose per unit of relative mark move."""
+    side, size, entry, margin, mkt = pos.side, pos.size, pos.entry, pos.margin, pos.mkt
+    mst, vst = bk.mst, bk.vst
+    mkt_f, ven_f = rules.mkt_f, rules.ven_f
+    mc_pos, mc_start = acc.pos, acc.start
     equity = 0.0
     mm = 0.0
     exposure = 0.0
@@ -1235,17 +1408,17 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             m = mkt[i]
             mark = mst[m, MARK]
             equity += side[i] * size[i] * (mark - entry[i])
-            mm += maintenance_at(size[i], mark, m, rates, amounts, caps, mkt_i, mkt_f)
+            mm += maintenance_at(size[i], mark, m, rules)
             exposure += size[i] * mark * (1.0 + mkt_f[m, RMAX])
             n_open += 1
     if n_open == 0:
         return ACC_OPEN, np.inf, 0.0
     if equity > mm:
         return ACC_OPEN, equity - mm, exposure
-    if t_now < mc_rho[2, a]:
+    if t_now < acc.rho[2, a]:
         return ACC_COOLING, equity - mm, exposure
     first = mc_pos[mc_start[a]]
-    v = mkt_i[mkt[first], VENUE]
+    v = rules.mkt_i[mkt[first], VENUE]
     # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the maintenance
     # margin): the liquidator vault takes every position over at its mark and the account's
     # remaining equity with them (the maintenance margin is not returned; a negative equity is the
@@ -1273,17 +1446,14 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * mark
             book_liq(mst, m, s, q, usd)
-            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev, cnt)
             size[i] = 0.0
         else:
-            x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
+            x = step_size(q, mark, m, v, rules) if steps else q
             open_usd += usd
             closed_usd += x * mark
             if x >= q:
-                fee_cap += close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt,
-                                            mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
-                                            mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                            adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt) \
+                fee_cap += close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt) \
                     * mkt_f[m, FEE_RATE]
                 continue
             f = fill(mst, mkt_f, m, -s, x)
@@ -1291,7 +1461,7 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, LP_INV] += s * x
             mst[m, LP_CASH] -= s * x * f
             book_liq(mst, m, s, x, x * f)
-            log_event(t, i, x, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, x, f, ev_code(BOOK, m, s), ev, cnt)
             fee_cap += x * f * mkt_f[m, FEE_RATE]
             size[i] = q - x
             stays = True
@@ -1303,13 +1473,13 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             margin[mc_pos[k]] = 0.0
         vst[v, VAULT_CASH] += left
         return ACC_CLOSED, np.inf, 0.0
-    kind = ven_i[v, FEE_KIND]
+    kind = rules.ven_i[v, FEE_KIND]
     if stays:  # a partial step: the account stays, cooling down
         rem = max(left, 0.0) * (closed_usd / open_usd)
         fee = 0.0 if kind == 0 else (rem if kind == 2 else min(fee_cap, rem))
         margin[first] -= fee
         vst[v, FUND] += fee
-        mc_rho[2, a] = t_now + ven_f[v, COOLDOWN]
+        acc.rho[2, a] = t_now + ven_f[v, COOLDOWN]
         return ACC_PARTIAL, -np.inf, 0.0
     if left > 0.0:
         fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
@@ -1325,20 +1495,21 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
 
 
 @jit
-def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
+def remember_marks(a, acc, mkt, mst):
     """Keep the marks account ``a`` was checked at (per position) and its rho then (row 1)."""
-    mc_rho[1, a] = mc_rho[0, a]
-    for k in range(mc_start[a], mc_start[a + 1]):
-        mc_mark[k] = mst[mkt[mc_pos[k]], MARK]
+    acc.rho[1, a] = acc.rho[0, a]
+    for k in range(acc.start[a], acc.start[a + 1]):
+        acc.mark[k] = mst[mkt[acc.pos[k]], MARK]
 
 
 @jit_inline
-def accounts_move(mst, mc_ref):
+def accounts_move(mst, acc):
     """The largest relative move of any mark since the multi-asset accounts' epoch started
-    (``mc_ref[:nm]``: its marks; inf before the first epoch).  The step loop computes it once a
+    (``acc.ref[:nm]``: its marks; inf before the first epoch).  The step loop computes it once a
     wave and calls :func:`check_cross_accounts` only when it has something to do (a new epoch,
-    accounts on the due list, or the heap's first key reached): that call with dozens of arrays
-    costs more than the test."""
+    accounts on the due list, or the heap's first key reached): that call costs more than the
+    test."""
+    mc_ref = acc.ref
     nm = mst.shape[0]
     if mc_ref[nm] < 0.0:
         return np.inf
@@ -1351,36 +1522,32 @@ def accounts_move(mst, mc_ref):
 
 
 @jit_inline
-def due_accounts_unmoved(mst, mkt, mc_pos, mc_start, mc_rho, mc_batch, mc_hn, mc_mark):
+def due_accounts_unmoved(mst, mkt, acc):
     """True when every account on the due list passes :func:`check_cross_accounts`' first test
     (its markets' marks have moved less than its rho at its last check): that call would then
     change nothing, and the step loop skips it.  Most waves with accounts on the due list are
-    such waves, and the call with dozens of arrays cost ~10 ms of the benchmark's 86,400 steps."""
-    for k in range(mc_hn[1]):
-        if not account_within_rho(mc_batch[k], mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+    such waves, and the call cost ~10 ms of the benchmark's 86,400 steps."""
+    for k in range(acc.hn[1]):
+        if not account_within_rho(acc.batch[k], mst, mkt, acc):
             return False
     return True
 
 
 @jit_inline
-def account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+def account_within_rho(a, mst, mkt, acc):
     """The move of account ``a``'s marks since its last check (per position's market, at the
     marks then) bounds its slack's fall exactly as rho does: below its rho there, it cannot be
     liquidated yet."""
     moved = 0.0
-    for kk in range(mc_start[a], mc_start[a + 1]):
-        x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
+    for kk in range(acc.start[a], acc.start[a + 1]):
+        x = abs(mst[mkt[acc.pos[kk]], MARK] / acc.mark[kk] - 1.0)
         if x > moved:
             moved = x
-    return moved * (1.0 + 1e-9) < mc_rho[1, a]
+    return moved * (1.0 + 1e-9) < acc.rho[1, a]
 
 
 @jit
-def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch,
-                         mc_mark,
-                         side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
-                         caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state,
-                         ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def check_cross_accounts(t, t_now, delta, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins is liquidated by :func:`liquidate_account` (its positions in ascending position
@@ -1401,7 +1568,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     yet), checks fully those that fail, closes or re-keys them, and sends back to the heap those
     whose new key lies beyond the move.  A move beyond ``EPOCH_BAND`` starts a new epoch, so only
     accounts with ``rho <= EPOCH_BAND`` enter the heap.
-    ``mc_ref[:nm]`` holds ``P_E`` and ``mc_ref[nm]`` is 0 once the first epoch has started (-1
+    ``acc`` (:class:`Accounts`; ``mc_*`` below: its fields): ``mc_ref[:nm]`` holds ``P_E`` and ``mc_ref[nm]`` is 0 once the first epoch has started (-1
     before).  ``mc_rho[0]``: each account's rho at the epoch's start (a lower bound of it for
     accounts not looked at then; inf once closed; 0 while partly liquidated or cooling down, when
     it is checked fully every wave); ``mc_rho[1]``: its rho at its last check, and ``mc_mark`` the
@@ -1409,6 +1576,9 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     the heap (size ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``); ``mc_batch[:mc_hn[1]]``: the
     due list.  ``delta``: :func:`accounts_move` at this wave's marks.  Returns the number of
     accounts liquidated."""
+    mst, mkt = bk.mst, pos.mkt
+    mc_start, mc_rho, mc_ref, mc_batch = acc.start, acc.rho, acc.ref, acc.batch
+    mc_hkey, mc_hidx, mc_hbase, mc_hn = acc.hkey, acc.hidx, acc.hbase, acc.hn
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     n_liq = 0
@@ -1430,18 +1600,14 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
                 if rb > EPOCH_BAND:
                     mc_rho[0, a] = rb
                     continue
-            st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin,
-                                                lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates,
-                                                amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool,
-                                                slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty,
-                                                ev_price, ev_codes, cnt)
+            st, slack, expo = liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt)
             if st == ACC_CLOSED or st == ACC_PARTIAL:
                 n_liq += 1
             if st == ACC_PARTIAL or st == ACC_COOLING:
                 mc_rho[0, a] = 0.0  # due at once: checked every wave until it is above its margin
             else:
                 mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
-            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
+            remember_marks(a, acc, mkt, mst)
         for a in range(n_acc):
             rho = mc_rho[0, a]
             if rho <= EPOCH_BAND:  # checked (or bounded) at move 0: due once delta reaches rho
@@ -1466,14 +1632,11 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     w = 0
     for k in range(nb):
         a = mc_batch[k]
-        if account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+        if account_within_rho(a, mst, mkt, acc):
             mc_batch[w] = a
             w += 1
             continue
-        st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp,
-                                            mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
-                                            mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound,
-                                            adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+        st, slack, expo = liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt)
         if st == ACC_CLOSED:
             n_liq += 1
             mc_rho[0, a] = np.inf
@@ -1485,7 +1648,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
             w += 1
         elif expo > 0.0:
             rc = slack / expo * (1.0 - 1e-9)
-            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
+            remember_marks(a, acc, mkt, mst)
             mc_rho[1, a] = rc
             # due when (delta' + delta)/(1 - delta) * (1 + 1e-9) reaches rc
             key = rc * (1.0 - delta) / (1.0 + 1e-9) - delta - 1e-12
@@ -1544,83 +1707,82 @@ def heap_pop(hp_key, hp_idx, hp_base, hp_n, g):
 
 
 @jit
-def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
-                 hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
-    """Send every pending entry order whose trigger the mark has reached (group ``2*m``: triggers
-    at or below the start price, descending, fire when ``mark <= trigger``; ``2*m + 1``: above,
-    ascending, fire when ``mark >= trigger``) to the market (:func:`enter_position`)."""
+def open_pending(bk, pos, pend, heaps, rules):
+    """Send every pending entry order (:class:`Pending`) whose trigger the mark has reached (group
+    ``2*m``: triggers at or below the start price, descending, fire when ``mark <= trigger``;
+    ``2*m + 1``: above, ascending, fire when ``mark >= trigger``) to the market
+    (:func:`enter_position`)."""
+    mst = bk.mst
     for m in range(mst.shape[0]):
         mark = mst[m, MARK]
         for up in range(2):
             g = 2 * m + up
-            p = pd_ptr[g]
-            while p < pd_end[g]:
-                j = pd_idx[p]
-                e = entry[j]
+            p = pend.ptr[g]
+            while p < pend.end[g]:
+                j = pend.idx[p]
+                e = pos.entry[j]
                 if (up == 0 and mark > e) or (up == 1 and mark < e):
                     break
-                enter_position(j, pd_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
-                               hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+                enter_position(j, pend.size[p], m, bk, pos, heaps, rules)
                 p += 1
-            pd_ptr[g] = p
+            pend.ptr[g] = p
 
 
 @jit_forceinline
-def enter_position(j, q, m, mst, vst, side, size, entry, margin, lp, mode, flag, hp_key, hp_idx, hp_base, hp_n,
-                   rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
+def enter_position(j, q, m, bk, pos, heaps, rules):
     """A pending position ``j`` of ``q`` base units opens on market ``m`` by a market order: it
     walks the book (a long buys, a short sells), the liquidity providers take the other side at
     the fill price, which becomes the position's entry; the taker fee comes out of its margin.
     Its LP is then computed by the venue's rule and it goes to its (market, side) heap (longs
     ``-LP``, shorts ``LP``).  Returns the fill price (USD)."""
-    v = mkt_i[m, VENUE]
+    mst, vst = bk.mst, bk.vst
+    side, margin, lp = pos.side, pos.margin, pos.lp
+    v = rules.mkt_i[m, VENUE]
     s = float(side[j])
-    f = fill(mst, mkt_f, m, s, q)
-    fee = q * f * ven_f[v, TAKER]
-    entry[j] = f
+    f = fill(mst, rules.mkt_f, m, s, q)
+    fee = q * f * rules.ven_f[v, TAKER]
+    pos.entry[j] = f
     margin[j] -= fee
     vst[v, FEE_INCOME] += fee
-    size[j] = q
-    flag[j] = F_OPENED
+    pos.size[j] = q
+    pos.flag[j] = F_OPENED
     mst[m, LP_INV] -= s * q
     mst[m, LP_CASH] += s * q * f
-    lp[j] = liquidation_price(s, q, f, margin[j], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0,
-                              rates, amounts, caps, mkt_i, mkt_f)
+    lp[j] = liquidation_price(s, q, f, margin[j], m, rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules)
     if s > 0:
         mst[m, OI_L] += q
-        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
+        heap_push(heaps.key, heaps.idx, heaps.base, heaps.n, 2 * m, -lp[j], j)
     else:
         mst[m, OI_S] += q
-        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
+        heap_push(heaps.key, heaps.idx, heaps.base, heaps.n, 2 * m + 1, lp[j], j)
     mst[m, TRADED] += q * f
     mst[m, OPENED] += q * f
     return f
 
 
 @jit
-def timed_step(t, t_now, mst, vst, ast, pos, heaps, timed, rules, pin):
+def timed_step(t, t_now, bk, pos, heaps, timed, rules, pin):
     """Positions that open or close at a time (observed mode: the open interest's own rises and
     falls), at the start of the step, after the flows.
 
-    ``timed = (op_idx, op_time, op_size, cl_idx, cl_time, ptrs)``: positions to open, ascending
-    by time (s), with their size (base units), and positions to close, ascending by time; ``ptrs``
-    the two pointers.  An opening is :func:`enter_position`.  A close sells a long (buys back a
-    short) at the market: the fill's PnL less the taker fee goes to the position's margin (its
-    cash), the liquidity providers take the other side; a position that is not open (pending,
-    closed, liquidated) or is checked with its account (``F_ACCOUNT``), or whose equity at the
-    fill would be negative (it is the liquidation engine's), is left alone.  The signed USD
-    traded (+ bought) is added to ``pin[t, 2*na + asset]`` when ``pin`` has rows."""
+    ``timed`` (:class:`Timed`): positions to open, ascending by time (s), with their size (base
+    units), and positions to close, ascending by time, and the two pointers.  An opening is
+    :func:`enter_position`.  A close sells a long (buys back a short) at the market: the fill's
+    PnL less the taker fee goes to the position's margin (its cash), the liquidity providers
+    take the other side; a position that is not open (pending, closed, liquidated) or is checked
+    with its account (``F_ACCOUNT``), or whose equity at the fill would be negative (it is the
+    liquidation engine's), is left alone.  The signed USD traded (+ bought) is added to
+    ``pin[t, 2*na + asset]`` when ``pin`` has rows."""
+    mst, vst, ast = bk
     side, size, entry, margin, lp, mkt, mode, flag = pos
-    hp_key, hp_idx, hp_base, hp_n = heaps
     op_idx, op_time, op_size, cl_idx, cl_time, ptrs = timed
-    rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f = rules
+    mkt_i, mkt_f, ven_f = rules.mkt_i, rules.mkt_f, rules.ven_f
     na = ast.shape[0]
     p = ptrs[0]
     while p < op_idx.shape[0] and op_time[p] <= t_now:
         j = op_idx[p]
         m = mkt[j]
-        f = enter_position(j, op_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
-                           hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+        f = enter_position(j, op_size[p], m, bk, pos, heaps, rules)
         if pin.shape[0] > 0:
             pin[t, 2 * na + mkt_i[m, ASSET]] += side[j] * op_size[p] * f
         p += 1
@@ -1731,52 +1893,48 @@ def insertion_sort(a, n):
 
 
 @jit
-def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
-               rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
-               co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
-               act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_codes,
-               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn,
-               mc_batch, mc_mark,
-               pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt, pin, timed):
-    """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
-    ``pin``: the observed mode's target index per step and asset and the USD it took
-    (:func:`flows_step`; no rows: free mode); ``timed``: positions opened and closed at a time
-    (:func:`timed_step`).
+def run_kernel(n_steps, eng):
+    """The whole run: ``n_steps`` steps on the :class:`Engine` ``eng``.  Arrays are modified in
+    place; nothing is allocated inside the loop.  ``eng.flows.pin``: the observed mode's target
+    index per step and asset and the USD it took (:func:`flows_step`; no rows: free mode);
+    ``eng.timed``: positions opened and closed at a time (:func:`timed_step`).
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
+    rules, bk, pos, sweep, act, ev, acc, pend, heaps, timed, fl, recs, cnt = eng
+    mst, vst, ast = bk
+    side, size, entry, margin, lp, mkt, mode, flag = pos
+    order, grp_start, grp_end, ptr, trig = sweep
+    rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob = rules
+    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
+    sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, pin = fl
+    rec, waves_per_step, wv_step, wv_no, wv_liq, wv_depth = recs
+    hp_key, hp_idx, hp_base, hp_n = heaps
+    mc_start, mc_hkey, mc_hn = acc.start, acc.hkey, acc.hn
     nm = mst.shape[0]
     dt = glob[DT]
-    has_pending = pd_idx.shape[0] > 0
-    has_timed = timed[0].shape[0] > 0 or timed[3].shape[0] > 0
-    has_opened = has_pending or timed[0].shape[0] > 0  # positions opened during the run: in the heaps
+    has_pending = pend.idx.shape[0] > 0
+    has_timed = timed.op_idx.shape[0] > 0 or timed.cl_idx.shape[0] > 0
+    has_opened = has_pending or timed.op_idx.shape[0] > 0  # positions opened during the run: in the heaps
     for t in range(n_steps):
         t_now = t * dt
         start_of_step(mst, ast)
         flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
                    st_end, st_ptr, cmat, vsched, pin)
         if has_timed:
-            timed_step(t, t_now, mst, vst, ast, (side, size, entry, margin, lp, mkt, mode, flag),
-                       (hp_key, hp_idx, hp_base, hp_n), timed, (rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f), pin)
+            timed_step(t, t_now, bk, pos, heaps, timed, rules, pin)
         prices_step(mst, ast, mkt_i, mkt_f, glob)
         wave = 0
         while True:
             n_total = 0
             if has_pending:
-                open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end,
-                             pd_ptr, hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+                open_pending(bk, pos, pend, heaps, rules)
             for m in range(nm):
                 mst[m, WAVE_L] = 0.0
                 mst[m, WAVE_BUY] = 0.0
-            delta = accounts_move(mst, mc_ref) if mc_start.shape[0] > 1 else 0.0
+            delta = accounts_move(mst, acc) if mc_start.shape[0] > 1 else 0.0
             if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
-                                          or (mc_hn[1] > 0 and not due_accounts_unmoved(mst, mkt, mc_pos, mc_start,
-                                                                                         mc_rho, mc_batch, mc_hn,
-                                                                                         mc_mark))):
-                n_total += check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
-                                                mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
-                                                order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
-                                                ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                                adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+                                          or (mc_hn[1] > 0 and not due_accounts_unmoved(mst, mkt, acc))):
+                n_total += check_cross_accounts(t, t_now, delta, acc, pos, sweep, bk, rules, act, ev, cnt)
             for m in range(nm):
                 mark = mst[m, MARK]
                 n_trig = 0
@@ -1860,10 +2018,7 @@ def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, g
                     mst[m, WAVE_L] += usd
                     if side[j] < 0:
                         mst[m, WAVE_BUY] += usd
-                    liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                              grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
-                              (act_idx, act_cool, slot_of, bound, adl_rank, adl_state), cnt,
-                              (ev_step, ev_pos, ev_qty, ev_price, ev_codes))
+                    liquidate(j, t, t_now, pos, sweep, bk, rules, act, ev, cnt)
                 if cnt[STATUS] != OK:
                     return
             if n_total == 0:

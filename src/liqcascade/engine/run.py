@@ -51,6 +51,12 @@ class Market:
     ven_f: np.ndarray
     tables: dict
 
+    def rules(self, glob: np.ndarray | None = None) -> C.Rules:
+        """The kernel's :class:`~liqcascade.engine.core.Rules` (``glob``: the global parameters,
+        :func:`global_parameters`; zeros where only the margin rules are used)."""
+        return C.Rules(self.rates, self.amounts, self.caps, self.mkt_i, self.mkt_f, self.ven_i, self.ven_f,
+                       np.zeros(C.N_GLOB) if glob is None else glob)
+
 
 def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: float) -> Market:
     nv, na = len(venues), len(assets)
@@ -127,14 +133,26 @@ def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
     k = setup_threads() if n >= 200_000 else 1
     cuts = [n * i // k for i in range(k + 1)]
 
+    rules = market.rules()
+
     def chunk(i):
         a, b = cuts[i], cuts[i + 1]
-        _liquidation_prices(pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b], pos.mode[a:b],
-                            market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-                            lp[a:b])
+        liquidation_prices_into(rules, pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
+                                pos.mode[a:b], lp[a:b])
 
     map_all(chunk, range(k))
     return lp
+
+
+def liquidation_prices_into(rules: C.Rules | Market, side, size, entry, margin, mkt, mode, out) -> np.ndarray:
+    """Each position's LP (USD) into ``out`` by its market's rule (compiled, on this thread):
+    ``side`` +1/-1, ``size`` base units, ``entry`` and ``margin`` USD, ``mkt`` market index,
+    ``mode`` 0 isolated / 1 cross; ``rules``: the market's :class:`~liqcascade.engine.core.Rules`
+    (or the :class:`Market`).  Returns ``out``."""
+    if isinstance(rules, Market):
+        rules = rules.rules()
+    _liquidation_prices(C.PositionArrays(side, size, entry, margin, out, mkt, mode, np.zeros(0, np.int8)), rules)
+    return out
 
 
 #: columns of the run's packed per-position state (:func:`packed_positions`)
@@ -174,11 +192,14 @@ def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open
     part = _line_rows(n_blocks, (4, nm), np.float64)
     blocks = _line_rows(n_blocks, (2 * nm,), np.int64)
 
+    rules = market.rules()
+
     def block(blk):
         a, b = blk * PACK_BLOCK, min(n, (blk + 1) * PACK_BLOCK)
-        _pack(pos.side[a:b], pos.size[a:b], open_size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
-              pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-              hot[a:b], codes[a:b], part[blk], blocks[blk])
+        # the user's columns; lp and flag: the records' columns the pass fills
+        src = C.PositionArrays(pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], hot[a:b, H_LP],
+                               mkt[a:b], pos.mode[a:b], codes[a:b, K_FLAG])
+        _pack(src, open_size[a:b], rules, hot[a:b], codes[a:b], part[blk], blocks[blk])
 
     # the pool's threads start on the blocks; the caller's thread joins in when it waits
     finish = share(block, n_blocks, min_items_per_thread=3)
@@ -213,16 +234,19 @@ def _aligned(shape, dtype) -> np.ndarray:
 
 
 @C.jit_inline
-def _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i):
-    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value)."""
-    m = mkt[i]
-    fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
-    return C.lp_rule(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps, mkt_i, mkt_f)
+def _position_lp(i, pos, rules):
+    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value);
+    ``pos``: a :class:`~liqcascade.engine.core.PositionArrays` (its ``lp`` and ``flag`` unread)."""
+    m = pos.mkt[i]
+    fixed = rules.ven_i[rules.mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and pos.mode[i] == 0
+    return C.lp_rule(float(pos.side[i]), pos.size[i], pos.entry[i], pos.margin[i], m, fixed, rules)
 
 
 @C.jit
-def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, hot, codes, tot,
-          groups):
+def _pack(pos, open_size, rules, hot, codes, tot, groups):
+    """Fill the packed records ``hot``/``codes`` of the positions ``pos`` (open at ``open_size``
+    base units), the markets' totals ``tot`` and the groups' counts (:func:`packed_positions_async`)."""
+    side, size, entry, margin, mkt, mode = pos.side, pos.size, pos.entry, pos.margin, pos.mkt, pos.mode
     for i in range(size.shape[0]):
         m = mkt[i]
         s = float(side[i])
@@ -234,7 +258,7 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
         hot[i, H_SIZE] = q
         hot[i, H_ENTRY] = entry[i]
         hot[i, H_MARGIN] = margin[i]
-        hot[i, H_LP] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
+        hot[i, H_LP] = _position_lp(i, pos, rules)
         codes[i, K_SIDE] = side[i]
         codes[i, K_MODE] = mode[i]
         codes[i, K_MKT] = m
@@ -242,9 +266,10 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
 
 
 @C.jit
-def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, out):
-    for i in range(size.shape[0]):
-        out[i] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
+def _liquidation_prices(pos, rules):
+    """Every position's LP (USD) into ``pos.lp`` (:func:`_position_lp`)."""
+    for i in range(pos.size.shape[0]):
+        pos.lp[i] = _position_lp(i, pos, rules)
 
 
 def sort_positions(lp, side, mkt, n_markets, block_counts=None):
@@ -588,6 +613,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if vault_unwind_half_life_s is not None and not vault_unwind_half_life_s > 0:
         raise InputError("must be a positive number of seconds", field="vault_unwind_half_life_s")
     glob = global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
+    rules = market.rules(glob)
     cmat = flows.contagion_matrix(assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
@@ -659,14 +685,15 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         prefaulted = prefault_async(rec, *ev)
         pin = pin0.copy()
         timed = timed0[:5] + (timed0[5].copy(),)
-        C.run_kernel(n_steps, side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag,
-                     order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
-                     market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
-                     adl_state, trig,
-                     *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref, *mc_heap,
-                     pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
-                     cnt, pin, timed)
+        eng = C.Engine(
+            rules, C.Books(mst, vst, ast), C.PositionArrays(side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag),
+            C.Sweep(order, grp_start, grp_end, ptr, trig), C.Active(act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
+            C.EventLog(*ev), C.Accounts(mc_pos, mc_start, mc_rho, mc_ref, *mc_heap),
+            C.Pending(pd_idx, pd_size, pd_start, pd_end, pd_ptr), C.Heaps(hp_key, hp_idx, hp_base, hp_n), C.Timed(*timed),
+            C.FlowArrays(sched, co_asset, co_run, st_price, st_size, st_end, st_ptr, cmat, vsched, pin),
+            C.Records(rec, waves_per_step, *wv), cnt)
+        C.run_kernel(n_steps, eng)
+        del eng
         prefaulted()  # done long before the loop (a few ms); the buffers outlive it
         status = int(cnt[C.STATUS])
         if status == C.OK:
