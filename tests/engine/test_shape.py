@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ENGINE = Path(__file__).resolve().parents[2] / "src" / "liqcascade" / "engine"
 MAX_PARAMS = 12
 
@@ -34,7 +32,6 @@ def test_engine_modules_are_found():
     assert {"core.py", "run.py", "flows.py", "ledger.py"} <= names
 
 
-@pytest.mark.xfail(strict=True, reason="the engine is migrating to named bundles (issue 20, item 1)")
 def test_no_engine_function_takes_more_than_twelve_parameters():
     too_long = {name: n for name, n in engine_functions() if n > MAX_PARAMS}
     assert not too_long, f"functions with more than {MAX_PARAMS} parameters: {too_long}"

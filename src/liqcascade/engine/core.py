@@ -135,7 +135,7 @@ INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_MOVE, FLOW_INDEX, \
     SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
     SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK, FEAR = range(24)
 # (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
-# step's fear, 0-1, see :func:`flows_step`)
+# step's fear, 0-1, see :func:`flows_stage`)
 N_AST = 24
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
@@ -722,8 +722,7 @@ def fear_index(ast, glob):
 
 
 @jit_inline
-def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-               st_end, st_ptr, cmat, vsched, pin):
+def flows_stage(t, bk, rules, fl):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
     walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
     previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
@@ -732,7 +731,12 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
 
     Observed mode (``pin`` has rows): first, every asset whose ``pin[t, a]`` (USD) is a number
     is traded to that index (:func:`pin_asset`); the signed USD it took is added to
-    ``pin[t, na + a]``: the flow the observed path implies beyond what the engine computes."""
+    ``pin[t, na + a]``: the flow the observed path implies beyond what the engine computes.
+
+    ``bk``: the :class:`Books`, ``rules``: the :class:`Rules`, ``fl``: the :class:`FlowArrays`."""
+    mst, vst, ast = bk
+    mkt_i, mkt_f, ven_f, glob = rules.mkt_i, rules.mkt_f, rules.ven_f, rules.glob
+    sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, pin = fl
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
@@ -1894,172 +1898,242 @@ def insertion_sort(a, n):
 
 @jit
 def run_kernel(n_steps, eng):
-    """The whole run: ``n_steps`` steps on the :class:`Engine` ``eng``.  Arrays are modified in
-    place; nothing is allocated inside the loop.  ``eng.flows.pin``: the observed mode's target
-    index per step and asset and the USD it took (:func:`flows_step`; no rows: free mode);
-    ``eng.timed``: positions opened and closed at a time (:func:`timed_step`).
+    """The whole run: ``n_steps`` steps of the model on the :class:`Engine` ``eng``, each in the
+    four stages of the module's docstring.  Arrays are modified in place; nothing is allocated
+    inside the loop.  ``eng.flows.pin``: the observed mode's target index per step and asset and
+    the USD it took (:func:`flows_stage`; no rows: free mode); ``eng.timed``: positions opened
+    and closed at a time (:func:`timed_step`).
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
-    rules, bk, pos, sweep, act, ev, acc, pend, heaps, timed, fl, recs, cnt = eng
+    rules, bk, recs, cnt = eng.rules, eng.books, eng.records, eng.cnt
     mst, vst, ast = bk
-    side, size, entry, margin, lp, mkt, mode, flag = pos
-    order, grp_start, grp_end, ptr, trig = sweep
-    rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob = rules
-    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, pin = fl
-    rec, waves_per_step, wv_step, wv_no, wv_liq, wv_depth = recs
-    hp_key, hp_idx, hp_base, hp_n = heaps
-    mc_start, mc_hkey, mc_hn = acc.start, acc.hkey, acc.hn
-    nm = mst.shape[0]
+    mkt_i, mkt_f, glob = rules.mkt_i, rules.mkt_f, rules.glob
     dt = glob[DT]
-    has_pending = pend.idx.shape[0] > 0
-    has_timed = timed.op_idx.shape[0] > 0 or timed.cl_idx.shape[0] > 0
-    has_opened = has_pending or timed.op_idx.shape[0] > 0  # positions opened during the run: in the heaps
+    has_timed = eng.timed.op_idx.shape[0] > 0 or eng.timed.cl_idx.shape[0] > 0
     for t in range(n_steps):
         t_now = t * dt
+        # 1. flows: scheduled, cohorts, stops, contagion (the observed mode's pin first); timed
+        #    openings and closes
         start_of_step(mst, ast)
-        flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-                   st_end, st_ptr, cmat, vsched, pin)
+        flows_stage(t, bk, rules, eng.flows)
         if has_timed:
-            timed_step(t, t_now, bk, pos, heaps, timed, rules, pin)
+            timed_step(t, t_now, bk, eng.pos, eng.heaps, eng.timed, rules, eng.flows.pin)
+        # 2. arbitrage, index, basis EMA, marks
         prices_step(mst, ast, mkt_i, mkt_f, glob)
-        wave = 0
-        while True:
-            n_total = 0
-            if has_pending:
-                open_pending(bk, pos, pend, heaps, rules)
-            for m in range(nm):
-                mst[m, WAVE_L] = 0.0
-                mst[m, WAVE_BUY] = 0.0
-            delta = accounts_move(mst, acc) if mc_start.shape[0] > 1 else 0.0
-            if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
-                                          or (mc_hn[1] > 0 and not due_accounts_unmoved(mst, mkt, acc))):
-                n_total += check_cross_accounts(t, t_now, delta, acc, pos, sweep, bk, rules, act, ev, cnt)
-            for m in range(nm):
-                mark = mst[m, MARK]
-                n_trig = 0
-                g = 2 * m
-                p = ptr[g]
-                while p < grp_end[g]:
-                    j = order[p]
-                    if flag[j] != F_SORTED:  # in the active set or closed: its LP is no longer a sort key
-                        p += 1
-                        continue
-                    if lp[j] < mark:
-                        break
-                    p += 1
-                    trig[n_trig] = j
-                    n_trig += 1
-                ptr[g] = p
-                g = 2 * m + 1
-                p = ptr[g]
-                while p < grp_end[g]:
-                    j = order[p]
-                    if flag[j] != F_SORTED:
-                        p += 1
-                        continue
-                    if lp[j] > mark:
-                        break
-                    p += 1
-                    trig[n_trig] = j
-                    n_trig += 1
-                ptr[g] = p
-                if has_opened:
-                    # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
-                    for sd in range(2):
-                        g = 2 * m + sd
-                        lim = -mark if sd == 0 else mark
-                        while hp_n[g] > 0 and hp_key[hp_base[g]] <= lim:
-                            j = heap_pop(hp_key, hp_idx, hp_base, hp_n, g)
-                            if flag[j] == F_OPENED and size[j] > 0.0:
-                                trig[n_trig] = j
-                                n_trig += 1
-                if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
-                    # some active position of this market may cross: scan, and tighten the bounds
-                    # to the positions that stay (triggered ones re-widen them if they survive)
-                    hi = -np.inf
-                    lo = np.inf
-                    for k in range(cnt[N_ACT]):
-                        j = act_idx[k]
-                        if mkt[j] != m or size[j] <= 0.0:
-                            continue
-                        crossed = (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j])
-                        if crossed and t_now >= act_cool[k]:
-                            trig[n_trig] = j
-                            n_trig += 1
-                        elif side[j] > 0:
-                            if lp[j] > hi:
-                                hi = lp[j]
-                        elif lp[j] < lo:
-                            lo = lp[j]
-                    bound[2 * m] = hi
-                    bound[2 * m + 1] = lo
-                if n_trig == 0:
-                    continue
-                # by position index; insertion sort is the faster up to a few hundred (measured:
-                # 9.7 against 24.8 ns a position at 64, 28.9 against 36.9 at 256), heap sort beyond
-                if n_trig < 256:
-                    insertion_sort(trig, n_trig)
-                else:
-                    heap_sort(trig, n_trig)
-                n_total += n_trig
-                # touch the triggered positions' fields first: independent loads overlap, where
-                # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
-                touch = 0.0
-                for k in range(n_trig):
-                    j = trig[k]
-                    touch += size[j] + entry[j] + margin[j] + lp[j] + side[j] + mode[j] + mkt[j] + flag[j]
-                trig[n_trig] = 1 if touch == 0.5 else 0
-                for k in range(n_trig):
-                    j = trig[k]
-                    if size[j] <= 0.0:
-                        continue
-                    usd = size[j] * mark
-                    mst[m, WAVE_L] += usd
-                    if side[j] < 0:
-                        mst[m, WAVE_BUY] += usd
-                    liquidate(j, t, t_now, pos, sweep, bk, rules, act, ev, cnt)
-                if cnt[STATUS] != OK:
-                    return
-            if n_total == 0:
-                break
-            wave += 1
-            # branching ratio of this wave
-            liq = 0.0
-            depth = 0.0
-            for m in range(nm):
-                if mst[m, WAVE_L] <= 0.0:
-                    continue
-                liq += mst[m, WAVE_L]
-                u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
-                dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
-                b, kap = book_side(mst, mkt_f, m, dside)
-                depth += b * u ** kap
-            for m in range(nm):
-                mst[m, PREV_MARK] = mst[m, MARK]
-            k = cnt[N_WV]
-            if k >= wv_step.shape[0]:
-                cnt[STATUS] = WAVES_FULL
-                return
-            wv_step[k] = t
-            wv_no[k] = wave
-            wv_liq[k] = liq
-            wv_depth[k] = depth
-            cnt[N_WV] = k + 1
-            update_index(mst, ast, mkt_i, mkt_f)
-            update_marks(mst, ast, mkt_i)
-            if wave >= MAX_WAVES:
-                break
-        waves_per_step[t] = wave
-        # drop closed positions from the active set
-        w = 0
-        for k in range(cnt[N_ACT]):
-            j = act_idx[k]
-            if size[j] > 0.0:
-                act_idx[w] = j
-                act_cool[w] = act_cool[k]
-                slot_of[j] = w
-                w += 1
-        cnt[N_ACT] = w
-        end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec)
+        # 3. waves of forced flow until one triggers nothing
+        waves = waves_stage(t, t_now, eng)
+        if cnt[STATUS] != OK:
+            return
+        recs.waves_per_step[t] = waves
+        drop_closed(eng.pos, eng.active, cnt)
+        # 4. market makers, volatility, resilience, records
+        end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, recs.rec)
     return
+
+
+@jit_inline
+def waves_stage(t, t_now, eng):
+    """Stage 3 of step ``t``: waves.  Each wave fires the pending entry orders the mark has
+    reached, checks the multi-asset cross accounts (:func:`accounts_stage`), then, market by
+    market, liquidates the positions whose LP the wave's mark has crossed
+    (:func:`crossed_positions`, :func:`liquidate_crossed`); the wave's branching ratio is
+    recorded (:func:`record_wave`) and the index and marks recomputed, until a wave triggers
+    nothing or ``MAX_WAVES``.  Returns the number of waves (early, with ``cnt[STATUS] != OK``,
+    when a buffer is full)."""
+    rules, bk, cnt = eng.rules, eng.books, eng.cnt
+    mst, ast = bk.mst, bk.ast
+    nm = mst.shape[0]
+    has_pending = eng.pending.idx.shape[0] > 0
+    has_opened = has_pending or eng.timed.op_idx.shape[0] > 0  # positions opened during the run: in the heaps
+    wave = 0
+    while True:
+        if has_pending:
+            open_pending(bk, eng.pos, eng.pending, eng.heaps, rules)
+        for m in range(nm):
+            mst[m, WAVE_L] = 0.0
+            mst[m, WAVE_BUY] = 0.0
+        n_total = accounts_stage(t, t_now, eng)
+        for m in range(nm):
+            n_trig = crossed_positions(m, t_now, eng, has_opened)
+            if n_trig == 0:
+                continue
+            n_total += n_trig
+            liquidate_crossed(m, n_trig, t, t_now, eng)
+            if cnt[STATUS] != OK:
+                return wave
+        if n_total == 0:
+            break
+        wave += 1
+        if not record_wave(t, wave, mst, rules.mkt_f, eng.records, cnt):
+            return wave
+        update_index(mst, ast, rules.mkt_i, rules.mkt_f)
+        update_marks(mst, ast, rules.mkt_i)
+        if wave >= MAX_WAVES:
+            break
+    return wave
+
+
+@jit_inline
+def accounts_stage(t, t_now, eng):
+    """The multi-asset cross accounts at the wave's marks (:func:`check_cross_accounts`), called
+    only when it has something to do: a new epoch, the heap's first key reached, or an account on
+    the due list whose marks moved beyond its rho.  Returns the number of accounts liquidated."""
+    acc, mst = eng.accounts, eng.books.mst
+    if acc.start.shape[0] <= 1:
+        return 0
+    delta = accounts_move(mst, acc)
+    if delta > EPOCH_BAND or (acc.hn[0] > 0 and acc.hkey[0] <= delta) \
+            or (acc.hn[1] > 0 and not due_accounts_unmoved(mst, eng.pos.mkt, acc)):
+        return check_cross_accounts(t, t_now, delta, acc, eng.pos, eng.sweep, eng.books, eng.rules, eng.active,
+                                    eng.events, eng.cnt)
+    return 0
+
+
+@jit_inline
+def crossed_positions(m, t_now, eng, has_opened):
+    """The positions of market ``m`` whose condition the mark meets (longs: mark <= LP, shorts:
+    mark >= LP, cooldown over), into ``eng.sweep.trig``: from the sorted sweep (each group's
+    pointer advances over the LPs the mark has crossed), from the heaps of positions opened
+    during the run, and from the active set when the mark crosses its bound (scanned, the
+    bounds tightened to the positions that stay).  Returns how many."""
+    pos, sweep, heaps, act = eng.pos, eng.sweep, eng.heaps, eng.active
+    side, size, lp, mkt, flag = pos.side, pos.size, pos.lp, pos.mkt, pos.flag
+    order, grp_end, ptr, trig = sweep.order, sweep.grp_end, sweep.ptr, sweep.trig
+    bound = act.bound
+    mark = eng.books.mst[m, MARK]
+    n_trig = 0
+    g = 2 * m
+    p = ptr[g]
+    while p < grp_end[g]:
+        j = order[p]
+        if flag[j] != F_SORTED:  # in the active set or closed: its LP is no longer a sort key
+            p += 1
+            continue
+        if lp[j] < mark:
+            break
+        p += 1
+        trig[n_trig] = j
+        n_trig += 1
+    ptr[g] = p
+    g = 2 * m + 1
+    p = ptr[g]
+    while p < grp_end[g]:
+        j = order[p]
+        if flag[j] != F_SORTED:
+            p += 1
+            continue
+        if lp[j] > mark:
+            break
+        p += 1
+        trig[n_trig] = j
+        n_trig += 1
+    ptr[g] = p
+    if has_opened:
+        # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
+        for sd in range(2):
+            g = 2 * m + sd
+            lim = -mark if sd == 0 else mark
+            while heaps.n[g] > 0 and heaps.key[heaps.base[g]] <= lim:
+                j = heap_pop(heaps.key, heaps.idx, heaps.base, heaps.n, g)
+                if flag[j] == F_OPENED and size[j] > 0.0:
+                    trig[n_trig] = j
+                    n_trig += 1
+    if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
+        # some active position of this market may cross: scan, and tighten the bounds
+        # to the positions that stay (triggered ones re-widen them if they survive)
+        hi = -np.inf
+        lo = np.inf
+        for k in range(eng.cnt[N_ACT]):
+            j = act.idx[k]
+            if mkt[j] != m or size[j] <= 0.0:
+                continue
+            crossed = (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j])
+            if crossed and t_now >= act.cool[k]:
+                trig[n_trig] = j
+                n_trig += 1
+            elif side[j] > 0:
+                if lp[j] > hi:
+                    hi = lp[j]
+            elif lp[j] < lo:
+                lo = lp[j]
+        bound[2 * m] = hi
+        bound[2 * m + 1] = lo
+    return n_trig
+
+
+@jit_inline
+def liquidate_crossed(m, n_trig, t, t_now, eng):
+    """Liquidate the ``n_trig`` positions of market ``m`` in ``eng.sweep.trig`` in ascending
+    position index (:func:`liquidate`), each adding its USD at the mark to the wave's total
+    (``WAVE_L``; ``WAVE_BUY``: the shorts', whose orders buy)."""
+    pos, mst = eng.pos, eng.books.mst
+    side, size = pos.side, pos.size
+    trig = eng.sweep.trig
+    mark = mst[m, MARK]
+    # by position index; insertion sort is the faster up to a few hundred (measured:
+    # 9.7 against 24.8 ns a position at 64, 28.9 against 36.9 at 256), heap sort beyond
+    if n_trig < 256:
+        insertion_sort(trig, n_trig)
+    else:
+        heap_sort(trig, n_trig)
+    # touch the triggered positions' fields first: independent loads overlap, where
+    # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
+    touch = 0.0
+    for k in range(n_trig):
+        j = trig[k]
+        touch += size[j] + pos.entry[j] + pos.margin[j] + pos.lp[j] + side[j] + pos.mode[j] + pos.mkt[j] + pos.flag[j]
+    trig[n_trig] = 1 if touch == 0.5 else 0
+    for k in range(n_trig):
+        j = trig[k]
+        if size[j] <= 0.0:
+            continue
+        usd = size[j] * mark
+        mst[m, WAVE_L] += usd
+        if side[j] < 0:
+            mst[m, WAVE_BUY] += usd
+        liquidate(j, t, t_now, pos, eng.sweep, eng.books, eng.rules, eng.active, eng.events, eng.cnt)
+
+
+@jit_inline
+def record_wave(t, wave, mst, mkt_f, recs, cnt):
+    """Record wave ``wave`` of step ``t``: its liquidation USD ``L`` and the book USD ``D`` within
+    the mark moves that set it off (the branching ratio ``R = L / D``, module docstring); the
+    marks become the next wave's reference (``PREV_MARK``).  Returns False when the wave log is
+    full (``cnt[STATUS] = WAVES_FULL``)."""
+    nm = mst.shape[0]
+    liq = 0.0
+    depth = 0.0
+    for m in range(nm):
+        if mst[m, WAVE_L] <= 0.0:
+            continue
+        liq += mst[m, WAVE_L]
+        u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
+        dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
+        b, kap = book_side(mst, mkt_f, m, dside)
+        depth += b * u ** kap
+    for m in range(nm):
+        mst[m, PREV_MARK] = mst[m, MARK]
+    k = cnt[N_WV]
+    if k >= recs.wv_step.shape[0]:
+        cnt[STATUS] = WAVES_FULL
+        return False
+    recs.wv_step[k] = t
+    recs.wv_no[k] = wave
+    recs.wv_liq[k] = liq
+    recs.wv_depth[k] = depth
+    cnt[N_WV] = k + 1
+    return True
+
+
+@jit_inline
+def drop_closed(pos, act, cnt):
+    """Drop the closed positions from the active set (kept in order)."""
+    w = 0
+    for k in range(cnt[N_ACT]):
+        j = act.idx[k]
+        if pos.size[j] > 0.0:
+            act.idx[w] = j
+            act.cool[w] = act.cool[k]
+            act.slot_of[j] = w
+            w += 1
+    cnt[N_ACT] = w
