@@ -8,20 +8,32 @@ positions the mark has crossed: O(crossed) per step, never O(n).  A position who
 changes (a partial liquidation step, an ADL reduction) gets a new LP and leaves the sorted list
 for a small *active set* that is checked directly every wave.
 
-Order of one step (``t_now = t*dt`` seconds):
+State: the loop works on an :class:`Engine`, a named tuple of named bundles of arrays —
+:class:`Rules` (tier tables, market, venue and global parameters; read only),
+:class:`Books` (market, venue and asset state), :class:`PositionArrays`, :class:`Sweep`,
+:class:`Active` (active set and ADL queue), :class:`EventLog`, :class:`Accounts` (multi-asset
+cross accounts), :class:`Pending`, :class:`Heaps`, :class:`Timed`, :class:`FlowArrays` and
+:class:`Records` — each field documented with its unit.  Functions take the bundles they use
+(at most 12 parameters: ``tests/engine/test_shape.py``); the matrices' columns are named by the
+constants below (``MID``, ``INDEX`` ...).
 
-1. Flows (:mod:`.flows`): scheduled USD, cohorts, triggered stops; each asset's flow is split
-   across venues by depth of the side it hits and walks the books.
-2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks.
-3. Waves: snapshot every market's mark; in market order, find the positions whose condition is
-   met (longs: mark <= LP, shorts: mark >= LP, cooldown over), process them in ascending position
-   index (the venue's procedure: backstop takeover, partial step, or full close; fills walk the
-   book and move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a
-   wave triggers nothing (at most ``MAX_WAVES`` waves per step).
+Order of one step (``t_now = t*dt`` seconds; :func:`run_kernel`):
+
+1. Flows (:mod:`.flows`; :func:`flows_stage`, :func:`timed_step`): scheduled USD, cohorts,
+   triggered stops; each asset's flow is split across venues by depth of the side it hits and
+   walks the books.
+2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks
+   (:func:`prices_step`).
+3. Waves (:func:`waves_stage`): snapshot every market's mark; in market order, find the
+   positions whose condition is met (longs: mark <= LP, shorts: mark >= LP, cooldown over;
+   :func:`crossed_positions`), process them in ascending position index (:func:`liquidate`: the
+   venue's procedure: backstop takeover, partial step, or full close; fills walk the book and
+   move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a wave
+   triggers nothing (at most ``MAX_WAVES`` waves per step).
 4. Market makers' depth response, realised volatility; resilience: the fair price keeps a
    fraction ``permanent_impact`` of the step's trading-induced index move and the index closes a
    share of its gap to the fair price (:class:`~liqcascade.engine.prices.PriceConfig`); the
-   step's index returns (feeding next step's contagion flows); records.
+   step's index returns (feeding next step's contagion flows); records (:func:`end_of_step`).
 
 Positions opened during the run (pending entry orders): per market, two lists sorted by trigger
 price (those below the start price, descending; those above, ascending) and one pointer each;
@@ -71,10 +83,10 @@ def jit(func):
 
 def jit_inline(func):
     """:func:`jit`, and inlined into its callers by Numba (``inline="always"``): for the once-a-step
-    stages of the loop and the liquidation itself, whose calls with dozens of array arguments
-    cost as much as their bodies (each array is passed as seven machine words).  Numba inlines
-    only calls with at most 30 arguments (CPython compiles a longer call as ``f(*args)``), so
-    such functions take some arrays packed in tuples.  Inlining :func:`liquidate` took the
+    stages of the loop and the liquidation itself, whose calls with dozens of arrays (in their
+    bundles) cost as much as their bodies (each array is passed as seven machine words).  Numba
+    inlines only calls with at most 30 arguments (CPython compiles a longer call as
+    ``f(*args)``); the bundles keep every call far below that.  Inlining :func:`liquidate` took the
     benchmark's step loop from ~84 to ~69 ms.  Numba's inlining types the function anew at every
     call site: for the small helpers called from many places see :func:`jit_forceinline`."""
     return _jit(func, _nrt=False, inline="always")
@@ -100,8 +112,9 @@ BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
-BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, \
-    TOUCH_PW_ASK = range(14)
+BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, TOUCH_PW_ASK = (
+    range(14)
+)
 N_MKT_F = 14
 # market int parameters (mkt_i columns)
 VENUE, ASSET, NTIER, CONTRACTS, MARK_RULE = range(5)
@@ -115,13 +128,53 @@ N_VEN_F = 5
 STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO, ADL_AT_PREV_MARK = range(5)
 N_VEN_I = 5
 # global parameters
-ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
-    PERM_THETA, RESIL_RHO, PERM_FLOW, VAULT_RHO = range(15)
+(
+    ARB_THETA,
+    CALM_VAR,
+    VOL_A,
+    VOL_SENS,
+    FLOW_SENS,
+    MIN_MULT,
+    REFILL_RHO,
+    FEAR_A,
+    FEAR_SCALE,
+    DT,
+    ADL_PRO_RATA,
+    PERM_THETA,
+    RESIL_RHO,
+    PERM_FLOW,
+    VAULT_RHO,
+) = range(15)
 N_GLOB = 15
 # market state
-MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
-    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK, \
-    U_BID, U_ASK = range(26)
+(
+    MID,
+    EMA,
+    MULT,
+    VAR,
+    LP_CASH,
+    LP_INV,
+    VAULT_INV,
+    FLOW_CASH,
+    FLOW_INV,
+    OI_L,
+    OI_S,
+    MARK,
+    PREV_MARK,
+    LIQ_L,
+    LIQ_S,
+    ADL_USD,
+    BAD_DEBT,
+    WAVE_L,
+    WAVE_BUY,
+    STEP_MID,
+    TRADED,
+    OPENED,
+    CONS_BID,
+    CONS_ASK,
+    U_BID,
+    U_ASK,
+) = range(26)
 # (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
 # the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise;
 # U_BID/U_ASK: the distance from the step's mid (fraction) those walks have reached, the sum of
@@ -130,10 +183,32 @@ N_MST = 26
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_MOVE, FLOW_INDEX, \
-    SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
-    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
-    SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK, FEAR = range(24)
+(
+    INDEX,
+    PEAK,
+    SLOW,
+    FAIR,
+    STEP_INDEX,
+    LAST_MOVE,
+    FLOW_INDEX,
+    SPOT_MID,
+    SP_BID_B,
+    SP_ASK_B,
+    SP_BID_K,
+    SP_ASK_K,
+    SP_DEPTH1,
+    SPOT_FLOW_CASH,
+    SPOT_FLOW_INV,
+    SPOT_LP_CASH,
+    SPOT_LP_INV,
+    SPOT_TRADED,
+    SP_CONS_BID,
+    SP_CONS_ASK,
+    SP_TOUCH_U,
+    SP_TOUCH_PW_BID,
+    SP_TOUCH_PW_ASK,
+    FEAR,
+) = range(24)
 # (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
 # step's fear, 0-1, see :func:`flows_stage`)
 N_AST = 24
@@ -561,7 +636,7 @@ def walk_from(b, kappa, a_usd, usd, ua=-1.0):
         return 0.0, 0.0
     du = _walk_du(b, kappa, a_usd, ua, usd)
     if ua + du > MAX_WALK:
-        usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
+        usd = b * MAX_WALK**kappa - a_usd  # what lies beyond the last level fills at it
         du = MAX_WALK - ua
     c = kappa / (kappa + 1.0)
     if ua > 0.0:
@@ -872,7 +947,7 @@ def cum_unit(u, kappa, u0, pw):
     ``u0``, ``X0 = pw``; ``u**kappa`` beyond)."""
     if u0 > 0.0 and u <= u0:
         return pw * u / u0
-    return u ** kappa
+    return u**kappa
 
 
 @jit_inline
@@ -974,8 +1049,10 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
         vr = mst[m, VAR] / glob[CALM_VAR]
-        stress = glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0) \
+        stress = (
+            glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0)
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
+        )
         target = 1.0 / (1.0 + stress)
         if target < glob[MIN_MULT]:
             target = glob[MIN_MULT]
@@ -994,10 +1071,11 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         theta = glob[PERM_THETA]
         move = idx / ast[a, STEP_INDEX]
         if glob[PERM_FLOW] == theta:
-            ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move ** theta)  # x**1 = x, x**0 = 1
+            ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move**theta)  # x**1 = x, x**0 = 1
         else:
-            ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] \
-                * (idx / ast[a, FLOW_INDEX]) ** theta
+            ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] * (
+                idx / ast[a, FLOW_INDEX]
+            ) ** theta
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:
@@ -1030,6 +1108,8 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
 
 @jit_inline
 def start_of_step(mst, ast):
+    """Start a step: the step's reference index and mids, the previous marks, and this step's
+    book use (USD walked and distance reached per side), liquidations and ADL set to zero."""
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
         ast[a, SP_CONS_BID] = 0.0
@@ -1133,16 +1213,22 @@ def adl(i, q_adl, px, t_now, pos, sweep, mst, rules, act, cnt):
         total = 0.0
         for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j],
-                                                                  m, v, rules) > -np.inf:
+            if (
+                size[j] > 0.0
+                and flag[j] != F_ACCOUNT
+                and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules) > -np.inf
+            ):
                 total += size[j]
         if total <= 0.0:
             return 0.0
         want = min(q_adl, total)
         for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j],
-                                                                  m, v, rules) > -np.inf:
+            if (
+                size[j] > 0.0
+                and flag[j] != F_ACCOUNT
+                and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules) > -np.inf
+            ):
                 a = want * size[j] / total
                 if a > size[j]:
                     a = size[j]
@@ -1199,8 +1285,9 @@ def reduce_counterparty(j, a, px, pos, mst, rules, act, cnt):
         mst[m, OI_S] -= a
     if size[j] > 0.0:
         v = rules.mkt_i[m, VENUE]
-        pos.lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
-                                      rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules)
+        pos.lp[j] = liquidation_price(
+            sj, size[j], entry[j], margin[j], m, rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules
+        )
         make_active(j, -1.0, pos, act, cnt)
     else:
         pos.flag[j] = F_CLOSED
@@ -1321,8 +1408,9 @@ def liquidate(i, t, t_now, pos, sweep, bk, rules, act, ev, cnt):
         mst[m, LP_CASH] -= s * step * f
         book_liq(mst, m, s, step, step * f)
         log_event(t, i, step, f, ev_code(BOOK, m, s), ev, cnt)
-        pos.lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[i] == 0,
-                                      rules)
+        pos.lp[i] = liquidation_price(
+            s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[i] == 0, rules
+        )
         make_active(i, t_now + ven_f[v, COOLDOWN], pos, act, cnt)
         return
     # full close: to the book, or in part to ADL when the fund cannot cover the shortfall
@@ -1457,8 +1545,9 @@ def liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt):
             open_usd += usd
             closed_usd += x * mark
             if x >= q:
-                fee_cap += close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt) \
-                    * mkt_f[m, FEE_RATE]
+                fee_cap += (
+                    close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt) * mkt_f[m, FEE_RATE]
+                )
                 continue
             f = fill(mst, mkt_f, m, -s, x)
             margin[i] += s * x * (f - entry[i])
@@ -1836,6 +1925,7 @@ def pair_before(ka, ja, kb, jb):
 
 @jit
 def sift_pairs(key, idx, root, n):
+    """Sift ``root`` down the max-heap of pairs ``(key, idx)[:n]`` (:func:`heap_sort_pairs`)."""
     while True:
         c = 2 * root + 1
         if c >= n:
@@ -1863,6 +1953,7 @@ def heap_sort_pairs(key, idx, n):
 
 @jit
 def sift(a, root, n):
+    """Sift ``root`` down the max-heap ``a[:n]`` (:func:`heap_sort`)."""
     while True:
         c = 2 * root + 1
         if c >= n:
@@ -1887,6 +1978,7 @@ def heap_sort(a, n):
 
 @jit
 def insertion_sort(a, n):
+    """Sort ``a[:n]`` ascending in place (fast for short or nearly sorted runs)."""
     for k in range(1, n):
         x = a[k]
         j = k - 1
@@ -1982,10 +2074,14 @@ def accounts_stage(t, t_now, eng):
     if acc.start.shape[0] <= 1:
         return 0
     delta = accounts_move(mst, acc)
-    if delta > EPOCH_BAND or (acc.hn[0] > 0 and acc.hkey[0] <= delta) \
-            or (acc.hn[1] > 0 and not due_accounts_unmoved(mst, eng.pos.mkt, acc)):
-        return check_cross_accounts(t, t_now, delta, acc, eng.pos, eng.sweep, eng.books, eng.rules, eng.active,
-                                    eng.events, eng.cnt)
+    if (
+        delta > EPOCH_BAND
+        or (acc.hn[0] > 0 and acc.hkey[0] <= delta)
+        or (acc.hn[1] > 0 and not due_accounts_unmoved(mst, eng.pos.mkt, acc))
+    ):
+        return check_cross_accounts(
+            t, t_now, delta, acc, eng.pos, eng.sweep, eng.books, eng.rules, eng.active, eng.events, eng.cnt
+        )
     return 0
 
 
@@ -2110,7 +2206,7 @@ def record_wave(t, wave, mst, mkt_f, recs, cnt):
         u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
         dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
         b, kap = book_side(mst, mkt_f, m, dside)
-        depth += b * u ** kap
+        depth += b * u**kap
     for m in range(nm):
         mst[m, PREV_MARK] = mst[m, MARK]
     k = cnt[N_WV]
