@@ -1039,7 +1039,21 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
 
 @jit_inline
 def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
-    """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
+    """Stage 4 of step ``t``: the market makers' response (:func:`market_makers`), resilience
+    (:func:`resilience`), the indices' peaks and slow averages (:func:`index_memory`) and the
+    step's records (:func:`record_step`)."""
+    market_makers(mst, mkt_f, glob)
+    resilience(mst, ast, mkt_i, mkt_f, glob)
+    index_memory(ast, glob)
+    record_step(t, mst, vst, ast, mkt_i, rec)
+
+
+@jit_inline
+def market_makers(mst, mkt_f, glob):
+    """Realised volatility (an EMA of the squared one-step log return of each mid) and the market
+    makers' depth response: each book's depth multiplier ``MULT`` falls at once to
+    ``1/(1 + stress)`` (at least ``MIN_MULT``), stress from the volatility ratio over calm and
+    the step's liquidations per unit of depth, and refills toward it at ``REFILL_RHO`` a step."""
     # the variances first, in a loop of their own: the books' returns are independent and overlap
     for m in range(mst.shape[0]):
         r = log_ratio(mst[m, MID], mst[m, STEP_MID])
@@ -1060,6 +1074,12 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
             mst[m, MULT] = target
         else:
             mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
+
+
+@jit_inline
+def resilience(mst, ast, mkt_i, mkt_f, glob):
+    """The fair price keeps part of the step's index move, the index closes a share of its gap to
+    it (below); then the index and the marks at the new mids."""
     # resilience: a fraction PERM_THETA of the step's trading-induced (log) index move is permanent
     # (the fair price follows it); the rest decays, each step the index closes RESIL_RHO of its
     # gap to the fair price (mids scale together, keeping each venue's basis)
@@ -1087,10 +1107,23 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         ast[a, LAST_MOVE] = target / ast[a, STEP_INDEX]
     update_index(mst, ast, mkt_i, mkt_f)
     update_marks(mst, ast, mkt_i)
+
+
+@jit_inline
+def index_memory(ast, glob):
+    """Each index's running peak (USD; drawdowns, cohorts) and slow average (USD; an EMA at
+    ``FEAR_A`` a step, the fear index's reference)."""
     for a in range(ast.shape[0]):
         if ast[a, INDEX] > ast[a, PEAK]:
             ast[a, PEAK] = ast[a, INDEX]
         ast[a, SLOW] += glob[FEAR_A] * (ast[a, INDEX] - ast[a, SLOW])
+
+
+@jit_inline
+def record_step(t, mst, vst, ast, mkt_i, rec):
+    """Step ``t``'s records per market (``rec[R_*, t, m]``): mark, mid, liquidated USD per side,
+    open interest (USD at the mark), the venue's fund, ADL and bad debt (USD), the depth
+    multiplier and the index."""
     for m in range(mst.shape[0]):
         v = mkt_i[m, VENUE]
         mark = mst[m, MARK]
