@@ -29,6 +29,7 @@ FORMATTED = [
     "tests/analytics/test_fear_greed.py",
     "tests/engine/conftest.py",
     "tests/engine/fingerprints.py",
+    "tests/engine/test_fast_paths.py",
     "tests/engine/test_bit_identical.py",
     "tests/engine/test_rules_mirror.py",
     "tests/engine/test_setup_threads.py",

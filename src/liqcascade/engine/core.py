@@ -810,7 +810,7 @@ def flows_stage(t, bk, rules, fl):
 
     ``bk``: the :class:`Books`, ``rules``: the :class:`Rules`, ``fl``: the :class:`FlowArrays`."""
     mst, vst, ast = bk
-    mkt_i, mkt_f, ven_f, glob = rules.mkt_i, rules.mkt_f, rules.ven_f, rules.glob
+    mkt_i, mkt_f, glob = rules.mkt_i, rules.mkt_f, rules.glob
     sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, pin = fl
     dt = glob[DT]
     na = ast.shape[0]
@@ -819,7 +819,7 @@ def flows_stage(t, bk, rules, fl):
         for a in range(na):
             target = pin[t, a]
             if target == target:
-                pin[t, na + a] += pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target)
+                pin[t, na + a] += pin_asset(bk, rules, a, target)
     # the fear index first, in a loop of its own (the assets' chains overlap; the
     # index does not move before the flows below are measured)
     fear_index(ast, glob)
@@ -860,12 +860,12 @@ def flows_stage(t, bk, rules, fl):
             usd += st_size[st_ptr[a, 1]] * idx
             st_ptr[a, 1] += 1
         if usd != 0.0:
-            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
+            asset_flow(bk, rules, a, usd)
     # venue-level programmes: one market's book only (``vsched`` has no rows when there are none)
     for m in range(nm if vsched.shape[0] > 0 else 0):
         usd = vsched[t, m]
         if usd != 0.0:
-            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
+            flow_fill(bk, rules, m, 1.0 if usd > 0 else -1.0, abs(usd))
     # what the informed flows above moved is measured here (FLOW_INDEX); the noise traders' flow
     # and the vaults' unwinding below are uninformed, like the forced flow of the waves
     update_index(mst, ast, mkt_i, mkt_f)
@@ -874,7 +874,7 @@ def flows_stage(t, bk, rules, fl):
     for a in range(na):
         usd = sched[t, na + a]
         if usd != 0.0:
-            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
+            asset_flow(bk, rules, a, usd)
     # the liquidator vaults work off the positions they took over, a share VAULT_RHO a step
     rho = glob[VAULT_RHO]
     if rho > 0.0:
@@ -894,12 +894,14 @@ def flows_stage(t, bk, rules, fl):
 
 
 @jit_inline
-def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
+def asset_flow(bk, rules, a, usd):
     """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
     proportion to the depth of the side it hits.  Each book gets the same USD per unit of its
     depth ``B``, so books not yet walked on that side in this step whose profiles have the same
     shape (``kappa``, touch) move by the same fraction: that walk is computed once, in units of
     ``B``, for all of them."""
+    mst, ast = bk.mst, bk.ast
+    mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
     nm = mst.shape[0]
     d = 1.0 if usd > 0 else -1.0
     total = 0.0
@@ -929,15 +931,16 @@ def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
         v_usd = abs(usd) * b / total
         if not shared:
             u, avg = walk_market(mst, mkt_f, m, d, v_usd)
-        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+        flow_book(bk, rules, m, d, v_usd, u, avg)
 
 
 @jit
-def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
+def flow_fill(bk, rules, m, d, v_usd):
     """A flow's market order of ``v_usd`` USD (at mid) in direction ``d`` walks market ``m``'s
     book (:func:`flow_book`)."""
+    mst, mkt_f = bk.mst, rules.mkt_f
     u, avg = walk_market(mst, mkt_f, m, d, v_usd)
-    flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+    flow_book(bk, rules, m, d, v_usd, u, avg)
 
 
 @jit_forceinline
@@ -951,7 +954,7 @@ def cum_unit(u, kappa, u0, pw):
 
 
 @jit_inline
-def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
+def pin_asset(bk, rules, a, target):
     """Observed mode: market orders that take asset ``a``'s index to ``target`` (USD) at the
     start of a step.  Every book of the asset (perpetuals and spot, all fresh at the step's
     start) is walked by the USD its own profile holds within the move ``u = |target/index - 1|``
@@ -961,6 +964,8 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
     (:func:`flow_book`, :func:`spot_fill`): money is conserved.  A move beyond 50 % in one step
     is taken as 50 % (no real bar moves so far in a second; the next step goes on from there).
     Returns the signed USD (at mid) traded: + bought, - sold."""
+    mst, ast = bk.mst, bk.ast
+    mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
     idx = ast[a, INDEX]
     if not (target > 0.0) or not (idx > 0.0) or target == idx:
         return 0.0
@@ -978,7 +983,7 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
         if v_usd <= 0.0:
             continue
         uu, avg = walk_market(mst, mkt_f, m, d, v_usd)
-        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, uu, avg)
+        flow_book(bk, rules, m, d, v_usd, uu, avg)
         total += v_usd
     if ast[a, SP_DEPTH1] > 0.0:
         if d > 0:
@@ -994,16 +999,17 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
 
 
 @jit_inline
-def flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg):
+def flow_book(bk, rules, m, d, v_usd, u, avg):
     """Book a flow's walk of ``v_usd`` (USD at mid) in direction ``d`` on market ``m``
     (:func:`walk_market`'s move ``u`` and average distance ``avg``, nothing moved since): the
     flow party pays the taker fee to the venue; liquidity providers take the other side."""
+    mst, vst = bk.mst, bk.vst
     mid = mst[m, MID]
     base = v_usd / mid
     commit_walk(mst, m, d, v_usd, u)
     price = mid * (1.0 + d * avg)
-    v = mkt_i[m, VENUE]
-    fee = base * price * ven_f[v, TAKER]
+    v = rules.mkt_i[m, VENUE]
+    fee = base * price * rules.ven_f[v, TAKER]
     mst[m, FLOW_INV] += d * base
     mst[m, FLOW_CASH] -= d * base * price + fee
     mst[m, LP_INV] -= d * base
