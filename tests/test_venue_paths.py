@@ -130,10 +130,8 @@ def test_the_engine_gives_the_same_answer_with_the_dated_table(monkeypatch):
     monkeypatch.setattr(R, "get_venue", lambda name: get_venue(name, as_of=DATE_2024))
     mk = R.build_market(("hyperliquid",), ("ETH",), Liquidity.uniform(("hyperliquid",), ("ETH",), 1e7),
                         PriceConfig({"ETH": 2458.5}), 1.0)
-    out = np.empty(1)
-    R._liquidation_prices(np.array([1], np.int8), np.array([0.015]), np.array([2458.5]), np.array([36.864593]),
-                          np.zeros(1, np.int16), np.zeros(1, np.int8), mk.rates, mk.amounts, mk.caps, mk.mkt_i,
-                          mk.mkt_f, mk.ven_i, out)
+    out = R.liquidation_prices_into(mk, np.array([1], np.int8), np.array([0.015]), np.array([2458.5]),
+                                    np.array([36.864593]), np.zeros(1, np.int16), np.zeros(1, np.int8), np.empty(1))
     assert out[0] == single(EXAMPLE, 50)
     assert out[0] == pytest.approx(0.86915825, abs=tolerance(EXAMPLE, 0.01))
 

@@ -37,13 +37,13 @@ def test_an_assets_flow_walks_each_book_as_its_own_walk_would(usd, touch):
     C.start_of_step(mst, ast)
     C.start_of_step(m2, a2)
     a = 0
-    C.asset_flow(mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, a, usd)
+    C.asset_flow(C.Books(mst, vst, ast), market.rules(), a, usd)
     d = 1.0 if usd > 0 else -1.0
     books = [m for m in range(mst.shape[0]) if market.mkt_i[m, C.ASSET] == a]
     total = sum(C.book_side(m2, market.mkt_f, m, d)[0] for m in books)
     for m in books:
         b, _ = C.book_side(m2, market.mkt_f, m, d)
-        C.flow_fill(m2, v2, market.mkt_i, market.mkt_f, market.ven_f, m, d, abs(usd) * b / total)
+        C.flow_fill(C.Books(m2, v2, a2), market.rules(), m, d, abs(usd) * b / total)
     np.testing.assert_allclose(mst, m2, rtol=1e-13, atol=0)  # U_BID/U_ASK: the moves themselves
     np.testing.assert_allclose(vst, v2, rtol=1e-13, atol=0)
     moved = [mst[m, C.MID] / prices().initial_array(ASSETS)[a] - 1.0 for m in books]
@@ -67,8 +67,15 @@ def test_the_carried_distance_is_the_power_law_of_the_usd_walked():
 
 def test_event_columns_and_summary_sums_match_the_population_and_numpy():
     pos = random_positions(11, 600, spread=0.02, multi_asset=True)
-    run = simulate(pos, liquidity(), prices(), shock_flows(-6e6, -2e6, 2, 40), n_steps=80,
-                   insurance_fund={"binance": 1e4, "bybit": 1e3, "hyperliquid": 5e3}, seed=11)
+    run = simulate(
+        pos,
+        liquidity(),
+        prices(),
+        shock_flows(-6e6, -2e6, 2, 40),
+        n_steps=80,
+        insurance_fund={"binance": 1e4, "bybit": 1e3, "hyperliquid": 5e3},
+        seed=11,
+    )
     ev = run.events
     assert len(ev) > 50
     i = ev["position"].to_numpy()
@@ -93,7 +100,7 @@ def test_event_columns_and_summary_sums_match_the_population_and_numpy():
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16])
 def test_gather_by_page_is_a_gather(dtype):
     rng = np.random.default_rng(3)
-    values = rng.integers(-10**4, 10**4, 50_000).astype(dtype)
+    values = rng.integers(-(10**4), 10**4, 50_000).astype(dtype)
     idx = rng.integers(0, len(values), 7_000).astype(np.int32)
     out = np.empty(len(idx), dtype)
     R._gather_by_page(values, idx, out)
@@ -110,9 +117,12 @@ def test_programme_windows_are_the_steps_of_the_mask():
     from liqcascade.engine.flows import _window
 
     @settings(max_examples=300, deadline=None)
-    @given(st.integers(1, 500), st.sampled_from([0.25, 1.0, 3.0]),
-           st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)),
-           st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)))
+    @given(
+        st.integers(1, 500),
+        st.sampled_from([0.25, 1.0, 3.0]),
+        st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)),
+        st.one_of(st.floats(-100.0, 2000.0), st.integers(-5, 600).map(float)),
+    )
     def check(n, dt, start, end):
         t = np.arange(n) * dt
         got = np.zeros(n, bool)

@@ -41,24 +41,25 @@ def test_kernel_rules_equal_rule_books(venue, asset, mode):
     side, size, entry, margin, mark = sample(400, {"BTC": 1e5, "ETH": 3e3}[asset])
     lp_book = rules.liquidation_price(side, size, entry, margin, table, mode=mode)
     fixed = mk.ven_i[v, C.FIXED_MM_ISO] == 1 and mode == "isolated"
-    args = (mk.rates, mk.amounts, mk.caps, mk.mkt_i, mk.mkt_f)
-    lp_k = np.array([C.liquidation_price(float(s), q, e, c, m, fixed, *args)
-                     for s, q, e, c in zip(side, size, entry, margin)])
+    kr = mk.rules()
+    lp_k = np.array(
+        [C.liquidation_price(float(s), q, e, c, m, fixed, kr) for s, q, e, c in zip(side, size, entry, margin)]
+    )
     np.testing.assert_array_equal(lp_k, lp_book)  # same arithmetic, same bits
     mm_book = rules.maintenance_margin(size, mark, table, entry=entry, mode="cross")
-    mm_k = np.array([C.maintenance_at(q, p, m, *args) for q, p in zip(size, mark)])
+    mm_k = np.array([C.maintenance_at(q, p, m, kr) for q, p in zip(size, mark)])
     np.testing.assert_allclose(mm_k, mm_book, rtol=1e-12)
     step_book = rules.liquidation_step(size, mark, table)
-    step_k = np.array([C.step_size(q, p, m, v, mk.caps, mk.mkt_i, mk.mkt_f, mk.ven_i, mk.ven_f)
-                       for q, p in zip(size, mark)])
+    step_k = np.array([C.step_size(q, p, m, v, kr) for q, p in zip(size, mark)])
     np.testing.assert_allclose(step_k, step_book, rtol=1e-12)
     rem = RNG.normal(0, 1e4, len(size))
     fee_book = rules.liquidation_fee(size * mark, rem, table.symbol)
-    fee_k = np.array([C.liquidation_fee(n, r, m, v, mk.mkt_f, mk.ven_i) for n, r in zip(size * mark, rem)])
+    fee_k = np.array([C.liquidation_fee(n, r, m, v, kr) for n, r in zip(size * mark, rem)])
     np.testing.assert_allclose(fee_k, fee_book, rtol=1e-12)
     key_book = rules.adl_rank_key(side, size, entry, mark, margin, mm_book)
-    key_k = np.array([C.adl_key(float(s), q, e, p, c, m, v, *args, mk.ven_i)
-                      for s, q, e, p, c in zip(side, size, entry, mark, margin)])
+    key_k = np.array(
+        [C.adl_key(float(s), q, e, p, c, m, v, kr) for s, q, e, p, c in zip(side, size, entry, mark, margin)]
+    )
     np.testing.assert_allclose(key_k, key_book, rtol=1e-12)
     eq = margin + side * size * (mark - entry)
     bs_book = rules.backstop_triggered(eq, mm_book)
@@ -67,13 +68,18 @@ def test_kernel_rules_equal_rule_books(venue, asset, mode):
 
 
 def _lp_kernel(mk, m, side, size, entry, margin, mode):
-    from liqcascade.engine.run import _liquidation_prices
+    from liqcascade.engine.run import liquidation_prices_into
 
-    out = np.empty(len(size))
-    _liquidation_prices(side, size, entry, margin, np.full(len(size), m, np.int16),
-                        np.full(len(size), 1 if mode == "cross" else 0, np.int8), mk.rates, mk.amounts, mk.caps,
-                        mk.mkt_i, mk.mkt_f, mk.ven_i, out)
-    return out
+    return liquidation_prices_into(
+        mk,
+        side,
+        size,
+        entry,
+        margin,
+        np.full(len(size), m, np.int16),
+        np.full(len(size), 1 if mode == "cross" else 0, np.int8),
+        np.empty(len(size)),
+    )
 
 
 @pytest.mark.parametrize("venue", ALL_VENUES)

@@ -14,8 +14,15 @@ from .markets import liquidity, prices, random_positions, shock_flows
 
 def _run(monkeypatch, threads, pos):
     monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
-    return simulate(pos, liquidity(depth_btc=2e9, depth_eth=6e8), prices(), shock_flows(-3e8, -1e8, 5, 120),
-                    n_steps=240, insurance_fund=1e9, seed=2)
+    return simulate(
+        pos,
+        liquidity(depth_btc=2e9, depth_eth=6e8),
+        prices(),
+        shock_flows(-3e8, -1e8, 5, 120),
+        n_steps=240,
+        insurance_fund=1e9,
+        seed=2,
+    )
 
 
 def test_threads_do_not_change_the_run(monkeypatch):
@@ -30,13 +37,12 @@ def test_threads_do_not_change_the_run(monkeypatch):
     monkeypatch.setenv("LIQCASCADE_THREADS", "3")
     lp = R.initial_liquidation_prices(pos, market)
     serial = np.empty(len(pos))
-    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, pos.market(), pos.mode, market.rates,
-                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    R.liquidation_prices_into(market, pos.side, pos.size, pos.entry, pos.margin, pos.market(), pos.mode, serial)
     assert np.array_equal(lp, serial)
     order, start, end = R.sort_positions(lp, pos.side, pos.market(), len(market.mkt_i))
     grp = 2 * pos.market().astype(np.int64) + (pos.side < 0)
     for g in range(len(start)):
-        idx = order[start[g]:end[g]]
+        idx = order[start[g] : end[g]]
         assert np.array_equal(np.sort(idx), np.flatnonzero(grp == g))
         key = lp[idx] if g % 2 else -lp[idx]
         assert np.all(np.diff(key) >= 0)
@@ -59,21 +65,25 @@ def test_packed_positions_match_the_obvious_arrays(monkeypatch):
         for a, b in zip(got[1], got[threads]):
             assert np.array_equal(a, b)
     serial = np.empty(len(pos))
-    R._liquidation_prices(pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, market.rates,
-                          market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i, serial)
+    R.liquidation_prices_into(market, pos.side, pos.size, pos.entry, pos.margin, mkt, pos.mode, serial)
     assert np.array_equal(hot[:, R.H_SIZE], open_size) and np.array_equal(hot[:, R.H_ENTRY], pos.entry)
     assert np.array_equal(hot[:, R.H_MARGIN], pos.margin) and np.array_equal(hot[:, R.H_LP], serial)
     assert np.array_equal(codes[:, R.K_SIDE], pos.side) and np.array_equal(codes[:, R.K_MODE], pos.mode)
     assert np.array_equal(codes[:, R.K_MKT], mkt) and not codes[:, R.K_FLAG].any()
     nm, s = len(market.mkt_i), pos.side.astype(float)
-    want = [np.bincount(mkt, s * open_size, nm), np.bincount(mkt, s * open_size * pos.entry, nm),
-            np.bincount(mkt, open_size * (s > 0), nm), np.bincount(mkt, open_size * (s < 0), nm)]
+    want = [
+        np.bincount(mkt, s * open_size, nm),
+        np.bincount(mkt, s * open_size * pos.entry, nm),
+        np.bincount(mkt, open_size * (s > 0), nm),
+        np.bincount(mkt, open_size * (s < 0), nm),
+    ]
     np.testing.assert_allclose(tot, np.array(want), rtol=1e-12)
     # each block's count per sort group (2*market + short), and the sort taking them instead of counting
     grp = 2 * mkt.astype(np.int64) + (pos.side < 0)
     for b in range(len(blocks)):
-        np.testing.assert_array_equal(blocks[b], np.bincount(grp[b * R.PACK_BLOCK:(b + 1) * R.PACK_BLOCK],
-                                                             minlength=2 * nm))
+        np.testing.assert_array_equal(
+            blocks[b], np.bincount(grp[b * R.PACK_BLOCK : (b + 1) * R.PACK_BLOCK], minlength=2 * nm)
+        )
     for threads in (1, 2, 3):
         monkeypatch.setenv("LIQCASCADE_THREADS", str(threads))
         counted = R.sort_positions(serial, pos.side, mkt, nm)
@@ -107,7 +117,7 @@ def test_sort_is_exact_lp_then_index(column):
         members = np.flatnonzero(grp == g)
         key = lp[members] if g % 2 else -lp[members]
         want = members[np.lexsort((members, key + 0.0))]  # + 0.0: -0.0 and 0.0 are one LP
-        got = order[start[g]:end[g]]
+        got = order[start[g] : end[g]]
         assert np.array_equal(got, want)
 
 

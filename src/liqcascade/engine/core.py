@@ -8,20 +8,32 @@ positions the mark has crossed: O(crossed) per step, never O(n).  A position who
 changes (a partial liquidation step, an ADL reduction) gets a new LP and leaves the sorted list
 for a small *active set* that is checked directly every wave.
 
-Order of one step (``t_now = t*dt`` seconds):
+State: the loop works on an :class:`Engine`, a named tuple of named bundles of arrays —
+:class:`Rules` (tier tables, market, venue and global parameters; read only),
+:class:`Books` (market, venue and asset state), :class:`PositionArrays`, :class:`Sweep`,
+:class:`Active` (active set and ADL queue), :class:`EventLog`, :class:`Accounts` (multi-asset
+cross accounts), :class:`Pending`, :class:`Heaps`, :class:`Timed`, :class:`FlowArrays` and
+:class:`Records` — each field documented with its unit.  Functions take the bundles they use
+(at most 12 parameters: ``tests/engine/test_shape.py``); the matrices' columns are named by the
+constants below (``MID``, ``INDEX`` ...).
 
-1. Flows (:mod:`.flows`): scheduled USD, cohorts, triggered stops; each asset's flow is split
-   across venues by depth of the side it hits and walks the books.
-2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks.
-3. Waves: snapshot every market's mark; in market order, find the positions whose condition is
-   met (longs: mark <= LP, shorts: mark >= LP, cooldown over), process them in ascending position
-   index (the venue's procedure: backstop takeover, partial step, or full close; fills walk the
-   book and move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a
-   wave triggers nothing (at most ``MAX_WAVES`` waves per step).
+Order of one step (``t_now = t*dt`` seconds; :func:`run_kernel`):
+
+1. Flows (:mod:`.flows`; :func:`flows_stage`, :func:`timed_step`): scheduled USD, cohorts,
+   triggered stops; each asset's flow is split across venues by depth of the side it hits and
+   walks the books.
+2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks
+   (:func:`prices_step`).
+3. Waves (:func:`waves_stage`): snapshot every market's mark; in market order, find the
+   positions whose condition is met (longs: mark <= LP, shorts: mark >= LP, cooldown over;
+   :func:`crossed_positions`), process them in ascending position index (:func:`liquidate`: the
+   venue's procedure: backstop takeover, partial step, or full close; fills walk the book and
+   move the mid; insurance fund, ADL).  Recompute index and marks and repeat until a wave
+   triggers nothing (at most ``MAX_WAVES`` waves per step).
 4. Market makers' depth response, realised volatility; resilience: the fair price keeps a
    fraction ``permanent_impact`` of the step's trading-induced index move and the index closes a
    share of its gap to the fair price (:class:`~liqcascade.engine.prices.PriceConfig`); the
-   step's index returns (feeding next step's contagion flows); records.
+   step's index returns (feeding next step's contagion flows); records (:func:`end_of_step`).
 
 Positions opened during the run (pending entry orders): per market, two lists sorted by trigger
 price (those below the start price, descending; those above, ascending) and one pointer each;
@@ -55,6 +67,7 @@ the book and what the fund cannot pay stays as bad debt (a negative trader balan
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,10 +83,10 @@ def jit(func):
 
 def jit_inline(func):
     """:func:`jit`, and inlined into its callers by Numba (``inline="always"``): for the once-a-step
-    stages of the loop and the liquidation itself, whose calls with dozens of array arguments
-    cost as much as their bodies (each array is passed as seven machine words).  Numba inlines
-    only calls with at most 30 arguments (CPython compiles a longer call as ``f(*args)``), so
-    such functions take some arrays packed in tuples.  Inlining :func:`liquidate` took the
+    stages of the loop and the liquidation itself, whose calls with dozens of arrays (in their
+    bundles) cost as much as their bodies (each array is passed as seven machine words).  Numba
+    inlines only calls with at most 30 arguments (CPython compiles a longer call as
+    ``f(*args)``); the bundles keep every call far below that.  Inlining :func:`liquidate` took the
     benchmark's step loop from ~84 to ~69 ms.  Numba's inlining types the function anew at every
     call site: for the small helpers called from many places see :func:`jit_forceinline`."""
     return _jit(func, _nrt=False, inline="always")
@@ -99,8 +112,9 @@ BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
-BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, \
-    TOUCH_PW_ASK = range(14)
+BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, TOUCH_PW_ASK = (
+    range(14)
+)
 N_MKT_F = 14
 # market int parameters (mkt_i columns)
 VENUE, ASSET, NTIER, CONTRACTS, MARK_RULE = range(5)
@@ -114,13 +128,53 @@ N_VEN_F = 5
 STEP_KIND, FEE_KIND, ADL_KIND, FIXED_MM_ISO, ADL_AT_PREV_MARK = range(5)
 N_VEN_I = 5
 # global parameters
-ARB_THETA, CALM_VAR, VOL_A, VOL_SENS, FLOW_SENS, MIN_MULT, REFILL_RHO, FEAR_A, FEAR_SCALE, DT, ADL_PRO_RATA, \
-    PERM_THETA, RESIL_RHO, PERM_FLOW, VAULT_RHO = range(15)
+(
+    ARB_THETA,
+    CALM_VAR,
+    VOL_A,
+    VOL_SENS,
+    FLOW_SENS,
+    MIN_MULT,
+    REFILL_RHO,
+    FEAR_A,
+    FEAR_SCALE,
+    DT,
+    ADL_PRO_RATA,
+    PERM_THETA,
+    RESIL_RHO,
+    PERM_FLOW,
+    VAULT_RHO,
+) = range(15)
 N_GLOB = 15
 # market state
-MID, EMA, MULT, VAR, LP_CASH, LP_INV, VAULT_INV, FLOW_CASH, FLOW_INV, OI_L, OI_S, MARK, PREV_MARK, \
-    LIQ_L, LIQ_S, ADL_USD, BAD_DEBT, WAVE_L, WAVE_BUY, STEP_MID, TRADED, OPENED, CONS_BID, CONS_ASK, \
-    U_BID, U_ASK = range(26)
+(
+    MID,
+    EMA,
+    MULT,
+    VAR,
+    LP_CASH,
+    LP_INV,
+    VAULT_INV,
+    FLOW_CASH,
+    FLOW_INV,
+    OI_L,
+    OI_S,
+    MARK,
+    PREV_MARK,
+    LIQ_L,
+    LIQ_S,
+    ADL_USD,
+    BAD_DEBT,
+    WAVE_L,
+    WAVE_BUY,
+    STEP_MID,
+    TRADED,
+    OPENED,
+    CONS_BID,
+    CONS_ASK,
+    U_BID,
+    U_ASK,
+) = range(26)
 # (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
 # the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise;
 # U_BID/U_ASK: the distance from the step's mid (fraction) those walks have reached, the sum of
@@ -129,12 +183,34 @@ N_MST = 26
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
-INDEX, PEAK, SLOW, FAIR, STEP_INDEX, LAST_MOVE, FLOW_INDEX, \
-    SPOT_MID, SP_BID_B, SP_ASK_B, SP_BID_K, SP_ASK_K, SP_DEPTH1, \
-    SPOT_FLOW_CASH, SPOT_FLOW_INV, SPOT_LP_CASH, SPOT_LP_INV, SPOT_TRADED, SP_CONS_BID, SP_CONS_ASK, \
-    SP_TOUCH_U, SP_TOUCH_PW_BID, SP_TOUCH_PW_ASK, FEAR = range(24)
+(
+    INDEX,
+    PEAK,
+    SLOW,
+    FAIR,
+    STEP_INDEX,
+    LAST_MOVE,
+    FLOW_INDEX,
+    SPOT_MID,
+    SP_BID_B,
+    SP_ASK_B,
+    SP_BID_K,
+    SP_ASK_K,
+    SP_DEPTH1,
+    SPOT_FLOW_CASH,
+    SPOT_FLOW_INV,
+    SPOT_LP_CASH,
+    SPOT_LP_INV,
+    SPOT_TRADED,
+    SP_CONS_BID,
+    SP_CONS_ASK,
+    SP_TOUCH_U,
+    SP_TOUCH_PW_BID,
+    SP_TOUCH_PW_ASK,
+    FEAR,
+) = range(24)
 # (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
-# step's fear, 0-1, see :func:`flows_step`)
+# step's fear, 0-1, see :func:`flows_stage`)
 N_AST = 24
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
@@ -148,6 +224,170 @@ OK, EVENTS_FULL, ACTIVE_FULL, WAVES_FULL = 0, 1, 2, 3
 # position flags: in the sorted sweep, in the active set, closed, in a multi-asset cross account,
 # pending (opens during the run), opened during the run (in its group's heap)
 F_SORTED, F_ACTIVE, F_CLOSED, F_ACCOUNT, F_PENDING, F_OPENED = 0, 1, 2, 3, 4, 5
+
+
+# ---------------------------------------------------------------------------------- state bundles
+# The step loop's state in named bundles (NamedTuples of arrays, typed by Numba as named tuples:
+# a field is read by name, and a bundle of the wrong kind does not compile).  Markets are indexed
+# ``m = venue * n_assets + asset``; a position's group is ``g = 2*m + (1 for a short)``.
+
+
+class Rules(NamedTuple):
+    """The venues' rules and the model's parameters; read only in the step loop."""
+
+    rates: np.ndarray  #: (markets, tiers) float: maintenance margin rate per tier (fraction of notional)
+    amounts: np.ndarray  #: (markets, tiers) float: maintenance amount per tier (USD, deducted)
+    caps: np.ndarray  #: (markets, tiers) float: tier caps (USD notional, or contracts; inf past the last)
+    mkt_i: np.ndarray  #: (markets, N_MKT_I) int64: VENUE, ASSET, NTIER, CONTRACTS (0/1), MARK_RULE
+    mkt_f: np.ndarray  #: (markets, N_MKT_F) float: book depth (USD), exponents, fee rate, ... (``BID_B`` ...)
+    ven_i: np.ndarray  #: (venues, N_VEN_I) int64: step, fee and ADL kinds, isolated MM rule, ADL price
+    ven_f: np.ndarray  #: (venues, N_VEN_F) float: cooldown (s), backstop fraction, HL threshold (USD), taker
+    glob: np.ndarray  #: (N_GLOB,) float: per-step rates and switches (``ARB_THETA`` ...; ``DT`` in s)
+
+
+class Books(NamedTuple):
+    """Market, venue and asset state: prices (USD), book use, inventories, funds."""
+
+    mst: np.ndarray  #: (markets, N_MST) float: mid, mark (USD), depth multiplier, LP inventory ... (``MID`` ...)
+    vst: np.ndarray  #: (venues, 3) float: insurance fund, liquidator vault's cash, fee income (USD)
+    ast: np.ndarray  #: (assets, N_AST) float: index, peak, fair price (USD), spot book ... (``INDEX`` ...)
+
+
+class PositionArrays(NamedTuple):
+    """The run's working copy of the positions, one entry per position."""
+
+    side: np.ndarray  #: int8: +1 long, -1 short
+    size: np.ndarray  #: float: base units held (0 once closed, or while pending)
+    entry: np.ndarray  #: float: entry price (USD; a pending order's trigger price until it fills)
+    margin: np.ndarray  #: float: collateral (USD), realised PnL and fees booked into it
+    lp: np.ndarray  #: float: liquidation price (USD)
+    mkt: np.ndarray  #: int: market index
+    mode: np.ndarray  #: int8: 0 isolated, 1 cross
+    flag: np.ndarray  #: int8: where the engine keeps it (``F_SORTED``, ``F_ACTIVE``, ``F_CLOSED`` ...)
+
+
+class Sweep(NamedTuple):
+    """The positions sorted per group by LP once, and the pointers that sweep them."""
+
+    order: np.ndarray  #: int32: positions per group (longs by LP descending, shorts ascending)
+    grp_start: np.ndarray  #: int64 per group: the group's first slot in ``order``
+    grp_end: np.ndarray  #: int64 per group: one past its last slot
+    ptr: np.ndarray  #: int64 per group: the next slot the mark has not crossed
+    trig: np.ndarray  #: int32 scratch: the positions a wave triggers on one market (+ 1 slot)
+
+
+class Active(NamedTuple):
+    """The active set (positions whose LP changed since the sort) and the ADL queue."""
+
+    idx: np.ndarray  #: int32: the set's positions (``cnt[N_ACT]`` of them)
+    cool: np.ndarray  #: float per slot: end of the position's cooldown (s)
+    slot_of: np.ndarray  #: int32 per position: its slot in the set
+    bound: np.ndarray  #: float per group: highest LP of its active longs / lowest of its shorts (USD)
+    adl_rank: np.ndarray  #: (2, n) float: ADL ranking, position index and minus its key
+    adl_state: np.ndarray  #: int64 (4,): the ranking's wave and group, its length, its next entry
+
+
+class EventLog(NamedTuple):
+    """One row per fill of a forced order (``cnt[N_EV]`` rows)."""
+
+    step: np.ndarray  #: int32: step index
+    pos: np.ndarray  #: int32: position index
+    qty: np.ndarray  #: float: base units filled
+    price: np.ndarray  #: float: fill price (USD)
+    code: np.ndarray  #: int16/int32: method, market and side (:func:`ev_code`)
+
+
+class Accounts(NamedTuple):
+    """Multi-asset cross accounts (see :func:`check_cross_accounts`)."""
+
+    pos: np.ndarray  #: int: the accounts' positions, account by account
+    start: np.ndarray  #: int (accounts + 1): account ``a``'s positions are ``pos[start[a]:start[a+1]]``
+    rho: np.ndarray  #: (3, accounts) float: rho at the epoch's start, rho at the last check, cooldown end (s)
+    ref: np.ndarray  #: float (markets + 1): the epoch's marks (USD), then 0 once started (-1 before)
+    hkey: np.ndarray  #: float: the heap's keys (epoch moves, fractions)
+    hidx: np.ndarray  #: int32: the heap's accounts
+    hbase: np.ndarray  #: int64 (2,): the heap's region
+    hn: np.ndarray  #: int64 (2,): the heap's size, the due list's length
+    batch: np.ndarray  #: int32: the due list (accounts, ascending)
+    mark: np.ndarray  #: float per account position: the mark at the account's last check (USD)
+
+
+class Heaps(NamedTuple):
+    """Per group, a binary min-heap of the positions opened during the run (longs keyed by
+    ``-LP``, shorts by ``LP``), all in one array: group ``g``'s region starts at ``base[g]``."""
+
+    key: np.ndarray  #: float: the keys (USD)
+    idx: np.ndarray  #: int32: the positions
+    base: np.ndarray  #: int64 (groups + 1): each group's region
+    n: np.ndarray  #: int64 per group: its heap's size
+
+
+class Pending(NamedTuple):
+    """Entry orders that open positions during the run when the mark reaches their trigger
+    (their ``entry``): per market, group ``2*m`` below the start price (descending), ``2*m + 1``
+    above (ascending)."""
+
+    idx: np.ndarray  #: int: the pending positions, group by group
+    size: np.ndarray  #: float: each order's size (base units)
+    start: np.ndarray  #: int64 per group: its first order
+    end: np.ndarray  #: int64 per group: one past its last
+    ptr: np.ndarray  #: int64 per group: its next order not yet fired
+
+
+class Timed(NamedTuple):
+    """Positions opened and closed at a time (observed mode; :func:`timed_step`)."""
+
+    op_idx: np.ndarray  #: int32: positions to open, ascending by time
+    op_time: np.ndarray  #: float: when (s)
+    op_size: np.ndarray  #: float: their size (base units)
+    cl_idx: np.ndarray  #: int32: positions to close, ascending by time
+    cl_time: np.ndarray  #: float: when (s)
+    ptrs: np.ndarray  #: int64 (2,): the next opening and the next close
+
+
+class FlowArrays(NamedTuple):
+    """The non-liquidation flows (:mod:`.flows`) and the observed mode's path."""
+
+    sched: np.ndarray  #: (steps, 2*assets) float: informed, then noise traders' signed USD per step
+    co_asset: np.ndarray  #: int64 per cohort: its asset
+    co: np.ndarray  #: (cohorts, 7) float: holdings (base units) or cash (USD) left, then its rates
+    st_price: np.ndarray  #: float: stop-loss triggers (USD), per asset sells descending, buys ascending
+    st_size: np.ndarray  #: float: their sizes (base units)
+    st_end: np.ndarray  #: (assets, 2) int64: one past each asset's last sell / buy stop
+    st_ptr: np.ndarray  #: (assets, 2) int64: each asset's next sell / buy stop
+    cmat: np.ndarray  #: (assets, assets) float: contagion, USD per unit log return of the leader
+    vsched: np.ndarray  #: (steps, markets) float: venue-level programmes' USD per step (no rows: none)
+    pin: np.ndarray  #: (steps, 3*assets) float: target index (USD; NaN free), the USD it took, timed USD
+
+
+class Records(NamedTuple):
+    """What the run records: per step and market, and per wave."""
+
+    rec: np.ndarray  #: (N_REC, steps, markets) float: mark, mid (USD), liquidated USD ... (``R_MARK`` ...)
+    waves_per_step: np.ndarray  #: int32 per step: its waves
+    wv_step: np.ndarray  #: int32 per wave: its step
+    wv_no: np.ndarray  #: int32 per wave: its number in the step (from 1)
+    wv_liq: np.ndarray  #: float per wave: USD of the liquidation orders it triggered
+    wv_depth: np.ndarray  #: float per wave: book USD within the mark move that triggered them
+
+
+class Engine(NamedTuple):
+    """Everything :func:`run_kernel` works on; ``cnt``: int64 (4,) counters ``N_EV``, ``N_ACT``,
+    ``N_WV`` and the run's ``STATUS``."""
+
+    rules: Rules
+    books: Books
+    pos: PositionArrays
+    sweep: Sweep
+    active: Active
+    events: EventLog
+    accounts: Accounts
+    pending: Pending
+    heaps: Heaps
+    timed: Timed
+    flows: FlowArrays
+    records: Records
+    cnt: np.ndarray
 
 
 # ---------------------------------------------------------------------------------- rule kernels
@@ -200,16 +440,19 @@ def max_line(x, m, nt, extra, rates, amounts):
 
 
 @jit
-def liquidation_price(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
-    """Tier-exact LP (USD) with the same arithmetic as :mod:`liqcascade.venues.margin`
-    (:func:`lp_rule`, called)."""
-    return lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f)
+def liquidation_price(s, q, e, coll, m, fixed_mm, rules):
+    """Tier-exact LP (USD) of ``q`` base units on side ``s`` (+1/-1) entered at ``e`` (USD) on
+    ``coll`` USD of collateral, market ``m`` (``fixed_mm``: maintenance on the entry value, Bybit
+    isolated), with the same arithmetic as :mod:`liqcascade.venues.margin` (:func:`lp_rule`,
+    called)."""
+    return lp_rule(s, q, e, coll, m, fixed_mm, rules)
 
 
 @jit_inline
-def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
+def lp_rule(s, q, e, coll, m, fixed_mm, rules):
     """:func:`liquidation_price`, inlined where it is called (the packing pass: a call with five
     arrays costs as much as the rule)."""
+    rates, amounts, caps, mkt_i, mkt_f = rules.rates, rules.amounts, rules.caps, rules.mkt_i, rules.mkt_f
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
@@ -268,8 +511,10 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rates, amounts, caps, mkt_i, mkt_f):
 
 
 @jit
-def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
-    """Maintenance margin (USD) at mark ``p`` (lines; contract tables by size)."""
+def maintenance_at(q, p, m, rules):
+    """Maintenance margin (USD) of ``q`` base units on market ``m`` at mark ``p`` (USD; lines;
+    contract tables by size)."""
+    rates, amounts, caps, mkt_i, mkt_f = rules.rates, rules.amounts, rules.caps, rules.mkt_i, rules.mkt_f
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
     if mkt_i[m, CONTRACTS] == 1:
@@ -279,8 +524,10 @@ def maintenance_at(q, p, m, rates, amounts, caps, mkt_i, mkt_f):
 
 
 @jit
-def step_size(q, p, m, v, caps, mkt_i, mkt_f, ven_i, ven_f):
-    """Base units one liquidation step closes (mirrors each rule book's ``liquidation_step``)."""
+def step_size(q, p, m, v, rules):
+    """Base units one liquidation step of ``q`` base units at mark ``p`` (USD) on market ``m`` of
+    venue ``v`` closes (mirrors each rule book's ``liquidation_step``)."""
+    caps, mkt_i, mkt_f, ven_i, ven_f = rules.caps, rules.mkt_i, rules.mkt_f, rules.ven_i, rules.ven_f
     kind = ven_i[v, STEP_KIND]
     if kind == 0:
         return q
@@ -309,8 +556,10 @@ def step_size(q, p, m, v, caps, mkt_i, mkt_f, ven_i, ven_f):
 
 
 @jit
-def liquidation_fee(notional, remaining, m, v, mkt_f, ven_i):
-    """Fee (USD) to the fund: none, a rate capped by what is left, or all that is left."""
+def liquidation_fee(notional, remaining, m, v, rules):
+    """Fee (USD) to the fund on a liquidation fill of ``notional`` USD with ``remaining`` USD of
+    equity left: none, a rate capped by what is left, or all that is left."""
+    mkt_f, ven_i = rules.mkt_f, rules.ven_i
     kind = ven_i[v, FEE_KIND]
     rem = remaining if remaining > 0.0 else 0.0
     if kind == 0:
@@ -322,14 +571,17 @@ def liquidation_fee(notional, remaining, m, v, mkt_f, ven_i):
 
 
 @jit
-def adl_key(s, q, e, mark, coll, m, v, rates, amounts, caps, mkt_i, mkt_f, ven_i):
-    """ADL ranking key (higher first; -inf when not profitable), as the rule books define it."""
+def adl_key(s, q, e, mark, coll, m, v, rules):
+    """ADL ranking key (higher first; -inf when not profitable), as the rule books define it, of
+    a position (side ``s``, ``q`` base units, entry ``e`` and collateral ``coll`` USD) at
+    ``mark`` (USD) on market ``m`` of venue ``v``."""
+    ven_i = rules.ven_i
     upnl = s * q * (mark - e)
     if not upnl > 0:
         return -np.inf
     kind = ven_i[v, ADL_KIND]
     if kind == 1:  # Binance
-        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        mm = maintenance_at(q, mark, m, rules)
         balance = coll + upnl
         pnl_pct = max(upnl, 0.0) / max(coll, 1.0)
         return pnl_pct * (mm / max(balance, 1e-12))
@@ -384,7 +636,7 @@ def walk_from(b, kappa, a_usd, usd, ua=-1.0):
         return 0.0, 0.0
     du = _walk_du(b, kappa, a_usd, ua, usd)
     if ua + du > MAX_WALK:
-        usd = b * MAX_WALK ** kappa - a_usd  # what lies beyond the last level fills at it
+        usd = b * MAX_WALK**kappa - a_usd  # what lies beyond the last level fills at it
         du = MAX_WALK - ua
     c = kappa / (kappa + 1.0)
     if ua > 0.0:
@@ -545,8 +797,7 @@ def fear_index(ast, glob):
 
 
 @jit_inline
-def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-               st_end, st_ptr, cmat, vsched, pin):
+def flows_stage(t, bk, rules, fl):
     """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
     walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
     previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
@@ -555,7 +806,12 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
 
     Observed mode (``pin`` has rows): first, every asset whose ``pin[t, a]`` (USD) is a number
     is traded to that index (:func:`pin_asset`); the signed USD it took is added to
-    ``pin[t, na + a]``: the flow the observed path implies beyond what the engine computes."""
+    ``pin[t, na + a]``: the flow the observed path implies beyond what the engine computes.
+
+    ``bk``: the :class:`Books`, ``rules``: the :class:`Rules`, ``fl``: the :class:`FlowArrays`."""
+    mst, vst, ast = bk
+    mkt_i, mkt_f, glob = rules.mkt_i, rules.mkt_f, rules.glob
+    sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, pin = fl
     dt = glob[DT]
     na = ast.shape[0]
     nm = mst.shape[0]
@@ -563,7 +819,7 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
         for a in range(na):
             target = pin[t, a]
             if target == target:
-                pin[t, na + a] += pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target)
+                pin[t, na + a] += pin_asset(bk, rules, a, target)
     # the fear index first, in a loop of its own (the assets' chains overlap; the
     # index does not move before the flows below are measured)
     fear_index(ast, glob)
@@ -604,12 +860,12 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
             usd += st_size[st_ptr[a, 1]] * idx
             st_ptr[a, 1] += 1
         if usd != 0.0:
-            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
+            asset_flow(bk, rules, a, usd)
     # venue-level programmes: one market's book only (``vsched`` has no rows when there are none)
     for m in range(nm if vsched.shape[0] > 0 else 0):
         usd = vsched[t, m]
         if usd != 0.0:
-            flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, 1.0 if usd > 0 else -1.0, abs(usd))
+            flow_fill(bk, rules, m, 1.0 if usd > 0 else -1.0, abs(usd))
     # what the informed flows above moved is measured here (FLOW_INDEX); the noise traders' flow
     # and the vaults' unwinding below are uninformed, like the forced flow of the waves
     update_index(mst, ast, mkt_i, mkt_f)
@@ -618,7 +874,7 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
     for a in range(na):
         usd = sched[t, na + a]
         if usd != 0.0:
-            asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd)
+            asset_flow(bk, rules, a, usd)
     # the liquidator vaults work off the positions they took over, a share VAULT_RHO a step
     rho = glob[VAULT_RHO]
     if rho > 0.0:
@@ -638,12 +894,14 @@ def flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co,
 
 
 @jit_inline
-def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
+def asset_flow(bk, rules, a, usd):
     """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
     proportion to the depth of the side it hits.  Each book gets the same USD per unit of its
     depth ``B``, so books not yet walked on that side in this step whose profiles have the same
     shape (``kappa``, touch) move by the same fraction: that walk is computed once, in units of
     ``B``, for all of them."""
+    mst, ast = bk.mst, bk.ast
+    mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
     nm = mst.shape[0]
     d = 1.0 if usd > 0 else -1.0
     total = 0.0
@@ -673,15 +931,16 @@ def asset_flow(mst, vst, ast, mkt_i, mkt_f, ven_f, a, usd):
         v_usd = abs(usd) * b / total
         if not shared:
             u, avg = walk_market(mst, mkt_f, m, d, v_usd)
-        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+        flow_book(bk, rules, m, d, v_usd, u, avg)
 
 
 @jit
-def flow_fill(mst, vst, mkt_i, mkt_f, ven_f, m, d, v_usd):
+def flow_fill(bk, rules, m, d, v_usd):
     """A flow's market order of ``v_usd`` USD (at mid) in direction ``d`` walks market ``m``'s
     book (:func:`flow_book`)."""
+    mst, mkt_f = bk.mst, rules.mkt_f
     u, avg = walk_market(mst, mkt_f, m, d, v_usd)
-    flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg)
+    flow_book(bk, rules, m, d, v_usd, u, avg)
 
 
 @jit_forceinline
@@ -691,11 +950,11 @@ def cum_unit(u, kappa, u0, pw):
     ``u0``, ``X0 = pw``; ``u**kappa`` beyond)."""
     if u0 > 0.0 and u <= u0:
         return pw * u / u0
-    return u ** kappa
+    return u**kappa
 
 
 @jit_inline
-def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
+def pin_asset(bk, rules, a, target):
     """Observed mode: market orders that take asset ``a``'s index to ``target`` (USD) at the
     start of a step.  Every book of the asset (perpetuals and spot, all fresh at the step's
     start) is walked by the USD its own profile holds within the move ``u = |target/index - 1|``
@@ -705,6 +964,8 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
     (:func:`flow_book`, :func:`spot_fill`): money is conserved.  A move beyond 50 % in one step
     is taken as 50 % (no real bar moves so far in a second; the next step goes on from there).
     Returns the signed USD (at mid) traded: + bought, - sold."""
+    mst, ast = bk.mst, bk.ast
+    mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
     idx = ast[a, INDEX]
     if not (target > 0.0) or not (idx > 0.0) or target == idx:
         return 0.0
@@ -722,7 +983,7 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
         if v_usd <= 0.0:
             continue
         uu, avg = walk_market(mst, mkt_f, m, d, v_usd)
-        flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, uu, avg)
+        flow_book(bk, rules, m, d, v_usd, uu, avg)
         total += v_usd
     if ast[a, SP_DEPTH1] > 0.0:
         if d > 0:
@@ -738,16 +999,17 @@ def pin_asset(mst, vst, ast, mkt_i, mkt_f, ven_f, a, target):
 
 
 @jit_inline
-def flow_book(mst, vst, mkt_i, ven_f, m, d, v_usd, u, avg):
+def flow_book(bk, rules, m, d, v_usd, u, avg):
     """Book a flow's walk of ``v_usd`` (USD at mid) in direction ``d`` on market ``m``
     (:func:`walk_market`'s move ``u`` and average distance ``avg``, nothing moved since): the
     flow party pays the taker fee to the venue; liquidity providers take the other side."""
+    mst, vst = bk.mst, bk.vst
     mid = mst[m, MID]
     base = v_usd / mid
     commit_walk(mst, m, d, v_usd, u)
     price = mid * (1.0 + d * avg)
-    v = mkt_i[m, VENUE]
-    fee = base * price * ven_f[v, TAKER]
+    v = rules.mkt_i[m, VENUE]
+    fee = base * price * rules.ven_f[v, TAKER]
     mst[m, FLOW_INV] += d * base
     mst[m, FLOW_CASH] -= d * base * price + fee
     mst[m, LP_INV] -= d * base
@@ -783,7 +1045,21 @@ def prices_step(mst, ast, mkt_i, mkt_f, glob):
 
 @jit_inline
 def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
-    """Market makers' response, realised volatility, fear EMA, peaks and the step's records."""
+    """Stage 4 of step ``t``: the market makers' response (:func:`market_makers`), resilience
+    (:func:`resilience`), the indices' peaks and slow averages (:func:`index_memory`) and the
+    step's records (:func:`record_step`)."""
+    market_makers(mst, mkt_f, glob)
+    resilience(mst, ast, mkt_i, mkt_f, glob)
+    index_memory(ast, glob)
+    record_step(t, mst, vst, ast, mkt_i, rec)
+
+
+@jit_inline
+def market_makers(mst, mkt_f, glob):
+    """Realised volatility (an EMA of the squared one-step log return of each mid) and the market
+    makers' depth response: each book's depth multiplier ``MULT`` falls at once to
+    ``1/(1 + stress)`` (at least ``MIN_MULT``), stress from the volatility ratio over calm and
+    the step's liquidations per unit of depth, and refills toward it at ``REFILL_RHO`` a step."""
     # the variances first, in a loop of their own: the books' returns are independent and overlap
     for m in range(mst.shape[0]):
         r = log_ratio(mst[m, MID], mst[m, STEP_MID])
@@ -793,8 +1069,10 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
         vr = mst[m, VAR] / glob[CALM_VAR]
-        stress = glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0) \
+        stress = (
+            glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0)
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
+        )
         target = 1.0 / (1.0 + stress)
         if target < glob[MIN_MULT]:
             target = glob[MIN_MULT]
@@ -802,6 +1080,12 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
             mst[m, MULT] = target
         else:
             mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
+
+
+@jit_inline
+def resilience(mst, ast, mkt_i, mkt_f, glob):
+    """The fair price keeps part of the step's index move, the index closes a share of its gap to
+    it (below); then the index and the marks at the new mids."""
     # resilience: a fraction PERM_THETA of the step's trading-induced (log) index move is permanent
     # (the fair price follows it); the rest decays, each step the index closes RESIL_RHO of its
     # gap to the fair price (mids scale together, keeping each venue's basis)
@@ -813,10 +1097,11 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         theta = glob[PERM_THETA]
         move = idx / ast[a, STEP_INDEX]
         if glob[PERM_FLOW] == theta:
-            ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move ** theta)  # x**1 = x, x**0 = 1
+            ast[a, FAIR] *= move if theta == 1.0 else (1.0 if theta == 0.0 else move**theta)  # x**1 = x, x**0 = 1
         else:
-            ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] \
-                * (idx / ast[a, FLOW_INDEX]) ** theta
+            ast[a, FAIR] *= (ast[a, FLOW_INDEX] / ast[a, STEP_INDEX]) ** glob[PERM_FLOW] * (
+                idx / ast[a, FLOW_INDEX]
+            ) ** theta
         target = idx + (ast[a, FAIR] - idx) * glob[RESIL_RHO]
         k = target / idx
         if k != 1.0:
@@ -828,10 +1113,23 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
         ast[a, LAST_MOVE] = target / ast[a, STEP_INDEX]
     update_index(mst, ast, mkt_i, mkt_f)
     update_marks(mst, ast, mkt_i)
+
+
+@jit_inline
+def index_memory(ast, glob):
+    """Each index's running peak (USD; drawdowns, cohorts) and slow average (USD; an EMA at
+    ``FEAR_A`` a step, the fear index's reference)."""
     for a in range(ast.shape[0]):
         if ast[a, INDEX] > ast[a, PEAK]:
             ast[a, PEAK] = ast[a, INDEX]
         ast[a, SLOW] += glob[FEAR_A] * (ast[a, INDEX] - ast[a, SLOW])
+
+
+@jit_inline
+def record_step(t, mst, vst, ast, mkt_i, rec):
+    """Step ``t``'s records per market (``rec[R_*, t, m]``): mark, mid, liquidated USD per side,
+    open interest (USD at the mark), the venue's fund, ADL and bad debt (USD), the depth
+    multiplier and the index."""
     for m in range(mst.shape[0]):
         v = mkt_i[m, VENUE]
         mark = mst[m, MARK]
@@ -849,6 +1147,8 @@ def end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec):
 
 @jit_inline
 def start_of_step(mst, ast):
+    """Start a step: the step's reference index and mids, the previous marks, and this step's
+    book use (USD walked and distance reached per side), liquidations and ADL set to zero."""
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
         ast[a, SP_CONS_BID] = 0.0
@@ -875,23 +1175,25 @@ def ev_code(method, m, s):
 
 
 @jit
-def log_event(t, i, q, price, code, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
-    """Log a fill of ``q`` (base units) of position ``i`` at ``price`` (USD); ``code``: its
-    :func:`ev_code` (method, market, side)."""
+def log_event(t, i, q, price, code, ev, cnt):
+    """Log a fill of ``q`` (base units) of position ``i`` at ``price`` (USD) in step ``t`` in the
+    :class:`EventLog` ``ev``; ``code``: its :func:`ev_code` (method, market, side)."""
     k = cnt[N_EV]
-    if k >= ev_step.shape[0]:
+    if k >= ev.step.shape[0]:
         cnt[STATUS] = EVENTS_FULL
         return
-    ev_step[k] = t
-    ev_pos[k] = i
-    ev_qty[k] = q
-    ev_price[k] = price
-    ev_codes[k] = code
+    ev.step[k] = t
+    ev.pos[k] = i
+    ev.qty[k] = q
+    ev.price[k] = price
+    ev.code[k] = code
     cnt[N_EV] = k + 1
 
 
 @jit
 def book_liq(mst, m, s, q, usd):
+    """Book a forced fill of ``q`` base units (``usd`` USD) of a position on side ``s`` of market
+    ``m``: traded and liquidated USD, open interest."""
     mst[m, TRADED] += usd
     if s > 0:
         mst[m, LIQ_L] += usd
@@ -902,12 +1204,14 @@ def book_liq(mst, m, s, q, usd):
 
 
 @jit
-def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    """Move position ``j`` into the active set (or update its cooldown there) and widen its
-    group's bound (``bound[2*market + short]``: the highest LP of the group's active longs, the
-    lowest of its shorts), so that a wave scans the active set for a group only when the mark
-    crosses that bound."""
-    g = 2 * mkt[j] + (0 if side[j] > 0 else 1)
+def make_active(j, cool, pos, act, cnt):
+    """Move position ``j`` into the active set (or update its cooldown there, ``cool``: its end,
+    s; negative keeps the one it has) and widen its group's bound (``act.bound[2*market + short]``:
+    the highest LP of the group's active longs, the lowest of its shorts), so that a wave scans
+    the active set for a group only when the mark crosses that bound."""
+    side, lp, flag = pos.side, pos.lp, pos.flag
+    bound = act.bound
+    g = 2 * pos.mkt[j] + (0 if side[j] > 0 else 1)
     if side[j] > 0:
         if lp[j] > bound[g]:
             bound[g] = lp[j]
@@ -915,53 +1219,59 @@ def make_active(j, cool, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
         bound[g] = lp[j]
     if flag[j] == F_ACTIVE:
         if cool >= 0.0:  # a negative cooldown keeps the one it has
-            act_cool[slot_of[j]] = cool
+            act.cool[act.slot_of[j]] = cool
         return
     if cool < 0.0:
         cool = 0.0
     k = cnt[N_ACT]
-    if k >= act_idx.shape[0]:
+    if k >= act.idx.shape[0]:
         cnt[STATUS] = ACTIVE_FULL
         return
-    act_idx[k] = j
-    slot_of[j] = k
-    act_cool[k] = cool
+    act.idx[k] = j
+    act.slot_of[j] = k
+    act.cool[k] = cool
     cnt[N_ACT] = k + 1
     flag[j] = F_ACTIVE
 
 
 @jit
-def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-        mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
+def adl(i, q_adl, px, t_now, pos, sweep, mst, rules, act, cnt):
     """Close ``q_adl`` base units of position ``i`` at ``px`` (USD: the ADL price, see
     :func:`close_whole`) against profitable opposite positions of its market (queue by key, or
     pro rata by size).  Returns the size closed."""
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
+    side, size, entry, margin, flag = pos.side, pos.size, pos.entry, pos.margin, pos.flag
+    order = sweep.order
+    adl_rank, adl_state = act.adl_rank, act.adl_state
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
     s = float(side[i])
     g = 2 * m + (1 if s > 0 else 0)  # opposite side's group
     mark = mst[m, MARK]
     done = 0.0
-    if glob[ADL_PRO_RATA] > 0.5:
+    if rules.glob[ADL_PRO_RATA] > 0.5:
         total = 0.0
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
-                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+            if (
+                size[j] > 0.0
+                and flag[j] != F_ACCOUNT
+                and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules) > -np.inf
+            ):
                 total += size[j]
         if total <= 0.0:
             return 0.0
         want = min(q_adl, total)
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
-            if size[j] > 0.0 and flag[j] != F_ACCOUNT and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates,
-                                         amounts, caps, mkt_i, mkt_f, ven_i) > -np.inf:
+            if (
+                size[j] > 0.0
+                and flag[j] != F_ACCOUNT
+                and adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules) > -np.inf
+            ):
                 a = want * size[j] / total
                 if a > size[j]:
                     a = size[j]
-                done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag,
-                                            mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool,
-                                            slot_of, bound, adl_rank, adl_state, cnt)
+                done += reduce_counterparty(j, a, px, pos, mst, rules, act, cnt)
         return done
     # the queue: ranked once per wave and group (the first time the wave needs it), then taken
     # from the top (the ranking is built in place, only when ADL happens)
@@ -969,11 +1279,10 @@ def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
         # adl_rank rows: 0 position index, 1 minus its key; sorted by (row 1, row 0), so ties in the
         # key go to the lower position index
         k = 0
-        for p in range(grp_start[g], grp_end[g]):
+        for p in range(sweep.grp_start[g], sweep.grp_end[g]):
             j = order[p]
             if size[j] > 0.0 and flag[j] != F_ACCOUNT:
-                key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rates, amounts, caps,
-                              mkt_i, mkt_f, ven_i)
+                key = adl_key(float(side[j]), size[j], entry[j], mark, margin[j], m, v, rules)
                 if key > -np.inf:
                     adl_rank[0, k] = j
                     adl_rank[1, k] = -key
@@ -989,18 +1298,18 @@ def adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, ord
             adl_state[3] += 1
             continue
         a = min(size[j], q_adl - done)
-        done += reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst,
-                                    rates, amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound,
-                                    adl_rank, adl_state, cnt)
+        done += reduce_counterparty(j, a, px, pos, mst, rules, act, cnt)
         if size[j] <= 0.0:
             adl_state[3] += 1
     return done
 
 
 @jit
-def reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, mst, rates,
-                        amounts, caps, mkt_i, mkt_f, ven_i, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt):
-    m = mkt[j]
+def reduce_counterparty(j, a, px, pos, mst, rules, act, cnt):
+    """ADL: close ``a`` base units of the opposite position ``j`` at ``px`` (USD); what is left
+    gets a new LP and goes to the active set.  Returns the size closed."""
+    side, size, entry, margin = pos.side, pos.size, pos.entry, pos.margin
+    m = pos.mkt[j]
     sj = float(side[j])
     if a >= size[j] * (1.0 - 1e-12):  # no dust positions from pro-rata rounding
         a = size[j]
@@ -1014,13 +1323,13 @@ def reduce_counterparty(j, a, px, t_now, side, size, entry, margin, lp, mkt, mod
     else:
         mst[m, OI_S] -= a
     if size[j] > 0.0:
-        v = mkt_i[m, VENUE]
-        lp[j] = liquidation_price(sj, size[j], entry[j], margin[j], m,
-                                  ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0, rates, amounts, caps,
-                                  mkt_i, mkt_f)
-        make_active(j, -1.0, side, lp, mkt, flag, act_idx, act_cool, slot_of, bound, adl_rank, adl_state, cnt)
+        v = rules.mkt_i[m, VENUE]
+        pos.lp[j] = liquidation_price(
+            sj, size[j], entry[j], margin[j], m, rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules
+        )
+        make_active(j, -1.0, pos, act, cnt)
     else:
-        flag[j] = F_CLOSED
+        pos.flag[j] = F_CLOSED
     return a
 
 
@@ -1032,8 +1341,7 @@ def shortfall_at(mst, mkt_f, m, d, s, x, bp):
 
 
 @jit_inline
-def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-                mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt):
+def close_whole(t, t_now, i, bp, eq0, pos, sweep, bk, rules, act, ev, cnt):
     """Close all of position ``i`` (bankruptcy price ``bp``; ``eq0``: the equity behind it before
     its own PnL — its margin, or its account's equity without it): the whole size goes to the
     book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
@@ -1041,18 +1349,17 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
     (bisection) and ADL closes the rest at ``bp``, or where the venue says so (Hyperliquid) at
     the previous mark (``PREV_MARK``: the mark before the update that set off this wave).
     Books the fills into ``margin[i]``, the markets and the event log; leaves ``size[i]``, fees
-    and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book and their average price (USD).
-    ``act``: the active set and ADL queue arrays, ``ev``: the event log's; packed so that the call
-    has at most 30 arguments, which Numba can inline (a longer call is compiled as
-    ``f(*args)``): it is inlined into :func:`liquidate`, itself inlined into the step loop."""
-    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
-    s = float(side[i])
+    and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book
+    and their average price (USD).  Inlined into :func:`liquidate`, itself inlined into the step
+    loop."""
+    mst, vst = bk.mst, bk.vst
+    mkt_f = rules.mkt_f
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
+    s = float(pos.side[i])
     d = -s
-    q = size[i]
-    e = entry[i]
+    q = pos.size[i]
+    e = pos.entry[i]
     # the walk of the whole size, kept to be committed if it all goes to the book
     mid = mst[m, MID]
     u_all, a_all = walk_market(mst, mkt_f, m, d, q * mid)
@@ -1072,40 +1379,39 @@ def close_whole(t, t_now, i, bp, eq0, side, size, entry, margin, lp, mkt, mode, 
         q_book = lo
     q_adl = q - q_book
     if q_adl > 1e-12 * q:
-        px = mst[m, PREV_MARK] if ven_i[v, ADL_AT_PREV_MARK] == 1 else bp
-        done = adl(i, q_adl, px, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                   grp_end, mst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound,
-                   adl_rank, adl_state, cnt)
+        px = mst[m, PREV_MARK] if rules.ven_i[v, ADL_AT_PREV_MARK] == 1 else bp
+        done = adl(i, q_adl, px, t_now, pos, sweep, mst, rules, act, cnt)
         q_book = q - done
         if q_book <= 1e-9 * q:  # what the ADL sums left over is rounding, not an order
             q_book = 0.0
         if done > 0.0:
-            margin[i] += s * done * (px - e)
+            pos.margin[i] += s * done * (px - e)
             mst[m, ADL_USD] += done * px
             book_liq(mst, m, s, done, done * px)
-            log_event(t, i, done, px, ev_code(ADL, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, done, px, ev_code(ADL, m, s), ev, cnt)
     if q_book > 0.0:
         if q_book == q:  # the walk above, nothing moved since (what fill() would compute again)
             commit_walk(mst, m, d, q * mid, u_all)
         else:
             f = fill(mst, mkt_f, m, d, q_book)
-        margin[i] += s * q_book * (f - e)
+        pos.margin[i] += s * q_book * (f - e)
         mst[m, LP_INV] += s * q_book
         mst[m, LP_CASH] -= s * q_book * f
         book_liq(mst, m, s, q_book, q_book * f)
-        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+        log_event(t, i, q_book, f, ev_code(BOOK, m, s), ev, cnt)
     return q_book, f
 
 
 @jit_inline
-def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end,
-              mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act, cnt, ev):
-    """One liquidation step of position ``i`` by its venue's procedure (``act``, ``ev``: as in
-    :func:`close_whole`; inlined into the step loop)."""
-    act_idx, act_cool, slot_of, bound, adl_rank, adl_state = act
-    ev_step, ev_pos, ev_qty, ev_price, ev_codes = ev
-    m = mkt[i]
-    v = mkt_i[m, VENUE]
+def liquidate(i, t, t_now, pos, sweep, bk, rules, act, ev, cnt):
+    """One liquidation step of position ``i`` in step ``t`` (``t_now`` s) by its venue's procedure:
+    backstop takeover, a partial step, or a full close (:func:`close_whole`); inlined into the
+    step loop."""
+    side, size, entry, margin = pos.side, pos.size, pos.entry, pos.margin
+    mst, vst = bk.mst, bk.vst
+    ven_i, ven_f = rules.ven_i, rules.ven_f
+    m = pos.mkt[i]
+    v = rules.mkt_i[m, VENUE]
     s = float(side[i])
     d = -s
     q = size[i]
@@ -1118,41 +1424,40 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
     eq_mark = mg + s * q * (mark - e)
     # backstop takeover at the bankruptcy price
     if ven_f[v, BACKSTOP_FRAC] > 0.0:
-        mm = maintenance_at(q, mark, m, rates, amounts, caps, mkt_i, mkt_f)
+        mm = maintenance_at(q, mark, m, rules)
         if eq_mark < ven_f[v, BACKSTOP_FRAC] * mm:
             margin[i] = mg + s * q * (bp - e)
             size[i] = 0.0
-            flag[i] = F_CLOSED
+            pos.flag[i] = F_CLOSED
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * bp
             book_liq(mst, m, s, q, q * bp)
-            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, q, bp, ev_code(BACKSTOP, m, s), ev, cnt)
             return
-    step = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f)
+    step = step_size(q, mark, m, v, rules)
     if step < q and eq_mark > 0.0:
-        f = fill(mst, mkt_f, m, d, step)
+        f = fill(mst, rules.mkt_f, m, d, step)
         pnl = s * step * (f - e)
         rem = (step / q) * mg + pnl
-        fee = liquidation_fee(step * f, rem, m, v, mkt_f, ven_i)
+        fee = liquidation_fee(step * f, rem, m, v, rules)
         margin[i] = mg + pnl - fee
         vst[v, FUND] += fee
         size[i] = q - step
         mst[m, LP_INV] += s * step
         mst[m, LP_CASH] -= s * step * f
         book_liq(mst, m, s, step, step * f)
-        log_event(t, i, step, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
-        lp[i] = liquidation_price(s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[i] == 0,
-                                  rates, amounts, caps, mkt_i, mkt_f)
-        make_active(i, t_now + ven_f[v, COOLDOWN], side, lp, mkt, flag, act_idx, act_cool, slot_of, bound,
-                    adl_rank, adl_state, cnt)
+        log_event(t, i, step, f, ev_code(BOOK, m, s), ev, cnt)
+        pos.lp[i] = liquidation_price(
+            s, size[i], e, margin[i], m, ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[i] == 0, rules
+        )
+        make_active(i, t_now + ven_f[v, COOLDOWN], pos, act, cnt)
         return
     # full close: to the book, or in part to ADL when the fund cannot cover the shortfall
-    q_book, f = close_whole(t, t_now, i, bp, mg, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act, ev, cnt)
+    q_book, f = close_whole(t, t_now, i, bp, mg, pos, sweep, bk, rules, act, ev, cnt)
     if q_book > 0.0:
         eq = margin[i]
         if eq > 0.0:
-            fee = liquidation_fee(q_book * f, eq, m, v, mkt_f, ven_i)
+            fee = liquidation_fee(q_book * f, eq, m, v, rules)
             margin[i] -= fee
             vst[v, FUND] += fee
     if margin[i] < 0.0:
@@ -1163,13 +1468,11 @@ def liquidate(i, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order
         if margin[i] < 0.0:
             mst[m, BAD_DEBT] += -margin[i]
     size[i] = 0.0
-    flag[i] = F_CLOSED
+    pos.flag[i] = F_CLOSED
 
 
 @jit
-def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt, mode, flag, order,
-                     grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob, act_idx, act_cool,
-                     slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Close position ``i`` of multi-asset cross account ``a`` whole, as :func:`liquidate` closes
     a lone one.  Its bankruptcy price is where the account's equity is zero, ``bp = e - s*rest/q``
     with ``rest`` the account's wallet (realised PnL included) plus the other open positions'
@@ -1178,22 +1481,21 @@ def close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin
     then the book takes the largest part whose deficit the fund covers, and ADL closes the rest
     against the market's profitable opposite positions at ``bp``.  The account's balance is
     settled once it is closed (:func:`liquidate_account`).  Returns the USD filled on the book."""
+    side, size, entry, margin, mkt = pos.side, pos.size, pos.entry, pos.margin, pos.mkt
+    mst = bk.mst
     s = float(side[i])
     q = size[i]
     e = entry[i]
     rest = 0.0
-    for k in range(mc_start[a], mc_start[a + 1]):
-        j = mc_pos[k]
+    for k in range(acc.start[a], acc.start[a + 1]):
+        j = acc.pos[k]
         rest += margin[j]
         if j != i and size[j] > 0.0:
             rest += side[j] * size[j] * (mst[mkt[j], MARK] - entry[j])
     bp = e - s * rest / q
     if bp < 0:  # a long in an account without equity, or a short behind a deficit over its notional
         bp = 0.0
-    q_book, f = close_whole(t, t_now, i, bp, rest, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                            grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, glob,
-                            (act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
-                            (ev_step, ev_pos, ev_qty, ev_price, ev_codes), cnt)
+    q_book, f = close_whole(t, t_now, i, bp, rest, pos, sweep, bk, rules, act, ev, cnt)
     size[i] = 0.0
     return q_book * f
 
@@ -1208,22 +1510,24 @@ ACC_OPEN, ACC_CLOSED, ACC_PARTIAL, ACC_COOLING = 0, 1, 2, 3
 
 
 @jit
-def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp, mkt, mode, flag, order,
-                      grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx,
-                      act_cool, slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Check one multi-asset cross account at the marks; liquidate it if its equity is at or
-    below its maintenance margin and it is not cooling down (``mc_rho[2, a]``: until when, s).
+    below its maintenance margin and it is not cooling down (``acc.rho[2, a]``: until when, s).
 
     The venue's backstop takes the account over whole below its share of the maintenance margin
     (Hyperliquid: 2/3).  Otherwise its positions go to their books by the venue's step rule, as a
     lone position's would (the next lower tier, two tiers down, 20 % above a notional; a position
     the rule closes whole closes whole), while the account's equity at the marks is positive,
     and whole when it is not; a whole close is :func:`close_in_account`'s (what the venue's fund
-    cannot cover goes to ADL at the position's bankruptcy price in the account).  After a partial step the account cools down for the venue's
-    cooldown; the fee is the venue's rule on the closed part's share of the remaining equity (by
-    notional at the marks).  Returns ``(status, slack, exposure)``: ``ACC_*``, ``slack = equity -
-    MM`` and ``exposure = sum q*mark*(1 + highest maintenance rate)``, the most the slack can lose
-    per unit of relative mark move."""
+    cannot cover goes to ADL at the position's bankruptcy price in the account).  After a partial
+    step the account cools down for the venue's cooldown; the fee is the venue's rule on the
+    closed part's share of the remaining equity (by notional at the marks).  Returns ``(status,
+    slack, exposure)``: ``ACC_*``, ``slack = equity - MM`` and ``exposure = sum q*mark*(1 +
+    highest maintenance rate)``, the most the slack can lose per unit of relative mark move."""
+    side, size, entry, margin, mkt = pos.side, pos.size, pos.entry, pos.margin, pos.mkt
+    mst, vst = bk.mst, bk.vst
+    mkt_f, ven_f = rules.mkt_f, rules.ven_f
+    mc_pos, mc_start = acc.pos, acc.start
     equity = 0.0
     mm = 0.0
     exposure = 0.0
@@ -1235,17 +1539,17 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             m = mkt[i]
             mark = mst[m, MARK]
             equity += side[i] * size[i] * (mark - entry[i])
-            mm += maintenance_at(size[i], mark, m, rates, amounts, caps, mkt_i, mkt_f)
+            mm += maintenance_at(size[i], mark, m, rules)
             exposure += size[i] * mark * (1.0 + mkt_f[m, RMAX])
             n_open += 1
     if n_open == 0:
         return ACC_OPEN, np.inf, 0.0
     if equity > mm:
         return ACC_OPEN, equity - mm, exposure
-    if t_now < mc_rho[2, a]:
+    if t_now < acc.rho[2, a]:
         return ACC_COOLING, equity - mm, exposure
     first = mc_pos[mc_start[a]]
-    v = mkt_i[mkt[first], VENUE]
+    v = rules.mkt_i[mkt[first], VENUE]
     # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the maintenance
     # margin): the liquidator vault takes every position over at its mark and the account's
     # remaining equity with them (the maintenance margin is not returned; a negative equity is the
@@ -1273,25 +1577,23 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             mst[m, VAULT_INV] += s * q
             vst[v, VAULT_CASH] -= s * q * mark
             book_liq(mst, m, s, q, usd)
-            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, q, mark, ev_code(BACKSTOP, m, s), ev, cnt)
             size[i] = 0.0
         else:
-            x = step_size(q, mark, m, v, caps, mkt_i, mkt_f, ven_i, ven_f) if steps else q
+            x = step_size(q, mark, m, v, rules) if steps else q
             open_usd += usd
             closed_usd += x * mark
             if x >= q:
-                fee_cap += close_in_account(t, t_now, i, a, mc_pos, mc_start, side, size, entry, margin, lp, mkt,
-                                            mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
-                                            mkt_i, mkt_f, ven_i, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                            adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt) \
-                    * mkt_f[m, FEE_RATE]
+                fee_cap += (
+                    close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt) * mkt_f[m, FEE_RATE]
+                )
                 continue
             f = fill(mst, mkt_f, m, -s, x)
             margin[i] += s * x * (f - entry[i])
             mst[m, LP_INV] += s * x
             mst[m, LP_CASH] -= s * x * f
             book_liq(mst, m, s, x, x * f)
-            log_event(t, i, x, f, ev_code(BOOK, m, s), ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+            log_event(t, i, x, f, ev_code(BOOK, m, s), ev, cnt)
             fee_cap += x * f * mkt_f[m, FEE_RATE]
             size[i] = q - x
             stays = True
@@ -1303,13 +1605,13 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
             margin[mc_pos[k]] = 0.0
         vst[v, VAULT_CASH] += left
         return ACC_CLOSED, np.inf, 0.0
-    kind = ven_i[v, FEE_KIND]
+    kind = rules.ven_i[v, FEE_KIND]
     if stays:  # a partial step: the account stays, cooling down
         rem = max(left, 0.0) * (closed_usd / open_usd)
         fee = 0.0 if kind == 0 else (rem if kind == 2 else min(fee_cap, rem))
         margin[first] -= fee
         vst[v, FUND] += fee
-        mc_rho[2, a] = t_now + ven_f[v, COOLDOWN]
+        acc.rho[2, a] = t_now + ven_f[v, COOLDOWN]
         return ACC_PARTIAL, -np.inf, 0.0
     if left > 0.0:
         fee = 0.0 if kind == 0 else (left if kind == 2 else min(fee_cap, left))
@@ -1325,20 +1627,21 @@ def liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, 
 
 
 @jit
-def remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst):
+def remember_marks(a, acc, mkt, mst):
     """Keep the marks account ``a`` was checked at (per position) and its rho then (row 1)."""
-    mc_rho[1, a] = mc_rho[0, a]
-    for k in range(mc_start[a], mc_start[a + 1]):
-        mc_mark[k] = mst[mkt[mc_pos[k]], MARK]
+    acc.rho[1, a] = acc.rho[0, a]
+    for k in range(acc.start[a], acc.start[a + 1]):
+        acc.mark[k] = mst[mkt[acc.pos[k]], MARK]
 
 
 @jit_inline
-def accounts_move(mst, mc_ref):
+def accounts_move(mst, acc):
     """The largest relative move of any mark since the multi-asset accounts' epoch started
-    (``mc_ref[:nm]``: its marks; inf before the first epoch).  The step loop computes it once a
+    (``acc.ref[:nm]``: its marks; inf before the first epoch).  The step loop computes it once a
     wave and calls :func:`check_cross_accounts` only when it has something to do (a new epoch,
-    accounts on the due list, or the heap's first key reached): that call with dozens of arrays
-    costs more than the test."""
+    accounts on the due list, or the heap's first key reached): that call costs more than the
+    test."""
+    mc_ref = acc.ref
     nm = mst.shape[0]
     if mc_ref[nm] < 0.0:
         return np.inf
@@ -1351,36 +1654,32 @@ def accounts_move(mst, mc_ref):
 
 
 @jit_inline
-def due_accounts_unmoved(mst, mkt, mc_pos, mc_start, mc_rho, mc_batch, mc_hn, mc_mark):
+def due_accounts_unmoved(mst, mkt, acc):
     """True when every account on the due list passes :func:`check_cross_accounts`' first test
     (its markets' marks have moved less than its rho at its last check): that call would then
     change nothing, and the step loop skips it.  Most waves with accounts on the due list are
-    such waves, and the call with dozens of arrays cost ~10 ms of the benchmark's 86,400 steps."""
-    for k in range(mc_hn[1]):
-        if not account_within_rho(mc_batch[k], mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+    such waves, and the call cost ~10 ms of the benchmark's 86,400 steps."""
+    for k in range(acc.hn[1]):
+        if not account_within_rho(acc.batch[k], mst, mkt, acc):
             return False
     return True
 
 
 @jit_inline
-def account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+def account_within_rho(a, mst, mkt, acc):
     """The move of account ``a``'s marks since its last check (per position's market, at the
     marks then) bounds its slack's fall exactly as rho does: below its rho there, it cannot be
     liquidated yet."""
     moved = 0.0
-    for kk in range(mc_start[a], mc_start[a + 1]):
-        x = abs(mst[mkt[mc_pos[kk]], MARK] / mc_mark[kk] - 1.0)
+    for kk in range(acc.start[a], acc.start[a + 1]):
+        x = abs(mst[mkt[acc.pos[kk]], MARK] / acc.mark[kk] - 1.0)
         if x > moved:
             moved = x
-    return moved * (1.0 + 1e-9) < mc_rho[1, a]
+    return moved * (1.0 + 1e-9) < acc.rho[1, a]
 
 
 @jit
-def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn, mc_batch,
-                         mc_mark,
-                         side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts,
-                         caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank, adl_state,
-                         ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt):
+def check_cross_accounts(t, t_now, delta, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Multi-asset cross accounts at the wave's marks, in account order: an account whose equity
     (wallet + unrealised PnL of all its positions) is at or below the sum of their maintenance
     margins is liquidated by :func:`liquidate_account` (its positions in ascending position
@@ -1401,7 +1700,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     yet), checks fully those that fail, closes or re-keys them, and sends back to the heap those
     whose new key lies beyond the move.  A move beyond ``EPOCH_BAND`` starts a new epoch, so only
     accounts with ``rho <= EPOCH_BAND`` enter the heap.
-    ``mc_ref[:nm]`` holds ``P_E`` and ``mc_ref[nm]`` is 0 once the first epoch has started (-1
+    ``acc`` (:class:`Accounts`; ``mc_*`` below: its fields): ``mc_ref[:nm]`` holds ``P_E`` and ``mc_ref[nm]`` is 0 once the first epoch has started (-1
     before).  ``mc_rho[0]``: each account's rho at the epoch's start (a lower bound of it for
     accounts not looked at then; inf once closed; 0 while partly liquidated or cooling down, when
     it is checked fully every wave); ``mc_rho[1]``: its rho at its last check, and ``mc_mark`` the
@@ -1409,6 +1708,9 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     the heap (size ``mc_hn[0]``, region ``mc_hbase[0]:mc_hbase[1]``); ``mc_batch[:mc_hn[1]]``: the
     due list.  ``delta``: :func:`accounts_move` at this wave's marks.  Returns the number of
     accounts liquidated."""
+    mst, mkt = bk.mst, pos.mkt
+    mc_start, mc_rho, mc_ref, mc_batch = acc.start, acc.rho, acc.ref, acc.batch
+    mc_hkey, mc_hidx, mc_hbase, mc_hn = acc.hkey, acc.hidx, acc.hbase, acc.hn
     nm = mst.shape[0]
     n_acc = mc_start.shape[0] - 1
     n_liq = 0
@@ -1430,18 +1732,14 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
                 if rb > EPOCH_BAND:
                     mc_rho[0, a] = rb
                     continue
-            st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin,
-                                                lp, mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates,
-                                                amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool,
-                                                slot_of, bound, adl_rank, adl_state, ev_step, ev_pos, ev_qty,
-                                                ev_price, ev_codes, cnt)
+            st, slack, expo = liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt)
             if st == ACC_CLOSED or st == ACC_PARTIAL:
                 n_liq += 1
             if st == ACC_PARTIAL or st == ACC_COOLING:
                 mc_rho[0, a] = 0.0  # due at once: checked every wave until it is above its margin
             else:
                 mc_rho[0, a] = slack / expo * (1.0 - 1e-9) if expo > 0.0 else np.inf
-            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
+            remember_marks(a, acc, mkt, mst)
         for a in range(n_acc):
             rho = mc_rho[0, a]
             if rho <= EPOCH_BAND:  # checked (or bounded) at move 0: due once delta reaches rho
@@ -1466,14 +1764,11 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
     w = 0
     for k in range(nb):
         a = mc_batch[k]
-        if account_within_rho(a, mst, mkt, mc_pos, mc_start, mc_rho, mc_mark):
+        if account_within_rho(a, mst, mkt, acc):
             mc_batch[w] = a
             w += 1
             continue
-        st, slack, expo = liquidate_account(t, t_now, a, mc_pos, mc_start, mc_rho, side, size, entry, margin, lp,
-                                            mkt, mode, flag, order, grp_start, grp_end, mst, vst, rates, amounts, caps,
-                                            mkt_i, mkt_f, ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound,
-                                            adl_rank, adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
+        st, slack, expo = liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt)
         if st == ACC_CLOSED:
             n_liq += 1
             mc_rho[0, a] = np.inf
@@ -1485,7 +1780,7 @@ def check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_h
             w += 1
         elif expo > 0.0:
             rc = slack / expo * (1.0 - 1e-9)
-            remember_marks(a, mc_rho, mc_mark, mc_pos, mc_start, mkt, mst)
+            remember_marks(a, acc, mkt, mst)
             mc_rho[1, a] = rc
             # due when (delta' + delta)/(1 - delta) * (1 + 1e-9) reaches rc
             key = rc * (1.0 - delta) / (1.0 + 1e-9) - delta - 1e-12
@@ -1544,83 +1839,82 @@ def heap_pop(hp_key, hp_idx, hp_base, hp_n, g):
 
 
 @jit
-def open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end, pd_ptr,
-                 hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
-    """Send every pending entry order whose trigger the mark has reached (group ``2*m``: triggers
-    at or below the start price, descending, fire when ``mark <= trigger``; ``2*m + 1``: above,
-    ascending, fire when ``mark >= trigger``) to the market (:func:`enter_position`)."""
+def open_pending(bk, pos, pend, heaps, rules):
+    """Send every pending entry order (:class:`Pending`) whose trigger the mark has reached (group
+    ``2*m``: triggers at or below the start price, descending, fire when ``mark <= trigger``;
+    ``2*m + 1``: above, ascending, fire when ``mark >= trigger``) to the market
+    (:func:`enter_position`)."""
+    mst = bk.mst
     for m in range(mst.shape[0]):
         mark = mst[m, MARK]
         for up in range(2):
             g = 2 * m + up
-            p = pd_ptr[g]
-            while p < pd_end[g]:
-                j = pd_idx[p]
-                e = entry[j]
+            p = pend.ptr[g]
+            while p < pend.end[g]:
+                j = pend.idx[p]
+                e = pos.entry[j]
                 if (up == 0 and mark > e) or (up == 1 and mark < e):
                     break
-                enter_position(j, pd_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
-                               hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+                enter_position(j, pend.size[p], m, bk, pos, heaps, rules)
                 p += 1
-            pd_ptr[g] = p
+            pend.ptr[g] = p
 
 
 @jit_forceinline
-def enter_position(j, q, m, mst, vst, side, size, entry, margin, lp, mode, flag, hp_key, hp_idx, hp_base, hp_n,
-                   rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f):
+def enter_position(j, q, m, bk, pos, heaps, rules):
     """A pending position ``j`` of ``q`` base units opens on market ``m`` by a market order: it
     walks the book (a long buys, a short sells), the liquidity providers take the other side at
     the fill price, which becomes the position's entry; the taker fee comes out of its margin.
     Its LP is then computed by the venue's rule and it goes to its (market, side) heap (longs
     ``-LP``, shorts ``LP``).  Returns the fill price (USD)."""
-    v = mkt_i[m, VENUE]
+    mst, vst = bk.mst, bk.vst
+    side, margin, lp = pos.side, pos.margin, pos.lp
+    v = rules.mkt_i[m, VENUE]
     s = float(side[j])
-    f = fill(mst, mkt_f, m, s, q)
-    fee = q * f * ven_f[v, TAKER]
-    entry[j] = f
+    f = fill(mst, rules.mkt_f, m, s, q)
+    fee = q * f * rules.ven_f[v, TAKER]
+    pos.entry[j] = f
     margin[j] -= fee
     vst[v, FEE_INCOME] += fee
-    size[j] = q
-    flag[j] = F_OPENED
+    pos.size[j] = q
+    pos.flag[j] = F_OPENED
     mst[m, LP_INV] -= s * q
     mst[m, LP_CASH] += s * q * f
-    lp[j] = liquidation_price(s, q, f, margin[j], m, ven_i[v, FIXED_MM_ISO] == 1 and mode[j] == 0,
-                              rates, amounts, caps, mkt_i, mkt_f)
+    lp[j] = liquidation_price(s, q, f, margin[j], m, rules.ven_i[v, FIXED_MM_ISO] == 1 and pos.mode[j] == 0, rules)
     if s > 0:
         mst[m, OI_L] += q
-        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m, -lp[j], j)
+        heap_push(heaps.key, heaps.idx, heaps.base, heaps.n, 2 * m, -lp[j], j)
     else:
         mst[m, OI_S] += q
-        heap_push(hp_key, hp_idx, hp_base, hp_n, 2 * m + 1, lp[j], j)
+        heap_push(heaps.key, heaps.idx, heaps.base, heaps.n, 2 * m + 1, lp[j], j)
     mst[m, TRADED] += q * f
     mst[m, OPENED] += q * f
     return f
 
 
 @jit
-def timed_step(t, t_now, mst, vst, ast, pos, heaps, timed, rules, pin):
+def timed_step(t, t_now, bk, pos, heaps, timed, rules, pin):
     """Positions that open or close at a time (observed mode: the open interest's own rises and
     falls), at the start of the step, after the flows.
 
-    ``timed = (op_idx, op_time, op_size, cl_idx, cl_time, ptrs)``: positions to open, ascending
-    by time (s), with their size (base units), and positions to close, ascending by time; ``ptrs``
-    the two pointers.  An opening is :func:`enter_position`.  A close sells a long (buys back a
-    short) at the market: the fill's PnL less the taker fee goes to the position's margin (its
-    cash), the liquidity providers take the other side; a position that is not open (pending,
-    closed, liquidated) or is checked with its account (``F_ACCOUNT``), or whose equity at the
-    fill would be negative (it is the liquidation engine's), is left alone.  The signed USD
-    traded (+ bought) is added to ``pin[t, 2*na + asset]`` when ``pin`` has rows."""
+    ``timed`` (:class:`Timed`): positions to open, ascending by time (s), with their size (base
+    units), and positions to close, ascending by time, and the two pointers.  An opening is
+    :func:`enter_position`.  A close sells a long (buys back a short) at the market: the fill's
+    PnL less the taker fee goes to the position's margin (its cash), the liquidity providers
+    take the other side; a position that is not open (pending, closed, liquidated) or is checked
+    with its account (``F_ACCOUNT``), or whose equity at the fill would be negative (it is the
+    liquidation engine's), is left alone.  The signed USD traded (+ bought) is added to
+    ``pin[t, 2*na + asset]`` when ``pin`` has rows."""
+    mst, vst, ast = bk
     side, size, entry, margin, lp, mkt, mode, flag = pos
-    hp_key, hp_idx, hp_base, hp_n = heaps
     op_idx, op_time, op_size, cl_idx, cl_time, ptrs = timed
-    rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f = rules
+    mkt_i, mkt_f, ven_f = rules.mkt_i, rules.mkt_f, rules.ven_f
     na = ast.shape[0]
     p = ptrs[0]
     while p < op_idx.shape[0] and op_time[p] <= t_now:
         j = op_idx[p]
         m = mkt[j]
-        f = enter_position(j, op_size[p], m, mst, vst, side, size, entry, margin, lp, mode, flag,
-                           hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
+        f = enter_position(j, op_size[p], m, bk, pos, heaps, rules)
         if pin.shape[0] > 0:
             pin[t, 2 * na + mkt_i[m, ASSET]] += side[j] * op_size[p] * f
         p += 1
@@ -1670,6 +1964,7 @@ def pair_before(ka, ja, kb, jb):
 
 @jit
 def sift_pairs(key, idx, root, n):
+    """Sift ``root`` down the max-heap of pairs ``(key, idx)[:n]`` (:func:`heap_sort_pairs`)."""
     while True:
         c = 2 * root + 1
         if c >= n:
@@ -1697,6 +1992,7 @@ def heap_sort_pairs(key, idx, n):
 
 @jit
 def sift(a, root, n):
+    """Sift ``root`` down the max-heap ``a[:n]`` (:func:`heap_sort`)."""
     while True:
         c = 2 * root + 1
         if c >= n:
@@ -1721,6 +2017,7 @@ def heap_sort(a, n):
 
 @jit
 def insertion_sort(a, n):
+    """Sort ``a[:n]`` ascending in place (fast for short or nearly sorted runs)."""
     for k in range(1, n):
         x = a[k]
         j = k - 1
@@ -1731,180 +2028,247 @@ def insertion_sort(a, n):
 
 
 @jit
-def run_kernel(n_steps, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start, grp_end, ptr,
-               rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob, mst, vst, ast, sched,
-               co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step,
-               act_idx, act_cool, slot_of, bound, adl_rank, adl_state, trig, ev_step, ev_pos, ev_qty, ev_price, ev_codes,
-               wv_step, wv_no, wv_liq, wv_depth, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase, mc_hn,
-               mc_batch, mc_mark,
-               pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n, cnt, pin, timed):
-    """The whole run.  Arrays are modified in place; nothing is allocated inside the loop.
-    ``pin``: the observed mode's target index per step and asset and the USD it took
-    (:func:`flows_step`; no rows: free mode); ``timed``: positions opened and closed at a time
-    (:func:`timed_step`).
+def run_kernel(n_steps, eng):
+    """The whole run: ``n_steps`` steps of the model on the :class:`Engine` ``eng``, each in the
+    four stages of the module's docstring.  Arrays are modified in place; nothing is allocated
+    inside the loop.  ``eng.flows.pin``: the observed mode's target index per step and asset and
+    the USD it took (:func:`flows_stage`; no rows: free mode); ``eng.timed``: positions opened
+    and closed at a time (:func:`timed_step`).
 
     Returns with ``cnt[STATUS] != OK`` when a buffer is full (the caller grows it and reruns)."""
-    nm = mst.shape[0]
+    rules, bk, recs, cnt = eng.rules, eng.books, eng.records, eng.cnt
+    mst, vst, ast = bk
+    mkt_i, mkt_f, glob = rules.mkt_i, rules.mkt_f, rules.glob
     dt = glob[DT]
-    has_pending = pd_idx.shape[0] > 0
-    has_timed = timed[0].shape[0] > 0 or timed[3].shape[0] > 0
-    has_opened = has_pending or timed[0].shape[0] > 0  # positions opened during the run: in the heaps
+    has_timed = eng.timed.op_idx.shape[0] > 0 or eng.timed.cl_idx.shape[0] > 0
     for t in range(n_steps):
         t_now = t * dt
+        # 1. flows: scheduled, cohorts, stops, contagion (the observed mode's pin first); timed
+        #    openings and closes
         start_of_step(mst, ast)
-        flows_step(t, sched, mst, vst, ast, mkt_i, mkt_f, ven_f, glob, co_asset, co, st_price, st_size,
-                   st_end, st_ptr, cmat, vsched, pin)
+        flows_stage(t, bk, rules, eng.flows)
         if has_timed:
-            timed_step(t, t_now, mst, vst, ast, (side, size, entry, margin, lp, mkt, mode, flag),
-                       (hp_key, hp_idx, hp_base, hp_n), timed, (rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f), pin)
+            timed_step(t, t_now, bk, eng.pos, eng.heaps, eng.timed, rules, eng.flows.pin)
+        # 2. arbitrage, index, basis EMA, marks
         prices_step(mst, ast, mkt_i, mkt_f, glob)
-        wave = 0
-        while True:
-            n_total = 0
-            if has_pending:
-                open_pending(mst, vst, side, size, entry, margin, lp, mode, flag, pd_idx, pd_size, pd_start, pd_end,
-                             pd_ptr, hp_key, hp_idx, hp_base, hp_n, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f)
-            for m in range(nm):
-                mst[m, WAVE_L] = 0.0
-                mst[m, WAVE_BUY] = 0.0
-            delta = accounts_move(mst, mc_ref) if mc_start.shape[0] > 1 else 0.0
-            if mc_start.shape[0] > 1 and (delta > EPOCH_BAND or (mc_hn[0] > 0 and mc_hkey[0] <= delta)
-                                          or (mc_hn[1] > 0 and not due_accounts_unmoved(mst, mkt, mc_pos, mc_start,
-                                                                                         mc_rho, mc_batch, mc_hn,
-                                                                                         mc_mark))):
-                n_total += check_cross_accounts(t, t_now, delta, mc_pos, mc_start, mc_rho, mc_ref, mc_hkey, mc_hidx, mc_hbase,
-                                                mc_hn, mc_batch, mc_mark, side, size, entry, margin, lp, mkt, mode, flag,
-                                                order, grp_start, grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f,
-                                                ven_i, ven_f, glob, act_idx, act_cool, slot_of, bound, adl_rank,
-                                                adl_state, ev_step, ev_pos, ev_qty, ev_price, ev_codes, cnt)
-            for m in range(nm):
-                mark = mst[m, MARK]
-                n_trig = 0
-                g = 2 * m
-                p = ptr[g]
-                while p < grp_end[g]:
-                    j = order[p]
-                    if flag[j] != F_SORTED:  # in the active set or closed: its LP is no longer a sort key
-                        p += 1
-                        continue
-                    if lp[j] < mark:
-                        break
-                    p += 1
-                    trig[n_trig] = j
-                    n_trig += 1
-                ptr[g] = p
-                g = 2 * m + 1
-                p = ptr[g]
-                while p < grp_end[g]:
-                    j = order[p]
-                    if flag[j] != F_SORTED:
-                        p += 1
-                        continue
-                    if lp[j] > mark:
-                        break
-                    p += 1
-                    trig[n_trig] = j
-                    n_trig += 1
-                ptr[g] = p
-                if has_opened:
-                    # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
-                    for sd in range(2):
-                        g = 2 * m + sd
-                        lim = -mark if sd == 0 else mark
-                        while hp_n[g] > 0 and hp_key[hp_base[g]] <= lim:
-                            j = heap_pop(hp_key, hp_idx, hp_base, hp_n, g)
-                            if flag[j] == F_OPENED and size[j] > 0.0:
-                                trig[n_trig] = j
-                                n_trig += 1
-                if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
-                    # some active position of this market may cross: scan, and tighten the bounds
-                    # to the positions that stay (triggered ones re-widen them if they survive)
-                    hi = -np.inf
-                    lo = np.inf
-                    for k in range(cnt[N_ACT]):
-                        j = act_idx[k]
-                        if mkt[j] != m or size[j] <= 0.0:
-                            continue
-                        crossed = (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j])
-                        if crossed and t_now >= act_cool[k]:
-                            trig[n_trig] = j
-                            n_trig += 1
-                        elif side[j] > 0:
-                            if lp[j] > hi:
-                                hi = lp[j]
-                        elif lp[j] < lo:
-                            lo = lp[j]
-                    bound[2 * m] = hi
-                    bound[2 * m + 1] = lo
-                if n_trig == 0:
-                    continue
-                # by position index; insertion sort is the faster up to a few hundred (measured:
-                # 9.7 against 24.8 ns a position at 64, 28.9 against 36.9 at 256), heap sort beyond
-                if n_trig < 256:
-                    insertion_sort(trig, n_trig)
-                else:
-                    heap_sort(trig, n_trig)
-                n_total += n_trig
-                # touch the triggered positions' fields first: independent loads overlap, where
-                # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
-                touch = 0.0
-                for k in range(n_trig):
-                    j = trig[k]
-                    touch += size[j] + entry[j] + margin[j] + lp[j] + side[j] + mode[j] + mkt[j] + flag[j]
-                trig[n_trig] = 1 if touch == 0.5 else 0
-                for k in range(n_trig):
-                    j = trig[k]
-                    if size[j] <= 0.0:
-                        continue
-                    usd = size[j] * mark
-                    mst[m, WAVE_L] += usd
-                    if side[j] < 0:
-                        mst[m, WAVE_BUY] += usd
-                    liquidate(j, t, t_now, side, size, entry, margin, lp, mkt, mode, flag, order, grp_start,
-                              grp_end, mst, vst, rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, glob,
-                              (act_idx, act_cool, slot_of, bound, adl_rank, adl_state), cnt,
-                              (ev_step, ev_pos, ev_qty, ev_price, ev_codes))
-                if cnt[STATUS] != OK:
-                    return
-            if n_total == 0:
-                break
-            wave += 1
-            # branching ratio of this wave
-            liq = 0.0
-            depth = 0.0
-            for m in range(nm):
-                if mst[m, WAVE_L] <= 0.0:
-                    continue
-                liq += mst[m, WAVE_L]
-                u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
-                dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
-                b, kap = book_side(mst, mkt_f, m, dside)
-                depth += b * u ** kap
-            for m in range(nm):
-                mst[m, PREV_MARK] = mst[m, MARK]
-            k = cnt[N_WV]
-            if k >= wv_step.shape[0]:
-                cnt[STATUS] = WAVES_FULL
-                return
-            wv_step[k] = t
-            wv_no[k] = wave
-            wv_liq[k] = liq
-            wv_depth[k] = depth
-            cnt[N_WV] = k + 1
-            update_index(mst, ast, mkt_i, mkt_f)
-            update_marks(mst, ast, mkt_i)
-            if wave >= MAX_WAVES:
-                break
-        waves_per_step[t] = wave
-        # drop closed positions from the active set
-        w = 0
-        for k in range(cnt[N_ACT]):
-            j = act_idx[k]
-            if size[j] > 0.0:
-                act_idx[w] = j
-                act_cool[w] = act_cool[k]
-                slot_of[j] = w
-                w += 1
-        cnt[N_ACT] = w
-        end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, rec)
+        # 3. waves of forced flow until one triggers nothing
+        waves = waves_stage(t, t_now, eng)
+        if cnt[STATUS] != OK:
+            return
+        recs.waves_per_step[t] = waves
+        drop_closed(eng.pos, eng.active, cnt)
+        # 4. market makers, volatility, resilience, records
+        end_of_step(t, mst, vst, ast, mkt_i, mkt_f, glob, recs.rec)
     return
+
+
+@jit_inline
+def waves_stage(t, t_now, eng):
+    """Stage 3 of step ``t``: waves.  Each wave fires the pending entry orders the mark has
+    reached, checks the multi-asset cross accounts (:func:`accounts_stage`), then, market by
+    market, liquidates the positions whose LP the wave's mark has crossed
+    (:func:`crossed_positions`, :func:`liquidate_crossed`); the wave's branching ratio is
+    recorded (:func:`record_wave`) and the index and marks recomputed, until a wave triggers
+    nothing or ``MAX_WAVES``.  Returns the number of waves (early, with ``cnt[STATUS] != OK``,
+    when a buffer is full)."""
+    rules, bk, cnt = eng.rules, eng.books, eng.cnt
+    mst, ast = bk.mst, bk.ast
+    nm = mst.shape[0]
+    has_pending = eng.pending.idx.shape[0] > 0
+    has_opened = has_pending or eng.timed.op_idx.shape[0] > 0  # positions opened during the run: in the heaps
+    wave = 0
+    while True:
+        if has_pending:
+            open_pending(bk, eng.pos, eng.pending, eng.heaps, rules)
+        for m in range(nm):
+            mst[m, WAVE_L] = 0.0
+            mst[m, WAVE_BUY] = 0.0
+        n_total = accounts_stage(t, t_now, eng)
+        for m in range(nm):
+            n_trig = crossed_positions(m, t_now, eng, has_opened)
+            if n_trig == 0:
+                continue
+            n_total += n_trig
+            liquidate_crossed(m, n_trig, t, t_now, eng)
+            if cnt[STATUS] != OK:
+                return wave
+        if n_total == 0:
+            break
+        wave += 1
+        if not record_wave(t, wave, mst, rules.mkt_f, eng.records, cnt):
+            return wave
+        update_index(mst, ast, rules.mkt_i, rules.mkt_f)
+        update_marks(mst, ast, rules.mkt_i)
+        if wave >= MAX_WAVES:
+            break
+    return wave
+
+
+@jit_inline
+def accounts_stage(t, t_now, eng):
+    """The multi-asset cross accounts at the wave's marks (:func:`check_cross_accounts`), called
+    only when it has something to do: a new epoch, the heap's first key reached, or an account on
+    the due list whose marks moved beyond its rho.  Returns the number of accounts liquidated."""
+    acc, mst = eng.accounts, eng.books.mst
+    if acc.start.shape[0] <= 1:
+        return 0
+    delta = accounts_move(mst, acc)
+    if (
+        delta > EPOCH_BAND
+        or (acc.hn[0] > 0 and acc.hkey[0] <= delta)
+        or (acc.hn[1] > 0 and not due_accounts_unmoved(mst, eng.pos.mkt, acc))
+    ):
+        return check_cross_accounts(
+            t, t_now, delta, acc, eng.pos, eng.sweep, eng.books, eng.rules, eng.active, eng.events, eng.cnt
+        )
+    return 0
+
+
+@jit_inline
+def crossed_positions(m, t_now, eng, has_opened):
+    """The positions of market ``m`` whose condition the mark meets (longs: mark <= LP, shorts:
+    mark >= LP, cooldown over), into ``eng.sweep.trig``: from the sorted sweep (each group's
+    pointer advances over the LPs the mark has crossed), from the heaps of positions opened
+    during the run, and from the active set when the mark crosses its bound (scanned, the
+    bounds tightened to the positions that stay).  Returns how many."""
+    pos, sweep, heaps, act = eng.pos, eng.sweep, eng.heaps, eng.active
+    side, size, lp, mkt, flag = pos.side, pos.size, pos.lp, pos.mkt, pos.flag
+    order, grp_end, ptr, trig = sweep.order, sweep.grp_end, sweep.ptr, sweep.trig
+    bound = act.bound
+    mark = eng.books.mst[m, MARK]
+    n_trig = 0
+    g = 2 * m
+    p = ptr[g]
+    while p < grp_end[g]:
+        j = order[p]
+        if flag[j] != F_SORTED:  # in the active set or closed: its LP is no longer a sort key
+            p += 1
+            continue
+        if lp[j] < mark:
+            break
+        p += 1
+        trig[n_trig] = j
+        n_trig += 1
+    ptr[g] = p
+    g = 2 * m + 1
+    p = ptr[g]
+    while p < grp_end[g]:
+        j = order[p]
+        if flag[j] != F_SORTED:
+            p += 1
+            continue
+        if lp[j] > mark:
+            break
+        p += 1
+        trig[n_trig] = j
+        n_trig += 1
+    ptr[g] = p
+    if has_opened:
+        # opened positions the mark has crossed (longs: -LP >= -mark; shorts: LP <= mark)
+        for sd in range(2):
+            g = 2 * m + sd
+            lim = -mark if sd == 0 else mark
+            while heaps.n[g] > 0 and heaps.key[heaps.base[g]] <= lim:
+                j = heap_pop(heaps.key, heaps.idx, heaps.base, heaps.n, g)
+                if flag[j] == F_OPENED and size[j] > 0.0:
+                    trig[n_trig] = j
+                    n_trig += 1
+    if mark <= bound[2 * m] or mark >= bound[2 * m + 1]:
+        # some active position of this market may cross: scan, and tighten the bounds
+        # to the positions that stay (triggered ones re-widen them if they survive)
+        hi = -np.inf
+        lo = np.inf
+        for k in range(eng.cnt[N_ACT]):
+            j = act.idx[k]
+            if mkt[j] != m or size[j] <= 0.0:
+                continue
+            crossed = (side[j] > 0 and mark <= lp[j]) or (side[j] < 0 and mark >= lp[j])
+            if crossed and t_now >= act.cool[k]:
+                trig[n_trig] = j
+                n_trig += 1
+            elif side[j] > 0:
+                if lp[j] > hi:
+                    hi = lp[j]
+            elif lp[j] < lo:
+                lo = lp[j]
+        bound[2 * m] = hi
+        bound[2 * m + 1] = lo
+    return n_trig
+
+
+@jit_inline
+def liquidate_crossed(m, n_trig, t, t_now, eng):
+    """Liquidate the ``n_trig`` positions of market ``m`` in ``eng.sweep.trig`` in ascending
+    position index (:func:`liquidate`), each adding its USD at the mark to the wave's total
+    (``WAVE_L``; ``WAVE_BUY``: the shorts', whose orders buy)."""
+    pos, mst = eng.pos, eng.books.mst
+    side, size = pos.side, pos.size
+    trig = eng.sweep.trig
+    mark = mst[m, MARK]
+    # by position index; insertion sort is the faster up to a few hundred (measured:
+    # 9.7 against 24.8 ns a position at 64, 28.9 against 36.9 at 256), heap sort beyond
+    if n_trig < 256:
+        insertion_sort(trig, n_trig)
+    else:
+        heap_sort(trig, n_trig)
+    # touch the triggered positions' fields first: independent loads overlap, where
+    # inside the liquidations each waits on the one before (trig[n_trig] is scratch)
+    touch = 0.0
+    for k in range(n_trig):
+        j = trig[k]
+        touch += size[j] + pos.entry[j] + pos.margin[j] + pos.lp[j] + side[j] + pos.mode[j] + pos.mkt[j] + pos.flag[j]
+    trig[n_trig] = 1 if touch == 0.5 else 0
+    for k in range(n_trig):
+        j = trig[k]
+        if size[j] <= 0.0:
+            continue
+        usd = size[j] * mark
+        mst[m, WAVE_L] += usd
+        if side[j] < 0:
+            mst[m, WAVE_BUY] += usd
+        liquidate(j, t, t_now, pos, eng.sweep, eng.books, eng.rules, eng.active, eng.events, eng.cnt)
+
+
+@jit_inline
+def record_wave(t, wave, mst, mkt_f, recs, cnt):
+    """Record wave ``wave`` of step ``t``: its liquidation USD ``L`` and the book USD ``D`` within
+    the mark moves that set it off (the branching ratio ``R = L / D``, module docstring); the
+    marks become the next wave's reference (``PREV_MARK``).  Returns False when the wave log is
+    full (``cnt[STATUS] = WAVES_FULL``)."""
+    nm = mst.shape[0]
+    liq = 0.0
+    depth = 0.0
+    for m in range(nm):
+        if mst[m, WAVE_L] <= 0.0:
+            continue
+        liq += mst[m, WAVE_L]
+        u = max(abs(mst[m, MARK] - mst[m, PREV_MARK]) / mst[m, PREV_MARK], BR_MIN_MOVE)
+        dside = 1.0 if mst[m, WAVE_BUY] > 0.5 * mst[m, WAVE_L] else -1.0
+        b, kap = book_side(mst, mkt_f, m, dside)
+        depth += b * u**kap
+    for m in range(nm):
+        mst[m, PREV_MARK] = mst[m, MARK]
+    k = cnt[N_WV]
+    if k >= recs.wv_step.shape[0]:
+        cnt[STATUS] = WAVES_FULL
+        return False
+    recs.wv_step[k] = t
+    recs.wv_no[k] = wave
+    recs.wv_liq[k] = liq
+    recs.wv_depth[k] = depth
+    cnt[N_WV] = k + 1
+    return True
+
+
+@jit_inline
+def drop_closed(pos, act, cnt):
+    """Drop the closed positions from the active set (kept in order)."""
+    w = 0
+    for k in range(cnt[N_ACT]):
+        j = act.idx[k]
+        if pos.size[j] > 0.0:
+            act.idx[w] = j
+            act.cool[w] = act.cool[k]
+            act.slot_of[j] = w
+            w += 1
+    cnt[N_ACT] = w

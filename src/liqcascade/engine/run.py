@@ -44,8 +44,25 @@ class Market:
     ven_f: np.ndarray
     tables: dict
 
+    def rules(self, glob: np.ndarray | None = None) -> C.Rules:
+        """The kernel's :class:`~liqcascade.engine.core.Rules` (``glob``: the global parameters,
+        :func:`global_parameters`; zeros where only the margin rules are used)."""
+        return C.Rules(
+            self.rates,
+            self.amounts,
+            self.caps,
+            self.mkt_i,
+            self.mkt_f,
+            self.ven_i,
+            self.ven_f,
+            np.zeros(C.N_GLOB) if glob is None else glob,
+        )
+
 
 def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: float) -> Market:
+    """The kernel's tables for ``venues`` x ``assets`` (market ``m = venue*n_assets + asset``):
+    tier tables from the rule books, the books' depth (``liquidity``), mark rules and EMA rates
+    (``prices``, per step of ``dt`` s), fee, step, ADL and backstop codes per venue."""
     nv, na = len(venues), len(assets)
     nm = nv * na
     tables = {}
@@ -77,8 +94,13 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
             rates[m, :k] = t.mmr
             amounts[m, :k] = t.maintenance_amount
             caps[m, :k] = t.caps
-            mkt_i[m] = (vi, ai, k, 1 if t.basis == "contracts" else 0,
-                        C.MARK_MEDIAN3 if prices.rule(v) == "median3" else C.MARK_INDEX_EMA)
+            mkt_i[m] = (
+                vi,
+                ai,
+                k,
+                1 if t.basis == "contracts" else 0,
+                C.MARK_MEDIAN3 if prices.rule(v) == "median3" else C.MARK_INDEX_EMA,
+            )
             # fee rule probed from the rule book: none, a rate capped by what is left, or all of it
             big = 1e12
             f = float(np.asarray(rules.liquidation_fee(1.0, big, t.symbol)))
@@ -117,14 +139,27 @@ def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
     k = setup_threads() if n >= 200_000 else 1
     cuts = [n * i // k for i in range(k + 1)]
 
+    rules = market.rules()
+
     def chunk(i):
         a, b = cuts[i], cuts[i + 1]
-        _liquidation_prices(pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b], pos.mode[a:b],
-                            market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-                            lp[a:b])
+        liquidation_prices_into(
+            rules, pos.side[a:b], pos.size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b], pos.mode[a:b], lp[a:b]
+        )
 
     map_all(chunk, range(k))
     return lp
+
+
+def liquidation_prices_into(rules: C.Rules | Market, side, size, entry, margin, mkt, mode, out) -> np.ndarray:
+    """Each position's LP (USD) into ``out`` by its market's rule (compiled, on this thread):
+    ``side`` +1/-1, ``size`` base units, ``entry`` and ``margin`` USD, ``mkt`` market index,
+    ``mode`` 0 isolated / 1 cross; ``rules``: the market's :class:`~liqcascade.engine.core.Rules`
+    (or the :class:`Market`).  Returns ``out``."""
+    if isinstance(rules, Market):
+        rules = rules.rules()
+    _liquidation_prices(C.PositionArrays(side, size, entry, margin, out, mkt, mode, np.zeros(0, np.int8)), rules)
+    return out
 
 
 #: columns of the run's packed per-position state (:func:`packed_positions`)
@@ -164,11 +199,22 @@ def packed_positions_async(pos: Positions, market: Market, mkt: np.ndarray, open
     part = _line_rows(n_blocks, (4, nm), np.float64)
     blocks = _line_rows(n_blocks, (2 * nm,), np.int64)
 
+    rules = market.rules()
+
     def block(blk):
         a, b = blk * PACK_BLOCK, min(n, (blk + 1) * PACK_BLOCK)
-        _pack(pos.side[a:b], pos.size[a:b], open_size[a:b], pos.entry[a:b], pos.margin[a:b], mkt[a:b],
-              pos.mode[a:b], market.rates, market.amounts, market.caps, market.mkt_i, market.mkt_f, market.ven_i,
-              hot[a:b], codes[a:b], part[blk], blocks[blk])
+        # the user's columns; lp and flag: the records' columns the pass fills
+        src = C.PositionArrays(
+            pos.side[a:b],
+            pos.size[a:b],
+            pos.entry[a:b],
+            pos.margin[a:b],
+            hot[a:b, H_LP],
+            mkt[a:b],
+            pos.mode[a:b],
+            codes[a:b, K_FLAG],
+        )
+        _pack(src, open_size[a:b], rules, hot[a:b], codes[a:b], part[blk], blocks[blk])
 
     # the pool's threads start on the blocks; the caller's thread joins in when it waits
     finish = share(block, n_blocks, min_items_per_thread=3)
@@ -199,20 +245,23 @@ def _aligned(shape, dtype) -> np.ndarray:
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     buf = np.empty(nbytes + 64, np.uint8)
     off = -buf.ctypes.data % 64
-    return buf[off:off + nbytes].view(dtype).reshape(shape)
+    return buf[off : off + nbytes].view(dtype).reshape(shape)
 
 
 @C.jit_inline
-def _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i):
-    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value)."""
-    m = mkt[i]
-    fixed = ven_i[mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and mode[i] == 0
-    return C.lp_rule(float(side[i]), size[i], entry[i], margin[i], m, fixed, rates, amounts, caps, mkt_i, mkt_f)
+def _position_lp(i, pos, rules):
+    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value);
+    ``pos``: a :class:`~liqcascade.engine.core.PositionArrays` (its ``lp`` and ``flag`` unread)."""
+    m = pos.mkt[i]
+    fixed = rules.ven_i[rules.mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and pos.mode[i] == 0
+    return C.lp_rule(float(pos.side[i]), pos.size[i], pos.entry[i], pos.margin[i], m, fixed, rules)
 
 
 @C.jit
-def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, hot, codes, tot,
-          groups):
+def _pack(pos, open_size, rules, hot, codes, tot, groups):
+    """Fill the packed records ``hot``/``codes`` of the positions ``pos`` (open at ``open_size``
+    base units), the markets' totals ``tot`` and the groups' counts (:func:`packed_positions_async`)."""
+    side, size, entry, margin, mkt, mode = pos.side, pos.size, pos.entry, pos.margin, pos.mkt, pos.mode
     for i in range(size.shape[0]):
         m = mkt[i]
         s = float(side[i])
@@ -224,7 +273,7 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
         hot[i, H_SIZE] = q
         hot[i, H_ENTRY] = entry[i]
         hot[i, H_MARGIN] = margin[i]
-        hot[i, H_LP] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
+        hot[i, H_LP] = _position_lp(i, pos, rules)
         codes[i, K_SIDE] = side[i]
         codes[i, K_MODE] = mode[i]
         codes[i, K_MKT] = m
@@ -232,9 +281,10 @@ def _pack(side, size, open_size, entry, margin, mkt, mode, rates, amounts, caps,
 
 
 @C.jit
-def _liquidation_prices(side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i, out):
-    for i in range(size.shape[0]):
-        out[i] = _position_lp(i, side, size, entry, margin, mkt, mode, rates, amounts, caps, mkt_i, mkt_f, ven_i)
+def _liquidation_prices(pos, rules):
+    """Every position's LP (USD) into ``pos.lp`` (:func:`_position_lp`)."""
+    for i in range(pos.size.shape[0]):
+        pos.lp[i] = _position_lp(i, pos, rules)
 
 
 def sort_positions(lp, side, mkt, n_markets, block_counts=None):
@@ -260,10 +310,12 @@ def sort_positions(lp, side, mkt, n_markets, block_counts=None):
     cuts = [min(n, b * PACK_BLOCK) for b in cut_blocks]  # the last: n
     per_chunk = np.zeros((k, n_groups), np.int64)
     if block_counts is None:
-        map_all(lambda c: _group_counts(side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]], per_chunk[c]), range(k))
+        map_all(
+            lambda c: _group_counts(side[cuts[c] : cuts[c + 1]], mkt[cuts[c] : cuts[c + 1]], per_chunk[c]), range(k)
+        )
     else:
         for c in range(k):
-            per_chunk[c] = block_counts[cut_blocks[c]:cut_blocks[c + 1]].sum(axis=0)
+            per_chunk[c] = block_counts[cut_blocks[c] : cut_blocks[c + 1]].sum(axis=0)
     counts = per_chunk.sum(axis=0)
     end = np.cumsum(counts)
     start = end - counts
@@ -271,8 +323,18 @@ def sort_positions(lp, side, mkt, n_markets, block_counts=None):
     shift = max(1, (n - 1).bit_length())  # low bits that hold a position index
     keys = np.empty(n, np.uint64)
     bits = lp.view(np.uint64)  # the same memory (a column of the packed records, or an array)
-    map_all(lambda c: _group_keys(bits[cuts[c]:cuts[c + 1]], side[cuts[c]:cuts[c + 1]], mkt[cuts[c]:cuts[c + 1]],
-                                  at[c].copy(), np.uint64(shift), cuts[c], keys), range(k))
+    map_all(
+        lambda c: _group_keys(
+            bits[cuts[c] : cuts[c + 1]],
+            side[cuts[c] : cuts[c + 1]],
+            mkt[cuts[c] : cuts[c + 1]],
+            at[c].copy(),
+            np.uint64(shift),
+            cuts[c],
+            keys,
+        ),
+        range(k),
+    )
     order = np.empty(n, np.int32)
 
     def one(g):
@@ -371,8 +433,11 @@ def timed_orders(positions: Positions, n_steps: int, dt: float):
     ascending by time then index, with their sizes (base units); positions closed by their
     holders at a time, likewise; and the two pointers.  Times past the horizon are dropped."""
     horizon = n_steps * dt
-    op = np.flatnonzero(_timed_open(positions) & (np.nan_to_num(positions.open_s, nan=np.inf) < horizon)) \
-        if positions.open_s is not None else np.zeros(0, np.int64)
+    op = (
+        np.flatnonzero(_timed_open(positions) & (np.nan_to_num(positions.open_s, nan=np.inf) < horizon))
+        if positions.open_s is not None
+        else np.zeros(0, np.int64)
+    )
     op = op[np.lexsort((op, positions.open_s[op]))] if len(op) else op.astype(np.int64)
     if positions.close_s is not None:
         cl = np.flatnonzero(np.nan_to_num(positions.close_s, nan=np.inf) < horizon)
@@ -381,8 +446,14 @@ def timed_orders(positions: Positions, n_steps: int, dt: float):
         cl = np.zeros(0, np.int64)
     op_time = positions.open_s[op].copy() if len(op) else np.zeros(0)
     cl_time = positions.close_s[cl].copy() if len(cl) else np.zeros(0)
-    return (op.astype(np.int32), op_time, positions.size[op].copy(), cl.astype(np.int32), cl_time,
-            np.zeros(2, np.int64))
+    return (
+        op.astype(np.int32),
+        op_time,
+        positions.size[op].copy(),
+        cl.astype(np.int32),
+        cl_time,
+        np.zeros(2, np.int64),
+    )
 
 
 def multi_asset_cross_accounts(positions: Positions):
@@ -440,9 +511,17 @@ class Run:
     builder per frame name), so a caller that needs only the summary does not pay for pandas.
     """
 
-    def __init__(self, steps: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
-                 waves: pd.DataFrame | None = None, summary: dict | None = None, ledger: dict | None = None,
-                 final: dict | None = None, *, frames: dict | None = None):
+    def __init__(
+        self,
+        steps: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
+        waves: pd.DataFrame | None = None,
+        summary: dict | None = None,
+        ledger: dict | None = None,
+        final: dict | None = None,
+        *,
+        frames: dict | None = None,
+    ):
         self._frames = {"steps": steps, "events": events, "waves": waves}
         self._builders = dict(frames or {})
         self.summary = {} if summary is None else summary
@@ -490,13 +569,19 @@ METHODS = np.array(["book", "backstop", "adl"])
 MIN_BUFFER = 4096
 
 
-def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, dt: float, adl_rule: str,
-                      vault_unwind_half_life_s: float | None = None) -> np.ndarray:
+def global_parameters(
+    liquidity: Liquidity,
+    prices: PriceConfig,
+    flows: Flows,
+    dt: float,
+    adl_rule: str,
+    vault_unwind_half_life_s: float | None = None,
+) -> np.ndarray:
     """The kernel's global parameters (per-step rates from the model's per-second ones)."""
     r = liquidity.response
     glob = np.zeros(C.N_GLOB)
     glob[C.ARB_THETA] = 1.0 - math.exp(-prices.arbitrage_rate * dt)
-    glob[C.CALM_VAR] = (r.calm_sigma ** 2) * dt
+    glob[C.CALM_VAR] = (r.calm_sigma**2) * dt
     glob[C.VOL_A] = 1.0 - math.exp(-dt / r.vol_window_s)
     glob[C.VOL_SENS] = r.vol_sensitivity
     glob[C.FLOW_SENS] = r.flow_sensitivity
@@ -507,8 +592,9 @@ def global_parameters(liquidity: Liquidity, prices: PriceConfig, flows: Flows, d
     glob[C.DT] = dt
     glob[C.ADL_PRO_RATA] = 1.0 if adl_rule == "pro_rata" else 0.0
     glob[C.PERM_THETA] = prices.permanent_impact
-    glob[C.PERM_FLOW] = prices.permanent_impact if prices.flow_permanent_impact is None \
-        else prices.flow_permanent_impact
+    glob[C.PERM_FLOW] = (
+        prices.permanent_impact if prices.flow_permanent_impact is None else prices.flow_permanent_impact
+    )
     glob[C.VAULT_RHO] = 0.0 if vault_unwind_half_life_s is None else 1.0 - 0.5 ** (dt / vault_unwind_half_life_s)
     glob[C.RESIL_RHO] = 1.0 - 0.5 ** (dt / prices.resilience_half_life_s)
     return glob
@@ -523,15 +609,38 @@ def initial_asset_state(p0: np.ndarray, spot: np.ndarray | None = None) -> np.nd
     for col in (C.INDEX, C.PEAK, C.SLOW, C.FAIR, C.STEP_INDEX, C.FLOW_INDEX, C.SPOT_MID):
         ast[:, col] = p0
     if spot is not None:
-        ast[:, [C.SP_BID_B, C.SP_ASK_B, C.SP_BID_K, C.SP_ASK_K, C.SP_DEPTH1, C.SP_TOUCH_U, C.SP_TOUCH_PW_BID,
-                C.SP_TOUCH_PW_ASK]] = spot
+        ast[
+            :,
+            [
+                C.SP_BID_B,
+                C.SP_ASK_B,
+                C.SP_BID_K,
+                C.SP_ASK_K,
+                C.SP_DEPTH1,
+                C.SP_TOUCH_U,
+                C.SP_TOUCH_PW_BID,
+                C.SP_TOUCH_PW_ASK,
+            ],
+        ] = spot
     return ast
 
 
-def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, flows: Flows | None = None, *,
-             n_steps: int, dt: float = 1.0, insurance_fund: dict | float = 0.0, adl_rule: str = "queue",
-             seed: int = 0, check_ledger: bool = True, keep_final: bool = False,
-             vault_unwind_half_life_s: float | None = None, index_path: dict | None = None) -> Run:
+def simulate(
+    positions: Positions,
+    liquidity: Liquidity,
+    prices: PriceConfig,
+    flows: Flows | None = None,
+    *,
+    n_steps: int,
+    dt: float = 1.0,
+    insurance_fund: dict | float = 0.0,
+    adl_rule: str = "queue",
+    seed: int = 0,
+    check_ledger: bool = True,
+    keep_final: bool = False,
+    vault_unwind_half_life_s: float | None = None,
+    index_path: dict | None = None,
+) -> Run:
     """Run the cascade engine for ``n_steps`` steps of ``dt`` seconds.
 
     ``insurance_fund``: USD per venue (a dict by venue name, or one number for all) — the
@@ -557,8 +666,12 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         raise InputError(f"must be one of {ADL_RULES}, got {adl_rule!r}", field="adl_rule")
     venues, assets = positions.venues, tuple(a.upper() for a in positions.assets)
     market = build_market(venues, assets, liquidity, prices, dt)
-    funds = np.array([float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
-                      for v in venues])
+    funds = np.array(
+        [
+            float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
+            for v in venues
+        ]
+    )
     if np.any(~np.isfinite(funds)) or np.any(funds < 0):
         raise InputError("insurance funds must be non-negative USD", field="insurance_fund")
     n = len(positions)
@@ -578,6 +691,7 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     if vault_unwind_half_life_s is not None and not vault_unwind_half_life_s > 0:
         raise InputError("must be a positive number of seconds", field="vault_unwind_half_life_s")
     glob = global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
+    rules = market.rules(glob)
     cmat = flows.contagion_matrix(assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
@@ -623,8 +737,14 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         n_acc = len(mc_start) - 1
         mc_rho = np.zeros((3, n_acc))  # rho at the epoch's start, rho at the last check, cooldown end (s)
         mc_ref = np.full(nm + 1, -1.0)
-        mc_heap = (np.zeros(n_acc), np.zeros(n_acc, np.int32), np.array([0, n_acc], np.int64), np.zeros(2, np.int64),
-                   np.zeros(n_acc, np.int32), np.ones(len(mc_pos)))  # keys, accounts, region, size; scratch; marks
+        mc_heap = (
+            np.zeros(n_acc),
+            np.zeros(n_acc, np.int32),
+            np.array([0, n_acc], np.int64),
+            np.zeros(2, np.int64),
+            np.zeros(n_acc, np.int32),
+            np.ones(len(mc_pos)),
+        )  # keys, accounts, region, size; scratch; marks
         ptr = grp_start.copy()
         co_run = co.copy()
         st_ptr = st_start.copy()
@@ -640,8 +760,13 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         adl_state = np.full(4, -1, np.int64)
         # a wave triggers at most every position of one market (sweep and active set together)
         trig = np.zeros(int(np.max(grp_end[1::2] - grp_start[0::2], initial=0)) + 1, np.int32)
-        ev = (np.zeros(ev_cap, np.int32), np.zeros(ev_cap, np.int32), np.zeros(ev_cap), np.zeros(ev_cap),
-              np.zeros(ev_cap, np.int16 if 8 * nm + 4 <= np.iinfo(np.int16).max else np.int32))  # core.ev_code
+        ev = (
+            np.zeros(ev_cap, np.int32),
+            np.zeros(ev_cap, np.int32),
+            np.zeros(ev_cap),
+            np.zeros(ev_cap),
+            np.zeros(ev_cap, np.int16 if 8 * nm + 4 <= np.iinfo(np.int16).max else np.int32),
+        )  # core.ev_code
         wv = (np.zeros(wv_cap, np.int32), np.zeros(wv_cap, np.int32), np.zeros(wv_cap), np.zeros(wv_cap))
         cnt = np.zeros(4, np.int64)
         # the records' and the event log's pages are mapped on a setup thread while the loop runs
@@ -649,14 +774,23 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
         prefaulted = prefault_async(rec, *ev)
         pin = pin0.copy()
         timed = timed0[:5] + (timed0[5].copy(),)
-        C.run_kernel(n_steps, side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag,
-                     order, grp_start, grp_end, ptr, market.rates, market.amounts, market.caps, market.mkt_i,
-                     market.mkt_f, market.ven_i, market.ven_f, glob, mst, vst, ast, sched, co_asset, co_run,
-                     st_price, st_size, st_end, st_ptr, cmat, vsched, rec, waves_per_step, act_idx, act_cool, slot_of, bound, adl_rank,
-                     adl_state, trig,
-                     *ev, *wv, mc_pos, mc_start, mc_rho, mc_ref, *mc_heap,
-                     pd_idx, pd_size, pd_start, pd_end, pd_ptr, hp_key, hp_idx, hp_base, hp_n,
-                     cnt, pin, timed)
+        eng = C.Engine(
+            rules,
+            C.Books(mst, vst, ast),
+            C.PositionArrays(side_k, size, entry, margin, lp_run, mkt_k, mode_k, flag),
+            C.Sweep(order, grp_start, grp_end, ptr, trig),
+            C.Active(act_idx, act_cool, slot_of, bound, adl_rank, adl_state),
+            C.EventLog(*ev),
+            C.Accounts(mc_pos, mc_start, mc_rho, mc_ref, *mc_heap),
+            C.Pending(pd_idx, pd_size, pd_start, pd_end, pd_ptr),
+            C.Heaps(hp_key, hp_idx, hp_base, hp_n),
+            C.Timed(*timed),
+            C.FlowArrays(sched, co_asset, co_run, st_price, st_size, st_end, st_ptr, cmat, vsched, pin),
+            C.Records(rec, waves_per_step, *wv),
+            cnt,
+        )
+        C.run_kernel(n_steps, eng)
+        del eng
         prefaulted()  # done long before the loop (a few ms); the buffers outlive it
         status = int(cnt[C.STATUS])
         if status == C.OK:
@@ -681,11 +815,26 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     def checked() -> L.LedgerCheck:
         check = checking()
         if check_ledger and not check.ok:
-            raise AssertionError(f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
-                                 f"(tolerance {check.tolerance:.6f}); parties {check.parties}")
+            raise AssertionError(
+                f"ledger does not balance: imbalance {check.imbalance:.6f} USD "
+                f"(tolerance {check.tolerance:.6f}); parties {check.parties}"
+            )
         return check
 
-    final = dict(size=size.copy(), margin=margin.copy(), entry=entry.copy(), lp=lp_run.copy(), mst=mst, vst=vst, ast=ast, cohorts=co_run) if keep_final else {}
+    final = (
+        dict(
+            size=size.copy(),
+            margin=margin.copy(),
+            entry=entry.copy(),
+            lp=lp_run.copy(),
+            mst=mst,
+            vst=vst,
+            ast=ast,
+            cohorts=co_run,
+        )
+        if keep_final
+        else {}
+    )
     # the working arrays the ledger does not read are not needed for the frames: free them first
     del flag, order, slot_of, trig, adl_rank, act_idx, act_cool
     run = collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, checked, p0)
@@ -693,9 +842,9 @@ def simulate(positions: Positions, liquidity: Liquidity, prices: PriceConfig, fl
     run.summary["opened_during_run_usd"] = float(np.sum(mst[:, C.OPENED]))
     if pin.shape[0]:
         na = len(assets)
-        run.implied_flow_usd = pd.DataFrame(pin[:, na:2 * na], columns=list(assets))
+        run.implied_flow_usd = pd.DataFrame(pin[:, na : 2 * na], columns=list(assets))
         run.implied_flow_usd.insert(0, "time_s", np.arange(n_steps) * dt)
-        run.timed_flow_usd = pd.DataFrame(pin[:, 2 * na:], columns=list(assets))
+        run.timed_flow_usd = pd.DataFrame(pin[:, 2 * na :], columns=list(assets))
         run.timed_flow_usd.insert(0, "time_s", np.arange(n_steps) * dt)
         run.summary["mode"] = "observed"
     else:
@@ -715,17 +864,18 @@ def observed_pin(index_path: dict | None, assets, n_steps: int) -> np.ndarray:
     pin[:, :na] = np.nan
     for name, values in index_path.items():
         if name.upper() not in assets:
-            raise InputError(f"index path for {name!r}, which has no market (assets: {', '.join(assets)})",
-                             field="index_path")
+            raise InputError(
+                f"index path for {name!r}, which has no market (assets: {', '.join(assets)})", field="index_path"
+            )
         v = np.asarray(values, np.float64)
         if v.shape != (n_steps,):
-            raise InputError(f"index path for {name} has {v.size} values, the run {n_steps} steps",
-                             field="index_path")
+            raise InputError(f"index path for {name} has {v.size} values, the run {n_steps} steps", field="index_path")
         ok = np.isnan(v) | (np.isfinite(v) & (v > 0))
         if not np.all(ok):
             i = int(np.flatnonzero(~ok)[0])
-            raise InputError(f"index path for {name}: step {i} is {v[i]!r}, not a positive price",
-                             field="index_path", row=i)
+            raise InputError(
+                f"index path for {name}: step {i} is {v[i]!r}, not a positive price", field="index_path", row=i
+            )
         pin[:, assets.index(name.upper())] = v
     return pin
 
@@ -741,46 +891,72 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     def steps_frame():
         t = np.arange(n_steps) * dt
         # the frame holds views of the kernel's buffers (copy=False): no second copy of a day of records
-        return pd.DataFrame({
-            "time_s": np.repeat(t, nm),
-            "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
-            "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
-            "mark": rec[C.R_MARK].ravel(),
-            "mid": rec[C.R_MID].ravel(),
-            # both sides within 1 %: the base depth times the step's multiplier (the kernel's product)
-            "depth_1pct_usd": (rec[C.R_MULT] * market.mkt_f[:, C.DEPTH1]).ravel(),
-            "liq_long_usd": rec[C.R_LIQ_L].ravel(),
-            "liq_short_usd": rec[C.R_LIQ_S].ravel(),
-            "open_interest_usd": rec[C.R_OI].ravel(),
-            "insurance_fund_usd": rec[C.R_FUND].ravel(),
-            "adl_usd": rec[C.R_ADL].ravel(),
-            "bad_debt_usd": rec[C.R_BAD].ravel(),
-            "depth_multiplier": rec[C.R_MULT].ravel(),
-            "index": rec[C.R_INDEX].ravel(),
-        }, copy=False)
+        return pd.DataFrame(
+            {
+                "time_s": np.repeat(t, nm),
+                "venue": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.VENUE].astype(np.int8), n_steps), venues),
+                "asset": pd.Categorical.from_codes(np.tile(market.mkt_i[:, C.ASSET].astype(np.int8), n_steps), assets),
+                "mark": rec[C.R_MARK].ravel(),
+                "mid": rec[C.R_MID].ravel(),
+                # both sides within 1 %: the base depth times the step's multiplier (the kernel's product)
+                "depth_1pct_usd": (rec[C.R_MULT] * market.mkt_f[:, C.DEPTH1]).ravel(),
+                "liq_long_usd": rec[C.R_LIQ_L].ravel(),
+                "liq_short_usd": rec[C.R_LIQ_S].ravel(),
+                "open_interest_usd": rec[C.R_OI].ravel(),
+                "insurance_fund_usd": rec[C.R_FUND].ravel(),
+                "adl_usd": rec[C.R_ADL].ravel(),
+                "bad_debt_usd": rec[C.R_BAD].ravel(),
+                "depth_multiplier": rec[C.R_MULT].ravel(),
+                "index": rec[C.R_INDEX].ravel(),
+            },
+            copy=False,
+        )
 
     # the events' columns are gathered now (the population may change after the run); the frame later
     k = int(cnt[C.N_EV])
     ev_step, ev_pos, ev_qty, ev_price, ev_code = (a[:k] for a in ev)
-    e = dict(time_s=ev_step * dt, account=np.empty(k, positions.account.dtype), position=ev_pos,
-             venue=np.empty(k, np.int8), asset=np.empty(k, np.int8), short=np.empty(k, np.int8), size=ev_qty,
-             price=ev_price, usd=np.empty(k), method=np.empty(k, np.int8))
-    _event_columns(ev_pos, ev_qty, ev_price, ev_code, market.mkt_i[:, C.VENUE].astype(np.int8),
-                   market.mkt_i[:, C.ASSET].astype(np.int8), e["venue"], e["asset"], e["short"], e["usd"], e["method"])
+    e = dict(
+        time_s=ev_step * dt,
+        account=np.empty(k, positions.account.dtype),
+        position=ev_pos,
+        venue=np.empty(k, np.int8),
+        asset=np.empty(k, np.int8),
+        short=np.empty(k, np.int8),
+        size=ev_qty,
+        price=ev_price,
+        usd=np.empty(k),
+        method=np.empty(k, np.int8),
+    )
+    _event_columns(
+        ev_pos,
+        ev_qty,
+        ev_price,
+        ev_code,
+        market.mkt_i[:, C.VENUE].astype(np.int8),
+        market.mkt_i[:, C.ASSET].astype(np.int8),
+        e["venue"],
+        e["asset"],
+        e["short"],
+        e["usd"],
+        e["method"],
+    )
 
     def events_frame():
-        return pd.DataFrame({
-            "time_s": e["time_s"],
-            "account": e["account"],
-            "position": e["position"],
-            "venue": pd.Categorical.from_codes(e["venue"], venues),
-            "asset": pd.Categorical.from_codes(e["asset"], assets),
-            "side": pd.Categorical.from_codes(e["short"], ["long", "short"]),
-            "size": e["size"],
-            "price": e["price"],
-            "usd": e["usd"],
-            "method": pd.Categorical.from_codes(e["method"], list(METHODS)),
-        }, copy=False)
+        return pd.DataFrame(
+            {
+                "time_s": e["time_s"],
+                "account": e["account"],
+                "position": e["position"],
+                "venue": pd.Categorical.from_codes(e["venue"], venues),
+                "asset": pd.Categorical.from_codes(e["asset"], assets),
+                "side": pd.Categorical.from_codes(e["short"], ["long", "short"]),
+                "size": e["size"],
+                "price": e["price"],
+                "usd": e["usd"],
+                "method": pd.Categorical.from_codes(e["method"], list(METHODS)),
+            },
+            copy=False,
+        )
 
     kw = int(cnt[C.N_WV])
     wv_step, wv_no, wv_liq, wv_depth = (a[:kw] for a in wv)
@@ -808,17 +984,29 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     accounts = _count_distinct(e["account"])
     summing()
     rr = out["rr"]
-    summary = summarize(e, rr, wv_no, waves_per_step, assets, venues, sums=out["sums"], accounts=accounts,
-                        drawdown_pct=out["dd"])
+    summary = summarize(
+        e, rr, wv_no, waves_per_step, assets, venues, sums=out["sums"], accounts=accounts, drawdown_pct=out["dd"]
+    )
 
     def waves_frame():
-        return pd.DataFrame({"time_s": wv_step * dt, "wave": wv_no, "liquidated_usd": wv_liq, "depth_usd": wv_depth,
-                             "branching_ratio": rr}, copy=False)
+        return pd.DataFrame(
+            {
+                "time_s": wv_step * dt,
+                "wave": wv_no,
+                "liquidated_usd": wv_liq,
+                "depth_usd": wv_depth,
+                "branching_ratio": rr,
+            },
+            copy=False,
+        )
 
     check = check() if callable(check) else check
     summary["ledger_imbalance_usd"] = check.imbalance
-    return Run(summary=summary, ledger=check.as_dict(),
-               frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame})
+    return Run(
+        summary=summary,
+        ledger=check.as_dict(),
+        frames={"steps": steps_frame, "events": events_frame, "waves": waves_frame},
+    )
 
 
 @C.jit
@@ -894,7 +1082,7 @@ def reported_mask(venue, asset, time_s, usd, venues) -> np.ndarray:
     window = np.floor(time_s[sel] / throttle[venue[sel]])
     keep[sel] = False
     # one integer key per (venue, asset, window); stable sorts keep the rows' order within ties
-    if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0 ** 40:
+    if np.all(np.isfinite(window)) and np.max(np.abs(window), initial=0.0) < 2.0**40:
         wcode = window.astype(np.int64)
         wcode -= wcode.min()
     else:  # pragma: no cover - times outside any engine run
@@ -915,9 +1103,13 @@ def as_reported(events: pd.DataFrame) -> pd.DataFrame:
     is kept; a complete feed (throttle 0) reports every one."""
     if events.empty:
         return events
-    keep = reported_mask(events["venue"].cat.codes.to_numpy(), events["asset"].cat.codes.to_numpy(),
-                         events["time_s"].to_numpy(np.float64), events["usd"].to_numpy(np.float64),
-                         list(events["venue"].cat.categories))
+    keep = reported_mask(
+        events["venue"].cat.codes.to_numpy(),
+        events["asset"].cat.codes.to_numpy(),
+        events["time_s"].to_numpy(np.float64),
+        events["usd"].to_numpy(np.float64),
+        list(events["venue"].cat.categories),
+    )
     return events[keep]
 
 
@@ -957,8 +1149,8 @@ def summarize(e, r, wave_no, waves_per_step, assets, venues, *, sums, accounts: 
     nv = len(venues)
     total, reported, longs = (float(sums[k]) for k in (EV_TOTAL, EV_REPORTED, EV_LONG))
     r_first = r[wave_no == 1]
-    by_venue = sums[EV_BY_VENUE:EV_BY_VENUE + nv]
-    by_asset = sums[EV_BY_VENUE + nv:]
+    by_venue = sums[EV_BY_VENUE : EV_BY_VENUE + nv]
+    by_asset = sums[EV_BY_VENUE + nv :]
     return {
         "true_total_liquidated_usd": total,
         "as_reported_total_usd": reported,
@@ -984,8 +1176,16 @@ def event_sums(e, venues, assets) -> np.ndarray:
     longs', ADL's, the backstops', then per venue and per asset; compensated, in one pass."""
     sums = np.zeros((2, EV_BY_VENUE + len(venues) + len(assets)))  # sums and their compensations
     usd = e["usd"]
-    _event_sums(usd, e["venue"], e["asset"], e["short"], e["method"],
-                reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues), len(venues), sums)
+    _event_sums(
+        usd,
+        e["venue"],
+        e["asset"],
+        e["short"],
+        e["method"],
+        reported_mask(e["venue"], e["asset"], e["time_s"], usd, venues),
+        len(venues),
+        sums,
+    )
     return sums[0]
 
 
