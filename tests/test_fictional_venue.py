@@ -137,21 +137,16 @@ def test_the_engine_reads_the_fictional_venues_kernel_spec(fictex):
         size = np.exp(rng.uniform(np.log(1e2), np.log(5e7), n)) / entry
         margin = size * entry / np.exp(rng.uniform(0, np.log(20), n))
         mark = entry * np.exp(rng.normal(0, 0.1, n))
-        args = (mk.rates, mk.amounts, mk.caps, mk.mkt_i, mk.mkt_f)
-        lp_k = [
-            C.liquidation_price(float(s), q, e, c, m, False, *args) for s, q, e, c in zip(side, size, entry, margin)
-        ]
+        kr = mk.rules()
+        lp_k = [C.liquidation_price(float(s), q, e, c, m, False, kr) for s, q, e, c in zip(side, size, entry, margin)]
         np.testing.assert_array_equal(lp_k, rules.liquidation_price(side, size, entry, margin, table))
-        step_k = [C.step_size(q, p, m, v, mk.caps, mk.mkt_i, mk.mkt_f, mk.ven_i, mk.ven_f) for q, p in zip(size, mark)]
+        step_k = [C.step_size(q, p, m, v, kr) for q, p in zip(size, mark)]
         np.testing.assert_allclose(step_k, rules.liquidation_step(size, mark, table), rtol=1e-12)
         rem = rng.normal(0, 1e4, n)
-        fee_k = [C.liquidation_fee(q * p, r, m, v, mk.mkt_f, mk.ven_i) for q, p, r in zip(size, mark, rem)]
+        fee_k = [C.liquidation_fee(q * p, r, m, v, kr) for q, p, r in zip(size, mark, rem)]
         np.testing.assert_allclose(fee_k, rules.liquidation_fee(size * mark, rem, table.symbol), rtol=1e-12)
         mm = rules.maintenance_margin(size, mark, table, mode="cross")
-        key_k = [
-            C.adl_key(float(s), q, e, p, c, m, v, *args, mk.ven_i)
-            for s, q, e, p, c in zip(side, size, entry, mark, margin)
-        ]
+        key_k = [C.adl_key(float(s), q, e, p, c, m, v, kr) for s, q, e, p, c in zip(side, size, entry, mark, margin)]
         np.testing.assert_allclose(key_k, rules.adl_rank_key(side, size, entry, mark, margin, mm), rtol=1e-12)
 
 

@@ -47,7 +47,6 @@ FORMATTED = [
     "tests/analytics/test_correlation_and_derivatives.py",
     "tests/analytics/test_fear_greed.py",
     "tests/engine/test_reference_observed.py",
-    "tests/engine/conftest.py",
     "tests/engine/fingerprints.py",
     "tests/engine/test_fast_paths.py",
     "tests/engine/test_bit_identical.py",

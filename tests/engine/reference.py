@@ -412,8 +412,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         for a in range(na):  # the pin, before every other flow of the step
             if not np.isnan(targets[t, a]):
                 implied[t, a] = pin_asset_to(a, targets[t, a])
-        C.flows_step(t, sched, mst, vst, ast, market.mkt_i, market.mkt_f, market.ven_f, glob, co_asset, co,
-                     st_price, st_size, st_end, st_ptr, cmat, vsched, np.zeros((0, 3 * na)))
+        C.flows_stage(t, C.Books(mst, vst, ast), market.rules(glob),
+                      C.FlowArrays(sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched,
+                                   np.zeros((0, 3 * na))))
         # after the flows, before the arbitrage: the timed opens, then the timed closes
         while to_open and open_s[to_open[0]] <= t_now:
             i = to_open.pop(0)
