@@ -53,6 +53,7 @@ FORMATTED = [
     "tests/engine/test_rules_mirror.py",
     "tests/engine/test_setup_threads.py",
     "tests/engine/test_shape.py",
+    "tests/engine/test_routing.py",
     "tests/test_docs.py",
     "tests/test_first_run.py",
     "tests/test_jit_cache.py",

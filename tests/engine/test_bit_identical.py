@@ -2,8 +2,9 @@
 
 The fingerprints below (sha256 of the steps, events and waves frames, of the summary and of the
 observed mode's flows; :mod:`tests.engine.fingerprints`) were recorded from the engine before its
-state moved into named bundles, on 6 Dec 2026; the compiled and the plain-Python paths gave the
-same bits.  A change of the engine's arithmetic or order of operations changes them: record them
+state moved into named bundles, on 6 Dec 2026, and the two free runs again when a flow came to be
+split across an asset's books to one distance from every mid (``core.route_level``), the same
+day; the compiled and the plain-Python paths give the same bits.  A change of the engine's arithmetic or order of operations changes them: record them
 again only for a change meant to change the results (``python -m tests.engine.fingerprints``),
 and say so in the commit.
 """
@@ -16,20 +17,20 @@ from .fingerprints import SCENARIOS, fingerprint
 
 RECORDED = {
     "free_pro_rata": {
-        "events": "36d375c91191c527e223931b8db0fcf0466943832367782e2bfe41b29cbb466c",
+        "events": "b207c5c1f4bd0c2c18d75a478142ab2a3020ae40d244c8d47828c2d42035a6a8",
         "methods": ["adl", "backstop", "book"],
         "n_events": 662,
-        "steps": "5a0c4876b8dd865f04ff81294a6e911283aa1ea299b5a1a31f164b1c5bf873fd",
-        "summary": "06b0dc6707f209ec1606707a408eb089f601228d00710d63e3d7d47bdc607216",
-        "waves": "74d8d2c10222653a285bd02c71feaa86401e34f7bccd5901cd870158901b4807",
+        "steps": "6fa6fac41f6aef2f8c118112a3fc066b0083a24c710a47bae3d30b1c2d4c01f8",
+        "summary": "c04b56371366bc2c653bfaf089c588c06fa634f78bebe4bb8e057163848e4100",
+        "waves": "cd46d1f7cae46fe0c5d0b5d47e8ecf58d3d159562a4375270622a771490a4ad8",
     },
     "free_queue": {
-        "events": "bce9c83e09ea64d72a689df04abcfee6b2c4b83c354dbbd6f40c756a380c65f9",
+        "events": "0b6bfd4fca41aba91f088e4ec8afcee8709bdb4f40f859d813934c0566c6fcba",
         "methods": ["adl", "backstop", "book"],
-        "n_events": 556,
-        "steps": "12d4d8467b5dad9158b102d16df3267c66e4125129e73cda96dbe60bae5562f9",
-        "summary": "d9a6c17ad716b75ff1f821d3a0e99cbc775cd8aa36e41197007ddd327b6addca",
-        "waves": "437a7850f583445d1874b572754da06f1a4b51d4173e855bb8a7d12b65f479bd",
+        "n_events": 959,
+        "steps": "73f73f279ea8f55b796749350de2f1b997761cc547f4233ac19f412967e89edd",
+        "summary": "155b1da72c37bd505bef91627e5421a333274e85d57dbbca29b135dc2352c0eb",
+        "waves": "d5de864c9e349a87568e8b322caab451f47dea542623e4aa3ee728b5f07504d1",
     },
     "observed": {
         "events": "d9a08a8dadd554ebd97b89bffc0e76fe054df3d158d3021a75b2a91779c097e4",

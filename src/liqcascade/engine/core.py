@@ -20,8 +20,8 @@ constants below (``MID``, ``INDEX`` ...).
 Order of one step (``t_now = t*dt`` seconds; :func:`run_kernel`):
 
 1. Flows (:mod:`.flows`; :func:`flows_stage`, :func:`timed_step`): scheduled USD, cohorts,
-   triggered stops; each asset's flow is split across venues by depth of the side it hits and
-   walks the books.
+   triggered stops; each asset's flow is split across its books (venues and spot) so that its last
+   fills are equally far from every mid (:func:`route_level`), and walks them.
 2. Arbitrage (each mid closes a fraction of its gap to the index), index, basis EMA, marks
    (:func:`prices_step`).
 3. Waves (:func:`waves_stage`): snapshot every market's mark; in market order, find the
@@ -798,8 +798,8 @@ def fear_index(ast, glob):
 
 @jit_inline
 def flows_stage(t, bk, rules, fl):
-    """Scheduled flow + contagion + cohorts + stops per asset, split across venues by depth;
-    walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
+    """Scheduled flow + contagion + cohorts + stops per asset, split across its books to one
+    distance from every mid (:func:`asset_flow`); walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
     previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
     scheduled informed flows (programmes, macro), ``sched[t, na:]`` the noise traders' flow,
     which trades after the informed flows' move is measured (``FLOW_INDEX``).
@@ -894,16 +894,103 @@ def flows_stage(t, bk, rules, fl):
 
 
 @jit_inline
+def _level_usd(u, b, k, u0, pw, used):
+    """``(USD, dUSD/du)``: what takes one book side from where this step's walks have left it
+    (``used`` USD walked) to the distance ``u`` from the step's mid, 0 when it is there already
+    (depth ``b``, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`cum_unit`)."""
+    if u0 > 0.0 and u <= u0:
+        v, dv = b * pw * u / u0, b * pw / u0
+    else:
+        v, dv = b * u**k, b * k * u ** (k - 1.0)
+    v -= used
+    if v <= 0.0:
+        return 0.0, 0.0
+    return v, dv
+
+
+@jit_inline
+def _spot_level_usd(ast, a, d, u):
+    """:func:`_level_usd` of asset ``a``'s spot book side hit by direction ``d``."""
+    if d > 0:
+        return _level_usd(
+            u, ast[a, SP_ASK_B], ast[a, SP_ASK_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_ASK], ast[a, SP_CONS_ASK]
+        )
+    return _level_usd(
+        u, ast[a, SP_BID_B], ast[a, SP_BID_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_BID], ast[a, SP_CONS_BID]
+    )
+
+
+@jit_inline
+def _market_level_usd(mst, mkt_f, m, d, u):
+    """:func:`_level_usd` of market ``m``'s book side hit by direction ``d``."""
+    b, k = book_side(mst, mkt_f, m, d)
+    if d > 0:
+        return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, CONS_ASK])
+    return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, CONS_BID])
+
+
+@jit_inline
+def _books_to_level(bk, rules, a, d, u):
+    """Sum over asset ``a``'s books (perpetuals and spot) of :func:`_level_usd` at ``u``."""
+    mst, ast, mkt_i, mkt_f = bk.mst, bk.ast, rules.mkt_i, rules.mkt_f
+    g, dg = 0.0, 0.0
+    for m in range(mst.shape[0]):
+        if mkt_i[m, ASSET] == a:
+            v, dv = _market_level_usd(mst, mkt_f, m, d, u)
+            g += v
+            dg += dv
+    if ast[a, SP_DEPTH1] > 0.0:
+        v, dv = _spot_level_usd(ast, a, d, u)
+        g += v
+        dg += dv
+    return g, dg
+
+
+@jit_inline
+def route_level(bk, rules, a, d, usd):
+    """The distance ``u`` from the step's mid to which ``usd`` (> 0) takes every book of asset
+    ``a`` at once, each walked only beyond where this step has already taken it.  This is a taker
+    who splits an order across venues so that its last fills are equally far from each mid (and
+    the arbitrage that keeps the venues' prices together): every book moves by the same fraction,
+    as the observed mode's pin (:func:`pin_asset`) moves them, so a path's implied flow replayed
+    free moves the books as the pin did.  Safeguarded Newton on ``sum_m USD_m(u) = usd``
+    (increasing in ``u``).  -1 when the books hold less than ``usd`` within :data:`MAX_WALK`."""
+    lo, hi = 0.0, MAX_WALK
+    g_hi, _ = _books_to_level(bk, rules, a, d, hi)
+    if g_hi <= usd:
+        return -1.0
+    u = 0.5 * hi
+    for _ in range(100):
+        g, dg = _books_to_level(bk, rules, a, d, u)
+        r = g - usd
+        if abs(r) <= 1e-12 * usd:
+            return u
+        if r > 0.0:
+            hi = u
+        else:
+            lo = u
+        nu = u - r / dg if dg > 0.0 else -1.0
+        if not (lo < nu < hi):
+            nu = 0.5 * (lo + hi)
+        if nu == u:
+            return u
+        u = nu
+    return u
+
+
+@jit_inline
 def asset_flow(bk, rules, a, usd):
-    """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) in
-    proportion to the depth of the side it hits.  Each book gets the same USD per unit of its
-    depth ``B``, so books not yet walked on that side in this step whose profiles have the same
-    shape (``kappa``, touch) move by the same fraction: that walk is computed once, in units of
-    ``B``, for all of them."""
+    """A signed USD flow in asset ``a`` split across its books (perpetuals and spot) so that its
+    last fills are equally far from every book's mid (:func:`route_level`): each book moves by the
+    same fraction.  Books not yet walked on that side in this step whose profiles have one shape
+    (``kappa``, touch) then take the same USD per unit of their depth ``B``, and that walk is
+    computed once, in units of ``B``, for all of them.  Where the books hold less than the flow
+    within :data:`MAX_WALK`, each takes a share in proportion to its depth."""
     mst, ast = bk.mst, bk.ast
     mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
     nm = mst.shape[0]
     d = 1.0 if usd > 0 else -1.0
+    v = abs(usd)
     total = 0.0
     shared = True  # every book of the asset fresh on this side, with one profile shape
     kap, u0, pw = -1.0, 0.0, 0.0
@@ -918,17 +1005,41 @@ def asset_flow(bk, rules, a, usd):
                 shared = False
             if (mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID]) != 0.0:
                 shared = False
-    if ast[a, SP_DEPTH1] > 0.0:  # the spot book takes its share by depth too
+    b_spot = 0.0
+    if ast[a, SP_DEPTH1] > 0.0:
         b_spot = ast[a, SP_ASK_B] if d > 0 else ast[a, SP_BID_B]
         total += b_spot
-        spot_fill(ast, a, d, abs(usd) * b_spot / total)
+        k_s = ast[a, SP_ASK_K] if d > 0 else ast[a, SP_BID_K]
+        pw_s = ast[a, SP_TOUCH_PW_ASK] if d > 0 else ast[a, SP_TOUCH_PW_BID]
+        used_s = ast[a, SP_CONS_ASK] if d > 0 else ast[a, SP_CONS_BID]
+        if k_s != kap or ast[a, SP_TOUCH_U] != u0 or pw_s != pw or used_s != 0.0:
+            shared = False
+    level = -1.0 if shared else route_level(bk, rules, a, d, v)
+    scale = 1.0
+    if level >= 0.0:  # each book's USD to the level, scaled so that they sum to the flow exactly
+        g, _ = _books_to_level(bk, rules, a, d, level)
+        scale = v / g
+    if b_spot > 0.0:
+        if level >= 0.0:
+            vs, _ = _spot_level_usd(ast, a, d, level)
+            vs *= scale
+        else:
+            vs = v * b_spot / total
+        if vs > 0.0:
+            spot_fill(ast, a, d, vs)
     if shared:
-        u, avg = walk_book(1.0, kap, 0.0, abs(usd) / total, u0, pw)
+        u, avg = walk_book(1.0, kap, 0.0, v / total, u0, pw)
     for m in range(nm):
         if mkt_i[m, ASSET] != a:
             continue
-        b, k = book_side(mst, mkt_f, m, d)
-        v_usd = abs(usd) * b / total
+        if level >= 0.0:
+            v_usd, _ = _market_level_usd(mst, mkt_f, m, d, level)
+            v_usd *= scale
+        else:
+            b, k = book_side(mst, mkt_f, m, d)
+            v_usd = v * b / total
+        if v_usd <= 0.0:
+            continue
         if not shared:
             u, avg = walk_market(mst, mkt_f, m, d, v_usd)
         flow_book(bk, rules, m, d, v_usd, u, avg)

@@ -1,7 +1,8 @@
 """Flows other than liquidations, each a plain rule with parameters.
 
 All flows are market orders in USD (valued at the index) that walk the venues' books; an asset's
-flow in a step is split across venues in proportion to the depth of the side it hits.  They are
+flow in a step is split across its books (venues and spot) so that its last fills are equally far
+from every book's mid: every book moves by the same fraction (``core.route_level``).  They are
 booked to one "flow" party per market (the books stand in for the whole market's liquidity), and
 pay the venue's taker fee to the venue's fee income.
 
