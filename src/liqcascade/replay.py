@@ -13,8 +13,10 @@ The observed replay (:func:`run_observed`):
 2. **The engine on that path.**  Every step starts with the market orders that take each
    asset's books to the path (:func:`liqcascade.engine.core.pin_asset`); liquidations, venue
    procedures, insurance funds, backstops, ADL and the public feeds' throttles then act as in a
-   free run, and their fills move the books within the step.  Price dynamics are the replay law:
-   every move is kept (no resilience), since the path already is what happened.  Positions
+   free run, and their fills move the books within the step.  Price dynamics are the replay law
+   (:func:`replay_price_config`): the path's moves are kept, since the path already is what
+   happened; the liquidations' own moves follow the model's resilience (a fraction
+   ``permanent_impact`` stays, the rest recovers as the book refills).  Positions
    opened during the event (the open interest's own rises) open at the market at their time;
    voluntary closes (its falls) close at the market.
 3. **What the path implies.**  The USD the pin took each step is the flow the observed path
@@ -338,13 +340,12 @@ def counterfactual(
     same positions (``consistency``), with liquidations off (``no_liquidations``: every position
     at 1x) and with leverage capped at 10x (``leverage_10x``).
 
-    ``smooth_s`` > 0 spreads the flow evenly over each such window first.  Caveat, measured on
-    feb-2026: the per-second implied flow carries the pin's buy-back of each liquidation's move
-    in the very next second, which replayed without that liquidation is a rise of its own (with
-    leverage capped at 10x, ETH's path spikes where the observed run's cascade was bought back);
-    spreading the flow over 300 s moves the cascades in time instead and the same positions no
-    longer come back to the observed lows (ETH 1,431 against 1,736), so the default keeps the
-    flow as the replay implied it, second by second.  Returns ``(figures, paths)``: per case and asset the low (USD),
+    ``smooth_s`` > 0 spreads the flow evenly over each such window first (off by default: the
+    cascades then move in time and the same positions no longer come back to the observed
+    lows).  The implied flow holds the buying that took the price back to the path after each
+    liquidation beyond what the book's own recovery (the replay law's resilience) did; replayed
+    without that liquidation, that buying is a rise of its own, so the cases without liquidations
+    are an upper bound on where the price would have been.  Returns ``(figures, paths)``: per case and asset the low (USD),
     its time (s) and the fall from the start (fraction), and the liquidated USD; per case the
     index at every 5-minute close."""
     from .engine import Flows, simulate
@@ -407,10 +408,16 @@ class ObservedReplay:
 
 
 def replay_price_config(prices):
-    """The replay law: the scenario's price rules with every move kept (no resilience)."""
+    """The replay law: the scenario's price rules with every move of the path kept.  The pin and
+    the exogenous flow are the step's informed flow (``flow_permanent_impact = 1``: the fair price
+    follows them); the engine's own forced flow keeps the model's law, a fraction
+    ``permanent_impact`` kept and the rest recovered with ``resilience_half_life_s`` (the book
+    refilling after a liquidation's walk).  So the path's implied flow does not hold the book's
+    own recovery from each liquidation, which replayed without that liquidation would be a rise
+    of its own."""
     import dataclasses
 
-    return dataclasses.replace(prices, permanent_impact=1.0, flow_permanent_impact=1.0)
+    return dataclasses.replace(prices, flow_permanent_impact=1.0)
 
 
 def aggregate_depth(scenario) -> dict[str, dict[str, Any]]:
