@@ -120,7 +120,7 @@ def engine_profile(payload: _Payload, n: int) -> None:
         "run_kernel": "core.run_kernel (the compiled step loop)",
         "simulate": "run.simulate (everything)",
         "collect": "run.collect (frames + engine summary)",
-        "summarize": "run.summarize (engine headline figures)",
+        "headline_figures": "run.headline_figures (engine headline figures)",
         "as_reported": "run.as_reported (feed throttling, pandas)",
         "packed_positions_async": "run.packed_positions_async (packing with the LPs, started; the wait is in simulate)",
         "sort_positions": "run.sort_positions (packed LPs sorted per market side)",

@@ -184,11 +184,9 @@ def test_scenarios_check_venues_against_the_registry(tmp_path):
 VENUE_NAME = re.compile(r"binance|bybit|okx|hyperliquid", re.IGNORECASE)
 #: the files that must not name a venue
 CHECKED = sorted((ROOT / "src/liqcascade/engine").glob("*.py")) + [ROOT / "src/liqcascade/scenario.py"]
-#: prose (comments and docstrings) still naming a venue, per file: core.py's comments and
-#: docstrings (the kernel, owned by the engine rewrite, not by this change) and a few docstrings
-#: outside this change (run.py's ``_position_lp`` and ``simulate``, positions.py, liquidity.py),
-#: to reword at merge.  Code may name no venue in any file, core.py included; prose may not grow.
-PROSE_ALLOWED = {"core.py": None, "run.py": 2, "positions.py": 1, "liquidity.py": 1}
+#: prose (comments and docstrings) naming a venue: none; a venue's rules and their story belong
+#: in its module
+PROSE_ALLOWED: dict[str, int | None] = {}
 
 
 def _code_and_prose(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:

@@ -8,11 +8,13 @@ populations:
 - ``paths``, from the scenario's stated paths (no series beside the copy): ~24,000 positions at
   the real count, 8,000 reduced; each reduced run's full-scale liquidated accounts and USD within
   15 % of the real-count runs';
-- ``history``, from the market's history (the series copied beside it, the default): ~15,000
-  positions, 5,000 reduced; the estimates within 15 % as the mean of seeds 0-3 (one seed's cascade
-  differs from another's by ~25 % here, full count or not: with OKX in the scenario, seeds 0 and 1
-  alone put the reduced USD 20 % under the full count's, 28 % and 12 % per seed, where before OKX
-  they were 28 % under and 28 % over).
+- ``history``, from the market's history (the series copied beside it, the default): ~15,700
+  positions, 7,500 reduced; the estimates within 15 % as the mean of seeds 0-3 (one seed's cascade
+  differs from another's by ~25 % here, full count or not).  Measured over seeds 0-7 on this
+  scenario: the reduced USD is 4.5 % under the full count's at 7,500 and 17 % under at 5,000 (the
+  floors of a small history draw: 8 positions per group and enough for each venue's largest tier
+  set the shape of a draw of a few thousand); at the bundled scenario's real count (4.7M) a 300k
+  run estimates the full-scale USD 2 % and the accounts 6 % under.
 
 (Before the fix the full-scale accounts came out ~3x too high: the scale divided the count
 before survivorship by the count after it.)"""
@@ -34,7 +36,7 @@ _USD_KEYS = ("open_interest_usd", "depth_1pct_usd", "spot_depth_1pct_usd", "usd"
 
 
 #: per population: the reduced count, the tolerance of the count drawn and of the scale's estimate
-CASES = {"paths": (8_000, 0.05, 0.03), "history": (5_000, 0.15, 0.05)}
+CASES = {"paths": (8_000, 0.05, 0.03), "history": (7_500, 0.15, 0.05)}
 #: the seeds each population is run with (the history's cascades vary more from seed to seed)
 SEEDS = {"paths": (0, 1), "history": (0, 1, 2, 3)}
 
@@ -75,9 +77,10 @@ def test_a_reduced_run_draws_about_n(runs):
         pop, s = runs[reduced, seed]
         if kind == "paths":
             assert len(pop) == pytest.approx(reduced, rel=drawn_rel)
-        else:  # above N by at most the floors a small history draw keeps (8 positions per group of a
-            # market, side and leverage component, and enough for each venue's largest tier)
-            assert reduced <= len(pop) <= reduced * (1 + drawn_rel)
+        else:  # about N: a count per group rounded, plus the floors a small history draw keeps (8
+            # positions per group of a market, side and leverage component, and enough for each
+            # venue's largest tier)
+            assert len(pop) == pytest.approx(reduced, rel=drawn_rel)
         full = runs[None, seed][0]
         assert s["population_scale"] * len(pop) == pytest.approx(len(full), rel=scale_rel)
         assert runs[None, seed][1]["population_scale"] == 1.0
@@ -91,7 +94,7 @@ def test_a_reduced_run_estimates_full_scale_accounts_and_usd_within_15_percent(r
     assert full_accounts > 1_000  # a cascade, not a handful of positions
     est = [runs[reduced, seed][1] for seed in SEEDS[kind]]
     for s in est:
-        assert s["accounts_liquidated"] < 0.5 * full_accounts  # counts need the scale ...
+        assert s["accounts_liquidated"] < 0.7 * full_accounts  # counts need the scale ...
     if kind == "paths":  # ... and get it, each seed
         for s in est:
             assert s["accounts_liquidated_full_scale"] == pytest.approx(full_accounts, rel=0.15)

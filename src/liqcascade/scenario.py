@@ -74,7 +74,7 @@ def _registered_venue(v: str) -> str:
 VenueName = Annotated[str, AfterValidator(_registered_venue)]
 
 
-class MarketState(_Strict):
+class ScenarioMarket(_Strict):
     venue: VenueName
     asset: str
     open_interest_usd: float = Field(gt=0)
@@ -186,7 +186,7 @@ class ScenarioFile(_Strict):
     horizon_hours: float = Field(gt=0, le=24 * 14)
     step_seconds: float = Field(gt=0)
     assets: dict[str, AssetState]
-    markets: list[MarketState] = Field(min_length=1)
+    markets: list[ScenarioMarket] = Field(min_length=1)
     insurance_fund_usd: dict[str, float] = Field(default_factory=dict)
     flows: list[FlowSpec] = Field(default_factory=list)
     large_positions: list[LargePosition] = Field(default_factory=list)

@@ -6,15 +6,44 @@ arbitrage, marks), :mod:`.flows` (programmes, cohorts, stop-losses), :mod:`.ledg
 check), :mod:`.core` (the compiled step loop), :mod:`.run` (``simulate`` and ``Run``).
 """
 
-from .flows import (Cohort, Flows, contagion, dip_buyers, etf_redemptions, long_term_holders, macro_shock, panic_sellers,
-                    programme, stop_losses, treasury_company)
+from .flows import (
+    Cohort,
+    Flows,
+    contagion,
+    dip_buyers,
+    etf_redemptions,
+    long_term_holders,
+    macro_shock,
+    panic_sellers,
+    programme,
+    stop_losses,
+    treasury_company,
+)
 from .liquidity import DepthProfile, Liquidity, MarketMakerResponse
 from .positions import CROSS, ISOLATED, Positions
 from .prices import PriceConfig
 from .run import Run, as_reported, simulate
 
 __all__ = [
-    "Positions", "ISOLATED", "CROSS", "DepthProfile", "Liquidity", "MarketMakerResponse", "PriceConfig", "Flows",
-    "Cohort", "contagion", "programme", "etf_redemptions", "macro_shock", "treasury_company", "long_term_holders",
-    "panic_sellers", "dip_buyers", "stop_losses", "simulate", "Run", "as_reported",
+    "Positions",
+    "ISOLATED",
+    "CROSS",
+    "DepthProfile",
+    "Liquidity",
+    "MarketMakerResponse",
+    "PriceConfig",
+    "Flows",
+    "Cohort",
+    "contagion",
+    "programme",
+    "etf_redemptions",
+    "macro_shock",
+    "treasury_company",
+    "long_term_holders",
+    "panic_sellers",
+    "dip_buyers",
+    "stop_losses",
+    "simulate",
+    "Run",
+    "as_reported",
 ]

@@ -406,8 +406,8 @@ def max_line(x, m, nt, extra, rates, amounts):
     table's maintenance lines at notional ``x`` (USD).  Four running maxima over every fourth
     line, then the largest of them: the same value as one running maximum (a maximum does not
     depend on the order of its terms; lines that compare equal have the same value), without
-    each comparison waiting on the one before (Bybit's tables have 20 lines: 4x fewer steps in
-    the chain)."""
+    each comparison waiting on the one before (tables of 20 lines: 4x fewer steps in the
+    chain)."""
     b0 = -np.inf
     b1 = -np.inf
     b2 = -np.inf
@@ -442,8 +442,8 @@ def max_line(x, m, nt, extra, rates, amounts):
 @jit
 def liquidation_price(s, q, e, coll, m, fixed_mm, rules):
     """Tier-exact LP (USD) of ``q`` base units on side ``s`` (+1/-1) entered at ``e`` (USD) on
-    ``coll`` USD of collateral, market ``m`` (``fixed_mm``: maintenance on the entry value, Bybit
-    isolated), with the same arithmetic as :mod:`liqcascade.venues.margin` (:func:`lp_rule`,
+    ``coll`` USD of collateral, market ``m`` (``fixed_mm``: maintenance on the entry value, a venue's
+    isolated rule), with the same arithmetic as :mod:`liqcascade.venues.margin` (:func:`lp_rule`,
     called)."""
     return lp_rule(s, q, e, coll, m, fixed_mm, rules)
 
@@ -455,7 +455,7 @@ def lp_rule(s, q, e, coll, m, fixed_mm, rules):
     rates, amounts, caps, mkt_i, mkt_f = rules.rates, rules.amounts, rules.caps, rules.mkt_i, rules.mkt_f
     nt = mkt_i[m, NTIER]
     extra = mkt_f[m, EXTRA]
-    if fixed_mm:  # maintenance set on the entry value (Bybit isolated)
+    if fixed_mm:  # maintenance set on the entry value (a venue's isolated rule)
         mm = max_line(q * e, m, nt, 0.0, rates, amounts)
         lp = e - s * (coll - mm) / q
         if s > 0 and lp < 0:
@@ -580,12 +580,12 @@ def adl_key(s, q, e, mark, coll, m, v, rules):
     if not upnl > 0:
         return -np.inf
     kind = ven_i[v, ADL_KIND]
-    if kind == 1:  # Binance
+    if kind == 1:  # venues.ADL_PNL_X_MARGIN_RATIO
         mm = maintenance_at(q, mark, m, rules)
         balance = coll + upnl
         pnl_pct = max(upnl, 0.0) / max(coll, 1.0)
         return pnl_pct * (mm / max(balance, 1e-12))
-    if kind == 2:  # Hyperliquid
+    if kind == 2:  # venues.ADL_PRICE_X_NOTIONAL_SHARE
         av = max(coll + upnl, 1e-12)
         pf = mark / e if s > 0 else e / mark
         return pf * q * mark / av
@@ -766,8 +766,8 @@ def spot_fill(ast, a, d, v_usd):
 @jit_inline
 def update_marks(mst, ast, mkt_i):
     """Each venue's mark by its rule: ``index + EMA(mid - index)``, or the median of that, the
-    book's mid (the venue's last/best prices) and the index (the funding-adjusted index of
-    Binance, the CEX-perp median of Hyperliquid: equal to the index within a run's horizon)."""
+    book's mid (the venue's last/best prices) and the index (a funding-adjusted index or
+    a median of other venues' perpetual prices: equal to the index within a run's horizon)."""
     for m in range(mst.shape[0]):
         idx = ast[mkt_i[m, ASSET], INDEX]
         c1 = idx + mst[m, EMA]
@@ -1457,7 +1457,7 @@ def close_whole(t, t_now, i, bp, eq0, pos, sweep, bk, rules, act, ev, cnt):
     its own PnL — its margin, or its account's equity without it): the whole size goes to the
     book unless the deficit left after that fill, ``-(eq0 + s*q*(f - e))``, exceeds the venue's
     fund; then the book takes the largest part whose shortfall beyond ``bp`` the fund covers
-    (bisection) and ADL closes the rest at ``bp``, or where the venue says so (Hyperliquid) at
+    (bisection) and ADL closes the rest at ``bp``, or where the venue says so (``adl_at_previous_mark``) at
     the previous mark (``PREV_MARK``: the mark before the update that set off this wave).
     Books the fills into ``margin[i]``, the markets and the event log; leaves ``size[i]``, fees
     and the fund's payment to the caller.  Returns ``(q_book, f)``: base units filled on the book
@@ -1587,7 +1587,7 @@ def close_in_account(t, t_now, i, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     """Close position ``i`` of multi-asset cross account ``a`` whole, as :func:`liquidate` closes
     a lone one.  Its bankruptcy price is where the account's equity is zero, ``bp = e - s*rest/q``
     with ``rest`` the account's wallet (realised PnL included) plus the other open positions'
-    unrealised PnL at their marks (Binance's cross formula without maintenance margin).  The book
+    unrealised PnL at their marks (the cross-margin formula without maintenance margin).  The book
     takes the whole size unless the account's deficit after that fill exceeds the venue's fund;
     then the book takes the largest part whose deficit the fund covers, and ADL closes the rest
     against the market's profitable opposite positions at ``bp``.  The account's balance is
@@ -1626,7 +1626,7 @@ def liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt):
     below its maintenance margin and it is not cooling down (``acc.rho[2, a]``: until when, s).
 
     The venue's backstop takes the account over whole below its share of the maintenance margin
-    (Hyperliquid: 2/3).  Otherwise its positions go to their books by the venue's step rule, as a
+    (``KernelSpec.backstop_ratio``).  Otherwise its positions go to their books by the venue's step rule, as a
     lone position's would (the next lower tier, two tiers down, 20 % above a notional; a position
     the rule closes whole closes whole), while the account's equity at the marks is positive,
     and whole when it is not; a whole close is :func:`close_in_account`'s (what the venue's fund
@@ -1661,8 +1661,8 @@ def liquidate_account(t, t_now, a, acc, pos, sweep, bk, rules, act, ev, cnt):
         return ACC_COOLING, equity - mm, exposure
     first = mc_pos[mc_start[a]]
     v = rules.mkt_i[mkt[first], VENUE]
-    # the venue's backstop at the account level (Hyperliquid: equity below 2/3 of the maintenance
-    # margin): the liquidator vault takes every position over at its mark and the account's
+    # the venue's backstop at the account level (equity below its backstop ratio of the
+    # maintenance margin): the liquidator vault takes every position over at its mark and the account's
     # remaining equity with them (the maintenance margin is not returned; a negative equity is the
     # vault's loss), leaving the account at zero; otherwise the positions go to their books
     backstop = ven_f[v, BACKSTOP_FRAC] > 0.0 and equity < ven_f[v, BACKSTOP_FRAC] * mm

@@ -126,12 +126,14 @@ class StopLosses:
             raise InputError("stop sizes must be positive base units", field="size")
         sells = float(np.sum(np.asarray(self.size)[np.asarray(self.side) < 0]))
         if sells > self.holdings * (1 + 1e-12):
-            raise InputError(f"stop-loss sellers of {self.asset} would sell {sells:g} but hold "
-                             f"{self.holdings:g}", field="size")
+            raise InputError(
+                f"stop-loss sellers of {self.asset} would sell {sells:g} but hold {self.holdings:g}", field="size"
+            )
 
 
-def programme(asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf,
-              venue: str | None = None) -> Programme:
+def programme(
+    asset: str, usd_per_day: float, start_s: float = 0.0, end_s: float = np.inf, venue: str | None = None
+) -> Programme:
     """A constant flow of ``usd_per_day`` USD per day (negative sells: ETF redemptions), split
     across the asset's venues by depth, or on one ``venue``'s book only."""
     if not np.isfinite(usd_per_day):
@@ -186,8 +188,15 @@ def panic_sellers(asset, holdings, usd_per_s_per_drawdown=5e6, usd_per_s_at_max_
 def dip_buyers(asset, cash_usd, drawdown_floor=0.05, usd_per_s_per_drawdown=1e6, name="dip") -> Cohort:
     """Buy ``usd_per_s_per_drawdown * (drawdown - drawdown_floor)`` USD per second out of
     ``cash_usd``: the bargain hunters whose bids stop a fall and lift the price after it."""
-    return Cohort(name, asset.upper(), 0.0, drawdown_floor=drawdown_floor, drawdown_rate=usd_per_s_per_drawdown,
-                  side=1, cash_usd=cash_usd)
+    return Cohort(
+        name,
+        asset.upper(),
+        0.0,
+        drawdown_floor=drawdown_floor,
+        drawdown_rate=usd_per_s_per_drawdown,
+        side=1,
+        cash_usd=cash_usd,
+    )
 
 
 def stop_losses(asset, trigger, size, side=-1, holdings=np.inf) -> StopLosses:
@@ -264,8 +273,9 @@ class Flows:
                 continue
             if p.venue not in venues or p.asset not in assets:
                 raise InputError(f"programme on unknown market {p.venue} {p.asset}", field="venue")
-            out[_window(t, p.start_s, p.end_s), venues.index(p.venue) * len(assets) + assets.index(p.asset)] += \
+            out[_window(t, p.start_s, p.end_s), venues.index(p.venue) * len(assets) + assets.index(p.asset)] += (
                 p.usd_per_s * dt
+            )
         return out
 
     def contagion_matrix(self, assets) -> np.ndarray:
@@ -286,8 +296,21 @@ class Flows:
         a = np.array([assets.index(c.asset) if c.asset in assets else -1 for c in self.cohorts], np.int64)
         if np.any(a < 0):
             raise InputError("cohort on an unknown asset", field="asset")
-        cols = np.array([[c.cash_usd if c.side > 0 else c.holdings, c.trigger_price, c.trigger_rate, c.drawdown_floor, c.drawdown_rate,
-                          c.fear_rate, float(c.side)] for c in self.cohorts], np.float64).reshape(len(self.cohorts), 7)
+        cols = np.array(
+            [
+                [
+                    c.cash_usd if c.side > 0 else c.holdings,
+                    c.trigger_price,
+                    c.trigger_rate,
+                    c.drawdown_floor,
+                    c.drawdown_rate,
+                    c.fear_rate,
+                    float(c.side),
+                ]
+                for c in self.cohorts
+            ],
+            np.float64,
+        ).reshape(len(self.cohorts), 7)
         return a, np.ascontiguousarray(cols)
 
     def stop_arrays(self, assets):
@@ -307,7 +330,9 @@ class Flows:
                 p = np.concatenate(p) if p else np.zeros(0)
                 z = np.concatenate(z) if z else np.zeros(0)
                 o = np.argsort(-p if sd < 0 else p, kind="stable")
-                prices.append(p[o]); sizes.append(z[o]); sides.append(np.full(len(o), sd, np.int8))
+                prices.append(p[o])
+                sizes.append(z[o])
+                sides.append(np.full(len(o), sd, np.int8))
                 start[ai, col] = n
                 n += len(o)
                 end[ai, col] = n

@@ -49,9 +49,16 @@ class LedgerCheck:
         return abs(self.imbalance) <= self.tolerance
 
     def as_dict(self) -> dict:
-        return dict(initial_value=self.initial_value, final_value=self.final_value, imbalance=self.imbalance,
-                    traded=self.traded, tolerance=self.tolerance, inventory_residual=self.inventory_residual,
-                    ok=self.ok, **{f"party_{k}": v for k, v in self.parties.items()})
+        return dict(
+            initial_value=self.initial_value,
+            final_value=self.final_value,
+            imbalance=self.imbalance,
+            traded=self.traded,
+            tolerance=self.tolerance,
+            inventory_residual=self.inventory_residual,
+            ok=self.ok,
+            **{f"party_{k}": v for k, v in self.parties.items()},
+        )
 
 
 @jit
@@ -92,8 +99,9 @@ def party_values(traders: float, mst, vst, marks, ast=None) -> dict:
     funds = float(np.sum(vst[:, C.FUND]))
     vaults = float(np.sum(vst[:, C.VAULT_CASH] + 0.0) + np.sum(mst[:, C.VAULT_INV] * marks))
     fees = float(np.sum(vst[:, C.FEE_INCOME]))
-    out = dict(traders=traders, liquidity_providers=lps, flows=flows, insurance_funds=funds,
-               vaults=vaults, fee_income=fees)
+    out = dict(
+        traders=traders, liquidity_providers=lps, flows=flows, insurance_funds=funds, vaults=vaults, fee_income=fees
+    )
     if ast is not None:
         spot = ast[:, C.SPOT_MID]
         out["spot_flows"] = float(np.sum(ast[:, C.SPOT_FLOW_CASH] + ast[:, C.SPOT_FLOW_INV] * spot))

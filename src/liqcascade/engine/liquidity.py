@@ -11,7 +11,7 @@ order (the profile is relative to mid), so consecutive orders compound.  A singl
 at ``MAX_WALK`` (the price cannot fall below 5 % of mid in one order: a book never empties
 completely).  A measured curve (pairs of u and cumulative USD) is fitted by least squares in
 log-log space to ``B, kappa`` (:meth:`DepthProfile.from_curve`); the reported ``R**2`` says how
-well the power law holds (about 0.99 on Bybit books).
+well the power law holds (about 0.99 on the venues' books).
 
 Market-maker response (per market, once per step): with ``sigma`` the per-second realised
 volatility of the mid (an EWMA of squared log returns with window ``vol_window_s``) and ``L`` the
@@ -143,14 +143,29 @@ class Liquidity:
         for a, an in enumerate(assets):
             p = self.spot.get(an.upper())
             if p is not None:
-                out[a] = (p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa, p.depth_within(1.0), u0,
-                          u0 ** p.bid_kappa, u0 ** p.ask_kappa)
+                out[a] = (
+                    p.bid_b,
+                    p.ask_b,
+                    p.bid_kappa,
+                    p.ask_kappa,
+                    p.depth_within(1.0),
+                    u0,
+                    u0**p.bid_kappa,
+                    u0**p.ask_kappa,
+                )
         return out
 
     @classmethod
-    def uniform(cls, venues, assets, depth_1pct: dict[str, float] | float, *, kappa: float = 1.16,
-                venue_share: dict[str, float] | None = None,
-                response: MarketMakerResponse | None = None) -> "Liquidity":
+    def uniform(
+        cls,
+        venues,
+        assets,
+        depth_1pct: dict[str, float] | float,
+        *,
+        kappa: float = 1.16,
+        venue_share: dict[str, float] | None = None,
+        response: MarketMakerResponse | None = None,
+    ) -> "Liquidity":
         """Every venue gets ``venue_share[venue]`` (default equal shares) of each asset's
         per-side depth within 1 % (USD)."""
         venues = [v.lower() for v in venues]

@@ -7,8 +7,8 @@ isolated, 1 cross.  Venues and assets are small integer codes into :attr:`Positi
 :attr:`Positions.assets`.
 
 Cross positions: an account holding one cross position on a venue has that position's ``margin``
-as its wallet, and the venue's *cross* liquidation price (it differs from isolated on Bybit,
-where isolated maintenance margin is set on the entry value); the engine sweeps it like an
+as its wallet, and the venue's *cross* liquidation price (it differs from isolated on a venue
+whose isolated maintenance margin is set on the entry value); the engine sweeps it like an
 isolated position.  An account holding cross positions in several markets of one venue is a
 multi-asset cross account: its wallet is the sum of those positions' ``margin`` fields, and the
 engine checks it as a whole at every wave (see :func:`liqcascade.engine.core.check_cross_accounts`).
@@ -64,8 +64,24 @@ class Positions:
     close_s: np.ndarray | None = None
 
     @classmethod
-    def from_arrays(cls, *, account, venue, asset, side, size, entry, margin, leverage, mode=None,
-                    venues=None, assets=None, pending=None, open_s=None, close_s=None) -> "Positions":
+    def from_arrays(
+        cls,
+        *,
+        account,
+        venue,
+        asset,
+        side,
+        size,
+        entry,
+        margin,
+        leverage,
+        mode=None,
+        venues=None,
+        assets=None,
+        pending=None,
+        open_s=None,
+        close_s=None,
+    ) -> "Positions":
         """Build from columns.  ``venue``/``asset`` may be names or integer codes (then pass
         ``venues``/``assets``); ``side`` may be +1/-1 or "long"/"short"; ``mode`` 0/1 or
         "isolated"/"cross" (default isolated); ``pending`` booleans (default: all open at the
@@ -86,12 +102,19 @@ class Positions:
             low = np.char.lower(mode.astype(str))
             mode = np.where(low == "isolated", 0, np.where(low == "cross", 1, -1))
         pos = cls(
-            account=np.asarray(account, np.int64), venue=venue_codes, asset=asset_codes, side=side,
-            size=np.asarray(size, np.float64), entry=np.asarray(entry, np.float64),
-            margin=np.asarray(margin, np.float64), mode=np.asarray(mode).astype(np.int8),
+            account=np.asarray(account, np.int64),
+            venue=venue_codes,
+            asset=asset_codes,
+            side=side,
+            size=np.asarray(size, np.float64),
+            entry=np.asarray(entry, np.float64),
+            margin=np.asarray(margin, np.float64),
+            mode=np.asarray(mode).astype(np.int8),
             leverage=np.broadcast_to(np.asarray(leverage, np.float64), (n,)).copy()
-            if np.ndim(leverage) == 0 else np.asarray(leverage, np.float64),
-            venues=tuple(venues), assets=tuple(assets),
+            if np.ndim(leverage) == 0
+            else np.asarray(leverage, np.float64),
+            venues=tuple(venues),
+            assets=tuple(assets),
             pending=None if pending is None else np.asarray(pending, bool),
             open_s=None if open_s is None else np.asarray(open_s, np.float64),
             close_s=None if close_s is None else np.asarray(close_s, np.float64),
@@ -123,8 +146,9 @@ class Positions:
     def validate(self) -> None:
         """Refuse what no venue would hold, with a message naming the field and the first bad row."""
         n = len(self.side)
-        for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage") + \
-                tuple(f for f in ("pending", "open_s", "close_s") if getattr(self, f) is not None):
+        for name in ("account", "venue", "asset", "size", "entry", "margin", "mode", "leverage") + tuple(
+            f for f in ("pending", "open_s", "close_s") if getattr(self, f) is not None
+        ):
             if len(getattr(self, name)) != n:
                 raise InputError(f"has {len(getattr(self, name))} rows, side has {n}", field=name)
 
@@ -141,15 +165,21 @@ class Positions:
         for name in ("open_s", "close_s"):
             arr = getattr(self, name)
             if arr is not None:
-                bad(~np.isnan(arr) & ~(np.isfinite(arr) & (arr >= 0)), name,
-                    "must be NaN or a non-negative finite number of seconds")
+                bad(
+                    ~np.isnan(arr) & ~(np.isfinite(arr) & (arr >= 0)),
+                    name,
+                    "must be NaN or a non-negative finite number of seconds",
+                )
         if self.open_s is not None:
             bad(~np.isnan(self.open_s) & ~self.is_pending, "open_s", "a timed opening must be a pending position")
         bad((self.venue < 0) | (self.venue >= len(self.venues)), "venue", "unknown venue code")
         bad((self.asset < 0) | (self.asset >= len(self.assets)), "asset", "unknown asset code")
         notional = self.size * self.entry
-        bad(self.margin < notional / self.leverage * (1 - 1e-9), "margin",
-            "margin is below the initial margin size*entry/leverage")
+        bad(
+            self.margin < notional / self.leverage * (1 - 1e-9),
+            "margin",
+            "margin is below the initial margin size*entry/leverage",
+        )
         for v, vname in enumerate(self.venues):
             rules = get_venue(vname)
             for a, aname in enumerate(self.assets):
@@ -162,16 +192,21 @@ class Positions:
                 bad(over, "size", f"position exceeds the largest tier of {vname} {table.symbol}")
                 k = np.minimum(table.tier_index(measure), table.n_tiers - 1)
                 max_lev = table.max_leverage[k]
-                bad(sel & (self.leverage > max_lev * (1 + 1e-12)), "leverage",
-                    f"leverage above the tier maximum of {vname} {table.symbol}")
+                bad(
+                    sel & (self.leverage > max_lev * (1 + 1e-12)),
+                    "leverage",
+                    f"leverage above the tier maximum of {vname} {table.symbol}",
+                )
         cross = self.mode == CROSS
         if np.any(cross):  # one-way mode: one cross position per account, venue and asset
             key = (self.account[cross] * 256 + self.venue[cross]) * 256 + self.asset[cross]
             uniq, counts = np.unique(key, return_counts=True)
             if np.any(counts > 1):
                 acct = int(uniq[counts > 1][0] // 65536)
-                raise InputError(f"account {acct} holds two cross positions in one market (one-way mode "
-                                 "keeps one per market)", field="mode")
+                raise InputError(
+                    f"account {acct} holds two cross positions in one market (one-way mode keeps one per market)",
+                    field="mode",
+                )
 
 
 def _codes(values, names, field, case):

@@ -250,7 +250,7 @@ def _aligned(shape, dtype) -> np.ndarray:
 
 @C.jit_inline
 def _position_lp(i, pos, rules):
-    """Position ``i``'s LP (USD) by its market's rule (Bybit's isolated margin on the entry value);
+    """Position ``i``'s LP (USD) by its market's rule (isolated maintenance on the entry value where the venue says so);
     ``pos``: a :class:`~liqcascade.engine.core.PositionArrays` (its ``lp`` and ``flag`` unread)."""
     m = pos.mkt[i]
     fixed = rules.ven_i[rules.mkt_i[m, C.VENUE], C.FIXED_MM_ISO] == 1 and pos.mode[i] == 0
@@ -646,7 +646,7 @@ def simulate(
     ``insurance_fund``: USD per venue (a dict by venue name, or one number for all) — the
     insurance fund, or the liquidator vault's cash where the venue's fees go to a vault.
     ``adl_rule``: ``"queue"`` (the venue's ranking) or ``"pro_rata"`` (by size).
-    ``vault_unwind_half_life_s``: a liquidator vault (Hyperliquid's HLP) sells what it took over
+    ``vault_unwind_half_life_s``: a liquidator vault (a venue's liquidity vault) sells what it took over
     into the book, half of what it holds in this many seconds (None: it keeps it).
     ``index_path``: the observed mode — per asset name, the index (USD) at the start of every
     step (``n_steps`` values; NaN: not pinned that step): each step begins with the market
@@ -984,7 +984,7 @@ def collect(positions, market, rec, waves_per_step, ev, wv, cnt, dt, check, init
     accounts = _count_distinct(e["account"])
     summing()
     rr = out["rr"]
-    summary = summarize(
+    summary = headline_figures(
         e, rr, wv_no, waves_per_step, assets, venues, sums=out["sums"], accounts=accounts, drawdown_pct=out["dd"]
     )
 
@@ -1138,7 +1138,7 @@ def _latest(venue, asset, time_s, throttle, na, last, cur, keep):
     return True
 
 
-def summarize(e, r, wave_no, waves_per_step, assets, venues, *, sums, accounts: int, drawdown_pct) -> dict:
+def headline_figures(e, r, wave_no, waves_per_step, assets, venues, *, sums, accounts: int, drawdown_pct) -> dict:
     """Headline figures from the events' columns ``e`` (NumPy arrays: ``usd`` and the rest as
     :func:`event_sums` reads them), the waves' branching ratios ``r`` and the figures computed
     beside it (:func:`collect` computes them on two threads): ``sums`` (:func:`event_sums`),
