@@ -947,14 +947,9 @@ def _books_to_level(bk, rules, a, d, u):
 
 
 @jit_inline
-def route_level(bk, rules, a, d, usd):
-    """The distance ``u`` from the step's mid to which ``usd`` (> 0) takes every book of asset
-    ``a`` at once, each walked only beyond where this step has already taken it.  This is a taker
-    who splits an order across venues so that its last fills are equally far from each mid (and
-    the arbitrage that keeps the venues' prices together): every book moves by the same fraction,
-    as the observed mode's pin (:func:`pin_asset`) moves them, so a path's implied flow replayed
-    free moves the books as the pin did.  Safeguarded Newton on ``sum_m USD_m(u) = usd``
-    (increasing in ``u``).  -1 when the books hold less than ``usd`` within :data:`MAX_WALK`."""
+def _solve_level(bk, rules, a, d, usd):
+    """Safeguarded Newton on ``sum_m USD_m(u) = usd`` (increasing in ``u``) for
+    :func:`route_level`; -1 when the books hold less than ``usd`` within :data:`MAX_WALK`."""
     lo, hi = 0.0, MAX_WALK
     g_hi, _ = _books_to_level(bk, rules, a, d, hi)
     if g_hi <= usd:
@@ -976,6 +971,24 @@ def route_level(bk, rules, a, d, usd):
             return u
         u = nu
     return u
+
+
+@jit
+def route_level(bk, rules, a, d, usd):
+    """``(u, scale)``: the distance ``u`` from the step's mid to which ``usd`` (> 0) takes every
+    book of asset ``a`` at once, each walked only beyond where this step has already taken it,
+    and the factor that makes the books' USD to that level sum to ``usd`` exactly (1 to rounding).
+    This is a taker who splits an order across venues so that its last fills are equally far from
+    each mid (and the arbitrage that keeps the venues' prices together): every book moves by the
+    same fraction, as the observed mode's pin (:func:`pin_asset`) moves them, so a path's implied
+    flow replayed free moves the books as the pin did.  ``(-1, 1)`` when the books hold less than
+    ``usd`` within :data:`MAX_WALK`.  Compiled once, not inlined into the step loop (it runs only
+    where an asset's books differ in shape)."""
+    u = _solve_level(bk, rules, a, d, usd)
+    if u < 0.0:
+        return -1.0, 1.0
+    g, _ = _books_to_level(bk, rules, a, d, u)
+    return u, usd / g
 
 
 @jit_inline
@@ -1014,11 +1027,32 @@ def asset_flow(bk, rules, a, usd):
         used_s = ast[a, SP_CONS_ASK] if d > 0 else ast[a, SP_CONS_BID]
         if k_s != kap or ast[a, SP_TOUCH_U] != u0 or pw_s != pw or used_s != 0.0:
             shared = False
-    level = -1.0 if shared else route_level(bk, rules, a, d, v)
-    scale = 1.0
-    if level >= 0.0:  # each book's USD to the level, scaled so that they sum to the flow exactly
-        g, _ = _books_to_level(bk, rules, a, d, level)
-        scale = v / g
+    if not shared:
+        split_flow(bk, rules, a, d, v, total, b_spot)
+        return
+    if b_spot > 0.0:
+        spot_fill(ast, a, d, v * b_spot / total)
+    u, avg = walk_book(1.0, kap, 0.0, v / total, u0, pw)
+    for m in range(nm):
+        if mkt_i[m, ASSET] != a:
+            continue
+        b, k = book_side(mst, mkt_f, m, d)
+        v_usd = v * b / total
+        if v_usd <= 0.0:
+            continue
+        flow_book(bk, rules, m, d, v_usd, u, avg)
+
+
+@jit
+def split_flow(bk, rules, a, d, v, total, b_spot):
+    """:func:`asset_flow` of ``v`` USD in direction ``d`` where asset ``a``'s books differ in
+    shape or were walked earlier in the step: each book (the spot book first) takes the USD to the
+    level of :func:`route_level` and walks on its own; in proportion to depth (``total``: the
+    books' summed depth, ``b_spot`` the spot book's) where they hold less than the flow.  Compiled
+    once, not inlined into the step loop."""
+    mst, ast = bk.mst, bk.ast
+    mkt_i, mkt_f = rules.mkt_i, rules.mkt_f
+    level, scale = route_level(bk, rules, a, d, v)
     if b_spot > 0.0:
         if level >= 0.0:
             vs, _ = _spot_level_usd(ast, a, d, level)
@@ -1027,9 +1061,7 @@ def asset_flow(bk, rules, a, usd):
             vs = v * b_spot / total
         if vs > 0.0:
             spot_fill(ast, a, d, vs)
-    if shared:
-        u, avg = walk_book(1.0, kap, 0.0, v / total, u0, pw)
-    for m in range(nm):
+    for m in range(mst.shape[0]):
         if mkt_i[m, ASSET] != a:
             continue
         if level >= 0.0:
@@ -1040,8 +1072,7 @@ def asset_flow(bk, rules, a, usd):
             v_usd = v * b / total
         if v_usd <= 0.0:
             continue
-        if not shared:
-            u, avg = walk_market(mst, mkt_f, m, d, v_usd)
+        u, avg = walk_market(mst, mkt_f, m, d, v_usd)
         flow_book(bk, rules, m, d, v_usd, u, avg)
 
 
