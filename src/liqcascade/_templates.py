@@ -42,3 +42,17 @@ def environment() -> Any:
 def render(name: str, **context: Any) -> str:
     """The template ``name`` rendered with ``context``."""
     return str(environment().get_template(name).render(**context))
+
+
+def plot_divs(figs: dict[str, Any]) -> dict[str, str]:
+    """Each Plotly figure as an HTML ``<div id="fig-NAME">`` without Plotly's script (a report
+    loads it once), for the templates."""
+    return {
+        name: f.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{name}",
+            config={"displaylogo": False, "responsive": True},
+        )
+        for name, f in figs.items()
+    }

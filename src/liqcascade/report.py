@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ._io import write_atomic
-from ._templates import render
+from ._templates import plot_divs, render
 from .pipeline import MODES as MODES  # the run's assembly lives in the pipeline; these names stay here too
 from .pipeline import liquidation_maps, resolve_targets, scenario_mode
 from .pipeline import population_liquidation_prices as population_liquidation_prices
@@ -337,51 +337,35 @@ def replay_figures(replay, scenario, start, layout) -> dict[str, Any]:
     figs = {}
     f = make_subplots(rows=len(assets), cols=1, shared_xaxes=True, subplot_titles=[f"{a} (USD)" for a in assets])
     dash = {"no_liquidations": "dash", "leverage_10x": "dot", "consistency": "dashdot"}
+
+    def line(frame, a, r, name, group, style):  # one asset's path (USD) in row r, legend once
+        if a in frame.columns:
+            f.add_trace(
+                go.Scatter(
+                    x=_times(start, frame.index),
+                    y=frame[a],
+                    mode="lines",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=r == 1,
+                    line=style,
+                ),
+                row=r,
+                col=1,
+            )
+
     for r, a in enumerate(assets, 1):
-        if a in real.columns:
-            f.add_trace(
-                go.Scatter(
-                    x=_times(start, real.index),
-                    y=real[a],
-                    mode="lines",
-                    name="real (Binance, 5 min)",
-                    legendgroup="real",
-                    showlegend=r == 1,
-                    line=dict(color="#111", width=2.2),
-                ),
-                row=r,
-                col=1,
-            )
-        ix = replay.index5m
-        if a in ix.columns:
-            f.add_trace(
-                go.Scatter(
-                    x=_times(start, ix.index),
-                    y=ix[a],
-                    mode="lines",
-                    name="replay (engine index)",
-                    legendgroup="replay",
-                    showlegend=r == 1,
-                    line=dict(color="#1f77b4", width=1.2),
-                ),
-                row=r,
-                col=1,
-            )
+        line(real, a, r, "real (Binance, 5 min)", "real", dict(color="#111", width=2.2))
+        line(replay.index5m, a, r, "replay (engine index)", "replay", dict(color="#1f77b4", width=1.2))
         for name, path in replay.counterfactual_paths.items():
-            if a in path.columns:
-                f.add_trace(
-                    go.Scatter(
-                        x=_times(start, path.index),
-                        y=path[a],
-                        mode="lines",
-                        name=f"counterfactual: {name.replace('_', ' ')}",
-                        legendgroup=name,
-                        showlegend=r == 1,
-                        line=dict(width=1.2, dash=dash.get(name, "solid")),
-                    ),
-                    row=r,
-                    col=1,
-                )
+            line(
+                path,
+                a,
+                r,
+                f"counterfactual: {name.replace('_', ' ')}",
+                name,
+                dict(width=1.2, dash=dash.get(name, "solid")),
+            )
     f.update_layout(
         title="The real path, the replay on it, and the exogenous flow replayed without "
         "liquidations / with leverage capped at 10x",
@@ -692,15 +676,7 @@ def render_html(
     from plotly.offline import get_plotlyjs
 
     prov = provenance_context(scenario, targets)
-    divs = {
-        name: f.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"fig-{name}",
-            config={"displaylogo": False, "responsive": True},
-        )
-        for name, f in figs.items()
-    }
+    divs = plot_divs(figs)
     s = defaultdict(lambda: None, summary)  # a figure the summary lacks is shown as n/a
     missed = sum(not r.ok for r in rows)
     why = (

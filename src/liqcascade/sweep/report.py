@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._io import write_atomic
-from .._templates import render
+from .._templates import plot_divs, render
 from .plan import Plan
 from .risk import _CRIT_FIELDS
 
@@ -134,15 +134,7 @@ def write_sweep_report(directory: Path, res: SweepResult, pl: Plan | None = None
     from ..targets import fmt
 
     figs = _figures(res)
-    divs = {
-        k: f.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"fig-{k}",
-            config={"displaylogo": False, "responsive": True},
-        )
-        for k, f in figs.items()
-    }
+    divs = plot_divs(figs)
     s = res.summary
     prefixes = ("shock_", "market", "population", "liquidation", "depth", "prices", "flows", "cohorts")
     critical = []
