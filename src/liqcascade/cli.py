@@ -629,6 +629,10 @@ def run_cmd(
         )
         task = progress.add_task("loading", total=len(STAGES))
         seen: list[str] = []
+        # a second process compiles the engine while this one draws the population
+        from . import _warm
+
+        warm = _warm.start(scenario, mode=mode, seed=seed, parameters=parameters) if compiling else _warm.Warm(None)
 
         def compiled(name: str, n: int) -> None:
             progress.update(task, description=f"{seen[-1] if seen else 'loading'} · compiled {n} kernels")
@@ -639,6 +643,8 @@ def run_cmd(
             def tell(stage: str) -> None:
                 if compiling and stage == "engine":  # after the population: its errors stay one line
                     err.print("compiling the engine (once, about a minute)")
+                    progress.update(task, description="compiling")
+                    warm.wait()
                 if seen:
                     progress.advance(task)
                     if compiling and not show:
@@ -654,12 +660,15 @@ def run_cmd(
                     sc, out_dir=out, seed=seed, n_positions=positions, targets=tg, progress=tell, mode=mode
                 )
             except KeyboardInterrupt:
+                warm.stop()
                 progress.stop()
                 print(
                     _error_line("interrupted: nothing was stored (a run is stored whole or not at all)"),
                     file=sys.stderr,
                 )
                 raise typer.Exit(130) from None
+            finally:
+                warm.stop()
             progress.update(task, completed=len(STAGES), description="done")
             if compiling and not show:
                 err.print(

@@ -42,6 +42,7 @@ or UTC epoch milliseconds (``time_ms``), moves as log returns.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -50,6 +51,7 @@ import pandas as pd
 
 from ._jit import jit
 from .errors import InputError
+from .engine.threads import setup_threads
 from .summary import recorded_index
 
 #: the bar columns :func:`bridge` reads
@@ -358,7 +360,9 @@ def counterfactual(
         "leverage_10x": _capped(positions, 10.0),
     }
     out, paths = {}, {}
-    for name, pos in cases.items():
+
+    def one(name_pos):
+        name, pos = name_pos
         run = simulate(
             pos,
             liquidity,
@@ -378,8 +382,13 @@ def counterfactual(
             k = int(np.argmin(s))
             p0 = float(start_index[a])
             res[a] = {"low": float(s[k]), "low_time_s": float(idx.index[k]), "fall": float(1.0 - s[k] / p0)}
-        out[name] = res
-        paths[name] = every(idx, 300.0, dt)
+        return res, every(idx, 300.0, dt)
+
+    # the cases are independent runs and the step loop runs without the GIL: one thread each, as
+    # many at once as the setup threads allow (each run's result is the same as run alone)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(cases), setup_threads()))) as pool:
+        for name, (res, path) in zip(cases, pool.map(one, cases.items())):
+            out[name], paths[name] = res, path
     return out, paths
 
 
