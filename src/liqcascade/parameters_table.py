@@ -17,6 +17,11 @@ lists every way a file breaks the rule (a key without unit or source, a source o
 vocabulary, a [provenance] fitted list that disagrees with the sources, a comment block that reads
 as a log).  The values come from :mod:`tomllib`, never from the comment, so the engine reads
 exactly what it always read.  Standard library only: the docs build loads this file by path.
+
+Why trailing comments and not a sibling ``[units]``/``[sources]`` table: a reader of the raw file
+sees a value, its unit and its source on one line, and replacing a fitted value with a measured
+one is an edit of that line (plus striking the key from ``[provenance] fitted``, which
+:func:`problems` enforces); a sibling table would repeat every key in a second place to drift.
 """
 
 from __future__ import annotations
