@@ -1,13 +1,17 @@
 """MkDocs hook: tables read at build time from the files the package ships, so the pages never
 drift from them.  ``<!-- model-parameters -->`` becomes the global model parameters
-(``src/liqcascade/scenarios/model-parameters.toml``) with each one's source, fitted or prior;
-``<!-- tier-tables VENUE -->`` becomes the venue's bundled tier tables
-(``src/liqcascade/venues/tables/VENUE.json``) with each symbol's date and source."""
+(``src/liqcascade/scenarios/model-parameters.toml``), one row per key with its value, unit, source
+and whether it was fitted, read by ``liqcascade.parameters_table`` from the file's trailing
+comments (a file that breaks the rule fails the build); ``<!-- tier-tables VENUE -->`` becomes
+the venue's bundled tier tables (``src/liqcascade/venues/tables/VENUE.json``) with each symbol's
+date and source."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -17,74 +21,47 @@ SOURCE = PACKAGE / "scenarios" / "model-parameters.toml"
 TIERS = re.compile(r"<!-- tier-tables (\w+) -->")
 
 
-def _comments(text: str) -> dict[str, str]:
-    """The comment beside or above each key, by its dotted path (tables and keys as written)."""
-    out: dict[str, str] = {}
-    table = ""
-    above: list[str] = []
-    last = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            if line[0].isspace() and last:  # an indented comment continues the key's comment above
-                out[last] = f"{out[last]} {stripped.lstrip('# ').rstrip()}".strip()
-            else:
-                above.append(stripped.lstrip("# ").rstrip())
-            continue
-        last = ""
-        m = re.match(r"^\[([\w.]+)\]\s*$", stripped)
-        if m:
-            table, above = m.group(1), []
-            continue
-        m = re.match(r"^(\w+)\s*=\s*(.*)$", stripped)
-        if m:
-            key = f"{table}.{m.group(1)}" if table else m.group(1)
-            beside = m.group(2).split("#", 1)[1].strip() if "#" in m.group(2) and '"' not in m.group(2) else ""
-            out[key] = " ".join(x for x in [" ".join(above), beside] if x)
-            above, last = [], key
-        elif not stripped:
-            above = []
-    return out
+def _table_module():
+    """``liqcascade.parameters_table`` of this checkout, loaded by path (the installed package may
+    be another checkout's)."""
+    spec = importlib.util.spec_from_file_location("_parameters_table", PACKAGE / "parameters_table.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def _value(v) -> str:
-    if isinstance(v, float):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
         return f"{v:.6g}"
-    if isinstance(v, list):
-        return f"{len(v)} entries (below)"
     return f"`{v}`"
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
 def parameter_table() -> str:
+    table = _table_module()
     text = SOURCE.read_text("utf-8")
-    data = tomllib.loads(text)
-    notes = _comments(text)
-    fitted = set(data.get("provenance", {}).get("fitted", []))
-    rows = ["| parameter | value | source | meaning (the file's comment) |", "|---|---|---|---|"]
-
-    def walk(prefix: str, table: dict) -> None:
-        for key, value in table.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict):
-                walk(path, value)
-                continue
-            source = "fitted" if path in fitted else "prior"
-            if key == "leverage_mix":
-                source = "per entry"
-            rows.append(f"| `{path}` | {_value(value)} | {source} | {notes.get(path, '').replace('|', '/')} |")
-            if key == "leverage_mix":
-                for i, c in enumerate(value):
-                    for k, v in c.items():
-                        p = f"{path}.{i}.{k}"
-                        rows.append(f"| `{p}` | {_value(v)} | {'fitted' if p in fitted else 'prior'} | |")
-
-    walk("", {k: v for k, v in data.items() if k != "provenance"})
-    prov = data.get("provenance", {})
+    problems = table.problems(text)
+    if problems:
+        raise ValueError(f"{SOURCE}: every parameter needs a unit and a source:\n" + "\n".join(problems))
+    rows = ["| key | value | unit | source | fitted? |", "|---|---|---|---|---|"]
+    for r in table.parameter_rows(text):
+        fitted = "fitted" if r.fitted else ""
+        rows.append(f"| `{r.key}` | {_value(r.value)} | {_cell(r.unit)} | {_cell(r.source)} | {fitted} |")
+    prov = tomllib.loads(text).get("provenance", {})
     tail = (
         f"\n\nFitted on {prov.get('fitted_at', '?')} to the targets {', '.join(prov.get('targets', []))} "
-        f"(seed {prov.get('seed', '?')}, objective J = {prov.get('objective', '?')}); every other value is a "
-        "prior (from the project's reference notes on markets and cascades, as the file's header "
-        "says).  Read from `src/liqcascade/scenarios/model-parameters.toml` when this site was built."
+        f"(seed {prov.get('seed', '?')}, objective J = {prov.get('objective', '?')}; in-sample).  Sources: "
+        "*data:* a data file and the method that measured it; *ref:* a reference figure; *fitted:* fitted by "
+        "`liqcascade calibrate` to the data named; *prior:* set from a reference's range or statement; "
+        "*assumption:* no source yet.  *targets*: the target bands of both February 2026 episodes "
+        "(`scenarios/targets/feb-2026.toml`, `feb-2026-weekend.toml`), fitted jointly at the real position count.  "
+        "Documents named by file alone are the project's reference notes.  Read "
+        "from `src/liqcascade/scenarios/model-parameters.toml` when this site was built; how the fitted values "
+        "were searched is in the [changelog](changelog.md)."
     )
     return "\n".join(rows) + tail
 
