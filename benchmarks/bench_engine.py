@@ -28,8 +28,17 @@ import tracemalloc
 
 import numpy as np
 
-from liqcascade.engine import (Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, etf_redemptions, long_term_holders,
-                               panic_sellers, simulate)
+from liqcascade.engine import (
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    etf_redemptions,
+    long_term_holders,
+    panic_sellers,
+    simulate,
+)
 from liqcascade.engine import run as R
 from liqcascade.engine.positions import venue_symbol
 from liqcascade.venues import get_venue
@@ -69,22 +78,44 @@ def population(n: int, seed: int = 0, multi_asset_pairs: int = 0) -> Positions:
     # account (they share a wallet and are checked as a whole every wave)
     account = np.arange(n)
     for vi in range(len(VENUES)):
-        first = np.flatnonzero((mode == 1) & (v == vi) & (a == 0))[:multi_asset_pairs // len(VENUES)]
-        second = np.flatnonzero((mode == 1) & (v == vi) & (a == 1))[:len(first)]
-        account[second] = account[first[:len(second)]]
-    return Positions.from_arrays(account=account, venue=v, asset=a, side=side, size=size, entry=entry,
-                                 margin=margin, leverage=lev, mode=mode, venues=VENUES, assets=ASSETS)
+        first = np.flatnonzero((mode == 1) & (v == vi) & (a == 0))[: multi_asset_pairs // len(VENUES)]
+        second = np.flatnonzero((mode == 1) & (v == vi) & (a == 1))[: len(first)]
+        account[second] = account[first[: len(second)]]
+    return Positions.from_arrays(
+        account=account,
+        venue=v,
+        asset=a,
+        side=side,
+        size=size,
+        entry=entry,
+        margin=margin,
+        leverage=lev,
+        mode=mode,
+        venues=VENUES,
+        assets=ASSETS,
+    )
 
 
 def scenario():
-    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": 3.0e8, "ETH": 2.0e8}, venue_share={
-        "binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2}, response=MarketMakerResponse(flow_sensitivity=1.0))
+    liq = Liquidity.uniform(
+        VENUES,
+        ASSETS,
+        {"BTC": 3.0e8, "ETH": 2.0e8},
+        venue_share={"binance": 0.5, "bybit": 0.3, "hyperliquid": 0.2},
+        response=MarketMakerResponse(flow_sensitivity=1.0),
+    )
     flows = Flows(
-        programmes=[etf_redemptions("BTC", 5.0e5 * 86_400, 21_600, 22_200),
-                    etf_redemptions("ETH", 1.5e5 * 86_400, 21_600, 22_200)],
-        cohorts=[panic_sellers("BTC", 500.0, 2e6, 2e4), panic_sellers("ETH", 10_000.0, 6e5, 6e3),
-                 long_term_holders("BTC", 1_000.0, 0.10, 1e6)],
-        noise_usd={"BTC": 4e5, "ETH": 1.2e5})
+        programmes=[
+            etf_redemptions("BTC", 5.0e5 * 86_400, 21_600, 22_200),
+            etf_redemptions("ETH", 1.5e5 * 86_400, 21_600, 22_200),
+        ],
+        cohorts=[
+            panic_sellers("BTC", 500.0, 2e6, 2e4),
+            panic_sellers("ETH", 10_000.0, 6e5, 6e3),
+            long_term_holders("BTC", 1_000.0, 0.10, 1e6),
+        ],
+        noise_usd={"BTC": 4e5, "ETH": 1.2e5},
+    )
     funds = {"binance": 1.0e9, "bybit": 3.0e8, "hyperliquid": 3.0e8}
     return liq, PriceConfig(dict(P0)), flows, funds
 
@@ -94,12 +125,20 @@ def main():
     ap.add_argument("--positions", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=86_400)
     ap.add_argument("--no-memory", action="store_true")
-    ap.add_argument("--repeat", type=int, default=7,
-                    help="engine runs and argsorts, interleaved; the fastest of each is reported (a "
-                         "shared host's load only slows a run: seven alternations meet a quiet moment "
-                         "for both more often than three)")
-    ap.add_argument("--multi-asset-accounts", type=int, default=3_000,
-                    help="accounts holding a BTC and an ETH cross position on one venue")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=7,
+        help="engine runs and argsorts, interleaved; the fastest of each is reported (a "
+        "shared host's load only slows a run: seven alternations meet a quiet moment "
+        "for both more often than three)",
+    )
+    ap.add_argument(
+        "--multi-asset-accounts",
+        type=int,
+        default=3_000,
+        help="accounts holding a BTC and an ETH cross position on one venue",
+    )
     args = ap.parse_args()
     n, steps = args.positions, args.steps
 
@@ -154,27 +193,39 @@ def main():
     t_fixed, t_fixed_loop = min(fixed), fixed_loops[int(np.argmin(fixed))]
 
     s = run.summary
-    print(f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)  "
-          f"multi-asset cross accounts {args.multi_asset_accounts:,}")
+    print(
+        f"positions {n:,}  markets {len(VENUES)}x{len(ASSETS)}  steps {steps:,} (1 s)  "
+        f"multi-asset cross accounts {args.multi_asset_accounts:,}"
+    )
     print(f"population build        {t_pop:8.3f} s")
     print(f"JIT warm-up (cached)    {t_jit:8.3f} s")
     print(f"engine (simulate)       {t_engine:8.3f} s   target <= 10 s")
     print(f"  of which step loop    {sum(t_kernel):8.3f} s   (core.run_kernel; the rest: LPs, sort, setup, summary)")
     print(f"np.argsort of {n:,} LPs {t_sort:8.4f} s")
-    print(f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5   (fastest of {len(engines)} runs and "
-          f"{len(sorts)} argsorts; engine runs {min(engines):.3f}-{max(engines):.3f} s)")
-    print(f"fixed part (1,000 pos.) {t_fixed:8.3f} s   = {t_fixed / t_sort:.2f} x argsort; step loop {t_fixed_loop:.3f} s "
-          f"(the same {steps:,} steps with 1,000 positions: what does not grow with the population)")
-    print(f"growing part            {t_engine - t_fixed:8.3f} s   = {(t_engine - t_fixed) / t_sort:.2f} x argsort "
-          f"(engine minus the fixed part)")
+    print(
+        f"engine / argsort        {t_engine / t_sort:8.2f} x   target <= 5   (fastest of {len(engines)} runs and "
+        f"{len(sorts)} argsorts; engine runs {min(engines):.3f}-{max(engines):.3f} s)"
+    )
+    print(
+        f"fixed part (1,000 pos.) {t_fixed:8.3f} s   = {t_fixed / t_sort:.2f} x argsort; step loop {t_fixed_loop:.3f} s "
+        f"(the same {steps:,} steps with 1,000 positions: what does not grow with the population)"
+    )
+    print(
+        f"growing part            {t_engine - t_fixed:8.3f} s   = {(t_engine - t_fixed) / t_sort:.2f} x argsort "
+        f"(engine minus the fixed part)"
+    )
     print(f"position-steps / s      {n * steps / t_engine:10.3e}   (fastest open simulator measured here ~2.5e8)")
-    print(f"liquidated (true)       {s['true_total_liquidated_usd'] / 1e6:10.1f} M USD, as reported "
-          f"{s['as_reported_total_usd'] / 1e6:.1f} M USD, {s['liquidation_events']:,} events, "
-          f"{s['accounts_liquidated']:,} accounts")
+    print(
+        f"liquidated (true)       {s['true_total_liquidated_usd'] / 1e6:10.1f} M USD, as reported "
+        f"{s['as_reported_total_usd'] / 1e6:.1f} M USD, {s['liquidation_events']:,} events, "
+        f"{s['accounts_liquidated']:,} accounts"
+    )
     print(f"drawdown %              {s['drawdown_pct']}")
-    print(f"waves {s['waves_total']:,}, max per step {s['max_waves_in_a_step']}, R path max "
-          f"{s['branching_ratio_path_max']:.3g}; ADL {s['adl_usd'] / 1e6:.2f} M USD; "
-          f"ledger imbalance {s['ledger_imbalance_usd']:.3e} USD")
+    print(
+        f"waves {s['waves_total']:,}, max per step {s['max_waves_in_a_step']}, R path max "
+        f"{s['branching_ratio_path_max']:.3g}; ADL {s['adl_usd'] / 1e6:.2f} M USD; "
+        f"ledger imbalance {s['ledger_imbalance_usd']:.3e} USD"
+    )
 
     if not args.no_memory:
         del run
@@ -184,12 +235,18 @@ def main():
         run = simulate(pos, liq, prices, flows, n_steps=steps, insurance_fund=funds)
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
-        print(f"peak memory (engine)    {peak / 1e6:8.1f} MB = {peak / n:6.1f} bytes/position   target <= 150 "
-              "(the population's own arrays excluded)")
-        pop_bytes = sum(getattr(pos, f).nbytes for f in ("account", "venue", "asset", "side", "size", "entry",
-                                                          "margin", "mode", "leverage"))
-        print(f"population arrays       {pop_bytes / n:6.1f} bytes/position; engine + population "
-              f"{(peak + pop_bytes) / n:6.1f} bytes/position")
+        print(
+            f"peak memory (engine)    {peak / 1e6:8.1f} MB = {peak / n:6.1f} bytes/position   target <= 150 "
+            "(the population's own arrays excluded)"
+        )
+        pop_bytes = sum(
+            getattr(pos, f).nbytes
+            for f in ("account", "venue", "asset", "side", "size", "entry", "margin", "mode", "leverage")
+        )
+        print(
+            f"population arrays       {pop_bytes / n:6.1f} bytes/position; engine + population "
+            f"{(peak + pop_bytes) / n:6.1f} bytes/position"
+        )
 
 
 def _time(f):

@@ -32,8 +32,16 @@ def bars(n: int, seed: int = 42) -> pd.DataFrame:
     high = close * (1 + np.abs(rng.normal(0, sigma, n)))
     low = close * (1 - np.abs(rng.normal(0, sigma, n)))
     oi = 8e9 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    return pd.DataFrame({"timestamp": 1_759_276_800_000 + 300_000 * np.arange(n), "open": close, "high": high,
-                         "low": low, "close": close, "open_interest": oi})
+    return pd.DataFrame(
+        {
+            "timestamp": 1_759_276_800_000 + 300_000 * np.arange(n),
+            "open": close,
+            "high": high,
+            "low": low,
+            "close": close,
+            "open_interest": oi,
+        }
+    )
 
 
 def best_of(fn, repeat=5):
@@ -57,14 +65,22 @@ def main() -> None:
     finally:
         lm.HAVE_NUMBA = had
     t_ref, ref = best_of(lambda: _liquidation_map_reference(prefix, bin_size=100.0), repeat=1)
-    assert np.allclose(mp.long_usd, ref[0], rtol=1e-9, atol=1e-4) and np.allclose(mp.short_usd, ref[1], rtol=1e-9, atol=1e-4)
+    assert np.allclose(mp.long_usd, ref[0], rtol=1e-9, atol=1e-4) and np.allclose(
+        mp.short_usd, ref[1], rtol=1e-9, atol=1e-4
+    )
     n_buckets = m.meta["n_buckets"]
-    print(f"bars: {N_BARS:,} (5-minute, 91 days); buckets: {n_buckets:,} (5 leverages x 2 sides x OI increases); "
-          f"grid {m.long_usd.shape[1]:,} levels of $100 x {N_BARS:,} bars x 2 sides")
+    print(
+        f"bars: {N_BARS:,} (5-minute, 91 days); buckets: {n_buckets:,} (5 leverages x 2 sides x OI increases); "
+        f"grid {m.long_usd.shape[1]:,} levels of $100 x {N_BARS:,} bars x 2 sides"
+    )
     print(f"liquidation_map, full series:             {t_full * 1e3:8.1f} ms")
-    print(f"liquidation_map, full, NumPy grid fill:   {t_numpy * 1e3:8.1f} ms   compiled fill is {t_numpy / t_full:5.1f}x faster")
+    print(
+        f"liquidation_map, full, NumPy grid fill:   {t_numpy * 1e3:8.1f} ms   compiled fill is {t_numpy / t_full:5.1f}x faster"
+    )
     print(f"liquidation_map, first {REF_BARS:,} bars:          {t_prefix * 1e3:8.1f} ms")
-    print(f"per-bar NumPy loop, first {REF_BARS:,} bars:       {t_ref * 1e3:8.1f} ms   kernel is {t_ref / t_prefix:6.1f}x faster")
+    print(
+        f"per-bar NumPy loop, first {REF_BARS:,} bars:       {t_ref * 1e3:8.1f} ms   kernel is {t_ref / t_prefix:6.1f}x faster"
+    )
     print(f"target < 1 s for three months: {'met' if t_full < 1.0 else 'MISSED'} ({t_full * 1e3:.1f} ms)")
 
 

@@ -58,8 +58,12 @@ def main(n: int = 1_000_000) -> None:
     print(f"positions: {n:,} (Binance BTCUSDT, {tiers_hit} tiers, both sides)")
     print(f"liquidation_price (compiled kernel):    {t_kernel * 1e3:8.1f} ms   {n / t_kernel / 1e6:7.1f} M positions/s")
     print(f"margin_figures (LP, BP, MM, tier):      {t_full * 1e3:8.1f} ms")
-    print(f"NumPy iterate-to-consistency:           {t_numpy * 1e3:8.1f} ms   kernel is {t_numpy / t_kernel:5.1f}x faster")
-    print(f"np.argsort of the 1M prices:            {t_sort * 1e3:8.1f} ms   kernel = {t_kernel / t_sort:5.2f}x argsort")
+    print(
+        f"NumPy iterate-to-consistency:           {t_numpy * 1e3:8.1f} ms   kernel is {t_numpy / t_kernel:5.1f}x faster"
+    )
+    print(
+        f"np.argsort of the 1M prices:            {t_sort * 1e3:8.1f} ms   kernel = {t_kernel / t_sort:5.2f}x argsort"
+    )
     print(f"target < 500 ms for 1M: {'met' if t_kernel < 0.5 else 'MISSED'} ({t_kernel * 1e3:.1f} ms)")
 
     # the CLI's batch path: 100,000 CSV-like rows (strings, empty cells, two symbols, both modes)
@@ -68,19 +72,23 @@ def main(n: int = 1_000_000) -> None:
     from liqcascade import liqprice as lp
 
     m = 100_000
-    frame = pd.DataFrame({
-        "side": rng.choice(["long", "short"], m),
-        "entry": rng.uniform(20_000, 120_000, m).round(2).astype(str),
-        "size": rng.uniform(0.001, 40, m).round(4).astype(str),
-        "margin": [""] * m,
-        "leverage": rng.integers(1, 20, m).astype(str),
-        "mode": rng.choice(["isolated", "cross", ""], m),
-        "symbol": rng.choice(["BTC/USDT:USDT", "ETH/USDT:USDT", ""], m),
-    })
+    frame = pd.DataFrame(
+        {
+            "side": rng.choice(["long", "short"], m),
+            "entry": rng.uniform(20_000, 120_000, m).round(2).astype(str),
+            "size": rng.uniform(0.001, 40, m).round(4).astype(str),
+            "margin": [""] * m,
+            "leverage": rng.integers(1, 20, m).astype(str),
+            "mode": rng.choice(["isolated", "cross", ""], m),
+            "symbol": rng.choice(["BTC/USDT:USDT", "ETH/USDT:USDT", ""], m),
+        }
+    )
     lp.batch_figures(frame.head(50), "binance")
     t_batch, _ = best_of(lambda: lp.batch_figures(frame, "binance"), repeat=3)
-    print(f"batch_figures, 100,000 CSV rows (validation + figures): {t_batch * 1e3:8.1f} ms   "
-          f"= {t_batch / (t_kernel / 10):5.1f}x the kernel on 100k positions")
+    print(
+        f"batch_figures, 100,000 CSV rows (validation + figures): {t_batch * 1e3:8.1f} ms   "
+        f"= {t_batch / (t_kernel / 10):5.1f}x the kernel on 100k positions"
+    )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,14 @@ def main() -> None:
     pos, liq, prices, flows = build_engine_inputs(sc, pop)
     series = sc.series()
     liq_p = sc.params.liquidation
-    common = dict(n_steps=n_steps, dt=dt, insurance_fund=sc.spec.insurance_fund_usd, adl_rule=liq_p.adl_rule,
-                  seed=0, vault_unwind_half_life_s=liq_p.vault_unwind_half_life_s)
+    common = dict(
+        n_steps=n_steps,
+        dt=dt,
+        insurance_fund=sc.spec.insurance_fund_usd,
+        adl_rule=liq_p.adl_rule,
+        seed=0,
+        vault_unwind_half_life_s=liq_p.vault_unwind_half_life_s,
+    )
     rp = replay_price_config(prices)
 
     def observed():
@@ -57,8 +63,14 @@ def main() -> None:
         t_free.append(time.perf_counter() - t)
     t = time.perf_counter()
     p = sc.params.prices
-    attribution(run, paths, aggregate_depth(sc), dt=dt, permanent_impact=p.permanent_impact,
-                resilience_half_life_s=p.resilience_half_life_s)
+    attribution(
+        run,
+        paths,
+        aggregate_depth(sc),
+        dt=dt,
+        permanent_impact=p.permanent_impact,
+        resilience_half_life_s=p.resilience_half_life_s,
+    )
     t_att = time.perf_counter() - t
     t = time.perf_counter()
     counterfactual(pos, liq, rp, run.implied_flow_usd, start_index={a: v[0] for a, v in paths.items()}, **common)
@@ -71,8 +83,10 @@ def main() -> None:
     print(f"ratio observed / free:     {o / f:8.2f}x")
     print(f"attribution:               {t_att:8.2f} s")
     print(f"counterfactual (3 runs):   {t_cf:8.2f} s")
-    print(f"liquidated (observed):     ${run.summary['true_total_liquidated_usd'] / 1e9:.2f}B; "
-          f"ledger imbalance {run.ledger['imbalance']:.2e} USD")
+    print(
+        f"liquidated (observed):     ${run.summary['true_total_liquidated_usd'] / 1e9:.2f}B; "
+        f"ledger imbalance {run.ledger['imbalance']:.2e} USD"
+    )
     assert np.isfinite(o)
 
 

@@ -35,8 +35,16 @@ SHOCKS = [float(x) for x in np.geomspace(1e8, 1e10, 10)]
 
 
 def spec(paths_per_shock: int, positions: int, steps: int) -> dict:
-    return dict(scenario="feb-2026", shocks=dict(usd=SHOCKS, seconds=[600.0], asset=["BTC"]), paths=paths_per_shock,
-                n_steps=steps, step_seconds=60.0, positions=positions, noise=dict(flow_usd=2e6, depth=0.1), seed=0)
+    return dict(
+        scenario="feb-2026",
+        shocks=dict(usd=SHOCKS, seconds=[600.0], asset=["BTC"]),
+        paths=paths_per_shock,
+        n_steps=steps,
+        step_seconds=60.0,
+        positions=positions,
+        noise=dict(flow_usd=2e6, depth=0.1),
+        seed=0,
+    )
 
 
 def children_cpu() -> float:
@@ -141,8 +149,12 @@ def engine_profile(payload: _Payload, n: int) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paths", type=int, default=100, help="paths per shock size (10 sizes; default 100 = 1,000)")
-    ap.add_argument("--positions", type=int, default=100_000, help="positions drawn (the request is scaled up "
-                    "once for the positions the synthesiser drops)")
+    ap.add_argument(
+        "--positions",
+        type=int,
+        default=100_000,
+        help="positions drawn (the request is scaled up once for the positions the synthesiser drops)",
+    )
     ap.add_argument("--repeat", type=int, default=2, help="Dask runs per worker count, alternating (best kept)")
     ap.add_argument("--steps", type=int, default=1440)
     ap.add_argument("--profile-paths", type=int, default=10)
@@ -150,8 +162,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     sp = spec(a.paths, a.positions, a.steps)
     n_total = 10 * a.paths
-    print(f"sweep: feb-2026, {len(SHOCKS)} shock sizes x {a.paths} paths = {n_total:,} paths, "
-          f"{a.positions:,} positions requested, {a.steps:,} steps of 60 s; {os.cpu_count()} CPUs")
+    print(
+        f"sweep: feb-2026, {len(SHOCKS)} shock sizes x {a.paths} paths = {n_total:,} paths, "
+        f"{a.positions:,} positions requested, {a.steps:,} steps of 60 s; {os.cpu_count()} CPUs"
+    )
 
     global SCENARIO
     from liqcascade.scenario import load_scenario
@@ -173,16 +187,20 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     run_chunk(payload, spread(payload, k))
     per_path = (time.perf_counter() - t) / k
-    print(f"in-process: {per_path * 1e3:.1f} ms per path ({k} paths across the grid; {load()}) -> "
-          f"{n_total:,} paths serial ~ "
-          f"{per_path * n_total:.0f} s, on 2 cores ideal ~ {per_path * n_total / 2:.0f} s")
+    print(
+        f"in-process: {per_path * 1e3:.1f} ms per path ({k} paths across the grid; {load()}) -> "
+        f"{n_total:,} paths serial ~ "
+        f"{per_path * n_total:.0f} s, on 2 cores ideal ~ {per_path * n_total / 2:.0f} s"
+    )
     engine_profile(payload, k)
 
     with Meter() as m:
         t_proc, res = timed_sweep(sp, backend="processes", workers=2)
-    print(f"processes, 2 workers: {t_proc:.1f} s for {res.computed:,} paths "
-          f"({t_proc / res.computed * 1e3:.1f} ms/path; target <= 60 s for 1,000); {m}; "
-          f"critical shock {res.summary['critical_shock_usd']} ({res.summary['critical_status']})")
+    print(
+        f"processes, 2 workers: {t_proc:.1f} s for {res.computed:,} paths "
+        f"({t_proc / res.computed * 1e3:.1f} ms/path; target <= 60 s for 1,000); {m}; "
+        f"critical shock {res.summary['critical_shock_usd']} ({res.summary['critical_status']})"
+    )
     base = res.paths
 
     if not a.skip_dask:
@@ -205,8 +223,10 @@ def main(argv=None) -> int:
                 if m.others < 0.05 * m.wall:
                     clean[w].append(dt)
                 same = r.paths.equals(base)
-                print(f"dask LocalCluster {w} worker(s): {dt:.1f} s (start-up {t_up:.1f} s, excluded); {m}; "
-                      f"table identical to the process pool's: {same}")
+                print(
+                    f"dask LocalCluster {w} worker(s): {dt:.1f} s (start-up {t_up:.1f} s, excluded); {m}; "
+                    f"table identical to the process pool's: {same}"
+                )
         t1, t2 = min(times[1]), min(times[2])
         print(f"dask 2 workers vs 1 (best of {a.repeat}): {t1:.1f} s / {t2:.1f} s = {t1 / t2:.2f}x (target >= 1.7x)")
         if clean[1] and clean[2]:

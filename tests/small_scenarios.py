@@ -19,8 +19,10 @@ def small_scenario_file(path: Path, *, sell: bool = True, assets=(("BTC", 6.0e8)
     text = text.split("\n[series]", 1)[0] + "\n"
     if sell:
         for asset, usd in assets:
-            text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'
-                     "start_hour = 0.25\nend_hour = 1.0\n")
+            text += (
+                f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd}\n'
+                "start_hour = 0.25\nend_hour = 1.0\n"
+            )
     path.write_text(text, "utf-8")
     return path
 

@@ -43,9 +43,12 @@ def test_distances_are_zero_inside_and_grow_outside():
     assert row_distance(row(None, 8.0, 18.0, units="percent")) == 10.0
     # relation
     assert row_distance(row(12.0, None, None, units="percent", kind="greater_than", than_value=10.0)) == 0.0
-    assert row_distance(row(5.0, None, None, units="percent", kind="greater_than", than_value=10.0)) == pytest.approx(0.6)
+    assert row_distance(row(5.0, None, None, units="percent", kind="greater_than", than_value=10.0)) == pytest.approx(
+        0.6
+    )
     assert objective([row(6.4e9, 2e9, 3.2e9), row(28.0, 8.0, 18.0, units="percent")]) == pytest.approx(
-        (math.log(2) / math.log(1.6)) ** 2 + 1.0)
+        (math.log(2) / math.log(1.6)) ** 2 + 1.0
+    )
 
 
 def test_free_parameter_unit_mapping_round_trips():
@@ -104,8 +107,9 @@ def test_a_candidate_whose_population_cannot_be_built_scores_as_failed(tmp_path)
     from liqcascade.targets import load_targets
 
     f = short_copy(tmp_path, "feb-2026", 0.1)
-    ev = evaluate([(load_scenario(f), load_targets("feb-2026"))], {"population.path_vol": 60.0},
-                  n_positions=5_000, seed=0)
+    ev = evaluate(
+        [(load_scenario(f), load_targets("feb-2026"))], {"population.path_vol": 60.0}, n_positions=5_000, seed=0
+    )
     assert ev.objective == FAILED and "cannot" in ev.summary["failed"]
 
 
@@ -115,9 +119,14 @@ def test_parse_free_reads_paths_and_ranges():
     params = load_scenario("feb-2026").params
     p = parse_free("population.leverage_mix.3.mean_notional_usd=1000:3000", params)
     assert (p.path, p.low, p.high) == ("population.leverage_mix.3.mean_notional_usd", 1000.0, 3000.0)
-    for bad, says in [("population.path_vol", "PATH=LOW:HIGH"), ("population.path_vol=1:x", "numbers"),
-                      ("population.path_vol=1:1", "below high"), ("population.path_vol=nan:1", "below high"),
-                      ("nosuch.key=1:2", "unknown parameter"), ("population.leverage_mix=1:2", "not a number")]:
+    for bad, says in [
+        ("population.path_vol", "PATH=LOW:HIGH"),
+        ("population.path_vol=1:x", "numbers"),
+        ("population.path_vol=1:1", "below high"),
+        ("population.path_vol=nan:1", "below high"),
+        ("nosuch.key=1:2", "unknown parameter"),
+        ("population.leverage_mix=1:2", "not a number"),
+    ]:
         with pytest.raises(InputError, match=says):
             parse_free(bad, params)
 
@@ -131,9 +140,27 @@ def test_cli_fits_two_scenarios_jointly_with_chosen_parameters(tmp_path):
 
     a, b = short_copy(tmp_path, "feb-2026", 0.5, "a"), short_copy(tmp_path, "feb-2026-weekend", 0.5, "b")
     out = tmp_path / "cal"
-    res = CliRunner().invoke(app, ["calibrate", str(a), "--targets", "feb-2026", "--also", f"{b}=feb-2026-weekend",
-                                   "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
-                                   "--samples", "1", "--rounds", "0", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "calibrate",
+            str(a),
+            "--targets",
+            "feb-2026",
+            "--also",
+            f"{b}=feb-2026-weekend",
+            "--free",
+            "prices.arbitrage_rate=0.1:1.0",
+            "--positions",
+            "3000",
+            "--samples",
+            "1",
+            "--rounds",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert "of 19 figures" in res.stdout  # feb-2026's 9 target rows and the weekend's 10
     params = load_parameters(out / "model-parameters.toml")
@@ -173,9 +200,27 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
 
     a = short_copy(tmp_path, "feb-2026", 0.5)
     out = tmp_path / "cal"
-    res = CliRunner().invoke(app, ["calibrate", str(a), "--targets", "feb-2026", "--seeds", "0,2",
-                                   "--free", "prices.arbitrage_rate=0.1:1.0", "--positions", "3000",
-                                   "--samples", "1", "--rounds", "0", "--out", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "calibrate",
+            str(a),
+            "--targets",
+            "feb-2026",
+            "--seeds",
+            "0,2",
+            "--free",
+            "prices.arbitrage_rate=0.1:1.0",
+            "--positions",
+            "3000",
+            "--samples",
+            "1",
+            "--rounds",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     assert "of 18 figures" in res.stdout  # 9 rows per seed
     params = load_parameters(out / "model-parameters.toml")
@@ -192,16 +237,19 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
     assert parameter_provenance(load_scenario("feb-2026"))["fitted_seeds"] == [0]
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--seeds", "0,x"], "comma-separated integers"),
-    (["--seeds", "1,1"], "distinct non-negative"),
-    (["--seeds", ","], "at least one seed"),
-    (["--seed", "-1"], "distinct non-negative"),
-    (["--seed", "3", "--seeds", "0,1"], "not both"),
-    (["--also", "nosuch"], "no scenario named"),
-    (["--free", "population.path_vol=2:1"], "below high"),
-    (["--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"], "given twice"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--seeds", "0,x"], "comma-separated integers"),
+        (["--seeds", "1,1"], "distinct non-negative"),
+        (["--seeds", ","], "at least one seed"),
+        (["--seed", "-1"], "distinct non-negative"),
+        (["--seed", "3", "--seeds", "0,1"], "not both"),
+        (["--also", "nosuch"], "no scenario named"),
+        (["--free", "population.path_vol=2:1"], "below high"),
+        (["--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"], "given twice"),
+    ],
+)
 def test_cli_calibrate_bad_input_is_one_line_and_exit_2(tmp_path, args, says):
     from typer.testing import CliRunner
 

@@ -93,8 +93,18 @@ def test_thousand_at_10x_binance_by_formula():
     assert r["tier"] == 1 and r["mmr"] == pytest.approx(float(table.mmr[0]))
     # equity at the liquidation price equals the maintenance margin there
     assert M1000 + q * (r["liquidation_price"] - E95) == pytest.approx(r["maintenance_margin"], rel=1e-9)
-    for key in ("venue", "symbol", "notional_usd", "margin_usd", "leverage", "liquidation_distance_pct",
-                "bankruptcy_distance_pct", "tier", "mmr", "maintenance_margin"):
+    for key in (
+        "venue",
+        "symbol",
+        "notional_usd",
+        "margin_usd",
+        "leverage",
+        "liquidation_distance_pct",
+        "bankruptcy_distance_pct",
+        "tier",
+        "mmr",
+        "maintenance_margin",
+    ):
         assert key in r
 
 
@@ -142,7 +152,20 @@ def test_comparison_marks_a_venue_that_refuses_and_fails_when_all_refuse():
 
 # ============================================================================ published examples
 def test_bybit_published_example_19700():
-    args = ("--venue", "bybit", "--side", "long", "--entry", "20000", "--size", "1", "--leverage", "50", "--mmr", "0.005")
+    args = (
+        "--venue",
+        "bybit",
+        "--side",
+        "long",
+        "--entry",
+        "20000",
+        "--size",
+        "1",
+        "--leverage",
+        "50",
+        "--mmr",
+        "0.005",
+    )
     r = run_json(*args)
     assert round(r["liquidation_price"], 2) == 19_700.00
     assert r["maintenance_margin"] == pytest.approx(100.0)  # MM 100 on the 20,000 position value
@@ -156,8 +179,24 @@ BINANCE_WALLET = "1535443.01"
 
 
 def test_binance_calculator_eth_example_to_the_cent():
-    r = run_json("--venue", "binance", "--symbol", "ETH/USDT:USDT", "--side", "long", "--entry", "1456.84",
-                 "--size", "3683.979", "--margin", BINANCE_WALLET, "--mmr", "0.10", "--maintenance-amount", "135365")
+    r = run_json(
+        "--venue",
+        "binance",
+        "--symbol",
+        "ETH/USDT:USDT",
+        "--side",
+        "long",
+        "--entry",
+        "1456.84",
+        "--size",
+        "3683.979",
+        "--margin",
+        BINANCE_WALLET,
+        "--mmr",
+        "0.10",
+        "--maintenance-amount",
+        "135365",
+    )
     expect = formula_lp(+1, 3683.979, 1456.84, 1535443.01, 0.10, 135365.0)
     assert r["liquidation_price"] == pytest.approx(expect, rel=1e-12)
     assert round(r["liquidation_price"], 2) == 1114.78
@@ -165,8 +204,22 @@ def test_binance_calculator_eth_example_to_the_cent():
 
 
 def test_binance_calculator_btc_example_to_the_cent():
-    r = run_json("--venue", "binance", "--side", "long", "--entry", "32481.98", "--size", "109.488",
-                 "--margin", BINANCE_WALLET, "--mmr", "0.025", "--maintenance-amount", "16300")
+    r = run_json(
+        "--venue",
+        "binance",
+        "--side",
+        "long",
+        "--entry",
+        "32481.98",
+        "--size",
+        "109.488",
+        "--margin",
+        BINANCE_WALLET,
+        "--mmr",
+        "0.025",
+        "--maintenance-amount",
+        "16300",
+    )
     expect = formula_lp(+1, 109.488, 32481.98, 1535443.01, 0.025, 16300.0)
     assert r["liquidation_price"] == pytest.approx(expect, rel=1e-12)
     assert round(r["liquidation_price"], 2) == 18778.73
@@ -179,7 +232,8 @@ def test_tier_at_liquidation_example_through_the_cli():
     k = int(table.tier_index(100 * r["liquidation_price"]))
     assert r["tier"] == k + 1
     assert r["liquidation_price"] == pytest.approx(
-        formula_lp(+1, 100, 30000, 300000, float(table.mmr[k]), float(table.maintenance_amount[k])), rel=1e-12)
+        formula_lp(+1, 100, 30000, 300000, float(table.mmr[k]), float(table.maintenance_amount[k])), rel=1e-12
+    )
 
 
 # ============================================================================ sizing and pins
@@ -191,8 +245,9 @@ def test_size_and_leverage_default_the_margin():
 
 def test_extra_margin_moves_liquidation_away():
     base = run_json("--venue", "bybit", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "20")
-    extra = run_json("--venue", "bybit", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "20",
-                     "--margin", "6000")
+    extra = run_json(
+        "--venue", "bybit", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "20", "--margin", "6000"
+    )
     assert extra["margin_usd"] == 6000.0 and extra["leverage"] == 20.0
     assert extra["liquidation_price"] < base["liquidation_price"]
     # Bybit isolated: LP = E - (M - MM)/Q with MM fixed on the entry value
@@ -206,8 +261,20 @@ def test_size_and_margin_give_the_effective_leverage():
 
 def test_cross_mode_single_position_on_bybit_uses_the_mark():
     iso = run_json("--venue", "bybit", "--side", "long", "--entry", "95000", "--margin", "1000", "--leverage", "10")
-    cross = run_json("--venue", "bybit", "--side", "long", "--entry", "95000", "--margin", "1000", "--leverage", "10",
-                     "--mode", "cross")
+    cross = run_json(
+        "--venue",
+        "bybit",
+        "--side",
+        "long",
+        "--entry",
+        "95000",
+        "--margin",
+        "1000",
+        "--leverage",
+        "10",
+        "--mode",
+        "cross",
+    )
     assert cross["mode"] == "cross"
     # maintenance on the mark is smaller below entry, so cross liquidates a little lower
     assert cross["liquidation_price"] < iso["liquidation_price"]
@@ -217,8 +284,9 @@ def test_cross_mode_single_position_on_bybit_uses_the_mark():
 
 def test_partial_pin_takes_the_rest_from_the_entry_tier():
     table = get_venue("binance").tier_table("BTC/USDT:USDT")
-    r = run_json("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "10",
-                 "--mmr", "0.02")
+    r = run_json(
+        "--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "10", "--mmr", "0.02"
+    )
     k = int(table.tier_index(95000.0))
     assert r["mmr"] == 0.02
     assert r["maintenance_amount"] == pytest.approx(float(table.maintenance_amount[k]))
@@ -227,8 +295,20 @@ def test_partial_pin_takes_the_rest_from_the_entry_tier():
 
 def test_pinned_max_leverage_is_one_over_mmr_without_a_table():
     # ADA is in no bundled table: with --mmr the position is still computed, capped at 1/mmr
-    args = ("--venue", "binance", "--symbol", "ADA/USDT:USDT", "--side", "long", "--entry", "0.25",
-            "--size", "10000", "--mmr", "0.02")
+    args = (
+        "--venue",
+        "binance",
+        "--symbol",
+        "ADA/USDT:USDT",
+        "--side",
+        "long",
+        "--entry",
+        "0.25",
+        "--size",
+        "10000",
+        "--mmr",
+        "0.02",
+    )
     r = run_json(*args, "--leverage", "10")
     assert r["max_leverage"] == pytest.approx(50.0) and r["symbol"] == "ADA/USDT:USDT"
     assert r["liquidation_price"] == pytest.approx(formula_lp(+1, 10000, 0.25, 250.0, 0.02), rel=1e-12)
@@ -238,17 +318,62 @@ def test_pinned_max_leverage_is_one_over_mmr_without_a_table():
 def test_max_leverage_pin_alone_keeps_the_tiers():
     table = get_venue("binance").tier_table("BTC/USDT:USDT")
     plain = run_json("--venue", "binance", "--side", "long", "--entry", "30000", "--size", "100", "--leverage", "10")
-    capped = run_json("--venue", "binance", "--side", "long", "--entry", "30000", "--size", "100", "--leverage", "10",
-                      "--max-leverage", "12")
+    capped = run_json(
+        "--venue",
+        "binance",
+        "--side",
+        "long",
+        "--entry",
+        "30000",
+        "--size",
+        "100",
+        "--leverage",
+        "10",
+        "--max-leverage",
+        "12",
+    )
     assert capped["liquidation_price"] == plain["liquidation_price"] and capped["max_leverage"] == 12
     assert table.n_tiers > 1
-    assert_input_error(run("--venue", "binance", "--side", "long", "--entry", "30000", "--size", "100",
-                           "--leverage", "15", "--max-leverage", "12"), "leverage")
+    assert_input_error(
+        run(
+            "--venue",
+            "binance",
+            "--side",
+            "long",
+            "--entry",
+            "30000",
+            "--size",
+            "100",
+            "--leverage",
+            "15",
+            "--max-leverage",
+            "12",
+        ),
+        "leverage",
+    )
 
 
 def test_okx_with_pinned_mmr_puts_the_taker_fee_in_the_denominator():
-    r = run_json("--venue", "okx", "--side", "long", "--entry", "95000", "--margin", "1000", "--leverage", "10",
-                 "--mmr", "0.004", "--maintenance-amount", "0", "--max-leverage", "100", "--taker-fee", "0.0005")
+    r = run_json(
+        "--venue",
+        "okx",
+        "--side",
+        "long",
+        "--entry",
+        "95000",
+        "--margin",
+        "1000",
+        "--leverage",
+        "10",
+        "--mmr",
+        "0.004",
+        "--maintenance-amount",
+        "0",
+        "--max-leverage",
+        "100",
+        "--taker-fee",
+        "0.0005",
+    )
     q = 1000 * 10 / 95000
     assert r["liquidation_price"] == pytest.approx((95000 - 1000 / q) / (1 - (0.004 + 0.0005)), rel=1e-12)
     assert r["taker_fee"] == 0.0005
@@ -281,7 +406,12 @@ def test_batch_csv_round_trip_equals_single_positions(tmp_path):
     assert res.stdout == ""
     src = pd.read_csv(POSITIONS_CSV, dtype=str, keep_default_na=False)
     got = pd.read_csv(out)
-    assert list(got.columns) == list(src.columns) + ["liquidation_price", "bankruptcy_price", "maintenance_margin", "tier"]
+    assert list(got.columns) == list(src.columns) + [
+        "liquidation_price",
+        "bankruptcy_price",
+        "maintenance_margin",
+        "tier",
+    ]
     assert len(got) == len(src)
     for i, row in src.iterrows():
         single = run_json("--venue", "binance", *_single_args(row))
@@ -298,10 +428,12 @@ def test_batch_json_in_input_order_on_every_venue(tmp_path, venue):
     if not venue_available(venue):
         pytest.skip(f"{venue} tier table not bundled yet")
     csv_path = tmp_path / "btc.csv"
-    csv_path.write_text("side,entry,size,margin,leverage,mode\n"
-                        "long,95000,,1000,10,\n"
-                        "short,90000,0.2,,5,cross\n"
-                        "long,100000,0.05,2000,,isolated\n")
+    csv_path.write_text(
+        "side,entry,size,margin,leverage,mode\n"
+        "long,95000,,1000,10,\n"
+        "short,90000,0.2,,5,cross\n"
+        "long,100000,0.05,2000,,isolated\n"
+    )
     res = run("--batch", str(csv_path), "--venue", venue, "--json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
@@ -323,26 +455,37 @@ def test_batch_to_stdout_is_csv():
 
 
 def test_batch_defaults_from_flags():
-    frame = pd.DataFrame({"side": ["long", "long"], "entry": [95000.0, 95000.0], "size": [1.0, 1.0],
-                          "leverage": [10.0, 10.0], "mmr": [np.nan, 0.01]})
+    frame = pd.DataFrame(
+        {
+            "side": ["long", "long"],
+            "entry": [95000.0, 95000.0],
+            "size": [1.0, 1.0],
+            "leverage": [10.0, 10.0],
+            "mmr": [np.nan, 0.01],
+        }
+    )
     got = lp.batch_figures(frame, "bybit", defaults={"mmr": 0.005})
     assert got["liquidation_price"].tolist() == [
-        lp.position_figures("long", 95000, 1, leverage=10, venue="bybit", mmr=m)["liquidation_price"] for m in (0.005, 0.01)]
+        lp.position_figures("long", 95000, 1, leverage=10, venue="bybit", mmr=m)["liquidation_price"]
+        for m in (0.005, 0.01)
+    ]
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="the kernels run as plain Python (LIQCASCADE_DISABLE_JIT=1)")
 def test_batch_of_100k_rows_is_vectorised():
     n = 100_000
     rng = np.random.default_rng(7)
-    frame = pd.DataFrame({
-        "side": rng.choice(["long", "short"], n),
-        "entry": rng.uniform(20_000, 120_000, n).round(2).astype(str),
-        "size": rng.uniform(0.001, 40, n).round(4).astype(str),
-        "margin": [""] * n,
-        "leverage": rng.integers(1, 20, n).astype(str),
-        "mode": rng.choice(["isolated", "cross", ""], n),
-        "symbol": rng.choice(["BTC/USDT:USDT", "ETH/USDT:USDT", ""], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "side": rng.choice(["long", "short"], n),
+            "entry": rng.uniform(20_000, 120_000, n).round(2).astype(str),
+            "size": rng.uniform(0.001, 40, n).round(4).astype(str),
+            "margin": [""] * n,
+            "leverage": rng.integers(1, 20, n).astype(str),
+            "mode": rng.choice(["isolated", "cross", ""], n),
+            "symbol": rng.choice(["BTC/USDT:USDT", "ETH/USDT:USDT", ""], n),
+        }
+    )
     # speed is measured in benchmarks/bench_liqprice.py; here: one vectorised pass gives the
     # scalar path's figures
     got = lp.batch_figures(frame, "binance")
@@ -350,9 +493,15 @@ def test_batch_of_100k_rows_is_vectorised():
     # spot-check against the scalar path
     for i in (0, 12_345, n - 1):
         row = frame.iloc[i]
-        single = lp.position_figures(row["side"], float(row["entry"]), float(row["size"]),
-                                     leverage=float(row["leverage"]), venue="binance",
-                                     mode=row["mode"] or None, symbol=row["symbol"] or None)
+        single = lp.position_figures(
+            row["side"],
+            float(row["entry"]),
+            float(row["size"]),
+            leverage=float(row["leverage"]),
+            venue="binance",
+            mode=row["mode"] or None,
+            symbol=row["symbol"] or None,
+        )
         assert got["liquidation_price"].iloc[i] == pytest.approx(single["liquidation_price"], rel=1e-15)
 
 
@@ -421,44 +570,119 @@ BEYOND = f"{2 * get_venue('binance').tier_table('BTC/USDT:USDT').max_position() 
     "args, needles",
     [
         pytest.param(("--venue", "kraken", *SINGLE), ("venue", "kraken"), id="unknown-venue"),
-        pytest.param(("--venue", "binance", "--symbol", "ADA/USDT:USDT", *SINGLE), ("symbol", "ADA/USDT:USDT"),
-                     id="unknown-symbol"),
+        pytest.param(
+            ("--venue", "binance", "--symbol", "ADA/USDT:USDT", *SINGLE),
+            ("symbol", "ADA/USDT:USDT"),
+            id="unknown-symbol",
+        ),
         pytest.param(("--symbol", "XYZ/USDT:USDT", *SINGLE), ("symbol", "every venue"), id="unknown-symbol-all-venues"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "-1", "--leverage", "10"),
-                     ("size", "positive"), id="negative-size"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "0", "--leverage", "10"),
-                     ("size", "positive"), id="zero-size"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "0", "--size", "1", "--leverage", "10"),
-                     ("entry", "positive"), id="zero-price"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "-95000", "--size", "1", "--leverage", "10"),
-                     ("entry", "positive"), id="negative-price"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "0"),
-                     ("leverage", "positive"), id="zero-leverage"),
-        pytest.param(("--venue", "hyperliquid", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "60"),
-                     ("leverage", "60x", "maximum"), id="leverage-above-tier-max"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "10",
-                      "--margin", "100"), ("margin", "cannot open"), id="margin-cannot-open"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "300",
-                      "--max-leverage", "500"), ("margin", "liquidated"), id="margin-below-maintenance"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1"),
-                     ("margin", "two of size, margin, leverage"), id="sizing-missing"),
-        pytest.param(("--venue", "binance", "--side", "up", "--entry", "95000", "--size", "1", "--leverage", "2"),
-                     ("side", "'up'"), id="bad-side"),
-        pytest.param(("--venue", "binance", "--entry", "95000", "--size", "1", "--leverage", "2"),
-                     ("side", "missing"), id="missing-side"),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "-1", "--leverage", "10"),
+            ("size", "positive"),
+            id="negative-size",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "0", "--leverage", "10"),
+            ("size", "positive"),
+            id="zero-size",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "0", "--size", "1", "--leverage", "10"),
+            ("entry", "positive"),
+            id="zero-price",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "-95000", "--size", "1", "--leverage", "10"),
+            ("entry", "positive"),
+            id="negative-price",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "0"),
+            ("leverage", "positive"),
+            id="zero-leverage",
+        ),
+        pytest.param(
+            ("--venue", "hyperliquid", "--side", "long", "--entry", "95000", "--size", "1", "--leverage", "60"),
+            ("leverage", "60x", "maximum"),
+            id="leverage-above-tier-max",
+        ),
+        pytest.param(
+            (
+                "--venue",
+                "binance",
+                "--side",
+                "long",
+                "--entry",
+                "95000",
+                "--size",
+                "1",
+                "--leverage",
+                "10",
+                "--margin",
+                "100",
+            ),
+            ("margin", "cannot open"),
+            id="margin-cannot-open",
+        ),
+        pytest.param(
+            (
+                "--venue",
+                "binance",
+                "--side",
+                "long",
+                "--entry",
+                "95000",
+                "--size",
+                "1",
+                "--leverage",
+                "300",
+                "--max-leverage",
+                "500",
+            ),
+            ("margin", "liquidated"),
+            id="margin-below-maintenance",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "95000", "--size", "1"),
+            ("margin", "two of size, margin, leverage"),
+            id="sizing-missing",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "up", "--entry", "95000", "--size", "1", "--leverage", "2"),
+            ("side", "'up'"),
+            id="bad-side",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--entry", "95000", "--size", "1", "--leverage", "2"),
+            ("side", "missing"),
+            id="missing-side",
+        ),
         pytest.param(("--venue", "binance", *SINGLE, "--mode", "portfolio"), ("mode", "portfolio"), id="bad-mode"),
         pytest.param(("--venue", "binance", *SINGLE, "--mmr", "1.5"), ("mmr",), id="mmr-not-a-fraction"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "inf", "--size", "1", "--leverage", "2"),
-                     ("entry",), id="infinite-price"),
-        pytest.param(("--venue", "binance", "--side", "long", "--entry", "95000", "--size", BEYOND, "--leverage", "1"),
-                     ("size", "largest tier"), id="beyond-the-table"),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "inf", "--size", "1", "--leverage", "2"),
+            ("entry",),
+            id="infinite-price",
+        ),
+        pytest.param(
+            ("--venue", "binance", "--side", "long", "--entry", "95000", "--size", BEYOND, "--leverage", "1"),
+            ("size", "largest tier"),
+            id="beyond-the-table",
+        ),
         pytest.param(("--batch", str(POSITIONS_CSV)), ("venue", "--batch needs --venue"), id="batch-without-venue"),
-        pytest.param(("--batch", "no/such/file.csv", "--venue", "binance"), ("no such file", "file.csv"),
-                     id="missing-batch-file"),
-        pytest.param(("--account", "no/such/account.json", "--venue", "binance"), ("no such file", "account.json"),
-                     id="missing-account-file"),
-        pytest.param(("--batch", str(POSITIONS_CSV), "--venue", "binance", "--entry", "5"), ("entry", "--batch"),
-                     id="batch-with-position-flags"),
+        pytest.param(
+            ("--batch", "no/such/file.csv", "--venue", "binance"), ("no such file", "file.csv"), id="missing-batch-file"
+        ),
+        pytest.param(
+            ("--account", "no/such/account.json", "--venue", "binance"),
+            ("no such file", "account.json"),
+            id="missing-account-file",
+        ),
+        pytest.param(
+            ("--batch", str(POSITIONS_CSV), "--venue", "binance", "--entry", "5"),
+            ("entry", "--batch"),
+            id="batch-with-position-flags",
+        ),
         pytest.param(("--venue", "binance", *SINGLE, "--out", "x.csv"), ("out",), id="out-without-batch"),
     ],
 )
@@ -471,22 +695,44 @@ def test_bad_input_single_line_exit_2(args, needles):
     [
         pytest.param("side,size,leverage\nlong,1,10\n", ("missing column 'entry'",), id="missing-column"),
         pytest.param("side,entry,size\nlong,95000,1\n", ("missing column", "margin"), id="missing-sizing-columns"),
-        pytest.param("side,entyr,size,leverage\nlong,95000,1,10\n", ("unknown column 'entyr'", "did you mean 'entry'"),
-                     id="misspelled-column"),
-        pytest.param("side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,10\nshort,9a5000,1,10\n",
-                     ("row 3", "field 'entry'", "'9a5000'", "line 4"), id="non-numeric-cell"),
-        pytest.param("side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,ten\n",
-                     ("row 2", "field 'leverage'", "'ten'"), id="non-numeric-leverage"),
-        pytest.param("side,entry,size,leverage\nlong,95000,1,10\nshort,95000,-2,10\n",
-                     ("row 2", "field 'size'", "positive"), id="negative-size-in-row"),
-        pytest.param("side,entry,size,leverage,symbol\nlong,95000,1,10,\nlong,95000,1,10,FOO/USDT:USDT\n",
-                     ("row 2", "field 'symbol'", "FOO/USDT:USDT"), id="unknown-symbol-in-row"),
-        pytest.param("side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,10\nlong,95000,1,400\n",
-                     ("row 3", "field 'leverage'", "400x"), id="leverage-above-max-in-row"),
-        pytest.param("side,entry,size,margin,leverage\nlong,95000,1,100,10\n", ("row 1", "field 'margin'"),
-                     id="margin-cannot-open-in-row"),
-        pytest.param("side,entry,size,leverage\nlong,95000,1\n", ("row 1", "field 'leverage'", "two of"),
-                     id="short-row"),
+        pytest.param(
+            "side,entyr,size,leverage\nlong,95000,1,10\n",
+            ("unknown column 'entyr'", "did you mean 'entry'"),
+            id="misspelled-column",
+        ),
+        pytest.param(
+            "side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,10\nshort,9a5000,1,10\n",
+            ("row 3", "field 'entry'", "'9a5000'", "line 4"),
+            id="non-numeric-cell",
+        ),
+        pytest.param(
+            "side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,ten\n",
+            ("row 2", "field 'leverage'", "'ten'"),
+            id="non-numeric-leverage",
+        ),
+        pytest.param(
+            "side,entry,size,leverage\nlong,95000,1,10\nshort,95000,-2,10\n",
+            ("row 2", "field 'size'", "positive"),
+            id="negative-size-in-row",
+        ),
+        pytest.param(
+            "side,entry,size,leverage,symbol\nlong,95000,1,10,\nlong,95000,1,10,FOO/USDT:USDT\n",
+            ("row 2", "field 'symbol'", "FOO/USDT:USDT"),
+            id="unknown-symbol-in-row",
+        ),
+        pytest.param(
+            "side,entry,size,leverage\nlong,95000,1,10\nlong,95000,1,10\nlong,95000,1,400\n",
+            ("row 3", "field 'leverage'", "400x"),
+            id="leverage-above-max-in-row",
+        ),
+        pytest.param(
+            "side,entry,size,margin,leverage\nlong,95000,1,100,10\n",
+            ("row 1", "field 'margin'"),
+            id="margin-cannot-open-in-row",
+        ),
+        pytest.param(
+            "side,entry,size,leverage\nlong,95000,1\n", ("row 1", "field 'leverage'", "two of"), id="short-row"
+        ),
         pytest.param("side,entry,size,leverage\nlong,95000,1,10,9,9\n", ("CSV",), id="ragged-row"),
         pytest.param("", ("empty",), id="empty-file"),
         pytest.param("side,entry,entry,size,leverage\nlong,1,1,1,1\n", ("entry", "twice"), id="duplicate-column"),
@@ -505,19 +751,34 @@ def test_bad_batch_csv(tmp_path, text, needles):
         pytest.param('{"wallet_balance": 1000, "positions": [', ("not valid JSON", "line 1"), id="truncated-json"),
         pytest.param("[1, 2]", ("account", "object"), id="not-an-object"),
         pytest.param('{"positions": []}', ("wallet_balance", "missing"), id="missing-wallet"),
-        pytest.param('{"wallet_balance": "lots", "positions": []}', ("wallet_balance", "number"), id="wallet-not-number"),
+        pytest.param(
+            '{"wallet_balance": "lots", "positions": []}', ("wallet_balance", "number"), id="wallet-not-number"
+        ),
         pytest.param('{"wallet_balance": 1000, "positions": []}', ("positions", "non-empty"), id="no-positions"),
-        pytest.param('{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
-                     '"size": 1, "entry": 95000}]}', ("positions[0].mark", "missing"), id="position-missing-mark"),
-        pytest.param('{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
-                     '"size": 1, "entry": 95000, "mark": 94000, "mmrr": 0.01}]}', ("positions[0].mmrr", "mmr"),
-                     id="position-misspelled-key"),
-        pytest.param('{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
-                     '"size": -1, "entry": 95000, "mark": 94000}]}', ("positions[0].size", "positive"),
-                     id="position-negative-size"),
-        pytest.param('{"wallet_balance": 1000, "positions": [{"symbol": "NOPE/USDT:USDT", "side": "long", '
-                     '"size": 1, "entry": 95000, "mark": 94000}]}', ("positions[0].symbol", "NOPE"),
-                     id="position-unknown-symbol"),
+        pytest.param(
+            '{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
+            '"size": 1, "entry": 95000}]}',
+            ("positions[0].mark", "missing"),
+            id="position-missing-mark",
+        ),
+        pytest.param(
+            '{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
+            '"size": 1, "entry": 95000, "mark": 94000, "mmrr": 0.01}]}',
+            ("positions[0].mmrr", "mmr"),
+            id="position-misspelled-key",
+        ),
+        pytest.param(
+            '{"wallet_balance": 1000, "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", '
+            '"size": -1, "entry": 95000, "mark": 94000}]}',
+            ("positions[0].size", "positive"),
+            id="position-negative-size",
+        ),
+        pytest.param(
+            '{"wallet_balance": 1000, "positions": [{"symbol": "NOPE/USDT:USDT", "side": "long", '
+            '"size": 1, "entry": 95000, "mark": 94000}]}',
+            ("positions[0].symbol", "NOPE"),
+            id="position-unknown-symbol",
+        ),
     ],
 )
 def test_bad_account_json(tmp_path, text, needles):
@@ -536,15 +797,33 @@ def test_main_turns_usage_errors_into_one_line(capsys):
     assert len(err) == 1 and "--sizee" in err[0]
     assert main(["liqprice", "--venue", "nowhere", *SINGLE]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["liqcascade: error: field 'venue': unknown venue 'nowhere'; choose one of "
-                   + ", ".join(VENUES)]
+    assert err == ["liqcascade: error: field 'venue': unknown venue 'nowhere'; choose one of " + ", ".join(VENUES)]
 
 
 def test_main_help_and_success(capsys):
     assert main(["liqprice", "--help"]) == 0
     assert "--batch" in capsys.readouterr().out
-    assert main(["liqprice", "--venue", "bybit", "--side", "long", "--entry", "20000", "--size", "1",
-                 "--leverage", "50", "--mmr", "0.005", "--json"]) == 0
+    assert (
+        main(
+            [
+                "liqprice",
+                "--venue",
+                "bybit",
+                "--side",
+                "long",
+                "--entry",
+                "20000",
+                "--size",
+                "1",
+                "--leverage",
+                "50",
+                "--mmr",
+                "0.005",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert round(json.loads(capsys.readouterr().out)["liquidation_price"], 2) == 19700.0
 
 
@@ -558,21 +837,50 @@ def _script() -> Path:
 def test_installed_console_script_subprocess():
     exe = _script()
     env = dict(os.environ, COLUMNS="120")
-    ok = subprocess.run([str(exe), "liqprice", "--side", "long", "--entry", "95000", "--margin", "1000",
-                         "--leverage", "10", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    ok = subprocess.run(
+        [str(exe), "liqprice", "--side", "long", "--entry", "95000", "--margin", "1000", "--leverage", "10", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     q = 1000 * 10 / 95000
     table = get_venue("binance").tier_table("BTC/USDT:USDT")
     assert data["binance"]["liquidation_price"] == pytest.approx(formula_lp(+1, q, 95000, 1000, float(table.mmr[0])))
-    table_out = subprocess.run([str(exe), "liqprice", "--side", "long", "--entry", "95000", "--margin", "1000",
-                                "--leverage", "10"], capture_output=True, text=True, env=env, timeout=120)
+    table_out = subprocess.run(
+        [str(exe), "liqprice", "--side", "long", "--entry", "95000", "--margin", "1000", "--leverage", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert table_out.returncode == 0 and "85,500.00" in table_out.stdout and "-10.00%" in table_out.stdout
-    bad = subprocess.run([str(exe), "liqprice", "--venue", "binance", "--side", "long", "--entry", "95000",
-                          "--size", "-1", "--leverage", "10"], capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        [
+            str(exe),
+            "liqprice",
+            "--venue",
+            "binance",
+            "--side",
+            "long",
+            "--entry",
+            "95000",
+            "--size",
+            "-1",
+            "--leverage",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert bad.stdout == "" and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == ["liqcascade: error: field 'size': must be a positive number, got -1"]
-    usage = subprocess.run([str(exe), "liqprice", "--entry", "abc"], capture_output=True, text=True, env=env,
-                           timeout=120)
+    usage = subprocess.run(
+        [str(exe), "liqprice", "--entry", "abc"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert usage.returncode == 2 and len(usage.stderr.strip().splitlines()) == 1 and "Traceback" not in usage.stderr

@@ -65,15 +65,25 @@ def ohlcv_csv(path: Path, n: int = 200, start: str = "2024-01-01", freq: str = "
     opn = np.concatenate([[close[0]], close[:-1]])
     high = np.maximum(opn, close) * 1.01
     low = np.minimum(opn, close) * 0.99
-    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "open": opn, "high": high, "low": low,
-                  "close": close, "volume": rng.uniform(100, 1_000, n)}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "timestamp": t.strftime("%Y-%m-%d %H:%M:%S"),
+            "open": opn,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(100, 1_000, n),
+        }
+    ).to_csv(path, index=False)
     return path
 
 
 def metrics_csv(path: Path, times: pd.DatetimeIndex, oi_usd: np.ndarray, price: float = 40_000.0) -> Path:
     """A Binance `metrics` archive with the given open interest (USD)."""
-    lines = ["create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
-             "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio"]
+    lines = [
+        "create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
+        "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio"
+    ]
     for t, v in zip(times, oi_usd):
         lines.append(f"{t:%Y-%m-%d %H:%M:%S},BTCUSDT,{v / price:.6f},{v:.4f},1.5,1.4,1.6,0.9")
     path.write_text("\n".join(lines) + "\n")
@@ -91,16 +101,36 @@ def test_analyze_real_files_agree_with_the_library(tmp_path):
     book = shared("theglory_oct10_2025", "BTCUSDT-bookDepth-2025-10-10.csv")
     oi = shared("coinalyze_coinbase", "coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv")
     funding = shared("coinalyze_coinbase", "coinalyze_funding_daily_BTC_ETH_2025-07-28_2025-10-25.csv")
-    res = ok("analyze", "--bars", str(bars), "--index", str(ndx), "--book-depth", str(book),
-             "--event", "2025-10-10 20:50", "2025-10-10 22:00", "--open-interest", str(oi), "--funding", str(funding),
-             "--symbol", "BTC", "--json")
+    res = ok(
+        "analyze",
+        "--bars",
+        str(bars),
+        "--index",
+        str(ndx),
+        "--book-depth",
+        str(book),
+        "--event",
+        "2025-10-10 20:50",
+        "2025-10-10 22:00",
+        "--open-interest",
+        str(oi),
+        "--funding",
+        str(funding),
+        "--symbol",
+        "BTC",
+        "--json",
+    )
     got = json.loads(res.stdout)
     # the documented cleaning warns once, as one line
     assert len(warnings_of(res)) == 1 and "dropped 1,906 of 28,790" in warnings_of(res)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        want = analyze(read_ohlcv(bars), index=read_ohlcv(ndx), book_depth=read_binance_book_depth(book),
-                       event=("2025-10-10 20:50", "2025-10-10 22:00"))
+        want = analyze(
+            read_ohlcv(bars),
+            index=read_ohlcv(ndx),
+            book_depth=read_binance_book_depth(book),
+            event=("2025-10-10 20:50", "2025-10-10 22:00"),
+        )
     for key in ("bars", "last_close", "volatility", "drawdown", "fear_greed", "correlation"):
         assert got.get(key) == want.get(key), key
     assert got["depth"]["rows_dropped"] == 1_906 and got["depth"]["ask_usd"]["ratio"] == pytest.approx(6.33, abs=0.01)
@@ -130,11 +160,19 @@ def test_analyze_refuses_or_warns_when_the_files_cover_other_periods(capsys):
     assert "2017-08-17 00:00 to 2024-09-21 00:00 UTC" in warn and "2021-09-16 00:00 to 2025-10-27 00:00 UTC" in warn
     assert "401 days apart" in warn and json.loads(res.stdout)["open_interest"]["open_interest"] > 0
     # a reversed event window, and one outside the depth file
-    line = one_line_error(capsys, "analyze", "--bars", str(bars), "--book-depth", str(book), "--event",
-                          "2025-10-10 22:00", "2025-10-10 20:50")
+    line = one_line_error(
+        capsys,
+        "analyze",
+        "--bars",
+        str(bars),
+        "--book-depth",
+        str(book),
+        "--event",
+        "2025-10-10 22:00",
+        "2025-10-10 20:50",
+    )
     assert "reversed" in line and "2025-10-10 22:00:00" in line and "2025-10-10 20:50:00" in line
-    assert main(["analyze", "--bars", str(bars), "--book-depth", str(book), "--event", "2024-03-01",
-                 "2024-03-02"]) == 2
+    assert main(["analyze", "--bars", str(bars), "--book-depth", str(book), "--event", "2024-03-01", "2024-03-02"]) == 2
     err = capsys.readouterr().err.strip().splitlines()  # the cleaning warning, then the error
     assert len(err) == 2 and err[1].startswith("liqcascade: error: ")
     assert "no common period" in err[1] and "--book-depth BTCUSDT-bookDepth-2025-10-10.csv covers" in err[1]
@@ -175,11 +213,11 @@ def test_analyze_needs_a_market_in_multi_market_files(capsys):
     oi = shared("coinalyze_coinbase", "coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv")
     line = one_line_error(capsys, "analyze", "--bars", str(bars), "--open-interest", str(oi))
     assert "holds 2 markets (BTCUSD_PERP.A, ETHUSD_PERP.A); choose one with --symbol" in line
-    eth = json.loads(ok("analyze", "--bars", str(bars), "--open-interest", str(oi), "--symbol",
-                        "ETHUSD_PERP.A", "--json").stdout)
+    eth = json.loads(
+        ok("analyze", "--bars", str(bars), "--open-interest", str(oi), "--symbol", "ETHUSD_PERP.A", "--json").stdout
+    )
     coin = read_coinalyze_open_interest(oi)
-    assert eth["open_interest"]["open_interest"] == pytest.approx(
-        coin[coin["coin"] == "ETH"]["oi_close_usd"].iloc[-1])
+    assert eth["open_interest"]["open_interest"] == pytest.approx(coin[coin["coin"] == "ETH"]["oi_close_usd"].iloc[-1])
 
 
 def test_analyze_depth_bucket_must_exist(capsys):
@@ -204,11 +242,26 @@ def small_market(tmp_path):
 
 def test_liqmap_is_the_library_map(small_market, tmp_path):
     bars, metrics, oi = small_market
-    res = ok("liqmap", "--bars", str(bars), "--open-interest", str(metrics), "--venue", "bybit", "--bin", "250",
-             "--leverage-mix", "10:0.5,25:0.5", "--long-share", "0.6", "--json")
+    res = ok(
+        "liqmap",
+        "--bars",
+        str(bars),
+        "--open-interest",
+        str(metrics),
+        "--venue",
+        "bybit",
+        "--bin",
+        "250",
+        "--leverage-mix",
+        "10:0.5,25:0.5",
+        "--long-share",
+        "0.6",
+        "--json",
+    )
     got = json.loads(res.stdout)
-    m = liquidation_map(read_ohlcv(bars), open_interest=oi, venue="bybit", leverage_mix={10: 0.5, 25: 0.5},
-                        long_share=0.6, bin_size=250)
+    m = liquidation_map(
+        read_ohlcv(bars), open_interest=oi, venue="bybit", leverage_mix={10: 0.5, 25: 0.5}, long_share=0.6, bin_size=250
+    )
     assert got["label"] == "estimated" and got["venue"] == "bybit" and got["bars"] == 576
     assert got["long_usd"] == pytest.approx(m.long_usd[-1].sum(), rel=1e-9)
     assert got["short_usd"] == pytest.approx(m.short_usd[-1].sum(), rel=1e-9)
@@ -222,8 +275,20 @@ def test_liqmap_writes_each_format_whole(small_market, tmp_path, suffix):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / f"map{suffix}"
-    res = ok("liqmap", "--bars", str(bars), "--open-interest", str(metrics), "--range", "30000", "60000",
-             "--every", "12", "--out", str(out))
+    res = ok(
+        "liqmap",
+        "--bars",
+        str(bars),
+        "--open-interest",
+        str(metrics),
+        "--range",
+        "30000",
+        "60000",
+        "--every",
+        "12",
+        "--out",
+        str(out),
+    )
     assert f"written to {out}" in res.stderr
     assert [p.name for p in out_dir.iterdir()] == [out.name]  # no temporaries left behind
     assert oct(out.stat().st_mode & 0o777) != "0o600"  # the temporary's private mode is not kept
@@ -254,8 +319,9 @@ def test_liqmap_on_the_real_oct_2025_bars():
     coin = read_coinalyze_open_interest(oi)
     coin = coin[coin["coinalyze_symbol"] == "BTCUSD_PERP.A"]
     ts = coin["timestamp"].to_numpy() + 86_400_000
-    m = liquidation_map(k, open_interest=np.interp(k["timestamp"], ts, coin["oi_close_usd"]),
-                        price_range=(90_000, 140_000))
+    m = liquidation_map(
+        k, open_interest=np.interp(k["timestamp"], ts, coin["oi_close_usd"]), price_range=(90_000, 140_000)
+    )
     assert got["bars"] == len(k) and got["short_usd"] == pytest.approx(m.short_usd[-1].sum(), rel=1e-9)
     assert got["liquidated_long_usd"] == pytest.approx(m.liquidated_long_usd.sum(), rel=1e-9)
 
@@ -282,8 +348,9 @@ def test_liqmap_observed_from_hyperliquid_positions(tmp_path, capsys):
     line = one_line_error(capsys, "liqmap", "--observed", str(POSITIONS))
     assert "choose one of" in line and "BTC/USDC:USDC" in line  # three markets in the file
     out = tmp_path / "observed.json"
-    res = ok("liqmap", "--observed", str(POSITIONS), "--symbol", "BTC/USDC:USDC", "--bin", "500", "--json",
-             "--out", str(out))
+    res = ok(
+        "liqmap", "--observed", str(POSITIONS), "--symbol", "BTC/USDC:USDC", "--bin", "500", "--json", "--out", str(out)
+    )
     got = json.loads(res.stdout)
     pos = read_hyperliquid_positions(POSITIONS).rename(columns={"entry_price": "entry", "margin_usd": "margin"})
     m = observed_liquidation_map(pos, symbol="BTC/USDC:USDC", bin_size=500)

@@ -34,8 +34,10 @@ OBSERVED = (HERE / "data" / "fixtures" / "hyperliquid_clearinghouse_state.json")
 TARGETS = (HERE.parent / "src" / "liqcascade" / "scenarios" / "targets" / "feb-2026.toml").read_text()
 PARAMETERS = (HERE.parent / "src" / "liqcascade" / "scenarios" / "model-parameters.toml").read_text()
 # feb-2026 cut to 2 h, without its market series (a copy elsewhere has no sidecar beside it: free)
-SCENARIO = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026")).split(
-    "\n[series]", 1)[0] + "\n"
+SCENARIO = (
+    re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026")).split("\n[series]", 1)[0]
+    + "\n"
+)
 
 
 def _first(pattern: str, value: str, text: str) -> str:
@@ -51,33 +53,71 @@ def _bars_frame(n: int = 120) -> pd.DataFrame:
     rng = np.random.default_rng(7)
     close = 100_000 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
     opn = np.r_[close[0], close[:-1]]
-    return pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "open": opn,
-                         "high": np.maximum(opn, close) * 1.01, "low": np.minimum(opn, close) * 0.99,
-                         "close": close, "volume": rng.uniform(100, 1_000, n)})
+    return pd.DataFrame(
+        {
+            "timestamp": t.strftime("%Y-%m-%d %H:%M:%S"),
+            "open": opn,
+            "high": np.maximum(opn, close) * 1.01,
+            "low": np.minimum(opn, close) * 0.99,
+            "close": close,
+            "volume": rng.uniform(100, 1_000, n),
+        }
+    )
 
 
 BARS = _bars_frame().to_csv(index=False)
 _T = pd.to_datetime(_bars_frame()["timestamp"], utc=True)
-METRICS = "create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio," \
-          "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio\n" + "".join(
-              f"{t:%Y-%m-%d %H:%M:%S},BTCUSDT,{1e4 + i:.3f},{(1e4 + i) * 1e5:.2f},1.5,1.4,1.6,0.9\n"
-              for i, t in enumerate(_T))
-FUNDING = "rank,coin_name,coin_symbol,symbol,date,timestamp,funding_rate,funding_rate_pct,fr_open,fr_high,fr_low\n" + \
-    "".join(f"1,Bitcoin,BTC,BTCUSD_PERP.A,{t:%Y-%m-%d},{int(t.timestamp())},0.01,1.0,0.01,0.01,0.01\n" for t in _T)
+METRICS = (
+    "create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
+    "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio\n"
+    + "".join(
+        f"{t:%Y-%m-%d %H:%M:%S},BTCUSDT,{1e4 + i:.3f},{(1e4 + i) * 1e5:.2f},1.5,1.4,1.6,0.9\n" for i, t in enumerate(_T)
+    )
+)
+FUNDING = (
+    "rank,coin_name,coin_symbol,symbol,date,timestamp,funding_rate,funding_rate_pct,fr_open,fr_high,fr_low\n"
+    + "".join(f"1,Bitcoin,BTC,BTCUSD_PERP.A,{t:%Y-%m-%d},{int(t.timestamp())},0.01,1.0,0.01,0.01,0.01\n" for t in _T)
+)
 BOOK = "timestamp,percentage,depth,notional,weighted_avg_price\n" + "".join(
     f"2025-09-01 00:{m:02d}:00,{p},{abs(p) * (10.0 + m):.3f},{abs(p) * 1e6 * (1 + m / 100):.2f},"
     f"{1e5 * (1 + p / 200):.2f}\n"
-    for m in range(30) for p in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5))
+    for m in range(30)
+    for p in (-5, -4, -3, -2, -1, 1, 2, 3, 4, 5)
+)
 BATCH = "side,entry,size,leverage\nlong,95000,1,10\nshort,3800,20,5\n"
-ACCOUNT = json.dumps({"wallet_balance": 10000, "positions": [
-    {"symbol": "BTC/USDT:USDT", "side": "long", "size": 1.0, "entry": 95000, "mark": 94000},
-    {"symbol": "ETH/USDT:USDT", "side": "long", "size": 20.0, "entry": 3800, "mark": 3500}]})
-CCXT = {"info": {}, "symbol": "BTC/USDT:USDT", "side": "long", "contracts": 1.0, "contractSize": 1.0,
-        "entryPrice": 95000.0, "markPrice": 94000.0, "marginMode": "cross", "leverage": 20}
+ACCOUNT = json.dumps(
+    {
+        "wallet_balance": 10000,
+        "positions": [
+            {"symbol": "BTC/USDT:USDT", "side": "long", "size": 1.0, "entry": 95000, "mark": 94000},
+            {"symbol": "ETH/USDT:USDT", "side": "long", "size": 20.0, "entry": 3800, "mark": 3500},
+        ],
+    }
+)
+CCXT = {
+    "info": {},
+    "symbol": "BTC/USDT:USDT",
+    "side": "long",
+    "contracts": 1.0,
+    "contractSize": 1.0,
+    "entryPrice": 95000.0,
+    "markPrice": 94000.0,
+    "marginMode": "cross",
+    "leverage": 20,
+}
 
-VALID = {"bars.csv": BARS, "metrics.csv": METRICS, "funding.csv": FUNDING, "book.csv": BOOK, "batch.csv": BATCH,
-         "account.json": ACCOUNT, "observed.json": OBSERVED, "scenario.toml": SCENARIO, "targets.toml": TARGETS,
-         "parameters.toml": PARAMETERS}
+VALID = {
+    "bars.csv": BARS,
+    "metrics.csv": METRICS,
+    "funding.csv": FUNDING,
+    "book.csv": BOOK,
+    "batch.csv": BATCH,
+    "account.json": ACCOUNT,
+    "observed.json": OBSERVED,
+    "scenario.toml": SCENARIO,
+    "targets.toml": TARGETS,
+    "parameters.toml": PARAMETERS,
+}
 
 
 # ============================================================================ the cases
@@ -106,8 +146,13 @@ def drop_column(text: str, column: str) -> str:
 
 GARBAGE = bytes(range(256)) * 4
 NOT_UTF8 = b"timestamp,open,high,low,close\n\xff\xfe\x00\x81,1,2,3,4\n"
-STRUCTURAL = {"empty": "", "header-only": BARS.splitlines()[0] + "\n", "garbage": GARBAGE, "not-utf8": NOT_UTF8,
-              "one-column": "a\n1\n2\n"}
+STRUCTURAL = {
+    "empty": "",
+    "header-only": BARS.splitlines()[0] + "\n",
+    "garbage": GARBAGE,
+    "not-utf8": NOT_UTF8,
+    "one-column": "a\n1\n2\n",
+}
 BAD_NUMBERS = ("nan", "inf", "-inf", "abc", "-1", "0", "")
 
 # ---------------------------------------------------------------- liqprice: flags
@@ -126,11 +171,13 @@ def with_flag(base: list[str], flag: str, value: str) -> list[str]:
 for flag in ("--entry", "--size", "--leverage"):
     for v in BAD_NUMBERS + ("1e999", "-0.0001"):
         case(with_flag(SINGLE, flag, v))
-for flag, bad in (("--margin", ("nan", "inf", "-inf", "abc", "-5")),
-                  ("--max-leverage", ("nan", "inf", "abc", "-5", "0")),
-                  ("--mmr", ("nan", "inf", "abc", "-0.1", "1.5")),
-                  ("--maintenance-amount", ("nan", "inf", "abc", "-1")),
-                  ("--taker-fee", ("nan", "inf", "abc", "-0.1", "2"))):
+for flag, bad in (
+    ("--margin", ("nan", "inf", "-inf", "abc", "-5")),
+    ("--max-leverage", ("nan", "inf", "abc", "-5", "0")),
+    ("--mmr", ("nan", "inf", "abc", "-0.1", "1.5")),
+    ("--maintenance-amount", ("nan", "inf", "abc", "-1")),
+    ("--taker-fee", ("nan", "inf", "abc", "-0.1", "2")),
+):
     for v in bad:
         case(with_flag(SINGLE, flag, v))
 for v in ("kraken", "ftx", "bin ance", "", "okx2"):
@@ -170,8 +217,9 @@ case(BATCH_ARGS, BATCH.replace("side,", "sidee,"), ".csv")  # unknown column
 case(BATCH_ARGS, drop_column(BATCH, "side"), ".csv")
 case(BATCH_ARGS, drop_column(BATCH, "entry"), ".csv")
 case(BATCH_ARGS, BATCH + "long,95000,1\n", ".csv")  # a short row
-case(BATCH_ARGS, BATCH.replace("leverage", "leverage,margin").replace("\nlong,95000,1,10", "\nlong,95000,1,10,1"),
-     ".csv")  # margin below the initial margin
+case(
+    BATCH_ARGS, BATCH.replace("leverage", "leverage,margin").replace("\nlong,95000,1,10", "\nlong,95000,1,10,1"), ".csv"
+)  # margin below the initial margin
 case(BATCH_ARGS, BATCH.replace("95000", "9.5e400"), ".csv")
 
 # ---------------------------------------------------------------- liqprice: --account files
@@ -207,9 +255,18 @@ for v in ("up", "", None, 1):
     case(ACCOUNT_ARGS, account_with(p_side=v), ".json")
 for key, v in (("mmr", 1.5), ("mmr", -0.1), ("maintenance_amount", -5), ("taker_fee", 2), ("sizee", 1)):
     case(ACCOUNT_ARGS, account_with(**{f"p_{key}": v}), ".json")
-for change in ({"marginMode": "isolated"}, {"contractSize": None}, {"markPrice": None}, {"contracts": 0},
-               {"contracts": -3}, {"entryPrice": 0}, {"side": "flat"}, {"unknownKey": 1}, {"contractSize": "x"},
-               {"isolated": True, "marginMode": None}):
+for change in (
+    {"marginMode": "isolated"},
+    {"contractSize": None},
+    {"markPrice": None},
+    {"contracts": 0},
+    {"contracts": -3},
+    {"entryPrice": 0},
+    {"side": "flat"},
+    {"unknownKey": 1},
+    {"contractSize": "x"},
+    {"isolated": True, "marginMode": None},
+):
     doc = json.loads(ACCOUNT)
     doc["positions"][0] = {**CCXT, **change}
     case(ACCOUNT_ARGS, json.dumps(doc), ".json")
@@ -250,21 +307,44 @@ for name in ("empty", "garbage", "header-only"):
     case([*AN, "--index", "{F}"], STRUCTURAL[name], ".csv")
 case([*AN, "--index", "{F}"], replace_cell(BARS, 5, "close", "nan"), ".csv")
 case([*AN, "--index", "{W}/missing.csv"])
-for text in ("", GARBAGE, BARS, replace_cell(METRICS, 3, "sum_open_interest_value", "nan"),
-             replace_cell(METRICS, 3, "sum_open_interest_value", "-1"),
-             replace_cell(METRICS, 3, "sum_open_interest_value", "abc"), drop_column(METRICS, "sum_open_interest_value"),
-             replace_cell(METRICS, 3, "create_time", "never")):
+for text in (
+    "",
+    GARBAGE,
+    BARS,
+    replace_cell(METRICS, 3, "sum_open_interest_value", "nan"),
+    replace_cell(METRICS, 3, "sum_open_interest_value", "-1"),
+    replace_cell(METRICS, 3, "sum_open_interest_value", "abc"),
+    drop_column(METRICS, "sum_open_interest_value"),
+    replace_cell(METRICS, 3, "create_time", "never"),
+):
     case([*AN, "--open-interest", "{F}"], text, ".csv")
-for text in ("", GARBAGE, BARS, replace_cell(FUNDING, 3, "funding_rate", "nan"),
-             replace_cell(FUNDING, 3, "funding_rate", "abc"), drop_column(drop_column(FUNDING, "timestamp"), "date")):
+for text in (
+    "",
+    GARBAGE,
+    BARS,
+    replace_cell(FUNDING, 3, "funding_rate", "nan"),
+    replace_cell(FUNDING, 3, "funding_rate", "abc"),
+    drop_column(drop_column(FUNDING, "timestamp"), "date"),
+):
     case([*AN, "--funding", "{F}"], text, ".csv")
 case([*AN, "--funding", "{W}/missing.csv"])
-for text in ("", GARBAGE, BARS, replace_cell(BOOK, 3, "notional", "abc"), drop_column(BOOK, "notional"),
-             replace_cell(BOOK, 3, "percentage", "x")):
+for text in (
+    "",
+    GARBAGE,
+    BARS,
+    replace_cell(BOOK, 3, "notional", "abc"),
+    drop_column(BOOK, "notional"),
+    replace_cell(BOOK, 3, "percentage", "x"),
+):
     case([*AN, "--book-depth", "{F}"], text, ".csv")
 case([*AN, "--book-depth", "{W}/book.csv", "--depth-pct", "0.5"])  # no such bucket
-for ev in (("2025-09-01", "yesterday"), ("soon", "2025-09-02"), ("2025-09-01 00:20", "2025-09-01 00:10"),
-           ("2025-09-01", "2025-09-01"), ("2024-01-01", "2024-01-02")):
+for ev in (
+    ("2025-09-01", "yesterday"),
+    ("soon", "2025-09-02"),
+    ("2025-09-01 00:20", "2025-09-01 00:10"),
+    ("2025-09-01", "2025-09-01"),
+    ("2024-01-01", "2024-01-02"),
+):
     case([*AN, "--book-depth", "{W}/book.csv", "--event", *ev])
 case([*AN, "--event", "2025-09-01", "2025-09-02"])  # --event needs --book-depth
 case([*AN, "--event", "2025-09-01"])  # one value
@@ -301,13 +381,26 @@ case(["liqmap"])
 case([*LM, "--observed", "{W}/observed.json"])
 for text in bars_mutations().values():
     case(["liqmap", "--bars", "{F}", "--open-interest", "{W}/metrics.csv", "--out", "{O}/map.csv"], text, ".csv")
-for text in ("", GARBAGE, replace_cell(METRICS, 3, "sum_open_interest_value", "nan"),
-             replace_cell(METRICS, 3, "sum_open_interest_value", "-1"), BARS):
+for text in (
+    "",
+    GARBAGE,
+    replace_cell(METRICS, 3, "sum_open_interest_value", "nan"),
+    replace_cell(METRICS, 3, "sum_open_interest_value", "-1"),
+    BARS,
+):
     case(["liqmap", "--bars", "{W}/bars.csv", "--open-interest", "{F}", "--out", "{O}/map.csv"], text, ".csv")
 OB = ["liqmap", "--observed", "{F}", "--out", "{O}/map.csv"]
-for text in ("", "{", "[]", "{}", "null", '{"0xabc": {"assetPositions": "x"}}', GARBAGE,
-             OBSERVED.replace('"entryPx": "2213.9"', '"entryPx": "abc"'),
-             OBSERVED.replace('"szi": "0.2259"', '"szi": "NaN"')):
+for text in (
+    "",
+    "{",
+    "[]",
+    "{}",
+    "null",
+    '{"0xabc": {"assetPositions": "x"}}',
+    GARBAGE,
+    OBSERVED.replace('"entryPx": "2213.9"', '"entryPx": "abc"'),
+    OBSERVED.replace('"szi": "0.2259"', '"szi": "NaN"'),
+):
     case(OB, text, ".json")
 case(["liqmap", "--observed", "{W}/observed.json", "--out", "{O}/map.csv"])  # three markets: choose one
 case(["liqmap", "--observed", "{W}/observed.json", "--symbol", "DOGE/USDC:USDC", "--out", "{O}/map.csv"])
@@ -319,7 +412,10 @@ case(["liqmap", "--observed", "{W}/missing.json"])
 def scenario_mutations() -> dict[str, str | bytes]:
     s = SCENARIO
     return {
-        "empty": "", "garbage": GARBAGE, "not-toml": "name = \n", "unknown-key": s + "\nbogus = 1\n",
+        "empty": "",
+        "garbage": GARBAGE,
+        "not-toml": "name = \n",
+        "unknown-key": s + "\nbogus = 1\n",
         "oi-nan": _first("open_interest_usd", "nan", s),
         "oi-inf": _first("open_interest_usd", "inf", s),
         "oi-negative": _first("open_interest_usd", "-1.0", s),
@@ -348,7 +444,9 @@ def targets_mutations() -> dict[str, str | bytes]:
     t = TARGETS
     first = 'key = "liquidations_usd_reported"'
     return {
-        "empty": "", "garbage": GARBAGE, "not-toml": "[[targets]\n",
+        "empty": "",
+        "garbage": GARBAGE,
+        "not-toml": "[[targets]\n",
         "unknown-key": t.replace(first, first + "\nbogus = 1", 1),
         "low-above-high": t.replace("low = 2.0e9", "low = 9.0e9", 1),
         "low-nan": t.replace("low = 2.0e9", "low = nan", 1),
@@ -368,10 +466,14 @@ case(["run", "--targets", "no-such-targets", "--out", "{O}"])
 
 def parameters_mutations() -> dict[str, str | bytes]:
     p = PARAMETERS
-    return {"empty-section": "[population]\nbogus = 1\n", "garbage": GARBAGE, "not-toml": "[population\n",
-            "path-vol-nan": p.replace("path_vol = 0.77", "path_vol = nan", 1),
-            "path-vol-negative": p.replace("path_vol = 0.77", "path_vol = -1.0", 1),
-            "pareto-text": re.sub(r"pareto_alpha = [0-9.]+", 'pareto_alpha = "heavy"', p, count=1)}
+    return {
+        "empty-section": "[population]\nbogus = 1\n",
+        "garbage": GARBAGE,
+        "not-toml": "[population\n",
+        "path-vol-nan": p.replace("path_vol = 0.77", "path_vol = nan", 1),
+        "path-vol-negative": p.replace("path_vol = 0.77", "path_vol = -1.0", 1),
+        "pareto-text": re.sub(r"pareto_alpha = [0-9.]+", 'pareto_alpha = "heavy"', p, count=1),
+    }
 
 
 for text in parameters_mutations().values():
@@ -389,12 +491,26 @@ case(["run", "--out", "{O}/runs.duckdb"])  # a file, not a directory
 case(["run", "--out", "{F}", "--positions", "1000"], b"not a database", ".duckdb")
 case(["runs", "--out", "{F}"], "a file", ".txt")
 CAL = ["calibrate", "--out", "{O}/calibration", "--positions", "1000"]
-for flag, v in (("--positions", "0"), ("--positions", "-5"), ("--samples", "0"), ("--rounds", "-1"),
-                ("--seed", "abc"), ("--seeds", "1,x"), ("--seeds", ""), ("--positions", "99999999999")):
+for flag, v in (
+    ("--positions", "0"),
+    ("--positions", "-5"),
+    ("--samples", "0"),
+    ("--rounds", "-1"),
+    ("--seed", "abc"),
+    ("--seeds", "1,x"),
+    ("--seeds", ""),
+    ("--positions", "99999999999"),
+):
     case(with_flag(CAL, flag, v))
 case([*CAL, "--seed", "1", "--seeds", "1,2"])
-for spec in ("population.path_vol", "population.path_vol=0.3", "population.path_vol=1.0:0.3",
-             "population.path_vol=nan:1", "bogus.key=0:1", "population.path_vol=a:b"):
+for spec in (
+    "population.path_vol",
+    "population.path_vol=0.3",
+    "population.path_vol=1.0:0.3",
+    "population.path_vol=nan:1",
+    "bogus.key=0:1",
+    "population.path_vol=a:b",
+):
     case([*CAL, "--free", spec])
 case([*CAL, "--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"])
 case([*CAL, "--also", "no-such-scenario"])
@@ -403,19 +519,39 @@ case(with_flag(CAL, "--out", "{O}/map.csv/sub"))
 
 # ---------------------------------------------------------------- sweep: flags
 SW = ["sweep", "--out", "{O}", "--positions", "1000"]
-for flag, values in (("--shocks", ("nan", "abc", "", ",", "1e8,inf")), ("--shock-seconds", ("nan", "-1", "abc")),
-                     ("--paths", ("0", "-1", "abc")), ("--seed", ("-1", "abc")), ("--flow-noise", ("nan", "-1")),
-                     ("--depth-noise", ("nan", "inf", "-1")), ("--steps", ("0", "-1")),
-                     ("--step-seconds", ("0", "nan", "-1")), ("--levels", ("1.5", "nan", "0", "abc")),
-                     ("--workers", ("0", "-2")), ("--backend", ("bogus", "")), ("--shock-asset", ("XRP", "")),
-                     ("--shock-venue", ("kraken",)), ("--shock-start-hour", ("nan", "-1", "99")),
-                     ("--positions", ("0", "99999999999"))):
+for flag, values in (
+    ("--shocks", ("nan", "abc", "", ",", "1e8,inf")),
+    ("--shock-seconds", ("nan", "-1", "abc")),
+    ("--paths", ("0", "-1", "abc")),
+    ("--seed", ("-1", "abc")),
+    ("--flow-noise", ("nan", "-1")),
+    ("--depth-noise", ("nan", "inf", "-1")),
+    ("--steps", ("0", "-1")),
+    ("--step-seconds", ("0", "nan", "-1")),
+    ("--levels", ("1.5", "nan", "0", "abc")),
+    ("--workers", ("0", "-2")),
+    ("--backend", ("bogus", "")),
+    ("--shock-asset", ("XRP", "")),
+    ("--shock-venue", ("kraken",)),
+    ("--shock-start-hour", ("nan", "-1", "99")),
+    ("--positions", ("0", "99999999999")),
+):
     for v in values:
         case(with_flag(SW, flag, v))
 case([*SW, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
 case([*SW, "--scheduler", "tcp://127.0.0.1:1", "--backend", "processes"])
-for p in ("depth.scale", "=1,2", "depth.scale=nan", "depth.scale=[1, NaN]", "depth.scale=[1,", "depth.scale={}",
-          "bogus.key=1,2", "market_maker.bogus=1", "population.path_vol=abc", "depth.scale=-1"):
+for p in (
+    "depth.scale",
+    "=1,2",
+    "depth.scale=nan",
+    "depth.scale=[1, NaN]",
+    "depth.scale=[1,",
+    "depth.scale={}",
+    "bogus.key=1,2",
+    "market_maker.bogus=1",
+    "population.path_vol=abc",
+    "depth.scale=-1",
+):
     case([*SW, "--param", p])
 
 # ---------------------------------------------------------------- the rest
@@ -453,8 +589,10 @@ def workspace(tmp_path_factory):
 
 
 def snapshot(directory: Path) -> dict[str, str]:
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(directory.rglob("*"))}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(directory.rglob("*"))
+    }
 
 
 def assert_refused(capsys, argv: list[str]) -> str:
@@ -473,16 +611,51 @@ def assert_refused(capsys, argv: list[str]) -> str:
 def test_the_valid_inputs_are_accepted(workspace, tmp_path, capsys):
     """The files the cases mutate are valid as they stand: a case is refused for its own defect."""
     w = str(workspace)
-    for argv in (["analyze", "--bars", f"{w}/bars.csv", "--open-interest", f"{w}/metrics.csv", "--funding",
-                  f"{w}/funding.csv", "--symbol", "BTC", "--book-depth", f"{w}/book.csv", "--event",
-                  "2025-09-01 00:10", "2025-09-01 00:20", "--index", f"{w}/bars.csv", "--json"],
-                 ["liqmap", "--bars", f"{w}/bars.csv", "--open-interest", f"{w}/metrics.csv", "--out",
-                  str(tmp_path / "map.csv")],
-                 ["liqmap", "--observed", f"{w}/observed.json", "--symbol", "BTC/USDC:USDC"],
-                 ["liqprice", "--venue", "binance", "--batch", f"{w}/batch.csv", "--out", str(tmp_path / "b.csv")],
-                 ["liqprice", "--venue", "binance", "--account", f"{w}/account.json"],
-                 ["run", f"{w}/scenario.toml", "--targets", f"{w}/targets.toml", "--parameters",
-                  f"{w}/parameters.toml", "--positions", "2000", "--out", str(tmp_path / "out")]):
+    for argv in (
+        [
+            "analyze",
+            "--bars",
+            f"{w}/bars.csv",
+            "--open-interest",
+            f"{w}/metrics.csv",
+            "--funding",
+            f"{w}/funding.csv",
+            "--symbol",
+            "BTC",
+            "--book-depth",
+            f"{w}/book.csv",
+            "--event",
+            "2025-09-01 00:10",
+            "2025-09-01 00:20",
+            "--index",
+            f"{w}/bars.csv",
+            "--json",
+        ],
+        [
+            "liqmap",
+            "--bars",
+            f"{w}/bars.csv",
+            "--open-interest",
+            f"{w}/metrics.csv",
+            "--out",
+            str(tmp_path / "map.csv"),
+        ],
+        ["liqmap", "--observed", f"{w}/observed.json", "--symbol", "BTC/USDC:USDC"],
+        ["liqprice", "--venue", "binance", "--batch", f"{w}/batch.csv", "--out", str(tmp_path / "b.csv")],
+        ["liqprice", "--venue", "binance", "--account", f"{w}/account.json"],
+        [
+            "run",
+            f"{w}/scenario.toml",
+            "--targets",
+            f"{w}/targets.toml",
+            "--parameters",
+            f"{w}/parameters.toml",
+            "--positions",
+            "2000",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    ):
         assert main(argv) == 0, (argv, capsys.readouterr().err)
         capsys.readouterr()
 
@@ -542,9 +715,10 @@ def test_random_bytes_in_any_file(workspace, capsys, data, which):
     _run_file_case(workspace, capsys, argv, suffix, data)
 
 
-CELL = st.one_of(st.sampled_from(["nan", "inf", "-inf", "", "abc", "-1", "0", "1e999", "NaN", "None"]),
-                 st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=",\n\r\""),
-                         max_size=8))
+CELL = st.one_of(
+    st.sampled_from(["nan", "inf", "-inf", "", "abc", "-1", "0", "1e999", "NaN", "None"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters=',\n\r"'), max_size=8),
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -557,26 +731,41 @@ def test_one_bad_cell_in_the_bars(workspace, capsys, row, column, value):
         ok_number = False
     if ok_number or column == "timestamp" and value.strip() and not pd.isna(pd.to_datetime(value, errors="coerce")):
         return  # a valid value: not a bad input
-    _run_file_case(workspace, capsys, ["analyze", "--bars", "{F}"], ".csv", replace_cell(BARS, row, column, value)
-                   .encode("utf-8"))
+    _run_file_case(
+        workspace, capsys, ["analyze", "--bars", "{F}"], ".csv", replace_cell(BARS, row, column, value).encode("utf-8")
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.sampled_from(["size", "entry", "mark", "side", "symbol", "wallet_balance"]),
-       value=st.one_of(st.none(), st.booleans(), st.sampled_from([0, -1, -1e300, "", "x", [], {}]),
-                       st.floats(max_value=0), st.text(max_size=5)))
+@given(
+    key=st.sampled_from(["size", "entry", "mark", "side", "symbol", "wallet_balance"]),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.sampled_from([0, -1, -1e300, "", "x", [], {}]),
+        st.floats(max_value=0),
+        st.text(max_size=5),
+    ),
+)
 def test_one_bad_field_in_an_account(workspace, capsys, key, value):
     if key == "wallet_balance" and isinstance(value, float) and value == 0:
         return  # an empty wallet is a valid account
     doc = account_with(**({key: value} if key == "wallet_balance" else {f"p_{key}": value}))
-    _run_file_case(workspace, capsys, ["liqprice", "--venue", "binance", "--account", "{F}"], ".json",
-                   doc.encode("utf-8"))
+    _run_file_case(
+        workspace, capsys, ["liqprice", "--venue", "binance", "--account", "{F}"], ".json", doc.encode("utf-8")
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flag=st.sampled_from(["--entry", "--size", "--leverage", "--margin"]),
-       value=st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf")),
-                       st.text(alphabet="abcxyz-+.e", min_size=1, max_size=6)))
+@given(
+    flag=st.sampled_from(["--entry", "--size", "--leverage", "--margin"]),
+    value=st.one_of(
+        st.floats(max_value=0),
+        st.just(float("nan")),
+        st.just(float("inf")),
+        st.text(alphabet="abcxyz-+.e", min_size=1, max_size=6),
+    ),
+)
 def test_random_bad_numbers_in_liqprice(capsys, flag, value):
     text = repr(value) if isinstance(value, float) else value
     try:

@@ -29,10 +29,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cli"
 runner = CliRunner()
 
 
-
 def free_text() -> str:
     """The bundled feb-2026 scenario without its market series (a copy elsewhere runs free)."""
     return bundled_text("feb-2026").split("\n[series]", 1)[0] + "\n"
+
 
 def one_line(capsys, *args: str, code: int = 2) -> str:
     assert main(list(args)) == code
@@ -44,8 +44,11 @@ def one_line(capsys, *args: str, code: int = 2) -> str:
 
 
 def tree(path: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()} \
-        if path.exists() else {}
+    return (
+        {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+        if path.exists()
+        else {}
+    )
 
 
 # ---------------------------------------------------------------------------- item 10
@@ -58,8 +61,9 @@ def test_account_reads_ccxt_unified_positions():
     """A recorded ccxt ``fetch_positions`` response (with the wallet balance) gives the same
     figures as the project's own account format holding the same positions."""
     ours = runner.invoke(app, ["liqprice", "--venue", "binance", "--account", str(FIXTURES / "account.json"), "--json"])
-    ccxt = runner.invoke(app, ["liqprice", "--venue", "binance", "--account", str(FIXTURES / "account_ccxt.json"),
-                               "--json"])
+    ccxt = runner.invoke(
+        app, ["liqprice", "--venue", "binance", "--account", str(FIXTURES / "account_ccxt.json"), "--json"]
+    )
     assert ours.exit_code == 0 and ccxt.exit_code == 0, ccxt.output
     assert json.loads(ccxt.stdout) == json.loads(ours.stdout)
 
@@ -74,15 +78,18 @@ def test_ccxt_contracts_times_contract_size(tmp_path):
     assert [r["size"] for r in got] == pytest.approx([1.0, 20.0], rel=1e-12)
 
 
-@pytest.mark.parametrize("change, needles", [
-    ({"marginMode": "isolated"}, ("positions[0].marginMode", "isolated")),
-    ({"contractSize": None}, ("positions[0].contractSize", "contracts × contractSize")),
-    ({"markPrice": None}, ("positions[0].markPrice", "missing")),
-    ({"contracts": 0}, ("positions[0].contracts", "positive")),
-    ({"contracts": "NaN"}, ("positions[0].contracts", "nan")),
-    ({"entryPrice": -1}, ("positions[0].entry", "positive")),
-    ({"sidee": "long"}, ("positions[0].sidee", "did you mean 'side'")),
-])
+@pytest.mark.parametrize(
+    "change, needles",
+    [
+        ({"marginMode": "isolated"}, ("positions[0].marginMode", "isolated")),
+        ({"contractSize": None}, ("positions[0].contractSize", "contracts × contractSize")),
+        ({"markPrice": None}, ("positions[0].markPrice", "missing")),
+        ({"contracts": 0}, ("positions[0].contracts", "positive")),
+        ({"contracts": "NaN"}, ("positions[0].contracts", "nan")),
+        ({"entryPrice": -1}, ("positions[0].entry", "positive")),
+        ({"sidee": "long"}, ("positions[0].sidee", "did you mean 'side'")),
+    ],
+)
 def test_bad_ccxt_position(tmp_path, capsys, change, needles):
     doc = json.loads((FIXTURES / "account_ccxt.json").read_text())
     doc["positions"][0].update(change)
@@ -136,11 +143,21 @@ def market(tmp_path):
     close = 110_000 * np.exp(np.cumsum(rng.normal(0, 0.002, len(t))))
     opn = np.r_[close[0], close[:-1]]
     bars = tmp_path / "bars.csv"
-    pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S"), "open": opn, "high": np.maximum(opn, close) * 1.001,
-                  "low": np.minimum(opn, close) * 0.999, "close": close, "volume": 1.0}).to_csv(bars, index=False)
+    pd.DataFrame(
+        {
+            "timestamp": t.strftime("%Y-%m-%d %H:%M:%S"),
+            "open": opn,
+            "high": np.maximum(opn, close) * 1.001,
+            "low": np.minimum(opn, close) * 0.999,
+            "close": close,
+            "volume": 1.0,
+        }
+    ).to_csv(bars, index=False)
     oi = 1e9 + 2e8 * np.sin(np.linspace(0, 6, len(t)))
-    lines = ["create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
-             "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio"]
+    lines = [
+        "create_time,symbol,sum_open_interest,sum_open_interest_value,count_toptrader_long_short_ratio,"
+        "sum_toptrader_long_short_ratio,count_long_short_ratio,sum_taker_long_short_vol_ratio"
+    ]
     lines += [f"{x:%Y-%m-%d %H:%M:%S},BTCUSDT,{v / 110_000:.6f},{v:.4f},1.5,1.4,1.6,0.9" for x, v in zip(t, oi)]
     metrics = tmp_path / "metrics.csv"
     metrics.write_text("\n".join(lines) + "\n")
@@ -163,10 +180,13 @@ def test_liqmap_resamples_written_maps_by_default_and_says_so(market, tmp_path):
     assert (tmp_path / "auto.csv").stat().st_size * 3 < (tmp_path / "full.csv").stat().st_size
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--bin", "0.001"], ("price levels of $0.001", "needs about", "available")),
-    (["--range", "0", "1e12", "--bin", "1"], ("1e+12 price levels of $1", "needs about")),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--bin", "0.001"], ("price levels of $0.001", "needs about", "available")),
+        (["--range", "0", "1e12", "--bin", "1"], ("1e+12 price levels of $1", "needs about")),
+    ],
+)
 def test_liqmap_grid_that_cannot_fit_is_refused(market, capsys, args, needles):
     bars, metrics = market
     line = one_line(capsys, "liqmap", "--bars", str(bars), "--open-interest", str(metrics), *args)
@@ -216,9 +236,11 @@ def test_a_corrupt_catalogue_is_one_line_and_stops_a_run_before_it_starts(tmp_pa
 # ---------------------------------------------------------------------------- item 9: targets
 def test_targets_naming_a_figure_the_summary_lacks_are_refused(tmp_path, capsys):
     bundled = (Path(__file__).resolve().parents[1] / "src/liqcascade/scenarios/targets/feb-2026.toml").read_text()
-    for bad, needle in (("liquidations_usd_reportd", "did you mean 'liquidations_usd_reported'"),
-                        ("drawdown_pct.XRP", "'drawdown_pct' has no entry 'XRP'"),
-                        ("drawdown_pct", "'drawdown_pct' is a table")):
+    for bad, needle in (
+        ("liquidations_usd_reportd", "did you mean 'liquidations_usd_reported'"),
+        ("drawdown_pct.XRP", "'drawdown_pct' has no entry 'XRP'"),
+        ("drawdown_pct", "'drawdown_pct' is a table"),
+    ):
         f = tmp_path / "t.toml"
         f.write_text(bundled.replace('key = "liquidations_usd_reported"', f'key = "{bad}"', 1))
         line = one_line(capsys, "run", "--targets", str(f), "--out", str(tmp_path / "out"), "--positions", "1000")
@@ -236,24 +258,30 @@ def test_summary_figures_list_every_key_of_a_real_summary(tmp_path):
     assert produced == set(SUMMARY_FIGURES)
     for key, kind in SUMMARY_FIGURES.items():
         if kind is not None:
-            assert isinstance(s[key], dict) and all(unknown_key(f"{key}.{k}", s["by_venue_usd"], s["by_asset_usd"])
-                                                    is None for k in s[key]), key
+            assert isinstance(s[key], dict) and all(
+                unknown_key(f"{key}.{k}", s["by_venue_usd"], s["by_asset_usd"]) is None for k in s[key]
+            ), key
     # item 6: the branching ratio is finite on every wave
     assert s["branching_ratio_max"] is None or math.isfinite(s["branching_ratio_max"])
 
 
 # ---------------------------------------------------------------------------- item 9: NaN, JSON
-@pytest.mark.parametrize("args, flag", [
-    (["liqprice", "--venue", "binance", "--side", "long", "--entry", "nan", "--size", "1", "--leverage", "10"],
-     "--entry"),
-    (["liqprice", "--side", "long", "--entry", "95000", "--size", "inf", "--leverage", "10"], "--size"),
-    (["sweep", "--flow-noise", "nan"], "--flow-noise"),
-    (["sweep", "--shocks", "1e8,nan"], "--shocks"),
-    (["sweep", "--levels", "0.95,inf"], "--levels"),
-    (["sweep", "--param", "depth.scale=0.5,nan"], "--param depth.scale"),
-    (["sweep", "--param", "depth.scale=[1, NaN]"], "--param depth.scale"),
-    (["analyze", "--bars", "x.csv", "--depth-pct", "nan"], "--depth-pct"),
-])
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (
+            ["liqprice", "--venue", "binance", "--side", "long", "--entry", "nan", "--size", "1", "--leverage", "10"],
+            "--entry",
+        ),
+        (["liqprice", "--side", "long", "--entry", "95000", "--size", "inf", "--leverage", "10"], "--size"),
+        (["sweep", "--flow-noise", "nan"], "--flow-noise"),
+        (["sweep", "--shocks", "1e8,nan"], "--shocks"),
+        (["sweep", "--levels", "0.95,inf"], "--levels"),
+        (["sweep", "--param", "depth.scale=0.5,nan"], "--param depth.scale"),
+        (["sweep", "--param", "depth.scale=[1, NaN]"], "--param depth.scale"),
+        (["analyze", "--bars", "x.csv", "--depth-pct", "nan"], "--depth-pct"),
+    ],
+)
 def test_nan_and_inf_flags_are_named(capsys, tmp_path, args, flag):
     line = one_line(capsys, *args)
     assert flag in line and ("NaN" in line or "inf" in line), line
@@ -271,18 +299,39 @@ def test_nan_in_a_file_is_named(tmp_path, capsys):
     t.write_text(bundled.replace("low = 2.0e9", "low = nan", 1))
     assert "targets[0].low: got NaN" in one_line(capsys, "run", "--targets", str(t), "--out", str(tmp_path / "out"))
     funding = tmp_path / "funding.csv"
-    funding.write_text("rank,coin_name,coin_symbol,symbol,date,timestamp,funding_rate,funding_rate_pct\n"
-                       "1,Bitcoin,BTC,BTCUSD_PERP.A,2024-01-01,1704067200,nan,1.0\n")
+    funding.write_text(
+        "rank,coin_name,coin_symbol,symbol,date,timestamp,funding_rate,funding_rate_pct\n"
+        "1,Bitcoin,BTC,BTCUSD_PERP.A,2024-01-01,1704067200,nan,1.0\n"
+    )
     bars = tmp_path / "bars.csv"
     bars.write_text("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,1\n2024-01-02,1,2,0.5,1\n")
-    assert "funding_rate is missing or NaN" in one_line(capsys, "analyze", "--bars", str(bars), "--funding",
-                                                       str(funding))
+    assert "funding_rate is missing or NaN" in one_line(
+        capsys, "analyze", "--bars", str(bars), "--funding", str(funding)
+    )
 
 
 def test_sweep_param_json_is_valid_json(tmp_path):
     sc = small_scenario_file(tmp_path / "s.toml", assets=(("BTC", 6.0e8),))
-    res = runner.invoke(app, ["sweep", str(sc), "--param", "depth.scale=0.5,1", "--shocks", "1e8", "--paths", "1",
-                              "--positions", "2000", "--steps", "5", "--out", str(tmp_path / "out"), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(sc),
+            "--param",
+            "depth.scale=0.5,1",
+            "--shocks",
+            "1e8",
+            "--paths",
+            "1",
+            "--positions",
+            "2000",
+            "--steps",
+            "5",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
 
     def no_nan(token):

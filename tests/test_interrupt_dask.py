@@ -26,16 +26,34 @@ EXE = Path(sys.executable).with_name("liqcascade")
 
 
 def _sweep(sc: Path, out: Path) -> list[str]:
-    return [str(EXE), "sweep", str(sc), "--workers", "2", "--shocks", "1e8,2e8", "--paths", "24",
-            "--positions", "5000", "--steps", "600", "--out", str(out)]
+    return [
+        str(EXE),
+        "sweep",
+        str(sc),
+        "--workers",
+        "2",
+        "--shocks",
+        "1e8,2e8",
+        "--paths",
+        "24",
+        "--positions",
+        "5000",
+        "--steps",
+        "600",
+        "--out",
+        str(out),
+    ]
 
 
-@pytest.mark.skipif(not EXE.exists() or os.name != "posix", reason="needs the installed console script and POSIX signals")
+@pytest.mark.skipif(
+    not EXE.exists() or os.name != "posix", reason="needs the installed console script and POSIX signals"
+)
 def test_ctrl_c_on_a_dask_sweep_is_one_line_and_resumes(tmp_path):
     sc = small_scenario_file(tmp_path / "s.toml", assets=(("BTC", 6.0e8),))
     out = tmp_path / "out"
-    proc = subprocess.Popen(_sweep(sc, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _sweep(sc, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 600  # the workers may compile the engine first on a cold cache
         while time.monotonic() < deadline and proc.poll() is None:

@@ -49,7 +49,7 @@ def test_package_kernels_cache_in_the_stamp_directory():
 
     assert _jit.CACHE_DIR is not None and os.path.basename(_jit.CACHE_DIR) == _jit._package_stamp()[:16]
     assert config.CACHE_DIR == _jit.CACHE_DIR == os.environ["NUMBA_CACHE_DIR"]
-    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     assert not any(getattr(c, "_liqcascade", False) for c in impl._locator_classes)
     assert core.run_kernel._cache._cache_path.startswith(_jit.CACHE_DIR + os.sep)
 

@@ -62,9 +62,15 @@ def latest_spec(venue: str, symbol: str) -> dict:
 
 def bundled(venue: str, symbol: str) -> TierTable:
     spec = latest_spec(venue, symbol)
-    return TierTable.from_rows(venue, symbol, spec["tiers"], basis=spec.get("basis", "notional"),
-                               contract_size=spec.get("contract_size", 1.0), as_of=spec.get("as_of", ""),
-                               source=spec.get("source", ""))
+    return TierTable.from_rows(
+        venue,
+        symbol,
+        spec["tiers"],
+        basis=spec.get("basis", "notional"),
+        contract_size=spec.get("contract_size", 1.0),
+        as_of=spec.get("as_of", ""),
+        source=spec.get("source", ""),
+    )
 
 
 def assert_leading_tiers(got: TierTable, want: TierTable) -> None:
@@ -78,7 +84,10 @@ def assert_leading_tiers(got: TierTable, want: TierTable) -> None:
 
 
 #: (fixture, symbol) pairs whose recording kept only the lower tiers of the bundled table
-LEADING_TIERS_ONLY = {("okx_position_tiers.json", "BTC/USDT:USDT"), ("ccxt_fetchLeverageTiers_okx.json", "BTC/USDT:USDT")}
+LEADING_TIERS_ONLY = {
+    ("okx_position_tiers.json", "BTC/USDT:USDT"),
+    ("ccxt_fetchLeverageTiers_okx.json", "BTC/USDT:USDT"),
+}
 
 
 def assert_same_table(got: TierTable, want: TierTable) -> None:
@@ -99,9 +108,15 @@ def test_every_bundled_table_loads_and_validates(venue, base):
     symbol = f"{base}/{quote}:{quote}"
     spec = latest_spec(venue, symbol)
     assert spec["as_of"] and spec["source"], "every table carries its date and source"
-    t = TierTable.from_rows(venue, symbol, spec["tiers"], basis=spec.get("basis", "notional"),
-                            contract_size=spec.get("contract_size", 1.0), as_of=spec["as_of"],
-                            source=spec["source"])
+    t = TierTable.from_rows(
+        venue,
+        symbol,
+        spec["tiers"],
+        basis=spec.get("basis", "notional"),
+        contract_size=spec.get("contract_size", 1.0),
+        as_of=spec["as_of"],
+        source=spec["source"],
+    )
     assert t.n_tiers >= 1
     assert t.floors[0] == 0
     if venue == "okx":
@@ -275,8 +290,9 @@ def test_ccxt_binance_round_trip_reads_cum():
     tables = from_ccxt_leverage_tiers("binance", data)
     for symbol in ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"):
         assert_same_table(tables[symbol], bundled("binance", symbol))
-    assert_same_table(from_ccxt_leverage_tiers("binanceusdm", data)["BTC/USDT:USDT"],
-                      bundled("binance", "BTC/USDT:USDT"))
+    assert_same_table(
+        from_ccxt_leverage_tiers("binanceusdm", data)["BTC/USDT:USDT"], bundled("binance", "BTC/USDT:USDT")
+    )
 
 
 def test_ccxt_bybit_round_trip_reads_mmdeduction():
@@ -315,9 +331,9 @@ def test_ccxt_okx_min_max_notional_are_contracts():
     t = from_ccxt_leverage_tiers("okx", data)["BTC/USDT:USDT"]
     assert t.basis == "contracts" and t.contract_size == 0.01
     assert t.caps.tolist() == [1000.0]
-    assert float(t.measure(10.0, 60_000.0)) == pytest.approx(1000.0)      # 10 BTC = 1000 contracts
-    assert int(t.tier_index(t.measure(10.0, 60_000.0))) == 0               # inside tier 1
-    assert int(t.tier_index(t.measure(10.01, 60_000.0))) == 1              # past the recorded tier
+    assert float(t.measure(10.0, 60_000.0)) == pytest.approx(1000.0)  # 10 BTC = 1000 contracts
+    assert int(t.tier_index(t.measure(10.0, 60_000.0))) == 0  # inside tier 1
+    assert int(t.tier_index(t.measure(10.01, 60_000.0))) == 1  # past the recorded tier
     assert t.caps[0] * t.contract_size * 60_000.0 == pytest.approx(600_000.0)
     assert_leading_tiers(t, bundled("okx", "BTC/USDT:USDT"))
     eth = from_ccxt_leverage_tiers("okx", data)["ETH/USDT:USDT"]
@@ -342,34 +358,71 @@ def test_installed_ccxt_parsers_agree_with_the_raw_loaders():
 
     def market(symbol, mid, settle):
         base = symbol.split("/")[0]
-        return {"id": mid, "symbol": symbol, "base": base, "quote": settle, "settle": settle, "type": "swap",
-                "contract": True}
+        return {
+            "id": mid,
+            "symbol": symbol,
+            "base": base,
+            "quote": settle,
+            "settle": settle,
+            "type": "swap",
+            "contract": True,
+        }
 
     okx_raw = recorded("okx_position_tiers.json")["data"]
-    okx = {"BTC/USDT:USDT": ccxt.okx().parse_market_leverage_tiers(
-        [r for r in okx_raw if r["instFamily"] == "BTC-USDT"], market("BTC/USDT:USDT", "BTC-USDT-SWAP", "USDT"))}
+    okx = {
+        "BTC/USDT:USDT": ccxt.okx().parse_market_leverage_tiers(
+            [r for r in okx_raw if r["instFamily"] == "BTC-USDT"], market("BTC/USDT:USDT", "BTC-USDT-SWAP", "USDT")
+        )
+    }
     assert okx["BTC/USDT:USDT"][0]["maxNotional"] == 1000.0  # contracts, as the docstring says
-    assert_same_table(from_ccxt_leverage_tiers("okx", okx)["BTC/USDT:USDT"],
-                      from_okx_position_tiers(recorded("okx_position_tiers.json"))["BTC/USDT:USDT"])
+    assert_same_table(
+        from_ccxt_leverage_tiers("okx", okx)["BTC/USDT:USDT"],
+        from_okx_position_tiers(recorded("okx_position_tiers.json"))["BTC/USDT:USDT"],
+    )
 
     by_raw = recorded("bybit_risk_limit.json")["result"]["list"]
-    bybit = {"BTC/USDT:USDT": ccxt.bybit().parse_market_leverage_tiers(
-        by_raw, market("BTC/USDT:USDT", "BTCUSDT", "USDT"))}
-    assert_same_table(from_ccxt_leverage_tiers("bybit", bybit)["BTC/USDT:USDT"],
-                      from_bybit_risk_limit(recorded("bybit_risk_limit.json"))["BTC/USDT:USDT"])
+    bybit = {
+        "BTC/USDT:USDT": ccxt.bybit().parse_market_leverage_tiers(by_raw, market("BTC/USDT:USDT", "BTCUSDT", "USDT"))
+    }
+    assert_same_table(
+        from_ccxt_leverage_tiers("bybit", bybit)["BTC/USDT:USDT"],
+        from_bybit_risk_limit(recorded("bybit_risk_limit.json"))["BTC/USDT:USDT"],
+    )
 
     bn_raw = recorded("binance_leverageBracket.json")[2]
-    binance = {"SOL/USDT:USDT": ccxt.binanceusdm().parse_market_leverage_tiers(
-        bn_raw, market("SOL/USDT:USDT", "SOLUSDT", "USDT"))}
-    assert_same_table(from_ccxt_leverage_tiers("binance", binance)["SOL/USDT:USDT"], bundled("binance", "SOL/USDT:USDT"))
+    binance = {
+        "SOL/USDT:USDT": ccxt.binanceusdm().parse_market_leverage_tiers(
+            bn_raw, market("SOL/USDT:USDT", "SOLUSDT", "USDT")
+        )
+    }
+    assert_same_table(
+        from_ccxt_leverage_tiers("binance", binance)["SOL/USDT:USDT"], bundled("binance", "SOL/USDT:USDT")
+    )
 
 
 # ------------------------------------------------------------------------------ OKX specifics
 def _okx_payload(rows):
-    return {"code": "0", "msg": "", "data": [
-        {"instFamily": "SOL-USDT", "instId": "", "uly": "SOL-USDT", "tier": str(i + 1), "minSz": mn, "maxSz": mx,
-         "mmr": mmr, "imr": "0.02", "maxLever": lev, "baseMaxLoan": "", "quoteMaxLoan": "", "optMgnFactor": "0"}
-        for i, (mn, mx, mmr, lev) in enumerate(rows)]}
+    return {
+        "code": "0",
+        "msg": "",
+        "data": [
+            {
+                "instFamily": "SOL-USDT",
+                "instId": "",
+                "uly": "SOL-USDT",
+                "tier": str(i + 1),
+                "minSz": mn,
+                "maxSz": mx,
+                "mmr": mmr,
+                "imr": "0.02",
+                "maxLever": lev,
+                "baseMaxLoan": "",
+                "quoteMaxLoan": "",
+                "optMgnFactor": "0",
+            }
+            for i, (mn, mx, mmr, lev) in enumerate(rows)
+        ],
+    }
 
 
 def test_okx_old_style_plus_one_minsz_is_contiguous():
@@ -390,16 +443,19 @@ def test_okx_inverse_family_skipped_and_instfamily_contract_size():
 
 
 # ------------------------------------------------------------------------------ load_tier_file
-@pytest.mark.parametrize("name, fmt, venue", [
-    ("binance_leverageBracket.json", "binance", "binance"),
-    ("bybit_risk_limit.json", "bybit", "bybit"),
-    ("okx_position_tiers.json", "okx", "okx"),
-    ("okx_position_tiers_cross_2026-08.json", "okx", "okx"),
-    ("hyperliquid_meta.json", "hyperliquid", "hyperliquid"),
-    ("ccxt_fetchLeverageTiers_binance.json", "ccxt", "binance"),
-    ("ccxt_fetchLeverageTiers_bybit.json", "ccxt", "bybit"),
-    ("ccxt_fetchLeverageTiers_okx.json", "ccxt", "okx"),
-])
+@pytest.mark.parametrize(
+    "name, fmt, venue",
+    [
+        ("binance_leverageBracket.json", "binance", "binance"),
+        ("bybit_risk_limit.json", "bybit", "bybit"),
+        ("okx_position_tiers.json", "okx", "okx"),
+        ("okx_position_tiers_cross_2026-08.json", "okx", "okx"),
+        ("hyperliquid_meta.json", "hyperliquid", "hyperliquid"),
+        ("ccxt_fetchLeverageTiers_binance.json", "ccxt", "binance"),
+        ("ccxt_fetchLeverageTiers_bybit.json", "ccxt", "bybit"),
+        ("ccxt_fetchLeverageTiers_okx.json", "ccxt", "okx"),
+    ],
+)
 def test_load_tier_file_detects_every_format(name, fmt, venue):
     assert detect_format(recorded(name)) == fmt
     tables = load_tier_file(RECORDED / name)
@@ -419,8 +475,11 @@ def test_load_tier_file_venue_mismatch_and_ccxt_without_venue(tmp_path):
         load_tier_file(RECORDED / "bybit_risk_limit.json", venue="binance")
     with pytest.raises(InputError, match="'venue'"):
         load_tier_file(TABLES / "okx.json", venue="bybit")
-    bare = {"X/USDT:USDT": [{"minNotional": 0, "maxNotional": 100, "maintenanceMarginRate": 0.01,
-                             "maxLeverage": 50, "info": {}}]}
+    bare = {
+        "X/USDT:USDT": [
+            {"minNotional": 0, "maxNotional": 100, "maintenanceMarginRate": 0.01, "maxLeverage": 50, "info": {}}
+        ]
+    }
     path = tmp_path / "bare.json"
     path.write_text(json.dumps(bare))
     with pytest.raises(InputError, match="'venue'"):
@@ -481,71 +540,126 @@ def _setitem(obj, key, value):
 
 MALFORMED = {
     "binance missing maintMarginRatio": (
-        _binance(lambda p: p[0]["brackets"][2].pop("maintMarginRatio")), "maintMarginRatio", ["BTCUSDT", "bracket 3"]),
+        _binance(lambda p: p[0]["brackets"][2].pop("maintMarginRatio")),
+        "maintMarginRatio",
+        ["BTCUSDT", "bracket 3"],
+    ),
     "binance non-numeric notionalCap": (
-        _binance(lambda p: _setitem(p[1]["brackets"][0], "notionalCap", "lots")), "notionalCap", ["ETHUSDT"]),
+        _binance(lambda p: _setitem(p[1]["brackets"][0], "notionalCap", "lots")),
+        "notionalCap",
+        ["ETHUSDT"],
+    ),
     "binance gap between brackets": (
-        _binance(lambda p: _setitem(p[2]["brackets"][3], "notionalFloor", 900000)), "notionalFloor",
-        ["SOL/USDT:USDT", "tier 4"]),
+        _binance(lambda p: _setitem(p[2]["brackets"][3], "notionalFloor", 900000)),
+        "notionalFloor",
+        ["SOL/USDT:USDT", "tier 4"],
+    ),
     "binance cum not continuous": (
-        _binance(lambda p: _setitem(p[0]["brackets"][4], "cum", 1.0)), "maintenance_amount", ["BTC/USDT:USDT"]),
+        _binance(lambda p: _setitem(p[0]["brackets"][4], "cum", 1.0)),
+        "maintenance_amount",
+        ["BTC/USDT:USDT"],
+    ),
     "binance missing symbol": (_binance(lambda p: p[0].pop("symbol")), "symbol", []),
-    "binance error response": (lambda: from_binance_leverage_bracket({"code": -2015, "msg": "Invalid API-key"}),
-                               "code", ["-2015"]),
+    "binance error response": (
+        lambda: from_binance_leverage_bracket({"code": -2015, "msg": "Invalid API-key"}),
+        "code",
+        ["-2015"],
+    ),
     "binance empty brackets": (_binance(lambda p: _setitem(p[0], "brackets", [])), "brackets", ["BTCUSDT"]),
     "bybit missing riskLimitValue": (
-        _bybit(lambda p: p["result"]["list"][4].pop("riskLimitValue")), "riskLimitValue", ["BTCUSDT", "risk id 5"]),
+        _bybit(lambda p: p["result"]["list"][4].pop("riskLimitValue")),
+        "riskLimitValue",
+        ["BTCUSDT", "risk id 5"],
+    ),
     "bybit non-numeric maxLeverage": (
-        _bybit(lambda p: _setitem(p["result"]["list"][0], "maxLeverage", "high")), "maxLeverage", ["BTCUSDT"]),
+        _bybit(lambda p: _setitem(p["result"]["list"][0], "maxLeverage", "high")),
+        "maxLeverage",
+        ["BTCUSDT"],
+    ),
     "bybit percent units": (
         _bybit(lambda p: p["result"]["list"][0].update(maintenanceMargin="0.5", initialMargin="1")),
-        "maintenanceMargin", ["percent"]),
+        "maintenanceMargin",
+        ["percent"],
+    ),
     "bybit duplicate riskLimitValue": (
-        _bybit(lambda p: _setitem(p["result"]["list"][3], "riskLimitValue", "3200000")), "riskLimitValue", ["BTCUSDT"]),
+        _bybit(lambda p: _setitem(p["result"]["list"][3], "riskLimitValue", "3200000")),
+        "riskLimitValue",
+        ["BTCUSDT"],
+    ),
     "bybit mmDeduction not continuous": (
-        _bybit(lambda p: _setitem(p["result"]["list"][7], "mmDeduction", "20000")), "maintenance_amount", ["bybit"]),
-    "bybit error response": (
-        _bybit(lambda p: p.update(retCode=10001, retMsg="params error")), "retCode", ["10001"]),
-    "bybit inverse category": (
-        _bybit(lambda p: _setitem(p["result"], "category", "inverse")), "category", []),
+        _bybit(lambda p: _setitem(p["result"]["list"][7], "mmDeduction", "20000")),
+        "maintenance_amount",
+        ["bybit"],
+    ),
+    "bybit error response": (_bybit(lambda p: p.update(retCode=10001, retMsg="params error")), "retCode", ["10001"]),
+    "bybit inverse category": (_bybit(lambda p: _setitem(p["result"], "category", "inverse")), "category", []),
     "bybit missing result": (_bybit(lambda p: p.pop("result")), "result", []),
     "okx missing maxSz": (_okx(lambda p: p["data"][0].pop("maxSz")), "maxSz", ["BTC-USDT", "tier 1"]),
     "okx non-numeric mmr": (_okx(lambda p: _setitem(p["data"][1], "mmr", "")), "mmr", ["ETH-USDT"]),
-    "okx error response": (_okx(lambda p: p.update(code="51000", msg="Parameter instFamily error")), "code",
-                           ["51000"]),
+    "okx error response": (_okx(lambda p: p.update(code="51000", msg="Parameter instFamily error")), "code", ["51000"]),
     "okx gap between tiers": (
         lambda: from_okx_position_tiers(_okx_payload([("0", "100", "0.01", "50"), ("150", "200", "0.02", "20")])),
-        "minSz", ["SOL-USDT", "tier 2"]),
+        "minSz",
+        ["SOL-USDT", "tier 2"],
+    ),
     "okx unknown contract size": (
         _okx(lambda p: [r.update(instFamily="PEPE-USDT", uly="PEPE-USDT") for r in p["data"][:1]]),
-        "contract_size", ["PEPE/USDT:USDT"]),
+        "contract_size",
+        ["PEPE/USDT:USDT"],
+    ),
     "hyperliquid missing table": (
-        _hl(lambda p: _setitem(p["universe"][0], "marginTableId", 77)), "marginTableId", ["BTC"]),
+        _hl(lambda p: _setitem(p["universe"][0], "marginTableId", 77)),
+        "marginTableId",
+        ["BTC"],
+    ),
     "hyperliquid non-numeric lowerBound": (
-        _hl(lambda p: _setitem(p["marginTables"][-1][1]["marginTiers"][1], "lowerBound", "big")), "lowerBound",
-        ["table 56", "tier 2"]),
-    "hyperliquid missing maxLeverage": (
-        _hl(lambda p: p["universe"][1].pop("maxLeverage")), "maxLeverage", ["ETH"]),
+        _hl(lambda p: _setitem(p["marginTables"][-1][1]["marginTiers"][1], "lowerBound", "big")),
+        "lowerBound",
+        ["table 56", "tier 2"],
+    ),
+    "hyperliquid missing maxLeverage": (_hl(lambda p: p["universe"][1].pop("maxLeverage")), "maxLeverage", ["ETH"]),
     "hyperliquid first bound not zero": (
-        _hl(lambda p: _setitem(p["marginTables"][-1][1]["marginTiers"][0], "lowerBound", "5.0")), "lowerBound",
-        ["table 56"]),
+        _hl(lambda p: _setitem(p["marginTables"][-1][1]["marginTiers"][0], "lowerBound", "5.0")),
+        "lowerBound",
+        ["table 56"],
+    ),
     "hyperliquid bad marginTables": (_hl(lambda p: _setitem(p, "marginTables", {"56": {}})), "marginTables", []),
     "hyperliquid missing universe": (_hl(lambda p: p.pop("universe")), "universe", []),
     "ccxt missing maintenanceMarginRate": (
-        _ccxt("ccxt_fetchLeverageTiers_binance.json", "binance",
-              lambda p: p["ETH/USDT:USDT"][5].pop("maintenanceMarginRate")),
-        "maintenanceMarginRate", ["ETH/USDT:USDT", "tier 6"]),
+        _ccxt(
+            "ccxt_fetchLeverageTiers_binance.json",
+            "binance",
+            lambda p: p["ETH/USDT:USDT"][5].pop("maintenanceMarginRate"),
+        ),
+        "maintenanceMarginRate",
+        ["ETH/USDT:USDT", "tier 6"],
+    ),
     "ccxt non-numeric cum": (
-        _ccxt("ccxt_fetchLeverageTiers_binance.json", "binance",
-              lambda p: _setitem(p["BTC/USDT:USDT"][1]["info"], "cum", "n/a")), "cum", ["BTC/USDT:USDT"]),
+        _ccxt(
+            "ccxt_fetchLeverageTiers_binance.json",
+            "binance",
+            lambda p: _setitem(p["BTC/USDT:USDT"][1]["info"], "cum", "n/a"),
+        ),
+        "cum",
+        ["BTC/USDT:USDT"],
+    ),
     "ccxt gap between tiers": (
-        _ccxt("ccxt_fetchLeverageTiers_binance.json", "binance",
-              lambda p: _setitem(p["SOL/USDT:USDT"][2], "minNotional", 123.0)), "minNotional",
-        ["SOL/USDT:USDT", "tier 3"]),
+        _ccxt(
+            "ccxt_fetchLeverageTiers_binance.json",
+            "binance",
+            lambda p: _setitem(p["SOL/USDT:USDT"][2], "minNotional", 123.0),
+        ),
+        "minNotional",
+        ["SOL/USDT:USDT", "tier 3"],
+    ),
     "ccxt empty": (lambda: from_ccxt_leverage_tiers("binance", {}), "tiers", []),
     "ccxt okx non-numeric maxSz": (
-        _ccxt("ccxt_fetchLeverageTiers_okx.json", "okx",
-              lambda p: _setitem(p["BTC/USDT:USDT"][0]["info"], "maxSz", "")), "maxSz", ["BTC/USDT:USDT"]),
+        _ccxt(
+            "ccxt_fetchLeverageTiers_okx.json", "okx", lambda p: _setitem(p["BTC/USDT:USDT"][0]["info"], "maxSz", "")
+        ),
+        "maxSz",
+        ["BTC/USDT:USDT"],
+    ),
 }
 
 

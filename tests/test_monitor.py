@@ -42,7 +42,8 @@ def _ms(t: str) -> int:
 
 # ------------------------------------------------------------------------------ the book walk
 cumulative = st.lists(st.floats(0, 1e9, allow_nan=False), min_size=len(_GRID), max_size=len(_GRID)).map(
-    lambda v: np.cumsum(np.asarray(v)))
+    lambda v: np.cumsum(np.asarray(v))
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -151,8 +152,14 @@ def test_ccxt_feed_on_recorded_responses():
     now = [0.0]  # a clock that only the feed's own waiting moves: the recorded exchange answers at once
     calls: list[float] = []
     ex.log_time = lambda: calls.append(now[0])
-    feed = CcxtFeed(ex, ["BTC/USDT:USDT"], book_limit=1000, interval_s=0.0,
-                    sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
+    feed = CcxtFeed(
+        ex,
+        ["BTC/USDT:USDT"],
+        book_limit=1000,
+        interval_s=0.0,
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+    )
     assert feed.interval_s == pytest.approx(4 * doc["rateLimit"] / 1000)
     mon = Monitor(lookback_bars=50)
     for rec in doc["polls"]:
@@ -187,8 +194,9 @@ def test_ccxt_feed_survives_a_failing_call():
 
 # ------------------------------------------------------------------------------ replays
 def _replay(bars, oi, book, start, end, out_dir=None):
-    feed, mon = replay_from_files(SHARED / bars, SHARED / oi, None if book is None else SHARED / book,
-                                  start=start, end=end)
+    feed, mon = replay_from_files(
+        SHARED / bars, SHARED / oi, None if book is None else SHARED / book, start=start, end=end
+    )
     states = []
     sink = AlertSink(out_dir, echo=None)
     orig = sink.state
@@ -201,8 +209,7 @@ def _replay(bars, oi, book, start, end, out_dir=None):
 def test_31_jan_2026_fires_before_the_flush(tmp_path):
     """Binance BTCUSDT's own open interest and book (the only day where both are recorded): the alert
     fires in the afternoon, before the evening flush; JSONL and state files are written."""
-    alerts, states = _replay(BARS_2026, OI_2026, BOOK_0131, "2026-01-31T00:00:00Z", "2026-01-31T20:00:00Z",
-                             tmp_path)
+    alerts, states = _replay(BARS_2026, OI_2026, BOOK_0131, "2026-01-31T00:00:00Z", "2026-01-31T20:00:00Z", tmp_path)
     fired = [a for a in alerts if a.kind == "cascade_down" and a.state == "fired"]
     assert fired, max(s["branching_down"] or 0 for s in states)
     first = fired[0]
@@ -213,9 +220,13 @@ def test_31_jan_2026_fires_before_the_flush(tmp_path):
     assert first.timestamp < low_at - 3600_000
     lines = (tmp_path / "monitor" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == len(alerts) and json.loads(lines[0])["kind"] == "cascade_down"
-    assert json.loads((tmp_path / "monitor" / "state.json").read_text())["BTC/USDT:USDT"]["price"] == states[-1]["price"]
-    print(f"\n31 Jan 2026: first cascade_down alert {first.datetime} (ratio {first.branching_ratio:.2f}); "
-          f"day's low at {pd.Timestamp(low_at, unit='ms', tz='UTC')}")
+    assert (
+        json.loads((tmp_path / "monitor" / "state.json").read_text())["BTC/USDT:USDT"]["price"] == states[-1]["price"]
+    )
+    print(
+        f"\n31 Jan 2026: first cascade_down alert {first.datetime} (ratio {first.branching_ratio:.2f}); "
+        f"day's low at {pd.Timestamp(low_at, unit='ms', tz='UTC')}"
+    )
 
 
 @needs_data
@@ -243,21 +254,29 @@ def test_a_calm_day_stays_quiet():
     alerts = run_monitor(feed, mon, AlertSink(None, echo=None))
     fired = [a for a in alerts if a.state == "fired"]
     assert mon.state["BTC/USDT:USDT"]["branching_down"] is not None  # the book was read
-    print(f"\ncalm day {calm.date()}: range {rng[calm]:.2%}, {len(fired)} alert(s) fired: "
-          + "; ".join(f"{a.kind} {a.datetime[11:16]} ratio {a.branching_ratio:.2f}" for a in fired[:8]))
+    print(
+        f"\ncalm day {calm.date()}: range {rng[calm]:.2%}, {len(fired)} alert(s) fired: "
+        + "; ".join(f"{a.kind} {a.datetime[11:16]} ratio {a.branching_ratio:.2f}" for a in fired[:8])
+    )
     assert fired == []
 
 
 @needs_data
-@pytest.mark.xfail(strict=True, reason="the only open interest recorded for Oct 2025 is Binance's coin-margined "
-                   "BTCUSD_PERP (~$2.5B, daily readings), not the USDT-margined BTCUSDT market whose book is recorded "
-                   "(whose open interest for Oct 2025 is not in the data), and only its rises over the week before are mapped: the branching ratio peaks at 0.07 "
-                   "(21:00 UTC), far under the threshold of 1")
+@pytest.mark.xfail(
+    strict=True,
+    reason="the only open interest recorded for Oct 2025 is Binance's coin-margined "
+    "BTCUSD_PERP (~$2.5B, daily readings), not the USDT-margined BTCUSDT market whose book is recorded "
+    "(whose open interest for Oct 2025 is not in the data), and only its rises over the week before are mapped: the branching ratio peaks at 0.07 "
+    "(21:00 UTC), far under the threshold of 1",
+)
 def test_10_oct_2025_fires_before_21_15():
-    alerts, states = _replay("theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
-                             "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
-                             "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv", "2025-10-10T12:00:00Z",
-                             "2025-10-10T21:15:00Z")
+    alerts, states = _replay(
+        "theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
+        "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
+        "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv",
+        "2025-10-10T12:00:00Z",
+        "2025-10-10T21:15:00Z",
+    )
     assert any(a.kind == "cascade_down" and a.state == "fired" for a in alerts)
 
 
@@ -265,10 +284,13 @@ def test_10_oct_2025_fires_before_21_15():
 def test_10_oct_2025_the_book_gives_way_before_21_15():
     """What the monitor does see on 10 Oct: the smallest shock that runs through the measured book falls
     from about $1B at noon to a fraction of it by 21:10 UTC, before the 21:15-21:20 bottom."""
-    _, states = _replay("theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
-                        "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
-                        "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv", "2025-10-10T12:00:00Z",
-                        "2025-10-10T21:10:00Z")
+    _, states = _replay(
+        "theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
+        "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
+        "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv",
+        "2025-10-10T12:00:00Z",
+        "2025-10-10T21:10:00Z",
+    )
     noon = [s["smallest_cascade_shock_usd"] for s in states if s["datetime"] < "2025-10-10T13:00"]
     late = [s["smallest_cascade_shock_usd"] for s in states if s["datetime"] >= "2025-10-10T21:00"]
     assert np.median(noon) > 5e8
@@ -358,8 +380,10 @@ def test_live_start_back_fills_the_map_like_a_replay():
 
         def fetch_open_interest_history(self, symbol, timeframe, since=None, limit=None):
             o = oi[(oi["t"] >= since) & (oi["t"] <= now)].tail(limit)
-            return [{"symbol": symbol, "timestamp": int(t), "openInterestAmount": a, "openInterestValue": v}
-                    for t, a, v in zip(o["t"], o["oi"], o["oi_usd"])]
+            return [
+                {"symbol": symbol, "timestamp": int(t), "openInterestAmount": a, "openInterestValue": v}
+                for t, a, v in zip(o["t"], o["oi"], o["oi_usd"])
+            ]
 
     live = Monitor(lookback_bars=1000)
     assert seed_from_ccxt(live, History(), "BTC/USDT:USDT", now_ms=now) == []

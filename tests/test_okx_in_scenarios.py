@@ -22,11 +22,14 @@ ASSETS = ("BTC", "ETH", "SOL", "DOGE")
 def test_okx_holds_each_asset_at_its_stated_share(name):
     s = load_scenario(name)
     oi = {(m.venue, m.asset): m.open_interest_usd for m in s.spec.markets}
-    assert set(oi) == {(v, a) for v in VENUES for a in ASSETS}          # the full grid, nothing absent
+    assert set(oi) == {(v, a) for v in VENUES for a in ASSETS}  # the full grid, nothing absent
     for a in ASSETS:
         assert oi[("okx", a)] == pytest.approx(oi[("binance", a)] * VENUE_SHARES["okx"][a].value, rel=1e-5)
-    assert (VENUE_SHARES["okx"]["BTC"].value, VENUE_SHARES["okx"]["SOL"].value,
-            VENUE_SHARES["okx"]["DOGE"].value) == (0.30, 0.29, 0.42)
+    assert (VENUE_SHARES["okx"]["BTC"].value, VENUE_SHARES["okx"]["SOL"].value, VENUE_SHARES["okx"]["DOGE"].value) == (
+        0.30,
+        0.29,
+        0.42,
+    )
     assert "mytokencap" in VENUE_SHARES["okx"]["BTC"].source and "assumption" in VENUE_SHARES["okx"]["ETH"].source
     assert s.spec.insurance_fund_usd["okx"] > 0
     text = bundled_text(name)
@@ -38,14 +41,14 @@ def test_the_engine_grid_and_okx_eth_positions_fit_their_tables():
     s = load_scenario("feb-2026")
     pop = build_population(s, n_positions=20_000, seed=0)
     _, liquidity, *_ = build_engine_inputs(s, pop)
-    depth = liquidity.arrays(list(VENUES), list(ASSETS))                # no "no depth profile"
+    depth = liquidity.arrays(list(VENUES), list(ASSETS))  # no "no depth profile"
     assert depth.shape == (4, 16) and np.all(depth[:2] > 0)
     vi, ai = pop.venues.index("okx"), pop.assets.index("ETH")
     okx_eth = (pop.venue == vi) & (pop.asset == ai)
     assert okx_eth.any()
     table = get_venue("okx").tier_table(venue_symbol("okx", "ETH"))
     assert table.n_tiers == 1
-    assert np.all(table.measure(pop.size[okx_eth], 1.0) <= table.max_position())   # <= 5,000 contracts
+    assert np.all(table.measure(pop.size[okx_eth], 1.0) <= table.max_position())  # <= 5,000 contracts
     assert np.all(pop.leverage[okx_eth] <= 100 * (1 + 1e-9))
     # OKX's open interest is drawn: its share of the population's notional is its share of OI
     notional = pop.size * s.spec.assets["BTC"].start_price

@@ -14,8 +14,12 @@ NOW = 1_770_249_600_000  # 2026-02-05 00:00 UTC, ms
 DAY = 86_400_000
 BTC = [(NOW - 30 * DAY, 95_000), (NOW - 14 * DAY, 90_000), (NOW - 6 * DAY, 80_000), (NOW, 73_000)]
 ETH = [(NOW - 30 * DAY, 3_800), (NOW - 14 * DAY, 3_300), (NOW - 6 * DAY, 2_700), (NOW, 2_150)]
-MARKETS = [MarketSpec("binance", "BTC", 2e8, 0.6), MarketSpec("bybit", "ETH", 1e8, 0.7),
-           MarketSpec("hyperliquid", "BTC", 5e7, 0.5), MarketSpec("hyperliquid", "ETH", 5e7, 0.8)]
+MARKETS = [
+    MarketSpec("binance", "BTC", 2e8, 0.6),
+    MarketSpec("bybit", "ETH", 1e8, 0.7),
+    MarketSpec("hyperliquid", "BTC", 5e7, 0.5),
+    MarketSpec("hyperliquid", "ETH", 5e7, 0.8),
+]
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +147,9 @@ def test_openers_are_pending_entry_orders_below_the_start_with_the_stated_share(
     multi-asset cross account; the standing population is unchanged by their presence."""
     from liqcascade.population import OpenerParams
 
-    params = PopulationParams(multi_asset_share=0.5,
-                              openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1))
+    params = PopulationParams(
+        multi_asset_share=0.5, openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1)
+    )
     pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11, params=params)
     pend = pop.is_pending
     assert pend.any() and not pend.all()
@@ -198,10 +203,10 @@ def test_panic_ladder_rests_deeper_at_the_retail_tails_leverage():
     mixture's highest-leverage component (20-100x), and counted in the implied real count."""
     from liqcascade.population import OpenerParams
 
-    op = OpenerParams(share_of_oi=0.0, panic_share_of_oi=0.05, panic_short_share=0.8,
-                      panic_min_drawdown=0.06, panic_max_drawdown=0.15)
-    pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
-                     params=PopulationParams(openers=op))
+    op = OpenerParams(
+        share_of_oi=0.0, panic_share_of_oi=0.05, panic_short_share=0.8, panic_min_drawdown=0.06, panic_max_drawdown=0.15
+    )
+    pop = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11, params=PopulationParams(openers=op))
     base = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11)
     pend = pop.is_pending
     assert pend.any()
@@ -240,11 +245,24 @@ def test_panic_ladder_off_by_default():
     from liqcascade.population import OpenerParams
 
     assert OpenerParams().panic_share_of_oi == 0.0
-    a = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
-                   params=PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1)))
-    b = synthesize(MARKETS, {"BTC": BTC, "ETH": ETH}, now_ms=NOW, seed=11,
-                   params=PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1,
-                                                                panic_min_drawdown=0.02, panic_max_drawdown=0.3)))
+    a = synthesize(
+        MARKETS,
+        {"BTC": BTC, "ETH": ETH},
+        now_ms=NOW,
+        seed=11,
+        params=PopulationParams(openers=OpenerParams(share_of_oi=0.2, short_share=0.7, max_drawdown=0.1)),
+    )
+    b = synthesize(
+        MARKETS,
+        {"BTC": BTC, "ETH": ETH},
+        now_ms=NOW,
+        seed=11,
+        params=PopulationParams(
+            openers=OpenerParams(
+                share_of_oi=0.2, short_share=0.7, max_drawdown=0.1, panic_min_drawdown=0.02, panic_max_drawdown=0.3
+            )
+        ),
+    )
     for k in ("account", "side", "size", "entry", "margin", "leverage", "pending"):
         assert np.array_equal(getattr(a, k), getattr(b, k))
 
@@ -253,12 +271,33 @@ def test_open_and_close_times_default_to_nan_and_follow_appended_positions(pop):
     """``open_s`` / ``close_s`` (s after the start): NaN for a standing, held position; kept
     consistent by ``with_position`` and shown by ``frame``; a wrong length is refused."""
     assert np.isnan(pop.open_s).all() and np.isnan(pop.close_s).all() and len(pop.open_s) == len(pop)
-    bigger = pop.with_position(venue="binance", asset="BTC", side=1, size=1.0, entry=73_000.0, leverage=10.0,
-                               entry_time=NOW)
+    bigger = pop.with_position(
+        venue="binance", asset="BTC", side=1, size=1.0, entry=73_000.0, leverage=10.0, entry_time=NOW
+    )
     assert len(bigger.open_s) == len(bigger.close_s) == len(pop) + 1 and np.isnan(bigger.open_s[-1])
     f = bigger.frame()
     assert f["open_s"].isna().all() and f["close_s"].isna().all()
     with pytest.raises(InputError, match="open_s"):
-        type(pop)(**{**{k: getattr(pop, k) for k in ("venues", "assets", "account", "venue", "asset", "side", "size",
-                                                      "entry", "margin", "mode", "leverage", "entry_time", "wallet")},
-                     "open_s": np.zeros(3)})
+        type(pop)(
+            **{
+                **{
+                    k: getattr(pop, k)
+                    for k in (
+                        "venues",
+                        "assets",
+                        "account",
+                        "venue",
+                        "asset",
+                        "side",
+                        "size",
+                        "entry",
+                        "margin",
+                        "mode",
+                        "leverage",
+                        "entry_time",
+                        "wallet",
+                    )
+                },
+                "open_s": np.zeros(3),
+            }
+        )

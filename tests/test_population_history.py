@@ -23,10 +23,13 @@ START = 1_770_249_600_000  # 2026-02-05 00:00 UTC
 N_LB = 20  # look-back bars
 LOOKBACK_DAYS = N_LB * BAR / 86_400_000
 #: two leverages, half the notional each: 2x (never liquidated here) and 50x
-MIX = PopulationParams(leverage_mix=[
-    LeverageComponent(low=2.0, high=2.0, notional_share=0.5, mean_notional_usd=60.0),
-    LeverageComponent(low=50.0, high=50.0, notional_share=0.5, mean_notional_usd=60.0),
-], isolated_share=1.0)
+MIX = PopulationParams(
+    leverage_mix=[
+        LeverageComponent(low=2.0, high=2.0, notional_share=0.5, mean_notional_usd=60.0),
+        LeverageComponent(low=50.0, high=50.0, notional_share=0.5, mean_notional_usd=60.0),
+    ],
+    isolated_share=1.0,
+)
 
 
 def _frame(prices, coins, lows=None, highs=None):
@@ -39,8 +42,16 @@ def _frame(prices, coins, lows=None, highs=None):
         low[i] = v
     for i, v in (highs or {}).items():
         high[i] = v
-    return pd.DataFrame({"time_ms": START + (np.arange(n) - N_LB) * BAR, "open": px, "high": high, "low": low,
-                         "close": px, "oi_usd": np.asarray(coins, float) * px})
+    return pd.DataFrame(
+        {
+            "time_ms": START + (np.arange(n) - N_LB) * BAR,
+            "open": px,
+            "high": high,
+            "low": low,
+            "close": px,
+            "oi_usd": np.asarray(coins, float) * px,
+        }
+    )
 
 
 # The known history: open interest (base units) rises by 1,000 in bar 1 at 100, by 2,000 in bar 3
@@ -53,9 +64,17 @@ MARKET = MarketSpec("binance", "BTC", 4000 * 105.0, 0.6)
 
 
 def _known(seed=0, n_positions=None, market=MARKET):
-    return synthesize_from_history([market], {"BTC": _frame(PRICES, COINS, lows={8: 104.0})}, start_ms=START,
-                                   end_ms=START + 10 * BAR, params=MIX, n_positions=n_positions, seed=seed,
-                                   lookback_days=LOOKBACK_DAYS, initial_spread_days=BAR / 86_400_000)
+    return synthesize_from_history(
+        [market],
+        {"BTC": _frame(PRICES, COINS, lows={8: 104.0})},
+        start_ms=START,
+        end_ms=START + 10 * BAR,
+        params=MIX,
+        n_positions=n_positions,
+        seed=seed,
+        lookback_days=LOOKBACK_DAYS,
+        initial_spread_days=BAR / 86_400_000,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +84,9 @@ def known():
 
 def _lp(pop, sel):
     rules = get_venue("binance")
-    return rules.liquidation_price(pop.side[sel], pop.size[sel], pop.entry[sel], pop.margin[sel],
-                                   rules.tier_table("BTC/USDT:USDT"))
+    return rules.liquidation_price(
+        pop.side[sel], pop.size[sel], pop.entry[sel], pop.margin[sel], rules.tier_table("BTC/USDT:USDT")
+    )
 
 
 def test_known_history_gives_the_known_map(known):
@@ -75,8 +95,18 @@ def test_known_history_gives_the_known_map(known):
     # the 50x cohorts the path crossed are gone, every other cohort is there
     lev = np.round(pop.leverage, 9)  # exp(log(50)) is 50 to the last bit or two
     cells = {(s, e, lv) for s, e, lv in zip(pop.side[standing], pop.entry[standing], lev[standing])}
-    assert cells == {(1, 100.0, 2.0), (1, 110.0, 2.0), (1, 105.0, 2.0), (1, 100.0, 50.0), (1, 105.0, 50.0),
-                     (-1, 100.0, 2.0), (-1, 110.0, 2.0), (-1, 105.0, 2.0), (-1, 110.0, 50.0), (-1, 105.0, 50.0)}
+    assert cells == {
+        (1, 100.0, 2.0),
+        (1, 110.0, 2.0),
+        (1, 105.0, 2.0),
+        (1, 100.0, 50.0),
+        (1, 105.0, 50.0),
+        (-1, 100.0, 2.0),
+        (-1, 110.0, 2.0),
+        (-1, 105.0, 2.0),
+        (-1, 110.0, 50.0),
+        (-1, 105.0, 50.0),
+    }
     # no crossing: the longs' liquidation prices lie below every later low, the shorts' above
     lp = _lp(pop, standing)
     longs, shorts = pop.side[standing] == 1, pop.side[standing] == -1
@@ -121,7 +151,7 @@ def test_event_window_openings_and_closings(known):
     closed = np.isfinite(pop.close_s)
     assert np.all((pop.close_s[closed] >= 5 * 300) & (pop.close_s[closed] < 6 * 300))
     p = 900 / pop.size.sum()  # the probability each live position closes
-    sd = np.sqrt(p * (1 - p) * np.sum(pop.size ** 2))
+    sd = np.sqrt(p * (1 - p) * np.sum(pop.size**2))
     assert pop.size[closed].sum() == pytest.approx(900, abs=4 * sd)
     assert 0.1 < closed.mean() < 0.3
     assert np.all(pop.close_s[closed & pend] > pop.open_s[closed & pend])
@@ -133,13 +163,22 @@ def test_open_interest_falls_close_their_fraction_in_the_look_back():
     """A fall of a quarter of the open interest in the look-back (no liquidation: 2x only, flat
     price) leaves three quarters of the cohort opened before it, in count and in USD; the cohort
     opened after it is whole."""
-    params = PopulationParams(leverage_mix=[LeverageComponent(low=2.0, high=2.0, notional_share=1.0,
-                                                              mean_notional_usd=60.0)], isolated_share=1.0)
+    params = PopulationParams(
+        leverage_mix=[LeverageComponent(low=2.0, high=2.0, notional_share=1.0, mean_notional_usd=60.0)],
+        isolated_share=1.0,
+    )
     prices = [100.0] * 4 + [101.0] * 26
     coins = [0, 0, 4000, 4000, 4000, 3000] + [3000] * 4 + [7000] * 20  # -1000 in bar 4, +4000 in bar 9
-    pop = synthesize_from_history([MarketSpec("binance", "BTC", 7000 * 101.0, 0.5)], {"BTC": _frame(prices, coins)},
-                                  start_ms=START, end_ms=START + 10 * BAR, params=params, seed=3,
-                                  lookback_days=LOOKBACK_DAYS, initial_spread_days=BAR / 86_400_000)
+    pop = synthesize_from_history(
+        [MarketSpec("binance", "BTC", 7000 * 101.0, 0.5)],
+        {"BTC": _frame(prices, coins)},
+        start_ms=START,
+        end_ms=START + 10 * BAR,
+        params=params,
+        seed=3,
+        lookback_days=LOOKBACK_DAYS,
+        initial_spread_days=BAR / 86_400_000,
+    )
     early, late = pop.entry == 100.0, pop.entry == 101.0
     # after the final rescale (one factor per side) the early cohort's base units stand to the late's
     # as 3,000 to 4,000
@@ -221,16 +260,19 @@ def real_bars(asset: str) -> pd.DataFrame:
     return k.merge(o[["time_ms", "oi_usd"]], on="time_ms", how="inner")
 
 
-needs_data = pytest.mark.skipif(not (Path(str(KLINES).format("BTC")).exists() and Path(str(OI).format("BTC")).exists()),
-                                reason="the shared 2026 Binance files (../shared/data) are not here")
+needs_data = pytest.mark.skipif(
+    not (Path(str(KLINES).format("BTC")).exists() and Path(str(OI).format("BTC")).exists()),
+    reason="the shared 2026 Binance files (../shared/data) are not here",
+)
 
 
 @needs_data
 def test_real_btc_book_on_5_february_no_long_the_look_back_crossed():
     bars = real_bars("BTC")
     m = MarketSpec("binance", "BTC", 6.0e9, 0.6)
-    pop = synthesize_from_history([m], {"BTC": bars}, start_ms=START, end_ms=START + 48 * 3_600_000,
-                                  n_positions=60_000, seed=0)
+    pop = synthesize_from_history(
+        [m], {"BTC": bars}, start_ms=START, end_ms=START + 48 * 3_600_000, n_positions=60_000, seed=0
+    )
     standing = ~pop.is_pending
     lp = _lp(pop, standing)
     t, low, high = bars["time_ms"].to_numpy(), bars["low"].to_numpy(), bars["high"].to_numpy()
@@ -253,9 +295,11 @@ def test_real_btc_book_on_5_february_no_long_the_look_back_crossed():
         sel = pop.side[standing] == side
         band = (lp[sel] >= 0.95 * p0) & (lp[sel] <= 1.05 * p0)
         near[name] = float((pop.size[standing][sel] * pop.entry[standing][sel])[band].sum())
-    print(f"\nBTC binance 2026-02-05 00:00, start {p0:,.1f}: USD with a liquidation price within +-5 %: "
-          f"longs {near['long']:,.0f}, shorts {near['short']:,.0f}; positions {len(pop):,}, "
-          f"pending {int(pop.is_pending.sum()):,}, closing in the window {int(np.isfinite(pop.close_s).sum()):,}")
+    print(
+        f"\nBTC binance 2026-02-05 00:00, start {p0:,.1f}: USD with a liquidation price within +-5 %: "
+        f"longs {near['long']:,.0f}, shorts {near['short']:,.0f}; positions {len(pop):,}, "
+        f"pending {int(pop.is_pending.sum()):,}, closing in the window {int(np.isfinite(pop.close_s).sum()):,}"
+    )
     assert near["long"] > 0 and near["short"] > 0
     # the event's first two days: the open interest's rises open positions and its falls close some
     assert pop.is_pending.any() and np.isfinite(pop.close_s).any()

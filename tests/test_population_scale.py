@@ -31,8 +31,19 @@ from liqcascade.scenario import bundled_text, load_scenario, run_scenario
 from liqcascade.summary import summarize
 
 SCALE = 0.02
-_USD_KEYS = ("open_interest_usd", "depth_1pct_usd", "spot_depth_1pct_usd", "usd", "holdings", "usd_per_s",
-             "usd_per_unit_return", "binance", "bybit", "hyperliquid", "okx")
+_USD_KEYS = (
+    "open_interest_usd",
+    "depth_1pct_usd",
+    "spot_depth_1pct_usd",
+    "usd",
+    "holdings",
+    "usd_per_s",
+    "usd_per_unit_return",
+    "binance",
+    "bybit",
+    "hyperliquid",
+    "okx",
+)
 
 
 #: per population: the reduced count, the tolerance of the count drawn and of the scale's estimate
@@ -44,11 +55,16 @@ SEEDS = {"paths": (0, 1), "history": (0, 1, 2, 3)}
 def _scaled_scenario(path, kind):
     text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
     text = text.split("\n[series]", 1)[0] + "\n"  # the series table (the file's last) goes back below
-    text = re.sub(rf"(?m)^((?:{'|'.join(_USD_KEYS)}) *= *)([0-9.eE+-]+)",
-                  lambda m: f"{m.group(1)}{float(m.group(2)) * SCALE!r}", text)
+    text = re.sub(
+        rf"(?m)^((?:{'|'.join(_USD_KEYS)}) *= *)([0-9.eE+-]+)",
+        lambda m: f"{m.group(1)}{float(m.group(2)) * SCALE!r}",
+        text,
+    )
     for asset, usd in (("BTC", 4e9), ("ETH", 2e9)):
-        text += (f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd * SCALE!r}\n'
-                 "start_hour = 0.25\nend_hour = 1.0\n")
+        text += (
+            f'\n[[flows]]\nkind = "sell_programme"\nasset = "{asset}"\nusd = {usd * SCALE!r}\n'
+            "start_hour = 0.25\nend_hour = 1.0\n"
+        )
     if kind == "history":  # the market series and its sidecar: the population the history builds
         text += "\n[series]" + bundled_text("feb-2026").split("\n[series]", 1)[1]
         series = resources.files("liqcascade.scenarios").joinpath("feb-2026.series.csv.gz")

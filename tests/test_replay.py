@@ -52,13 +52,16 @@ def test_bridge_is_seeded_and_covers_only_its_bars():
     assert not np.array_equal(a, bridge(bars, start_ms=T0 - 60_000, n_steps=1260, seed=4))
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda b: b.assign(low=b["low"].where(b.index != 2, -1.0)), "row 2: a price that is not a positive"),
-    (lambda b: b.iloc[[0, 2, 1, 3]], "row 2: bars unsorted or overlapping"),
-    (lambda b: b.assign(time_ms=b["time_ms"] + np.array([0, 0, 1000, 1000])), "row 2: bar time off"),
-    (lambda b: b.assign(high=b["low"] * 0.99), "row 0: low/high do not bracket"),
-    (lambda b: b.drop(columns="close"), "lack column"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b.assign(low=b["low"].where(b.index != 2, -1.0)), "row 2: a price that is not a positive"),
+        (lambda b: b.iloc[[0, 2, 1, 3]], "row 2: bars unsorted or overlapping"),
+        (lambda b: b.assign(time_ms=b["time_ms"] + np.array([0, 0, 1000, 1000])), "row 2: bar time off"),
+        (lambda b: b.assign(high=b["low"] * 0.99), "row 0: low/high do not bracket"),
+        (lambda b: b.drop(columns="close"), "lack column"),
+    ],
+)
 def test_bridge_refuses_bad_bars_in_one_line(mutate, message):
     bars = mutate(random_bars(np.random.default_rng(0), 4))
     with pytest.raises(InputError, match=message) as e:
@@ -69,10 +72,20 @@ def test_bridge_refuses_bad_bars_in_one_line(mutate, message):
 def one_long_market(lev=50.0):
     """Binance BTC, one long of 10 BTC at 100,000 (its LP near 98 % of the entry at 50x), a book
     holding 1e7 USD within 1 % per side (kappa 1.0), no market-maker response."""
-    pos = Positions.from_arrays(account=[0], venue=["binance"], asset=["BTC"], side=[1], size=[10.0],
-                                entry=[100_000.0], margin=[1e6 / lev], leverage=[lev])
-    liq = Liquidity({("binance", "BTC"): DepthProfile.from_depth_1pct(1e7, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[0],
+        venue=["binance"],
+        asset=["BTC"],
+        side=[1],
+        size=[10.0],
+        entry=[100_000.0],
+        margin=[1e6 / lev],
+        leverage=[lev],
+    )
+    liq = Liquidity(
+        {("binance", "BTC"): DepthProfile.from_depth_1pct(1e7, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     return pos, liq, PriceConfig({"BTC": 100_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0)
 
 
@@ -110,8 +123,18 @@ def test_counterfactual_replays_the_implied_flow():
     n = 600
     path = 100_000.0 * np.exp(np.linspace(0.0, np.log(0.95), n))
     run = simulate(pos, liq, prices, Flows(), n_steps=n, index_path={"BTC": path})
-    cf, paths = counterfactual(pos, liq, prices, run.implied_flow_usd, n_steps=n, dt=1.0, insurance_fund=0.0,
-                        adl_rule="queue", seed=0, start_index={"BTC": 100_000.0})
+    cf, paths = counterfactual(
+        pos,
+        liq,
+        prices,
+        run.implied_flow_usd,
+        n_steps=n,
+        dt=1.0,
+        insurance_fund=0.0,
+        adl_rule="queue",
+        seed=0,
+        start_index={"BTC": 100_000.0},
+    )
     assert cf["consistency"]["BTC"]["low"] == pytest.approx(path.min(), rel=1e-3)
     v = run.events["usd"].sum()
     assert cf["no_liquidations"]["liquidated_usd"] == 0.0

@@ -11,13 +11,19 @@ import re
 
 import numpy as np
 import pytest
+from small_scenarios import small_scenario
 
-from liqcascade.report import (PNGS, liquidation_maps, minute_bars, population_liquidation_prices,
-                               run_and_report, write_report)
+from liqcascade.report import (
+    PNGS,
+    liquidation_maps,
+    minute_bars,
+    population_liquidation_prices,
+    run_and_report,
+    write_report,
+)
 from liqcascade.scenario import run_scenario
 from liqcascade.summary import summarize
 from liqcascade.targets import compare, comparison_summary, load_targets
-from small_scenarios import small_scenario
 
 N_POSITIONS = 20_000
 
@@ -53,16 +59,22 @@ def test_every_chart_is_there(reported):
     page = path.read_text("utf-8")
     for name in PNGS:
         assert f'id="fig-{name}"' in page, name
-    for title in ("Mark prices per asset and venue", "Liquidations per 5 minutes by venue", "Depth within ±1 %",
-                  "Insurance funds, ADL and bad debt", "Branching ratio by wave", "Liquidation map at the start"):
+    for title in (
+        "Mark prices per asset and venue",
+        "Liquidations per 5 minutes by venue",
+        "Depth within ±1 %",
+        "Insurance funds, ADL and bad debt",
+        "Branching ratio by wave",
+        "Liquidation map at the start",
+    ):
         assert title in page, title
 
 
 def test_comparison_table_marks_every_target(reported):
     sc, run, pop, summary, rows, path = reported
     page = path.read_text("utf-8")
-    table = page[page.index("<table class='cmp'>"):]
-    table = table[:table.index("</table>")]
+    table = page[page.index("<table class='cmp'>") :]
+    table = table[: table.index("</table>")]
     assert table.count("<tr class=") == len(rows) == 9
     assert table.count("class='mark'>✓<") == sum(r.ok for r in rows)
     assert table.count("class='mark'>✗<") == sum(not r.ok for r in rows)
@@ -77,8 +89,10 @@ def test_true_and_reported_totals_side_by_side(reported):
     assert "true liquidations" in page and "as reported (public feed)" in page
     from liqcascade.targets import fmt
 
-    assert f"<td>all venues</td><td class='num'>{fmt(summary['liquidations_usd'], 'USD')}</td>" \
-           f"<td class='num'>{fmt(summary['liquidations_usd_reported'], 'USD')}</td>" in page
+    assert (
+        f"<td>all venues</td><td class='num'>{fmt(summary['liquidations_usd'], 'USD')}</td>"
+        f"<td class='num'>{fmt(summary['liquidations_usd_reported'], 'USD')}</td>" in page
+    )
 
 
 def test_report_states_the_simulations_scope(reported):
@@ -88,11 +102,12 @@ def test_report_states_the_simulations_scope(reported):
     page = path.read_text("utf-8")
     venues = sorted({m.venue for m in sc.spec.markets})
     assets = sorted({m.asset for m in sc.spec.markets})
-    assert f"<b>Scope.</b> The simulation holds {', '.join(assets)} on {', '.join(venues)} " \
-           f"({len(sc.spec.markets)} markets)" in page
-    from liqcascade.targets import fmt
-
+    assert (
+        f"<b>Scope.</b> The simulation holds {', '.join(assets)} on {', '.join(venues)} "
+        f"({len(sc.spec.markets)} markets)" in page
+    )
     from liqcascade.engine.run import feed_throttles_s
+    from liqcascade.targets import fmt
 
     binance = summary["venue_share_reported"]["binance"]
     assert binance is not None and 0.0 <= binance < 1.0

@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
+from small_scenarios import small_scenario_file
 from typer.testing import CliRunner
 
 from liqcascade.cli import app, main
 from liqcascade.scenario import bundled_text
 from liqcascade.summary import SUMMARY_KEYS
-from small_scenarios import small_scenario_file
 
 runner = CliRunner()
 SMALL = ["--positions", "20000"]
@@ -95,16 +95,19 @@ def _bad_files(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["no-such-scenario"], ["no scenario named 'no-such-scenario'"]),
-    (["FILE:not_toml.toml"], ["not valid TOML"]),
-    (["FILE:unknown_key.toml"], ["colour", "unknown key"]),
-    (["FILE:negative_oi.toml"], ["markets[0].open_interest_usd"]),
-    (["feb-2026", "--positions", "0"], ["positions"]),
-    (["feb-2026", "--positions", "-20"], ["positions"]),
-    (["feb-2026", "--seed", "-1"], ["seed"]),
-    (["feb-2026", "--targets", "no-such-targets"], ["no targets named"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["no-such-scenario"], ["no scenario named 'no-such-scenario'"]),
+        (["FILE:not_toml.toml"], ["not valid TOML"]),
+        (["FILE:unknown_key.toml"], ["colour", "unknown key"]),
+        (["FILE:negative_oi.toml"], ["markets[0].open_interest_usd"]),
+        (["feb-2026", "--positions", "0"], ["positions"]),
+        (["feb-2026", "--positions", "-20"], ["positions"]),
+        (["feb-2026", "--seed", "-1"], ["seed"]),
+        (["feb-2026", "--targets", "no-such-targets"], ["no targets named"]),
+    ],
+)
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needles):
     d = _bad_files(tmp_path / "files")
     args = [str(d / a[5:]) if a.startswith("FILE:") else a for a in args]
@@ -129,5 +132,3 @@ def test_out_that_is_a_file(tmp_path):
     res = runner.invoke(app, ["run", "feb-2026", "--out", str(f), *SMALL])
     _one_line_exit_2(res, "out", "not a directory")
     assert f.read_text() == "x"
-
-

@@ -24,14 +24,17 @@ def test_bundled_scenarios_validate():
     assert abs(sum(c.notional_share for c in p.population.leverage_mix) - 1) < 1e-12
 
 
-@pytest.mark.parametrize("edit, field", [
-    ((r"open_interest_usd = \S+", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
-    ((r"\nkappa = \S+", "\nkappa = 0.0"), "markets[0].kappa"),
-    ((r"horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
-    ((r"step_seconds = 1.0", "step_seconds = \"one\""), "step_seconds"),
-    ((r'venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
-    ((r"spot_depth_1pct_usd = \S+", "spot_depth_1pct_usd = -1.0e7"), "assets.BTC.spot_depth_1pct_usd"),
-])
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        ((r"open_interest_usd = \S+", "open_interest_usd = -9.0e9"), "markets[0].open_interest_usd"),
+        ((r"\nkappa = \S+", "\nkappa = 0.0"), "markets[0].kappa"),
+        ((r"horizon_hours = 48.0", "horizon_hours = 48.0\nfoo = 1"), "foo"),
+        ((r"step_seconds = 1.0", 'step_seconds = "one"'), "step_seconds"),
+        ((r'venue = "bybit"', 'venue = "deribit"'), "markets[1].venue"),
+        ((r"spot_depth_1pct_usd = \S+", "spot_depth_1pct_usd = -1.0e7"), "assets.BTC.spot_depth_1pct_usd"),
+    ],
+)
 def test_bad_scenarios_name_the_field(tmp_path, edit, field):
     f = tmp_path / "bad.toml"
     bad = re.sub(edit[0], edit[1], GOOD, count=1)
@@ -111,7 +114,9 @@ def test_large_position_on_a_missing_market_refused(tmp_path):
     text = "\n[[markets]]\n".join(b for b in blocks if not b.startswith('venue = "okx"\nasset = "BTC"\n'))
     assert len(text) < len(GOOD)
     f = tmp_path / "w.toml"
-    f.write_text(text + '\n[[large_positions]]\nvenue = "okx"\nasset = "BTC"\nside = "long"\n'
-                        'notional_usd = 1e8\nleverage = 10\nentry = 70000\n')
+    f.write_text(
+        text + '\n[[large_positions]]\nvenue = "okx"\nasset = "BTC"\nside = "long"\n'
+        "notional_usd = 1e8\nleverage = 10\nentry = 70000\n"
+    )
     with pytest.raises(InputError, match=r"large_positions\[0\]"):
         load_scenario(f)

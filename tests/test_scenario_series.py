@@ -30,8 +30,10 @@ def ms(text: str) -> int:
 @pytest.fixture(scope="module")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real market data folder {SHARED_DATA} is absent (it sits beside the repository, not in "
-                    "it); the builder's tests on real files are skipped")
+        pytest.skip(
+            f"real market data folder {SHARED_DATA} is absent (it sits beside the repository, not in "
+            "it); the builder's tests on real files are skipped"
+        )
     return SHARED_DATA
 
 
@@ -82,8 +84,10 @@ def test_feb_2026_series_hold_the_reported_market_figures(series):
     assert btc["low"].idxmin() == ms("2026-02-06 00:15") and btc["low"].min() == 59_800.0
     assert five.loc[("ETH", ms("2026-02-06 00:15")), "low"] == 1736.02
     # Binance BTC open interest at the close of the low's bar: 90,925 BTC, $5.46B, the event's minimum in USD
-    event = btc.loc[ms("2026-02-05"):]
-    assert event["oi_usd"].idxmin() == ms("2026-02-06 00:15") and event["oi_usd"].min() == pytest.approx(5.457e9, rel=1e-3)
+    event = btc.loc[ms("2026-02-05") :]
+    assert event["oi_usd"].idxmin() == ms("2026-02-06 00:15") and event["oi_usd"].min() == pytest.approx(
+        5.457e9, rel=1e-3
+    )
     # funding turns negative at the 16:00 settlement of 5 Feb
     assert btc.loc[ms("2026-02-05 15:55"), "funding_rate_8h"] > 0 > btc.loc[ms("2026-02-05 16:00"), "funding_rate_8h"]
     minute = df[(df["asset"] == "BTC") & (df["bar_s"] == 60)].set_index("time_ms")
@@ -94,7 +98,7 @@ def test_weekend_series_hold_the_31_jan_wick(series):
     five = series["feb-2026-weekend"]
     five = five[five["bar_s"] == 300].set_index(["asset", "time_ms"])
     for asset, low in (("BTC", 75_500.0), ("ETH", 2202.4), ("SOL", 95.50), ("DOGE", 0.09459)):
-        window = five.loc[asset].loc[ms("2026-01-31"):]
+        window = five.loc[asset].loc[ms("2026-01-31") :]
         assert window["low"].idxmin() == ms("2026-01-31 18:40")
         assert window["low"].min() == pytest.approx(low, abs=0.006 if asset != "DOGE" else 1e-5)
     assert five.loc[("BTC", ms("2026-01-31")), "open"] == pytest.approx(84_211, abs=1)
@@ -124,24 +128,27 @@ def _copy_with_sidecar(tmp_path: Path, edit) -> Path:
 def _with(lines, i, column, value):
     fields = lines[i].split(",")
     fields[SERIES_COLUMNS.index(column)] = value
-    return lines[:i] + [",".join(fields)] + lines[i + 1:]
+    return lines[:i] + [",".join(fields)] + lines[i + 1 :]
 
 
-@pytest.mark.parametrize("edit, row, problem", [
-    (lambda ls: ls[:500] + ls[501:], 501, "gap: no bar between"),
-    (lambda ls: ls[:500] + [ls[501], ls[500]] + ls[502:], 502, "bars must be sorted by time"),
-    (lambda ls: ls[:500] + [ls[500]] + ls[500:], 502, "is duplicated"),
-    (lambda ls: _with(ls, 500, "low", "0"), 501, "low must be positive, got 0.0"),
-    (lambda ls: _with(ls, 500, "close", "-3"), 501, "close must be positive"),
-    (lambda ls: _with(ls, 500, "oi_usd", "0"), 501, "oi_usd must be positive (or empty), got 0"),
-    (lambda ls: _with(ls, 500, "high", "1"), 501, "is below low"),
-    (lambda ls: _with(ls, 500, "bar_s", "900"), 501, "bar_s must be 300 or 60"),
-    (lambda ls: _with(ls, 500, "asset", "XRP"), 501, "asset 'XRP' is not one of the scenario's assets"),
-    (lambda ls: _with(ls, 500, "funding_rate_8h", ""), 501, "funding_rate_8h is missing"),
-    (lambda ls: [ls[0]] + ls[2:], 2, "do not cover the window 2026-01-01"),
-    (lambda ls: [ls[0].replace("oi_usd", "open_interest")] + ls[1:], 1, "missing column(s) oi_usd"),
-    (lambda ls: [ls[0].replace("open,high", "high,open")] + ls[1:], 1, "in this order"),
-])
+@pytest.mark.parametrize(
+    "edit, row, problem",
+    [
+        (lambda ls: ls[:500] + ls[501:], 501, "gap: no bar between"),
+        (lambda ls: ls[:500] + [ls[501], ls[500]] + ls[502:], 502, "bars must be sorted by time"),
+        (lambda ls: ls[:500] + [ls[500]] + ls[500:], 502, "is duplicated"),
+        (lambda ls: _with(ls, 500, "low", "0"), 501, "low must be positive, got 0.0"),
+        (lambda ls: _with(ls, 500, "close", "-3"), 501, "close must be positive"),
+        (lambda ls: _with(ls, 500, "oi_usd", "0"), 501, "oi_usd must be positive (or empty), got 0"),
+        (lambda ls: _with(ls, 500, "high", "1"), 501, "is below low"),
+        (lambda ls: _with(ls, 500, "bar_s", "900"), 501, "bar_s must be 300 or 60"),
+        (lambda ls: _with(ls, 500, "asset", "XRP"), 501, "asset 'XRP' is not one of the scenario's assets"),
+        (lambda ls: _with(ls, 500, "funding_rate_8h", ""), 501, "funding_rate_8h is missing"),
+        (lambda ls: [ls[0]] + ls[2:], 2, "do not cover the window 2026-01-01"),
+        (lambda ls: [ls[0].replace("oi_usd", "open_interest")] + ls[1:], 1, "missing column(s) oi_usd"),
+        (lambda ls: [ls[0].replace("open,high", "high,open")] + ls[1:], 1, "in this order"),
+    ],
+)
 def test_a_malformed_sidecar_is_refused_in_one_line(tmp_path, edit, row, problem):
     sc = load_scenario(_copy_with_sidecar(tmp_path, edit))
     with pytest.raises(InputError) as exc:
@@ -185,13 +192,22 @@ def test_the_builder_reproduces_the_bundled_scenario(shared_data, tmp_path, name
 
     bundled = load_scenario(name)
     t0, e0, e1 = WINDOWS[name]
-    built = build_event_scenario(shared_data, tmp_path, name=name, title=bundled.spec.title, event_start=e0,
-                                 event_end=e1, lookback_start=t0, template=name,
-                                 venues=tuple(dict.fromkeys(m.venue for m in bundled.spec.markets)))
+    built = build_event_scenario(
+        shared_data,
+        tmp_path,
+        name=name,
+        title=bundled.spec.title,
+        event_start=e0,
+        event_end=e1,
+        lookback_start=t0,
+        template=name,
+        venues=tuple(dict.fromkeys(m.venue for m in bundled.spec.markets)),
+    )
     bundled_sidecar = Path(__file__).parents[1] / "src" / "liqcascade" / "scenarios" / f"{name}.series.csv.gz"
     assert built.series_path.read_bytes() == bundled_sidecar.read_bytes()
-    pd.testing.assert_frame_equal(load_scenario(built.toml_path).series(), bundled.series(), check_like=False,
-                                  check_index_type=False)
+    pd.testing.assert_frame_equal(
+        load_scenario(built.toml_path).series(), bundled.series(), check_like=False, check_index_type=False
+    )
     rebuilt = load_scenario(built.toml_path).spec
     assert rebuilt.model_dump(exclude={"series"}) == bundled.spec.model_dump(exclude={"series"})
     assert rebuilt.series.model_dump() == bundled.spec.series.model_dump()
@@ -221,14 +237,18 @@ def test_the_book_fit_recovers_a_power_law(tmp_path):
     f.write_text("\n".join(rows) + "\n")
     fit = fit_book_depth(f)
     assert fit.kappa == pytest.approx(1.05, abs=1e-9) and fit.bid_kappa == pytest.approx(1.05, abs=1e-9)
-    assert fit.depth_1pct_usd == pytest.approx(2.5e10 * 0.01 ** 1.05, rel=1e-9)
+    assert fit.depth_1pct_usd == pytest.approx(2.5e10 * 0.01**1.05, rel=1e-9)
 
 
 def _data_copy(shared_data: Path, tmp_path: Path) -> Path:
     """A data folder of links to the real files, to spoil one of them."""
     root = tmp_path / "data"
-    for folder in ("binance_2026_harthor", "binance_oi_2026_hlreaper", "binance_1m_feb2026_owlacar",
-                   "binance_bookdepth_2026-01-31"):
+    for folder in (
+        "binance_2026_harthor",
+        "binance_oi_2026_hlreaper",
+        "binance_1m_feb2026_owlacar",
+        "binance_bookdepth_2026-01-31",
+    ):
         (root / folder).mkdir(parents=True)
         for f in (shared_data / folder).iterdir():
             (root / folder / f.name).symlink_to(f)
@@ -241,19 +261,45 @@ def _spoil(path: Path, edit) -> None:
     path.write_text("\n".join(edit(lines)) + "\n")
 
 
-@pytest.mark.parametrize("file, edit, needles", [
-    ("binance_oi_2026_hlreaper/binance_usdm_ETHUSDT_oi_5m_2026-01-01_2026-02-28.csv",
-     lambda ls: ls[:1000] + ls[1001:], ["row 1001", "gap: no bar between"]),
-    ("binance_2026_harthor/binance_usdm_SOLUSDT_5m_2026-01-01_2026-02-19.csv",
-     lambda ls: _with_price(ls, 2000, "-1"), ["row 2001", "low must be positive"]),
-    ("binance_2026_harthor/binance_usdm_DOGEUSDT_funding_8h_2024-12-31_2026-02-19.csv",
-     lambda ls: ["time,funding"] + ls[1:], ["row 1", "unknown funding convention"]),
-])
+@pytest.mark.parametrize(
+    "file, edit, needles",
+    [
+        (
+            "binance_oi_2026_hlreaper/binance_usdm_ETHUSDT_oi_5m_2026-01-01_2026-02-28.csv",
+            lambda ls: ls[:1000] + ls[1001:],
+            ["row 1001", "gap: no bar between"],
+        ),
+        (
+            "binance_2026_harthor/binance_usdm_SOLUSDT_5m_2026-01-01_2026-02-19.csv",
+            lambda ls: _with_price(ls, 2000, "-1"),
+            ["row 2001", "low must be positive"],
+        ),
+        (
+            "binance_2026_harthor/binance_usdm_DOGEUSDT_funding_8h_2024-12-31_2026-02-19.csv",
+            lambda ls: ["time,funding"] + ls[1:],
+            ["row 1", "unknown funding convention"],
+        ),
+    ],
+)
 def test_cli_build_with_a_bad_file_exits_2_in_one_line(shared_data, tmp_path, file, edit, needles):
     data = _data_copy(shared_data, tmp_path)
     _spoil(data / file, edit)
-    r = CliRunner().invoke(app, ["scenario", "build", "ev", "--data", str(data), "--start", "2026-02-05T00:00Z",
-                                 "--end", "2026-02-07T00:00Z", "--out", str(tmp_path / "out")])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scenario",
+            "build",
+            "ev",
+            "--data",
+            str(data),
+            "--start",
+            "2026-02-05T00:00Z",
+            "--end",
+            "2026-02-07T00:00Z",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("liqcascade: error: ")
@@ -264,29 +310,79 @@ def test_cli_build_with_a_bad_file_exits_2_in_one_line(shared_data, tmp_path, fi
 def _with_price(lines, i, low):
     f = lines[i].split(",")
     f[3] = low
-    return lines[:i] + [",".join(f)] + lines[i + 1:]
+    return lines[:i] + [",".join(f)] + lines[i + 1 :]
 
 
 def test_cli_build_writes_a_scenario_that_loads(shared_data, tmp_path):
     out = tmp_path / "out"
-    r = CliRunner().invoke(app, ["scenario", "build", "ev", "--data", str(shared_data), "--start", "2026-02-05T00:00Z",
-                                 "--end", "2026-02-06T00:00Z", "--assets", "BTC,ETH", "--venues", "binance,bybit",
-                                 "--out", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scenario",
+            "build",
+            "ev",
+            "--data",
+            str(shared_data),
+            "--start",
+            "2026-02-05T00:00Z",
+            "--end",
+            "2026-02-06T00:00Z",
+            "--assets",
+            "BTC,ETH",
+            "--venues",
+            "binance,bybit",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert f"wrote {out / 'ev.toml'}" in r.output
     sc = load_scenario(out / "ev.toml")
-    assert [(m.venue, m.asset) for m in sc.spec.markets] == [("binance", "BTC"), ("bybit", "BTC"),
-                                                             ("binance", "ETH"), ("bybit", "ETH")]
+    assert [(m.venue, m.asset) for m in sc.spec.markets] == [
+        ("binance", "BTC"),
+        ("bybit", "BTC"),
+        ("binance", "ETH"),
+        ("bybit", "ETH"),
+    ]
     assert sc.spec.horizon_hours == 24.0 and sc.spec.flows == []
     assert len(sc.series()) == 2 * (35 * 288 + 288) + 1440
 
 
 def test_cli_build_without_the_data_folder_exits_2(tmp_path):
-    r = CliRunner().invoke(app, ["scenario", "build", "ev", "--data", str(tmp_path / "nowhere"), "--start",
-                                 "2026-02-05T00:00Z", "--end", "2026-02-07T00:00Z", "--out", str(tmp_path)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "scenario",
+            "build",
+            "ev",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--start",
+            "2026-02-05T00:00Z",
+            "--end",
+            "2026-02-07T00:00Z",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 2
-    assert r.output.strip().splitlines() == [f"liqcascade: error: field 'data_dir': {tmp_path / 'nowhere'}: "
-                                             "no such data folder"]
-    r = CliRunner().invoke(app, ["scenario", "build", "ev", "--data", str(tmp_path), "--start", "yesterday",
-                                 "--end", "2026-02-07T00:00Z", "--out", str(tmp_path)])
+    assert r.output.strip().splitlines() == [
+        f"liqcascade: error: field 'data_dir': {tmp_path / 'nowhere'}: no such data folder"
+    ]
+    r = CliRunner().invoke(
+        app,
+        [
+            "scenario",
+            "build",
+            "ev",
+            "--data",
+            str(tmp_path),
+            "--start",
+            "yesterday",
+            "--end",
+            "2026-02-07T00:00Z",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 2 and "event_start" in r.output and len(r.output.strip().splitlines()) == 1

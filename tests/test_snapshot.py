@@ -117,8 +117,13 @@ def test_binance_linear_perpetual():
     book = raw("binance", "GET /fapi/v1/depth")
     assert s.timestamp == book["T"] and s.datetime == "2025-10-10T20:00:00.005Z"
     assert s.bids.shape == (len(book["bids"]), 2) and s.bids[0, 0] == float(book["bids"][0][0])
-    assert [k for k, _ in rec.calls] == ["GET /fapi/v1/ticker/24hr", "GET /fapi/v1/premiumIndex",
-                                         "GET /fapi/v1/openInterest", "GET /fapi/v1/depth", "GET /fapi/v1/fundingInfo"]
+    assert [k for k, _ in rec.calls] == [
+        "GET /fapi/v1/ticker/24hr",
+        "GET /fapi/v1/premiumIndex",
+        "GET /fapi/v1/openInterest",
+        "GET /fapi/v1/depth",
+        "GET /fapi/v1/fundingInfo",
+    ]
     assert dict(rec.calls[3][1]) == {"symbol": "BTCUSDT", "limit": "1000"}  # the venue's deepest book
     assert s.info["funding_rate"] == prem and s.info["open_interest"] == oi
 
@@ -180,10 +185,13 @@ def test_hyperliquid_uses_its_usdc_perpetual_and_the_meta_margin_tables():
 
 
 # ---------------------------------------------------------------------------- depth
-@pytest.mark.parametrize("venue, book_key, scale", [
-    ("binance", "GET /fapi/v1/depth", 1.0),
-    ("okx", "GET /api/v5/market/books", 0.01),
-])
+@pytest.mark.parametrize(
+    "venue, book_key, scale",
+    [
+        ("binance", "GET /fapi/v1/depth", 1.0),
+        ("okx", "GET /api/v5/market/books", 0.01),
+    ],
+)
 def test_depth_within_the_bands_matches_the_raw_book(venue, book_key, scale):
     s, _ = snapshot(venue)
     book = raw(venue, book_key)
@@ -217,9 +225,14 @@ def test_depth_widens_with_the_band_and_rejects_bad_distances():
 
 
 # ---------------------------------------------------------------------------- failures
-@pytest.mark.parametrize("error", [ccxt.NetworkError("getaddrinfo failed: Name or service not known"),
-                                   ccxt.RequestTimeout("binance GET https://fapi.binance.com timed out (10000 ms)"),
-                                   ccxt.ExchangeNotAvailable("503 Service Unavailable")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ccxt.NetworkError("getaddrinfo failed: Name or service not known"),
+        ccxt.RequestTimeout("binance GET https://fapi.binance.com timed out (10000 ms)"),
+        ccxt.ExchangeNotAvailable("503 Service Unavailable"),
+    ],
+)
 def test_a_network_failure_is_one_line(error):
     ex = exchange("binance", **{"GET /fapi/v1/depth": error})
     with pytest.raises(SnapshotNetworkError) as e:
@@ -268,7 +281,9 @@ def test_json_and_parquet_round_trip(venue, tmp_path):
             np.testing.assert_array_equal(back.leverage_tiers.mmr, s.leverage_tiers.mmr)
             np.testing.assert_array_equal(back.leverage_tiers.maintenance_amount, s.leverage_tiers.maintenance_amount)
     assert sorted(f.name for f in tmp_path.iterdir()) == ["state", "state.json"]  # no temporaries left
-    expected = {"market_state.parquet", "order_book.parquet"} | ({"leverage_tiers.parquet"} if s.leverage_tiers else set())
+    expected = {"market_state.parquet", "order_book.parquet"} | (
+        {"leverage_tiers.parquet"} if s.leverage_tiers else set()
+    )
     assert {f.name for f in (tmp_path / "state").iterdir()} == expected
 
 
@@ -344,8 +359,10 @@ def test_cli_snapshot_json_and_parquet(venue_http, tmp_path):
 @pytest.mark.parametrize("venue", ["binance", "hyperliquid"])
 def test_cli_snapshot_network_failure_is_one_line_and_exit_2(venue, monkeypatch, capsys):
     def unreachable(self, url, method="GET", headers=None, body=None):
-        raise ccxt.NetworkError(f"{self.id} {method} {url} HTTPSConnectionPool: Max retries exceeded "
-                                "(Caused by NameResolutionError: Failed to resolve host)")
+        raise ccxt.NetworkError(
+            f"{self.id} {method} {url} HTTPSConnectionPool: Max retries exceeded "
+            "(Caused by NameResolutionError: Failed to resolve host)"
+        )
 
     monkeypatch.setattr(getattr(ccxt, venue), "fetch", unreachable)
     assert main(["snapshot", "--exchange", venue, "--symbol", "BTC/USDT:USDT"]) == 2

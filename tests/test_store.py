@@ -19,12 +19,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from small_scenarios import small_scenario
 
 from liqcascade import store
 from liqcascade.errors import InputError
 from liqcascade.scenario import run_scenario
 from liqcascade.summary import SUMMARY_KEYS, index_paths, parameters_hash, summarize
-from small_scenarios import small_scenario
 
 N_POSITIONS = 20_000
 
@@ -39,8 +39,16 @@ def small(tmp_path_factory):
 # ---------------------------------------------------------------------------------- summary
 def test_summary_has_the_issue_keys_and_is_strict_json(small):
     sc, run, pop, s = small
-    for key in SUMMARY_KEYS + ("scenario", "seed", "positions", "parameters_hash", "overridden_parameters",
-                               "low_usd", "largest_liquidation_venue", "accounts_liquidated_full_scale"):
+    for key in SUMMARY_KEYS + (
+        "scenario",
+        "seed",
+        "positions",
+        "parameters_hash",
+        "overridden_parameters",
+        "low_usd",
+        "largest_liquidation_venue",
+        "accounts_liquidated_full_scale",
+    ):
         assert key in s, key
     json.dumps(store._clean(s), allow_nan=False)
     assert s["scenario"] == "feb-2026" and s["seed"] == 0 and s["positions"] == len(pop)
@@ -94,8 +102,15 @@ def test_save_run_writes_frames_and_catalogues_them(small, tmp_path):
     out = tmp_path / "out"
     path = store.save_run(out, run, s, scenario=sc)
     assert path.parent == out / "runs" and path.is_dir()
-    for name in ("steps.parquet", "events.parquet", "waves.parquet", "summary.json", "ledger.json",
-                 "parameters.json", "scenario.toml"):
+    for name in (
+        "steps.parquet",
+        "events.parquet",
+        "waves.parquet",
+        "summary.json",
+        "ledger.json",
+        "parameters.json",
+        "scenario.toml",
+    ):
         assert (path / name).is_file(), name
     stored = store.read_run(out, path.name)
     pd.testing.assert_frame_equal(stored["events"], run.events, check_categorical=False)
@@ -105,10 +120,12 @@ def test_save_run_writes_frames_and_catalogues_them(small, tmp_path):
     # the catalogue is a real DuckDB file, readable without liqcascade
     con = duckdb.connect(str(out / "runs.duckdb"), read_only=True)
     try:
-        rows = con.execute("SELECT run_id, scenario, seed, parameters_hash, positions, code_version, "
-                           "liquidations_usd, accounts_liquidated, created_utc, path, "
-                           "json_extract(summary, '$.liquidations_usd_reported')::DOUBLE "
-                           "FROM runs").fetchall()
+        rows = con.execute(
+            "SELECT run_id, scenario, seed, parameters_hash, positions, code_version, "
+            "liquidations_usd, accounts_liquidated, created_utc, path, "
+            "json_extract(summary, '$.liquidations_usd_reported')::DOUBLE "
+            "FROM runs"
+        ).fetchall()
     finally:
         con.close()
     assert len(rows) == 1
@@ -226,5 +243,8 @@ def test_run_ids_sort_by_time_and_are_unique():
 
 
 def test_clean_makes_strict_json():
-    assert store._clean({"a": math.nan, "b": [np.float64(1.5), math.inf], "c": np.int64(3)}) == \
-        {"a": None, "b": [1.5, None], "c": 3}
+    assert store._clean({"a": math.nan, "b": [np.float64(1.5), math.inf], "c": np.int64(3)}) == {
+        "a": None,
+        "b": [1.5, None],
+        "c": 3,
+    }

@@ -22,12 +22,30 @@ from typer.testing import CliRunner
 
 from liqcascade.cli import app
 from liqcascade.errors import InputError
-from liqcascade.sweep import (_Payload, aggregate, build_populations, cell_statistics, critical_shock, list_sweeps,
-                              parse_spec, plan, run_path, sweep, var_es)
+from liqcascade.sweep import (
+    _Payload,
+    aggregate,
+    build_populations,
+    cell_statistics,
+    critical_shock,
+    list_sweeps,
+    parse_spec,
+    plan,
+    run_path,
+    sweep,
+    var_es,
+)
 
-SMALL = dict(scenario="feb-2026", shocks=dict(usd=[0.0, 1e8, 1e9], seconds=[300.0]), paths=2, n_steps=20,
-             step_seconds=60.0, positions=3000, noise=dict(flow_usd=2e6, depth=0.2),
-             parameters={"depth.scale": [1.0, 0.5]})
+SMALL = dict(
+    scenario="feb-2026",
+    shocks=dict(usd=[0.0, 1e8, 1e9], seconds=[300.0]),
+    paths=2,
+    n_steps=20,
+    step_seconds=60.0,
+    positions=3000,
+    noise=dict(flow_usd=2e6, depth=0.2),
+    parameters={"depth.scale": [1.0, 0.5]},
+)
 runner = CliRunner()
 
 
@@ -42,7 +60,8 @@ def test_grid_is_the_cartesian_product_times_paths(inprocess):
     assert len(t) == 3 * 2 * 2
     assert t["path"].tolist() == list(range(12))
     assert sorted(set(zip(t["shock_usd"], t["depth.scale"]))) == sorted(
-        (s, d) for s in (0.0, 1e8, 1e9) for d in (1.0, 0.5))
+        (s, d) for s in (0.0, 1e8, 1e9) for d in (1.0, 0.5)
+    )
     assert (t["replicate"] == t["path"] % 2).all()
     assert t["liquidated_usd"].ge(0).all() and t["liquidated_usd_reported"].le(t["liquidated_usd"] + 1e-6).all()
 
@@ -69,8 +88,13 @@ def test_processes_and_dask_localcluster_equal_inprocess_bit_for_bit(inprocess, 
 def test_a_venue_shock_hits_that_venue_first(tmp_path):
     """The venue is a grid axis: the same USD sold on Hyperliquid's book alone gives another
     outcome than the same sale split across every venue by depth."""
-    spec = dict(SMALL, shocks=dict(usd=[2e9], seconds=[60.0], venue=["all", "hyperliquid"]), paths=1,
-                parameters={}, noise=dict(flow_usd=0.0, depth=0.0))
+    spec = dict(
+        SMALL,
+        shocks=dict(usd=[2e9], seconds=[60.0], venue=["all", "hyperliquid"]),
+        paths=1,
+        parameters={},
+        noise=dict(flow_usd=0.0, depth=0.0),
+    )
     t = sweep(spec, backend="inprocess", out_dir=tmp_path).paths.set_index("shock_venue")
     assert set(t.index) == {"all", "hyperliquid"}
     assert t.loc["hyperliquid", "liquidated_usd"] != t.loc["all", "liquidated_usd"]
@@ -142,7 +166,7 @@ def test_var_and_es_of_a_uniform_and_a_normal_sample():
     assert var == pytest.approx(0.95, abs=3e-3) and es == pytest.approx(0.975, abs=3e-3)
     z = rng.normal(0.0, 1.0, 400_000)
     var, es = var_es(z, 0.99)
-    phi = math.exp(-0.5 * 2.3263478740408408 ** 2) / math.sqrt(2 * math.pi)
+    phi = math.exp(-0.5 * 2.3263478740408408**2) / math.sqrt(2 * math.pi)
     assert var == pytest.approx(2.3263478740408408, abs=0.03)
     assert es == pytest.approx(phi / 0.01, abs=0.03)  # 2.665
 
@@ -157,11 +181,13 @@ def test_es_of_a_small_sample_is_the_mean_of_the_worst_values():
 def test_cell_statistics_recover_known_quantiles_per_cell():
     rng = np.random.default_rng(3)
     n = 100_000
-    frame = pd.DataFrame({
-        "shock_usd": np.repeat([1.0, 2.0], n),
-        "liquidated_usd": np.r_[rng.uniform(0, 1e9, n), rng.exponential(1e9, n)],
-        "drawdown_pct": np.r_[rng.normal(10, 2, n), rng.normal(20, 2, n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "shock_usd": np.repeat([1.0, 2.0], n),
+            "liquidated_usd": np.r_[rng.uniform(0, 1e9, n), rng.exponential(1e9, n)],
+            "drawdown_pct": np.r_[rng.normal(10, 2, n), rng.normal(20, 2, n)],
+        }
+    )
     st = cell_statistics(frame, ["shock_usd"], levels=(0.9,))
     uni, exp = st.iloc[0], st.iloc[1]
     assert uni["liquidated_usd_q50"] == pytest.approx(0.5e9, rel=0.01)
@@ -196,9 +222,15 @@ def test_critical_shock_where_the_ratio_crosses_one_and_the_drawdown_jumps():
 
 def test_aggregation_does_not_depend_on_row_order():
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"path": np.arange(200), "shock_usd": np.repeat([1e8, 1e9], 100),
-                          "liquidated_usd": rng.exponential(1e9, 200), "drawdown_pct": rng.uniform(0, 50, 200),
-                          "branching_ratio_max": rng.uniform(0, 2, 200)})
+    frame = pd.DataFrame(
+        {
+            "path": np.arange(200),
+            "shock_usd": np.repeat([1e8, 1e9], 100),
+            "liquidated_usd": rng.exponential(1e9, 200),
+            "drawdown_pct": rng.uniform(0, 50, 200),
+            "branching_ratio_max": rng.uniform(0, 2, 200),
+        }
+    )
     a = aggregate(frame, ["shock_usd"])
     b = aggregate(frame.sample(frac=1.0, random_state=2).sort_values("path"), ["shock_usd"])
     for k in a:
@@ -208,8 +240,15 @@ def test_aggregation_does_not_depend_on_row_order():
 # ---------------------------------------------------------------------------------- memory
 def test_memory_does_not_grow_with_the_number_of_paths(tmp_path):
     """Results stream to part files: Python memory after 200 paths is what it was after 50."""
-    spec = dict(scenario="feb-2026", shocks=dict(usd=[1e8, 1e9]), paths=100, n_steps=3, step_seconds=60.0,
-                positions=3000, noise=dict(flow_usd=1e6))
+    spec = dict(
+        scenario="feb-2026",
+        shocks=dict(usd=[1e8, 1e9]),
+        paths=100,
+        n_steps=3,
+        step_seconds=60.0,
+        positions=3000,
+        noise=dict(flow_usd=1e6),
+    )
     sweep(dict(spec, paths=2), out_dir=tmp_path / "warm", report=False, register=False)  # caches, imports
     at = {}
 
@@ -227,18 +266,21 @@ def test_memory_does_not_grow_with_the_number_of_paths(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- bad specs
-@pytest.mark.parametrize("bad, field", [
-    (dict(SMALL, paths=0), "paths"),
-    (dict(SMALL, paths=-3), "paths"),
-    (dict(SMALL, shocks=dict(usd=[])), "shocks.usd"),
-    (dict(SMALL, parameters={"market_maker.min_multiplier": []}), "parameters"),
-    (dict(SMALL, parameters={"market_maker.nope": [1]}), "parameters.market_maker.nope"),
-    (dict(SMALL, parameters={"market_maker.min_multiplier": [0.5, 2.0]}), "parameters.market_maker.min_multiplier"),
-    (dict(SMALL, shocks=dict(usd=[1e8], asset=["XRP"])), "shocks.asset"),  # not an asset of feb-2026
-    (dict(SMALL, shocks=dict(usd=[1e8], venue=["deribit"])), "shocks.venue"),
-    (dict(SMALL, levels=[1.0]), "levels"),
-    (dict(SMALL, surprise=1), "surprise"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (dict(SMALL, paths=0), "paths"),
+        (dict(SMALL, paths=-3), "paths"),
+        (dict(SMALL, shocks=dict(usd=[])), "shocks.usd"),
+        (dict(SMALL, parameters={"market_maker.min_multiplier": []}), "parameters"),
+        (dict(SMALL, parameters={"market_maker.nope": [1]}), "parameters.market_maker.nope"),
+        (dict(SMALL, parameters={"market_maker.min_multiplier": [0.5, 2.0]}), "parameters.market_maker.min_multiplier"),
+        (dict(SMALL, shocks=dict(usd=[1e8], asset=["XRP"])), "shocks.asset"),  # not an asset of feb-2026
+        (dict(SMALL, shocks=dict(usd=[1e8], venue=["deribit"])), "shocks.venue"),
+        (dict(SMALL, levels=[1.0]), "levels"),
+        (dict(SMALL, surprise=1), "surprise"),
+    ],
+)
 def test_bad_specs_are_refused_in_one_line_naming_the_field(bad, field, tmp_path):
     with pytest.raises(InputError) as e:
         sweep(bad, out_dir=tmp_path)
@@ -253,15 +295,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--shocks", ""], "empty"),
-    (["--paths", "0"], "paths"),
-    (["--paths", "-2"], "paths"),
-    (["--param", "market_maker.min_multiplier="], "empty"),
-    (["--scheduler", "tcp://127.0.0.1:{port}"], "cannot reach the Dask scheduler"),
-    (["--scheduler", "not-an-address"], "scheduler"),
-    (["--workers", "0"], "workers"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--shocks", ""], "empty"),
+        (["--paths", "0"], "paths"),
+        (["--paths", "-2"], "paths"),
+        (["--param", "market_maker.min_multiplier="], "empty"),
+        (["--scheduler", "tcp://127.0.0.1:{port}"], "cannot reach the Dask scheduler"),
+        (["--scheduler", "not-an-address"], "scheduler"),
+        (["--workers", "0"], "workers"),
+    ],
+)
 def test_cli_refuses_bad_specs_in_one_line_exit_2(args, needle, tmp_path):
     args = [a.replace("{port}", str(_free_port())) for a in args]
     res = runner.invoke(app, ["sweep", "--steps", "5", "--positions", "2000", "--out", str(tmp_path), *args])
@@ -272,15 +317,50 @@ def test_cli_refuses_bad_specs_in_one_line_exit_2(args, needle, tmp_path):
 
 
 def test_cli_sweep_draws_the_curve_and_names_the_critical_shock(tmp_path):
-    res = runner.invoke(app, ["sweep", "feb-2026", "--shocks", "0,1e8,1e9", "--paths", "2", "--steps", "20",
-                              "--positions", "2000", "--depth-noise", "0.1", "--out", str(tmp_path), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "sweep",
+            "feb-2026",
+            "--shocks",
+            "0,1e8,1e9",
+            "--paths",
+            "2",
+            "--steps",
+            "20",
+            "--positions",
+            "2000",
+            "--depth-noise",
+            "0.1",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     s = json.loads(res.stdout)
     assert s["paths_total"] == 6 and s["critical_status"] in ("found", "below_grid", "not_reached")
     assert (tmp_path / "sweeps" / s["sweep_id"] / "report.html").is_file()
     assert s["sweep_id"] in list_sweeps(tmp_path)["sweep_id"].tolist()
-    text = runner.invoke(app, ["sweep", "feb-2026", "--shocks", "0,1e8,1e9", "--paths", "2", "--steps", "20",
-                               "--positions", "2000", "--depth-noise", "0.1", "--out", str(tmp_path)])
+    text = runner.invoke(
+        app,
+        [
+            "sweep",
+            "feb-2026",
+            "--shocks",
+            "0,1e8,1e9",
+            "--paths",
+            "2",
+            "--steps",
+            "20",
+            "--positions",
+            "2000",
+            "--depth-noise",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert text.exit_code == 0 and "critical shock" in text.stdout and "0 computed now" in text.stdout
 
 
@@ -298,8 +378,11 @@ def test_population_parameters_build_one_population_per_setting(tmp_path):
 
     mix = load_parameters().population.model_dump(mode="json")["leverage_mix"]
     calmer = [dict(c, low=max(1.01, c["low"] / 2), high=max(1.5, c["high"] / 2)) for c in mix]
-    spec = dict(SMALL, paths=1, parameters={"population.leverage_mix": [mix, calmer],
-                                            "liquidation.adl_rule": ["queue", "pro_rata"]})
+    spec = dict(
+        SMALL,
+        paths=1,
+        parameters={"population.leverage_mix": [mix, calmer], "liquidation.adl_rule": ["queue", "pro_rata"]},
+    )
     pl = plan(spec)
     pops = build_populations(pl)
     assert len(pops) == 2  # not one per cell (3 shocks x 2 mixes x 2 rules = 12 cells)

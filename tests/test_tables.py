@@ -72,10 +72,10 @@ def test_table_is_well_formed(venue, symbol, version):
     t = table(venue, symbol, version)
     assert t.as_of_date is not None and t.as_of == spec["as_of"]  # every bundled table is dated to the day
     assert t.floors[0] == 0
-    np.testing.assert_array_equal(t.floors[1:], t.caps[:-1])          # contiguous
+    np.testing.assert_array_equal(t.floors[1:], t.caps[:-1])  # contiguous
     assert np.all(t.caps > t.floors)
-    assert np.all(np.diff(t.mmr) > 0)                                    # rates rise with the tier
-    assert np.all(np.diff(t.max_leverage) < 0)                           # leverage falls with the tier
+    assert np.all(np.diff(t.mmr) > 0)  # rates rise with the tier
+    assert np.all(np.diff(t.max_leverage) < 0)  # leverage falls with the tier
     if t.basis == "notional":
         # continuity: N*mmr_k - D_k equals N*mmr_{k-1} - D_{k-1} at each boundary N = floor_k
         np.testing.assert_allclose(t.maintenance_amount, derive_maintenance_amounts(t.floors, t.mmr), atol=1e-6)
@@ -83,7 +83,7 @@ def test_table_is_well_formed(venue, symbol, version):
         right = t.floors[1:] * t.mmr[1:] - t.maintenance_amount[1:]
         np.testing.assert_allclose(left, right, rtol=1e-12, atol=1e-6)
         given = [r.get("maintenance_amount") for r in spec["tiers"]]
-        if all(g is not None for g in given):                            # a published cum is kept verbatim
+        if all(g is not None for g in given):  # a published cum is kept verbatim
             assert t.maintenance_amount.tolist() == given
     else:
         assert not np.any(t.maintenance_amount)
@@ -96,9 +96,21 @@ def test_binance_eth_is_the_published_ethusdt_table():
     assert t.n_tiers == 12
     assert t.caps.tolist() == [5e4, 6e5, 3e6, 12e6, 50e6, 65e6, 150e6, 320e6, 400e6, 530e6, 800e6, 1.2e9]
     assert t.max_leverage.tolist() == [125, 100, 75, 50, 25, 20, 10, 5, 4, 3, 2, 1]
-    assert (t.caps[2], t.mmr[2], t.maintenance_amount[2]) == (3_000_000, 0.0065, 950)      # tier 3
-    assert t.maintenance_amount.tolist() == [0, 50, 950, 11450, 131450, 381450, 2006450, 9506450, 17506450,
-                                             27506450, 80506450, 280506450]
+    assert (t.caps[2], t.mmr[2], t.maintenance_amount[2]) == (3_000_000, 0.0065, 950)  # tier 3
+    assert t.maintenance_amount.tolist() == [
+        0,
+        50,
+        950,
+        11450,
+        131450,
+        381450,
+        2006450,
+        9506450,
+        17506450,
+        27506450,
+        80506450,
+        280506450,
+    ]
     assert "01d10aebcab25c526473c603a88e14eb7d9699cc" in t.source
 
 
@@ -108,7 +120,7 @@ def test_binance_doge_is_the_published_dogeusdt_table():
     assert t.caps.tolist() == [1e4, 5e4, 75e4, 8e5, 1.6e6, 8e6, 16e6, 20e6, 40e6, 80e6]
     assert t.mmr.tolist() == [0.005, 0.007, 0.01, 0.02, 0.025, 0.05, 0.1, 0.125, 0.25, 0.5]
     assert t.max_leverage.tolist() == [75, 50, 40, 25, 20, 10, 5, 4, 2, 1]
-    assert (t.caps[2], t.mmr[2], t.max_leverage[2]) == (750_000, 0.01, 40)                # tier 3
+    assert (t.caps[2], t.mmr[2], t.max_leverage[2]) == (750_000, 0.01, 40)  # tier 3
     assert t.maintenance_amount.tolist() == [0, 20, 170, 7670, 11670, 51670, 451670, 851670, 3351670, 13351670]
     assert "01d10aebcab25c526473c603a88e14eb7d9699cc" in t.source
 
@@ -125,7 +137,7 @@ def test_hyperliquid_doge_is_the_docs_table():
 def test_okx_doge_contract_is_1000_doge():
     t = table("okx", "DOGE/USDT:USDT")
     assert t.basis == "contracts" and t.contract_size == 1000.0
-    assert float(t.measure(50_000.0, 0.2)) == pytest.approx(50.0)       # 50,000 DOGE = 50 contracts
+    assert float(t.measure(50_000.0, 0.2)) == pytest.approx(50.0)  # 50,000 DOGE = 50 contracts
 
 
 def test_placeholders_are_marked_and_real_tables_are_not():
@@ -166,8 +178,8 @@ def test_binance_xrp_is_the_published_xrpusdt_table():
 
 def test_hyperliquid_xrp_and_hype_are_the_recorded_margin_tables():
     xrp, hype = table("hyperliquid", "XRP/USDC:USDC"), table("hyperliquid", "HYPE/USDC:USDC")
-    assert (xrp.floors.tolist(), xrp.max_leverage.tolist()) == ([0, 40e6], [20, 10])       # table 53
-    assert (hype.floors.tolist(), hype.max_leverage.tolist()) == ([0, 20e6], [10, 5])      # table 52
+    assert (xrp.floors.tolist(), xrp.max_leverage.tolist()) == ([0, 40e6], [20, 10])  # table 53
+    assert (hype.floors.tolist(), hype.max_leverage.tolist()) == ([0, 20e6], [10, 5])  # table 52
     for t in (xrp, hype):
         np.testing.assert_allclose(t.mmr, 1 / (2 * t.max_leverage))
 
@@ -181,8 +193,12 @@ def test_xrp_is_no_longer_refused(venue):
 
 
 def test_hyperliquid_keeps_the_2024_caps_as_a_dated_version():
-    for symbol, then, now in (("BTC/USDC:USDC", 50, 40), ("ETH/USDC:USDC", 50, 25), ("SOL/USDC:USDC", 20, 20),
-                              ("DOGE/USDC:USDC", 20, 10)):
+    for symbol, then, now in (
+        ("BTC/USDC:USDC", 50, 40),
+        ("ETH/USDC:USDC", 50, 25),
+        ("SOL/USDC:USDC", 20, 20),
+        ("DOGE/USDC:USDC", 20, 10),
+    ):
         old, new = (table("hyperliquid", symbol, k) for k in (0, 1))
         assert (old.as_of, new.as_of) == ("2024-10-01", "2026-01-01")
         assert old.max_leverage.tolist() == [then] and new.max_leverage[0] == now
@@ -203,7 +219,8 @@ def test_okx_btc_tiers_are_in_contracts_of_0_01_btc():
         f = v.margin_figures("long", 10.0, price, 10.0 * price / 50, t)
         assert int(f.tier[()]) == 1
         assert float(f.liquidation_price[()]) == pytest.approx(
-            (price - price / 50) / (1 - (0.004 + v.default_taker_fee)), rel=1e-13)
+            (price - price / 50) / (1 - (0.004 + v.default_taker_fee)), rel=1e-13
+        )
         g = v.margin_figures("long", 10.01, price, 10.01 * price / 50, t)
         assert (int(g.tier[()]), float(g.mmr[()])) == (2, 0.005)
     v.check_opening(19_400.0, 70_000.0, 19_400 * 70_000.0 / 2, t)
@@ -225,8 +242,9 @@ def test_okx_btc_is_the_recorded_cross_table():
     n = np.arange(5, 100)
     np.testing.assert_allclose(t.caps[4:], 60_000 + 20_000 * (n - 5), rtol=0, atol=1e-9)
     np.testing.assert_allclose(t.mmr[4:], 0.0175 + 0.005 * (n - 5), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(t.max_leverage[4:], np.floor(100 / (0.03 + 0.005 * (n - 5)) + 1e-9) / 100,
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        t.max_leverage[4:], np.floor(100 / (0.03 + 0.005 * (n - 5)) + 1e-9) / 100, rtol=0, atol=1e-12
+    )
 
 
 def test_okx_btc_positions_get_their_tier_and_maintenance():
@@ -257,8 +275,9 @@ def test_okx_doge_is_the_recorded_cross_table():
     n = np.arange(4, 94)
     np.testing.assert_allclose(t.caps[3:], 12_000 + 12_000 * (n - 3), rtol=0, atol=1e-9)
     np.testing.assert_allclose(t.mmr[3:], 0.035 + 0.005 * (n - 4), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(t.max_leverage[3:], np.floor(100 / (0.055 + 0.005 * (n - 4)) + 1e-9) / 100,
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        t.max_leverage[3:], np.floor(100 / (0.055 + 0.005 * (n - 4)) + 1e-9) / 100, rtol=0, atol=1e-12
+    )
 
 
 def test_okx_doge_positions_get_their_tier_and_maintenance():
@@ -286,7 +305,7 @@ def test_bybit_eth_is_the_recorded_ethusdt_table_and_refuses_beyond_it():
     assert t.mmr.tolist() == [0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06, 0.065]
     assert t.max_leverage[[0, 2, 12]].tolist() == [100, 36.37, 9.76]
     v = get_venue("bybit")
-    v.check_opening(8_000.0, 3_000.0, 24e6 / 9, t)                      # 24M USDT at 9x: the last tier
+    v.check_opening(8_000.0, 3_000.0, 24e6 / 9, t)  # 24M USDT at 9x: the last tier
     with pytest.raises(InputError, match="exceeds the largest tier"):
         v.check_opening(8_001.0, 3_000.0, 24.003e6 / 9, t)
 
@@ -306,7 +325,7 @@ def test_okx_sol_is_the_announced_2022_table():
     np.testing.assert_allclose(t.mmr[4:], 0.025 + 0.005 * (n - 4), rtol=0, atol=1e-12)
     imr = 0.055 + 0.005 * (n - 4)
     np.testing.assert_allclose(t.max_leverage[4:], np.floor(100 / imr + 1e-9) / 100, rtol=0, atol=1e-12)
-    assert (t.mmr[4], t.max_leverage[4]) == (0.03, 16.66)                                   # tier 5
+    assert (t.mmr[4], t.max_leverage[4]) == (0.03, 16.66)  # tier 5
     # written out to the tier whose initial ratio is 50 % (2x): 364,000 contracts
     assert (t.n_tiers, t.caps[-1], t.mmr[-1], t.max_leverage[-1]) == (93, 364_000, 0.47, 2.0)
 

@@ -55,8 +55,10 @@ def test_weekend_bands_are_the_issues():
     assert bands == {**WEEKEND_BANDS, **extra}
     assert all("not in issue 4" in x.label for x in t.targets if x.key in extra and x.kind == "band")
     rel = {(x.key, x.kind): (x.than, x.value) for x in t.targets if x.kind != "band"}
-    assert rel == {("largest_liquidation_venue", "equals"): (None, "hyperliquid"),
-                   ("drawdown_pct.ETH", "greater_than"): ("drawdown_pct.BTC", None)}
+    assert rel == {
+        ("largest_liquidation_venue", "equals"): (None, "hyperliquid"),
+        ("drawdown_pct.ETH", "greater_than"): ("drawdown_pct.BTC", None),
+    }
 
 
 @pytest.mark.parametrize("name", ["feb-2026", "feb-2026-weekend"])
@@ -73,14 +75,32 @@ def test_reported_figures_name_a_seed_and_lie_in_the_event_file(name):
     # the headline reported figures, verbatim from ../shared/events/feb-2026.md
     values = {(x.key, r.value) for x in t.targets for r in x.reported}
     if name == "feb-2026":
-        assert {("liquidations_usd_reported", 2.601e9), ("accounts_liquidated_full_scale", 573198),
-                ("accounts_liquidated_full_scale", 577204), ("low_usd.BTC", 59800.0)} <= values
+        assert {
+            ("liquidations_usd_reported", 2.601e9),
+            ("accounts_liquidated_full_scale", 573198),
+            ("accounts_liquidated_full_scale", 577204),
+            ("low_usd.BTC", 59800.0),
+        } <= values
     else:
-        assert {("liquidations_usd_reported", 2.566e9), ("accounts_liquidated_full_scale", 423500),
-                ("long_share", 0.94), ("largest_liquidation_usd", 222e6)} <= values
+        assert {
+            ("liquidations_usd_reported", 2.566e9),
+            ("accounts_liquidated_full_scale", 423500),
+            ("long_share", 0.94),
+            ("largest_liquidation_usd", 222e6),
+        } <= values
     if text is not None:
-        for needle in ("2.601B", "573,198", "577,204", "59,800", "2.566B", "423,500", "94%", "$222M", "$574.8M",
-                       "$1.09B"):
+        for needle in (
+            "2.601B",
+            "573,198",
+            "577,204",
+            "59,800",
+            "2.566B",
+            "423,500",
+            "94%",
+            "$222M",
+            "$574.8M",
+            "$1.09B",
+        ):
             assert needle in text
 
 
@@ -90,18 +110,26 @@ def _write(tmp_path: Path, body: str) -> Path:
     return p
 
 
-@pytest.mark.parametrize("body, needle", [
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = 1.0\nunits = "USD"\ncolour = "red"\n', "targets[0].colour: unknown key"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = "one"\nunits = "USD"\n', "targets[0].low"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = 3.0\nhigh = 1.0\nunits = "USD"\n', "low 3 is above high 1"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nunits = "USD"\n', "a band needs low, high or both"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "greater_than"\nunits = "%"\n', "needs than"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "equals"\nunits = "venue"\n', "needs value"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "about"\nlow = 1.0\nunits = "USD"\n', "targets[0].kind"),
-    ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = 1.0\nunits = "USD"\nreported = [{ note = "n" }]\n',
-     "targets[0].reported[0].source"),
-    ('targets = []\n', "targets: "),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (
+            '[[targets]]\nkey = "a"\nlabel = "A"\nlow = 1.0\nunits = "USD"\ncolour = "red"\n',
+            "targets[0].colour: unknown key",
+        ),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = "one"\nunits = "USD"\n', "targets[0].low"),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nlow = 3.0\nhigh = 1.0\nunits = "USD"\n', "low 3 is above high 1"),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nunits = "USD"\n', "a band needs low, high or both"),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "greater_than"\nunits = "%"\n', "needs than"),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "equals"\nunits = "venue"\n', "needs value"),
+        ('[[targets]]\nkey = "a"\nlabel = "A"\nkind = "about"\nlow = 1.0\nunits = "USD"\n', "targets[0].kind"),
+        (
+            '[[targets]]\nkey = "a"\nlabel = "A"\nlow = 1.0\nunits = "USD"\nreported = [{ note = "n" }]\n',
+            "targets[0].reported[0].source",
+        ),
+        ("targets = []\n", "targets: "),
+    ],
+)
 def test_bad_targets_file_gives_one_line_naming_the_field(tmp_path, body, needle):
     p = _write(tmp_path, body)
     with pytest.raises(InputError) as e:
@@ -127,11 +155,22 @@ def _targets(tmp_path, body):
 BAND = '[[targets]]\nkey = "x"\nlabel = "X"\nlow = 10.0\nhigh = 20.0\nunits = "USD"\n'
 
 
-@pytest.mark.parametrize("value, ok", [
-    (15.0, True), (10.0, True), (20.0, True),          # inside, and both edges belong to the band
-    (9.999, False), (20.001, False), (0.0, False),     # outside
-    (None, False), (math.nan, False), (math.inf, False), ("15", False), (True, False),  # not a figure
-])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        (15.0, True),
+        (10.0, True),
+        (20.0, True),  # inside, and both edges belong to the band
+        (9.999, False),
+        (20.001, False),
+        (0.0, False),  # outside
+        (None, False),
+        (math.nan, False),
+        (math.inf, False),
+        ("15", False),
+        (True, False),  # not a figure
+    ],
+)
 def test_band(tmp_path, value, ok):
     (row,) = compare({"x": value}, _targets(tmp_path, BAND))
     assert row.ok is ok
@@ -153,10 +192,12 @@ def test_open_ended_band_and_dotted_keys(tmp_path):
 
 
 def test_greater_than(tmp_path):
-    t = _targets(tmp_path, '[[targets]]\nkey = "dd.ETH"\nlabel = "E"\nkind = "greater_than"\nthan = "dd.BTC"\n'
-                           'units = "percent"\n')
+    t = _targets(
+        tmp_path,
+        '[[targets]]\nkey = "dd.ETH"\nlabel = "E"\nkind = "greater_than"\nthan = "dd.BTC"\nunits = "percent"\n',
+    )
     assert compare({"dd": {"ETH": 11.0, "BTC": 7.0}}, t)[0].ok
-    assert not compare({"dd": {"ETH": 7.0, "BTC": 7.0}}, t)[0].ok     # equal is not further
+    assert not compare({"dd": {"ETH": 7.0, "BTC": 7.0}}, t)[0].ok  # equal is not further
     assert not compare({"dd": {"ETH": 5.0, "BTC": 7.0}}, t)[0].ok
     assert not compare({"dd": {"ETH": 11.0, "BTC": None}}, t)[0].ok
     row = compare({"dd": {"ETH": 11.0, "BTC": 7.0}}, t)[0]
@@ -164,8 +205,9 @@ def test_greater_than(tmp_path):
 
 
 def test_equals(tmp_path):
-    t = _targets(tmp_path, '[[targets]]\nkey = "venue"\nlabel = "V"\nkind = "equals"\nvalue = "hyperliquid"\n'
-                           'units = "venue"\n')
+    t = _targets(
+        tmp_path, '[[targets]]\nkey = "venue"\nlabel = "V"\nkind = "equals"\nvalue = "hyperliquid"\nunits = "venue"\n'
+    )
     assert compare({"venue": "hyperliquid"}, t)[0].ok
     assert not compare({"venue": "binance"}, t)[0].ok
     assert not compare({"venue": None}, t)[0].ok
@@ -174,10 +216,15 @@ def test_equals(tmp_path):
 def test_bundled_targets_on_a_hand_made_summary():
     """A summary built to sit inside every feb-2026 band passes all rows; moving one figure out
     of its band fails exactly that row."""
-    summary = {"liquidations_usd_reported": 2.6e9, "accounts_liquidated_full_scale": 575_000, "long_share": 0.85,
-               "drawdown_pct": {"BTC": 18.2, "ETH": 19.1}, "low_usd": {"BTC": 59_800.0},
-               "asset_share": {"BTC": 0.52}, "liquidation_peak": {"max_minute_share": 0.04,
-                                                                  "busiest_hour_from_low_h": 0.3}}
+    summary = {
+        "liquidations_usd_reported": 2.6e9,
+        "accounts_liquidated_full_scale": 575_000,
+        "long_share": 0.85,
+        "drawdown_pct": {"BTC": 18.2, "ETH": 19.1},
+        "low_usd": {"BTC": 59_800.0},
+        "asset_share": {"BTC": 0.52},
+        "liquidation_peak": {"max_minute_share": 0.04, "busiest_hour_from_low_h": 0.3},
+    }
     t = load_targets("feb-2026")
     rows = compare(summary, t)
     assert all(r.ok for r in rows)
@@ -185,13 +232,20 @@ def test_bundled_targets_on_a_hand_made_summary():
     summary["long_share"] = 1.0
     rows = compare(summary, t)
     assert [r.key for r in rows if not r.ok] == ["long_share"]
-    weekend = {"liquidations_usd_reported": 2.566e9, "accounts_liquidated_full_scale": 423_500, "long_share": 0.94,
-               "venue_share_reported": {"hyperliquid": 0.42, "bybit": 0.22}, "largest_liquidation_usd": 222e6,
-               "largest_liquidation_venue": "hyperliquid", "drawdown_pct": {"BTC": 7.0, "ETH": 11.0}}
+    weekend = {
+        "liquidations_usd_reported": 2.566e9,
+        "accounts_liquidated_full_scale": 423_500,
+        "long_share": 0.94,
+        "venue_share_reported": {"hyperliquid": 0.42, "bybit": 0.22},
+        "largest_liquidation_usd": 222e6,
+        "largest_liquidation_venue": "hyperliquid",
+        "drawdown_pct": {"BTC": 7.0, "ETH": 11.0},
+    }
     assert all(r.ok for r in compare(weekend, load_targets("feb-2026-weekend")))
     weekend["largest_liquidation_venue"] = "binance"
-    assert [r.key for r in compare(weekend, load_targets("feb-2026-weekend")) if not r.ok] == \
-        ["largest_liquidation_venue"]
+    assert [r.key for r in compare(weekend, load_targets("feb-2026-weekend")) if not r.ok] == [
+        "largest_liquidation_venue"
+    ]
 
 
 def test_lookup_and_formatting():

@@ -44,21 +44,33 @@ def tolerance(pos: dict, mmr: float) -> float:
 
 def test_the_example_is_the_recorded_one():
     assert (EXAMPLE["symbol"], EXAMPLE["side"], EXAMPLE["entry"], EXAMPLE["size"], EXAMPLE["margin"]) == (
-        "ETH/USDC:USDC", "long", 2458.5, 0.015, 36.864593)
+        "ETH/USDC:USDC",
+        "long",
+        2458.5,
+        0.015,
+        36.864593,
+    )
     assert EXAMPLE["liquidation_price"] == 0.86915825
     assert HL["max_leverage"]["ETH/USDC:USDC"] == 50
 
 
 # ------------------------------------------------------------------------------ every path, one answer
 def single(pos: dict, max_leverage: float) -> float:
-    return lp.position_figures(pos["side"], pos["entry"], size=pos["size"], margin=pos["margin"],
-                               venue="hyperliquid", symbol=pos["symbol"],
-                               max_leverage=max_leverage)["liquidation_price"]
+    return lp.position_figures(
+        pos["side"],
+        pos["entry"],
+        size=pos["size"],
+        margin=pos["margin"],
+        venue="hyperliquid",
+        symbol=pos["symbol"],
+        max_leverage=max_leverage,
+    )["liquidation_price"]
 
 
 def test_hyperliquid_pinned_max_leverage_sets_the_rate_on_the_single_path():
-    r = lp.position_figures("long", 2458.5, size=0.015, margin=36.864593, venue="hyperliquid",
-                            symbol="ETH/USDC:USDC", max_leverage=50)
+    r = lp.position_figures(
+        "long", 2458.5, size=0.015, margin=36.864593, venue="hyperliquid", symbol="ETH/USDC:USDC", max_leverage=50
+    )
     assert r["mmr"] == 0.01 and r["max_leverage"] == 50
     assert r["liquidation_price"] == pytest.approx(0.86915825, abs=tolerance(EXAMPLE, 0.01))
     # before the fix: 0.878027 (the table's 25x rate) -- far outside the tolerance
@@ -67,8 +79,19 @@ def test_hyperliquid_pinned_max_leverage_sets_the_rate_on_the_single_path():
 
 def test_every_recorded_hyperliquid_position_on_the_single_and_batch_paths():
     caps = HL["max_leverage"]
-    frame = pd.DataFrame([{"side": p["side"], "entry": p["entry"], "size": p["size"], "margin": p["margin"],
-                           "max_leverage": caps[p["symbol"]], "symbol": p["symbol"]} for p in HL["positions"]])
+    frame = pd.DataFrame(
+        [
+            {
+                "side": p["side"],
+                "entry": p["entry"],
+                "size": p["size"],
+                "margin": p["margin"],
+                "max_leverage": caps[p["symbol"]],
+                "symbol": p["symbol"],
+            }
+            for p in HL["positions"]
+        ]
+    )
     batch = lp.batch_figures(frame, "hyperliquid")
     # the symbol given once as the batch's default, as the CLI's --symbol does
     for i, p in enumerate(HL["positions"]):
@@ -89,18 +112,38 @@ def test_the_account_path_gives_the_same_answer():
     """A cross account holding only this position: its collateral is the wallet, so its
     liquidation price is the isolated one with that margin, whatever the mark."""
     for mark in (2458.5, 2000.0):
-        acct = {"wallet_balance": EXAMPLE["margin"], "positions": [
-            {"symbol": "ETH/USDC:USDC", "side": "long", "size": 0.015, "entry": 2458.5, "mark": mark,
-             "max_leverage": 50}]}
+        acct = {
+            "wallet_balance": EXAMPLE["margin"],
+            "positions": [
+                {
+                    "symbol": "ETH/USDC:USDC",
+                    "side": "long",
+                    "size": 0.015,
+                    "entry": 2458.5,
+                    "mark": mark,
+                    "max_leverage": 50,
+                }
+            ],
+        }
         frame = lp.account_figures(acct, "hyperliquid")
         assert frame["mmr"].iloc[0] == 0.01
         assert frame["liquidation_price"].iloc[0] == pytest.approx(single(EXAMPLE, 50), rel=1e-13)
 
 
 def test_an_account_max_leverage_where_it_sets_nothing_is_refused():
-    acct = {"wallet_balance": 1000.0, "positions": [
-        {"symbol": "BTC/USDT:USDT", "side": "long", "size": 0.1, "entry": 60000.0, "mark": 60000.0,
-         "max_leverage": 50}]}
+    acct = {
+        "wallet_balance": 1000.0,
+        "positions": [
+            {
+                "symbol": "BTC/USDT:USDT",
+                "side": "long",
+                "size": 0.1,
+                "entry": 60000.0,
+                "mark": 60000.0,
+                "max_leverage": 50,
+            }
+        ],
+    }
     with pytest.raises(InputError, match="no effect on binance") as err:
         lp.account_figures(acct, "binance")
     assert err.value.field == "positions[0].max_leverage"
@@ -128,17 +171,38 @@ def test_the_engine_gives_the_same_answer_with_the_dated_table(monkeypatch):
     from liqcascade.engine import run as R
 
     monkeypatch.setattr(R, "get_venue", lambda name: get_venue(name, as_of=DATE_2024))
-    mk = R.build_market(("hyperliquid",), ("ETH",), Liquidity.uniform(("hyperliquid",), ("ETH",), 1e7),
-                        PriceConfig({"ETH": 2458.5}), 1.0)
-    out = R.liquidation_prices_into(mk, np.array([1], np.int8), np.array([0.015]), np.array([2458.5]),
-                                    np.array([36.864593]), np.zeros(1, np.int16), np.zeros(1, np.int8), np.empty(1))
+    mk = R.build_market(
+        ("hyperliquid",),
+        ("ETH",),
+        Liquidity.uniform(("hyperliquid",), ("ETH",), 1e7),
+        PriceConfig({"ETH": 2458.5}),
+        1.0,
+    )
+    out = R.liquidation_prices_into(
+        mk,
+        np.array([1], np.int8),
+        np.array([0.015]),
+        np.array([2458.5]),
+        np.array([36.864593]),
+        np.zeros(1, np.int16),
+        np.zeros(1, np.int8),
+        np.empty(1),
+    )
     assert out[0] == single(EXAMPLE, 50)
     assert out[0] == pytest.approx(0.86915825, abs=tolerance(EXAMPLE, 0.01))
 
 
 def test_an_explicit_mmr_still_wins_over_the_max_leverage():
-    r = lp.position_figures("long", 2458.5, size=0.015, margin=36.864593, venue="hyperliquid",
-                            symbol="ETH/USDC:USDC", max_leverage=50, mmr=0.02)
+    r = lp.position_figures(
+        "long",
+        2458.5,
+        size=0.015,
+        margin=36.864593,
+        venue="hyperliquid",
+        symbol="ETH/USDC:USDC",
+        max_leverage=50,
+        mmr=0.02,
+    )
     assert r["mmr"] == 0.02
 
 
@@ -151,9 +215,26 @@ def test_a_pinned_max_leverage_on_other_venues_keeps_their_rates():
 
 # ------------------------------------------------------------------------------ impossible pins
 def test_the_issue_s_negative_maintenance_pin_is_refused_in_one_line():
-    res = CliRunner().invoke(app, ["liqprice", "--venue", "binance", "--side", "long", "--entry", "30000",
-                                   "--size", "10", "--leverage", "20", "--mmr", "0.025",
-                                   "--maintenance-amount", "16300"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "liqprice",
+            "--venue",
+            "binance",
+            "--side",
+            "long",
+            "--entry",
+            "30000",
+            "--size",
+            "10",
+            "--leverage",
+            "20",
+            "--mmr",
+            "0.025",
+            "--maintenance-amount",
+            "16300",
+        ],
+    )
     assert res.exit_code == 2, res.output
     text = res.output.strip()
     assert "\n" not in text and "Traceback" not in text
@@ -161,19 +242,32 @@ def test_the_issue_s_negative_maintenance_pin_is_refused_in_one_line():
 
 
 def test_a_negative_maintenance_pin_is_refused_in_a_batch_naming_its_row():
-    frame = pd.DataFrame([
-        {"side": "long", "entry": 30000, "size": 10, "leverage": 20, "mmr": 0.025, "maintenance_amount": 50},
-        {"side": "long", "entry": 30000, "size": 10, "leverage": 20, "mmr": 0.025, "maintenance_amount": 16300},
-    ])
+    frame = pd.DataFrame(
+        [
+            {"side": "long", "entry": 30000, "size": 10, "leverage": 20, "mmr": 0.025, "maintenance_amount": 50},
+            {"side": "long", "entry": 30000, "size": 10, "leverage": 20, "mmr": 0.025, "maintenance_amount": 16300},
+        ]
+    )
     with pytest.raises(InputError) as err:
         lp.batch_figures(frame, "binance")
     assert err.value.row == 2 and err.value.field == "maintenance_amount"
 
 
 def test_a_negative_maintenance_pin_is_refused_in_an_account():
-    acct = {"wallet_balance": 20_000.0, "positions": [
-        {"symbol": "BTC/USDT:USDT", "side": "long", "size": 10, "entry": 30000, "mark": 30000, "mmr": 0.025,
-         "maintenance_amount": 16300}]}
+    acct = {
+        "wallet_balance": 20_000.0,
+        "positions": [
+            {
+                "symbol": "BTC/USDT:USDT",
+                "side": "long",
+                "size": 10,
+                "entry": 30000,
+                "mark": 30000,
+                "mmr": 0.025,
+                "maintenance_amount": 16300,
+            }
+        ],
+    }
     with pytest.raises(InputError) as err:
         lp.account_figures(acct, "binance")
     assert err.value.field == "positions[0].maintenance_amount"
@@ -223,7 +317,7 @@ def test_the_liquidation_price_is_never_beyond_bankruptcy(p):
 # ------------------------------------------------------------------------------ dated tables
 def test_tables_are_looked_up_at_a_date():
     v = get_venue("hyperliquid")
-    assert v.tier_table("ETH/USDC:USDC").max_leverage.tolist() == [25, 15]                 # latest
+    assert v.tier_table("ETH/USDC:USDC").max_leverage.tolist() == [25, 15]  # latest
     assert v.tier_table("ETH/USDC:USDC", as_of="2024-10-15").max_leverage.tolist() == [50]
     assert v.tier_table("BTC/USDT:USDT", as_of="2026-02-05").max_leverage.tolist() == [40, 20]
     assert v.tier_table("BTC/USDC:USDC", as_of="2025-12-31").max_leverage.tolist() == [50]  # the 2024 one
@@ -234,7 +328,8 @@ def test_tables_are_looked_up_at_a_date():
         assert t.source and table_date(t.as_of) == t.as_of_date
     # a dated rule book looks up at its date by default
     assert get_venue("hyperliquid", as_of=pd.Timestamp("2024-10-15T08:00Z")).tier_table(
-        "DOGE/USDC:USDC").max_leverage.tolist() == [20]
+        "DOGE/USDC:USDC"
+    ).max_leverage.tolist() == [20]
     assert get_venue("hyperliquid", "2024-10-15") is get_venue("hyperliquid", as_of="2024-10-15")
 
 
@@ -262,18 +357,55 @@ def test_a_live_table_replaces_every_version():
 
 def test_the_position_s_date_picks_the_table_on_every_path():
     """--as-of / as_of=: the 2024 table (ETH 50x) without any pin gives Hyperliquid's answer."""
-    res = CliRunner().invoke(app, ["liqprice", "--venue", "hyperliquid", "--symbol", "ETH/USDC:USDC", "--side",
-                                   "long", "--entry", "2458.5", "--size", "0.015", "--margin", "36.864593",
-                                   "--as-of", DATE_2024, "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "liqprice",
+            "--venue",
+            "hyperliquid",
+            "--symbol",
+            "ETH/USDC:USDC",
+            "--side",
+            "long",
+            "--entry",
+            "2458.5",
+            "--size",
+            "0.015",
+            "--margin",
+            "36.864593",
+            "--as-of",
+            DATE_2024,
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["liquidation_price"] == single(EXAMPLE, 50)
-    frame = pd.DataFrame([{"side": "long", "entry": 2458.5, "size": 0.015, "margin": 36.864593,
-                           "symbol": "ETH/USDC:USDC"}])
+    frame = pd.DataFrame(
+        [{"side": "long", "entry": 2458.5, "size": 0.015, "margin": 36.864593, "symbol": "ETH/USDC:USDC"}]
+    )
     assert lp.batch_figures(frame, "hyperliquid", as_of=DATE_2024)["liquidation_price"].iloc[0] == single(EXAMPLE, 50)
-    acct = {"wallet_balance": 36.864593, "positions": [
-        {"symbol": "ETH/USDC:USDC", "side": "long", "size": 0.015, "entry": 2458.5, "mark": 2458.5}]}
+    acct = {
+        "wallet_balance": 36.864593,
+        "positions": [{"symbol": "ETH/USDC:USDC", "side": "long", "size": 0.015, "entry": 2458.5, "mark": 2458.5}],
+    }
     got = lp.account_figures(acct, "hyperliquid", as_of=DATE_2024)["liquidation_price"].iloc[0]
     assert got == pytest.approx(single(EXAMPLE, 50), rel=1e-13)
-    bad = CliRunner().invoke(app, ["liqprice", "--venue", "hyperliquid", "--side", "long", "--entry", "2458.5",
-                                   "--size", "0.015", "--margin", "36.864593", "--as-of", "yesterday"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "liqprice",
+            "--venue",
+            "hyperliquid",
+            "--side",
+            "long",
+            "--entry",
+            "2458.5",
+            "--size",
+            "0.015",
+            "--margin",
+            "36.864593",
+            "--as-of",
+            "yesterday",
+        ],
+    )
     assert bad.exit_code == 2 and "as_of" in bad.output and "Traceback" not in bad.output

@@ -29,8 +29,9 @@ def available_venues():
 
 
 # ----------------------------------------------------------------------------- reference
-def reference_liquidation_price(venue, side: int, q: float, e: float, collateral: float, table: TierTable,
-                                mode="isolated", taker_fee=None) -> float:
+def reference_liquidation_price(
+    venue, side: int, q: float, e: float, collateral: float, table: TierTable, mode="isolated", taker_fee=None
+) -> float:
     """Slow and literal: solve with the entry tier, find the tier that holds Q*LP, re-solve until
     consistent (a long's negative LP means a notional of ~0 at the LP, tier 0; 0 is returned only
     when that is consistent).  Falls back to trying every tier when the iteration does not settle."""
@@ -59,8 +60,11 @@ def reference_liquidation_price(venue, side: int, q: float, e: float, collateral
         if k2 == k:
             return max(lp, 0.0) if side > 0 else lp
         k = k2
-    consistent = [solve(k) for k in range(table.n_tiers)
-                  if min(int(table.tier_index(q * max(solve(k), 0.0))), table.n_tiers - 1) == k]
+    consistent = [
+        solve(k)
+        for k in range(table.n_tiers)
+        if min(int(table.tier_index(q * max(solve(k), 0.0))), table.n_tiers - 1) == k
+    ]
     assert consistent, "no consistent tier"
     return max(consistent[0], 0.0) if side > 0 else consistent[0]
 
@@ -180,14 +184,26 @@ def test_opening_checks():
 
 def test_tier_table_validation():
     with pytest.raises(InputError, match="contiguous"):
-        TierTable.from_rows("x", "A", [dict(floor=0, cap=10, max_leverage=10, mmr=0.01),
-                                       dict(floor=20, cap=30, max_leverage=5, mmr=0.02)])
+        TierTable.from_rows(
+            "x",
+            "A",
+            [dict(floor=0, cap=10, max_leverage=10, mmr=0.01), dict(floor=20, cap=30, max_leverage=5, mmr=0.02)],
+        )
     with pytest.raises(InputError, match="fall"):
-        TierTable.from_rows("x", "A", [dict(floor=0, cap=10, max_leverage=10, mmr=0.02),
-                                       dict(floor=10, cap=30, max_leverage=5, mmr=0.01)])
+        TierTable.from_rows(
+            "x",
+            "A",
+            [dict(floor=0, cap=10, max_leverage=10, mmr=0.02), dict(floor=10, cap=30, max_leverage=5, mmr=0.01)],
+        )
     with pytest.raises(InputError, match="continuous"):
-        TierTable.from_rows("x", "A", [dict(floor=0, cap=10, max_leverage=10, mmr=0.01, maintenance_amount=0),
-                                       dict(floor=10, cap=30, max_leverage=5, mmr=0.02, maintenance_amount=7)])
+        TierTable.from_rows(
+            "x",
+            "A",
+            [
+                dict(floor=0, cap=10, max_leverage=10, mmr=0.01, maintenance_amount=0),
+                dict(floor=10, cap=30, max_leverage=5, mmr=0.02, maintenance_amount=7),
+            ],
+        )
 
 
 # ----------------------------------------------------------------------------- properties
@@ -320,8 +336,9 @@ def test_cross_liquidation_accounts_for_other_positions_across_assets():
     e = np.array([95_000.0, 3_800.0])
     mark = np.array([90_000.0, 3_400.0])
     upnl = q * (mark - e)
-    mm = np.array([float(v.maintenance_margin(q[0], mark[0], btc)[()]),
-                   float(v.maintenance_margin(q[1], mark[1], eth)[()])])
+    mm = np.array(
+        [float(v.maintenance_margin(q[0], mark[0], btc)[()]), float(v.maintenance_margin(q[1], mark[1], eth)[()])]
+    )
     coll = m.cross_collateral(np.array([0, 0]), np.array([wallet]), upnl, mm)
     lp_btc = float(v.liquidation_price("long", q[0], e[0], coll[0], btc, mode="cross")[()])
     # at that BTC price, with ETH at its mark, the whole account's equity equals its whole MM
@@ -334,8 +351,12 @@ def test_cross_liquidation_accounts_for_other_positions_across_assets():
 
 
 def test_cross_collateral_by_account():
-    coll = m.cross_collateral(np.array([0, 1, 0, 1]), np.array([100.0, 50.0]),
-                              np.array([10.0, -5.0, -20.0, 1.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    coll = m.cross_collateral(
+        np.array([0, 1, 0, 1]),
+        np.array([100.0, 50.0]),
+        np.array([10.0, -5.0, -20.0, 1.0]),
+        np.array([1.0, 2.0, 3.0, 4.0]),
+    )
     np.testing.assert_allclose(coll, [100 - 23, 50 - 3, 100 + 9, 50 - 7])
 
 

@@ -82,8 +82,9 @@ def _sparse_min_table(values: np.ndarray) -> np.ndarray:
     return table
 
 
-def _first_at_or_below_numpy(table: np.ndarray, start: np.ndarray, threshold: np.ndarray,
-                             out: np.ndarray) -> np.ndarray:
+def _first_at_or_below_numpy(
+    table: np.ndarray, start: np.ndarray, threshold: np.ndarray, out: np.ndarray
+) -> np.ndarray:
     """For each query, the first index ``j >= start[q]`` with ``values[j] <= threshold[q]`` (``n``
     when there is none), by binary lifting over the sparse table: at each level from the top, skip
     a block of ``2**k`` bars when its minimum is above the threshold.  One vector pass per level."""
@@ -117,8 +118,9 @@ def _first_at_or_below_kernel(table, start, threshold, out):  # pragma: no cover
 def _first_at_or_below(table: np.ndarray, start: np.ndarray, threshold: np.ndarray, out: np.ndarray) -> np.ndarray:
     """The compiled search when Numba is there, the NumPy version otherwise (same result)."""
     if HAVE_NUMBA:
-        return _first_at_or_below_kernel(table, np.ascontiguousarray(start, np.int64),
-                                         np.ascontiguousarray(threshold, np.float64), out)
+        return _first_at_or_below_kernel(
+            table, np.ascontiguousarray(start, np.int64), np.ascontiguousarray(threshold, np.float64), out
+        )
     return _first_at_or_below_numpy(table, start, threshold, out)
 
 
@@ -211,8 +213,9 @@ class LiquidationMap:
 
     def profile(self, row: int = -1) -> pd.DataFrame:
         """One row of the map as a frame: ``price_level, long_usd, short_usd`` (USD)."""
-        return pd.DataFrame({"price_level": self.price_levels, "long_usd": self.long_usd[row],
-                             "short_usd": self.short_usd[row]})
+        return pd.DataFrame(
+            {"price_level": self.price_levels, "long_usd": self.long_usd[row], "short_usd": self.short_usd[row]}
+        )
 
     def resample(self, every: int) -> "LiquidationMap":
         """Every ``every``-th bar: the map at the close of each group of bars, candles merged
@@ -227,19 +230,28 @@ class LiquidationMap:
         candles = None
         if self.candles is not None:
             c = self.candles
-            candles = np.column_stack([
-                c[starts, 0], np.maximum.reduceat(c[:, 1], starts), np.minimum.reduceat(c[:, 2], starts),
-                c[ends, 3]])
+            candles = np.column_stack(
+                [c[starts, 0], np.maximum.reduceat(c[:, 1], starts), np.minimum.reduceat(c[:, 2], starts), c[ends, 3]]
+            )
 
         def summed(a):
             return None if a is None else np.add.reduceat(a, starts)
 
         return LiquidationMap(
-            self.timestamps[starts], self.price_levels, self.bin_size, self.long_usd[ends], self.short_usd[ends],
-            self.label, candles, self.venue, self.symbol, summed(self.liquidated_long_usd),
+            self.timestamps[starts],
+            self.price_levels,
+            self.bin_size,
+            self.long_usd[ends],
+            self.short_usd[ends],
+            self.label,
+            candles,
+            self.venue,
+            self.symbol,
+            summed(self.liquidated_long_usd),
             summed(self.liquidated_short_usd),
             None if self.out_of_range_usd is None else self.out_of_range_usd[ends],
-            {**self.meta, "resampled_every": int(every)})
+            {**self.meta, "resampled_every": int(every)},
+        )
 
     def to_frame(self, *, every: int = 1, nonzero: bool = True) -> pd.DataFrame:
         """Long format: ``timestamp`` (ms), ``price_level`` (USD), ``long_usd``, ``short_usd``,
@@ -250,8 +262,15 @@ class LiquidationMap:
         lv = np.tile(m.price_levels, n_t)
         lo, sh = m.long_usd.ravel(), m.short_usd.ravel()
         keep = (lo > 0) | (sh > 0) if nonzero else slice(None)
-        return pd.DataFrame({"timestamp": ts[keep], "price_level": lv[keep], "long_usd": lo[keep],
-                             "short_usd": sh[keep], "label": m.label})
+        return pd.DataFrame(
+            {
+                "timestamp": ts[keep],
+                "price_level": lv[keep],
+                "long_usd": lo[keep],
+                "short_usd": sh[keep],
+                "label": m.label,
+            }
+        )
 
     def to_parquet(self, path, *, every: int = 1) -> Path:
         """Write :meth:`to_frame` as Parquet; the parameters go into the file's metadata."""
@@ -288,9 +307,15 @@ class LiquidationMap:
         if m.candles is not None:
             candles = [[int(t), *map(float, c)] for t, c in zip(m.timestamps, m.candles)]
         return {
-            "label": m.label, "side": side, "unit": "USD", "venue": m.venue, "symbol": m.symbol,
-            "bin_size": float(m.bin_size), "x_axis": [int(t) for t in m.timestamps],
-            "y_axis": [float(p) for p in m.price_levels], "liquidation_leverage_data": data,
+            "label": m.label,
+            "side": side,
+            "unit": "USD",
+            "venue": m.venue,
+            "symbol": m.symbol,
+            "bin_size": float(m.bin_size),
+            "x_axis": [int(t) for t in m.timestamps],
+            "y_axis": [float(p) for p in m.price_levels],
+            "liquidation_leverage_data": data,
             "price_candlesticks": candles,
         }
 
@@ -313,16 +338,29 @@ class LiquidationMap:
         x = pd.to_datetime(m.timestamps, unit="ms", utc=True)
         y = m.price_levels + m.bin_size / 2
         z = np.round(m.total_usd.T)  # whole USD: keeps the HTML small
-        fig = go.Figure(go.Heatmap(x=x, y=y, z=z, colorscale="Viridis",
-                                   colorbar=dict(title="USD"), name=f"{m.label} liquidations"))
+        fig = go.Figure(
+            go.Heatmap(x=x, y=y, z=z, colorscale="Viridis", colorbar=dict(title="USD"), name=f"{m.label} liquidations")
+        )
         if m.candles is not None:
             c = m.candles
-            fig.add_trace(go.Candlestick(x=x, open=c[:, 0], high=c[:, 1], low=c[:, 2], close=c[:, 3],
-                                         name="price", increasing_line_color="white",
-                                         decreasing_line_color="red"))
+            fig.add_trace(
+                go.Candlestick(
+                    x=x,
+                    open=c[:, 0],
+                    high=c[:, 1],
+                    low=c[:, 2],
+                    close=c[:, 3],
+                    name="price",
+                    increasing_line_color="white",
+                    decreasing_line_color="red",
+                )
+            )
         fig.update_layout(
             title=title or f"{m.venue} {m.symbol} liquidation map ({m.label}, ${m.bin_size:g} levels)",
-            xaxis_rangeslider_visible=False, yaxis_title="price (USD)", template="plotly_dark")
+            xaxis_rangeslider_visible=False,
+            yaxis_title="price (USD)",
+            template="plotly_dark",
+        )
         return fig
 
     def _snapshot_figure(self, title: str | None = None):
@@ -342,16 +380,28 @@ class LiquidationMap:
             below, above = y < price, y >= price
             cum_long = np.where(below, np.cumsum(np.where(below, longs, 0.0)[::-1])[::-1], np.nan)
             cum_short = np.where(above, np.cumsum(np.where(above, shorts, 0.0)), np.nan)
-            fig.add_trace(go.Scatter(x=y, y=cum_long, name="longs, cumulative from the price", mode="lines",
-                                     line=dict(color="#d62728")), secondary_y=True)
-            fig.add_trace(go.Scatter(x=y, y=cum_short, name="shorts, cumulative from the price", mode="lines",
-                                     line=dict(color="#2ca02c")), secondary_y=True)
+            fig.add_trace(
+                go.Scatter(
+                    x=y, y=cum_long, name="longs, cumulative from the price", mode="lines", line=dict(color="#d62728")
+                ),
+                secondary_y=True,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=y, y=cum_short, name="shorts, cumulative from the price", mode="lines", line=dict(color="#2ca02c")
+                ),
+                secondary_y=True,
+            )
             fig.add_vline(x=price, line_dash="dash", annotation_text=f"price {price:,.6g}")
         when = pd.to_datetime(int(self.timestamps[0]), unit="ms", utc=True).strftime("%Y-%m-%d %H:%M UTC")
         fig.update_layout(
-            title=title or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, "
-                           f"${self.bin_size:g} levels)",
-            barmode="overlay", bargap=0, xaxis_title="liquidation price (USD)", template="plotly_white")
+            title=title
+            or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, ${self.bin_size:g} levels)",
+            barmode="overlay",
+            bargap=0,
+            xaxis_title="liquidation price (USD)",
+            template="plotly_white",
+        )
         fig.update_yaxes(title_text="USD per level", secondary_y=False)
         fig.update_yaxes(title_text="cumulative USD", secondary_y=True)
         return fig
@@ -366,8 +416,9 @@ class LiquidationMap:
         self.figure(**kwargs).write_html(str(path), include_plotlyjs=True, full_html=True)
         return path
 
-    def _plot_png(self, path: Path, *, every: int | None = None, max_columns: int = 600,
-                  title: str | None = None) -> Path:
+    def _plot_png(
+        self, path: Path, *, every: int | None = None, max_columns: int = 600, title: str | None = None
+    ) -> Path:
         import matplotlib
 
         matplotlib.use("Agg")
@@ -384,8 +435,9 @@ class LiquidationMap:
             ax.set_xlabel("liquidation price (USD)")
             ax.set_ylabel("USD per level")
             ax.legend()
-            ax.set_title(title or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, "
-                                  f"${self.bin_size:g} levels)")
+            ax.set_title(
+                title or f"{self.venue} {self.symbol} liquidation map ({self.label}, {when}, ${self.bin_size:g} levels)"
+            )
             fig.tight_layout()
             fig.savefig(path)
             plt.close(fig)
@@ -396,8 +448,10 @@ class LiquidationMap:
         x = pd.to_datetime(m.timestamps, unit="ms", utc=True).tz_localize(None)
         edges = np.append(m.price_levels, m.price_levels[-1] + m.bin_size)
         fig, ax = plt.subplots(figsize=(12, 6), dpi=110)
-        xe = np.append(x.to_numpy(), x.to_numpy()[-1] + (x.to_numpy()[-1] - x.to_numpy()[-2] if len(x) > 1
-                                                          else np.timedelta64(1, "m")))
+        xe = np.append(
+            x.to_numpy(),
+            x.to_numpy()[-1] + (x.to_numpy()[-1] - x.to_numpy()[-2] if len(x) > 1 else np.timedelta64(1, "m")),
+        )
         mesh = ax.pcolormesh(xe, edges, m.total_usd.T, cmap="viridis", shading="flat")
         fig.colorbar(mesh, ax=ax, label="USD")
         if m.candles is not None:
@@ -411,8 +465,13 @@ class LiquidationMap:
         return path
 
     def _header(self) -> dict[str, Any]:
-        return {"label": self.label, "venue": self.venue, "symbol": self.symbol, "bin_size": self.bin_size,
-                "meta": self.meta}
+        return {
+            "label": self.label,
+            "venue": self.venue,
+            "symbol": self.symbol,
+            "bin_size": self.bin_size,
+            "meta": self.meta,
+        }
 
 
 def _json_default(o):
@@ -488,8 +547,11 @@ def _price_grid(lo: float, hi: float, bin_size: float, n_rows: int = 1) -> np.nd
 
     lo = math.floor(lo / bin_size) * bin_size
     n_float = max(1.0, math.ceil((hi - lo) / bin_size + 1e-9))
-    require_memory(f"a map of {n_rows:,} bar(s) × {n_float:,.4g} price levels of ${bin_size:g} "
-                   f"({lo:,.6g} to {hi:,.6g} USD)", n_float * max(1, n_rows) * BYTES_PER_MAP_CELL, field="bin_size")
+    require_memory(
+        f"a map of {n_rows:,} bar(s) × {n_float:,.4g} price levels of ${bin_size:g} ({lo:,.6g} to {hi:,.6g} USD)",
+        n_float * max(1, n_rows) * BYTES_PER_MAP_CELL,
+        field="bin_size",
+    )
     n = int(n_float)
     return lo + bin_size * np.arange(n, dtype=np.float64)
 
@@ -507,8 +569,9 @@ class _Buckets:
     liquidation_price: np.ndarray
 
 
-def _prepare(bars: pd.DataFrame, open_interest, venue: str, symbol: str, leverage_mix, long_share,
-             bin_size, position_notional):
+def _prepare(
+    bars: pd.DataFrame, open_interest, venue: str, symbol: str, leverage_mix, long_share, bin_size, position_notional
+):
     if not isinstance(bars, pd.DataFrame):
         raise InputError("must be a pandas DataFrame with timestamp, open, high, low, close", field="bars")
     if len(bars) == 0:
@@ -535,16 +598,16 @@ def _prepare(bars: pd.DataFrame, open_interest, venue: str, symbol: str, leverag
         raise InputError("low is above high", field="low", row=int(bad[0]))
     if open_interest is None:
         if "open_interest" not in bars.columns:
-            raise InputError("give an open_interest column (USD) or the open_interest argument",
-                             field="open_interest")
+            raise InputError("give an open_interest column (USD) or the open_interest argument", field="open_interest")
         open_interest = bars["open_interest"]
     oi = pd.to_numeric(pd.Series(np.asarray(open_interest)), errors="coerce").to_numpy(np.float64)
     if oi.shape[0] != len(bars):
         raise InputError(f"has {oi.shape[0]} values for {len(bars)} bars", field="open_interest")
     bad = np.flatnonzero(~(np.isfinite(oi) & (oi >= 0)))
     if bad.size:
-        raise InputError(f"must be a finite USD amount >= 0, got {oi[bad[0]]!r}", field="open_interest",
-                         row=int(bad[0]))
+        raise InputError(
+            f"must be a finite USD amount >= 0, got {oi[bad[0]]!r}", field="open_interest", row=int(bad[0])
+        )
     rules = get_venue(venue)
     table = rules.tier_table(symbol)
     n_pos = float(position_notional)
@@ -552,9 +615,24 @@ def _prepare(bars: pd.DataFrame, open_interest, venue: str, symbol: str, leverag
     if np.any(lev > table.max_leverage[k] * (1 + 1e-12)):
         raise InputError(
             f"{lev.max():g}x is above the {table.max_leverage[k]:g}x maximum of {rules.name} {table.symbol} "
-            f"for {n_pos:,.0f} USD positions", field="leverage_mix")
-    return dict(ts=ts, open=opn, high=high, low=low, close=close, oi=oi, rules=rules, table=table, lev=lev, w=w,
-                long_share=long_share, bin_size=bin_size, position_notional=n_pos)
+            f"for {n_pos:,.0f} USD positions",
+            field="leverage_mix",
+        )
+    return dict(
+        ts=ts,
+        open=opn,
+        high=high,
+        low=low,
+        close=close,
+        oi=oi,
+        rules=rules,
+        table=table,
+        lev=lev,
+        w=w,
+        long_share=long_share,
+        bin_size=bin_size,
+        position_notional=n_pos,
+    )
 
 
 def _buckets(p) -> _Buckets:
@@ -596,8 +674,9 @@ def _death_bars(b: _Buckets, low: np.ndarray, high: np.ndarray) -> np.ndarray:
             continue
         table = _sparse_min_table(np.ascontiguousarray(sign * values))
         out = np.empty(sel.size, dtype=np.int64)
-        _first_at_or_below(table, np.ascontiguousarray(start[sel]), np.ascontiguousarray(sign * b.liquidation_price[sel]),
-                           out)
+        _first_at_or_below(
+            table, np.ascontiguousarray(start[sel]), np.ascontiguousarray(sign * b.liquidation_price[sel]), out
+        )
         death[sel] = out
     return death
 
@@ -665,12 +744,31 @@ def liquidation_map(
     if np.any(out):
         _fill_grid(oor, b.bar[out], death[out], np.zeros(int(out.sum()), np.int64), weight[out], decay)
     candles = np.column_stack([p["open"], p["high"], p["low"], p["close"]])
-    meta = dict(leverage_mix={float(k): float(v) for k, v in dict(leverage_mix).items()},
-                long_share=p["long_share"], position_notional=p["position_notional"], decay_with_oi=bool(decay_with_oi),
-                opened_usd=float(b.usd.sum()), entry_price="typical (high+low+close)/3",
-                margin_mode="isolated", n_buckets=int(b.usd.shape[0]))
-    return LiquidationMap(p["ts"], levels, bin_size, grids[0], grids[1], ESTIMATED, candles, p["rules"].name,
-                          p["table"].symbol, liq_long, liq_short, oor[:, 0], meta)
+    meta = dict(
+        leverage_mix={float(k): float(v) for k, v in dict(leverage_mix).items()},
+        long_share=p["long_share"],
+        position_notional=p["position_notional"],
+        decay_with_oi=bool(decay_with_oi),
+        opened_usd=float(b.usd.sum()),
+        entry_price="typical (high+low+close)/3",
+        margin_mode="isolated",
+        n_buckets=int(b.usd.shape[0]),
+    )
+    return LiquidationMap(
+        p["ts"],
+        levels,
+        bin_size,
+        grids[0],
+        grids[1],
+        ESTIMATED,
+        candles,
+        p["rules"].name,
+        p["table"].symbol,
+        liq_long,
+        liq_short,
+        oor[:, 0],
+        meta,
+    )
 
 
 def _levels_for(lp: np.ndarray, p, price_range) -> np.ndarray:
@@ -692,9 +790,19 @@ def _levels_for(lp: np.ndarray, p, price_range) -> np.ndarray:
     return _price_grid(lo, hi, bin_size, len(p["ts"]))
 
 
-def _liquidation_map_reference(bars, open_interest=None, *, venue="binance", symbol="BTC/USDT:USDT",
-                               leverage_mix=DEFAULT_LEVERAGE_MIX, long_share=0.5, bin_size=100.0,
-                               price_range=None, position_notional=10_000.0, decay_with_oi=True):
+def _liquidation_map_reference(
+    bars,
+    open_interest=None,
+    *,
+    venue="binance",
+    symbol="BTC/USDT:USDT",
+    leverage_mix=DEFAULT_LEVERAGE_MIX,
+    long_share=0.5,
+    bin_size=100.0,
+    price_range=None,
+    position_notional=10_000.0,
+    decay_with_oi=True,
+):
     """The slow, obvious version: walk the bars, keep the live buckets in arrays, remove the
     crossed ones, scale by the OI fall, add the new ones, histogram the row.  Returns
     ``(long_grid, short_grid, levels, liquidated_long, liquidated_short)``."""
@@ -719,7 +827,7 @@ def _liquidation_map_reference(bars, open_interest=None, *, venue="binance", sym
         live_usd, live_lp, live_side = live_usd[keep], live_lp[keep], live_side[keep]
         if decay_with_oi and p["oi"][t] < prev_oi[t] and prev_oi[t] > 0:
             live_usd = live_usd * (p["oi"][t] / prev_oi[t])
-        new = order[bounds[t]:bounds[t + 1]]
+        new = order[bounds[t] : bounds[t + 1]]
         live_usd = np.concatenate([live_usd, b.usd[new]])
         live_lp = np.concatenate([live_lp, b.liquidation_price[new]])
         live_side = np.concatenate([live_side, b.side[new]])
@@ -789,8 +897,7 @@ def observed_liquidation_map(
     usable = np.isfinite(lp) & (lp > 0)
     dropped = int((~usable).sum())
     if dropped:
-        warnings.warn(f"{dropped} position(s) without a liquidation price dropped from the observed map",
-                      stacklevel=2)
+        warnings.warn(f"{dropped} position(s) without a liquidation price dropped from the observed map", stacklevel=2)
     if not usable.any():
         raise InputError("no position has a liquidation price", field="liquidation_price")
     usd = np.abs(size) * entry
@@ -808,12 +915,35 @@ def observed_liquidation_map(
     short_row = np.bincount(idx[ok & (side < 0)], weights=usd[ok & (side < 0)], minlength=levels.shape[0])
     ts = np.array([int(timestamp) if timestamp is not None else 0], dtype=np.int64)
     candles = None if mark_price is None else np.array([[mark_price] * 4], dtype=np.float64)
-    meta = dict(positions=int(usable.sum()), dropped_without_liquidation_price=dropped,
-                accounts=int(frame["account"].nunique()), out_of_range_usd=float(usd[~ok].sum()),
-                value="notional at entry, USD")
-    return LiquidationMap(ts, levels, bin_size, long_row[None, :], short_row[None, :], OBSERVED, candles, venue,
-                          symbol, None, None, np.array([float(usd[~ok].sum())]), meta)
+    meta = dict(
+        positions=int(usable.sum()),
+        dropped_without_liquidation_price=dropped,
+        accounts=int(frame["account"].nunique()),
+        out_of_range_usd=float(usd[~ok].sum()),
+        value="notional at entry, USD",
+    )
+    return LiquidationMap(
+        ts,
+        levels,
+        bin_size,
+        long_row[None, :],
+        short_row[None, :],
+        OBSERVED,
+        candles,
+        venue,
+        symbol,
+        None,
+        None,
+        np.array([float(usd[~ok].sum())]),
+        meta,
+    )
 
 
-__all__ = ["LiquidationMap", "liquidation_map", "observed_liquidation_map", "DEFAULT_LEVERAGE_MIX",
-           "ESTIMATED", "OBSERVED"]
+__all__ = [
+    "LiquidationMap",
+    "liquidation_map",
+    "observed_liquidation_map",
+    "DEFAULT_LEVERAGE_MIX",
+    "ESTIMATED",
+    "OBSERVED",
+]

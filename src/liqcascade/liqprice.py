@@ -66,27 +66,70 @@ MODES = ("isolated", "cross")
 SIDES = {"long": 1, "buy": 1, "short": -1, "sell": -1}
 
 #: CSV columns of a batch, named as the CLI flags (``max_leverage`` is ``--max-leverage``).
-BATCH_COLUMNS = ("side", "entry", "size", "margin", "leverage", "max_leverage", "mmr",
-                 "maintenance_amount", "taker_fee", "mode", "symbol")
-NUMERIC_COLUMNS = ("entry", "size", "margin", "leverage", "max_leverage", "mmr",
-                   "maintenance_amount", "taker_fee")
+BATCH_COLUMNS = (
+    "side",
+    "entry",
+    "size",
+    "margin",
+    "leverage",
+    "max_leverage",
+    "mmr",
+    "maintenance_amount",
+    "taker_fee",
+    "mode",
+    "symbol",
+)
+NUMERIC_COLUMNS = ("entry", "size", "margin", "leverage", "max_leverage", "mmr", "maintenance_amount", "taker_fee")
 TEXT_COLUMNS = ("side", "mode", "symbol")
 SIZING = ("size", "margin", "leverage")
 #: columns a batch appends to its input rows
 RESULT_COLUMNS = ("liquidation_price", "bankruptcy_price", "maintenance_margin", "tier")
 #: flags that may give a batch's defaults for empty cells
 DEFAULTABLE = ("max_leverage", "mmr", "maintenance_amount", "taker_fee", "mode", "symbol")
-ACCOUNT_POSITION_KEYS = ("symbol", "side", "size", "entry", "mark", "mmr", "maintenance_amount", "max_leverage",
-                         "taker_fee")
+ACCOUNT_POSITION_KEYS = (
+    "symbol",
+    "side",
+    "size",
+    "entry",
+    "mark",
+    "mmr",
+    "maintenance_amount",
+    "max_leverage",
+    "taker_fee",
+)
 
 #: The keys of ccxt's unified position structure (``exchange.fetch_positions()``); an account's
 #: position that has ``contracts`` or ``entryPrice`` is read as one of these.
 CCXT_POSITION_KEYS = (
-    "info", "id", "symbol", "timestamp", "datetime", "lastUpdateTimestamp", "isolated", "hedged", "side",
-    "contracts", "contractSize", "entryPrice", "markPrice", "lastPrice", "notional", "leverage", "collateral",
-    "initialMargin", "initialMarginPercentage", "maintenanceMargin", "maintenanceMarginPercentage",
-    "unrealizedPnl", "realizedPnl", "liquidationPrice", "marginMode", "marginRatio", "percentage",
-    "stopLossPrice", "takeProfitPrice",
+    "info",
+    "id",
+    "symbol",
+    "timestamp",
+    "datetime",
+    "lastUpdateTimestamp",
+    "isolated",
+    "hedged",
+    "side",
+    "contracts",
+    "contractSize",
+    "entryPrice",
+    "markPrice",
+    "lastPrice",
+    "notional",
+    "leverage",
+    "collateral",
+    "initialMargin",
+    "initialMarginPercentage",
+    "maintenanceMargin",
+    "maintenanceMarginPercentage",
+    "unrealizedPnl",
+    "realizedPnl",
+    "liquidationPrice",
+    "marginMode",
+    "marginRatio",
+    "percentage",
+    "stopLossPrice",
+    "takeProfitPrice",
 )
 
 _REL = 1e-12  # relative slack of the opening checks (the venues' own check_opening uses it too)
@@ -112,12 +155,21 @@ def load_venue(venue: str | VenueRules, *, allow_missing_tables: bool = False, a
             return VENUES[str(venue).lower()](tables={}, as_of=as_of)
         raise InputError(
             f"the tier tables of {venue!r} could not be loaded ({type(exc).__name__}: {exc}); "
-            "pin --mmr to use the venue without them", field="venue") from exc
+            "pin --mmr to use the venue without them",
+            field="venue",
+        ) from exc
 
 
-def _group_tables(venue: VenueRules, symbol: str, size: np.ndarray, price: np.ndarray, *,
-                  mmr: float | None, maintenance_amount: float | None, max_leverage: float | None
-                  ) -> tuple[str, list[tuple[np.ndarray, TierTable, bool]]]:
+def _group_tables(
+    venue: VenueRules,
+    symbol: str,
+    size: np.ndarray,
+    price: np.ndarray,
+    *,
+    mmr: float | None,
+    maintenance_amount: float | None,
+    max_leverage: float | None,
+) -> tuple[str, list[tuple[np.ndarray, TierTable, bool]]]:
     """The tables of one group of positions: ``(venue symbol, [(row indices, table, pinned)])``.
 
     Unpinned: the venue's table.  With pins: single-tier tables, one per tier of the venue's table
@@ -146,23 +198,27 @@ def _group_tables(venue: VenueRules, symbol: str, size: np.ndarray, price: np.nd
     if base is None:
         assert mmr is not None
         lev = max_leverage if max_leverage is not None else (1.0 / mmr if mmr > 0 else math.inf)
-        t = TierTable.single(venue.name, symbol, mmr=mmr, max_leverage=lev,
-                             maintenance_amount=maintenance_amount or 0.0)
+        t = TierTable.single(
+            venue.name, symbol, mmr=mmr, max_leverage=lev, maintenance_amount=maintenance_amount or 0.0
+        )
         return symbol, [(np.arange(n), t, True)]
     if mmr is not None and maintenance_amount is not None and max_leverage is not None:
-        t = TierTable.single(venue.name, base.symbol, mmr=mmr, max_leverage=max_leverage,
-                             maintenance_amount=maintenance_amount)
+        t = TierTable.single(
+            venue.name, base.symbol, mmr=mmr, max_leverage=max_leverage, maintenance_amount=maintenance_amount
+        )
         return base.symbol, [(np.arange(n), t, True)]
     k = np.minimum(base.tier_index(base.measure(size, price)), base.n_tiers - 1)
     out = []
     for kk in np.unique(k):
         idx = np.flatnonzero(k == kk)
         t = TierTable.single(
-            venue.name, base.symbol,
+            venue.name,
+            base.symbol,
             mmr=float(mmr if mmr is not None else base.mmr[kk]),
             max_leverage=float(max_leverage if max_leverage is not None else base.max_leverage[kk]),
-            maintenance_amount=float(maintenance_amount if maintenance_amount is not None
-                                     else base.maintenance_amount[kk]),
+            maintenance_amount=float(
+                maintenance_amount if maintenance_amount is not None else base.maintenance_amount[kk]
+            ),
         )
         out.append((idx, t, True))
     return base.symbol, out
@@ -199,7 +255,7 @@ def _with_row(err: InputError, row: int | None) -> InputError:
         return err
     text = str(err)
     prefix = f"field '{err.field}': " if err.field is not None else ""
-    message = text[len(prefix):] if prefix and text.startswith(prefix) else text
+    message = text[len(prefix) :] if prefix and text.startswith(prefix) else text
     return InputError(message, field=err.field, row=row)
 
 
@@ -215,13 +271,13 @@ def _side_codes(side: np.ndarray, errors: _FirstError) -> np.ndarray:
         code[low == name] = c
     missing = low == ""
     errors.add(missing, lambda i: InputError("missing: give long or short", field="side"))
-    errors.add((code == 0) & ~missing,
-               lambda i: InputError(f"must be 'long' or 'short', got {side[i]!r}", field="side"))
+    errors.add(
+        (code == 0) & ~missing, lambda i: InputError(f"must be 'long' or 'short', got {side[i]!r}", field="side")
+    )
     return code
 
 
-def _check_numbers(cols: Mapping[str, np.ndarray], errors: _FirstError,
-                   present: Iterable[str] = BATCH_COLUMNS) -> None:
+def _check_numbers(cols: Mapping[str, np.ndarray], errors: _FirstError, present: Iterable[str] = BATCH_COLUMNS) -> None:
     """Range checks of the numeric inputs that are given (NaN = not given).  A missing sizing
     value is named among the ``present`` columns first (the empty cell rather than an absent
     column)."""
@@ -239,12 +295,17 @@ def _check_numbers(cols: Mapping[str, np.ndarray], errors: _FirstError,
     for name, lo, hi in (("mmr", 0.0, 1.0), ("taker_fee", 0.0, 1.0)):
         v = cols[name]
         bad = ~np.isnan(v) & ~((v >= lo) & (v < hi))
-        errors.add(bad, lambda i, v=v, name=name: InputError(
-            f"must be a fraction in [0, 1) (0.005 = 0.5 %), got {_fmt(v[i])}", field=name))
+        errors.add(
+            bad,
+            lambda i, v=v, name=name: InputError(
+                f"must be a fraction in [0, 1) (0.005 = 0.5 %), got {_fmt(v[i])}", field=name
+            ),
+        )
     v = cols["maintenance_amount"]
     bad = ~np.isnan(v) & ~(np.isfinite(v) & (v >= 0))
-    errors.add(bad, lambda i: InputError(f"must be a non-negative amount in USD, got {_fmt(v[i])}",
-                                         field="maintenance_amount"))
+    errors.add(
+        bad, lambda i: InputError(f"must be a non-negative amount in USD, got {_fmt(v[i])}", field="maintenance_amount")
+    )
     given = np.stack([~np.isnan(cols[c]) for c in SIZING])
     few = given.sum(axis=0) < 2
 
@@ -258,8 +319,9 @@ def _check_numbers(cols: Mapping[str, np.ndarray], errors: _FirstError,
 
 
 # ============================================================================ the vectorised core
-def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
-              present: Iterable[str] = BATCH_COLUMNS) -> dict[str, np.ndarray]:
+def _evaluate(
+    venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool, present: Iterable[str] = BATCH_COLUMNS
+) -> dict[str, np.ndarray]:
     """Figures of positions given as normalised columns.
 
     ``cols``: float64 arrays (NaN = not given) for :data:`NUMERIC_COLUMNS`, object arrays of
@@ -293,9 +355,18 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
     for c in pins:
         keys[c] = cols[c]
     groups = keys.groupby(list(keys.columns), sort=False, dropna=False).indices if n else {}
-    out = {name: np.full(n, np.nan) for name in (
-        "liquidation_price", "bankruptcy_price", "maintenance_margin", "maintenance_margin_at_entry",
-        "mmr", "maintenance_amount", "max_leverage")}
+    out = {
+        name: np.full(n, np.nan)
+        for name in (
+            "liquidation_price",
+            "bankruptcy_price",
+            "maintenance_margin",
+            "maintenance_margin_at_entry",
+            "mmr",
+            "maintenance_amount",
+            "max_leverage",
+        )
+    }
     out["tier"] = np.zeros(n, dtype=np.int64)
     out["symbol"] = np.empty(n, dtype=object)
     out["pinned"] = np.zeros(n, dtype=bool)
@@ -304,8 +375,10 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
     for key, rows in groups.items():
         key = key if isinstance(key, tuple) else (key,)
         kd = dict(zip(keys.columns, key))
-        pin = {c: (None if c not in kd or pd.isna(kd[c]) else float(kd[c]))
-               for c in ("mmr", "maintenance_amount", "max_leverage")}
+        pin = {
+            c: (None if c not in kd or pd.isna(kd[c]) else float(kd[c]))
+            for c in ("mmr", "maintenance_amount", "max_leverage")
+        }
         try:
             vsym, parts = _group_tables(venue, kd["symbol"], size[rows], entry[rows], **pin)
         except InputError as exc:
@@ -324,12 +397,16 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
 
             def opening_error(j: int, table: TierTable = table) -> InputError:
                 try:
-                    venue.check_opening(float(size[j]), float(entry[j]), float(margin[j]), table,
-                                        leverage=float(lev_in[j]) if has_lev[j] else None)
+                    venue.check_opening(
+                        float(size[j]),
+                        float(entry[j]),
+                        float(margin[j]),
+                        table,
+                        leverage=float(lev_in[j]) if has_lev[j] else None,
+                    )
                 except InputError as exc:
                     return exc
-                return InputError(f"the position cannot be opened on {venue.name} {table.symbol}",
-                                  field="leverage")
+                return InputError(f"the position cannot be opened on {venue.name} {table.symbol}", field="leverage")
 
             errors.add(bad, opening_error, rows=r)
             out["symbol"][r] = vsym
@@ -353,14 +430,27 @@ def _evaluate(venue: VenueRules, cols: dict[str, np.ndarray], *, numbered: bool,
     mm_lp = out["maintenance_margin"]
     errors.add((mm_lp < 0) | (mm_e < 0), lambda i: _negative_maintenance(out, i, size[i], entry[i]))
     errors.raise_first()
-    errors.add(margin <= mm_e, lambda i: InputError(
-        f"margin {margin[i]:,.2f} does not exceed the maintenance margin {mm_e[i]:,.2f} at entry: "
-        "the position would be liquidated as soon as it opens", field="margin"))
+    errors.add(
+        margin <= mm_e,
+        lambda i: InputError(
+            f"margin {margin[i]:,.2f} does not exceed the maintenance margin {mm_e[i]:,.2f} at entry: "
+            "the position would be liquidated as soon as it opens",
+            field="margin",
+        ),
+    )
     errors.raise_first()
 
-    out.update(side=side, mode=mode, entry=entry, size=size, margin=margin, notional=notional,
-               leverage=np.where(has_lev, lev_in, notional / margin), effective_leverage=notional / margin,
-               taker_fee=np.where(venue.fee_in_maintenance, fee, np.nan))
+    out.update(
+        side=side,
+        mode=mode,
+        entry=entry,
+        size=size,
+        margin=margin,
+        notional=notional,
+        leverage=np.where(has_lev, lev_in, notional / margin),
+        effective_leverage=notional / margin,
+        taker_fee=np.where(venue.fee_in_maintenance, fee, np.nan),
+    )
     return out
 
 
@@ -376,7 +466,8 @@ def _negative_maintenance(out: Mapping[str, np.ndarray], i: int, size: float, en
         f"maintenance amount {amount:,.2f} USD is more than mmr {mmr:g} x the notional {where} "
         f"({size * price:,.2f} USD): the maintenance margin would be negative ({mm:,.2f} USD) and the "
         f"liquidation price beyond bankruptcy; a tier with that amount holds notionals from {least}",
-        field="maintenance_amount")
+        field="maintenance_amount",
+    )
 
 
 def _columns_from_scalars(**kw: Any) -> dict[str, np.ndarray]:
@@ -443,11 +534,22 @@ def _result(venue: VenueRules, res: dict[str, np.ndarray], i: int) -> dict[str, 
 
 
 # ============================================================================ one position
-def position_figures(side: str, entry: float, size: float | None = None, margin: float | None = None,
-                     leverage: float | None = None, *, venue: str | VenueRules = "binance",
-                     mode: str | None = None, symbol: str | None = None, max_leverage: float | None = None,
-                     mmr: float | None = None, maintenance_amount: float | None = None,
-                     taker_fee: float | None = None, as_of: Any = None) -> dict[str, Any]:
+def position_figures(
+    side: str,
+    entry: float,
+    size: float | None = None,
+    margin: float | None = None,
+    leverage: float | None = None,
+    *,
+    venue: str | VenueRules = "binance",
+    mode: str | None = None,
+    symbol: str | None = None,
+    max_leverage: float | None = None,
+    mmr: float | None = None,
+    maintenance_amount: float | None = None,
+    taker_fee: float | None = None,
+    as_of: Any = None,
+) -> dict[str, Any]:
     """Liquidation, bankruptcy and maintenance figures of one position on one venue.
 
     Prices in USD per base unit, amounts in USD, rates as fractions; ``*_distance_pct`` is the
@@ -456,16 +558,33 @@ def position_figures(side: str, entry: float, size: float | None = None, margin:
     entry).  ``max_leverage`` is the cap the opening check applied (tier at entry).  ``as_of``: the
     position's date; its tables are the versions in force then (default the latest).
     """
-    cols = _columns_from_scalars(side=side, entry=entry, size=size, margin=margin, leverage=leverage,
-                                 mode=mode, symbol=symbol, max_leverage=max_leverage, mmr=mmr,
-                                 maintenance_amount=maintenance_amount, taker_fee=taker_fee)
+    cols = _columns_from_scalars(
+        side=side,
+        entry=entry,
+        size=size,
+        margin=margin,
+        leverage=leverage,
+        mode=mode,
+        symbol=symbol,
+        max_leverage=max_leverage,
+        mmr=mmr,
+        maintenance_amount=maintenance_amount,
+        taker_fee=taker_fee,
+    )
     rules = load_venue(venue, allow_missing_tables=mmr is not None, as_of=as_of)
     return _result(rules, _evaluate(rules, cols, numbered=False), 0)
 
 
-def compare_venues(side: str, entry: float, size: float | None = None, margin: float | None = None,
-                   leverage: float | None = None, *, venues: Iterable[str] | None = None,
-                   **kw: Any) -> dict[str, dict[str, Any]]:
+def compare_venues(
+    side: str,
+    entry: float,
+    size: float | None = None,
+    margin: float | None = None,
+    leverage: float | None = None,
+    *,
+    venues: Iterable[str] | None = None,
+    **kw: Any,
+) -> dict[str, dict[str, Any]]:
     """:func:`position_figures` on every venue (default: all four), keyed by venue name.
 
     A venue that refuses the position (leverage above its cap, symbol it does not list) gets
@@ -508,7 +627,8 @@ def _frame_columns(frame: pd.DataFrame) -> None:
         lack = [c for c in SIZING if c not in seen]
         raise InputError(
             f"missing column {' or '.join(repr(c) for c in lack)}: each row needs two of size, margin, leverage",
-            field=lack[0])
+            field=lack[0],
+        )
 
 
 def _parse_numeric(series: pd.Series, name: str, errors: _FirstError) -> np.ndarray:
@@ -527,8 +647,9 @@ def _parse_text(series: pd.Series) -> np.ndarray:
     return series.astype("string").str.strip().fillna("").to_numpy(dtype=object)
 
 
-def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
-                  defaults: Mapping[str, Any] | None = None, as_of: Any = None) -> pd.DataFrame:
+def batch_figures(
+    frame: pd.DataFrame, venue: str | VenueRules, *, defaults: Mapping[str, Any] | None = None, as_of: Any = None
+) -> pd.DataFrame:
     """Figures of many positions on one venue.
 
     ``frame`` has columns named as the CLI flags (:data:`BATCH_COLUMNS`; ``side, entry`` and two
@@ -554,8 +675,9 @@ def batch_figures(frame: pd.DataFrame, venue: str | VenueRules, *,
     for c in TEXT_COLUMNS:
         cols[c] = _parse_text(frame[c]) if c in frame.columns else np.full(n, "", dtype=object)
     errors.raise_first()
-    typed = {c: (cols[c].copy() if c in NUMERIC_COLUMNS else np.where(cols[c] == "", None, cols[c]))
-             for c in frame.columns}
+    typed = {
+        c: (cols[c].copy() if c in NUMERIC_COLUMNS else np.where(cols[c] == "", None, cols[c])) for c in frame.columns
+    }
     for k, v in defaults.items():
         if v is None:
             continue
@@ -583,11 +705,13 @@ def read_batch_csv(path: str | os.PathLike) -> pd.DataFrame:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read {str(p)!r}: {exc}", field="batch") from None
     if not header or all(not h.strip() for h in header):
-        raise InputError(f"{str(p)!r} is empty: expected a header line with {', '.join(BATCH_COLUMNS[:3])}, …",
-                         field="batch")
+        raise InputError(
+            f"{str(p)!r} is empty: expected a header line with {', '.join(BATCH_COLUMNS[:3])}, …", field="batch"
+        )
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
-                            skipinitialspace=True)
+        frame = pd.read_csv(
+            p, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig", skipinitialspace=True
+        )
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         msg = " ".join(str(exc).split())
         raise InputError(f"cannot parse {str(p)!r} as CSV: {msg}", field="batch") from None
@@ -631,8 +755,9 @@ def read_account_json(path: str | os.PathLike) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                         field="account") from None
+        raise InputError(
+            f"{str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field="account"
+        ) from None
     return doc
 
 
@@ -694,8 +819,9 @@ def _account_positions(account: Any) -> tuple[float, list[dict[str, Any]]]:
         for key in ("mmr", "maintenance_amount", "max_leverage", "taker_fee"):
             rec[key] = None if pos.get(key) is None else _number(pos[key], f"{where}.{key}")
         if rec["max_leverage"] is not None and not rec["max_leverage"] > 0:
-            raise InputError(f"must be a positive number, got {_fmt(rec['max_leverage'])}",
-                             field=f"{where}.max_leverage")
+            raise InputError(
+                f"must be a positive number, got {_fmt(rec['max_leverage'])}", field=f"{where}.max_leverage"
+            )
         if rec["mmr"] is not None and not 0 <= rec["mmr"] < 1:
             raise InputError(f"must be a fraction in [0, 1), got {_fmt(rec['mmr'])}", field=f"{where}.mmr")
         if rec["maintenance_amount"] is not None and rec["maintenance_amount"] < 0:
@@ -718,20 +844,30 @@ def _from_ccxt_position(pos: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise InputError(f"unknown key of a ccxt position{hint}", field=f"{where}.{key}")
     for key in ("symbol", "side", "contracts", "contractSize", "entryPrice", "markPrice"):
         if pos.get(key) is None:
-            why = {"contractSize": ": size in base units = contracts × contractSize",
-                   "markPrice": ": the liquidation price holds the other positions at their marks"}.get(key, "")
+            why = {
+                "contractSize": ": size in base units = contracts × contractSize",
+                "markPrice": ": the liquidation price holds the other positions at their marks",
+            }.get(key, "")
             raise InputError(f"missing (ccxt position){why}", field=f"{where}.{key}")
     mode = pos.get("marginMode")
     if mode == "isolated" or (mode is None and pos.get("isolated") is True):
-        raise InputError("an isolated position cannot be part of a cross account (liqprice --venue ... "
-                         "--mode isolated prices it alone)", field=f"{where}.marginMode")
+        raise InputError(
+            "an isolated position cannot be part of a cross account (liqprice --venue ... "
+            "--mode isolated prices it alone)",
+            field=f"{where}.marginMode",
+        )
     contracts = _number(pos["contracts"], f"{where}.contracts")
     contract_size = _number(pos["contractSize"], f"{where}.contractSize")
     for key, v in (("contracts", contracts), ("contractSize", contract_size)):
         if v <= 0:
             raise InputError(f"must be a positive number, got {_fmt(v)}", field=f"{where}.{key}")
-    return {"symbol": pos["symbol"], "side": pos["side"], "size": contracts * contract_size,
-            "entry": pos["entryPrice"], "mark": pos["markPrice"]}
+    return {
+        "symbol": pos["symbol"],
+        "side": pos["side"],
+        "size": contracts * contract_size,
+        "entry": pos["entryPrice"],
+        "mark": pos["markPrice"],
+    }
 
 
 def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_of: Any = None) -> pd.DataFrame:
@@ -757,8 +893,11 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_o
     for i, p in enumerate(positions):
         # an account has no opening check: a leverage cap matters only where it sets the rate
         if p["max_leverage"] is not None and rules.maintenance_rate_at_max_leverage(p["max_leverage"]) is None:
-            raise InputError(f"has no effect on {rules.name}: its maintenance rate does not follow from the "
-                             "maximum leverage (pin mmr instead)", field=f"positions[{i}].max_leverage")
+            raise InputError(
+                f"has no effect on {rules.name}: its maintenance rate does not follow from the "
+                "maximum leverage (pin mmr instead)",
+                field=f"positions[{i}].max_leverage",
+            )
     n = len(positions)
     side = np.array([p["side"] for p in positions], dtype=np.int8)
     size = np.array([p["size"] for p in positions])
@@ -769,18 +908,39 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_o
     symbols = [""] * n
     for i, p in enumerate(positions):
         try:
-            sym, parts = _group_tables(rules, p["symbol"], size[i:i + 1], mark[i:i + 1], mmr=p["mmr"],
-                                       maintenance_amount=p["maintenance_amount"], max_leverage=p["max_leverage"])
+            sym, parts = _group_tables(
+                rules,
+                p["symbol"],
+                size[i : i + 1],
+                mark[i : i + 1],
+                mmr=p["mmr"],
+                maintenance_amount=p["maintenance_amount"],
+                max_leverage=p["max_leverage"],
+            )
         except InputError as exc:
             raise InputError(str(exc).split(": ", 1)[-1], field=f"positions[{i}].symbol") from None
         symbols[i], tables[i] = sym, parts[0][1]
         t = tables[i]
         if t.measure(size[i], mark[i]) > t.max_position():
-            raise InputError(f"position exceeds the largest tier of {rules.name} {t.symbol}",
-                             field=f"positions[{i}].size")
+            raise InputError(
+                f"position exceeds the largest tier of {rules.name} {t.symbol}", field=f"positions[{i}].size"
+            )
     upnl = side * size * (mark - entry)
-    mm = np.array([float(rules.maintenance_margin(size[i:i + 1], mark[i:i + 1], tables[i], entry=entry[i:i + 1],
-                                                  mode="cross", taker_fee=fee[i:i + 1])[0]) for i in range(n)])
+    mm = np.array(
+        [
+            float(
+                rules.maintenance_margin(
+                    size[i : i + 1],
+                    mark[i : i + 1],
+                    tables[i],
+                    entry=entry[i : i + 1],
+                    mode="cross",
+                    taker_fee=fee[i : i + 1],
+                )[0]
+            )
+            for i in range(n)
+        ]
+    )
     collateral = _m.cross_collateral(np.zeros(n, dtype=np.int64), np.array([wallet]), upnl, mm)
     lp = np.empty(n)
     bp = np.empty(n)
@@ -793,8 +953,9 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_o
         by_table.setdefault(id(t), []).append(i)
     for idx in by_table.values():
         r = np.array(idx)
-        fig = rules.margin_figures(side[r], size[r], entry[r], collateral[r], tables[idx[0]], mode="cross",
-                                   taker_fee=fee[r])
+        fig = rules.margin_figures(
+            side[r], size[r], entry[r], collateral[r], tables[idx[0]], mode="cross", taker_fee=fee[r]
+        )
         lp[r], bp[r], tier[r], mmr[r] = fig.liquidation_price, fig.bankruptcy_price, fig.tier, fig.mmr
         mm_lp[r] = fig.maintenance_margin
     bad = np.flatnonzero((mm < 0) | (mm_lp < 0))
@@ -805,25 +966,34 @@ def account_figures(account: Mapping[str, Any], venue: str | VenueRules, *, as_o
         raise InputError(
             f"maintenance amount {float(t.maintenance_amount[0]):,.2f} USD is more than mmr {float(t.mmr[0]):g} x the "
             f"notional {where} ({size[i] * price:,.2f} USD): the maintenance margin would be negative and the "
-            "liquidation price beyond bankruptcy", field=f"positions[{i}].maintenance_amount")
-    frame = pd.DataFrame({
-        "symbol": symbols,
-        "side": np.where(side > 0, "long", "short"),
-        "size": size, "entry": entry, "mark": mark,
-        "notional_usd": size * mark,
-        "upnl": upnl,
-        "maintenance_margin": mm,
-        "collateral_usd": collateral,
-        "liquidation_price": lp,
-        "bankruptcy_price": bp,
-        "liquidation_distance_pct": (lp / mark - 1.0) * 100.0,
-        "tier": tier,
-        "mmr": mmr,
-    })
+            "liquidation price beyond bankruptcy",
+            field=f"positions[{i}].maintenance_amount",
+        )
+    frame = pd.DataFrame(
+        {
+            "symbol": symbols,
+            "side": np.where(side > 0, "long", "short"),
+            "size": size,
+            "entry": entry,
+            "mark": mark,
+            "notional_usd": size * mark,
+            "upnl": upnl,
+            "maintenance_margin": mm,
+            "collateral_usd": collateral,
+            "liquidation_price": lp,
+            "bankruptcy_price": bp,
+            "liquidation_distance_pct": (lp / mark - 1.0) * 100.0,
+            "tier": tier,
+            "mmr": mmr,
+        }
+    )
     equity = wallet + float(upnl.sum())
     total_mm = float(mm.sum())
     frame.attrs["account"] = {
-        "venue": rules.name, "wallet_balance": wallet, "equity": equity, "maintenance_margin": total_mm,
+        "venue": rules.name,
+        "wallet_balance": wallet,
+        "equity": equity,
+        "maintenance_margin": total_mm,
         "margin_ratio": total_mm / equity if equity > 0 else math.inf,
         "liquidatable": equity <= total_mm,
     }

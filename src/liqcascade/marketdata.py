@@ -78,8 +78,10 @@ def read_open_interest(path: Path, coin: str | None = None) -> tuple[np.ndarray,
         f = read_coinalyze_open_interest(path)
         if f["coin"].nunique() > 1:
             if coin is None:
-                raise InputError(f"{Path(path).name}: holds several coins ({', '.join(sorted(f['coin'].unique()))}); "
-                                 "choose one", field="coin")
+                raise InputError(
+                    f"{Path(path).name}: holds several coins ({', '.join(sorted(f['coin'].unique()))}); choose one",
+                    field="coin",
+                )
             f = f[f["coin"] == coin.upper()]
             if f.empty:
                 raise InputError(f"{Path(path).name}: no {coin} rows", field="coin")
@@ -91,11 +93,14 @@ def read_open_interest(path: Path, coin: str | None = None) -> tuple[np.ndarray,
         ts = f["t"].to_numpy(np.int64)
         usd = f["oi_usd"].to_numpy(np.float64)
         if len(ts) == 0 or np.any(np.diff(ts) <= 0) or not np.all(np.isfinite(usd)) or np.any(usd < 0):
-            raise InputError(f"{Path(path).name}: timestamps must increase and oi_usd be finite and >= 0",
-                             field="open_interest")
+            raise InputError(
+                f"{Path(path).name}: timestamps must increase and oi_usd be finite and >= 0", field="open_interest"
+            )
         return ts, usd
-    raise InputError(f"{Path(path).name}: not an open-interest file (a Binance metrics archive, a Coinalyze "
-                     "export or t,oi,oi_usd)", field="open_interest")
+    raise InputError(
+        f"{Path(path).name}: not an open-interest file (a Binance metrics archive, a Coinalyze export or t,oi,oi_usd)",
+        field="open_interest",
+    )
 
 
 def open_interest_on(bar_ts: np.ndarray, oi_ts: np.ndarray, oi_usd: np.ndarray) -> np.ndarray:
@@ -124,8 +129,9 @@ def read_book_depth(path: Path) -> pd.DataFrame:
     return frame
 
 
-def depth_profile(snapshot: pd.DataFrame, price: float, pcts=(1.0, 2.0, 5.0),
-                  buckets: tuple[float, ...] | None = None) -> dict[str, dict[float, float]]:
+def depth_profile(
+    snapshot: pd.DataFrame, price: float, pcts=(1.0, 2.0, 5.0), buckets: tuple[float, ...] | None = None
+) -> dict[str, dict[float, float]]:
     """USD resting within ``pct`` % of ``price`` on each side of one bookDepth snapshot.
 
     The archive's buckets are cumulative USD within ±p % of the venue's reference price.  A side
@@ -143,8 +149,11 @@ def depth_profile(snapshot: pd.DataFrame, price: float, pcts=(1.0, 2.0, 5.0),
     Returns ``{"bid": {pct: USD}, "ask": {pct: USD}}``.
     """
     out: dict[str, dict[float, float]] = {"bid": {}, "ask": {}}
-    labels = set(np.abs(snapshot["percentage"].to_numpy(np.float64)).round(6)) if buckets is None else \
-        {round(abs(b), 6) for b in buckets}
+    labels = (
+        set(np.abs(snapshot["percentage"].to_numpy(np.float64)).round(6))
+        if buckets is None
+        else {round(abs(b), 6) for b in buckets}
+    )
     for side, sign in (("bid", -1), ("ask", 1)):
         rows = snapshot[np.sign(snapshot["percentage"]) == sign].sort_values("percentage", key=np.abs)
         pct = np.abs(rows["percentage"].to_numpy(np.float64))

@@ -110,9 +110,19 @@ class ReplayFeed:
 
     interval_s = 0.0
 
-    def __init__(self, symbol: str, bars: pd.DataFrame, oi_ts: np.ndarray, oi_usd: np.ndarray,
-                 depth: pd.DataFrame | None, *, bar_ms: int | None = None, start_ms: int | None = None,
-                 end_ms: int | None = None, source: str = "replay"):
+    def __init__(
+        self,
+        symbol: str,
+        bars: pd.DataFrame,
+        oi_ts: np.ndarray,
+        oi_usd: np.ndarray,
+        depth: pd.DataFrame | None,
+        *,
+        bar_ms: int | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        source: str = "replay",
+    ):
         ts = bars["timestamp"].to_numpy(np.int64)
         if len(ts) < 2:
             raise InputError("needs at least 2 bars", field="bars")
@@ -151,8 +161,11 @@ class ReplayFeed:
                 dts = int(self._snap_ts[j])
                 prof = marketdata.depth_profile(self._groups[dts], price, _GRID, buckets=self._labels)
                 bid, ask = prof["bid"], prof["ask"]
-        return [Observation(self.symbol, now, price, float(bar["high"]), float(bar["low"]), oi, None, bid, ask, dts,
-                            self.source)]
+        return [
+            Observation(
+                self.symbol, now, price, float(bar["high"]), float(bar["low"]), oi, None, bid, ask, dts, self.source
+            )
+        ]
 
 
 class CcxtFeed:
@@ -169,8 +182,16 @@ class CcxtFeed:
     its piece None for this poll; the error is kept in :attr:`errors`.
     """
 
-    def __init__(self, exchange: Any, symbols: Iterable[str], *, book_limit: int | None = None, interval_s: float = 15.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        exchange: Any,
+        symbols: Iterable[str],
+        *,
+        book_limit: int | None = None,
+        interval_s: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.exchange = exchange
         self.symbols = tuple(symbols)
         if not self.symbols:
@@ -235,10 +256,21 @@ class CcxtFeed:
             ask = {float(p): float(np.sum(np.prod(asks[asks[:, 0] <= price * (1 + p / 100)], axis=1))) for p in _GRID}
             prev = self._last_price.get(sym, price)
             self._last_price[sym] = price
-            out.append(Observation(sym, ts, price, max(price, prev), min(price, prev), oi_usd,
-                                   _rate(funding.get("fundingRate")), bid, ask,
-                                   int(book["timestamp"]) if book.get("timestamp") else ts,
-                                   f"ccxt:{getattr(self.exchange, 'id', '?')}"))
+            out.append(
+                Observation(
+                    sym,
+                    ts,
+                    price,
+                    max(price, prev),
+                    min(price, prev),
+                    oi_usd,
+                    _rate(funding.get("fundingRate")),
+                    bid,
+                    ask,
+                    int(book["timestamp"]) if book.get("timestamp") else ts,
+                    f"ccxt:{getattr(self.exchange, 'id', '?')}",
+                )
+            )
         return out
 
 
@@ -323,13 +355,14 @@ class Monitor:
     active: dict[tuple[str, str], bool] = field(default_factory=dict)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def seed_history(self, symbol: str, bars: pd.DataFrame, oi_ts: np.ndarray, oi_usd: np.ndarray,
-                     before_ms: int) -> None:
+    def seed_history(
+        self, symbol: str, bars: pd.DataFrame, oi_ts: np.ndarray, oi_usd: np.ndarray, before_ms: int
+    ) -> None:
         """Preload bars closed at or before ``before_ms`` (the map's look-back) with the open
         interest known at each close."""
         ts = bars["timestamp"].to_numpy(np.int64)
         bar_ms = int(np.median(np.diff(ts)))
-        sel = np.flatnonzero(ts + bar_ms <= before_ms)[-self.lookback_bars:]
+        sel = np.flatnonzero(ts + bar_ms <= before_ms)[-self.lookback_bars :]
         oi = marketdata.open_interest_on(ts[sel] + bar_ms, oi_ts, oi_usd)
         h = self.history.setdefault(symbol, [])
         for i, o in zip(sel, oi):
@@ -347,15 +380,14 @@ class Monitor:
             h[-1] = (end, max(hi, obs.high), min(lo, obs.low), obs.price, old_oi if math.isnan(oi) else oi)
         else:
             h.append((end, obs.high, obs.low, obs.price, oi))
-        del h[:-self.lookback_bars]
+        del h[: -self.lookback_bars]
         figures = self.figures(obs)
         self.state[obs.symbol] = figures
         return figures, self._alerts(obs, figures)
 
     def figures(self, obs: Observation) -> dict[str, Any]:
         h = np.asarray(self.history[obs.symbol], np.float64)
-        frame = pd.DataFrame({"timestamp": h[:, 0].astype(np.int64), "high": h[:, 1], "low": h[:, 2],
-                              "close": h[:, 3]})
+        frame = pd.DataFrame({"timestamp": h[:, 0].astype(np.int64), "high": h[:, 1], "low": h[:, 2], "close": h[:, 3]})
         # as liqmap does: the open interest held before the window is not mapped; a bar without a
         # reading holds the previous one (the first reading before any)
         oi = pd.Series(h[:, 4]).ffill().bfill().fillna(0.0).to_numpy()
@@ -363,9 +395,16 @@ class Monitor:
         liq_long = np.zeros(len(_GRID))
         liq_short = np.zeros(len(_GRID))
         if len(frame) >= 2 and oi.max() > 0:
-            m = liquidation_map(frame, open_interest=oi, venue=self.venue, symbol=self.symbol_table,
-                                leverage_mix=self.leverage_mix, long_share=self.long_share,
-                                bin_size=max(p * 1e-4, 1e-6), price_range=(p * 0.94, p * 1.06))
+            m = liquidation_map(
+                frame,
+                open_interest=oi,
+                venue=self.venue,
+                symbol=self.symbol_table,
+                leverage_mix=self.leverage_mix,
+                long_share=self.long_share,
+                bin_size=max(p * 1e-4, 1e-6),
+                price_range=(p * 0.94, p * 1.06),
+            )
             mids = m.price_levels + m.bin_size / 2
             dist = (mids / p - 1.0) * 100.0
             lo_side, hi_side = m.long_usd[-1], m.short_usd[-1]
@@ -383,8 +422,13 @@ class Monitor:
 
         have_book = bool(np.all(np.isfinite(bid)))
         out = {
-            "symbol": obs.symbol, "timestamp": obs.timestamp, "datetime": _iso(obs.timestamp), "price": p,
-            "open_interest_usd": obs.open_interest_usd, "funding_rate": obs.funding_rate, "source": obs.source,
+            "symbol": obs.symbol,
+            "timestamp": obs.timestamp,
+            "datetime": _iso(obs.timestamp),
+            "price": p,
+            "open_interest_usd": obs.open_interest_usd,
+            "funding_rate": obs.funding_rate,
+            "source": obs.source,
             "depth_timestamp": obs.depth_timestamp,
             "depth_age_s": None if obs.depth_timestamp is None else round((obs.timestamp - obs.depth_timestamp) / 1000),
             "liq_long_usd": {f"{x:g}": float(liq_long[np.isclose(_GRID, x)][0]) for x in PCTS},
@@ -400,8 +444,10 @@ class Monitor:
 
     def _alerts(self, obs: Observation, f: dict[str, Any]) -> list[Alert]:
         alerts = []
-        for kind, key, liq, depth in (("cascade_down", "branching_down", f["liq_long_usd"]["2"], f["bid_usd"]["2"]),
-                                      ("cascade_up", "branching_up", f["liq_short_usd"]["2"], f["ask_usd"]["2"])):
+        for kind, key, liq, depth in (
+            ("cascade_down", "branching_down", f["liq_long_usd"]["2"], f["bid_usd"]["2"]),
+            ("cascade_up", "branching_up", f["liq_short_usd"]["2"], f["ask_usd"]["2"]),
+        ):
             n = f[key]
             if n is None:
                 continue
@@ -411,11 +457,26 @@ class Monitor:
                 self.active[(obs.symbol, kind)] = on
                 side = "fall" if kind == "cascade_down" else "rise"
                 liq_side = "long" if kind == "cascade_down" else "short"
-                msg = (f"{obs.symbol} {kind} {'FIRED' if on else 'cleared'} at {_iso(obs.timestamp)}: a 2 % {side} "
-                       f"would liquidate ${liq / 1e6:,.1f}M of {liq_side}s against ${depth / 1e6:,.1f}M of book "
-                       f"within 2 % (branching ratio {n:.2f}, threshold {BRANCHING_THRESHOLD:g})")
-                alerts.append(Alert(kind, "fired" if on else "cleared", obs.symbol, obs.timestamp, _iso(obs.timestamp),
-                                    n, BRANCHING_THRESHOLD, obs.price, liq, depth, msg))
+                msg = (
+                    f"{obs.symbol} {kind} {'FIRED' if on else 'cleared'} at {_iso(obs.timestamp)}: a 2 % {side} "
+                    f"would liquidate ${liq / 1e6:,.1f}M of {liq_side}s against ${depth / 1e6:,.1f}M of book "
+                    f"within 2 % (branching ratio {n:.2f}, threshold {BRANCHING_THRESHOLD:g})"
+                )
+                alerts.append(
+                    Alert(
+                        kind,
+                        "fired" if on else "cleared",
+                        obs.symbol,
+                        obs.timestamp,
+                        _iso(obs.timestamp),
+                        n,
+                        BRANCHING_THRESHOLD,
+                        obs.price,
+                        liq,
+                        depth,
+                        msg,
+                    )
+                )
         return alerts
 
 
@@ -489,8 +550,12 @@ class AlertSink:
         if self.webhook:
             import urllib.request
 
-            req = urllib.request.Request(self.webhook, data=json.dumps(_finite(rec)).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
+            req = urllib.request.Request(
+                self.webhook,
+                data=json.dumps(_finite(rec)).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
             try:
                 urllib.request.urlopen(req, timeout=5).close()
             except Exception as exc:  # the monitor goes on
@@ -512,8 +577,14 @@ def _finite(obj):
     return obj
 
 
-def run_monitor(feed: Feed, monitor: Monitor, sink: AlertSink, *, max_polls: int | None = None,
-                sleep: Callable[[float], None] = time.sleep) -> list[Alert]:
+def run_monitor(
+    feed: Feed,
+    monitor: Monitor,
+    sink: AlertSink,
+    *,
+    max_polls: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Alert]:
     """Poll ``feed`` until it is exhausted (a replay) or ``max_polls`` polls; every alert goes to
     ``sink``; returns them all."""
     alerts: list[Alert] = []
@@ -536,9 +607,16 @@ def run_monitor(feed: Feed, monitor: Monitor, sink: AlertSink, *, max_polls: int
     return alerts
 
 
-def replay_from_files(bars_path: Path, oi_path: Path, depth_path: Path | None, *, symbol: str = "BTC/USDT:USDT",
-                      start: str | None = None, end: str | None = None,
-                      monitor: Monitor | None = None) -> tuple[ReplayFeed, Monitor]:
+def replay_from_files(
+    bars_path: Path,
+    oi_path: Path,
+    depth_path: Path | None,
+    *,
+    symbol: str = "BTC/USDT:USDT",
+    start: str | None = None,
+    end: str | None = None,
+    monitor: Monitor | None = None,
+) -> tuple[ReplayFeed, Monitor]:
     """A replay feed over recorded files and a monitor whose map history is preloaded up to
     ``start`` (ISO UTC; default the first depth snapshot, else the first bar)."""
     bars = marketdata.read_bars(Path(bars_path))
@@ -552,8 +630,9 @@ def replay_from_files(bars_path: Path, oi_path: Path, depth_path: Path | None, *
         end_ms = int(depth["timestamp"].max()) + 60_000
     monitor = monitor or Monitor()
     monitor.seed_history(symbol, bars, oi_ts, oi_usd, start_ms)
-    feed = ReplayFeed(symbol, bars, oi_ts, oi_usd, depth, start_ms=start_ms, end_ms=end_ms,
-                      source=f"replay:{Path(bars_path).name}")
+    feed = ReplayFeed(
+        symbol, bars, oi_ts, oi_usd, depth, start_ms=start_ms, end_ms=end_ms, source=f"replay:{Path(bars_path).name}"
+    )
     return feed, monitor
 
 
@@ -566,8 +645,18 @@ def _parse_ms(text: str | None, field: str) -> int | None:
     return int(t.value // 1_000_000)
 
 
-def live_monitor(*, exchange: str | None, symbol: str, replay: tuple, start: str | None, end: str | None,
-                 interval_s: float, max_polls: int | None, out_dir: Path, webhook: str | None) -> list[Alert]:
+def live_monitor(
+    *,
+    exchange: str | None,
+    symbol: str,
+    replay: tuple,
+    start: str | None,
+    end: str | None,
+    interval_s: float,
+    max_polls: int | None,
+    out_dir: Path,
+    webhook: str | None,
+) -> list[Alert]:
     """The ``liqcascade monitor`` command: a ccxt feed (``exchange``) or a replay of files
     (``replay`` = bars, open interest, bookDepth), alerts to stdout, ``OUT/monitor/`` and ``webhook``."""
     bars, oi, depth = replay
@@ -575,15 +664,19 @@ def live_monitor(*, exchange: str | None, symbol: str, replay: tuple, start: str
         raise InputError("give --exchange (live) or --replay-* files, not both", field="exchange")
     if exchange is None:
         if bars is None or oi is None:
-            raise InputError("a replay needs --replay-bars and --replay-open-interest (and --replay-depth for the "
-                             "book); live polling needs --exchange", field="replay_bars")
+            raise InputError(
+                "a replay needs --replay-bars and --replay-open-interest (and --replay-depth for the "
+                "book); live polling needs --exchange",
+                field="replay_bars",
+            )
         feed, monitor = replay_from_files(bars, oi, depth, symbol=symbol, start=start, end=end)
     else:
         from .snapshot import SUPPORTED_EXCHANGES, _ccxt, _new_exchange
 
         if exchange not in SUPPORTED_EXCHANGES:
-            raise InputError(f"unknown exchange {exchange!r} (one of {', '.join(SUPPORTED_EXCHANGES)})",
-                             field="exchange")
+            raise InputError(
+                f"unknown exchange {exchange!r} (one of {', '.join(SUPPORTED_EXCHANGES)})", field="exchange"
+            )
         if interval_s <= 0:
             raise InputError(f"must be > 0 seconds, got {interval_s}", field="interval")
         ex = _new_exchange(_ccxt(), exchange)

@@ -73,28 +73,40 @@ class OpenerParams(BaseModel):
     low that the rebound squeezes."""
 
     model_config = ConfigDict(extra="forbid")
-    share_of_oi: float = Field(0.0, ge=0.0, le=1.0,
-                               description="notional of the entry orders per market, fraction of its open interest")
+    share_of_oi: float = Field(
+        0.0, ge=0.0, le=1.0, description="notional of the entry orders per market, fraction of its open interest"
+    )
     short_share: float = Field(0.5, ge=0.0, le=1.0, description="fraction of that notional that is short")
-    max_drawdown: float = Field(0.2, gt=0.0, lt=1.0,
-                                description="entry prices spread from the start price down to "
-                                "start * (1 - max_drawdown) (fraction), with a density in log price "
-                                "rising linearly from zero at the start price")
+    max_drawdown: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="entry prices spread from the start price down to "
+        "start * (1 - max_drawdown) (fraction), with a density in log price "
+        "rising linearly from zero at the start price",
+    )
     # Panic shorts: a second, deeper ladder of entry orders.  The reports' crashes end with
     # traders shorting into the fall at 20-100x ("at 20x-100x a 2 %-5 % move is enough"); opened
     # near the low, the first rebound squeezes them.  Their orders rest from start * (1 -
     # panic_min_drawdown) down to start * (1 - panic_max_drawdown), uniform in log price, with the
     # leverage range and size law of the mixture's highest-leverage component (the retail tail).
     # Off (0) by default.
-    panic_share_of_oi: float = Field(0.0, ge=0.0, le=1.0,
-                                     description="notional of the panic ladder per market, fraction of its open interest")
-    panic_short_share: float = Field(1.0, ge=0.0, le=1.0,
-                                     description="fraction of the panic ladder's notional that is short "
-                                     "(the rest: high-leverage dip buyers at the same levels)")
-    panic_min_drawdown: float = Field(0.05, ge=0.0, lt=1.0,
-                                      description="shallowest trigger of the panic ladder, fraction below the start")
-    panic_max_drawdown: float = Field(0.2, gt=0.0, lt=1.0,
-                                      description="deepest trigger of the panic ladder, fraction below the start")
+    panic_share_of_oi: float = Field(
+        0.0, ge=0.0, le=1.0, description="notional of the panic ladder per market, fraction of its open interest"
+    )
+    panic_short_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="fraction of the panic ladder's notional that is short "
+        "(the rest: high-leverage dip buyers at the same levels)",
+    )
+    panic_min_drawdown: float = Field(
+        0.05, ge=0.0, lt=1.0, description="shallowest trigger of the panic ladder, fraction below the start"
+    )
+    panic_max_drawdown: float = Field(
+        0.2, gt=0.0, lt=1.0, description="deepest trigger of the panic ladder, fraction below the start"
+    )
 
     @model_validator(mode="after")
     def _panic_range(self):
@@ -117,17 +129,19 @@ class PopulationParams(BaseModel):
     )
     pareto_alpha: float = Field(1.6, gt=1.0, description="tail index of position notionals (>1)")
     min_notional_usd: float = Field(20.0, gt=0.0, description="smallest position, USD")
-    max_notional_share: float = Field(0.05, gt=0.0, le=1.0,
-                                      description="cap of one position, fraction of its market's OI")
+    max_notional_share: float = Field(
+        0.05, gt=0.0, le=1.0, description="cap of one position, fraction of its market's OI"
+    )
     entry_lookback_days: float = Field(21.0, gt=0.0, description="how far back entries reach, days")
     entry_halflife_days: float = Field(5.0, gt=0.0, description="half-life of entry-time weights, days")
-    path_vol: float = Field(0.4, ge=0.0, description="annualised volatility of the price between the "
-                            "stated path's points (fraction), for survivorship")
+    path_vol: float = Field(
+        0.4,
+        ge=0.0,
+        description="annualised volatility of the price between the stated path's points (fraction), for survivorship",
+    )
     isolated_share: float = Field(0.55, ge=0.0, le=1.0, description="share of positions in isolated mode")
-    multi_asset_share: float = Field(0.25, ge=0.0, le=1.0,
-                                     description="share of cross accounts holding several assets")
-    cross_extra_margin: float = Field(0.5, ge=0.0,
-                                      description="cross wallet above initial margin, fraction of it")
+    multi_asset_share: float = Field(0.25, ge=0.0, le=1.0, description="share of cross accounts holding several assets")
+    cross_extra_margin: float = Field(0.5, ge=0.0, description="cross wallet above initial margin, fraction of it")
     redraw_rounds: int = Field(6, ge=0, description="redraws of positions already liquidated by the path")
     openers: OpenerParams = Field(default_factory=OpenerParams)
 
@@ -150,8 +164,7 @@ class MarketSpec:
 
     def __post_init__(self):
         if not (self.open_interest_usd > 0):
-            raise InputError(f"open interest of {self.venue} {self.asset} must be positive",
-                             field="open_interest_usd")
+            raise InputError(f"open interest of {self.venue} {self.asset} must be positive", field="open_interest_usd")
         if not (0.0 <= self.long_share <= 1.0):
             raise InputError(f"long share of {self.venue} {self.asset} must be in [0, 1]", field="long_share")
 
@@ -221,8 +234,9 @@ class Population:
     def n_accounts(self) -> int:
         return len(self.wallet)
 
-    def with_position(self, *, venue: str, asset: str, side: int, size: float, entry: float, leverage: float,
-                      entry_time: int) -> "Population":
+    def with_position(
+        self, *, venue: str, asset: str, side: int, size: float, entry: float, leverage: float, entry_time: int
+    ) -> "Population":
         """A copy with one more isolated position (its own account) appended; size in base
         units, entry in USD, margin = notional / leverage."""
         if venue not in self.venues or asset not in self.assets:
@@ -233,27 +247,45 @@ class Population:
             return np.concatenate([arr, np.array([v], dtype=dtype)])
 
         return Population(
-            venues=self.venues, assets=self.assets, account=add(self.account, acct, np.int64),
+            venues=self.venues,
+            assets=self.assets,
+            account=add(self.account, acct, np.int64),
             venue=add(self.venue, self.venues.index(venue), np.int16),
-            asset=add(self.asset, self.assets.index(asset), np.int16), side=add(self.side, side, np.int8),
-            size=add(self.size, size, np.float64), entry=add(self.entry, entry, np.float64),
-            margin=add(self.margin, size * entry / leverage, np.float64), mode=add(self.mode, MODE_ISOLATED, np.int8),
-            leverage=add(self.leverage, leverage, np.float64), entry_time=add(self.entry_time, entry_time, np.int64),
-            wallet=np.concatenate([self.wallet, [0.0]]), dropped=self.dropped, redrawn=self.redrawn,
-            meta=dict(self.meta), pending=None if self.pending is None else add(self.pending, False, bool),
-            open_s=add(self.open_s, np.nan, np.float64), close_s=add(self.close_s, np.nan, np.float64),
+            asset=add(self.asset, self.assets.index(asset), np.int16),
+            side=add(self.side, side, np.int8),
+            size=add(self.size, size, np.float64),
+            entry=add(self.entry, entry, np.float64),
+            margin=add(self.margin, size * entry / leverage, np.float64),
+            mode=add(self.mode, MODE_ISOLATED, np.int8),
+            leverage=add(self.leverage, leverage, np.float64),
+            entry_time=add(self.entry_time, entry_time, np.int64),
+            wallet=np.concatenate([self.wallet, [0.0]]),
+            dropped=self.dropped,
+            redrawn=self.redrawn,
+            meta=dict(self.meta),
+            pending=None if self.pending is None else add(self.pending, False, bool),
+            open_s=add(self.open_s, np.nan, np.float64),
+            close_s=add(self.close_s, np.nan, np.float64),
         )
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({
-            "account": self.account,
-            "venue": pd.Categorical.from_codes(self.venue, self.venues),
-            "asset": pd.Categorical.from_codes(self.asset, self.assets),
-            "side": self.side, "size": self.size, "entry": self.entry, "margin": self.margin,
-            "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"), "leverage": self.leverage,
-            "entry_time": self.entry_time, "pending": self.is_pending, "open_s": self.open_s,
-            "close_s": self.close_s,
-        })
+        return pd.DataFrame(
+            {
+                "account": self.account,
+                "venue": pd.Categorical.from_codes(self.venue, self.venues),
+                "asset": pd.Categorical.from_codes(self.asset, self.assets),
+                "side": self.side,
+                "size": self.size,
+                "entry": self.entry,
+                "margin": self.margin,
+                "mode": np.where(self.mode == MODE_CROSS, "cross", "isolated"),
+                "leverage": self.leverage,
+                "entry_time": self.entry_time,
+                "pending": self.is_pending,
+                "open_s": self.open_s,
+                "close_s": self.close_s,
+            }
+        )
 
 
 def _history_arrays(history: pd.DataFrame | Sequence, asset: str) -> tuple[np.ndarray, np.ndarray]:
@@ -262,8 +294,9 @@ def _history_arrays(history: pd.DataFrame | Sequence, asset: str) -> tuple[np.nd
     if isinstance(history, pd.DataFrame):
         price_col = "close" if "close" in history.columns else "price"
         if "timestamp" not in history.columns or price_col not in history.columns:
-            raise InputError(f"{asset} price history needs 'timestamp' and 'close' (or 'price') columns",
-                             field="history")
+            raise InputError(
+                f"{asset} price history needs 'timestamp' and 'close' (or 'price') columns", field="history"
+            )
         ts = history["timestamp"].to_numpy(np.int64)
         px = history[price_col].to_numpy(np.float64)
     else:
@@ -280,7 +313,9 @@ def _history_arrays(history: pd.DataFrame | Sequence, asset: str) -> tuple[np.nd
     return ts, px
 
 
-def _resample(ts: np.ndarray, px: np.ndarray, start_ms: int, end_ms: int, step_ms: int) -> tuple[np.ndarray, np.ndarray]:
+def _resample(
+    ts: np.ndarray, px: np.ndarray, start_ms: int, end_ms: int, step_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
     grid = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
     return grid, np.interp(grid, ts, px)
 
@@ -319,8 +354,11 @@ def _fit_open_interest(size, entry, lev, oi, table, market, cap_entry=None):
     hi = np.concatenate((clip_at[order], [np.inf]))
     ok = (free_usd > 0) & (lam >= lo * (1 - 1e-12)) & (lam <= hi * (1 + 1e-12))
     if not ok.any():
-        raise InputError(f"{market.venue} {market.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
-                         f"within the largest tier; raise the position count", field="positions")
+        raise InputError(
+            f"{market.venue} {market.asset}: {len(size)} positions cannot hold {oi:,.0f} USD "
+            f"within the largest tier; raise the position count",
+            field="positions",
+        )
     lam_k = lam[np.flatnonzero(ok)[0]]
     size = np.minimum(size * lam_k, cap_size)
     return size, _cap_leverage(lev, size, entry, table)
@@ -418,7 +456,8 @@ def synthesize(
         ts, px = _history_arrays(histories[a], a)
         if ts[0] > start_ms or ts[-1] < now_ms - step_ms:
             raise InputError(
-                f"{a} price history covers {ts[0]}..{ts[-1]} ms, needs {start_ms}..{now_ms}", field="histories")
+                f"{a} price history covers {ts[0]}..{ts[-1]} ms, needs {start_ms}..{now_ms}", field="histories"
+            )
         grid, gp = _resample(ts, px, start_ms, now_ms, step_ms)
         suffix_min = np.minimum.accumulate(gp[::-1])[::-1]
         suffix_max = np.maximum.accumulate(gp[::-1])[::-1]
@@ -446,7 +485,10 @@ def synthesize(
             table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
             grid, gp, smin, smax = paths[m.asset]
             cap_market = params.max_notional_share * m.open_interest_usd
-            for side, side_oi in ((1, m.open_interest_usd * m.long_share), (-1, m.open_interest_usd * (1 - m.long_share))):
+            for side, side_oi in (
+                (1, m.open_interest_usd * m.long_share),
+                (-1, m.open_interest_usd * (1 - m.long_share)),
+            ):
                 if side_oi <= 0:
                     continue
                 for c, share in zip(comps, shares):
@@ -455,7 +497,9 @@ def synthesize(
                     # enough positions that none must outgrow the venue's largest tier (heavy tails:
                     # room for the biggest to hold several times the mean)
                     # (contracts: valued at the path's lowest price, where a contract is worth least)
-                    max_usd = table.max_position() * (table.contract_size * gp.min() if table.basis == "contracts" else 1.0)
+                    max_usd = table.max_position() * (
+                        table.contract_size * gp.min() if table.basis == "contracts" else 1.0
+                    )
                     n_min = int(np.ceil(4.0 * oi / (0.95 * max_usd)))
                     n = max(n, n_min)
                     slots = n  # candidates drawn for the group (a redraw replaces one in its slot)
@@ -494,8 +538,10 @@ def synthesize(
                         s2, e2, m2, l2, t2, c2 = draw(4 * n_min)
                         slots += 4 * n_min
                         ok = ~c2
-                        size, entry, margin, lev, t_ms = (np.concatenate([a, b[ok]]) for a, b in
-                                                          ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2)))
+                        size, entry, margin, lev, t_ms = (
+                            np.concatenate([a, b[ok]])
+                            for a, b in ((size, s2), (entry, e2), (margin, m2), (lev, l2), (t_ms, t2))
+                        )
                     if len(size) == 0:
                         continue
                     # meet the component's open interest exactly: scale sizes (leverage kept), cap
@@ -519,23 +565,32 @@ def synthesize(
                         keep = ~crossed
                         size, entry, lev, t_ms = size[keep], entry[keep], lev[keep], t_ms[keep]
                     if crossed.any():
-                        raise InputError(f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
-                                         f"positions the path has not liquidated", field="positions")
+                        raise InputError(
+                            f"{m.venue} {m.asset}: cannot place {oi:,.0f} USD of open interest on "
+                            f"positions the path has not liquidated",
+                            field="positions",
+                        )
                     k = len(size)
                     full_count += oi / c.mean_notional_usd * k / slots
                     parts["venue"].append(np.full(k, vi, np.int16))
                     parts["asset"].append(np.full(k, ai, np.int16))
                     parts["side"].append(np.full(k, side, np.int8))
-                    for key, val in (("size", size), ("entry", entry), ("margin", margin), ("leverage", lev),
-                                     ("entry_time", t_ms)):
+                    for key, val in (
+                        ("size", size),
+                        ("entry", entry),
+                        ("margin", margin),
+                        ("leverage", lev),
+                        ("entry_time", t_ms),
+                    ):
                         parts[key].append(val)
         return parts, dropped, redrawn, full_count
 
     op = params.openers
     tail = int(np.argmax([c.high for c in comps]))  # the retail tail: the panic ladder's leverage and sizes
     # the entry orders' real count (they open during the run: no survivorship)
-    opener_count = total_oi * (op.share_of_oi * float(np.sum(shares / means))
-                               + op.panic_share_of_oi / comps[tail].mean_notional_usd)
+    opener_count = total_oi * (
+        op.share_of_oi * float(np.sum(shares / means)) + op.panic_share_of_oi / comps[tail].mean_notional_usd
+    )
     if n_positions is None:
         scale_count = 1.0
     else:
@@ -570,8 +625,13 @@ def synthesize(
                 parts["venue"].append(np.full(n, vi, np.int16))
                 parts["asset"].append(np.full(n, ai, np.int16))
                 parts["side"].append(np.full(n, side, np.int8))
-                for key, val in (("size", size), ("entry", entry), ("margin", size * entry / lev),
-                                 ("leverage", lev), ("entry_time", np.full(n, int(now_ms), np.int64))):
+                for key, val in (
+                    ("size", size),
+                    ("entry", entry),
+                    ("margin", size * entry / lev),
+                    ("leverage", lev),
+                    ("entry_time", np.full(n, int(now_ms), np.int64)),
+                ):
                     parts[key].append(val)
 
             # log-distance below the start with a density rising linearly from zero at the start
@@ -603,15 +663,30 @@ def synthesize(
     # final canonical order: by account, then venue, asset
     order = np.lexsort((cols["asset"], cols["venue"], account))
     pop = Population(
-        venues=venues, assets=assets, account=account[order], venue=cols["venue"][order],
-        asset=cols["asset"][order], side=cols["side"][order], size=cols["size"][order],
-        entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
-        leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
-        dropped=dropped, redrawn=redrawn,
+        venues=venues,
+        assets=assets,
+        account=account[order],
+        venue=cols["venue"][order],
+        asset=cols["asset"][order],
+        side=cols["side"][order],
+        size=cols["size"][order],
+        entry=cols["entry"][order],
+        margin=cols["margin"][order],
+        mode=mode[order],
+        leverage=cols["leverage"][order],
+        entry_time=cols["entry_time"][order],
+        wallet=wallet,
+        dropped=dropped,
+        redrawn=redrawn,
         # implied_count: the real count this population stands for (survivors of the path at full
         # scale, plus the entry orders); a reduced draw's population_scale is implied_count / len
-        meta=dict(seed=seed, now_ms=int(now_ms), n_requested=n_positions, implied_count=full_count + opener_count,
-                  count_before_survivorship=implied + opener_count),
+        meta=dict(
+            seed=seed,
+            now_ms=int(now_ms),
+            n_requested=n_positions,
+            implied_count=full_count + opener_count,
+            count_before_survivorship=implied + opener_count,
+        ),
         pending=cols["pending"][order] if n_total > n_standing else None,
     )
     return pop

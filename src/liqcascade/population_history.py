@@ -146,22 +146,32 @@ def _asset_bars(frame: pd.DataFrame, asset: str, start_ms: int, end_ms: int, loo
     if at_start >= len(t) or t[at_start] != start_ms:
         raise InputError(f"bars of {asset} have no bar opening at start_ms={start_ms}", field="bars")
     if first >= at_start or t[0] > start_ms - lookback_ms:
-        raise InputError(f"bars of {asset} start at {t[0]} ms, the look-back needs {start_ms - lookback_ms}",
-                         field="bars")
+        raise InputError(
+            f"bars of {asset} start at {t[0]} ms, the look-back needs {start_ms - lookback_ms}", field="bars"
+        )
     last = min(stop, len(t) - 1)  # the snapshot closing the window (end_ms's bar) when there is one
     sel = slice(first, last + 1)
     if not np.all(np.isfinite(oi[sel]) & (oi[sel] >= 0)):
         raise InputError(f"bars of {asset}: oi_usd has a missing or negative value", field="oi_usd")
     if not oi[at_start] > 0:
         raise InputError(f"bars of {asset}: open interest at start_ms is zero", field="oi_usd")
-    base = oi[first:last + 1] / cols["open"][first:last + 1]
+    base = oi[first : last + 1] / cols["open"][first : last + 1]
     n = stop - first
     if len(base) == n:  # no snapshot at end_ms: the last bar's change is unknown, taken as zero
         base = np.append(base, base[-1])
-    bar_ms = int(np.median(np.diff(t[first:stop + 1]))) if stop - first > 1 else 300_000
+    bar_ms = int(np.median(np.diff(t[first : stop + 1]))) if stop - first > 1 else 300_000
     w = slice(first, stop)
-    return _Bars(t[w], cols["high"][w], cols["low"][w], (cols["high"][w] + cols["low"][w] + cols["close"][w]) / 3,
-                 base, float(oi[at_start]), float(cols["open"][at_start]), at_start - first, bar_ms)
+    return _Bars(
+        t[w],
+        cols["high"][w],
+        cols["low"][w],
+        (cols["high"][w] + cols["low"][w] + cols["close"][w]) / 3,
+        base,
+        float(oi[at_start]),
+        float(cols["open"][at_start]),
+        at_start - first,
+        bar_ms,
+    )
 
 
 def _death_bars(side: np.ndarray, bar: np.ndarray, lp: np.ndarray, bars: _Bars) -> np.ndarray:
@@ -205,7 +215,7 @@ def _close_fractions(bar: np.ndarray, death: np.ndarray, base: np.ndarray, falls
             q_run *= 1.0 - f[k]
             if q_run < 1e-150:  # renormalise before it underflows: the sums are held in units of 1/Q
                 live_sum *= q_run
-                dead_sum[k + 1:] *= q_run
+                dead_sum[k + 1 :] *= q_run
                 q_run = 1.0
         lo, hi = bounds[k], bounds[k + 1]
         if hi > lo:
@@ -229,8 +239,16 @@ def _close_bars(bar: np.ndarray, f: np.ndarray, rng: np.random.Generator) -> np.
 MIN_GROUP = 8
 
 
-def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, rules, scale_count: float,
-                 initial_spread_ms: int, rng: np.random.Generator) -> dict:
+def _draw_market(
+    m: MarketSpec,
+    bars: _Bars,
+    params: PopulationParams,
+    table,
+    rules,
+    scale_count: float,
+    initial_spread_ms: int,
+    rng: np.random.Generator,
+) -> dict:
     """Every position the market's history opens, with its fate; see the module docstring."""
     k_market = m.open_interest_usd / bars.oi_usd_start
     oi_base = bars.oi_base * k_market
@@ -261,10 +279,14 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
                 # a reduced draw keeps at least MIN_GROUP positions per group (some survive the
                 # look-back) and enough that the venue's largest tier can hold the group's USD (a
                 # twentieth of the largest position each, valued at the highest price)
-                top = table.max_position() * (table.contract_size * float(bars.high.max())
-                                              if table.basis == "contracts" else 1.0)
-                k = max(min(MIN_GROUP, int(math.ceil(real))), int(round(real * scale_count)),
-                        int(math.ceil(usd / (0.05 * top))))
+                top = table.max_position() * (
+                    table.contract_size * float(bars.high.max()) if table.basis == "contracts" else 1.0
+                )
+                k = max(
+                    min(MIN_GROUP, int(math.ceil(real))),
+                    int(round(real * scale_count)),
+                    int(math.ceil(usd / (0.05 * top))),
+                )
                 xm = _pareto_scale(c.mean_notional_usd / scale_count, params)
                 notional = np.minimum(xm * (1 + rng.pareto(a_, k)), max(cap_usd, xm))
                 notional *= usd / notional.sum()
@@ -273,8 +295,13 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
                 lev = np.exp(rng.uniform(np.log(c.low), np.log(c.high), k))
                 gi = len(groups)
                 groups.append((seg, real, k))
-                for key, val in (("side", np.full(k, side, np.int8)), ("bar", bar), ("notional", notional),
-                                 ("leverage", lev), ("group", np.full(k, gi, np.int32))):
+                for key, val in (
+                    ("side", np.full(k, side, np.int8)),
+                    ("bar", bar),
+                    ("notional", notional),
+                    ("leverage", lev),
+                    ("group", np.full(k, gi, np.int32)),
+                ):
                     parts[key].append(val)
     if not groups:
         raise InputError(f"{m.venue} {m.asset}: the history opens no position", field="bars")
@@ -288,9 +315,23 @@ def _draw_market(m: MarketSpec, bars: _Bars, params: PopulationParams, table, ru
     # the look-back's closings (the event's are drawn on the book rescaled to the start)
     f = _close_fractions(cols["bar"], death, size, np.where(np.arange(n) < n_lb, falls, 0.0))
     close = _close_bars(cols["bar"], f, rng)
-    return dict(side=cols["side"], bar=cols["bar"], size=size, entry=entry, leverage=lev, death=death, close=close,
-                group=cols["group"], groups=groups, close_fraction=f, k_market=k_market,
-                opened_usd=opened_usd, falls=falls, n=n, n_lb=n_lb)
+    return dict(
+        side=cols["side"],
+        bar=cols["bar"],
+        size=size,
+        entry=entry,
+        leverage=lev,
+        death=death,
+        close=close,
+        group=cols["group"],
+        groups=groups,
+        close_fraction=f,
+        k_market=k_market,
+        opened_usd=opened_usd,
+        falls=falls,
+        n=n,
+        n_lb=n_lb,
+    )
 
 
 def _tier_capacity_usd(table, p_start: float, entry: np.ndarray) -> float:
@@ -313,11 +354,13 @@ def _fit_standing(size, entry, lev, bar, side, oi, p_start: float, bars: _Bars, 
         after = np.append(np.maximum.accumulate(bars.high[:n_lb][::-1])[::-1], 0.0)[bar + 1]
     keep = np.arange(len(size))
     for rnd in range(12):
-        fsize, flev = _fit_open_interest(size[keep], np.full(len(keep), p_start), lev[keep], oi, table, m,
-                                         cap_entry=entry[keep])
+        fsize, flev = _fit_open_interest(
+            size[keep], np.full(len(keep), p_start), lev[keep], oi, table, m, cap_entry=entry[keep]
+        )
         flev = _cap_leverage(flev, fsize, entry[keep], table)
-        lp = rules.liquidation_price(np.full(len(keep), side, np.int8), fsize, entry[keep],
-                                     fsize * entry[keep] / flev, table)
+        lp = rules.liquidation_price(
+            np.full(len(keep), side, np.int8), fsize, entry[keep], fsize * entry[keep] / flev, table
+        )
         crossed = (after[keep] <= lp) if side > 0 else (after[keep] >= lp)
         if not crossed.any():
             return keep, fsize, flev
@@ -327,8 +370,10 @@ def _fit_standing(size, entry, lev, bar, side, oi, p_start: float, bars: _Bars, 
         keep = keep[~crossed]
         if len(keep) == 0:
             break
-    raise InputError(f"{m.venue} {m.asset}: cannot place the open interest on positions the path has not "
-                     f"liquidated", field="positions")
+    raise InputError(
+        f"{m.venue} {m.asset}: cannot place the open interest on positions the path has not liquidated",
+        field="positions",
+    )
 
 
 def synthesize_from_history(
@@ -372,8 +417,9 @@ def synthesize_from_history(
     if n_positions is not None and n_positions < 2 * len(markets):
         raise InputError("n_positions must allow at least two positions per market", field="positions")
     if not initial_spread_days > 0:
-        raise InputError(f"initial_spread_days must be positive, got {initial_spread_days}",
-                         field="initial_spread_days")
+        raise InputError(
+            f"initial_spread_days must be positive, got {initial_spread_days}", field="initial_spread_days"
+        )
     lookback = params.entry_lookback_days if lookback_days is None else float(lookback_days)
     if not lookback > 0:
         raise InputError(f"lookback_days must be positive, got {lookback_days}", field="lookback_days")
@@ -391,8 +437,14 @@ def synthesize_from_history(
         for m in markets:
             rules = get_venue(m.venue)
             table = rules.tier_table((symbol_of or {}).get(m.asset, f"{m.asset}/USDT:USDT"))
-            out.append((m, rules, table, _draw_market(m, asset_bars[m.asset], params, table, rules, scale_count,
-                                                       spread_ms, rng)))
+            out.append(
+                (
+                    m,
+                    rules,
+                    table,
+                    _draw_market(m, asset_bars[m.asset], params, table, rules, scale_count, spread_ms, rng),
+                )
+            )
         return out
 
     def survivors_count(drawn) -> float:
@@ -416,8 +468,22 @@ def synthesize_from_history(
     full_count = survivors_count(drawn)
     count_before = _real_counts(markets, asset_bars, params, spread_ms)
 
-    parts = {k: [] for k in ("venue", "asset", "side", "size", "entry", "margin", "leverage", "entry_time",
-                             "pending", "open_s", "close_s")}
+    parts = {
+        k: []
+        for k in (
+            "venue",
+            "asset",
+            "side",
+            "size",
+            "entry",
+            "margin",
+            "leverage",
+            "entry_time",
+            "pending",
+            "open_s",
+            "close_s",
+        )
+    }
     dropped = 0
     book = {}
     for m, rules, table, d in drawn:
@@ -446,11 +512,14 @@ def synthesize_from_history(
                 sel = np.flatnonzero(lookback_pos & (d["side"] == side))
                 keep[sel] = True
             if len(sel) == 0:
-                raise InputError(f"{m.venue} {m.asset}: no {'long' if side > 0 else 'short'} survives the "
-                                 f"look-back; raise the position count", field="positions")
-            k, fsize, flev = _fit_standing(size[sel], d["entry"][sel], lev[sel], bar[sel], side, oi, b.open_start, b,
-                                           table,
-                                           rules, m)
+                raise InputError(
+                    f"{m.venue} {m.asset}: no {'long' if side > 0 else 'short'} survives the "
+                    f"look-back; raise the position count",
+                    field="positions",
+                )
+            k, fsize, flev = _fit_standing(
+                size[sel], d["entry"][sel], lev[sel], bar[sel], side, oi, b.open_start, b, table, rules, m
+            )
             keep[np.setdiff1d(sel, sel[k])] = False
             dropped += len(sel) - len(k)
             size[sel[k]], lev[sel[k]] = fsize, flev
@@ -474,31 +543,63 @@ def synthesize_from_history(
         close_s[closes] = t0[c_idx[closes]] + bar_s * rng.random(int(closes.sum()))
         entry_time = b.time_ms[bar[idx]].copy()
         entry_time[pend] = start_ms + np.round(open_s[pend] * 1000.0).astype(np.int64)
-        for key, val in (("venue", np.full(k, vi, np.int16)), ("asset", np.full(k, ai, np.int16)),
-                         ("side", d["side"][idx]), ("size", size[idx]), ("entry", d["entry"][idx]),
-                         ("margin", size[idx] * d["entry"][idx] / lev[idx]), ("leverage", lev[idx]),
-                         ("entry_time", entry_time), ("pending", pend), ("open_s", open_s), ("close_s", close_s)):
+        for key, val in (
+            ("venue", np.full(k, vi, np.int16)),
+            ("asset", np.full(k, ai, np.int16)),
+            ("side", d["side"][idx]),
+            ("size", size[idx]),
+            ("entry", d["entry"][idx]),
+            ("margin", size[idx] * d["entry"][idx] / lev[idx]),
+            ("leverage", lev[idx]),
+            ("entry_time", entry_time),
+            ("pending", pend),
+            ("open_s", open_s),
+            ("close_s", close_s),
+        ):
             parts[key].append(val)
         book[f"{m.venue} {m.asset}"] = dict(
-            oi_scale=d["k_market"], opened_lookback_usd=float(d["opened_usd"][:n_lb].sum()),
+            oi_scale=d["k_market"],
+            opened_lookback_usd=float(d["opened_usd"][:n_lb].sum()),
             opened_event_usd=float(d["opened_usd"][n_lb:].sum()),
-            liquidated_lookback_usd=liquidated_usd, closed_lookback_usd=closed_usd)
+            liquidated_lookback_usd=liquidated_usd,
+            closed_lookback_usd=closed_usd,
+        )
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
     order = np.lexsort((cols["asset"], cols["venue"], account))
     pending = cols["pending"][order]
     return Population(
-        venues=venues, assets=assets, account=account[order], venue=cols["venue"][order],
-        asset=cols["asset"][order], side=cols["side"][order], size=cols["size"][order],
-        entry=cols["entry"][order], margin=cols["margin"][order], mode=mode[order],
-        leverage=cols["leverage"][order], entry_time=cols["entry_time"][order], wallet=wallet,
-        dropped=dropped, redrawn=0,
-        meta=dict(seed=seed, now_ms=start_ms, end_ms=end_ms, n_requested=n_positions, implied_count=full_count,
-                  count_before_survivorship=count_before, method="history", lookback_days=lookback,
-                  initial_spread_days=float(initial_spread_days), markets=book,
-                  oi_basis="size x start price (USD) of the positions standing at the start"),
+        venues=venues,
+        assets=assets,
+        account=account[order],
+        venue=cols["venue"][order],
+        asset=cols["asset"][order],
+        side=cols["side"][order],
+        size=cols["size"][order],
+        entry=cols["entry"][order],
+        margin=cols["margin"][order],
+        mode=mode[order],
+        leverage=cols["leverage"][order],
+        entry_time=cols["entry_time"][order],
+        wallet=wallet,
+        dropped=dropped,
+        redrawn=0,
+        meta=dict(
+            seed=seed,
+            now_ms=start_ms,
+            end_ms=end_ms,
+            n_requested=n_positions,
+            implied_count=full_count,
+            count_before_survivorship=count_before,
+            method="history",
+            lookback_days=lookback,
+            initial_spread_days=float(initial_spread_days),
+            markets=book,
+            oi_basis="size x start price (USD) of the positions standing at the start",
+        ),
         pending=pending if pending.any() else None,
-        open_s=cols["open_s"][order], close_s=cols["close_s"][order],
+        open_s=cols["open_s"][order],
+        close_s=cols["close_s"][order],
     )
 
 
@@ -511,7 +612,7 @@ def _real_counts(markets, asset_bars, params: PopulationParams, spread_ms: int) 
         b = asset_bars[m.asset]
         oi_base = b.oi_base * (m.open_interest_usd / b.oi_usd_start)
         opened = np.maximum(np.diff(oi_base), 0.0)
-        spread = np.flatnonzero(b.time_ms[:b.n_lookback] < b.time_ms[0] + max(spread_ms, 1))
+        spread = np.flatnonzero(b.time_ms[: b.n_lookback] < b.time_ms[0] + max(spread_ms, 1))
         opened[spread] += oi_base[0] / len(spread)
         total += float((opened * b.typical).sum()) * float(np.sum(shares / means))
     return total

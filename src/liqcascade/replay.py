@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 
 from ._jit import jit
-from .errors import InputError
 from .engine.threads import setup_threads
+from .errors import InputError
 from .summary import recorded_index
 
 #: the bar columns :func:`bridge` reads

@@ -83,8 +83,11 @@ def require_memory(what: str, need_bytes: float, *, field: str | None = None) ->
     :data:`MAX_SHARE` of the memory available now."""
     have = available_memory_bytes()
     if not (need_bytes <= MAX_SHARE * have):  # NaN needs are refused too
-        raise InputError(f"{what}: needs about {human_bytes(need_bytes)} of memory; this machine has "
-                         f"{human_bytes(have)} available (a request may take half)", field=field)
+        raise InputError(
+            f"{what}: needs about {human_bytes(need_bytes)} of memory; this machine has "
+            f"{human_bytes(have)} available (a request may take half)",
+            field=field,
+        )
 
 
 def current_rss_bytes() -> int:
@@ -143,14 +146,20 @@ def require_population(scenario, n_positions: int | None) -> None:
     if n_positions is not None:
         if floor > n_positions:
             # the synthesiser redraws up to 4 x that count while it looks for survivors
-            require_positions(5 * floor, f"{scenario.name}'s ${oi:,.4g} of open interest under the venues' "
-                                         f"largest tiers ({floor:,.4g} positions at least, whatever --positions "
-                                         "says)")
+            require_positions(
+                5 * floor,
+                f"{scenario.name}'s ${oi:,.4g} of open interest under the venues' "
+                f"largest tiers ({floor:,.4g} positions at least, whatever --positions "
+                "says)",
+            )
         require_positions(n_positions, f"{int(n_positions):,} positions")
         return
     implied = max(oi * sum(c.notional_share / c.mean_notional_usd for c in mix), floor)
-    require_positions(implied, f"the real position count of {scenario.name}'s ${oi:,.4g} of open interest "
-                               f"({implied:,.4g} positions; --positions draws fewer)")
+    require_positions(
+        implied,
+        f"the real position count of {scenario.name}'s ${oi:,.4g} of open interest "
+        f"({implied:,.4g} positions; --positions draws fewer)",
+    )
 
 
 def _tier_floor(scenario, mix) -> float:

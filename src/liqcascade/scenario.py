@@ -236,9 +236,14 @@ class PriceParams(_Strict):
     arbitrage_rate: float = Field(ge=0, description="per second")
     permanent_impact: float = Field(ge=0, le=1, description="fraction of a move that stays")
     resilience_half_life_s: float = Field(gt=0, description="seconds for half the transient part to decay")
-    flow_permanent_impact: float | None = Field(None, ge=0, le=1, description="fraction of the move made by "
-                                                "flows (programmes, cohorts, noise) that stays; default: "
-                                                "permanent_impact")
+    flow_permanent_impact: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="fraction of the move made by "
+        "flows (programmes, cohorts, noise) that stays; default: "
+        "permanent_impact",
+    )
 
 
 class ContagionParams(_Strict):
@@ -316,8 +321,16 @@ class ModelParameters(_Strict):
 class Scenario:
     """A validated scenario with its effective model parameters."""
 
-    def __init__(self, spec: ScenarioFile, params: ModelParameters, overridden: list[str], source: str, text: str,
-                 *, base: Any = None):
+    def __init__(
+        self,
+        spec: ScenarioFile,
+        params: ModelParameters,
+        overridden: list[str],
+        source: str,
+        text: str,
+        *,
+        base: Any = None,
+    ):
         self.spec = spec
         self.params = params
         self.overridden = overridden
@@ -376,8 +389,7 @@ class Scenario:
 
 # ----------------------------------------------------------------------------------- series
 #: the columns of a scenario's series sidecar, in order (see :meth:`Scenario.series`)
-SERIES_COLUMNS = ("asset", "bar_s", "time_ms", "open", "high", "low", "close", "volume", "oi_usd",
-                  "funding_rate_8h")
+SERIES_COLUMNS = ("asset", "bar_s", "time_ms", "open", "high", "low", "close", "volume", "oi_usd", "funding_rate_8h")
 
 
 def _utc_ms(dt: datetime) -> int:
@@ -395,8 +407,17 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
     """
     import pyarrow as pa
 
-    from .data._common import check_high_low, check_positive, check_regular_bars, fail, iso_ms, parse_csv, \
-        read_bytes, require_columns, to_float
+    from .data._common import (
+        check_high_low,
+        check_positive,
+        check_regular_bars,
+        fail,
+        iso_ms,
+        parse_csv,
+        read_bytes,
+        require_columns,
+        to_float,
+    )
 
     if not isinstance(path, (str, Path)):  # a package resource (the bundled scenarios' sidecars)
         name = getattr(path, "name", str(path))
@@ -414,18 +435,30 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
     require_columns(name, head, SERIES_COLUMNS)
     if tuple(head) != SERIES_COLUMNS:
         extra = [h for h in head if h not in SERIES_COLUMNS]
-        raise fail(name, f"columns must be exactly {','.join(SERIES_COLUMNS)}"
-                   + (f" (unexpected {', '.join(extra)})" if extra else " in this order"), row=1)
-    types = {"asset": pa.string(), "bar_s": pa.int64(), "time_ms": pa.int64(),
-             **{c: pa.float64() for c in SERIES_COLUMNS[3:]}}
+        raise fail(
+            name,
+            f"columns must be exactly {','.join(SERIES_COLUMNS)}"
+            + (f" (unexpected {', '.join(extra)})" if extra else " in this order"),
+            row=1,
+        )
+    types = {
+        "asset": pa.string(),
+        "bar_s": pa.int64(),
+        "time_ms": pa.int64(),
+        **{c: pa.float64() for c in SERIES_COLUMNS[3:]},
+    }
     df = parse_csv(data, name, header=True, names=SERIES_COLUMNS, types=types)
     line0 = 2
     asset = df["asset"].astype("string").str.strip()
     unknown = ~asset.isin(assets).to_numpy()
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        raise fail(name, f"asset {asset.iloc[i]!r} is not one of the scenario's assets ({', '.join(assets)})",
-                   row=line0 + i, field="asset")
+        raise fail(
+            name,
+            f"asset {asset.iloc[i]!r} is not one of the scenario's assets ({', '.join(assets)})",
+            row=line0 + i,
+            field="asset",
+        )
     bar_s = to_float(df, "bar_s", name, line0)
     odd = ~np.isin(bar_s, (60, 300))
     if odd.any():
@@ -457,38 +490,63 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
     back = np.flatnonzero(np.diff(rank) < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise fail(name, f"rows are not sorted by asset ({', '.join(assets)}) then bar_s (300, 60): "
-                   f"{asset.iloc[i]} {bar_s[i]:g} s after {asset.iloc[i - 1]} {bar_s[i - 1]:g} s",
-                   row=line0 + i, field="asset")
+        raise fail(
+            name,
+            f"rows are not sorted by asset ({', '.join(assets)}) then bar_s (300, 60): "
+            f"{asset.iloc[i]} {bar_s[i]:g} s after {asset.iloc[i - 1]} {bar_s[i - 1]:g} s",
+            row=line0 + i,
+            field="asset",
+        )
     start, ev0, ev1 = (_utc_ms(getattr(spec, k)) for k in ("lookback_start", "event_start", "event_end"))
     need = [(a, 300, start) for a in assets] + [(a, 60, ev0) for a in spec.minute_assets]
     bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
     blocks = {(asset.iloc[b], int(bar_s[b])): (b, e) for b, e in zip(bounds[:-1], bounds[1:]) if e > b}
     for a, step_s, first in need:
         if (a, step_s) not in blocks:
-            raise fail(name, f"no {step_s}-s bars for {a}: the series must cover "
-                       f"{iso_ms(first)} to {iso_ms(ev1)}", field="asset")
+            raise fail(
+                name,
+                f"no {step_s}-s bars for {a}: the series must cover {iso_ms(first)} to {iso_ms(ev1)}",
+                field="asset",
+            )
         b, e = blocks[(a, step_s)]
         tb = t[b:e]
         back = np.flatnonzero(np.diff(tb) <= 0)
         if back.size:
             i = b + int(back[0]) + 1
             what = "duplicated" if t[i] == t[i - 1] else f"earlier than {iso_ms(t[i - 1])} on row {line0 + i - 1}"
-            raise fail(name, f"{a} {step_s}-s bar time_ms {iso_ms(t[i])} is {what}: bars must be sorted by "
-                       "time", row=line0 + i, field="time_ms")
+            raise fail(
+                name,
+                f"{a} {step_s}-s bar time_ms {iso_ms(t[i])} is {what}: bars must be sorted by time",
+                row=line0 + i,
+                field="time_ms",
+            )
         check_regular_bars(tb, step_s * 1000, name, line0 + b, column="time_ms")
         last = ev1 - step_s * 1000
         if tb[0] > first or tb[-1] < last:
             row = line0 + (b if tb[0] > first else e - 1)
-            raise fail(name, f"{a} {step_s}-s bars run {iso_ms(tb[0])} to {iso_ms(tb[-1])}: they do not cover the "
-                       f"window {iso_ms(first)} to {iso_ms(ev1)} (last bar opening {iso_ms(last)})", row=row,
-                       field="time_ms")
+            raise fail(
+                name,
+                f"{a} {step_s}-s bars run {iso_ms(tb[0])} to {iso_ms(tb[-1])}: they do not cover the "
+                f"window {iso_ms(first)} to {iso_ms(ev1)} (last bar opening {iso_ms(last)})",
+                row=row,
+                field="time_ms",
+            )
     for (a, step_s), (b, _e) in blocks.items():
         if step_s == 60 and a not in spec.minute_assets:
-            raise fail(name, f"60-s bars for {a}, which series.minute_assets does not list", row=line0 + b,
-                       field="bar_s")
-    out = pd.DataFrame({"asset": asset.to_numpy(dtype=object), "bar_s": bar_s.astype(np.int64), "time_ms": t,
-                        **px, "volume": vol, "oi_usd": oi, "funding_rate_8h": fr})
+            raise fail(
+                name, f"60-s bars for {a}, which series.minute_assets does not list", row=line0 + b, field="bar_s"
+            )
+    out = pd.DataFrame(
+        {
+            "asset": asset.to_numpy(dtype=object),
+            "bar_s": bar_s.astype(np.int64),
+            "time_ms": t,
+            **px,
+            "volume": vol,
+            "oi_usd": oi,
+            "funding_rate_8h": fr,
+        }
+    )
     out.attrs["source"] = name
     return out
 
@@ -571,10 +629,14 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
         merged = params.model_dump()
         for section, values in spec.overrides.items():
             if section not in merged:
-                raise InputError(f"{where}: overrides.{section}: unknown parameter section", field=f"overrides.{section}")
+                raise InputError(
+                    f"{where}: overrides.{section}: unknown parameter section", field=f"overrides.{section}"
+                )
             for k, v in values.items():
                 if k not in merged[section]:
-                    raise InputError(f"{where}: overrides.{section}.{k}: unknown parameter", field=f"overrides.{section}.{k}")
+                    raise InputError(
+                        f"{where}: overrides.{section}.{k}: unknown parameter", field=f"overrides.{section}.{k}"
+                    )
                 merged[section][k] = v
                 overridden.append(f"{section}.{k}")
         try:
@@ -588,15 +650,17 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
         try:
             get_venue(m.venue).tier_table(f"{m.asset}/USDT:USDT")
         except InputError:
-            raise InputError(f"{where}: markets[{i}]: {m.venue} has no tier table for {m.asset}",
-                             field=f"markets[{i}].asset") from None
+            raise InputError(
+                f"{where}: markets[{i}]: {m.venue} has no tier table for {m.asset}", field=f"markets[{i}].asset"
+            ) from None
     base = resources.files("liqcascade.scenarios") if key in BUNDLED else Path(key).parent
     return Scenario(spec, params, overridden, where, text, base=base)
 
 
 # ---------------------------------------------------------------------------------- building
-def build_population(scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None,
-                     from_history: bool = True):
+def build_population(
+    scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None, from_history: bool = True
+):
     """Synthesize the positions behind the scenario's open interest.
 
     From the market's history (:func:`~liqcascade.population_history.synthesize_from_history`:
@@ -620,8 +684,9 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
         longs = m.open_interest_usd * m.long_share - taken.get((m.venue, m.asset, "long"), 0.0)
         shorts = m.open_interest_usd * (1 - m.long_share) - taken.get((m.venue, m.asset, "short"), 0.0)
         if longs < 0 or shorts < 0:
-            raise InputError(f"large positions exceed {m.venue} {m.asset}'s open interest on one side",
-                             field="large_positions")
+            raise InputError(
+                f"large positions exceed {m.venue} {m.asset}'s open interest on one side", field="large_positions"
+            )
         markets.append(MarketSpec(m.venue, m.asset, longs + shorts, longs / (longs + shorts)))
     histories = {}
     for a, st in spec.assets.items():
@@ -638,23 +703,55 @@ def build_population(scenario: Scenario, *, n_positions: int | None = None, seed
         from .population_history import synthesize_from_history
 
         end_ms = scenario.start_ms + int(round(scenario.spec.horizon_hours * 3_600_000))
-        pop = synthesize_from_history(markets, bars, start_ms=scenario.start_ms, end_ms=end_ms,
-                                      params=scenario.params.population, n_positions=n_positions, seed=seed)
+        pop = synthesize_from_history(
+            markets,
+            bars,
+            start_ms=scenario.start_ms,
+            end_ms=end_ms,
+            params=scenario.params.population,
+            n_positions=n_positions,
+            seed=seed,
+        )
     else:
-        pop = synthesize(markets, histories, now_ms=scenario.start_ms, params=scenario.params.population,
-                         n_positions=n_positions, seed=seed)
+        pop = synthesize(
+            markets,
+            histories,
+            now_ms=scenario.start_ms,
+            params=scenario.params.population,
+            n_positions=n_positions,
+            seed=seed,
+        )
     for w in spec.large_positions:
-        pop = pop.with_position(venue=w.venue, asset=w.asset, side=1 if w.side == "long" else -1,
-                                size=w.notional_usd / w.entry, entry=w.entry, leverage=w.leverage,
-                                entry_time=scenario.start_ms)
+        pop = pop.with_position(
+            venue=w.venue,
+            asset=w.asset,
+            side=1 if w.side == "long" else -1,
+            size=w.notional_usd / w.entry,
+            entry=w.entry,
+            leverage=w.leverage,
+            entry_time=scenario.start_ms,
+        )
     return pop
 
 
 def build_engine_inputs(scenario: Scenario, population):
     """The engine's positions, liquidity, prices and flows for a scenario and a population."""
-    from .engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, contagion,
-                         dip_buyers, etf_redemptions, long_term_holders, macro_shock, panic_sellers, programme,
-                         treasury_company)
+    from .engine import (
+        DepthProfile,
+        Flows,
+        Liquidity,
+        MarketMakerResponse,
+        Positions,
+        PriceConfig,
+        contagion,
+        dip_buyers,
+        etf_redemptions,
+        long_term_holders,
+        macro_shock,
+        panic_sellers,
+        programme,
+        treasury_company,
+    )
     from .population import MODE_CROSS
 
     spec, params = scenario.spec, scenario.params
@@ -663,26 +760,41 @@ def build_engine_inputs(scenario: Scenario, population):
     cross = population.mode == MODE_CROSS
     margin[cross] = population.wallet[population.account[cross]]
     positions = Positions.from_arrays(
-        account=population.account, venue=population.venue, asset=population.asset, side=population.side,
-        size=population.size, entry=population.entry, margin=margin, leverage=population.leverage,
-        mode=population.mode, venues=population.venues, assets=population.assets, pending=population.pending,
-        open_s=getattr(population, "open_s", None), close_s=getattr(population, "close_s", None),
+        account=population.account,
+        venue=population.venue,
+        asset=population.asset,
+        side=population.side,
+        size=population.size,
+        entry=population.entry,
+        margin=margin,
+        leverage=population.leverage,
+        mode=population.mode,
+        venues=population.venues,
+        assets=population.assets,
+        pending=population.pending,
+        open_s=getattr(population, "open_s", None),
+        close_s=getattr(population, "close_s", None),
     )
     liquidity = Liquidity(
         profiles={(m.venue, m.asset): DepthProfile.from_depth_1pct(m.depth_1pct_usd, m.kappa) for m in spec.markets},
         response=MarketMakerResponse(**params.market_maker.model_dump()),
-        spot={a: DepthProfile.from_depth_1pct(s.spot_depth_1pct_usd, s.spot_kappa)
-              for a, s in spec.assets.items() if s.spot_depth_1pct_usd},
+        spot={
+            a: DepthProfile.from_depth_1pct(s.spot_depth_1pct_usd, s.spot_kappa)
+            for a, s in spec.assets.items()
+            if s.spot_depth_1pct_usd
+        },
         touch_u=params.book.touch_u,
     )
-    prices = PriceConfig(initial={a: s.start_price for a, s in spec.assets.items()},
-                         arbitrage_rate=params.prices.arbitrage_rate,
-                         permanent_impact=params.prices.permanent_impact,
-                         resilience_half_life_s=params.prices.resilience_half_life_s,
-                         flow_permanent_impact=params.prices.flow_permanent_impact)
+    prices = PriceConfig(
+        initial={a: s.start_price for a, s in spec.assets.items()},
+        arbitrage_rate=params.prices.arbitrage_rate,
+        permanent_impact=params.prices.permanent_impact,
+        resilience_half_life_s=params.prices.resilience_half_life_s,
+        flow_permanent_impact=params.prices.flow_permanent_impact,
+    )
     n_steps, dt = scenario.n_steps, spec.step_seconds
     oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}
-    noise = {a: params.flows.noise_per_oi * oi[a] * dt ** 0.5 for a in spec.assets if params.flows.noise_per_oi > 0}
+    noise = {a: params.flows.noise_per_oi * oi[a] * dt**0.5 for a in spec.assets if params.flows.noise_per_oi > 0}
     flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale, noise_usd=noise)
     co = params.cohorts
     lead = params.contagion.leader
@@ -692,8 +804,9 @@ def build_engine_inputs(scenario: Scenario, population):
                 flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
     if co.dip_per_drawdown > 0:  # a global behaviour: every asset has its bargain hunters
         for a in spec.assets:
-            flows.cohorts.append(dip_buyers(a, co.dip_cash_per_oi * oi[a], co.dip_drawdown_floor,
-                                            co.dip_per_drawdown * oi[a]))
+            flows.cohorts.append(
+                dip_buyers(a, co.dip_cash_per_oi * oi[a], co.dip_drawdown_floor, co.dip_per_drawdown * oi[a])
+            )
     for f in spec.flows:
         if f.kind in ("sell_programme", "buy_programme"):
             days = (f.end_hour - f.start_hour) / 24.0
@@ -708,18 +821,21 @@ def build_engine_inputs(scenario: Scenario, population):
             path = 100.0 * (1.0 + f.equity_return) ** frac
             flows.macro.append(macro_shock(f.asset, path, f.beta, f.usd_per_unit_return))
         elif f.kind == "panic_sellers":
-            flows.cohorts.append(panic_sellers(f.asset, f.holdings, co.panic_per_drawdown * oi[f.asset],
-                                               co.panic_at_max_fear * oi[f.asset]))
+            flows.cohorts.append(
+                panic_sellers(
+                    f.asset, f.holdings, co.panic_per_drawdown * oi[f.asset], co.panic_at_max_fear * oi[f.asset]
+                )
+            )
         elif f.kind == "long_term_holders":
-            flows.cohorts.append(long_term_holders(f.asset, f.holdings, co.lth_drawdown_floor,
-                                                   co.lth_per_drawdown * oi[f.asset]))
+            flows.cohorts.append(
+                long_term_holders(f.asset, f.holdings, co.lth_drawdown_floor, co.lth_per_drawdown * oi[f.asset])
+            )
         elif f.kind == "treasury_company":
             flows.cohorts.append(treasury_company(f.asset, f.holdings, f.cost_basis, f.threshold, f.usd_per_s))
     return positions, liquidity, prices, flows
 
 
-def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None = None, seed: int = 0,
-                 progress=None):
+def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None = None, seed: int = 0, progress=None):
     """Synthesize the population and run the engine over the scenario's horizon.
 
     ``progress``: optional callable ``progress(stage: str)`` told when each stage starts.
@@ -735,7 +851,16 @@ def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None 
     tell("inputs")
     positions, liquidity, prices, flows = build_engine_inputs(scenario, pop)
     tell("engine")
-    run = simulate(positions, liquidity, prices, flows, n_steps=scenario.n_steps, dt=scenario.spec.step_seconds,
-                   insurance_fund=scenario.spec.insurance_fund_usd, adl_rule=scenario.params.liquidation.adl_rule,
-                   seed=seed, vault_unwind_half_life_s=scenario.params.liquidation.vault_unwind_half_life_s)
+    run = simulate(
+        positions,
+        liquidity,
+        prices,
+        flows,
+        n_steps=scenario.n_steps,
+        dt=scenario.spec.step_seconds,
+        insurance_fund=scenario.spec.insurance_fund_usd,
+        adl_rule=scenario.params.liquidation.adl_rule,
+        seed=seed,
+        vault_unwind_half_life_s=scenario.params.liquidation.vault_unwind_half_life_s,
+    )
     return run, pop

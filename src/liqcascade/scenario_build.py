@@ -91,12 +91,18 @@ class Stated:
 # Sources of the open-interest shares (venue OI ÷ Binance OI, both in USD).  The aggregators count
 # every contract of a venue (USDT-, USDC- and coin-margined), while the Binance series they scale
 # is the USDⓈ-M perpetual alone: the shares are approximations of the venue's book beside Binance's.
-_MTC = ("mytokencap.com/derivatives/open-interest (BTC OI by exchange; undated snapshot at BTC = "
-        "$60.2k, i.e. Feb 2026): Binance $8.29B, Bybit $3.96B, OKX $2.52B, Hyperliquid $2.04B")
-_SOLARIA = ("data.solariaworld.com/openinterest/SOLUSDT (undated snapshot at SOL = $85.26, i.e. Feb "
-            "2026): Binance $805.9M, Bybit $600.9M, OKX $231.7M; Hyperliquid not listed")
-_COINGAPE = ("coingape.com, 'Dogecoin open interest surges 5.24% to $1.3 billion' (Coinalyze data, "
-             "2025): Binance $581M, Bybit $410M, OKX $244M")
+_MTC = (
+    "mytokencap.com/derivatives/open-interest (BTC OI by exchange; undated snapshot at BTC = "
+    "$60.2k, i.e. Feb 2026): Binance $8.29B, Bybit $3.96B, OKX $2.52B, Hyperliquid $2.04B"
+)
+_SOLARIA = (
+    "data.solariaworld.com/openinterest/SOLUSDT (undated snapshot at SOL = $85.26, i.e. Feb "
+    "2026): Binance $805.9M, Bybit $600.9M, OKX $231.7M; Hyperliquid not listed"
+)
+_COINGAPE = (
+    "coingape.com, 'Dogecoin open interest surges 5.24% to $1.3 billion' (Coinalyze data, "
+    "2025): Binance $581M, Bybit $410M, OKX $244M"
+)
 
 #: open interest of each venue as a fraction of Binance's USDⓈ-M open interest, per asset
 VENUE_SHARES: dict[str, dict[str, Stated]] = {
@@ -115,8 +121,11 @@ VENUE_SHARES: dict[str, dict[str, Stated]] = {
     },
     "hyperliquid": {
         "BTC": Stated(0.25, _MTC),
-        "ETH": Stated(0.25, "assumption: BTC's share; reports name Hyperliquid ETH longs as the weekend's "
-                            "largest liquidations (../events/feb-2026.md)"),
+        "ETH": Stated(
+            0.25,
+            "assumption: BTC's share; reports name Hyperliquid ETH longs as the weekend's "
+            "largest liquidations (../events/feb-2026.md)",
+        ),
         "SOL": Stated(0.15, "assumption (no Hyperliquid SOL figure found; smaller than its BTC share)"),
         "DOGE": Stated(0.10, "assumption (no Hyperliquid DOGE figure found; smaller than its BTC share)"),
     },
@@ -133,13 +142,17 @@ _VENUE_DEPTH = {
 _ASSET_DEPTH = {
     "BTC": Stated(1.0, ""),
     "ETH": Stated(0.6, "ETH books 0.6 of BTC's on each venue (assumption kept from the previous scenario)"),
-    "SOL": Stated(0.125, "alts' 1 % depth $2.5M against BTC's $20M across venues, early Oct 2025 "
-                         "(../reference/market-and-cascades.md)"),
+    "SOL": Stated(
+        0.125,
+        "alts' 1 % depth $2.5M against BTC's $20M across venues, early Oct 2025 (../reference/market-and-cascades.md)",
+    ),
     "DOGE": Stated(0.125, "as SOL (../reference/market-and-cascades.md: 'alts ±1 % $2.5M')"),
 }
 for _v, _dv in _VENUE_DEPTH.items():
-    DEPTH_RATIOS[_v] = {a: Stated(_dv.value * _da.value, "; ".join(s for s in (_dv.source, _da.source) if s))
-                        for a, _da in _ASSET_DEPTH.items()}
+    DEPTH_RATIOS[_v] = {
+        a: Stated(_dv.value * _da.value, "; ".join(s for s in (_dv.source, _da.source) if s))
+        for a, _da in _ASSET_DEPTH.items()
+    }
 
 #: book exponents κ (Cum(u) = B·u^κ) other than Binance BTC's, which is fitted
 KAPPAS: dict[str, Stated] = {
@@ -202,8 +215,10 @@ def _find(data_dir: Path, pattern: str, what: str, first_ms: int, last_ms: int) 
         if _ms(m[1]) <= first_ms and last_ms < _ms(m[2]) + _DAY_MS:
             return p
     names = ", ".join(p.name for p in found) or "none"
-    raise InputError(f"{data_dir}: no {what} file ({pattern}) covers {_iso(first_ms)} to {_iso(last_ms)} "
-                     f"(found: {names})", field="data_dir")
+    raise InputError(
+        f"{data_dir}: no {what} file ({pattern}) covers {_iso(first_ms)} to {_iso(last_ms)} (found: {names})",
+        field="data_dir",
+    )
 
 
 def _source(data_dir: Path, path: Path, what: str) -> Source:
@@ -215,8 +230,11 @@ def _covering(frame: pd.DataFrame, first_ms: int, last_ms: int, what: str) -> pd
     """Rows with timestamp in [first_ms, last_ms]; the file must hold every bar of the range."""
     t = frame["timestamp"].to_numpy()
     if len(t) == 0 or t[0] > first_ms or t[-1] < last_ms:
-        raise InputError(f"{frame.attrs.get('source', what)}: {what} runs {_iso(t[0])} to {_iso(t[-1])}, "
-                         f"not the {_iso(first_ms)} to {_iso(last_ms)} the scenario needs", field="data_dir")
+        raise InputError(
+            f"{frame.attrs.get('source', what)}: {what} runs {_iso(t[0])} to {_iso(t[-1])}, "
+            f"not the {_iso(first_ms)} to {_iso(last_ms)} the scenario needs",
+            field="data_dir",
+        )
     return frame[(t >= first_ms) & (t <= last_ms)].reset_index(drop=True)
 
 
@@ -242,26 +260,31 @@ def event_series(
     data_dir = Path(data_dir)
     t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
     if not (t0 <= e0 < e1) or any(x % _BAR_MS for x in (t0, e0, e1)):
-        raise InputError("lookback_start <= event_start < event_end, all on the 5-minute grid, is required",
-                         field="event_start")
+        raise InputError(
+            "lookback_start <= event_start < event_end, all on the 5-minute grid, is required", field="event_start"
+        )
     parts, sources = [], []
     for a in assets:
         sym = f"{a}USDT"
         bars_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_5m_*.csv", f"{a} 5-minute bars", t0, e1)
         oi_path = _find(data_dir, f"binance_oi_*/binance_usdm_{sym}_oi_5m_*.csv", f"{a} open interest", t0, e1)
-        fund_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_funding_8h_*.csv", f"{a} funding",
-                          t0, e1)
+        fund_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_funding_8h_*.csv", f"{a} funding", t0, e1)
         bars = _covering(read_binance_bars(bars_path, interval="5m"), t0, e1 - _BAR_MS, "5-minute bars")
         oi_frame = read_binance_open_interest(oi_path)
         oi = oi_frame.set_index("timestamp")["open_interest_usd"]
         funding = read_binance_funding(fund_path)
         parts.append(_series_rows(a, 300, bars, oi, funding))
         snapped = oi_frame.attrs["snapped"]
-        late = (f"; {snapped} stamps up to {oi_frame.attrs['snapped_max_s']:g} s late, snapped to the 5-minute grid"
-                if snapped else "")
-        sources += [_source(data_dir, bars_path, f"{a} 5-minute bars (open, high, low, close, volume)"),
-                    _source(data_dir, oi_path, f"{a} open interest (oi_usd{late})"),
-                    _source(data_dir, fund_path, f"{a} funding (funding_rate_8h)")]
+        late = (
+            f"; {snapped} stamps up to {oi_frame.attrs['snapped_max_s']:g} s late, snapped to the 5-minute grid"
+            if snapped
+            else ""
+        )
+        sources += [
+            _source(data_dir, bars_path, f"{a} 5-minute bars (open, high, low, close, volume)"),
+            _source(data_dir, oi_path, f"{a} open interest (oi_usd{late})"),
+            _source(data_dir, fund_path, f"{a} funding (funding_rate_8h)"),
+        ]
         if a in minute_assets:
             m_path = _find(data_dir, f"binance_1m_*/binance_usdm_{sym}_1m_*.csv", f"{a} 1-minute bars", e0, e1)
             minute = _covering(read_binance_bars(m_path, interval="1m"), e0, e1 - 60_000, "1-minute bars")
@@ -269,7 +292,9 @@ def event_series(
             sources.append(_source(data_dir, m_path, f"{a} 1-minute bars over the event window"))
     for a in minute_assets:
         if a not in assets:
-            raise InputError(f"minute asset {a!r} is not one of the assets ({', '.join(assets)})", field="minute_assets")
+            raise InputError(
+                f"minute asset {a!r} is not one of the assets ({', '.join(assets)})", field="minute_assets"
+            )
     out = pd.concat(parts, ignore_index=True)
     return out, sources
 
@@ -280,13 +305,19 @@ def _series_rows(asset: str, bar_s: int, bars: pd.DataFrame, oi: pd.Series, fund
     ft = funding["timestamp"].to_numpy(np.int64)
     k = np.searchsorted(ft, t, side="right") - 1  # the last settlement at or before the bar's open
     if (k < 0).any():
-        raise InputError(f"{funding.attrs['source']}: no funding settled before {_iso(int(t[k < 0][0]))}",
-                         field="data_dir")
-    return pd.DataFrame({
-        "asset": asset, "bar_s": bar_s, "time_ms": t,
-        **{c: bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "volume")},
-        "oi_usd": oi_at_close, "funding_rate_8h": funding["rate_8h"].to_numpy(np.float64)[k],
-    })[list(SERIES_COLUMNS)]
+        raise InputError(
+            f"{funding.attrs['source']}: no funding settled before {_iso(int(t[k < 0][0]))}", field="data_dir"
+        )
+    return pd.DataFrame(
+        {
+            "asset": asset,
+            "bar_s": bar_s,
+            "time_ms": t,
+            **{c: bars[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "volume")},
+            "oi_usd": oi_at_close,
+            "funding_rate_8h": funding["rate_8h"].to_numpy(np.float64)[k],
+        }
+    )[list(SERIES_COLUMNS)]
 
 
 def write_series(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -308,10 +339,10 @@ class BookFit:
     power law Cum(u) = B·u^κ in logs; the scenario's figures are medians over the snapshots.
     """
 
-    depth_1pct_usd: float       #: median over snapshots of the mean of the ±1 % bid and ask notional, USD per side
-    kappa: float                #: median over snapshots of the mean of the two sides' fitted exponents
-    bid_depth_1pct_usd: float   #: median −1 % bid notional, USD
-    ask_depth_1pct_usd: float   #: median +1 % ask notional, USD
+    depth_1pct_usd: float  #: median over snapshots of the mean of the ±1 % bid and ask notional, USD per side
+    kappa: float  #: median over snapshots of the mean of the two sides' fitted exponents
+    bid_depth_1pct_usd: float  #: median −1 % bid notional, USD
+    ask_depth_1pct_usd: float  #: median +1 % ask notional, USD
     bid_kappa: float
     ask_kappa: float
     snapshots: int
@@ -321,8 +352,9 @@ class BookFit:
     bands: tuple[float, ...] = field(default=())
 
 
-def fit_book_depth(path: str | Path, *, start: datetime | str | None = None,
-                   end: datetime | str | None = None) -> BookFit:
+def fit_book_depth(
+    path: str | Path, *, start: datetime | str | None = None, end: datetime | str | None = None
+) -> BookFit:
     """Fit depth within ±1 % and κ to a Binance ``bookDepth`` archive over [start, end).
 
     Parameters
@@ -366,10 +398,18 @@ def fit_book_depth(path: str | Path, *, start: datetime | str | None = None,
     bid, kb = side(-1.0)
     ask, ka = side(1.0)
     return BookFit(
-        depth_1pct_usd=float(np.median((bid + ask) / 2)), kappa=float(np.median((kb + ka) / 2)),
-        bid_depth_1pct_usd=float(np.median(bid)), ask_depth_1pct_usd=float(np.median(ask)),
-        bid_kappa=float(np.median(kb)), ask_kappa=float(np.median(ka)), snapshots=len(wide),
-        start_ms=lo, end_ms=hi, source=str(path), bands=tuple(float(b) for b in bands))
+        depth_1pct_usd=float(np.median((bid + ask) / 2)),
+        kappa=float(np.median((kb + ka) / 2)),
+        bid_depth_1pct_usd=float(np.median(bid)),
+        ask_depth_1pct_usd=float(np.median(ask)),
+        bid_kappa=float(np.median(kb)),
+        ask_kappa=float(np.median(ka)),
+        snapshots=len(wide),
+        start_ms=lo,
+        end_ms=hi,
+        source=str(path),
+        bands=tuple(float(b) for b in bands),
+    )
 
 
 # ------------------------------------------------------------------------------------- TOML
@@ -378,8 +418,15 @@ def _q(text: str) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def series_table(file: str, *, lookback_start_ms: int, event_start_ms: int, event_end_ms: int,
-                 minute_assets: Sequence[str], sources: Iterable[Source]) -> str:
+def series_table(
+    file: str,
+    *,
+    lookback_start_ms: int,
+    event_start_ms: int,
+    event_end_ms: int,
+    minute_assets: Sequence[str],
+    sources: Iterable[Source],
+) -> str:
     """The ``[series]`` table of a scenario TOML (see :class:`liqcascade.scenario.SeriesSpec`)."""
     lines = [
         "# The derived market series this scenario embeds (Scenario.series()): per asset the Binance",
@@ -429,8 +476,9 @@ def _free_mode_text(template: str | Path | None) -> tuple[str, dict]:
     else:
         p = Path(key)
         if not p.is_file():
-            raise InputError(f"no bundled scenario {key!r} and no such file (bundled: {', '.join(BUNDLED)})",
-                             field="template")
+            raise InputError(
+                f"no bundled scenario {key!r} and no such file (bundled: {', '.join(BUNDLED)})", field="template"
+            )
         text, where = p.read_text("utf-8"), str(p)
     try:
         doc = tomllib.loads(text)
@@ -440,8 +488,14 @@ def _free_mode_text(template: str | Path | None) -> tuple[str, dict]:
     at = next((i for i, ln in enumerate(lines) if ln.startswith(FREE_MODE_MARKER)), None)
     if at is not None:
         tail = lines[at:]
-        end = next((i for i, ln in enumerate(tail) if ln.startswith("[series]") or
-                    (ln.startswith("# The derived market series"))), len(tail))
+        end = next(
+            (
+                i
+                for i, ln in enumerate(tail)
+                if ln.startswith("[series]") or (ln.startswith("# The derived market series"))
+            ),
+            len(tail),
+        )
         return "\n".join(tail[:end]).rstrip() + "\n", doc
     out = [f"{FREE_MODE_MARKER} (copied from {where}): exogenous flows, cohorts, large positions, insurance funds"]
     for section in _FREE_SECTIONS:
@@ -464,9 +518,9 @@ class BuiltScenario:
     series_path: Path
     series: pd.DataFrame
     book: BookFit
-    start_prices: dict[str, float]             #: USDT per base unit at the event start
-    binance_oi_usd: dict[str, float]           #: Binance USDⓈ-M open interest at the event start, USD
-    markets: list[dict]                        #: venue, asset, open_interest_usd, depth_1pct_usd, kappa, …
+    start_prices: dict[str, float]  #: USDT per base unit at the event start
+    binance_oi_usd: dict[str, float]  #: Binance USDⓈ-M open interest at the event start, USD
+    markets: list[dict]  #: venue, asset, open_interest_usd, depth_1pct_usd, kappa, …
     sources: list[Source]
 
 
@@ -478,9 +532,11 @@ def _find_book(data_dir: Path, asset: str, event_start_ms: int) -> Path:
         if d and _ms(d[1]) <= event_start_ms:
             found.append((_ms(d[1]), p))
     if not found:
-        raise InputError(f"{data_dir}: no {asset}USDT bookDepth archive (binance_bookdepth_*/"
-                         f"{asset}USDT-bookDepth-YYYY-MM-DD.zip) dated on or before {_iso(event_start_ms)}",
-                         field="data_dir")
+        raise InputError(
+            f"{data_dir}: no {asset}USDT bookDepth archive (binance_bookdepth_*/"
+            f"{asset}USDT-bookDepth-YYYY-MM-DD.zip) dated on or before {_iso(event_start_ms)}",
+            field="data_dir",
+        )
     return max(found)[1]
 
 
@@ -562,8 +618,14 @@ def build_event_scenario(
     t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
     if t0 >= e0:
         raise InputError("lookback_start must be before event_start", field="lookback_start")
-    series, sources = event_series(data_dir, assets=assets, lookback_start=lookback_start, event_start=event_start,
-                                   event_end=event_end, minute_assets=minute_assets)
+    series, sources = event_series(
+        data_dir,
+        assets=assets,
+        lookback_start=lookback_start,
+        event_start=event_start,
+        event_end=event_end,
+        minute_assets=minute_assets,
+    )
     free_text, template_doc = _free_mode_text(template)
 
     book_path = _find_book(data_dir, "BTC", e0)
@@ -582,43 +644,84 @@ def build_event_scenario(
         start_prices[a] = float(s.at[e0, "open"])
         binance_oi[a] = float(s.at[e0 - _BAR_MS, "oi_usd"])  # stamped at e0: the close of the bar before
         days = np.arange(t0 - t0 % _DAY_MS + (_DAY_MS if t0 % _DAY_MS else 0), e0, _DAY_MS)
-        paths[a] = [(pd.Timestamp(d, unit="ms", tz="UTC").strftime("%Y-%m-%d"), float(s.at[d, "open"]))
-                    for d in days if d < e0]
+        paths[a] = [
+            (pd.Timestamp(d, unit="ms", tz="UTC").strftime("%Y-%m-%d"), float(s.at[d, "open"])) for d in days if d < e0
+        ]
         if len(paths[a]) < 2:
-            raise InputError("the look-back must span at least two days before the event start",
-                             field="lookback_start")
+            raise InputError("the look-back must span at least two days before the event start", field="lookback_start")
 
     markets = []
     for a in assets:
         for v in venues:
             fitted = (v, a) == ("binance", "BTC")
-            markets.append({
-                "venue": v, "asset": a,
-                "open_interest_usd": binance_oi[a] * VENUE_SHARES[v][a].value,
-                "long_share": LONG_SHARES[v][a],
-                "depth_1pct_usd": book.depth_1pct_usd * DEPTH_RATIOS[v][a].value,
-                "kappa": book.kappa if fitted else KAPPAS[a].value,
-                "oi_note": f"Binance USDⓈ-M OI at the start ${binance_oi[a] / 1e9:.3f}B x {VENUE_SHARES[v][a].value:g}: "
-                           f"{VENUE_SHARES[v][a].source}",
-                "depth_note": ("fitted (see the note above)" if fitted else
-                               f"{DEPTH_RATIOS[v][a].value:.4g} x Binance BTC: {DEPTH_RATIOS[v][a].source}"),
-                "kappa_note": "fitted" if fitted else KAPPAS[a].source,
-            })
+            markets.append(
+                {
+                    "venue": v,
+                    "asset": a,
+                    "open_interest_usd": binance_oi[a] * VENUE_SHARES[v][a].value,
+                    "long_share": LONG_SHARES[v][a],
+                    "depth_1pct_usd": book.depth_1pct_usd * DEPTH_RATIOS[v][a].value,
+                    "kappa": book.kappa if fitted else KAPPAS[a].value,
+                    "oi_note": f"Binance USDⓈ-M OI at the start ${binance_oi[a] / 1e9:.3f}B x {VENUE_SHARES[v][a].value:g}: "
+                    f"{VENUE_SHARES[v][a].source}",
+                    "depth_note": (
+                        "fitted (see the note above)"
+                        if fitted
+                        else f"{DEPTH_RATIOS[v][a].value:.4g} x Binance BTC: {DEPTH_RATIOS[v][a].source}"
+                    ),
+                    "kappa_note": "fitted" if fitted else KAPPAS[a].source,
+                }
+            )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     series_path = write_series(series, out_dir / f"{name}.series.csv.gz")
-    text = _scenario_text(name=name, title=title, notes=notes, e0=e0, e1=e1, step_seconds=step_seconds,
-                          assets=assets, start_prices=start_prices, paths=paths, markets=markets, book=book,
-                          book_source=sources[-1], template_doc=template_doc, free_text=free_text,
-                          series=series_table(series_path.name, lookback_start_ms=t0, event_start_ms=e0,
-                                              event_end_ms=e1, minute_assets=minute_assets, sources=sources))
+    text = _scenario_text(
+        name=name,
+        title=title,
+        notes=notes,
+        e0=e0,
+        e1=e1,
+        step_seconds=step_seconds,
+        assets=assets,
+        start_prices=start_prices,
+        paths=paths,
+        markets=markets,
+        book=book,
+        book_source=sources[-1],
+        template_doc=template_doc,
+        free_text=free_text,
+        series=series_table(
+            series_path.name,
+            lookback_start_ms=t0,
+            event_start_ms=e0,
+            event_end_ms=e1,
+            minute_assets=minute_assets,
+            sources=sources,
+        ),
+    )
     toml_path = out_dir / f"{name}.toml"
     toml_path.write_text(text, "utf-8")
     return BuiltScenario(toml_path, series_path, series, book, start_prices, binance_oi, markets, sources)
 
 
-def _scenario_text(*, name, title, notes, e0, e1, step_seconds, assets, start_prices, paths, markets, book,
-                   book_source, template_doc, free_text, series) -> str:
+def _scenario_text(
+    *,
+    name,
+    title,
+    notes,
+    e0,
+    e1,
+    step_seconds,
+    assets,
+    start_prices,
+    paths,
+    markets,
+    book,
+    book_source,
+    template_doc,
+    free_text,
+    series,
+) -> str:
     out = [f"# {ln}".rstrip() for ln in notes.strip().splitlines()] if notes.strip() else []
     out += [
         "# Written by liqcascade.scenario_build.build_event_scenario (`liqcascade scenario build`): the",
@@ -641,10 +744,12 @@ def _scenario_text(*, name, title, notes, e0, e1, step_seconds, assets, start_pr
         out.append(f"start_price = {start_prices[a]!r}")
         pts = [f'["{d}", {p!r}]' for d, p in paths[a]]
         out.append("path = [")
-        out += ["  " + ", ".join(pts[i:i + 4]) + "," for i in range(0, len(pts), 4)]
+        out += ["  " + ", ".join(pts[i : i + 4]) + "," for i in range(0, len(pts), 4)]
         out.append("]")
-    bid_ask = (f"bids ${book.bid_depth_1pct_usd / 1e6:.1f}M kappa {book.bid_kappa:.3f}, "
-               f"asks ${book.ask_depth_1pct_usd / 1e6:.1f}M kappa {book.ask_kappa:.3f}")
+    bid_ask = (
+        f"bids ${book.bid_depth_1pct_usd / 1e6:.1f}M kappa {book.bid_kappa:.3f}, "
+        f"asks ${book.ask_depth_1pct_usd / 1e6:.1f}M kappa {book.ask_kappa:.3f}"
+    )
     out += [
         "",
         "# Markets: open interest (USD) = Binance's USDⓈ-M open interest at the start x the venue's share of it",

@@ -163,9 +163,23 @@ class MarketState:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the content of :meth:`to_json`)."""
         out: dict[str, Any] = {"format": _FORMAT, "version": _FORMAT_VERSION}
-        for name in ("exchange", "symbol", "timestamp", "datetime", "mark", "index", "last", "funding_rate",
-                     "funding_interval_hours", "next_funding_timestamp", "contract_size", "linear",
-                     "open_interest_contracts", "open_interest_base", "open_interest_usd"):
+        for name in (
+            "exchange",
+            "symbol",
+            "timestamp",
+            "datetime",
+            "mark",
+            "index",
+            "last",
+            "funding_rate",
+            "funding_interval_hours",
+            "next_funding_timestamp",
+            "contract_size",
+            "linear",
+            "open_interest_contracts",
+            "open_interest_base",
+            "open_interest_usd",
+        ):
             out[name] = getattr(self, name)
         out["depth"] = {_pct_key(p): dict(v) for p, v in self.depth.items()}
         out["order_book"] = {"bids": self.bids.tolist(), "asks": self.asks.tolist()}
@@ -183,19 +197,39 @@ class MarketState:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any], *, source: str = "market state") -> "MarketState":
         if not isinstance(doc, Mapping) or doc.get("format") != _FORMAT:
-            raise InputError(f"{source}: not a liqcascade market state (no \"format\": \"{_FORMAT}\")",
-                             field="format")
+            raise InputError(f'{source}: not a liqcascade market state (no "format": "{_FORMAT}")', field="format")
         try:
             book = doc["order_book"]
-            kw = {k: doc[k] for k in ("exchange", "symbol", "timestamp", "datetime", "mark", "index", "last",
-                                      "funding_rate", "funding_interval_hours", "next_funding_timestamp",
-                                      "contract_size", "linear", "open_interest_contracts", "open_interest_base",
-                                      "open_interest_usd")}
+            kw = {
+                k: doc[k]
+                for k in (
+                    "exchange",
+                    "symbol",
+                    "timestamp",
+                    "datetime",
+                    "mark",
+                    "index",
+                    "last",
+                    "funding_rate",
+                    "funding_interval_hours",
+                    "next_funding_timestamp",
+                    "contract_size",
+                    "linear",
+                    "open_interest_contracts",
+                    "open_interest_base",
+                    "open_interest_usd",
+                )
+            }
             tiers = doc.get("leverage_tiers")
-            return cls(**kw, bids=_levels(book["bids"]), asks=_levels(book["asks"]),
-                       depth={float(k): dict(v) for k, v in doc["depth"].items()},
-                       leverage_tiers=None if tiers is None else _tiers_from_dict(tiers),
-                       notes=tuple(doc.get("notes", ())), info=dict(doc.get("info", {})))
+            return cls(
+                **kw,
+                bids=_levels(book["bids"]),
+                asks=_levels(book["asks"]),
+                depth={float(k): dict(v) for k, v in doc["depth"].items()},
+                leverage_tiers=None if tiers is None else _tiers_from_dict(tiers),
+                notes=tuple(doc.get("notes", ())),
+                info=dict(doc.get("info", {})),
+            )
         except KeyError as exc:
             raise InputError(f"{source}: missing {exc.args[0]!r}", field=str(exc.args[0])) from None
 
@@ -227,24 +261,32 @@ class MarketState:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         doc = self.to_dict()
-        row: dict[str, Any] = {k: doc[k] for k in doc if k not in ("depth", "order_book", "leverage_tiers", "notes",
-                                                                   "info", "format", "version")}
+        row: dict[str, Any] = {
+            k: doc[k]
+            for k in doc
+            if k not in ("depth", "order_book", "leverage_tiers", "notes", "info", "format", "version")
+        }
         for p, v in doc["depth"].items():
             for k, x in v.items():
                 row[f"depth_{k}_{p}"] = x
         row["notes"] = json.dumps(doc["notes"])
         row["info"] = json.dumps(doc["info"], allow_nan=False)
         schema = _scalar_schema(row)
-        meta = {b"liqcascade": json.dumps({"format": _FORMAT, "version": _FORMAT_VERSION,
-                                           "depth_pcts": list(doc["depth"])}).encode()}
+        meta = {
+            b"liqcascade": json.dumps(
+                {"format": _FORMAT, "version": _FORMAT_VERSION, "depth_pcts": list(doc["depth"])}
+            ).encode()
+        }
         table = pa.Table.from_pylist([row], schema=schema).replace_schema_metadata(meta)
         n_b, n_a = len(self.bids), len(self.asks)
-        book = pa.table({
-            "side": pa.array(["bid"] * n_b + ["ask"] * n_a, pa.string()),
-            "level": pa.array(np.concatenate([np.arange(n_b), np.arange(n_a)]).astype(np.int32)),
-            "price": pa.array(np.concatenate([self.bids[:, 0], self.asks[:, 0]]), pa.float64()),
-            "amount": pa.array(np.concatenate([self.bids[:, 1], self.asks[:, 1]]), pa.float64()),
-        })
+        book = pa.table(
+            {
+                "side": pa.array(["bid"] * n_b + ["ask"] * n_a, pa.string()),
+                "level": pa.array(np.concatenate([np.arange(n_b), np.arange(n_a)]).astype(np.int32)),
+                "price": pa.array(np.concatenate([self.bids[:, 0], self.asks[:, 0]]), pa.float64()),
+                "amount": pa.array(np.concatenate([self.bids[:, 1], self.asks[:, 1]]), pa.float64()),
+            }
+        )
         _write_parquet_atomic(book, d / "order_book.parquet", pq)
         tiers_path = d / "leverage_tiers.parquet"
         if self.leverage_tiers is not None:
@@ -273,15 +315,23 @@ class MarketState:
         for p in meta.get("depth_pcts", []):
             depth[p] = {k: row.pop(f"depth_{k}_{p}") for k in ("bid_usd", "ask_usd", "bid_complete", "ask_complete")}
         book = pq.read_table(d / "order_book.parquet").to_pandas()
-        levels = {s: book[book["side"] == s].sort_values("level")[["price", "amount"]].to_numpy(np.float64)
-                  for s in ("bid", "ask")}
+        levels = {
+            s: book[book["side"] == s].sort_values("level")[["price", "amount"]].to_numpy(np.float64)
+            for s in ("bid", "ask")
+        }
         tiers = None
         if (d / "leverage_tiers.parquet").is_file():
             tt = pq.read_table(d / "leverage_tiers.parquet")
             tiers = dict(json.loads(tt.schema.metadata[b"liqcascade"]), tiers=tt.to_pylist())
-        doc = dict(row, format=meta.get("format"), depth=depth, notes=json.loads(row["notes"]),
-                   info=json.loads(row["info"]), leverage_tiers=tiers,
-                   order_book={"bids": levels["bid"].tolist(), "asks": levels["ask"].tolist()})
+        doc = dict(
+            row,
+            format=meta.get("format"),
+            depth=depth,
+            notes=json.loads(row["notes"]),
+            info=json.loads(row["info"]),
+            leverage_tiers=tiers,
+            order_book={"bids": levels["bid"].tolist(), "asks": levels["ask"].tolist()},
+        )
         return cls.from_dict(doc, source=str(d))
 
 
@@ -326,13 +376,21 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
 
     ticker = call.required("fetch_ticker", ex.fetch_ticker, sym, dict(src.ticker_params))
     funding = call.optional("fetch_funding_rate", ex, "fetchFundingRate", ex.fetch_funding_rate, sym) or {}
-    oi = call.optional("fetch_open_interest", ex, "fetchOpenInterest", ex.fetch_open_interest, sym,
-                       dict(src.open_interest_params)) or {}
+    oi = (
+        call.optional(
+            "fetch_open_interest", ex, "fetchOpenInterest", ex.fetch_open_interest, sym, dict(src.open_interest_params)
+        )
+        or {}
+    )
     book = call.required("fetch_order_book", ex.fetch_order_book, sym, src.book_limit)
 
-    info: dict[str, Any] = {"market": market.get("info"), "ticker": ticker.get("info"),
-                            "funding_rate": funding.get("info"), "open_interest": oi.get("info"),
-                            "order_book": {k: v for k, v in book.items() if k not in ("bids", "asks")}}
+    info: dict[str, Any] = {
+        "market": market.get("info"),
+        "ticker": ticker.get("info"),
+        "funding_rate": funding.get("info"),
+        "open_interest": oi.get("info"),
+        "order_book": {k: v for k, v in book.items() if k not in ("bids", "asks")},
+    }
 
     mark = _first(funding.get("markPrice"), ticker.get("markPrice"))
     if mark is None and ex.has.get("fetchMarkPrice"):
@@ -375,12 +433,28 @@ def fetch_market_state(exchange_id: str, symbol: str = "BTC/USDT:USDT", *, excha
     tiers, raw_tiers = src.leverage_tiers(ex, market, call, notes, as_of=_iso(ts)[:10])
     info[src.tiers_info_key] = raw_tiers
     return MarketState(
-        exchange=exchange_id, symbol=sym, timestamp=ts, datetime=_iso(ts), mark=mark, index=index, last=last,
-        funding_rate=rate, funding_interval_hours=interval,
+        exchange=exchange_id,
+        symbol=sym,
+        timestamp=ts,
+        datetime=_iso(ts),
+        mark=mark,
+        index=index,
+        last=last,
+        funding_rate=rate,
+        funding_interval_hours=interval,
         next_funding_timestamp=next_funding,
-        contract_size=cs, linear=linear, open_interest_contracts=contracts, open_interest_base=base_oi,
-        open_interest_usd=usd_oi, bids=bids, asks=asks, depth=depth, leverage_tiers=tiers, notes=tuple(notes),
-        info=_plain(info))
+        contract_size=cs,
+        linear=linear,
+        open_interest_contracts=contracts,
+        open_interest_base=base_oi,
+        open_interest_usd=usd_oi,
+        bids=bids,
+        asks=asks,
+        depth=depth,
+        leverage_tiers=tiers,
+        notes=tuple(notes),
+        info=_plain(info),
+    )
 
 
 def book_depth_within(bids: np.ndarray, asks: np.ndarray, pct: float) -> dict[str, Any]:
@@ -399,8 +473,12 @@ def book_depth_within(bids: np.ndarray, asks: np.ndarray, pct: float) -> dict[st
     mid = (bids[0, 0] + asks[0, 0]) / 2.0
     lo, hi = mid * (1 - pct / 100.0), mid * (1 + pct / 100.0)
     b, a = bids[bids[:, 0] >= lo], asks[asks[:, 0] <= hi]
-    return {"bid_usd": float(np.sum(b[:, 0] * b[:, 1])), "ask_usd": float(np.sum(a[:, 0] * a[:, 1])),
-            "bid_complete": bool(bids[-1, 0] < lo), "ask_complete": bool(asks[-1, 0] > hi)}
+    return {
+        "bid_usd": float(np.sum(b[:, 0] * b[:, 1])),
+        "ask_usd": float(np.sum(a[:, 0] * a[:, 1])),
+        "bid_complete": bool(bids[-1, 0] < lo),
+        "ask_complete": bool(asks[-1, 0] > hi),
+    }
 
 
 # ============================================================================ helpers
@@ -434,8 +512,9 @@ class _Caller:
         except (OSError, _requests_error()) as exc:  # anything ccxt did not wrap
             raise self._network(what, exc) from None
         except _MALFORMED as exc:  # ccxt could not parse what the venue sent
-            raise SnapshotError(f"{self.exchange_id}: unexpected response to {what}: {type(exc).__name__}: "
-                                f"{_short(exc)}") from None
+            raise SnapshotError(
+                f"{self.exchange_id}: unexpected response to {what}: {type(exc).__name__}: {_short(exc)}"
+            ) from None
 
     def optional(self, what: str, ex, capability: str | None, fn: Callable, *args):
         if capability is not None and not ex.has.get(capability):
@@ -453,8 +532,9 @@ class _Caller:
         except (OSError, _requests_error()) as exc:
             raise self._network(what, exc) from None
         except _MALFORMED as exc:
-            self.notes.append(f"{self.exchange_id}: unexpected response to {what}, skipped: {type(exc).__name__}: "
-                              f"{_short(exc, 160)}")
+            self.notes.append(
+                f"{self.exchange_id}: unexpected response to {what}, skipped: {type(exc).__name__}: {_short(exc, 160)}"
+            )
         return None
 
 
@@ -477,14 +557,18 @@ def _requests_error():
 def _new_exchange(ccxt, exchange_id: str):
     # only perpetual/futures markets are loaded: a snapshot is of a derivative
     src = _live(exchange_id)
-    return getattr(ccxt, src.ccxt_id)({
-        "enableRateLimit": True, "timeout": 15_000,
-        "options": {"fetchMarkets": {"types": list(src.market_types)}},
-    })
+    return getattr(ccxt, src.ccxt_id)(
+        {
+            "enableRateLimit": True,
+            "timeout": 15_000,
+            "options": {"fetchMarkets": {"types": list(src.market_types)}},
+        }
+    )
 
 
-def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str], *, other_quote: bool = False
-                    ) -> dict[str, Any]:
+def _resolve_market(
+    ex, exchange_id: str, symbol: str, notes: list[str], *, other_quote: bool = False
+) -> dict[str, Any]:
     markets = ex.markets or {}
     if not isinstance(symbol, str) or "/" not in symbol:
         raise InputError(f"expected a ccxt unified symbol such as BTC/USDT:USDT, got {symbol!r}", field="symbol")
@@ -499,8 +583,11 @@ def _resolve_market(ex, exchange_id: str, symbol: str, notes: list[str], *, othe
             hint = f"; its {base} perpetuals: {', '.join(perps)}" if perps else ""
             raise InputError(f"{exchange_id} has no market {symbol}{hint}", field="symbol")
     if not market.get("contract"):
-        raise InputError(f"{market['symbol']} on {exchange_id} is a {market.get('type')} market; a snapshot is of "
-                         "a perpetual or future (e.g. BTC/USDT:USDT)", field="symbol")
+        raise InputError(
+            f"{market['symbol']} on {exchange_id} is a {market.get('type')} market; a snapshot is of "
+            "a perpetual or future (e.g. BTC/USDT:USDT)",
+            field="symbol",
+        )
     return market
 
 
@@ -575,21 +662,42 @@ def _plain(obj: Any) -> Any:
 
 
 def _tiers_to_dict(t: TierTable) -> dict[str, Any]:
-    return {"venue": t.venue, "symbol": t.symbol, "basis": t.basis, "contract_size": float(t.contract_size),
-            "as_of": t.as_of, "source": t.source, "tiers": t.rows()}
+    return {
+        "venue": t.venue,
+        "symbol": t.symbol,
+        "basis": t.basis,
+        "contract_size": float(t.contract_size),
+        "as_of": t.as_of,
+        "source": t.source,
+        "tiers": t.rows(),
+    }
 
 
 def _tiers_from_dict(doc: Mapping[str, Any]) -> TierTable:
-    return TierTable.from_rows(doc["venue"], doc["symbol"], doc["tiers"], basis=doc.get("basis", "notional"),
-                               contract_size=float(doc.get("contract_size", 1.0)), as_of=str(doc.get("as_of", "")),
-                               source=str(doc.get("source", "")))
+    return TierTable.from_rows(
+        doc["venue"],
+        doc["symbol"],
+        doc["tiers"],
+        basis=doc.get("basis", "notional"),
+        contract_size=float(doc.get("contract_size", 1.0)),
+        as_of=str(doc.get("as_of", "")),
+        source=str(doc.get("source", "")),
+    )
 
 
 def _scalar_schema(row: Mapping[str, Any]):
     import pyarrow as pa
 
-    types = {"exchange": pa.string(), "symbol": pa.string(), "timestamp": pa.int64(), "datetime": pa.string(),
-             "next_funding_timestamp": pa.int64(), "linear": pa.bool_(), "notes": pa.string(), "info": pa.string()}
+    types = {
+        "exchange": pa.string(),
+        "symbol": pa.string(),
+        "timestamp": pa.int64(),
+        "datetime": pa.string(),
+        "next_funding_timestamp": pa.int64(),
+        "linear": pa.bool_(),
+        "notes": pa.string(),
+        "info": pa.string(),
+    }
     fields = []
     for k in row:
         if k in types:
@@ -609,5 +717,12 @@ def _write_parquet_atomic(table, path: Path, pq) -> None:
     write_atomic(path, buf.getvalue())
 
 
-__all__ = ["MarketState", "fetch_market_state", "book_depth_within", "SnapshotError", "SnapshotNetworkError",
-           "SUPPORTED_EXCHANGES", "DEPTH_PCTS"]
+__all__ = [
+    "MarketState",
+    "fetch_market_state",
+    "book_depth_within",
+    "SnapshotError",
+    "SnapshotNetworkError",
+    "SUPPORTED_EXCHANGES",
+    "DEPTH_PCTS",
+]

@@ -40,27 +40,67 @@ import pandas as pd
 from .engine import Run, as_reported
 
 SUMMARY_KEYS = (
-    "liquidations_usd", "liquidations_usd_reported", "accounts_liquidated", "long_share", "by_venue_usd",
-    "by_asset_usd", "largest_liquidation_usd", "drawdown_pct", "adl_usd", "bad_debt_usd", "branching_ratio_max",
+    "liquidations_usd",
+    "liquidations_usd_reported",
+    "accounts_liquidated",
+    "long_share",
+    "by_venue_usd",
+    "by_asset_usd",
+    "largest_liquidation_usd",
+    "drawdown_pct",
+    "adl_usd",
+    "bad_debt_usd",
+    "branching_ratio_max",
     "ledger_imbalance_usd",
 )
 """The keys issue 4 requires of ``liqcascade run --json`` (the summary holds more)."""
 
 _SCALARS = (
-    "scenario", "scenario_title", "scenario_source", "scenario_hash", "start_utc", "horizon_hours", "step_seconds",
-    "seed", "positions", "accounts", "population_scale", "parameters_hash", "overridden_parameters",
-    "parameters_fitted", "parameters_status", "liquidations_usd", "liquidations_usd_reported", "accounts_liquidated",
-    "accounts_liquidated_full_scale", "liquidation_events", "long_share", "long_share_reported",
-    "largest_liquidation_usd", "largest_liquidation_venue", "largest_liquidation_asset",
-    "largest_liquidation_event_usd", "opened_during_run_usd", "liquidations_of_opened_usd", "adl_usd",
-    "backstop_usd", "bad_debt_usd", "branching_ratio_max", "branching_ratio_first_wave_max", "waves",
-    "ledger_imbalance_usd", "ledger_ok", "mode",
+    "scenario",
+    "scenario_title",
+    "scenario_source",
+    "scenario_hash",
+    "start_utc",
+    "horizon_hours",
+    "step_seconds",
+    "seed",
+    "positions",
+    "accounts",
+    "population_scale",
+    "parameters_hash",
+    "overridden_parameters",
+    "parameters_fitted",
+    "parameters_status",
+    "liquidations_usd",
+    "liquidations_usd_reported",
+    "accounts_liquidated",
+    "accounts_liquidated_full_scale",
+    "liquidation_events",
+    "long_share",
+    "long_share_reported",
+    "largest_liquidation_usd",
+    "largest_liquidation_venue",
+    "largest_liquidation_asset",
+    "largest_liquidation_event_usd",
+    "opened_during_run_usd",
+    "liquidations_of_opened_usd",
+    "adl_usd",
+    "backstop_usd",
+    "bad_debt_usd",
+    "branching_ratio_max",
+    "branching_ratio_first_wave_max",
+    "waves",
+    "ledger_imbalance_usd",
+    "ledger_ok",
+    "mode",
 )
 SUMMARY_FIGURES: dict[str, Any] = {
     **{k: None for k in _SCALARS},
     **{k: "venue" for k in ("by_venue_usd", "by_venue_usd_reported", "venue_share_reported")},
-    **{k: "asset" for k in ("by_asset_usd", "start_price_usd", "drawdown_pct", "low_usd", "low_time_utc",
-                            "asset_share")},
+    **{
+        k: "asset"
+        for k in ("by_asset_usd", "start_price_usd", "drawdown_pct", "low_usd", "low_time_utc", "asset_share")
+    },
     "by_side_usd": ("long", "short"),
     "by_method_usd": ("book", "backstop", "adl"),
     "liquidation_peak": ("max_minute_share", "max_minute_utc", "busiest_hour_utc", "busiest_hour_from_low_h"),
@@ -176,11 +216,18 @@ def index_paths(run: Run, scenario) -> pd.DataFrame:
         return index.reset_index()
     weight = {(m.venue, m.asset): m.depth_1pct_usd for m in spec.markets}
     vcat, acat = steps["venue"].astype("category"), steps["asset"].astype("category")
-    table = np.array([[weight.get((str(v), str(a)), 0.0) for a in acat.cat.categories]
-                      for v in vcat.cat.categories]).reshape(len(vcat.cat.categories), len(acat.cat.categories))
+    table = np.array(
+        [[weight.get((str(v), str(a)), 0.0) for a in acat.cat.categories] for v in vcat.cat.categories]
+    ).reshape(len(vcat.cat.categories), len(acat.cat.categories))
     w = table[vcat.cat.codes.to_numpy(), acat.cat.codes.to_numpy()]
-    frame = pd.DataFrame({"time_s": steps["time_s"].to_numpy(), "asset": steps["asset"].astype(str).to_numpy(),
-                          "wmid": w * steps["mid"].to_numpy(), "w": w})
+    frame = pd.DataFrame(
+        {
+            "time_s": steps["time_s"].to_numpy(),
+            "asset": steps["asset"].astype(str).to_numpy(),
+            "wmid": w * steps["mid"].to_numpy(),
+            "w": w,
+        }
+    )
     g = frame.groupby(["time_s", "asset"], sort=True)[["wmid", "w"]].sum()
     index = (g["wmid"] / g["w"]).unstack("asset")
     start = pd.DataFrame({a: [s.start_price] for a, s in spec.assets.items()}, index=[-spec.step_seconds])
@@ -203,8 +250,9 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
 
     # largest: per position over the run (partial steps add up), and the largest single fill
     if len(ev):
-        per_pos = ev.groupby("position", sort=False).agg(usd=("usd", "sum"), venue=("venue", "first"),
-                                                          asset=("asset", "first"))
+        per_pos = ev.groupby("position", sort=False).agg(
+            usd=("usd", "sum"), venue=("venue", "first"), asset=("asset", "first")
+        )
         top = per_pos["usd"].idxmax()
         largest = float(per_pos.at[top, "usd"])
         largest_venue, largest_asset = str(per_pos.at[top, "venue"]), str(per_pos.at[top, "asset"])
@@ -224,8 +272,11 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
     last = run.steps[run.steps["time_s"] == run.steps["time_s"].max()]
     bad_debt = float(last["bad_debt_usd"].sum()) if len(last) else 0.0  # cumulative per market
     br = run.waves["branching_ratio"].to_numpy(dtype=float) if len(run.waves) else np.array([])
-    br_first = run.waves.loc[run.waves["wave"] == 1, "branching_ratio"].to_numpy(dtype=float) if len(run.waves) \
+    br_first = (
+        run.waves.loc[run.waves["wave"] == 1, "branching_ratio"].to_numpy(dtype=float)
+        if len(run.waves)
         else np.array([])
+    )
     prov = parameter_provenance(scenario)
     start = scenario.spec.start
     start = start if start.tzinfo else start.replace(tzinfo=timezone.utc)
@@ -269,13 +320,17 @@ def summarize(run: Run, population, scenario, *, seed: int) -> dict[str, Any]:
         # was liquidated
         "opened_during_run_usd": float(run.summary.get("opened_during_run_usd", 0.0)),
         "liquidations_of_opened_usd": float(ev.loc[population.is_pending[ev["position"].to_numpy()], "usd"].sum())
-        if len(ev) and hasattr(population, "is_pending") else 0.0,
+        if len(ev) and hasattr(population, "is_pending")
+        else 0.0,
         # prices
         "start_price_usd": {a: float(s.start_price) for a, s in scenario.spec.assets.items()},
         "drawdown_pct": {a: _num(dd_engine.get(a, float("nan"))) for a in assets},
         "low_usd": low,
-        "low_time_utc": {a: _utc(start, float(index["time_s"].iloc[int(np.nanargmin(index[a].to_numpy()))]))
-                         for a in assets if a in index.columns and np.isfinite(index[a].to_numpy()).any()},
+        "low_time_utc": {
+            a: _utc(start, float(index["time_s"].iloc[int(np.nanargmin(index[a].to_numpy()))]))
+            for a in assets
+            if a in index.columns and np.isfinite(index[a].to_numpy()).any()
+        },
         "asset_share": {a: (u / total if total > 0 else None) for a, u in _by(ev, "asset", assets).items()},
         "liquidation_peak": liquidation_peak(ev, index, start),
         # backstops and the cascade
@@ -299,8 +354,12 @@ def liquidation_peak(ev: pd.DataFrame, index: pd.DataFrame, start) -> dict[str, 
     minute (fraction) and that minute, the busiest hour (a window of 60 minutes sliding by one)
     and its centre's distance from the first asset's low (hours, + after the low)."""
     if not len(ev) or float(ev["usd"].sum()) <= 0:
-        return {"max_minute_share": None, "max_minute_utc": None, "busiest_hour_utc": None,
-                "busiest_hour_from_low_h": None}
+        return {
+            "max_minute_share": None,
+            "max_minute_utc": None,
+            "busiest_hour_utc": None,
+            "busiest_hour_from_low_h": None,
+        }
     minute = (ev["time_s"].to_numpy(np.float64) // 60).astype(np.int64)
     per = np.bincount(minute - minute.min(), weights=ev["usd"].to_numpy(np.float64))
     k = int(np.argmax(per))
@@ -312,9 +371,12 @@ def liquidation_peak(ev: pd.DataFrame, index: pd.DataFrame, start) -> dict[str, 
     if first:
         t_low = float(index["time_s"].iloc[int(np.nanargmin(index[first[0]].to_numpy()))])
         from_low = (h_start_s + 1800.0 - t_low) / 3600.0
-    return {"max_minute_share": float(per[k] / per.sum()), "max_minute_utc": _utc(start, (minute.min() + k) * 60.0),
-            "busiest_hour_utc": _utc(start, h_start_s),
-            "busiest_hour_from_low_h": None if from_low is None else float(from_low)}
+    return {
+        "max_minute_share": float(per[k] / per.sum()),
+        "max_minute_utc": _utc(start, (minute.min() + k) * 60.0),
+        "busiest_hour_utc": _utc(start, h_start_s),
+        "busiest_hour_from_low_h": None if from_low is None else float(from_low),
+    }
 
 
 def lookup(summary: dict, key: str):

@@ -112,8 +112,9 @@ def load_targets(name_or_path: str | Path) -> Targets:
     else:
         p = Path(key)
         if not p.is_file():
-            raise InputError(f"no targets named {key!r} and no such file (bundled: {', '.join(BUNDLED_TARGETS)})",
-                             field="targets")
+            raise InputError(
+                f"no targets named {key!r} and no such file (bundled: {', '.join(BUNDLED_TARGETS)})", field="targets"
+            )
         where = str(p)
         try:
             text = p.read_text("utf-8")
@@ -196,14 +197,28 @@ def check(target: Target, summary: dict) -> Row:
     elif target.kind == "greater_than":
         ok = _finite(sim) and _finite(than_value) and sim > than_value
     else:
-        ok = sim is not None and (sim == target.value if not _finite(target.value) else
-                                  _finite(sim) and math.isclose(sim, target.value))
+        ok = sim is not None and (
+            sim == target.value if not _finite(target.value) else _finite(sim) and math.isclose(sim, target.value)
+        )
     rep = "; ".join(r.note for r in target.reported) or "not reported"
     if target.note:
         rep = f"{rep} ({target.note})"
     src = ", ".join(dict.fromkeys(r.source for r in target.reported))
-    return Row(target.key, target.label, target.kind, target.units, sim, target.low, target.high, target.than,
-               than_value, target.value, rep, src, bool(ok))
+    return Row(
+        target.key,
+        target.label,
+        target.kind,
+        target.units,
+        sim,
+        target.low,
+        target.high,
+        target.than,
+        than_value,
+        target.value,
+        rep,
+        src,
+        bool(ok),
+    )
 
 
 def compare(summary: dict, targets: Targets) -> list[Row]:
@@ -217,8 +232,7 @@ def comparison_summary(rows: list[Row], targets: Targets) -> dict:
         "name": targets.name,
         "met": sum(r.ok for r in rows),
         "total": len(rows),
-        "rows": [{"key": r.key, "label": r.label, "simulated": r.simulated, "band": r.band, "ok": r.ok}
-                 for r in rows],
+        "rows": [{"key": r.key, "label": r.label, "simulated": r.simulated, "band": r.band, "ok": r.ok} for r in rows],
     }
 
 

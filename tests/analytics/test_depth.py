@@ -90,13 +90,16 @@ def test_collapse_by_hand():
     assert never.recovered_at is None and never.time_to_recover is None
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda f: f.iloc[0:0], "book_depth"),
-    (lambda f: f.drop(columns="notional"), "notional"),
-    (lambda f: f.assign(notional=f["notional"].where(f.index != 3, np.nan)), "notional"),
-    (lambda f: f.iloc[::-1].reset_index(drop=True), "timestamp"),
-    (lambda f: pd.concat([f, f]).reset_index(drop=True), "timestamp"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda f: f.iloc[0:0], "book_depth"),
+        (lambda f: f.drop(columns="notional"), "notional"),
+        (lambda f: f.assign(notional=f["notional"].where(f.index != 3, np.nan)), "notional"),
+        (lambda f: f.iloc[::-1].reset_index(drop=True), "timestamp"),
+        (lambda f: pd.concat([f, f]).reset_index(drop=True), "timestamp"),
+    ],
+)
 def test_bad_frames(mutate, field):
     f = frame(snapshot("2025-10-10 00:00:00") + snapshot("2025-10-10 00:00:30"))
     with pytest.raises(InputError) as e:

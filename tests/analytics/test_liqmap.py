@@ -21,8 +21,16 @@ T0 = 1_759_276_800_000  # 2025-10-01 00:00 UTC, ms
 
 def flat_bars(n, price=100_000.0, oi=None, spread=10.0):
     oi = np.full(n, 1e9) if oi is None else np.asarray(oi, float)
-    return pd.DataFrame({"timestamp": T0 + 300_000 * np.arange(n), "open": price, "high": price + spread,
-                         "low": price - spread, "close": price, "open_interest": oi})
+    return pd.DataFrame(
+        {
+            "timestamp": T0 + 300_000 * np.arange(n),
+            "open": price,
+            "high": price + spread,
+            "low": price - spread,
+            "close": price,
+            "open_interest": oi,
+        }
+    )
 
 
 def random_bars(n, seed=0):
@@ -31,15 +39,22 @@ def random_bars(n, seed=0):
     h = c * (1 + np.abs(rng.normal(0, 0.002, n)))
     lo = c * (1 - np.abs(rng.normal(0, 0.002, n)))
     oi = 1e9 + np.cumsum(rng.normal(0, 3e6, n))
-    return pd.DataFrame({"timestamp": T0 + 300_000 * np.arange(n), "open": c, "high": h, "low": lo, "close": c,
-                         "open_interest": oi})
+    return pd.DataFrame(
+        {"timestamp": T0 + 300_000 * np.arange(n), "open": c, "high": h, "low": lo, "close": c, "open_interest": oi}
+    )
 
 
 def test_one_increase_lands_on_the_rule_books_liquidation_price():
     oi = [1e9, 1e9 + 1e6, 1e9 + 1e6, 1e9 + 1e6]
     bars = flat_bars(4, oi=oi)
-    m = liquidation_map(bars, leverage_mix={10: 1.0}, long_share=1.0, bin_size=1.0, price_range=(80_000, 120_000),
-                        position_notional=10_000)
+    m = liquidation_map(
+        bars,
+        leverage_mix={10: 1.0},
+        long_share=1.0,
+        bin_size=1.0,
+        price_range=(80_000, 120_000),
+        position_notional=10_000,
+    )
     # by hand, Binance tier 1 (MMR 0.4 %, no maintenance amount): LP = E (1 - 1/10) / (1 - 0.004)
     entry = 100_000.0  # typical price (H + L + C) / 3 of a flat bar
     by_hand = entry * 0.9 / 0.996
@@ -57,8 +72,9 @@ def test_one_increase_lands_on_the_rule_books_liquidation_price():
 def test_a_crossed_bucket_leaves_the_map_and_is_counted_as_liquidated():
     bars = flat_bars(6, oi=[1e9, 1e9 + 2e6] + [1e9 + 2e6] * 4)
     bars.loc[4, "low"] = 85_000.0  # below every 10x long's liquidation price (90,361)
-    m = liquidation_map(bars, leverage_mix={10: 1.0}, bin_size=100.0, price_range=(80_000, 120_000),
-                        decay_with_oi=False)
+    m = liquidation_map(
+        bars, leverage_mix={10: 1.0}, bin_size=100.0, price_range=(80_000, 120_000), decay_with_oi=False
+    )
     assert m.long_usd[3].sum() == pytest.approx(1e6) and m.long_usd[4].sum() == 0
     assert m.liquidated_long_usd[4] == pytest.approx(1e6) and m.liquidated_long_usd.sum() == pytest.approx(1e6)
     assert m.short_usd[5].sum() == pytest.approx(1e6)  # the shorts (LP ~ 109,6xx) survive
@@ -83,11 +99,14 @@ def test_decay_closes_pro_rata():
 
 
 @pytest.mark.parametrize("decay", [True, False])
-@pytest.mark.parametrize("venue, symbol, mix", [
-    ("binance", "BTC/USDT:USDT", lm.DEFAULT_LEVERAGE_MIX),
-    ("hyperliquid", "BTC/USDC:USDC", {3: 0.5, 10: 0.3, 40: 0.2}),
-    ("bybit", "BTC/USDT:USDT", {5: 0.5, 50: 0.5}),
-])
+@pytest.mark.parametrize(
+    "venue, symbol, mix",
+    [
+        ("binance", "BTC/USDT:USDT", lm.DEFAULT_LEVERAGE_MIX),
+        ("hyperliquid", "BTC/USDC:USDC", {3: 0.5, 10: 0.3, 40: 0.2}),
+        ("bybit", "BTC/USDT:USDT", {5: 0.5, 50: 0.5}),
+    ],
+)
 def test_vectorised_kernel_equals_the_per_bar_reference(decay, venue, symbol, mix):
     bars = random_bars(1_500, seed=11)
     kw = dict(venue=venue, symbol=symbol, leverage_mix=mix, decay_with_oi=decay, long_share=0.6)
@@ -149,15 +168,17 @@ def test_exports(tmp_path):
 
 
 def hyperliquid_positions():
-    return pd.DataFrame({
-        "account": ["0xa", "0xb", "0xc", "0xd"],
-        "symbol": ["BTC/USDC:USDC"] * 4,
-        "side": ["long", "short", "long", "short"],
-        "size": [2.0, 1.0, 0.5, 3.0],
-        "entry": [100_000.0, 101_000.0, 99_000.0, 100_500.0],
-        "liquidation_price": [91_050.0, 109_920.0, np.nan, 109_999.0],
-        "margin": [20_000.0, 10_000.0, 5_000.0, 30_000.0],
-    })
+    return pd.DataFrame(
+        {
+            "account": ["0xa", "0xb", "0xc", "0xd"],
+            "symbol": ["BTC/USDC:USDC"] * 4,
+            "side": ["long", "short", "long", "short"],
+            "size": [2.0, 1.0, 0.5, 3.0],
+            "entry": [100_000.0, 101_000.0, 99_000.0, 100_500.0],
+            "liquidation_price": [91_050.0, 109_920.0, np.nan, 109_999.0],
+            "margin": [20_000.0, 10_000.0, 5_000.0, 30_000.0],
+        }
+    )
 
 
 def test_observed_map_is_labelled_and_sums_real_positions():
@@ -188,23 +209,26 @@ def test_an_observed_snapshot_is_drawn_as_a_map_not_a_one_column_heatmap(tmp_pat
     assert "Plotly" in m.plot(tmp_path / "map.html").read_text("utf-8")
 
 
-@pytest.mark.parametrize("mutate, kwargs, field", [
-    (lambda b: b.iloc[0:0], {}, "bars"),
-    (lambda b: b.drop(columns="low"), {}, "low"),
-    (lambda b: b.iloc[[1, 0, 2, 3, 4]].reset_index(drop=True), {}, "timestamp"),
-    (lambda b: b.assign(timestamp=[T0, T0, T0 + 1, T0 + 2, T0 + 3]), {}, "timestamp"),
-    (lambda b: b.assign(close=[1.0, np.nan, 1.0, 1.0, 1.0]), {}, "close"),
-    (lambda b: b.assign(high=[1.0, 0.0, 1.0, 1.0, 1.0]), {}, "high"),
-    (lambda b: b.assign(open_interest=[1.0, np.nan, 1.0, 1.0, 1.0]), {}, "open_interest"),
-    (lambda b: b.drop(columns="open_interest"), {}, "open_interest"),
-    (lambda b: b, {"bin_size": 0}, "bin_size"),
-    (lambda b: b, {"bin_size": -100}, "bin_size"),
-    (lambda b: b, {"leverage_mix": {10: 0.5, 20: 0.6}}, "leverage_mix"),
-    (lambda b: b, {"leverage_mix": {200: 1.0}}, "leverage_mix"),
-    (lambda b: b, {"long_share": 1.5}, "long_share"),
-    (lambda b: b, {"price_range": (120_000, 80_000)}, "price_range"),
-    (lambda b: b, {"venue": "ftx"}, "venue"),
-])
+@pytest.mark.parametrize(
+    "mutate, kwargs, field",
+    [
+        (lambda b: b.iloc[0:0], {}, "bars"),
+        (lambda b: b.drop(columns="low"), {}, "low"),
+        (lambda b: b.iloc[[1, 0, 2, 3, 4]].reset_index(drop=True), {}, "timestamp"),
+        (lambda b: b.assign(timestamp=[T0, T0, T0 + 1, T0 + 2, T0 + 3]), {}, "timestamp"),
+        (lambda b: b.assign(close=[1.0, np.nan, 1.0, 1.0, 1.0]), {}, "close"),
+        (lambda b: b.assign(high=[1.0, 0.0, 1.0, 1.0, 1.0]), {}, "high"),
+        (lambda b: b.assign(open_interest=[1.0, np.nan, 1.0, 1.0, 1.0]), {}, "open_interest"),
+        (lambda b: b.drop(columns="open_interest"), {}, "open_interest"),
+        (lambda b: b, {"bin_size": 0}, "bin_size"),
+        (lambda b: b, {"bin_size": -100}, "bin_size"),
+        (lambda b: b, {"leverage_mix": {10: 0.5, 20: 0.6}}, "leverage_mix"),
+        (lambda b: b, {"leverage_mix": {200: 1.0}}, "leverage_mix"),
+        (lambda b: b, {"long_share": 1.5}, "long_share"),
+        (lambda b: b, {"price_range": (120_000, 80_000)}, "price_range"),
+        (lambda b: b, {"venue": "ftx"}, "venue"),
+    ],
+)
 def test_bad_input_names_the_field(mutate, kwargs, field):
     with pytest.raises(InputError) as e:
         liquidation_map(mutate(flat_bars(5)), **kwargs)

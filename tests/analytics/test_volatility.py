@@ -57,13 +57,22 @@ def test_rolling_window_is_a_time_span_not_a_bar_count():
     assert v.notna().idxmax() == p5.index[144]
 
 
-@pytest.mark.parametrize("bad, field", [
-    (series([]), "close"),
-    (series([1.0, float("nan"), 2.0]), "close"),
-    (series([1.0, 0.0, 2.0]), "close"),
-    (pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03"], utc=True)), "timestamp"),
-    (pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-03"], utc=True)), "timestamp"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        (series([]), "close"),
+        (series([1.0, float("nan"), 2.0]), "close"),
+        (series([1.0, 0.0, 2.0]), "close"),
+        (
+            pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03"], utc=True)),
+            "timestamp",
+        ),
+        (
+            pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-03"], utc=True)),
+            "timestamp",
+        ),
+    ],
+)
 def test_bad_input_names_the_field(bad, field):
     with pytest.raises(InputError) as e:
         realized_volatility(bad)

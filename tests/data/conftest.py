@@ -54,4 +54,3 @@ def malformed(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return make
-

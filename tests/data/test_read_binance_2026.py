@@ -72,23 +72,33 @@ def test_1m_klines_aggregate_to_the_5m_bars(shared_data):
     five = read_binance_bars(shared_data / BTC_5M).set_index("timestamp")
     assert minute.attrs["interval"] == "1m" and len(minute) == 14_400
     agg = minute.groupby(minute["timestamp"] // 300_000 * 300_000).agg(
-        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"))
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last")
+    )
     assert len(agg) == 2_880
     pd.testing.assert_frame_equal(agg, five.loc[agg.index, ["open", "high", "low", "close"]], check_names=False)
 
 
-@pytest.mark.parametrize("edit, problem, row", [
-    (lambda ls: ls[:100] + ls[101:], "gap: no bar between 2026-01-01 08:10:00.000Z and 2026-01-01 08:20:00.000Z "
-                                     "(1 missing 5-minute bars)", 101),
-    (lambda ls: ls[:100] + [ls[100]] + ls[100:], "duplicated open_time_ms 2026-01-01 08:15:00.000Z", 102),
-    (lambda ls: ls[:100] + [ls[101], ls[100]] + ls[102:], "is earlier than", 102),
-    (lambda ls: ls[:100] + [ls[100].replace("00000,", "60000,", 1)] + ls[101:],
-     "is not on the 5-minute grid", 101),
-    (lambda ls: ls[:100] + [ls[100].split(",", 1)[0] + ",0,0,0,0,1"] + ls[101:], "open must be positive, got 0.0", 101),
-    (lambda ls: ls[:100] + [ls[100].split(",", 1)[0] + ",-1,2,1,1,1"] + ls[101:], "open must be positive", 101),
-    (lambda ls: ls + [ls[-1].split(",", 1)[0]], "expected 6 fields, found 1", 14_318),
-    (lambda ls: ["time,o,h,l,c,v"] + ls[1:], "not a Binance bar file", 1),
-])
+@pytest.mark.parametrize(
+    "edit, problem, row",
+    [
+        (
+            lambda ls: ls[:100] + ls[101:],
+            "gap: no bar between 2026-01-01 08:10:00.000Z and 2026-01-01 08:20:00.000Z (1 missing 5-minute bars)",
+            101,
+        ),
+        (lambda ls: ls[:100] + [ls[100]] + ls[100:], "duplicated open_time_ms 2026-01-01 08:15:00.000Z", 102),
+        (lambda ls: ls[:100] + [ls[101], ls[100]] + ls[102:], "is earlier than", 102),
+        (lambda ls: ls[:100] + [ls[100].replace("00000,", "60000,", 1)] + ls[101:], "is not on the 5-minute grid", 101),
+        (
+            lambda ls: ls[:100] + [ls[100].split(",", 1)[0] + ",0,0,0,0,1"] + ls[101:],
+            "open must be positive, got 0.0",
+            101,
+        ),
+        (lambda ls: ls[:100] + [ls[100].split(",", 1)[0] + ",-1,2,1,1,1"] + ls[101:], "open must be positive", 101),
+        (lambda ls: ls + [ls[-1].split(",", 1)[0]], "expected 6 fields, found 1", 14_318),
+        (lambda ls: ["time,o,h,l,c,v"] + ls[1:], "not a Binance bar file", 1),
+    ],
+)
 def test_malformed_bar_files_are_refused_in_one_line(shared_data, malformed, edit, problem, row):
     path = malformed(shared_data / BTC_5M, edit, "binance_usdm_BTCUSDT_5m_bad.csv")
     message = one_line_error(read_binance_bars, path)
@@ -100,7 +110,10 @@ def test_overlapping_and_shifted_bars_are_refused(tmp_path):
     head = "open_time_ms,open,high,low,close,volume\n"
     path.write_text(head + "1767225600000,1,1,1,1,1\n1767225900000,1,1,1,1,1\n1767226080000,1,1,1,1,1\n")
     message = one_line_error(read_binance_bars, path)  # 00:08 opens inside the 00:05 bar
-    assert "row 4" in message and "bar at 2026-01-01 00:08:00.000Z overlaps the 5-minute bar at 2026-01-01 00:05" in message
+    assert (
+        "row 4" in message
+        and "bar at 2026-01-01 00:08:00.000Z overlaps the 5-minute bar at 2026-01-01 00:05" in message
+    )
     path.write_text(head + "1767225660000,1,1,1,1,1\n1767225960000,1,1,1,1,1\n")  # 00:01, 00:06
     message = one_line_error(read_binance_bars, path)
     assert "row 2" in message and "is not on the 5-minute grid" in message
@@ -140,16 +153,29 @@ def test_open_interest_is_snapped_to_the_5_minute_grid(shared_data):
     assert read_binance_open_interest(shared_data / ETH_OI).attrs["snapped"] == 0
 
 
-@pytest.mark.parametrize("edit, problem, row", [
-    (lambda ls: ls[:50] + ls[51:], "gap: no bar between", 51),
-    (lambda ls: ls[:50] + [ls[50].split(",")[0] + ",0," + ls[50].split(",")[2]] + ls[51:], "oi must be positive", 51),
-    (lambda ls: ls[:50] + [ls[50].split(",")[0] + "," + ls[50].split(",")[1] + ",-5"] + ls[51:],
-     "oi_usd must be positive", 51),
-    (lambda ls: ls[:50] + [str(int(ls[50].split(",")[0]) + 90_000) + "," + ls[50].split(",", 1)[1]] + ls[51:],
-     "90 s after the 5-minute grid", 51),
-    (lambda ls: ls[:50] + [ls[51], ls[50]] + ls[52:], "rows are not sorted by time", 52),
-    (lambda ls: ["time,oi,usd"] + ls[1:], "not an open-interest file", 1),
-])
+@pytest.mark.parametrize(
+    "edit, problem, row",
+    [
+        (lambda ls: ls[:50] + ls[51:], "gap: no bar between", 51),
+        (
+            lambda ls: ls[:50] + [ls[50].split(",")[0] + ",0," + ls[50].split(",")[2]] + ls[51:],
+            "oi must be positive",
+            51,
+        ),
+        (
+            lambda ls: ls[:50] + [ls[50].split(",")[0] + "," + ls[50].split(",")[1] + ",-5"] + ls[51:],
+            "oi_usd must be positive",
+            51,
+        ),
+        (
+            lambda ls: ls[:50] + [str(int(ls[50].split(",")[0]) + 90_000) + "," + ls[50].split(",", 1)[1]] + ls[51:],
+            "90 s after the 5-minute grid",
+            51,
+        ),
+        (lambda ls: ls[:50] + [ls[51], ls[50]] + ls[52:], "rows are not sorted by time", 52),
+        (lambda ls: ["time,oi,usd"] + ls[1:], "not an open-interest file", 1),
+    ],
+)
 def test_malformed_open_interest_is_refused_in_one_line(shared_data, malformed, edit, problem, row):
     path = malformed(shared_data / ETH_OI, edit, "oi_bad.csv")
     message = one_line_error(read_binance_open_interest, path)
@@ -181,12 +207,15 @@ def test_four_hourly_settlements_are_scaled_to_8_hours(shared_data):
     np.testing.assert_array_equal(hype["rate_8h"].to_numpy(), raw["funding_rate"].to_numpy() * 2)
 
 
-@pytest.mark.parametrize("edit, problem, row", [
-    (lambda ls: ["ts,funding_rate_pct"] + ls[1:], "unknown funding convention", 1),
-    (lambda ls: ["time,rate"] + ls[1:], "unknown funding convention", 1),
-    (lambda ls: ls[:20] + [ls[21], ls[20]] + ls[22:], "rows are not sorted by time", 22),
-    (lambda ls: ls[:20] + [ls[20].split(",")[0] + ",abc"] + ls[21:], "rate is not a number: 'abc'", 21),
-])
+@pytest.mark.parametrize(
+    "edit, problem, row",
+    [
+        (lambda ls: ["ts,funding_rate_pct"] + ls[1:], "unknown funding convention", 1),
+        (lambda ls: ["time,rate"] + ls[1:], "unknown funding convention", 1),
+        (lambda ls: ls[:20] + [ls[21], ls[20]] + ls[22:], "rows are not sorted by time", 22),
+        (lambda ls: ls[:20] + [ls[20].split(",")[0] + ",abc"] + ls[21:], "rate is not a number: 'abc'", 21),
+    ],
+)
 def test_malformed_funding_is_refused_in_one_line(shared_data, malformed, edit, problem, row):
     path = malformed(shared_data / BTC_FUNDING_PER_HOUR, edit, "funding_bad.csv")
     message = one_line_error(read_binance_funding, path)
@@ -195,8 +224,9 @@ def test_malformed_funding_is_refused_in_one_line(shared_data, malformed, edit, 
 
 def test_funding_archive_convention_scales_by_its_interval(tmp_path):
     path = tmp_path / "BTCUSDT-fundingRate-2026-02.csv"
-    path.write_text("calc_time,funding_interval_hours,last_funding_rate\n"
-                    "1769904000000,8,0.0001\n1769918400000,4,-0.0002\n")
+    path.write_text(
+        "calc_time,funding_interval_hours,last_funding_rate\n1769904000000,8,0.0001\n1769918400000,4,-0.0002\n"
+    )
     df = read_binance_funding(path)
     np.testing.assert_allclose(df["rate_8h"], [0.0001, -0.0004])
     assert list(df["interval_hours"]) == [8.0, 4.0]
@@ -218,7 +248,10 @@ def test_book_depth_without_weighted_prices(shared_data):
 
 
 def test_malformed_book_depth_is_refused(shared_data, malformed):
-    path = malformed(shared_data / BOOK, lambda ls: ls[:30] + [ls[30].rsplit(",", 1)[0] + ",-5"] + ls[31:],
-                     "BTCUSDT-bookDepth-bad.csv")
+    path = malformed(
+        shared_data / BOOK,
+        lambda ls: ls[:30] + [ls[30].rsplit(",", 1)[0] + ",-5"] + ls[31:],
+        "BTCUSDT-bookDepth-bad.csv",
+    )
     message = one_line_error(read_binance_book_depth, path)
     assert "row 31" in message and "notional must be non-negative" in message

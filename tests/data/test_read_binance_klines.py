@@ -114,7 +114,9 @@ def test_corrupt_zip(tmp_path, shared_data):
 def test_wrong_column_set(shared_data, malformed):
     dropped = malformed(shared_data / MARK_5M, lambda lines: [",".join(l.split(",")[:-1]) for l in lines])
     assert "row 1" in _error(dropped) and "expected 12 fields" in _error(dropped)
-    renamed = malformed(shared_data / COINM_1M, lambda lines: [lines[0].replace("quote_volume", "qv")] + lines[1:], "renamed.csv")
+    renamed = malformed(
+        shared_data / COINM_1M, lambda lines: [lines[0].replace("quote_volume", "qv")] + lines[1:], "renamed.csv"
+    )
     message = _error(renamed)
     assert "row 1" in message and "quote_volume" in message
 
@@ -133,7 +135,10 @@ def test_duplicated_row(shared_data, malformed):
     assert "row 51" in message and "duplicated" in message
 
 
-@pytest.mark.parametrize("value, words", [("nan", "missing or NaN"), ("", "missing or NaN"), ("0", "got 0.0"), ("-5", "got -5.0"), ("abc", "not a number")])
+@pytest.mark.parametrize(
+    "value, words",
+    [("nan", "missing or NaN"), ("", "missing or NaN"), ("0", "got 0.0"), ("-5", "got -5.0"), ("abc", "not a number")],
+)
 def test_bad_close_price(shared_data, malformed, value, words):
     def edit(lines):
         f = lines[9].split(",")

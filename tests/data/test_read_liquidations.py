@@ -122,14 +122,24 @@ def test_hyperliquid_fills_from_both_sides(fixtures):
     assert near["usd"] == pytest.approx(64.8 * 4.6879) and near["timestamp"] == 1760131546856
     assert near["info"]["liquidation"]["method"] == "market"
 
-    other = read_hyperliquid_liquidations(fixtures / "hyperliquid_user_fills_counterparty.json", user="0x9999999999999999999999999999999999999999")
+    other = read_hyperliquid_liquidations(
+        fixtures / "hyperliquid_user_fills_counterparty.json", user="0x9999999999999999999999999999999999999999"
+    )
     assert list(other["position_side"]) == ["long", "short"]  # bought from a long; sold to a short
     assert list(other["side"]) == ["sell", "buy"]
 
     fills = json.loads((fixtures / "hyperliquid_user_fills_ws.json").read_text())["data"]["fills"]
     both = read_hyperliquid_liquidations(
-        [{"channel": "userFills", "data": {"user": "0x9999999999999999999999999999999999999999", "fills": json.loads((fixtures / "hyperliquid_user_fills_counterparty.json").read_text())}},
-         {"channel": "userFills", "data": {"user": "0x5c902b2eb0e1d9eb9a232014824ae6247df0a480", "fills": fills}}]
+        [
+            {
+                "channel": "userFills",
+                "data": {
+                    "user": "0x9999999999999999999999999999999999999999",
+                    "fills": json.loads((fixtures / "hyperliquid_user_fills_counterparty.json").read_text()),
+                },
+            },
+            {"channel": "userFills", "data": {"user": "0x5c902b2eb0e1d9eb9a232014824ae6247df0a480", "fills": fills}},
+        ]
     )
     assert len(both) == 2  # the NEAR trade is counted once
     assert both.iloc[0]["info"]["user"] == "0x5c902b2eb0e1d9eb9a232014824ae6247df0a480"

@@ -83,13 +83,13 @@ def test_the_same_bars_in_s_ms_us_and_iso(shared_data, malformed):
     base = read_ohlcv(shared_data / IBIT)
 
     def scaled(factor):
-        return lambda lines: [lines[0]] + [str(int(l.split(",")[0]) * factor) + l[l.index(","):] for l in lines[1:]]
+        return lambda lines: [lines[0]] + [str(int(l.split(",")[0]) * factor) + l[l.index(",") :] for l in lines[1:]]
 
     def iso(lines):
         out = [lines[0]]
         for l in lines[1:]:
             t = pd.Timestamp(int(l.split(",")[0]), unit="s").isoformat() + "Z"
-            out.append(t + l[l.index(","):])
+            out.append(t + l[l.index(",") :])
         return out
 
     for edit, unit in ((scaled(1000), "ms"), (scaled(1_000_000), "us"), (iso, "iso")):
@@ -101,7 +101,9 @@ def test_the_same_bars_in_s_ms_us_and_iso(shared_data, malformed):
 def test_ohlcv_bad_input(shared_data, malformed):
     no_time = malformed(shared_data / IBIT, lambda lines: [lines[0].replace("time", "when")] + lines[1:], "notime.csv")
     assert "no time column" in _error(read_ohlcv, no_time)
-    no_close = malformed(shared_data / IBIT, lambda lines: [",".join(l.split(",")[:4] + l.split(",")[5:]) for l in lines], "noclose.csv")
+    no_close = malformed(
+        shared_data / IBIT, lambda lines: [",".join(l.split(",")[:4] + l.split(",")[5:]) for l in lines], "noclose.csv"
+    )
     assert "missing column(s) close" in _error(read_ohlcv, no_close)
 
     def mixed(lines):
@@ -112,7 +114,9 @@ def test_ohlcv_bad_input(shared_data, malformed):
 
     message = _error(read_ohlcv, malformed(shared_data / IBIT, mixed, "mixed.csv"))
     assert "row 11" in message and "mixed time units" in message and "milliseconds" in message
-    date_among_epochs = malformed(shared_data / IBIT, lambda ls: ls[:5] + ["2024-01-20" + ls[5][ls[5].index(","):]] + ls[6:], "d.csv")
+    date_among_epochs = malformed(
+        shared_data / IBIT, lambda ls: ls[:5] + ["2024-01-20" + ls[5][ls[5].index(",") :]] + ls[6:], "d.csv"
+    )
     assert "row 6" in _error(read_ohlcv, date_among_epochs)
 
     def nan_low(lines):

@@ -13,8 +13,18 @@ ASSETS = ("BTC", "ETH")
 P0 = {"BTC": 100_000.0, "ETH": 3_000.0}
 
 
-def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_share=0.2, size_usd=2e4,
-                     spread=0.01, multi_asset=False, pending_share=0.0):
+def random_positions(
+    seed,
+    n,
+    venues=VENUES,
+    assets=ASSETS,
+    max_lev=None,
+    cross_share=0.2,
+    size_usd=2e4,
+    spread=0.01,
+    multi_asset=False,
+    pending_share=0.0,
+):
     """``n`` positions with a leverage mix (most 2-10x, a tail to the venue maximum), entries
     around the starting price, some single-position cross accounts."""
     rng = np.random.default_rng(seed)
@@ -55,23 +65,39 @@ def random_positions(seed, n, venues=VENUES, assets=ASSETS, max_lev=None, cross_
     pending = None
     if pending_share > 0:  # single-position accounts only
         pending = pend & ~np.isin(account, np.flatnonzero(np.bincount(account, minlength=n) > 1))
-    return Positions.from_arrays(account=account, venue=v, asset=a, side=side, size=size, entry=entry,
-                                 margin=margin, leverage=lev, mode=mode, venues=venues, assets=assets,
-                                 pending=pending)
+    return Positions.from_arrays(
+        account=account,
+        venue=v,
+        asset=a,
+        side=side,
+        size=size,
+        entry=entry,
+        margin=margin,
+        leverage=lev,
+        mode=mode,
+        venues=venues,
+        assets=assets,
+        pending=pending,
+    )
 
 
 def shock_flows(btc_usd_per_s=-3e6, eth_usd_per_s=-1e6, start=5, end=60, noise=True):
-    return Flows(programmes=[programme("BTC", btc_usd_per_s * 86_400, start, end),
-                             programme("ETH", eth_usd_per_s * 86_400, start, end)],
-                 noise_usd={"BTC": 2e5, "ETH": 5e4} if noise else {})
+    return Flows(
+        programmes=[
+            programme("BTC", btc_usd_per_s * 86_400, start, end),
+            programme("ETH", eth_usd_per_s * 86_400, start, end),
+        ],
+        noise_usd={"BTC": 2e5, "ETH": 5e4} if noise else {},
+    )
 
 
 def liquidity(depth_btc=2e7, depth_eth=6e6, kappa=1.16, spot=None, **resp):
     """Uniform perpetual books; ``spot``: per asset USD per side within 1 % of a spot book."""
     from liqcascade.engine import DepthProfile
 
-    liq = Liquidity.uniform(VENUES, ASSETS, {"BTC": depth_btc, "ETH": depth_eth}, kappa=kappa,
-                            response=MarketMakerResponse(**resp))
+    liq = Liquidity.uniform(
+        VENUES, ASSETS, {"BTC": depth_btc, "ETH": depth_eth}, kappa=kappa, response=MarketMakerResponse(**resp)
+    )
     if spot:
         liq.spot.update({a: DepthProfile.from_depth_1pct(d, 1.1) for a, d in spot.items()})
     return liq

@@ -39,8 +39,20 @@ from liqcascade.engine.positions import CROSS
 from liqcascade.venues import get_venue
 
 
-def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=1.0, insurance_fund=0.0,
-                       adl_rule="queue", seed=0, vault_unwind_half_life_s=None, index_path=None):
+def simulate_reference(
+    positions,
+    liquidity,
+    prices,
+    flows=None,
+    *,
+    n_steps,
+    dt=1.0,
+    insurance_fund=0.0,
+    adl_rule="queue",
+    seed=0,
+    vault_unwind_half_life_s=None,
+    index_path=None,
+):
     from liqcascade.engine.flows import Flows
 
     flows = flows or Flows()
@@ -48,8 +60,12 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     na = len(assets)
     market = R.build_market(venues, assets, liquidity, prices, dt)
     nm = len(venues) * na
-    funds = np.array([float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
-                      for v in venues])
+    funds = np.array(
+        [
+            float(insurance_fund.get(v, 0.0)) if isinstance(insurance_fund, dict) else float(insurance_fund)
+            for v in venues
+        ]
+    )
     sched = flows.schedule(assets, n_steps, dt, seed)
     co_asset, co = flows.cohort_arrays(assets)
     st_price, st_size, st_side, st_start, st_end = flows.stop_arrays(assets)
@@ -75,8 +91,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
     close_s = np.full(len(size), np.nan) if positions.close_s is None else positions.close_s
     at_a_time = pending & ~np.isnan(open_s)  # opens at open_s whatever the price, not at its entry
     pidx = np.flatnonzero(pending & ~at_a_time)
-    pend_order = pidx[np.lexsort((pidx, np.where(below[pidx], -entry[pidx], entry[pidx]), ~below[pidx],
-                                  mkt[pidx]))]
+    pend_order = pidx[np.lexsort((pidx, np.where(below[pidx], -entry[pidx], entry[pidx]), ~below[pidx], mkt[pidx]))]
     # the timed opens and closes inside the run, each list by time, ties by position index
     to_open = [int(i) for i in sorted(np.flatnonzero(at_a_time & (open_s < horizon)), key=lambda i: (open_s[i], i))]
     to_close = [int(i) for i in sorted(np.flatnonzero(close_s < horizon), key=lambda i: (close_s[i], i))]
@@ -120,8 +135,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             sel = positions.mode[idx] == mode
             if np.any(sel):
                 j = idx[sel]
-                out[sel] = rules.liquidation_price(side[j], size[j], entry[j], margin[j], table,
-                                                   mode="cross" if mode == CROSS else "isolated")
+                out[sel] = rules.liquidation_price(
+                    side[j], size[j], entry[j], margin[j], table, mode="cross" if mode == CROSS else "isolated"
+                )
         return out
 
     def book(m, s, q, usd):
@@ -241,8 +257,10 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         to ADL there.  Returns the USD filled on the book."""
         s = float(sidef[i])
         q, e = size[i], entry[i]
-        rest = sum(margin[j] + (sidef[j] * size[j] * (mst[int(mkt[j]), C.MARK] - entry[j])
-                                if j != i and size[j] > 0 else 0.0) for j in members)
+        rest = sum(
+            margin[j] + (sidef[j] * size[j] * (mst[int(mkt[j]), C.MARK] - entry[j]) if j != i and size[j] > 0 else 0.0)
+            for j in members
+        )
         bp = max(e - s * rest / q, 0.0)
         q_book, f = close_whole(i, bp, rest, t)
         size[i] = 0.0
@@ -387,8 +405,12 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             mst[m, C.TRADED] += base * price
             traded += usd
         if ast[a, C.SP_DEPTH1] > 0.0:
-            usd, avg = fresh_walk(ast[a, C.SP_ASK_B if ask else C.SP_BID_B], ast[a, C.SP_ASK_K if ask else C.SP_BID_K],
-                                  ast[a, C.SP_TOUCH_U], u)
+            usd, avg = fresh_walk(
+                ast[a, C.SP_ASK_B if ask else C.SP_BID_B],
+                ast[a, C.SP_ASK_K if ask else C.SP_BID_K],
+                ast[a, C.SP_TOUCH_U],
+                u,
+            )
             mid = ast[a, C.SPOT_MID]
             price = mid * (1.0 + d * avg)
             base = usd / mid
@@ -412,9 +434,12 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
         for a in range(na):  # the pin, before every other flow of the step
             if not np.isnan(targets[t, a]):
                 implied[t, a] = pin_asset_to(a, targets[t, a])
-        C.flows_stage(t, C.Books(mst, vst, ast), market.rules(glob),
-                      C.FlowArrays(sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched,
-                                   np.zeros((0, 3 * na))))
+        C.flows_stage(
+            t,
+            C.Books(mst, vst, ast),
+            market.rules(glob),
+            C.FlowArrays(sched, co_asset, co, st_price, st_size, st_end, st_ptr, cmat, vsched, np.zeros((0, 3 * na))),
+        )
         # after the flows, before the arbitrage: the timed opens, then the timed closes
         while to_open and open_s[to_open[0]] <= t_now:
             i = to_open.pop(0)
@@ -436,7 +461,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
             wave_l = np.zeros(nm)
             wave_buy = np.zeros(nm)
             for a in range(len(mc_start) - 1):
-                members = mc_pos[mc_start[a]:mc_start[a + 1]]
+                members = mc_pos[mc_start[a] : mc_start[a + 1]]
                 open_ = [i for i in members if size[i] > 0]
                 if not open_:
                     continue
@@ -478,8 +503,9 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                     open_usd += q * mark
                     closed_usd += x * mark
                     if x >= q:
-                        fee_cap += float(r_i.liquidation_fee(close_in_account(i, members, t, t_now), 1e300,
-                                                             tab_i.symbol))
+                        fee_cap += float(
+                            r_i.liquidation_fee(close_in_account(i, members, t, t_now), 1e300, tab_i.symbol)
+                        )
                         continue
                     f = C.fill(mst, market.mkt_f, m, -s, x)
                     margin[i] += s * x * (f - entry[i])
@@ -538,7 +564,7 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
                 u = max(abs(mst[m, C.MARK] - mst[m, C.PREV_MARK]) / mst[m, C.PREV_MARK], C.BR_MIN_MOVE)
                 dside = 1.0 if wave_buy[m] > 0.5 * wave_l[m] else -1.0
                 b, kap = C.book_side(mst, market.mkt_f, m, dside)
-                depth += b * u ** kap
+                depth += b * u**kap
             mst[:, C.PREV_MARK] = mst[:, C.MARK]
             waves.append((t, wave, liq, depth))
             C.update_index(mst, ast, market.mkt_i, market.mkt_f)
@@ -550,10 +576,16 @@ def simulate_reference(positions, liquidity, prices, flows=None, *, n_steps, dt=
 
     # the log's code (method, market, side), as the kernel logs it
     events = [(t, i, q, f, C.ev_code(meth, int(mkt[i]), float(side[i]))) for t, i, q, f, meth in events]
-    ev = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
-        zip(*events) if events else ([], [], [], [], []), (np.int32, np.int32, np.float64, np.float64, np.int32)))
-    wv = tuple(np.array(col, dtype=dt_) for col, dt_ in zip(
-        zip(*waves) if waves else ([], [], [], []), (np.int32, np.int32, np.float64, np.float64)))
+    ev = tuple(
+        np.array(col, dtype=dt_)
+        for col, dt_ in zip(
+            zip(*events) if events else ([], [], [], [], []), (np.int32, np.int32, np.float64, np.float64, np.int32)
+        )
+    )
+    wv = tuple(
+        np.array(col, dtype=dt_)
+        for col, dt_ in zip(zip(*waves) if waves else ([], [], [], []), (np.int32, np.int32, np.float64, np.float64))
+    )
     cnt = np.array([len(events), 0, len(waves), 0], np.int64)
     from liqcascade.engine import ledger as L
 

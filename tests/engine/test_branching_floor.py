@@ -40,11 +40,20 @@ LP_B = 90_999.5
 
 def deep_book():
     margin_b = 100_000.0 - LP_B * (1 - MMR)  # LP = (E - M/Q) / (1 - MMR) with Q = 1
-    pos = Positions.from_arrays(account=[1, 2], venue=["hyperliquid"] * 2, asset=["BTC"] * 2, side=[1, 1],
-                                size=[1.0, 1.0], entry=[100_000.0, 100_000.0], margin=[10_000.0, margin_b],
-                                leverage=[10.0, 9.9])
-    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[1, 2],
+        venue=["hyperliquid"] * 2,
+        asset=["BTC"] * 2,
+        side=[1, 1],
+        size=[1.0, 1.0],
+        entry=[100_000.0, 100_000.0],
+        margin=[10_000.0, margin_b],
+        leverage=[10.0, 9.9],
+    )
+    liq = Liquidity(
+        {("hyperliquid", "BTC"): DepthProfile(B, B, 1.0, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     flows = Flows(programmes=[programme("BTC", -9e8 * 86_400, 0.0, 1.0)])
     return pos, liq, PriceConfig({"BTC": 100_000.0}), flows
 

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from liqcascade.engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
-                               programme, simulate)
+from liqcascade.engine import (
+    DepthProfile,
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    programme,
+    simulate,
+)
 
 from .reference import simulate_reference
 
@@ -16,11 +24,21 @@ def market(mode, venue="binance", sell_usd=1e7, size=(1.0, 10.0), margin=(10_000
     ETH long (10 ETH at 3,000, 6,000 margin: 5x).  In cross they share their wallet.  BTC alone
     falls: a ``sell_usd`` sell in one step on a linear BTC book of B = 1e8 moves it by
     ``sell_usd / B`` (10 % by default)."""
-    pos = Positions.from_arrays(account=[1, 1], venue=[venue] * 2, asset=["BTC", "ETH"], side=[1, 1],
-                                size=list(size), entry=[100_000.0, 3_000.0], margin=list(margin),
-                                leverage=[10.0, 5.0], mode=[mode, mode])
-    liq = Liquidity({(venue, "BTC"): DepthProfile(B, B, 1.0, 1.0), (venue, "ETH"): DepthProfile(B, B, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[1, 1],
+        venue=[venue] * 2,
+        asset=["BTC", "ETH"],
+        side=[1, 1],
+        size=list(size),
+        entry=[100_000.0, 3_000.0],
+        margin=list(margin),
+        leverage=[10.0, 5.0],
+        mode=[mode, mode],
+    )
+    liq = Liquidity(
+        {(venue, "BTC"): DepthProfile(B, B, 1.0, 1.0), (venue, "ETH"): DepthProfile(B, B, 1.0, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     flows = Flows(programmes=[programme("BTC", -sell_usd * 86_400, 0.0, 1.0)])
     return pos, liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows
 
@@ -99,6 +117,7 @@ def test_hyperliquid_account_below_two_thirds_of_maintenance_goes_to_the_vault(e
 def test_hyperliquid_account_vault_books():
     run = simulate(*hyperliquid_market(1.56e7), n_steps=1, insurance_fund=1e6, keep_final=True)
     from liqcascade.engine import core as C
+
     vst, mst, margin = run.final["vst"], run.final["mst"], run.final["margin"]
     # paid 114,400 for the positions at their marks, received the account's 400 of equity
     assert vst[0, C.VAULT_CASH] == pytest.approx(-114_000.0, rel=1e-12)
@@ -123,8 +142,7 @@ def test_hyperliquid_account_steps_20_percent_of_large_positions_with_a_30_s_coo
     (176,000 USD > 100,000) goes 20 % at a time: 0.4 BTC; ETH (300 USD) whole.  The account is still
     below its margin (about 1,594 against 0.0125*1.6*87,969 = 1,759.4) but waits out the 30 s
     cooldown: the next step, 20 % of 1.6 = 0.32 BTC, comes at t = 30 s, and leaves it above."""
-    run = engine(*hyperliquid_market(1.2e7, size=(2.0, 0.1), margin=(25_540.0, 60.0)), n_steps=70,
-                 insurance_fund=1e6)
+    run = engine(*hyperliquid_market(1.2e7, size=(2.0, 0.1), margin=(25_540.0, 60.0)), n_steps=70, insurance_fund=1e6)
     ev = run.events
     assert list(ev["time_s"]) == [0.0, 0.0, 30.0]
     assert list(ev["asset"].astype(str)) == ["BTC", "ETH", "BTC"]
@@ -142,10 +160,17 @@ def adl_market(counterparty=True):
     which the fall puts in profit."""
     _, liq, prices, flows = market("cross", sell_usd=1.65e7)
     n = 3 if counterparty else 2
-    pos = Positions.from_arrays(account=[1, 1, 2][:n], venue=["binance"] * n, asset=["BTC", "ETH", "BTC"][:n],
-                                side=[1, 1, -1][:n], size=[1.0, 10.0, 1.0][:n],
-                                entry=[100_000.0, 3_000.0, 100_000.0][:n], margin=[10_000.0, 6_000.0, 10_000.0][:n],
-                                leverage=[10.0, 5.0, 10.0][:n], mode=["cross", "cross", "isolated"][:n])
+    pos = Positions.from_arrays(
+        account=[1, 1, 2][:n],
+        venue=["binance"] * n,
+        asset=["BTC", "ETH", "BTC"][:n],
+        side=[1, 1, -1][:n],
+        size=[1.0, 10.0, 1.0][:n],
+        entry=[100_000.0, 3_000.0, 100_000.0][:n],
+        margin=[10_000.0, 6_000.0, 10_000.0][:n],
+        leverage=[10.0, 5.0, 10.0][:n],
+        mode=["cross", "cross", "isolated"][:n],
+    )
     return pos, liq, prices, flows
 
 

@@ -16,8 +16,16 @@ that takes the mid to 85,000 in one step: its fill is far below bankruptcy.  Wal
 import numpy as np
 import pytest
 
-from liqcascade.engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
-                               programme, simulate)
+from liqcascade.engine import (
+    DepthProfile,
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    programme,
+    simulate,
+)
 
 from .reference import simulate_reference
 
@@ -27,11 +35,19 @@ B = 1e8
 def market(short_entry=100_000.0, n_shorts=1):
     n = 1 + n_shorts
     pos = Positions.from_arrays(
-        account=np.arange(n), venue=["binance"] * n, asset=["BTC"] * n, side=[1] + [-1] * n_shorts,
-        size=[1.0] + [1.0] * n_shorts, entry=[100_000.0] + [short_entry] * n_shorts,
-        margin=[10_000.0] + [50_000.0] * n_shorts, leverage=[10.0] + [2.0] * n_shorts)
-    liq = Liquidity({("binance", "BTC"): DepthProfile(B, B, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+        account=np.arange(n),
+        venue=["binance"] * n,
+        asset=["BTC"] * n,
+        side=[1] + [-1] * n_shorts,
+        size=[1.0] + [1.0] * n_shorts,
+        entry=[100_000.0] + [short_entry] * n_shorts,
+        margin=[10_000.0] + [50_000.0] * n_shorts,
+        leverage=[10.0] + [2.0] * n_shorts,
+    )
+    liq = Liquidity(
+        {("binance", "BTC"): DepthProfile(B, B, 1.0, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     flows = Flows(programmes=[programme("BTC", -1.5e7 * 86_400, 0.0, 1.0)])
     return pos, liq, PriceConfig({"BTC": 100_000.0}), flows
 
@@ -74,8 +90,9 @@ def test_shortfall_beyond_the_fund_is_deleveraged_exactly(engine, adl_rule):
     assert run.steps["bad_debt_usd"].iloc[0] == 0.0
     assert run.ledger["ok"]
     if engine is simulate:
-        final = simulate(pos, liq, prices, flows, n_steps=1, insurance_fund=fund, adl_rule=adl_rule,
-                         keep_final=True).final
+        final = simulate(
+            pos, liq, prices, flows, n_steps=1, insurance_fund=fund, adl_rule=adl_rule, keep_final=True
+        ).final
         # the short was closed by exactly the uncovered size, at 90,000: +10,000 USD per BTC realised
         assert final["size"][1] == pytest.approx(xb, rel=1e-9)
         assert final["margin"][1] == pytest.approx(50_000.0 + (1 - xb) * 10_000.0, rel=1e-9)
@@ -98,8 +115,15 @@ def test_queue_takes_the_top_ranked_first_and_pro_rata_spreads():
     pro-rata takes from both in proportion to size."""
     fund = 1_000.0
     pos = Positions.from_arrays(
-        account=[0, 1, 2], venue=["binance"] * 3, asset=["BTC"] * 3, side=[1, -1, -1], size=[1.0, 1.0, 1.0],
-        entry=[100_000.0, 100_000.0, 100_000.0], margin=[10_000.0, 50_000.0, 20_000.0], leverage=[10.0, 2.0, 5.0])
+        account=[0, 1, 2],
+        venue=["binance"] * 3,
+        asset=["BTC"] * 3,
+        side=[1, -1, -1],
+        size=[1.0, 1.0, 1.0],
+        entry=[100_000.0, 100_000.0, 100_000.0],
+        margin=[10_000.0, 50_000.0, 20_000.0],
+        leverage=[10.0, 2.0, 5.0],
+    )
     _, liq, prices, flows = market()
     q = simulate(pos, liq, prices, flows, n_steps=1, insurance_fund=fund, keep_final=True)
     xb = x_book(fund)
@@ -122,10 +146,19 @@ def test_hyperliquid_deleverages_at_the_previous_mark(engine):
     3,000 (1 - x_b)."""
     b = 2e6
     pos = Positions.from_arrays(
-        account=[0, 1], venue=["hyperliquid"] * 2, asset=["BTC"] * 2, side=[1, -1], size=[1.0, 1.0],
-        entry=[100_000.0, 100_000.0], margin=[3_000.0, 50_000.0], leverage=[34.0, 2.0])
-    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(b, b, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+        account=[0, 1],
+        venue=["hyperliquid"] * 2,
+        asset=["BTC"] * 2,
+        side=[1, -1],
+        size=[1.0, 1.0],
+        entry=[100_000.0, 100_000.0],
+        margin=[3_000.0, 50_000.0],
+        leverage=[34.0, 2.0],
+    )
+    liq = Liquidity(
+        {("hyperliquid", "BTC"): DepthProfile(b, b, 1.0, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     flows = Flows(programmes=[programme("BTC", -4.0e4 * 86_400, 0.0, 1.0)])
     run = engine(pos, liq, PriceConfig({"BTC": 100_000.0}), flows, n_steps=1, insurance_fund=0.0)
     xb = 1_000.0 / 2_401.0
@@ -139,8 +172,9 @@ def test_hyperliquid_deleverages_at_the_previous_mark(engine):
     assert run.steps["bad_debt_usd"].iloc[0] == 0.0
     assert run.ledger["ok"]
     if engine is simulate:
-        final = simulate(pos, liq, PriceConfig({"BTC": 100_000.0}), flows, n_steps=1, insurance_fund=0.0,
-                         keep_final=True).final
+        final = simulate(
+            pos, liq, PriceConfig({"BTC": 100_000.0}), flows, n_steps=1, insurance_fund=0.0, keep_final=True
+        ).final
         assert final["margin"][0] == pytest.approx(3_000.0 * (1.0 - xb), rel=1e-9)
         assert final["size"][1] == pytest.approx(xb, rel=1e-9)
         assert final["margin"][1] == pytest.approx(50_000.0, rel=1e-12)

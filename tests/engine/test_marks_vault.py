@@ -4,19 +4,41 @@ import math
 
 import numpy as np
 
-from liqcascade.engine import DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig, programme, simulate
+from liqcascade.engine import (
+    DepthProfile,
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    programme,
+    simulate,
+)
 from liqcascade.engine import core as C
 
 from .markets import liquidity, random_positions, shock_flows
 
 
 def two_venues():
-    pos = Positions.from_arrays(account=[0, 1], venue=["binance", "bybit"], asset=["BTC", "BTC"], side=[1, 1],
-                                size=[0.01, 0.01], entry=[100_000.0] * 2, margin=[1_000.0] * 2, leverage=[1.0] * 2,
-                                venues=("binance", "bybit"), assets=("BTC",))
-    liq = Liquidity({("binance", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0),
-                     ("bybit", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0)},
-                    MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[0, 1],
+        venue=["binance", "bybit"],
+        asset=["BTC", "BTC"],
+        side=[1, 1],
+        size=[0.01, 0.01],
+        entry=[100_000.0] * 2,
+        margin=[1_000.0] * 2,
+        leverage=[1.0] * 2,
+        venues=("binance", "bybit"),
+        assets=("BTC",),
+    )
+    liq = Liquidity(
+        {
+            ("binance", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0),
+            ("bybit", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0),
+        },
+        MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0),
+    )
     return pos, liq
 
 
@@ -50,8 +72,12 @@ def test_median_differs_from_index_ema_when_the_basis_ema_overshoots():
     both the index and the mid, and the median rule takes the nearer of the two."""
     pos, liq = two_venues()
     flows = Flows(programmes=[programme("BTC", -2e8 * 86_400, 0, 30, venue="binance")])
-    runs = {rule: simulate(pos, liq, PriceConfig({"BTC": 100_000.0}, arbitrage_rate=1.0, default_mark_rule=rule),
-                           flows, n_steps=60) for rule in ("median3", "index_ema")}
+    runs = {
+        rule: simulate(
+            pos, liq, PriceConfig({"BTC": 100_000.0}, arbitrage_rate=1.0, default_mark_rule=rule), flows, n_steps=60
+        )
+        for rule in ("median3", "index_ema")
+    }
     med = runs["median3"].steps.query("venue == 'binance'")
     ema = runs["index_ema"].steps.query("venue == 'binance'")
     lo = np.minimum(med["mid"], med["index"]).to_numpy()
@@ -67,8 +93,9 @@ def test_the_vault_sells_what_it_took_over_and_the_books_balance():
     kw = dict(n_steps=200, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=2, keep_final=True)
     flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=50)
     keep = simulate(pos, liquidity(), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, **kw)
-    sell = simulate(pos, liquidity(), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows,
-                    vault_unwind_half_life_s=10.0, **kw)
+    sell = simulate(
+        pos, liquidity(), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, vault_unwind_half_life_s=10.0, **kw
+    )
     assert (keep.events["method"] == "backstop").any()
     held = np.abs(keep.final["mst"][:, C.VAULT_INV]).sum()
     assert held > 0
@@ -90,7 +117,9 @@ def test_dip_buyers_buy_beyond_their_floor_out_of_their_cash_and_lift_the_price(
     pr = PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}, permanent_impact=0.5, resilience_half_life_s=60.0)
     plain = simulate(pos, liquidity(), pr, Flows(programmes=list(sell)), keep_final=True, **kw)
     cash = 2e8
-    flows = Flows(programmes=list(sell), cohorts=[dip_buyers("BTC", cash, 0.02, 5e8), dip_buyers("ETH", cash, 0.02, 2e8)])
+    flows = Flows(
+        programmes=list(sell), cohorts=[dip_buyers("BTC", cash, 0.02, 5e8), dip_buyers("ETH", cash, 0.02, 2e8)]
+    )
     dip = simulate(pos, liquidity(), pr, flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liquidity(), pr, flows, **kw)
     assert plain.summary["drawdown_pct"]["BTC"] > 2.0  # the floor was passed
@@ -107,15 +136,31 @@ def test_each_venue_follows_its_published_mark_rule():
     three.  After a dislocation on a venue reverses, index + EMA lies beyond both the index and
     the mid: only OKX's mark goes there."""
     from liqcascade.engine.prices import PriceConfig as PC
+
     pr = PC({"BTC": 100_000.0})
     assert {v: pr.rule(v) for v in ("binance", "bybit", "okx", "hyperliquid")} == {
-        "binance": "median3", "bybit": "median3", "okx": "index_ema", "hyperliquid": "median3"}
+        "binance": "median3",
+        "bybit": "median3",
+        "okx": "index_ema",
+        "hyperliquid": "median3",
+    }
     venues = ("binance", "okx")
-    pos = Positions.from_arrays(account=[0, 1], venue=list(venues), asset=["BTC", "BTC"], side=[1, 1],
-                                size=[0.01, 0.01], entry=[100_000.0] * 2, margin=[1_000.0] * 2, leverage=[1.0] * 2,
-                                venues=venues, assets=("BTC",))
-    liq = Liquidity({(v, "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0) for v in venues},
-                    MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[0, 1],
+        venue=list(venues),
+        asset=["BTC", "BTC"],
+        side=[1, 1],
+        size=[0.01, 0.01],
+        entry=[100_000.0] * 2,
+        margin=[1_000.0] * 2,
+        leverage=[1.0] * 2,
+        venues=venues,
+        assets=("BTC",),
+    )
+    liq = Liquidity(
+        {(v, "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0) for v in venues},
+        MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0),
+    )
     for v in venues:  # a dislocation on one venue at a time
         flows = Flows(programmes=[programme("BTC", -2e8 * 86_400, 0, 30, venue=v)])
         st = simulate(pos, liq, PC({"BTC": 100_000.0}, arbitrage_rate=1.0), flows, n_steps=60).steps

@@ -21,8 +21,14 @@ from .test_toy import toy
 def test_pin_takes_the_toy_to_its_path_and_liquidates_as_the_programme_did():
     pos, liq, prices, _ = toy()
     path = np.array([91_000.0, 91_000.0])
-    run = simulate(pos, liq, PriceConfig({"BTC": 100_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0),
-                   Flows(), n_steps=2, index_path={"BTC": path})
+    run = simulate(
+        pos,
+        liq,
+        PriceConfig({"BTC": 100_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0),
+        Flows(),
+        n_steps=2,
+        index_path={"BTC": path},
+    )
     fill_a = 91_000.0 * (1 - 0.000455)
     mid_1 = 91_000.0 * (1 - 0.00091)
     u_b = mid_1 / 1e8
@@ -37,9 +43,14 @@ def test_pin_takes_the_toy_to_its_path_and_liquidates_as_the_programme_did():
 
 
 def _market():
-    liq = Liquidity({(v, a): DepthProfile.from_depth_1pct(5e7 if a == "BTC" else 2e7, 1.2)
-                     for v in ("binance", "bybit", "hyperliquid") for a in ("BTC", "ETH")},
-                    MarketMakerResponse())
+    liq = Liquidity(
+        {
+            (v, a): DepthProfile.from_depth_1pct(5e7 if a == "BTC" else 2e7, 1.2)
+            for v in ("binance", "bybit", "hyperliquid")
+            for a in ("BTC", "ETH")
+        },
+        MarketMakerResponse(),
+    )
     return liq, PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0)
 
 
@@ -78,10 +89,18 @@ def test_timed_opens_and_closes_trade_at_the_market_and_conserve_money():
     liq, prices = _market()
     n = 60
     pos = Positions.from_arrays(
-        account=[0, 1, 2, 3], venue=["binance"] * 4, asset=["BTC"] * 4, side=[1, -1, 1, 1],
-        size=[1.0, 2.0, 0.5, 3.0], entry=[100_000.0] * 4, margin=[50_000.0, 100_000.0, 25_000.0, 150_000.0],
-        leverage=[2.0] * 4, pending=[False, False, True, True],
-        open_s=[np.nan, np.nan, 10.0, 30.0], close_s=[20.0, np.nan, 40.0, np.nan])
+        account=[0, 1, 2, 3],
+        venue=["binance"] * 4,
+        asset=["BTC"] * 4,
+        side=[1, -1, 1, 1],
+        size=[1.0, 2.0, 0.5, 3.0],
+        entry=[100_000.0] * 4,
+        margin=[50_000.0, 100_000.0, 25_000.0, 150_000.0],
+        leverage=[2.0] * 4,
+        pending=[False, False, True, True],
+        open_s=[np.nan, np.nan, 10.0, 30.0],
+        close_s=[20.0, np.nan, 40.0, np.nan],
+    )
     path = {"BTC": np.full(n, 100_000.0)}
     run = simulate(pos, liq, prices, Flows(), n_steps=n, index_path=path, keep_final=True)
     f = run.final
@@ -113,10 +132,18 @@ def test_a_position_opened_at_a_time_is_liquidated_when_the_path_crosses_its_lp(
     and is liquidated when the path rises through its LP, like the one standing from the start."""
     liq = Liquidity({("binance", "BTC"): DepthProfile.from_depth_1pct(5e7, 1.2)}, MarketMakerResponse())
     prices = PriceConfig({"BTC": 100_000.0}, permanent_impact=1.0, flow_permanent_impact=1.0)
-    pos = Positions.from_arrays(account=[0, 1, 2], venue=["binance"] * 3, asset=["BTC"] * 3, side=[1, -1, -1],
-                                size=[1.0] * 3, entry=[100_000.0] * 3, margin=[50_000.0, 10_000.0, 10_000.0],
-                                leverage=[2.0, 10.0, 10.0], pending=[False, True, False],
-                                open_s=[np.nan, 10.0, np.nan])
+    pos = Positions.from_arrays(
+        account=[0, 1, 2],
+        venue=["binance"] * 3,
+        asset=["BTC"] * 3,
+        side=[1, -1, -1],
+        size=[1.0] * 3,
+        entry=[100_000.0] * 3,
+        margin=[50_000.0, 10_000.0, 10_000.0],
+        leverage=[2.0, 10.0, 10.0],
+        pending=[False, True, False],
+        open_s=[np.nan, 10.0, np.nan],
+    )
     n = 200
     path = {"BTC": 100_000.0 * np.r_[np.ones(20), np.linspace(1.0, 1.2, n - 20)]}
     run = simulate(pos, liq, prices, Flows(), n_steps=n, index_path=path, keep_final=True)

@@ -3,7 +3,8 @@ checked every wave, rules straight from the rule books) on random small markets.
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from liqcascade.engine import simulate
 
@@ -43,13 +44,22 @@ def both_engines(pos, flows, liq=None, **kw):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), adl_rule=st.sampled_from(["queue", "pro_rata"]),
-       fund=st.sampled_from([0.0, 1e3, 1e5, 1e7]), shock=st.floats(-6e6, 3e6),
-       spread=st.sampled_from([0.0, 0.01, 0.05]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(5, 150),
+    adl_rule=st.sampled_from(["queue", "pro_rata"]),
+    fund=st.sampled_from([0.0, 1e3, 1e5, 1e7]),
+    shock=st.floats(-6e6, 3e6),
+    spread=st.sampled_from([0.0, 0.01, 0.05]),
+)
 def test_fast_engine_matches_reference(seed, n, adl_rule, fund, shock, spread):
     pos = random_positions(seed, n, spread=spread)
-    kw = dict(n_steps=80, insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed,
-              adl_rule=adl_rule)
+    kw = dict(
+        n_steps=80,
+        insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund},
+        seed=seed,
+        adl_rule=adl_rule,
+    )
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
     both_engines(pos, flows, **kw)
 
@@ -59,8 +69,12 @@ def test_matches_reference_through_a_deep_cascade_with_adl(seed, vault):
     """A crash deep enough to drain the funds: partial steps, cooldowns, backstop and ADL all fire
     (and, with ``vault``, the liquidator vault sells what it took over with that half-life)."""
     pos = random_positions(seed, 400, spread=0.03)
-    kw = dict(n_steps=90, insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3}, seed=seed,
-              vault_unwind_half_life_s=vault)
+    kw = dict(
+        n_steps=90,
+        insurance_fund={"binance": 5e3, "bybit": 0.0, "hyperliquid": 2e3},
+        seed=seed,
+        vault_unwind_half_life_s=vault,
+    )
     flows = shock_flows(btc_usd_per_s=-8e6, eth_usd_per_s=-3e6, start=2, end=50)
     fast, _ = both_engines(pos, flows, **kw)
     assert {"book", "backstop"} <= set(fast.events["method"])
@@ -77,8 +91,12 @@ def test_matches_reference_with_big_partially_liquidated_positions():
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(10, 150), fund=st.sampled_from([0.0, 1e3, 1e6]),
-       shock=st.floats(-6e6, 3e6))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(10, 150),
+    fund=st.sampled_from([0.0, 1e3, 1e6]),
+    shock=st.floats(-6e6, 3e6),
+)
 def test_matches_reference_with_multi_asset_cross_accounts(seed, n, fund, shock):
     pos = random_positions(seed, n, cross_share=0.5, multi_asset=True, spread=0.02)
     kw = dict(n_steps=60, insurance_fund=fund, seed=seed)
@@ -101,14 +119,24 @@ def test_matches_reference_with_okx(seed):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), adl_rule=st.sampled_from(["queue", "pro_rata"]),
-       fund=st.sampled_from([0.0, 1e3, 1e7]), shock=st.floats(-6e6, 3e6), pending_share=st.sampled_from([0.2, 0.6]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(5, 150),
+    adl_rule=st.sampled_from(["queue", "pro_rata"]),
+    fund=st.sampled_from([0.0, 1e3, 1e7]),
+    shock=st.floats(-6e6, 3e6),
+    pending_share=st.sampled_from([0.2, 0.6]),
+)
 def test_matches_reference_with_positions_opened_during_the_run(seed, n, adl_rule, fund, shock, pending_share):
     """Pending entry orders open when the mark reaches them, join the cascade (heap) and the ADL
     queue; the fast engine agrees with the reference that simply checks every open position."""
     pos = random_positions(seed, n, spread=0.02, pending_share=pending_share)
-    kw = dict(n_steps=80, insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund}, seed=seed,
-              adl_rule=adl_rule)
+    kw = dict(
+        n_steps=80,
+        insurance_fund={"binance": fund, "bybit": fund / 2, "hyperliquid": fund},
+        seed=seed,
+        adl_rule=adl_rule,
+    )
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=shock / 3, start=3, end=40)
     both_engines(pos, flows, **kw)
 
@@ -128,9 +156,14 @@ def test_opened_positions_are_liquidated_in_a_crash_and_rebound(seed):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), shock=st.floats(-8e6, 3e6),
-       spot_btc=st.sampled_from([5e6, 3e7, 2e8]), pending_share=st.sampled_from([0.0, 0.3]),
-       touch_u=st.sampled_from([0.0, 1e-3]))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(5, 150),
+    shock=st.floats(-8e6, 3e6),
+    spot_btc=st.sampled_from([5e6, 3e7, 2e8]),
+    pending_share=st.sampled_from([0.0, 0.3]),
+    touch_u=st.sampled_from([0.0, 1e-3]),
+)
 def test_matches_reference_with_a_spot_anchor(seed, n, shock, spot_btc, pending_share, touch_u):
     """With a spot book per asset (index = spot mid, perpetuals arbitraged to it, flows split
     across spot and perpetual books by depth) the engines still agree and the books balance,

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from liqcascade.engine import Flows, Liquidity, PriceConfig, programme, simulate
 from liqcascade.engine.flows import contagion
@@ -20,9 +21,16 @@ def tiny_positions():
     # one far-from-liquidation position per market so the engine has a book to run on
     from liqcascade.engine import Positions
 
-    return Positions.from_arrays(account=[0, 1], venue=["binance", "binance"], asset=["BTC", "ETH"],
-                                 side=[1, 1], size=[0.01, 0.1], entry=[P0["BTC"], P0["ETH"]],
-                                 margin=[P0["BTC"] * 0.01, P0["ETH"] * 0.1], leverage=[1.0, 1.0])
+    return Positions.from_arrays(
+        account=[0, 1],
+        venue=["binance", "binance"],
+        asset=["BTC", "ETH"],
+        side=[1, 1],
+        size=[0.01, 0.1],
+        entry=[P0["BTC"], P0["ETH"]],
+        margin=[P0["BTC"] * 0.01, P0["ETH"] * 0.1],
+        leverage=[1.0, 1.0],
+    )
 
 
 def one_venue_liquidity(kappa=1.0):
@@ -53,8 +61,9 @@ def test_one_sell_springs_back_to_the_permanent_part():
 
 def test_fully_permanent_impact_never_springs_back():
     flows = Flows(programmes=[programme("BTC", -2e6 * 86_400, 0.0, 1.0)])
-    run = simulate(tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0), permanent_impact=1.0), flows,
-                   n_steps=30)
+    run = simulate(
+        tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0), permanent_impact=1.0), flows, n_steps=30
+    )
     mids = run.steps[run.steps.asset == "BTC"]["mid"].to_numpy()
     assert np.all(mids == mids[0])
 
@@ -63,8 +72,7 @@ def test_contagion_sells_the_follower_by_the_leaders_return():
     """ETH follows BTC with beta 2 and 1e8 USD per unit return: after BTC's step-0 fall, step 1
     sells exactly 2e8*|r_BTC| of ETH."""
     usd = 2e6
-    flows = Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0)],
-                  contagion=[contagion("ETH", "BTC", 2.0, 1e8)])
+    flows = Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0)], contagion=[contagion("ETH", "BTC", 2.0, 1e8)])
     run = simulate(tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0)), flows, n_steps=3)
     btc = run.steps[run.steps.asset == "BTC"]["mid"].to_numpy()
     eth = run.steps[run.steps.asset == "ETH"]["mid"].to_numpy()
@@ -74,8 +82,13 @@ def test_contagion_sells_the_follower_by_the_leaders_return():
     u = sell / (1e7 / 0.01)
     assert eth[1] == pytest.approx(P0["ETH"] * (1 - u), rel=1e-12)
     # no contagion: ETH does not move
-    flat = simulate(tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0)),
-                    Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0)]), n_steps=3)
+    flat = simulate(
+        tiny_positions(),
+        one_venue_liquidity(),
+        PriceConfig(dict(P0)),
+        Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0)]),
+        n_steps=3,
+    )
     assert np.all(flat.steps[flat.steps.asset == "ETH"]["mid"].to_numpy() == P0["ETH"])
 
 
@@ -87,13 +100,24 @@ def test_bad_parameters_refused():
     with pytest.raises(InputError, match="leader"):
         contagion("BTC", "BTC", 1.0, 1e8)
     with pytest.raises(InputError, match="asset"):
-        simulate(tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0)),
-                 Flows(contagion=[contagion("SOL", "BTC", 1.0, 1e8)]), n_steps=2)
+        simulate(
+            tiny_positions(),
+            one_venue_liquidity(),
+            PriceConfig(dict(P0)),
+            Flows(contagion=[contagion("SOL", "BTC", 1.0, 1e8)]),
+            n_steps=2,
+        )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31), n=st.integers(5, 150), theta=st.sampled_from([0.0, 0.3, 1.0]),
-       half_life=st.sampled_from([5.0, 60.0]), beta=st.sampled_from([0.0, 1.5]), shock=st.floats(-6e6, 0.0))
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(5, 150),
+    theta=st.sampled_from([0.0, 0.3, 1.0]),
+    half_life=st.sampled_from([5.0, 60.0]),
+    beta=st.sampled_from([0.0, 1.5]),
+    shock=st.floats(-6e6, 0.0),
+)
 def test_fast_engine_matches_reference_with_resilience_and_contagion(seed, n, theta, half_life, beta, shock):
     pos = random_positions(seed, n, spread=0.01)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=0.0, start=3, end=40)
@@ -110,9 +134,16 @@ def test_venue_level_programme_walks_one_book_only():
     through arbitrage afterwards; the same USD split by depth moves every venue."""
     from liqcascade.engine import Positions
 
-    pos = Positions.from_arrays(account=[0, 1], venue=["binance", "bybit"], asset=["BTC", "BTC"], side=[1, 1],
-                                size=[0.01, 0.01], entry=[P0["BTC"]] * 2, margin=[P0["BTC"] * 0.01] * 2,
-                                leverage=[1.0, 1.0])
+    pos = Positions.from_arrays(
+        account=[0, 1],
+        venue=["binance", "bybit"],
+        asset=["BTC", "BTC"],
+        side=[1, 1],
+        size=[0.01, 0.01],
+        entry=[P0["BTC"]] * 2,
+        margin=[P0["BTC"] * 0.01] * 2,
+        leverage=[1.0, 1.0],
+    )
     liq = Liquidity.uniform(["binance", "bybit"], ["BTC"], {"BTC": 2e7}, kappa=1.0)
     usd = 2e6
     only = Flows(programmes=[programme("BTC", -usd * 86_400, 0.0, 1.0, venue="bybit")])
@@ -130,8 +161,7 @@ def test_venue_level_programme_walks_one_book_only():
 @given(seed=st.integers(0, 2**31), n=st.integers(5, 120), shock=st.floats(-8e6, 0.0))
 def test_fast_engine_matches_reference_with_a_venue_shock(seed, n, shock):
     pos = random_positions(seed, n, spread=0.01)
-    flows = Flows(programmes=[programme("BTC", shock * 86_400, 3, 40, venue="hyperliquid")],
-                  noise_usd={"BTC": 2e5})
+    flows = Flows(programmes=[programme("BTC", shock * 86_400, 3, 40, venue="hyperliquid")], noise_usd={"BTC": 2e5})
     kw = dict(n_steps=60, insurance_fund=1e5, seed=seed)
     fast = simulate(pos, liquidity(), PriceConfig(dict(P0)), flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liquidity(), PriceConfig(dict(P0)), flows, **kw)

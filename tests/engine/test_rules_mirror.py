@@ -5,11 +5,10 @@ so a rule-book change the kernel misses fails here."""
 import numpy as np
 import pytest
 
+from liqcascade.engine import Liquidity
 from liqcascade.engine import core as C
 from liqcascade.engine.run import build_market
 from liqcascade.venues import get_venue
-
-from liqcascade.engine import Liquidity
 
 from .markets import ASSETS, VENUES, prices
 

@@ -9,10 +9,20 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from liqcascade.engine import (Flows, as_reported, etf_redemptions, long_term_holders, macro_shock, panic_sellers,
-                               simulate, stop_losses, treasury_company)
+from liqcascade.engine import (
+    Flows,
+    as_reported,
+    etf_redemptions,
+    long_term_holders,
+    macro_shock,
+    panic_sellers,
+    simulate,
+    stop_losses,
+    treasury_company,
+)
 from liqcascade.engine import core as C
 from liqcascade.engine import ledger as L
 
@@ -21,8 +31,16 @@ from .markets import liquidity, prices, random_positions, shock_flows
 
 def crash(seed=3, n=300, **kw):
     pos = random_positions(seed, n, spread=0.02)
-    return simulate(pos, liquidity(), prices(), shock_flows(-5e6, -2e6, 2, 40), n_steps=70,
-                    insurance_fund={"binance": 1e4, "bybit": 1e3, "hyperliquid": 5e3}, seed=seed, **kw)
+    return simulate(
+        pos,
+        liquidity(),
+        prices(),
+        shock_flows(-5e6, -2e6, 2, 40),
+        n_steps=70,
+        insurance_fund={"binance": 1e4, "bybit": 1e3, "hyperliquid": 5e3},
+        seed=seed,
+        **kw,
+    )
 
 
 def test_same_seed_same_frames_bit_for_bit():
@@ -42,8 +60,9 @@ def test_different_seed_different_noise():
 @given(seed=st.integers(0, 2**31), shock=st.floats(-8e6, 4e6))
 def test_as_reported_never_exceeds_true_and_ledger_balances(seed, shock):
     pos = random_positions(seed, 200, spread=0.02)
-    run = simulate(pos, liquidity(), prices(), shock_flows(shock, shock / 3, 2, 40), n_steps=60,
-                   insurance_fund=1e4, seed=seed)
+    run = simulate(
+        pos, liquidity(), prices(), shock_flows(shock, shock / 3, 2, 40), n_steps=60, insurance_fund=1e4, seed=seed
+    )
     s = run.summary
     assert s["as_reported_total_usd"] <= s["true_total_liquidated_usd"] + 1e-9
     assert run.ledger["ok"] and abs(run.ledger["imbalance"]) <= run.ledger["tolerance"]
@@ -59,15 +78,27 @@ def test_as_reported_never_exceeds_true_and_ledger_balances(seed, shock):
 
 def test_binance_feed_keeps_the_latest_print_per_second():
     """Binance's forceOrder stream: "only the latest one liquidation order within 1000ms"."""
-    ev = pd.DataFrame({"time_s": [0.0, 0.0, 0.0, 1.0, 2.0, 2.0], "venue": pd.Categorical(["binance"] * 3 + ["bybit"] * 3),
-                       "asset": pd.Categorical(["BTC"] * 6), "usd": [5.0, 9.0, 7.0, 3.0, 4.0, 1.0]})
+    ev = pd.DataFrame(
+        {
+            "time_s": [0.0, 0.0, 0.0, 1.0, 2.0, 2.0],
+            "venue": pd.Categorical(["binance"] * 3 + ["bybit"] * 3),
+            "asset": pd.Categorical(["BTC"] * 6),
+            "usd": [5.0, 9.0, 7.0, 3.0, 4.0, 1.0],
+        }
+    )
     rep = as_reported(ev)
     assert list(rep["usd"]) == [7.0, 3.0, 4.0, 1.0]
     # rows out of time order (a user's frame, same-second rows in their order): the sort path agrees
     shuffled = ev.iloc[[3, 0, 5, 1, 4, 2]]
     assert sorted(as_reported(shuffled)["usd"]) == sorted(rep["usd"])
-    two_symbols = pd.DataFrame({"time_s": [0.2, 0.4, 0.9, 1.0], "venue": pd.Categorical(["binance"] * 4),
-                                "asset": pd.Categorical(["BTC", "ETH", "BTC", "BTC"]), "usd": [8.0, 2.0, 1.0, 6.0]})
+    two_symbols = pd.DataFrame(
+        {
+            "time_s": [0.2, 0.4, 0.9, 1.0],
+            "venue": pd.Categorical(["binance"] * 4),
+            "asset": pd.Categorical(["BTC", "ETH", "BTC", "BTC"]),
+            "usd": [8.0, 2.0, 1.0, 6.0],
+        }
+    )
     assert list(as_reported(two_symbols)["usd"]) == [2.0, 1.0, 6.0]
 
 
@@ -124,8 +155,15 @@ def test_no_jit_path_gives_the_same_run():
     env = dict(os.environ, LIQCASCADE_DISABLE_JIT="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     prices_py, marks_py = json.loads(out.stdout)
-    r = simulate(random_positions(11, 40), liquidity(), prices(), shock_flows(-6e6, -2e6, 2, 20), n_steps=30,
-                 insurance_fund=1e3, seed=11)
+    r = simulate(
+        random_positions(11, 40),
+        liquidity(),
+        prices(),
+        shock_flows(-6e6, -2e6, 2, 20),
+        n_steps=30,
+        insurance_fund=1e3,
+        seed=11,
+    )
     assert len(prices_py) == len(r.events) > 0
     np.testing.assert_allclose(prices_py, r.events["price"], rtol=1e-12)
     np.testing.assert_allclose(marks_py, r.steps["mark"], rtol=1e-12)
@@ -137,9 +175,13 @@ def flat_positions():
 
 
 def test_cohorts_never_sell_more_than_they_hold():
-    flows = Flows(cohorts=[panic_sellers("BTC", holdings=50.0, usd_per_s_per_drawdown=5e7, usd_per_s_at_max_fear=1e6),
-                           long_term_holders("BTC", holdings=20.0, drawdown_floor=0.01)],
-                  programmes=[etf_redemptions("BTC", 3e6 * 86_400, 0, 30)])
+    flows = Flows(
+        cohorts=[
+            panic_sellers("BTC", holdings=50.0, usd_per_s_per_drawdown=5e7, usd_per_s_at_max_fear=1e6),
+            long_term_holders("BTC", holdings=20.0, drawdown_floor=0.01),
+        ],
+        programmes=[etf_redemptions("BTC", 3e6 * 86_400, 0, 30)],
+    )
     run = simulate(flat_positions(), liquidity(), prices(), flows, n_steps=120, keep_final=True)
     held = run.final["cohorts"][:, 0]
     assert np.all(held >= 0) and np.all(held <= [50.0, 20.0])

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liqcascade.engine import simulate
 from liqcascade.engine import run as R
+from liqcascade.engine import simulate
 from liqcascade.errors import InputError
 
 from .markets import liquidity, prices, random_positions, shock_flows

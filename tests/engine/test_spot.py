@@ -13,9 +13,18 @@ from .markets import liquidity, random_positions
 
 
 def one_position():
-    return Positions.from_arrays(account=[0], venue=["binance"], asset=["BTC"], side=[1], size=[0.01],
-                                 entry=[100_000.0], margin=[1_000.0], leverage=[1.0], venues=("binance",),
-                                 assets=("BTC",))
+    return Positions.from_arrays(
+        account=[0],
+        venue=["binance"],
+        asset=["BTC"],
+        side=[1],
+        size=[0.01],
+        entry=[100_000.0],
+        margin=[1_000.0],
+        leverage=[1.0],
+        venues=("binance",),
+        assets=("BTC",),
+    )
 
 
 def test_a_sell_splits_between_spot_and_perp_by_depth_and_arbitrage_closes_the_gap_by_hand():
@@ -24,9 +33,11 @@ def test_a_sell_splits_between_spot_and_perp_by_depth_and_arbitrage_closes_the_g
     by u = usd/B; arbitrage then closes theta of the gap, the perp taking w = D_spot/(D_spot+D_perp)."""
     from liqcascade.engine import DepthProfile, Liquidity, MarketMakerResponse
 
-    liq = Liquidity({("binance", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0)},
-                    MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0),
-                    spot={"BTC": DepthProfile.from_depth_1pct(6e7, 1.0)})
+    liq = Liquidity(
+        {("binance", "BTC"): DepthProfile.from_depth_1pct(2e7, 1.0)},
+        MarketMakerResponse(flow_sensitivity=0.0, vol_sensitivity=0.0),
+        spot={"BTC": DepthProfile.from_depth_1pct(6e7, 1.0)},
+    )
     flows = Flows(programmes=[programme("BTC", -1e6 * 86_400, 0, 1)])
     pr = PriceConfig({"BTC": 100_000.0}, arbitrage_rate=0.2)
     run = simulate(one_position(), liq, pr, flows, n_steps=1, keep_final=True)
@@ -54,8 +65,9 @@ def test_a_spot_anchor_damps_a_cascade():
     kw = dict(n_steps=120, insurance_fund=1e6, seed=3)
     flows = Flows(programmes=[programme("BTC", -6e6 * 86_400, 2, 60), programme("ETH", -2e6 * 86_400, 2, 60)])
     without = simulate(pos, liquidity(), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, **kw)
-    with_spot = simulate(pos, liquidity(spot={"BTC": 2e8, "ETH": 6e7}), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}),
-                         flows, **kw)
+    with_spot = simulate(
+        pos, liquidity(spot={"BTC": 2e8, "ETH": 6e7}), PriceConfig({"BTC": 100_000.0, "ETH": 3_000.0}), flows, **kw
+    )
     assert with_spot.summary["drawdown_pct"]["BTC"] < without.summary["drawdown_pct"]["BTC"]
     assert with_spot.summary["true_total_liquidated_usd"] < without.summary["true_total_liquidated_usd"]
     assert with_spot.ledger["ok"] and without.ledger["ok"]

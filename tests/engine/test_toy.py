@@ -26,18 +26,35 @@ Branching ratio: wave 1, L = 91,000 USD over the 9 % move whose depth is 1e8*0.0
 import numpy as np
 import pytest
 
-from liqcascade.engine import (DepthProfile, Flows, Liquidity, MarketMakerResponse, Positions, PriceConfig,
-                               programme, simulate)
+from liqcascade.engine import (
+    DepthProfile,
+    Flows,
+    Liquidity,
+    MarketMakerResponse,
+    Positions,
+    PriceConfig,
+    programme,
+    simulate,
+)
 
 from .reference import simulate_reference
 
 
 def toy():
-    pos = Positions.from_arrays(account=[1, 2], venue=["hyperliquid"] * 2, asset=["BTC"] * 2, side=[1, 1],
-                                size=[1.0, 1.0], entry=[100_000.0, 100_000.0], margin=[10_000.0, 10_186.875],
-                                leverage=[10.0, 9.85])
-    liq = Liquidity({("hyperliquid", "BTC"): DepthProfile(1e8, 1e8, 1.0, 1.0)},
-                    MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0))
+    pos = Positions.from_arrays(
+        account=[1, 2],
+        venue=["hyperliquid"] * 2,
+        asset=["BTC"] * 2,
+        side=[1, 1],
+        size=[1.0, 1.0],
+        entry=[100_000.0, 100_000.0],
+        margin=[10_000.0, 10_186.875],
+        leverage=[10.0, 9.85],
+    )
+    liq = Liquidity(
+        {("hyperliquid", "BTC"): DepthProfile(1e8, 1e8, 1.0, 1.0)},
+        MarketMakerResponse(vol_sensitivity=0.0, flow_sensitivity=0.0),
+    )
     flows = Flows(programmes=[programme("BTC", -9e6 * 86_400, 0.0, 1.0)])
     return pos, liq, PriceConfig({"BTC": 100_000.0}), flows
 
@@ -76,7 +93,8 @@ def test_toy_balances_by_hand():
     pos, liq, prices, flows = toy()
     run = simulate(pos, liq, prices, flows, n_steps=1, keep_final=True)
     fill_a, fill_b = run.events["price"]
-    np.testing.assert_allclose(run.final["margin"], [10_000 + fill_a - 100_000, 10_186.875 + fill_b - 100_000],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        run.final["margin"], [10_000 + fill_a - 100_000, 10_186.875 + fill_b - 100_000], rtol=1e-12
+    )
     assert np.all(run.final["size"] == 0)
     assert run.summary["adl_usd"] == 0 and run.steps["bad_debt_usd"].max() == 0

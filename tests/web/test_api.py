@@ -81,9 +81,14 @@ def test_calculator_bad_input_is_a_clear_4xx(client):
 
 
 def test_account(client):
-    doc = {"venue": "binance", "wallet_balance": 10_000,
-           "positions": [{"symbol": "BTC/USDT:USDT", "side": "long", "size": 1, "entry": 70_000, "mark": 69_000},
-                         {"symbol": "ETH/USDT:USDT", "side": "short", "size": 10, "entry": 2_000, "mark": 2_100}]}
+    doc = {
+        "venue": "binance",
+        "wallet_balance": 10_000,
+        "positions": [
+            {"symbol": "BTC/USDT:USDT", "side": "long", "size": 1, "entry": 70_000, "mark": 69_000},
+            {"symbol": "ETH/USDT:USDT", "side": "short", "size": 10, "entry": 2_000, "mark": 2_100},
+        ],
+    }
     got = client.post("/api/liqprice/account", json=doc).json()
     want = lp.frame_records(lp.account_figures({k: v for k, v in doc.items() if k != "venue"}, "binance"))
     assert [p["liquidation_price"] for p in got["positions"]] == pytest.approx([p["liquidation_price"] for p in want])
@@ -96,10 +101,17 @@ def test_liqmap_from_files_by_leverage_sums_to_the_whole(client, store_copy):
     shutil.copy(SHARED / "binance_2026_harthor" / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv", data)
     shutil.copy(SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv", data)
     assert {f["name"] for f in client.get("/api/data").json()["data"]} >= {
-        "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv"}
-    params = {"bars": "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv",
-              "open_interest": "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv",
-              "start": "2026-01-25", "at": "2026-02-05T12:00:00Z", "bin": 100, "lo": 60_000, "hi": 100_000}
+        "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv"
+    }
+    params = {
+        "bars": "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv",
+        "open_interest": "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv",
+        "start": "2026-01-25",
+        "at": "2026-02-05T12:00:00Z",
+        "bin": 100,
+        "lo": 60_000,
+        "hi": 100_000,
+    }
     r = client.get("/api/liqmap", params=params)
     assert r.status_code == 200, r.text
     m = r.json()
@@ -118,8 +130,17 @@ def test_liqmap_from_files_by_leverage_sums_to_the_whole(client, store_copy):
 
 def test_openapi_documents_the_api(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for p in ("/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/series", "/api/liqprice", "/api/liqmap",
-              "/api/liqmap/snapshot", "/api/jobs", "/api/jobs/{job_id}", "/api/monitor"):
+    for p in (
+        "/api/runs",
+        "/api/runs/{run_id}",
+        "/api/runs/{run_id}/series",
+        "/api/liqprice",
+        "/api/liqmap",
+        "/api/liqmap/snapshot",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/monitor",
+    ):
         assert p in paths, p
 
 

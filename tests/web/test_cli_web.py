@@ -22,13 +22,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["serve", "--port", "0"], "port"),
-    (["serve", "--max-jobs", "0"], "max_jobs"),
-    (["monitor", "--exchange", "binance", "--replay-bars", "x.csv"], "not both"),
-    (["monitor"], "--replay-bars"),
-    (["monitor", "--exchange", "kraken"], "unknown exchange"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["serve", "--port", "0"], "port"),
+        (["serve", "--max-jobs", "0"], "max_jobs"),
+        (["monitor", "--exchange", "binance", "--replay-bars", "x.csv"], "not both"),
+        (["monitor"], "--replay-bars"),
+        (["monitor", "--exchange", "kraken"], "unknown exchange"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, words, capsys, tmp_path):
     assert main(args + ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -37,8 +40,11 @@ def test_bad_input_is_one_line_and_exit_2(args, words, capsys, tmp_path):
 
 def test_serve_binds_loopback_by_default_and_warns_otherwise(tmp_path):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(tmp_path / "s"), "--port",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(tmp_path / "s"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(300):
             try:
@@ -54,8 +60,22 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(tmp_path):
         proc.terminate()
         proc.wait(10)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(tmp_path / "s"), "--host",
-                             "0.0.0.0", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "liqcascade.cli",
+            "serve",
+            "--out",
+            str(tmp_path / "s"),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(300):
             try:
@@ -71,12 +91,23 @@ def test_serve_binds_loopback_by_default_and_warns_otherwise(tmp_path):
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent (a fresh clone)")
 def test_monitor_replay_command(tmp_path, capsys):
-    rc = main(["monitor", "--replay-bars", str(SHARED / "binance_2026_harthor" /
-                                             "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv"),
-               "--replay-open-interest", str(SHARED / "binance_oi_2026_hlreaper" /
-                                             "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv"),
-               "--replay-depth", str(SHARED / "binance_bookdepth_2026-01-31" / "BTCUSDT-bookDepth-2026-01-31.zip"),
-               "--start", "2026-01-31T14:00:00Z", "--end", "2026-01-31T15:00:00Z", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "monitor",
+            "--replay-bars",
+            str(SHARED / "binance_2026_harthor" / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv"),
+            "--replay-open-interest",
+            str(SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv"),
+            "--replay-depth",
+            str(SHARED / "binance_bookdepth_2026-01-31" / "BTCUSDT-bookDepth-2026-01-31.zip"),
+            "--start",
+            "2026-01-31T14:00:00Z",
+            "--end",
+            "2026-01-31T15:00:00Z",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     alerts = [json.loads(ln) for ln in (tmp_path / "monitor" / "alerts.jsonl").read_text().splitlines()]

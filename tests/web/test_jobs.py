@@ -58,8 +58,9 @@ def test_limit_cancel_and_a_killed_job_leave_the_store_whole(store_copy):
         assert c.get("/api/health").json()["status"] == "ok"
         after = store.list_runs(store_copy)
         assert list(after["run_id"]) == list(before["run_id"])
-        assert sorted(p.name for p in (store_copy / "runs").iterdir() if not p.name.startswith(".")) == \
-            sorted(before["run_id"])
+        assert sorted(p.name for p in (store_copy / "runs").iterdir() if not p.name.startswith(".")) == sorted(
+            before["run_id"]
+        )
         # the slot is free again
         r = c.post("/api/jobs", json=SMALL_SWEEP)
         assert r.status_code == 202
@@ -74,16 +75,19 @@ def test_a_job_over_its_memory_limit_is_killed(store_copy):
         assert c.get("/api/health").status_code == 200
 
 
-@pytest.mark.parametrize("body, status, words", [
-    (dict(SMALL_SWEEP, shocks_usd=[1e6 * (i + 1) for i in range(12)], paths=32), 400, "at most 256"),
-    (dict(SMALL_SWEEP, paths=33), 422, "paths"),
-    (dict(SMALL_SWEEP, shocks_usd=[1e6] * 3), 422, "differ"),
-    (dict(SMALL_SWEEP, shocks_usd=[1e13, 1e6]), 422, "1e5-1e11"),
-    (dict(SMALL_SWEEP, scenario="../../etc/passwd"), 422, "scenario"),
-    (dict(SMALL_SWEEP, workers=64), 422, "workers"),
-    ({"kind": "run", "positions": 10**9}, 422, "positions"),
-    ({"kind": "delete-everything"}, 422, "kind"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (dict(SMALL_SWEEP, shocks_usd=[1e6 * (i + 1) for i in range(12)], paths=32), 400, "at most 256"),
+        (dict(SMALL_SWEEP, paths=33), 422, "paths"),
+        (dict(SMALL_SWEEP, shocks_usd=[1e6] * 3), 422, "differ"),
+        (dict(SMALL_SWEEP, shocks_usd=[1e13, 1e6]), 422, "1e5-1e11"),
+        (dict(SMALL_SWEEP, scenario="../../etc/passwd"), 422, "scenario"),
+        (dict(SMALL_SWEEP, workers=64), 422, "workers"),
+        ({"kind": "run", "positions": 10**9}, 422, "positions"),
+        ({"kind": "delete-everything"}, 422, "kind"),
+    ],
+)
 def test_bounded_requests(store_copy, body, status, words):
     with TestClient(create_app(store_copy)) as c:
         r = c.post("/api/jobs", json=body)

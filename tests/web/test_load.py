@@ -32,8 +32,22 @@ def _free_port() -> int:
 @pytest.fixture()
 def live_server(store_copy):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(store_copy), "--port",
-                             str(port), "--max-jobs", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "liqcascade.cli",
+            "serve",
+            "--out",
+            str(store_copy),
+            "--port",
+            str(port),
+            "--max-jobs",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -55,8 +69,11 @@ async def _request(port: int, method: str, path: str, body: dict | None = None) 
     t0 = time.perf_counter()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     data = b"" if body is None else json.dumps(body).encode()
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+    writer.write(
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
     await writer.drain()
     response = await reader.read()
     writer.close()
@@ -65,6 +82,7 @@ async def _request(port: int, method: str, path: str, body: dict | None = None) 
 
 async def _burst(port: int, run_id: str, n: int = N_REQUESTS) -> tuple[list[float], list[int]]:
     """A quarter each: health, the catalogue, one run, the calculator on 20 different positions."""
+
     def one(i: int):
         kind = i % 4
         if kind == 0:
@@ -73,8 +91,12 @@ async def _burst(port: int, run_id: str, n: int = N_REQUESTS) -> tuple[list[floa
             return _request(port, "GET", "/api/runs")
         if kind == 2:
             return _request(port, "GET", f"/api/runs/{run_id}")
-        return _request(port, "POST", "/api/liqprice",
-                        {"side": "short", "entry": 2_000 + (i // 4) % 20, "margin": 500, "leverage": 10})
+        return _request(
+            port,
+            "POST",
+            "/api/liqprice",
+            {"side": "short", "entry": 2_000 + (i // 4) % 20, "margin": 500, "leverage": 10},
+        )
 
     res = await asyncio.gather(*(one(i) for i in range(n)))
     return [t for t, _ in res], [s for _, s in res]
@@ -84,8 +106,10 @@ async def _burst(port: int, run_id: str, n: int = N_REQUESTS) -> tuple[list[floa
 def test_400_concurrent_requests_while_a_job_runs(live_server):
     base, out, server_pid = live_server
     run_id = httpx.get(base + "/api/runs").json()[0]["run_id"]
-    job = httpx.post(base + "/api/jobs", json={"kind": "sweep", "shocks_usd": [2e8, 1e9, 5e9], "paths": 4,
-                                               "positions": 2000, "steps": 480}).json()
+    job = httpx.post(
+        base + "/api/jobs",
+        json={"kind": "sweep", "shocks_usd": [2e8, 1e9, 5e9], "paths": 4, "positions": 2000, "steps": 480},
+    ).json()
     port = int(base.rsplit(":", 1)[1])
     # a server that has answered each kind of request once (imports done), with the job computing
     asyncio.run(_burst(port, run_id, n=4))
@@ -98,8 +122,10 @@ def test_400_concurrent_requests_while_a_job_runs(live_server):
     latencies, statuses = asyncio.run(_burst(int(base.rsplit(":", 1)[1]), run_id))
     state = httpx.get(f"{base}/api/jobs/{job['id']}").json()["state"]
     p99 = float(np.percentile(latencies, 99))
-    print(f"\n{N_REQUESTS} concurrent requests: p50 {np.median(latencies):.3f} s, p99 {p99:.3f} s, "
-          f"max {max(latencies):.3f} s; job {state} at the end of the burst")
+    print(
+        f"\n{N_REQUESTS} concurrent requests: p50 {np.median(latencies):.3f} s, p99 {p99:.3f} s, "
+        f"max {max(latencies):.3f} s; job {state} at the end of the burst"
+    )
     assert statuses.count(200) == N_REQUESTS, sorted(set(statuses))
     assert state == "running", "the job ended before the burst did: the load was not measured under a job"
     assert p99 < P99_LIMIT_S
@@ -122,8 +148,11 @@ def test_survives_malformed_requests_and_a_killed_job(live_server):
         if (j["progress"] or {}).get("stage") == "engine" or j["state"] != "running":
             break
         time.sleep(0.2)
-    workers = [int(c) for task in os.listdir(f"/proc/{server_pid}/task")  # a child belongs to the thread that made it
-               for c in open(f"/proc/{server_pid}/task/{task}/children").read().split()]
+    workers = [
+        int(c)
+        for task in os.listdir(f"/proc/{server_pid}/task")  # a child belongs to the thread that made it
+        for c in open(f"/proc/{server_pid}/task/{task}/children").read().split()
+    ]
     assert workers, f"no worker process under the server: {j}"
     for w in workers:
         os.kill(w, signal.SIGKILL)  # a worker dies from outside, mid-run
@@ -136,6 +165,7 @@ def test_survives_malformed_requests_and_a_killed_job(live_server):
     assert httpx.get(base + "/api/health").json()["status"] == "ok"
     after = httpx.get(base + "/api/runs").json()
     assert [r["run_id"] for r in after] == list(before["run_id"])
-    again = httpx.post(base + "/api/jobs", json={"kind": "sweep", "shocks_usd": [2e8, 5e9], "paths": 1,
-                                                 "positions": 1000, "steps": 20})
+    again = httpx.post(
+        base + "/api/jobs", json={"kind": "sweep", "shocks_usd": [2e8, 5e9], "paths": 1, "positions": 1000, "steps": 20}
+    )
     assert again.status_code == 202

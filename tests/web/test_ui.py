@@ -19,8 +19,15 @@ import pytest
 from .conftest import SHARED
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -45,19 +52,25 @@ def server(store_dir, tmp_path_factory):
     if SHARED.is_dir():
         (out / "data").mkdir()
         shutil.copy(SHARED / "binance_2026_harthor" / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv", out / "data")
-        shutil.copy(SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv",
-                    out / "data")
+        shutil.copy(
+            SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv", out / "data"
+        )
         from liqcascade.monitor import AlertSink, replay_from_files, run_monitor
 
         feed, mon = replay_from_files(
             SHARED / "binance_2026_harthor" / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv",
             SHARED / "binance_oi_2026_hlreaper" / "binance_usdm_BTCUSDT_oi_5m_2026-01-01_2026-02-28.csv",
             SHARED / "binance_bookdepth_2026-01-31" / "BTCUSDT-bookDepth-2026-01-31.zip",
-            start="2026-01-31T14:00:00Z", end="2026-01-31T17:00:00Z")
+            start="2026-01-31T14:00:00Z",
+            end="2026-01-31T17:00:00Z",
+        )
         run_monitor(feed, mon, AlertSink(out, echo=None))
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(out), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liqcascade.cli", "serve", "--out", str(out), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -150,8 +163,9 @@ def test_calculator_page(server, page):
     venues = page.locator("#calc-table tbody tr[data-venue]")
     assert venues.count() >= 3
     got = {r.get_attribute("data-venue"): r.locator("td.liq").inner_text() for r in venues.all()}
-    want = _post(server + "/api/liqprice", {"side": "long", "entry": 70000, "margin": 1000, "leverage": 20,
-                                            "mode": "isolated"})["venues"]
+    want = _post(
+        server + "/api/liqprice", {"side": "long", "entry": 70000, "margin": 1000, "leverage": 20, "mode": "isolated"}
+    )["venues"]
     for v, shown in got.items():
         assert float(shown.replace(",", "")) == pytest.approx(want[v]["liquidation_price"], abs=0.01)
     page.fill("#calc-form input[name=entry]", "-5")

@@ -32,8 +32,9 @@ def align_trading_days(btc, index, *, btc_column: str = "close", index_column: s
     return out
 
 
-def rolling_correlation(btc, index, *, window: int = 30, btc_column: str = "close",
-                        index_column: str = "close") -> pd.Series:
+def rolling_correlation(
+    btc, index, *, window: int = 30, btc_column: str = "close", index_column: str = "close"
+) -> pd.Series:
     """Rolling Pearson correlation of daily log returns on shared trading days.
 
     ``window`` is a number of trading days (default 30).  Returns a Series on the trading days.

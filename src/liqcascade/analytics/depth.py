@@ -96,8 +96,9 @@ def depth_within(frame: pd.DataFrame, pct: float = 1.0) -> pd.DataFrame:
     return out
 
 
-def depth_collapse(depth: pd.Series, event_start, event_end=None, *, pre_window="1h",
-                   recovery_fraction: float = 0.9) -> DepthCollapse:
+def depth_collapse(
+    depth: pd.Series, event_start, event_end=None, *, pre_window="1h", recovery_fraction: float = 0.9
+) -> DepthCollapse:
     """Measure a depth collapse around an event.
 
     Parameters
@@ -133,5 +134,12 @@ def depth_collapse(depth: pd.Series, event_start, event_end=None, *, pre_window=
     after = s[s.index > trough_time]
     back = after[after >= recovery_fraction * level]
     recovered_at = back.index[0] if len(back) else None
-    return DepthCollapse(level, trough, trough_time, level / trough if trough > 0 else float("inf"), recovered_at,
-                         (recovered_at - trough_time) if recovered_at is not None else None, recovery_fraction)
+    return DepthCollapse(
+        level,
+        trough,
+        trough_time,
+        level / trough if trough > 0 else float("inf"),
+        recovered_at,
+        (recovered_at - trough_time) if recovered_at is not None else None,
+        recovery_fraction,
+    )

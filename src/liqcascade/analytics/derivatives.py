@@ -13,8 +13,9 @@ from ..errors import InputError
 from ._series import price_series
 
 
-def open_interest_changes(open_interest, *, column: str = "open_interest",
-                          periods: tuple[int, ...] = (1, 7, 30)) -> pd.DataFrame:
+def open_interest_changes(
+    open_interest, *, column: str = "open_interest", periods: tuple[int, ...] = (1, 7, 30)
+) -> pd.DataFrame:
     """Open interest (USD) with its change over ``periods`` bars, in USD and as a fraction.
 
     Columns: ``open_interest``, ``change_{k}`` (USD), ``pct_change_{k}`` (fraction) per k.
@@ -29,8 +30,9 @@ def open_interest_changes(open_interest, *, column: str = "open_interest",
     return pd.DataFrame(out)
 
 
-def funding_changes(funding, *, column: str = "funding_rate", interval_hours: float = 8.0,
-                    periods: tuple[int, ...] = (1, 7)) -> pd.DataFrame:
+def funding_changes(
+    funding, *, column: str = "funding_rate", interval_hours: float = 8.0, periods: tuple[int, ...] = (1, 7)
+) -> pd.DataFrame:
     """Funding rate (fraction per interval) with its annualised value, cumulative sum and change.
 
     Columns: ``funding_rate``, ``annualized`` (fraction per 365-day year: rate × 24/interval ×

@@ -42,7 +42,12 @@ from ..errors import InputError
 from ._series import price_series
 
 WEIGHTS: dict[str, float] = {
-    "volatility": 0.10, "momentum_30": 0.15, "momentum_90": 0.30, "rsi": 0.15, "drawdown_90": 0.25, "volume": 0.05,
+    "volatility": 0.10,
+    "momentum_30": 0.15,
+    "momentum_90": 0.30,
+    "rsi": 0.15,
+    "drawdown_90": 0.25,
+    "volume": 0.05,
 }
 
 BANDS = ((25, "Extreme Fear"), (46, "Fear"), (54, "Neutral"), (75, "Greed"), (100, "Extreme Greed"))
@@ -77,13 +82,15 @@ def fear_greed_components(bars, *, column: str = "close", volume_column: str | N
     s14, s30, s90 = (r.rolling(w, min_periods=w).std() for w in (14, 30, 90))
     up = r.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
     down = (-r).clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
-    comp = pd.DataFrame({
-        "volatility": _logistic(-3.0 * np.log(s14 / ((s30 + s90) / 2.0))),
-        "momentum_30": _logistic(10.0 * np.log(c / c.rolling(30, min_periods=30).mean())),
-        "momentum_90": _logistic(5.0 * np.log(c / c.rolling(90, min_periods=90).mean())),
-        "rsi": (100.0 * up / (up + down)).where(r.notna().cumsum() >= 14),
-        "drawdown_90": _logistic(8.0 * np.log(c / c.rolling(90, min_periods=90).max()) + 1.0),
-    })
+    comp = pd.DataFrame(
+        {
+            "volatility": _logistic(-3.0 * np.log(s14 / ((s30 + s90) / 2.0))),
+            "momentum_30": _logistic(10.0 * np.log(c / c.rolling(30, min_periods=30).mean())),
+            "momentum_90": _logistic(5.0 * np.log(c / c.rolling(90, min_periods=90).mean())),
+            "rsi": (100.0 * up / (up + down)).where(r.notna().cumsum() >= 14),
+            "drawdown_90": _logistic(8.0 * np.log(c / c.rolling(90, min_periods=90).max()) + 1.0),
+        }
+    )
     if v is not None:
         z = 3.0 * np.log(v.rolling(7, min_periods=7).mean() / v.rolling(90, min_periods=90).mean())
         comp["volume"] = _logistic(z * np.sign(np.log(c / c.shift(7))))
@@ -124,11 +131,22 @@ def compare_with(index: pd.Series, reference: pd.Series) -> dict[str, float]:
     indices over their shared days (both indexed by date)."""
     a = index.copy()
     b = reference.copy()
-    a.index = pd.DatetimeIndex(a.index).tz_localize(None).normalize() if getattr(a.index, "tz", None) else pd.DatetimeIndex(a.index).normalize()
-    b.index = pd.DatetimeIndex(b.index).tz_localize(None).normalize() if getattr(b.index, "tz", None) else pd.DatetimeIndex(b.index).normalize()
+    a.index = (
+        pd.DatetimeIndex(a.index).tz_localize(None).normalize()
+        if getattr(a.index, "tz", None)
+        else pd.DatetimeIndex(a.index).normalize()
+    )
+    b.index = (
+        pd.DatetimeIndex(b.index).tz_localize(None).normalize()
+        if getattr(b.index, "tz", None)
+        else pd.DatetimeIndex(b.index).normalize()
+    )
     j = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
     if len(j) < 3:
         raise InputError("fewer than 3 shared days", field="reference")
-    return {"days": float(len(j)), "pearson": float(j["a"].corr(j["b"])),
-            "spearman": float(j["a"].rank().corr(j["b"].rank())),
-            "mean_abs_diff": float((j["a"] - j["b"]).abs().mean())}
+    return {
+        "days": float(len(j)),
+        "pearson": float(j["a"].corr(j["b"])),
+        "spearman": float(j["a"].rank().corr(j["b"].rank())),
+        "mean_abs_diff": float((j["a"] - j["b"]).abs().mean()),
+    }

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._series import price_series
-from .correlation import rolling_correlation
 from ..data.binance import BookDepthCleaning
 from ..errors import InputError
+from ._series import price_series
+from .correlation import rolling_correlation
 from .depth import clean_book_depth, depth_collapse, depth_within
 from .derivatives import funding_changes, open_interest_changes
 from .fear_greed import classify, fear_greed_index
@@ -28,10 +28,18 @@ def _last(s: pd.Series) -> dict[str, Any] | None:
     return {"timestamp": s.index[-1].isoformat(), "value": float(s.iloc[-1])}
 
 
-def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None,
-            book_depth: pd.DataFrame | None = None, event: tuple[Any, Any] | None = None,
-            depth_pct: float = 1.0, open_interest=None, funding=None,
-            volatility_window: str = "30D", correlation_window: int = 30) -> dict[str, Any]:
+def analyze(
+    bars: pd.DataFrame,
+    *,
+    index: pd.DataFrame | pd.Series | None = None,
+    book_depth: pd.DataFrame | None = None,
+    event: tuple[Any, Any] | None = None,
+    depth_pct: float = 1.0,
+    open_interest=None,
+    funding=None,
+    volatility_window: str = "30D",
+    correlation_window: int = 30,
+) -> dict[str, Any]:
     """Summarise a market from whatever is given.
 
     Parameters
@@ -56,14 +64,18 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
     """
     close = price_series(bars, "close")
     out: dict[str, Any] = {
-        "bars": int(len(close)), "start": close.index[0].isoformat(), "end": close.index[-1].isoformat(),
+        "bars": int(len(close)),
+        "start": close.index[0].isoformat(),
+        "end": close.index[-1].isoformat(),
         "last_close": float(close.iloc[-1]),
     }
-    out["volatility"] = {"window": str(volatility_window), "annualisation": "365 days x 24 h",
-                         "latest": _last(realized_volatility(close, window=volatility_window))}
+    out["volatility"] = {
+        "window": str(volatility_window),
+        "annualisation": "365 days x 24 h",
+        "latest": _last(realized_volatility(close, window=volatility_window)),
+    }
     dd = drawdown(close)
-    out["drawdown"] = {"latest": float(dd.iloc[-1]), "deepest": float(dd.min()),
-                       "deepest_at": dd.idxmin().isoformat()}
+    out["drawdown"] = {"latest": float(dd.iloc[-1]), "deepest": float(dd.min()), "deepest_at": dd.idxmin().isoformat()}
     days = close.index.normalize().nunique()
     if days >= 91:
         fg = fear_greed_index(bars)
@@ -72,20 +84,27 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
             latest["band"] = classify(latest["value"])
         out["fear_greed"] = latest
     if index is not None:
-        out["correlation"] = {"window_trading_days": correlation_window,
-                              "latest": _last(rolling_correlation(close, index, window=correlation_window))}
+        out["correlation"] = {
+            "window_trading_days": correlation_window,
+            "latest": _last(rolling_correlation(close, index, window=correlation_window)),
+        }
     if book_depth is not None:
         if isinstance(book_depth, tuple):
             if len(book_depth) != 2 or not isinstance(book_depth[1], BookDepthCleaning):
-                raise InputError("must be a frame or the (frame, report) pair of read_binance_book_depth",
-                                 field="book_depth")
+                raise InputError(
+                    "must be a frame or the (frame, report) pair of read_binance_book_depth", field="book_depth"
+                )
             clean, rep = book_depth
         else:
             clean, rep = clean_book_depth(book_depth)
         # a row can be both frozen and inverted: rows_dropped counts it once
-        depth: dict[str, Any] = {"rows_in": rep.rows_in, "rows_dropped": rep.dropped_rows,
-                                 "frozen_rows_dropped": rep.frozen_rows,
-                                 "inverted_rows_dropped": rep.inverted_rows, "pct": depth_pct}
+        depth: dict[str, Any] = {
+            "rows_in": rep.rows_in,
+            "rows_dropped": rep.dropped_rows,
+            "frozen_rows_dropped": rep.frozen_rows,
+            "inverted_rows_dropped": rep.inverted_rows,
+            "pct": depth_pct,
+        }
         d = depth_within(clean, depth_pct)
         depth["median_usd"] = {k: _num(d[k].median()) for k in d.columns}
         if event is not None:
@@ -95,9 +114,13 @@ def analyze(bars: pd.DataFrame, *, index: pd.DataFrame | pd.Series | None = None
                 except ValueError as err:  # InputError: not enough clean snapshots on this side
                     depth[col] = {"error": str(err)}
                     continue
-                depth[col] = {"pre_event_level": c.pre_event_level, "trough": c.trough,
-                              "trough_time": c.trough_time.isoformat(), "ratio": _num(c.ratio),
-                              "time_to_recover_s": None if c.time_to_recover is None else c.time_to_recover.total_seconds()}
+                depth[col] = {
+                    "pre_event_level": c.pre_event_level,
+                    "trough": c.trough,
+                    "trough_time": c.trough_time.isoformat(),
+                    "ratio": _num(c.ratio),
+                    "time_to_recover_s": None if c.time_to_recover is None else c.time_to_recover.total_seconds(),
+                }
         out["depth"] = depth
     if open_interest is not None:
         oi = open_interest_changes(open_interest)

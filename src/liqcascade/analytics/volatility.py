@@ -24,8 +24,9 @@ def periods_per_year(index: pd.DatetimeIndex) -> float:
     return SECONDS_PER_YEAR / bar_seconds(index)
 
 
-def realized_volatility(prices, *, window: str | pd.Timedelta = "30D", column: str = "close",
-                        min_fraction: float = 0.5) -> pd.Series:
+def realized_volatility(
+    prices, *, window: str | pd.Timedelta = "30D", column: str = "close", min_fraction: float = 0.5
+) -> pd.Series:
     """Annualised rolling realised volatility (fraction per year) over a time window.
 
     Parameters

@@ -132,9 +132,7 @@ def parse_csv(
     if types:
         attempts.append(pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
     columns = list(names) if names is not None else _header_fields(data)
-    attempts.append(
-        pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False)
-    )
+    attempts.append(pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False))
     for convert in attempts:
         try:
             table = pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
@@ -202,9 +200,13 @@ def check_positive(values: np.ndarray, column: str, name: str, line0: int, *, al
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
         need = "non-negative" if allow_zero else "positive"
-        problem = ("is missing or NaN" if np.isnan(values[i]) else
-                   f"must be finite, got {show(values[i])}" if np.isinf(values[i]) else
-                   f"must be {need}, got {show(values[i])}")
+        problem = (
+            "is missing or NaN"
+            if np.isnan(values[i])
+            else f"must be finite, got {show(values[i])}"
+            if np.isinf(values[i])
+            else f"must be {need}, got {show(values[i])}"
+        )
         raise fail(name, f"{column} {problem}", row=line0 + i, field=column)
 
 
@@ -233,13 +235,19 @@ def epoch_to_ms(values: np.ndarray, column: str, name: str, line0: int) -> tuple
     finite = np.isfinite(v)
     if not finite.all():
         i = int(np.flatnonzero(~finite)[0])
-        raise fail(name, f"{column} is missing or NaN" if np.isnan(v[i]) else f"{column} must be finite, got {v[i]}",
-                   row=line0 + i, field=column)
+        raise fail(
+            name,
+            f"{column} is missing or NaN" if np.isnan(v[i]) else f"{column} must be finite, got {v[i]}",
+            row=line0 + i,
+            field=column,
+        )
     cls = np.searchsorted(_EDGES, np.abs(v), side="right")  # 1..4 valid
     invalid = (cls < 1) | (cls > 4) | (v < 0)
     if invalid.any():
         i = int(np.flatnonzero(invalid)[0])
-        raise fail(name, f"{column} {show(values[i])} is not an epoch time in s, ms, µs or ns", row=line0 + i, field=column)
+        raise fail(
+            name, f"{column} {show(values[i])} is not an epoch time in s, ms, µs or ns", row=line0 + i, field=column
+        )
     counts = np.bincount(cls, minlength=5)
     major = int(np.argmax(counts))
     if counts[major] != len(cls):
@@ -272,7 +280,9 @@ def strings_to_ms(values: pd.Series, column: str, name: str, line0: int) -> np.n
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         shown = text.iloc[i]
-        what = "is missing" if pd.isna(shown) or shown == "" else f"{shown!r} is not an ISO-8601 date/time or epoch number"
+        what = (
+            "is missing" if pd.isna(shown) or shown == "" else f"{shown!r} is not an ISO-8601 date/time or epoch number"
+        )
         raise fail(name, f"{column} {what}", row=line0 + i, field=column)
     return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
 
@@ -351,7 +361,9 @@ def check_time_order(
             row=line0 + i,
             field=column,
         )
-    raise fail(name, f"duplicated {column} {iso_ms(ms[i])}{where} (also on row {line0 + prev})", row=line0 + i, field=column)
+    raise fail(
+        name, f"duplicated {column} {iso_ms(ms[i])}{where} (also on row {line0 + prev})", row=line0 + i, field=column
+    )
 
 
 def check_regular_bars(ms: np.ndarray, step_ms: int, name: str, line0: int, *, column: str = "timestamp") -> None:
@@ -365,17 +377,25 @@ def check_regular_bars(ms: np.ndarray, step_ms: int, name: str, line0: int, *, c
         if d[i] < step_ms:
             problem = f"bar at {iso_ms(ms[i + 1])} overlaps the {_span(step_ms)} bar at {iso_ms(ms[i])}"
         elif d[i] % step_ms == 0:
-            problem = (f"gap: no bar between {iso_ms(ms[i])} and {iso_ms(ms[i + 1])} "
-                       f"({(d[i] // step_ms) - 1:,} missing {_span(step_ms)} bars)")
+            problem = (
+                f"gap: no bar between {iso_ms(ms[i])} and {iso_ms(ms[i + 1])} "
+                f"({(d[i] // step_ms) - 1:,} missing {_span(step_ms)} bars)"
+            )
         else:
-            problem = (f"{column} {iso_ms(ms[i + 1])} is not on the {_span(step_ms)} grid of the bars "
-                       f"({d[i] / 1000:g} s after the bar at {iso_ms(ms[i])})")
+            problem = (
+                f"{column} {iso_ms(ms[i + 1])} is not on the {_span(step_ms)} grid of the bars "
+                f"({d[i] / 1000:g} s after the bar at {iso_ms(ms[i])})"
+            )
         raise fail(name, problem, row=line0 + i + 1, field=column)
     off = np.flatnonzero(ms % step_ms)
     if off.size:
         i = int(off[0])
-        raise fail(name, f"{column} {iso_ms(ms[i])} is not on the {_span(step_ms)} grid of the bars",
-                   row=line0 + i, field=column)
+        raise fail(
+            name,
+            f"{column} {iso_ms(ms[i])} is not on the {_span(step_ms)} grid of the bars",
+            row=line0 + i,
+            field=column,
+        )
 
 
 def _span(ms: int) -> str:

@@ -27,7 +27,6 @@ from ._common import (
     column_to_ms,
     epoch_ms_value,
     fail,
-    show,
     first_line,
     get,
     iso_ms,
@@ -39,6 +38,7 @@ from ._common import (
     parse_csv,
     read_bytes,
     require_columns,
+    show,
     to_float,
 )
 
@@ -119,8 +119,12 @@ def read_binance_klines(path: PathLike) -> pd.DataFrame:
             unexpected = [f for f in got if f not in KLINE_FIELDS]
             missing = [f for f in KLINE_FIELDS if f not in got]
             detail = f"missing {', '.join(missing)}" if missing else f"unexpected {', '.join(unexpected) or 'order'}"
-            raise fail(name, f"not a Binance kline header ({detail}); expected {','.join(KLINE_FIELDS)}", row=1,
-                       field=(missing or unexpected or [None])[0])
+            raise fail(
+                name,
+                f"not a Binance kline header ({detail}); expected {','.join(KLINE_FIELDS)}",
+                row=1,
+                field=(missing or unexpected or [None])[0],
+            )
     elif len(fields) != len(KLINE_FIELDS):
         raise fail(name, f"expected {len(KLINE_FIELDS)} fields of a Binance kline, found {len(fields)}", row=1)
     df = parse_csv(data, name, header=header, names=KLINE_FIELDS, types=_KLINE_TYPES)
@@ -135,7 +139,10 @@ def read_binance_klines(path: PathLike) -> pd.DataFrame:
     for c, v in cols.items():
         check_positive(v, c, name, line0)
     check_high_low(cols["high"], cols["low"], name, line0)
-    vols = {c: to_float(df, c, name, line0) for c in ("volume", "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume")}
+    vols = {
+        c: to_float(df, c, name, line0)
+        for c in ("volume", "quote_volume", "count", "taker_buy_volume", "taker_buy_quote_volume")
+    }
     for c, v in vols.items():
         check_positive(v, c, name, line0, allow_zero=True)
 
@@ -278,7 +285,12 @@ def read_binance_book_depth(
     bad = ~np.isfinite(pct) | (pct == 0) | (np.abs(pct) > 100)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise fail(name, f"percentage must be a non-zero number of percent, got {show(pct[i])}", row=line0 + i, field="percentage")
+        raise fail(
+            name,
+            f"percentage must be a non-zero number of percent, got {show(pct[i])}",
+            row=line0 + i,
+            field="percentage",
+        )
     depth = to_float(df, "depth", name, line0)
     notional = to_float(df, "notional", name, line0)
     wavg = to_float(df, "weighted_avg_price", name, line0) if priced else None
@@ -347,8 +359,11 @@ def clean_book_depth(
         v = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
         bad = np.flatnonzero(~np.isfinite(v) | (v < 0 if col != "percentage" else v == 0))
         if bad.size:
-            raise InputError(f"must be a finite number{' other than 0' if col == 'percentage' else ' >= 0'}, "
-                             f"got {show(v[bad[0]])}", field=col, row=int(bad[0]))
+            raise InputError(
+                f"must be a finite number{' other than 0' if col == 'percentage' else ' >= 0'}, got {show(v[bad[0]])}",
+                field=col,
+                row=int(bad[0]),
+            )
         return v
 
     pct, depth, notional = numbers("percentage"), numbers("depth"), numbers("notional")
@@ -359,13 +374,17 @@ def clean_book_depth(
         raise InputError("timestamps are not sorted ascending", field="timestamp", row=int(back[0]) + 1)
     dup = pd.DataFrame({"t": ts, "p": pct}).duplicated().to_numpy()
     if dup.any():
-        raise InputError(f"bucket {pct[np.argmax(dup)]:g} % appears twice in one snapshot", field="timestamp",
-                         row=int(np.argmax(dup)))
+        raise InputError(
+            f"bucket {pct[np.argmax(dup)]:g} % appears twice in one snapshot",
+            field="timestamp",
+            row=int(np.argmax(dup)),
+        )
     return _cleaned(ts, pct, depth, notional, wavg, name, min_frozen_run, tolerance, stacklevel=3)
 
 
-def _cleaned(ts, pct, depth, notional, wavg, name: str, min_frozen_run: int, tolerance: float, *,
-             stacklevel: int) -> tuple[pd.DataFrame, BookDepthCleaning]:
+def _cleaned(
+    ts, pct, depth, notional, wavg, name: str, min_frozen_run: int, tolerance: float, *, stacklevel: int
+) -> tuple[pd.DataFrame, BookDepthCleaning]:
     """Drop frozen and inverted rows of validated columns; the kept frame, the report, a warning.
 
     ``wavg`` None: the file has no weighted prices; only frozen stretches can be found (zeros
@@ -679,8 +698,13 @@ def read_binance_bars(path: PathLike, *, interval: str | None = None) -> pd.Data
     if fields[:5] == list(_BAR_FIELDS) and len(fields) <= 6:
         if len(fields) == 6 and fields[5] != "volume":
             raise fail(name, f"unexpected column {fields[5]!r}; expected volume", row=1, field=fields[5])
-        df = parse_csv(data, name, header=True, names=fields,
-                       types={"open_time_ms": pa.int64(), **{c: pa.float64() for c in fields[1:]}})
+        df = parse_csv(
+            data,
+            name,
+            header=True,
+            names=fields,
+            types={"open_time_ms": pa.int64(), **{c: pa.float64() for c in fields[1:]}},
+        )
         line0 = 2
         ts, unit = column_to_ms(df, "open_time_ms", name, line0)
         if unit != "ms":
@@ -698,8 +722,13 @@ def read_binance_bars(path: PathLike, *, interval: str | None = None) -> pd.Data
         out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), **prices, "volume": volume})
         column = "open_time_ms"
     elif not looks_numeric(fields[0]) and fields[0] not in ("open_time", "open_time_ms"):
-        raise fail(name, f"not a Binance bar file: the header starts {','.join(fields[:6])}; expected "
-                   f"{','.join(_BAR_FIELDS)},volume or a Binance kline header", row=1, field=fields[0])
+        raise fail(
+            name,
+            f"not a Binance bar file: the header starts {','.join(fields[:6])}; expected "
+            f"{','.join(_BAR_FIELDS)},volume or a Binance kline header",
+            row=1,
+            field=fields[0],
+        )
     else:
         k = read_binance_klines(path)
         out = k[["timestamp", "datetime", "open", "high", "low", "close", "volume"]].copy()
@@ -710,8 +739,10 @@ def read_binance_bars(path: PathLike, *, interval: str | None = None) -> pd.Data
             interval = f"{m['n']}{m['u']}"
         elif len(ts) > 1:
             step = int(pd.Series(np.diff(ts)).mode().iloc[0])
-            interval = next((f"{step // u}{k}" for k, u in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000))
-                             if step % u == 0), None)
+            interval = next(
+                (f"{step // u}{k}" for k, u in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)) if step % u == 0),
+                None,
+            )
         if interval is None:
             raise fail(name, "cannot tell the bar interval (pass interval=)", field="interval")
     step_ms = interval_ms(interval, name=name)
@@ -752,10 +783,15 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
     data, name = read_bytes(path)
     head = [normalise_column_name(f) for f in first_line(data).split(",")]
     if head != ["t", "oi", "oi_usd"]:
-        raise fail(name, f"not an open-interest file: the header is {','.join(head)}; expected t,oi,oi_usd",
-                   row=1, field=head[0] if head else None)
-    df = parse_csv(data, name, header=True, names=head,
-                   types={"t": pa.int64(), "oi": pa.float64(), "oi_usd": pa.float64()})
+        raise fail(
+            name,
+            f"not an open-interest file: the header is {','.join(head)}; expected t,oi,oi_usd",
+            row=1,
+            field=head[0] if head else None,
+        )
+    df = parse_csv(
+        data, name, header=True, names=head, types={"t": pa.int64(), "oi": pa.float64(), "oi_usd": pa.float64()}
+    )
     line0 = 2
     raw, unit = column_to_ms(df, "t", name, line0)
     if unit != "ms":
@@ -764,8 +800,13 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
     far = np.flatnonzero(late > OI_SNAP_TOLERANCE_MS)
     if far.size:
         i = int(far[0])
-        raise fail(name, f"t {iso_ms(raw[i])} is {late[i] / 1000:g} s after the 5-minute grid "
-                   f"(at most {OI_SNAP_TOLERANCE_MS // 1000} s is snapped)", row=line0 + i, field="t")
+        raise fail(
+            name,
+            f"t {iso_ms(raw[i])} is {late[i] / 1000:g} s after the 5-minute grid "
+            f"(at most {OI_SNAP_TOLERANCE_MS // 1000} s is snapped)",
+            row=line0 + i,
+            field="t",
+        )
     ts = raw - late
     check_time_order(ts, name, line0, column="t")
     check_regular_bars(ts, _OI_STEP_MS, name, line0, column="t")
@@ -773,8 +814,9 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
     oi_usd = to_float(df, "oi_usd", name, line0)
     check_positive(oi, "oi", name, line0)
     check_positive(oi_usd, "oi_usd", name, line0)
-    out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), "open_interest": oi,
-                        "open_interest_usd": oi_usd})
+    out = pd.DataFrame(
+        {"timestamp": ts, "datetime": ms_to_datetime(ts), "open_interest": oi, "open_interest_usd": oi_usd}
+    )
     out.attrs["source"] = name
     out.attrs["snapped"] = int(np.count_nonzero(late))
     out.attrs["snapped_max_s"] = float(late.max()) / 1000 if len(late) else 0.0
@@ -784,8 +826,12 @@ def read_binance_open_interest(path: PathLike) -> pd.DataFrame:
 #: funding-file conventions by header: (time column, rate column, hours the rate is quoted per —
 #: None: per settlement interval —, meaning)
 FUNDING_CONVENTIONS = {
-    ("funding_time_ms", "funding_rate"): ("funding_time_ms", "funding_rate", None,
-                                          "Binance's rate per settlement (fraction; 8-hourly for most symbols)"),
+    ("funding_time_ms", "funding_rate"): (
+        "funding_time_ms",
+        "funding_rate",
+        None,
+        "Binance's rate per settlement (fraction; 8-hourly for most symbols)",
+    ),
     ("ts", "rate"): ("ts", "rate", 1.0, "Binance's 8-hour rate divided by 8 (fraction per hour; hl-reaper)"),
 }
 
@@ -823,8 +869,13 @@ def read_binance_funding(path: PathLike) -> pd.DataFrame:
     archive = head == ["calc_time", "funding_interval_hours", "last_funding_rate"]
     if tuple(head) not in FUNDING_CONVENTIONS and not archive:
         known = "; ".join(",".join(k) for k in FUNDING_CONVENTIONS)
-        raise fail(name, f"unknown funding convention: header {','.join(head)} (known: {known}; "
-                   "calc_time,funding_interval_hours,last_funding_rate)", row=1, field=head[0] if head else None)
+        raise fail(
+            name,
+            f"unknown funding convention: header {','.join(head)} (known: {known}; "
+            "calc_time,funding_interval_hours,last_funding_rate)",
+            row=1,
+            field=head[0] if head else None,
+        )
     df = parse_csv(data, name, header=True, names=head, types={c: pa.float64() for c in head[1:]})
     line0 = 2
     if archive:
@@ -848,8 +899,14 @@ def read_binance_funding(path: PathLike) -> pd.DataFrame:
     bad = np.flatnonzero(~np.isfinite(rate))
     if bad.size:
         raise fail(name, f"{rate_col} is missing", row=line0 + int(bad[0]), field=rate_col)
-    out = pd.DataFrame({"timestamp": ts, "datetime": ms_to_datetime(ts), "rate_8h": rate * factor,
-                        "interval_hours": np.broadcast_to(hours, ts.shape).astype(np.float64)})
+    out = pd.DataFrame(
+        {
+            "timestamp": ts,
+            "datetime": ms_to_datetime(ts),
+            "rate_8h": rate * factor,
+            "interval_hours": np.broadcast_to(hours, ts.shape).astype(np.float64),
+        }
+    )
     out.attrs["source"] = name
     out.attrs["convention"] = convention
     return out

@@ -30,7 +30,9 @@ _ALT_FUTURE = re.compile(r"^(?P<base>ADA|BCH|EOS|ETH|LTC|TRX|XRP)(?P<code>[FGHJK
 ETHUSD_MULTIPLIER_XBT = 1e-6
 
 
-def bitmex_symbol(raw: str, *, xbt_usd: float | None = None, name: str = "<bitmex>", row: int | None = None) -> tuple[str, liq.Contract]:
+def bitmex_symbol(
+    raw: str, *, xbt_usd: float | None = None, name: str = "<bitmex>", row: int | None = None
+) -> tuple[str, liq.Contract]:
     """BitMEX symbol → (ccxt unified symbol, contract).
 
     * ``XBTUSD`` → ``BTC/USD:BTC``; ``XBTZ19`` → ``BTC/USD:BTC-191227``: inverse, one contract =
@@ -54,7 +56,12 @@ def bitmex_symbol(raw: str, *, xbt_usd: float | None = None, name: str = "<bitme
     if m:
         expiry = liq.expiry_from_month_code(m["code"], m["yy"])
         return f"{m['base']}/BTC:BTC-{expiry}", liq.Contract("linear", 1.0, quote_usd=xbt_usd)
-    raise fail(name, f"unknown BitMEX symbol {raw!r} (known: XBTUSD, XBT futures, ETHUSD, XBT-quoted alt futures)", row=row, field="symbol")
+    raise fail(
+        name,
+        f"unknown BitMEX symbol {raw!r} (known: XBTUSD, XBT futures, ETHUSD, XBT-quoted alt futures)",
+        row=row,
+        field="symbol",
+    )
 
 
 def read_bitmex_liquidations(path: PathLike, *, xbt_usd: float | None = None) -> pd.DataFrame:
@@ -93,7 +100,9 @@ def read_bitmex_liquidations(path: PathLike, *, xbt_usd: float | None = None) ->
     rows = []
     unpriced: set[str] = set()
     for i, rec in enumerate(info_rows):
-        symbol, contract = bitmex_symbol(rec[raw_names[head.index("symbol")]], xbt_usd=xbt_usd, name=name, row=line0 + i)
+        symbol, contract = bitmex_symbol(
+            rec[raw_names[head.index("symbol")]], xbt_usd=xbt_usd, name=name, row=line0 + i
+        )
         side = str(rec[raw_names[head.index("side")]]).strip().lower()
         if side not in ("buy", "sell"):
             raise fail(name, f"side must be Buy or Sell, got {side!r}", row=line0 + i, field="side")

@@ -43,9 +43,13 @@ def bybit_symbol(raw: str, *, name: str = "<bybit>", row: int | None = None) -> 
         if kind == "usdc":
             return f"{base}/USDC:USDC", liq.Contract("linear", 1.0)
         if kind == "usdt_future":
-            return f"{base}/USDT:USDT-{liq.expiry_from_ddmmmyy(m['dd'], m['mmm'], m['yy'])}", liq.Contract("linear", 1.0)
+            return f"{base}/USDT:USDT-{liq.expiry_from_ddmmmyy(m['dd'], m['mmm'], m['yy'])}", liq.Contract(
+                "linear", 1.0
+            )
         if kind == "usdc_future":
-            return f"{base}/USDC:USDC-{liq.expiry_from_ddmmmyy(m['dd'], m['mmm'], m['yy'])}", liq.Contract("linear", 1.0)
+            return f"{base}/USDC:USDC-{liq.expiry_from_ddmmmyy(m['dd'], m['mmm'], m['yy'])}", liq.Contract(
+                "linear", 1.0
+            )
         if kind == "inverse_future":
             return f"{base}/USD:{base}-{liq.expiry_from_month_code(m['code'], m['yy'])}", liq.Contract("inverse", 1.0)
         return f"{base}/USD:{base}", liq.Contract("inverse", 1.0)
@@ -88,7 +92,12 @@ def read_bybit_liquidations(source: Any) -> pd.DataFrame:
             symbol, contract = bybit_symbol(raw_symbol, name=name, row=row)
             pos = str(get(item, "side" if old else "S", "data.S", name, row)).lower()
             if pos not in ("buy", "sell"):
-                raise fail(name, f"data.S must be Buy or Sell, got {item.get('S', item.get('side'))!r}", row=row, field="data.S")
+                raise fail(
+                    name,
+                    f"data.S must be Buy or Sell, got {item.get('S', item.get('side'))!r}",
+                    row=row,
+                    field="data.S",
+                )
             position_side = "long" if pos == "buy" else "short"
             order_side = "sell" if position_side == "long" else "buy"
             rows.append(

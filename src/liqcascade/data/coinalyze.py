@@ -13,22 +13,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..errors import InputError
 from ._common import (
     PathLike,
     check_positive,
     check_time_order,
     column_to_ms,
     fail,
-    show,
     first_line,
     ms_to_datetime,
     normalise_column_name,
     parse_csv,
     read_bytes,
     require_columns,
+    show,
     to_float,
 )
-from ..errors import InputError
 
 __all__ = ["read_coinalyze_funding", "read_coinalyze_open_interest"]
 
@@ -131,9 +131,12 @@ def read_coinalyze_funding(path: PathLike) -> pd.DataFrame:
         bad = ~np.isfinite(percent) | (np.abs(percent) > MAX_FUNDING_PERCENT)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            problem = "is missing or NaN" if np.isnan(percent[i]) else f"must be finite, got {show(percent[i])}" \
-                if np.isinf(percent[i]) else (
-                f"{show(percent[i])} % per 8 h is implausible (percent and fraction mixed up?)"
+            problem = (
+                "is missing or NaN"
+                if np.isnan(percent[i])
+                else f"must be finite, got {show(percent[i])}"
+                if np.isinf(percent[i])
+                else (f"{show(percent[i])} % per 8 h is implausible (percent and fraction mixed up?)")
             )
             raise fail(name, f"{src} {problem}", row=2 + i, field=src)
         out[dst] = percent / 100.0

@@ -260,8 +260,15 @@ def read_hyperliquid_positions(source: Any, *, account: str | None = None) -> pd
             lev = get(p, "leverage", "position.leverage", name, row)
             mode = str(get(lev, "type", "position.leverage.type", name, row)).lower()
             if mode not in ("cross", "isolated"):
-                raise fail(name, f"leverage type must be cross or isolated, got {lev.get('type')!r}", row=row, field="position.leverage.type")
-            value = number(get(p, "positionValue", "position.positionValue", name, row), "position.positionValue", name, row)
+                raise fail(
+                    name,
+                    f"leverage type must be cross or isolated, got {lev.get('type')!r}",
+                    row=row,
+                    field="position.leverage.type",
+                )
+            value = number(
+                get(p, "positionValue", "position.positionValue", name, row), "position.positionValue", name, row
+            )
             liq_px = p.get("liquidationPx")
             rows.append(
                 {
@@ -273,11 +280,15 @@ def read_hyperliquid_positions(source: Any, *, account: str | None = None) -> pd
                     "entry_price": number(p.get("entryPx"), "position.entryPx", name, row),
                     "mark_price": value / size,
                     "notional_usd": value,
-                    "liquidation_price": np.nan if liq_px in (None, "") else number(liq_px, "position.liquidationPx", name, row),
+                    "liquidation_price": np.nan
+                    if liq_px in (None, "")
+                    else number(liq_px, "position.liquidationPx", name, row),
                     "margin_usd": number(p.get("marginUsed"), "position.marginUsed", name, row, allow_zero=True),
                     "leverage": number(lev.get("value"), "position.leverage.value", name, row),
                     "mode": mode,
-                    "unrealized_pnl_usd": number(p.get("unrealizedPnl", "0"), "position.unrealizedPnl", name, row, positive=False),
+                    "unrealized_pnl_usd": number(
+                        p.get("unrealizedPnl", "0"), "position.unrealizedPnl", name, row, positive=False
+                    ),
                     "account_value_usd": account_value,
                     "timestamp": ts,
                 }

@@ -75,13 +75,17 @@ def read_okx_liquidations(source: Any, *, contract_sizes: Mapping[str, float] | 
     for row, msg in records:
         arg = msg.get("arg") if isinstance(msg, dict) else None
         if isinstance(arg, dict) and arg.get("channel") not in (None, "liquidation-orders"):
-            raise fail(name, f"not a liquidation-orders message (channel {arg.get('channel')!r})", row=row, field="arg.channel")
+            raise fail(
+                name, f"not a liquidation-orders message (channel {arg.get('channel')!r})", row=row, field="arg.channel"
+            )
         data = get(msg, "data", "data", name, row)
         for item in data if isinstance(data, list) else [data]:
             inst_id = get(item, "instId", "data.instId", name, row)
             inst_type = str(item.get("instType", "SWAP")).upper()
             if inst_type not in ("SWAP", "FUTURES"):
-                raise fail(name, f"instType {inst_type} is not a swap or futures contract", row=row, field="data.instType")
+                raise fail(
+                    name, f"instType {inst_type} is not a swap or futures contract", row=row, field="data.instType"
+                )
             symbol, family, kind = okx_symbol(inst_id, name=name, row=row)
             size = next((sizes[k] for k in (inst_id, symbol, family) if k in sizes), None)
             if size is None:
@@ -96,11 +100,18 @@ def read_okx_liquidations(source: Any, *, contract_sizes: Mapping[str, float] | 
             for detail in details:
                 side = str(get(detail, "side", "details.side", name, row)).lower()
                 if side not in ("buy", "sell"):
-                    raise fail(name, f"details.side must be buy or sell, got {detail.get('side')!r}", row=row, field="details.side")
+                    raise fail(
+                        name,
+                        f"details.side must be buy or sell, got {detail.get('side')!r}",
+                        row=row,
+                        field="details.side",
+                    )
                 pos = str(detail.get("posSide") or "").lower()
                 position_side = liq.position_closed_by(side)
                 if pos in ("long", "short") and pos != position_side:
-                    raise fail(name, f"a {side} order cannot liquidate a {pos} position", row=row, field="details.posSide")
+                    raise fail(
+                        name, f"a {side} order cannot liquidate a {pos} position", row=row, field="details.posSide"
+                    )
                 rows.append(
                     liq.liquidation(
                         info={**item, "details": [detail]},

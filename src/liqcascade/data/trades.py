@@ -15,12 +15,12 @@ from ._common import (
     check_time_order,
     column_to_ms,
     fail,
-    show,
     first_line,
     normalise_column_name,
     parse_csv,
     read_bytes,
     require_columns,
+    show,
     to_float,
 )
 
@@ -88,7 +88,9 @@ def read_trades(path: PathLike) -> pd.DataFrame:
 
     out: dict[str, object] = {}
     out["exchange"] = (
-        df["exchange"].astype("string").str.strip().str.lower().to_numpy(dtype=object) if "exchange" in head else np.full(n, None)
+        df["exchange"].astype("string").str.strip().str.lower().to_numpy(dtype=object)
+        if "exchange" in head
+        else np.full(n, None)
     )
     if groups is not None:
         mapping = {s: spot_symbol(s) for s in pd.unique(groups)}

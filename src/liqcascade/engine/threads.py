@@ -5,10 +5,10 @@ GIL, and NumPy's sort and libc's madvise release it)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 import itertools
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import InputError
 

@@ -62,8 +62,15 @@ from ..errors import InputError
 from .tiers import TierTable, derive_maintenance_amounts
 
 __all__ = [
-    "UNBOUNDED_CAP", "OKX_CONTRACT_SIZES", "from_ccxt_leverage_tiers", "from_binance_leverage_bracket",
-    "from_bybit_risk_limit", "from_okx_position_tiers", "from_hyperliquid_meta", "load_tier_file", "detect_format",
+    "UNBOUNDED_CAP",
+    "OKX_CONTRACT_SIZES",
+    "from_ccxt_leverage_tiers",
+    "from_binance_leverage_bracket",
+    "from_bybit_risk_limit",
+    "from_okx_position_tiers",
+    "from_hyperliquid_meta",
+    "load_tier_file",
+    "detect_format",
     "bundled_versions",
 ]
 
@@ -151,8 +158,21 @@ def _check_contiguous(where: str, floors: np.ndarray, caps: np.ndarray, floor_fi
         raise _fail(f"{where} tier 1", f"cap {caps[0]:g} does not exceed floor {floors[0]:g}", "cap")
 
 
-def _build(venue: str, symbol: str, floors, caps, lev, mmr, amounts, *, basis="notional", contract_size=1.0,
-           as_of="", source="", floor_field="floor") -> TierTable:
+def _build(
+    venue: str,
+    symbol: str,
+    floors,
+    caps,
+    lev,
+    mmr,
+    amounts,
+    *,
+    basis="notional",
+    contract_size=1.0,
+    as_of="",
+    source="",
+    floor_field="floor",
+) -> TierTable:
     floors = np.asarray(floors, dtype=np.float64)
     caps = np.asarray(caps, dtype=np.float64)
     mmr = np.asarray(mmr, dtype=np.float64)
@@ -164,8 +184,19 @@ def _build(venue: str, symbol: str, floors, caps, lev, mmr, amounts, *, basis="n
         d = derive_maintenance_amounts(floors, mmr)
     else:
         d = np.asarray(amounts, dtype=np.float64)
-    return TierTable(venue, symbol, floors, caps, np.asarray(lev, dtype=np.float64), mmr, d, basis,
-                     float(contract_size), as_of, source)
+    return TierTable(
+        venue,
+        symbol,
+        floors,
+        caps,
+        np.asarray(lev, dtype=np.float64),
+        mmr,
+        d,
+        basis,
+        float(contract_size),
+        as_of,
+        source,
+    )
 
 
 def _binance_symbol(raw: str) -> str:
@@ -204,9 +235,12 @@ def _close_okx_gaps(where: str, mins: list[float], maxs: list[float], min_field:
     for k in range(1, len(mins)):
         gap = mins[k] - maxs[k - 1]
         if not (-1e-9 <= gap <= 1.0 + 1e-9):
-            raise _fail(f"{where} tier {k + 1}",
-                        f"{min_field} {mins[k]:g} does not follow the previous tier's maxSz {maxs[k - 1]:g} "
-                        "(tiers must be contiguous)", min_field)
+            raise _fail(
+                f"{where} tier {k + 1}",
+                f"{min_field} {mins[k]:g} does not follow the previous tier's maxSz {maxs[k - 1]:g} "
+                "(tiers must be contiguous)",
+                min_field,
+            )
         floors.append(maxs[k - 1])
     return floors
 
@@ -217,9 +251,11 @@ def _okx_contract_size(symbol: str, contract_sizes: Mapping[str, float] | None, 
             return _num(contract_sizes[key], "contract_size", f"okx {symbol}")
     if symbol in OKX_CONTRACT_SIZES:
         return OKX_CONTRACT_SIZES[symbol]
-    raise _fail(f"okx {symbol}",
-                "tiers are in contracts and the contract size (ctVal) is unknown; pass contract_sizes={symbol: ctVal}",
-                "contract_size")
+    raise _fail(
+        f"okx {symbol}",
+        "tiers are in contracts and the contract size (ctVal) is unknown; pass contract_sizes={symbol: ctVal}",
+        "contract_size",
+    )
 
 
 def _deductions(values: list[float | None]) -> list[float] | None:
@@ -239,9 +275,9 @@ def _ms_date(ms: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------- ccxt
-def from_ccxt_leverage_tiers(venue: str, data: Mapping[str, Any], *,
-                             contract_sizes: Mapping[str, float] | None = None,
-                             as_of: str = "") -> dict[str, TierTable]:
+def from_ccxt_leverage_tiers(
+    venue: str, data: Mapping[str, Any], *, contract_sizes: Mapping[str, float] | None = None, as_of: str = ""
+) -> dict[str, TierTable]:
     """Tables from ccxt's ``fetchLeverageTiers`` result for ``venue`` (``binance``, ``bybit``,
     ``okx`` or any other ccxt id, read as USD-notional tiers with derived amounts).
 
@@ -288,17 +324,29 @@ def from_ccxt_leverage_tiers(venue: str, data: Mapping[str, Any], *,
             family = next((str(r[5].get("instFamily") or r[5].get("uly") or "") for r in parsed), "") or None
             floors = _close_okx_gaps(where, [r[0] for r in parsed], caps, "minNotional")
             size = _okx_contract_size(symbol, contract_sizes, family)
-            out[symbol] = _build("okx", symbol, floors, caps, lev, mmr, None, basis="contracts", contract_size=size,
-                                 as_of=as_of, source=source + ": minNotional/maxNotional are OKX minSz/maxSz (contracts)",
-                                 floor_field="minNotional")
+            out[symbol] = _build(
+                "okx",
+                symbol,
+                floors,
+                caps,
+                lev,
+                mmr,
+                None,
+                basis="contracts",
+                contract_size=size,
+                as_of=as_of,
+                source=source + ": minNotional/maxNotional are OKX minSz/maxSz (contracts)",
+                floor_field="minNotional",
+            )
             continue
         if v == "bybit":
             floors = [0.0] + caps[:-1]  # ccxt's minNotional follows response order; recompute
         else:
             floors = [r[0] for r in parsed]
         amounts = _deductions([r[4] for r in parsed]) if v in ("binance", "bybit") else None
-        out[symbol] = _build(v, symbol, floors, caps, lev, mmr, amounts, as_of=as_of, source=source,
-                             floor_field="minNotional")
+        out[symbol] = _build(
+            v, symbol, floors, caps, lev, mmr, amounts, as_of=as_of, source=source, floor_field="minNotional"
+        )
     return out
 
 
@@ -306,8 +354,9 @@ def from_ccxt_leverage_tiers(venue: str, data: Mapping[str, Any], *,
 def from_binance_leverage_bracket(payload: Any, *, as_of: str = "") -> dict[str, TierTable]:
     """Tables from Binance USDⓈ-M ``GET /fapi/v1/leverageBracket`` (all symbols or one)."""
     if isinstance(payload, Mapping) and "brackets" not in payload and "code" in payload:
-        raise InputError(f"binance leverageBracket: error response {payload.get('code')}: {payload.get('msg', '')}",
-                         field="code")
+        raise InputError(
+            f"binance leverageBracket: error response {payload.get('code')}: {payload.get('msg', '')}", field="code"
+        )
     items = [payload] if isinstance(payload, Mapping) else payload
     items = _list(items, "brackets", "binance leverageBracket")
     out: dict[str, TierTable] = {}
@@ -321,14 +370,26 @@ def from_binance_leverage_bracket(payload: Any, *, as_of: str = "") -> dict[str,
         rows = []
         for i, b in enumerate(brackets):
             w = f"{where} bracket {b.get('bracket', i + 1) if isinstance(b, Mapping) else i + 1}"
-            rows.append((
-                _get_num(b, "notionalFloor", w), _get_num(b, "notionalCap", w), _get_num(b, "initialLeverage", w),
-                _get_num(b, "maintMarginRatio", w), _optional_num(b, "cum", w),
-            ))
+            rows.append(
+                (
+                    _get_num(b, "notionalFloor", w),
+                    _get_num(b, "notionalCap", w),
+                    _get_num(b, "initialLeverage", w),
+                    _get_num(b, "maintMarginRatio", w),
+                    _optional_num(b, "cum", w),
+                )
+            )
         rows.sort(key=lambda r: r[0])
         out[symbol] = _build(
-            "binance", symbol, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-            _deductions([r[4] for r in rows]), as_of=as_of, source="Binance GET /fapi/v1/leverageBracket",
+            "binance",
+            symbol,
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+            _deductions([r[4] for r in rows]),
+            as_of=as_of,
+            source="Binance GET /fapi/v1/leverageBracket",
             floor_field="notionalFloor",
         )
     return out
@@ -343,12 +404,14 @@ def from_bybit_risk_limit(payload: Any, *, as_of: str = "") -> dict[str, TierTab
     if not isinstance(payload, Mapping):
         raise InputError("bybit risk-limit: expected a response object", field="result")
     if "retCode" in payload and str(payload.get("retCode")) != "0":
-        raise InputError(f"bybit risk-limit: error response {payload.get('retCode')}: {payload.get('retMsg', '')}",
-                         field="retCode")
+        raise InputError(
+            f"bybit risk-limit: error response {payload.get('retCode')}: {payload.get('retMsg', '')}", field="retCode"
+        )
     result = _field(payload, "result", "bybit risk-limit")
     if isinstance(result, Mapping) and str(result.get("category", "linear")).lower() == "inverse":
-        raise InputError("bybit risk-limit: category 'inverse' is not supported (linear contracts only)",
-                         field="category")
+        raise InputError(
+            "bybit risk-limit: category 'inverse' is not supported (linear contracts only)", field="category"
+        )
     rows = _list(_field(result, "list", "bybit risk-limit result"), "list", "bybit risk-limit result")
     if not as_of and "time" in payload:
         as_of = _ms_date(payload["time"])
@@ -361,8 +424,12 @@ def from_bybit_risk_limit(payload: Any, *, as_of: str = "") -> dict[str, TierTab
         lev = _get_num(row, "maxLeverage", w)
         im = _optional_num(row, "initialMargin", w)
         if im is not None and lev > 0 and im * lev > 10:
-            raise _fail(w, f"maintenanceMargin {mm:g} / initialMargin {im:g} at {lev:g}x look like percent; "
-                           "expected fractions (linear risk limits)", "maintenanceMargin")
+            raise _fail(
+                w,
+                f"maintenanceMargin {mm:g} / initialMargin {im:g} at {lev:g}x look like percent; "
+                "expected fractions (linear risk limits)",
+                "maintenanceMargin",
+            )
         if not 0 <= mm < 1:
             raise _fail(w, f"{mm:g} is not a fraction in [0, 1)", "maintenanceMargin")
         grouped.setdefault(str(raw), []).append((cap, lev, mm, _optional_num(row, "mmDeduction", w)))
@@ -372,20 +439,29 @@ def from_bybit_risk_limit(payload: Any, *, as_of: str = "") -> dict[str, TierTab
         caps = [r[0] for r in tiers]
         for k in range(1, len(caps)):
             if caps[k] == caps[k - 1]:
-                raise _fail(f"bybit {raw} tier {k + 1}", f"two tiers share the riskLimitValue {caps[k]:g}",
-                            "riskLimitValue")
+                raise _fail(
+                    f"bybit {raw} tier {k + 1}", f"two tiers share the riskLimitValue {caps[k]:g}", "riskLimitValue"
+                )
         symbol = _bybit_symbol(raw)
         out[symbol] = _build(
-            "bybit", symbol, [0.0] + caps[:-1], caps, [r[1] for r in tiers], [r[2] for r in tiers],
-            _deductions([r[3] for r in tiers]), as_of=as_of,
-            source="Bybit GET /v5/market/risk-limit (category=linear)", floor_field="riskLimitValue",
+            "bybit",
+            symbol,
+            [0.0] + caps[:-1],
+            caps,
+            [r[1] for r in tiers],
+            [r[2] for r in tiers],
+            _deductions([r[3] for r in tiers]),
+            as_of=as_of,
+            source="Bybit GET /v5/market/risk-limit (category=linear)",
+            floor_field="riskLimitValue",
         )
     return out
 
 
 # ---------------------------------------------------------------------------------------- OKX
-def from_okx_position_tiers(payload: Any, *, contract_sizes: Mapping[str, float] | None = None,
-                            as_of: str = "") -> dict[str, TierTable]:
+def from_okx_position_tiers(
+    payload: Any, *, contract_sizes: Mapping[str, float] | None = None, as_of: str = ""
+) -> dict[str, TierTable]:
     """Tables from OKX ``GET /api/v5/public/position-tiers?instType=SWAP`` (contracts basis).
 
     ``contract_sizes`` maps a ccxt symbol (or an OKX ``instFamily``) to ``ctVal``; the bundled
@@ -394,8 +470,9 @@ def from_okx_position_tiers(payload: Any, *, contract_sizes: Mapping[str, float]
     if not isinstance(payload, Mapping):
         raise InputError("okx position-tiers: expected a response object", field="data")
     if "code" in payload and str(payload.get("code")) != "0":
-        raise InputError(f"okx position-tiers: error response {payload.get('code')}: {payload.get('msg', '')}",
-                         field="code")
+        raise InputError(
+            f"okx position-tiers: error response {payload.get('code')}: {payload.get('msg', '')}", field="code"
+        )
     rows = _list(_field(payload, "data", "okx position-tiers"), "data", "okx position-tiers")
     grouped: dict[str, list] = {}
     for n, row in enumerate(rows):
@@ -406,10 +483,15 @@ def from_okx_position_tiers(payload: Any, *, contract_sizes: Mapping[str, float]
             raise _fail(f"okx position-tiers row {n + 1}", "missing (no instFamily, uly or instId)", "instFamily")
         w = f"okx {family} tier {row.get('tier', n + 1)}"
         tier_no = _get_num(row, "tier", w) if "tier" in row else float(n + 1)
-        grouped.setdefault(str(family), []).append((
-            tier_no, _get_num(row, "minSz", w), _get_num(row, "maxSz", w),
-            _get_num(row, "maxLever", w), _get_num(row, "mmr", w),
-        ))
+        grouped.setdefault(str(family), []).append(
+            (
+                tier_no,
+                _get_num(row, "minSz", w),
+                _get_num(row, "maxSz", w),
+                _get_num(row, "maxLever", w),
+                _get_num(row, "mmr", w),
+            )
+        )
     out: dict[str, TierTable] = {}
     for family, tiers in grouped.items():
         symbol = _okx_symbol(family)
@@ -419,9 +501,18 @@ def from_okx_position_tiers(payload: Any, *, contract_sizes: Mapping[str, float]
         maxs = [r[2] for r in tiers]
         floors = _close_okx_gaps(f"okx {family}", [r[1] for r in tiers], maxs, "minSz")
         out[symbol] = _build(
-            "okx", symbol, floors, maxs, [r[3] for r in tiers], [r[4] for r in tiers], None, basis="contracts",
-            contract_size=_okx_contract_size(symbol, contract_sizes, family), as_of=as_of,
-            source="OKX GET /api/v5/public/position-tiers (instType=SWAP; bounds in contracts)", floor_field="minSz",
+            "okx",
+            symbol,
+            floors,
+            maxs,
+            [r[3] for r in tiers],
+            [r[4] for r in tiers],
+            None,
+            basis="contracts",
+            contract_size=_okx_contract_size(symbol, contract_sizes, family),
+            as_of=as_of,
+            source="OKX GET /api/v5/public/position-tiers (instType=SWAP; bounds in contracts)",
+            floor_field="minSz",
         )
     if not out:
         raise InputError("okx position-tiers: no linear (USDT/USDC) swap family in the response", field="instFamily")
@@ -437,8 +528,9 @@ def _hl_tables(raw: Any) -> dict[int, list[tuple[float, float]]]:
     if raw is None:
         return tables
     if not isinstance(raw, list):
-        raise InputError(f"hyperliquid meta: expected a list of [id, table] pairs, got {type(raw).__name__}",
-                         field="marginTables")
+        raise InputError(
+            f"hyperliquid meta: expected a list of [id, table] pairs, got {type(raw).__name__}", field="marginTables"
+        )
     for n, pair in enumerate(raw):
         where = f"hyperliquid marginTables entry {n + 1}"
         if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[1], Mapping):
@@ -454,8 +546,11 @@ def _hl_tables(raw: Any) -> dict[int, list[tuple[float, float]]]:
             raise _fail(f"hyperliquid margin table {tid} tier 1", f"lowerBound {parsed[0][0]:g} is not 0", "lowerBound")
         for i in range(1, len(parsed)):
             if parsed[i][0] == parsed[i - 1][0]:
-                raise _fail(f"hyperliquid margin table {tid} tier {i + 1}",
-                            f"lowerBound {parsed[i][0]:g} repeats the previous tier's", "lowerBound")
+                raise _fail(
+                    f"hyperliquid margin table {tid} tier {i + 1}",
+                    f"lowerBound {parsed[i][0]:g} repeats the previous tier's",
+                    "lowerBound",
+                )
         tables[tid] = parsed
     return tables
 
@@ -496,9 +591,18 @@ def from_hyperliquid_meta(payload: Any, *, as_of: str = "") -> dict[str, TierTab
             raise _fail(where, "a tier's maxLeverage is not positive", "maxLeverage")
         mmr = [1.0 / (2.0 * x) for x in lev]
         symbol = f"{name}/USDC:USDC"
-        out[symbol] = _build("hyperliquid", symbol, floors, caps, lev, mmr, None, as_of=as_of,
-                             source="Hyperliquid info meta (marginTables; MMR = 1/(2*maxLeverage))",
-                             floor_field="lowerBound")
+        out[symbol] = _build(
+            "hyperliquid",
+            symbol,
+            floors,
+            caps,
+            lev,
+            mmr,
+            None,
+            as_of=as_of,
+            source="Hyperliquid info meta (marginTables; MMR = 1/(2*maxLeverage))",
+            floor_field="lowerBound",
+        )
     return out
 
 
@@ -520,9 +624,13 @@ def _bundled_version(where: str, file_venue: str, symbol: str, spec: Any) -> Tie
         raise _fail(where, f"basis must be 'notional' or 'contracts', got {basis!r}", "basis")
     _check_contiguous(where, np.array([r["floor"] for r in clean]), np.array([r["cap"] for r in clean]), "floor")
     return TierTable.from_rows(
-        file_venue, symbol, clean, basis=basis,
+        file_venue,
+        symbol,
+        clean,
+        basis=basis,
         contract_size=_num(spec.get("contract_size", 1.0), "contract_size", where),
-        as_of=str(spec.get("as_of", "")), source=str(spec.get("source", "")),
+        as_of=str(spec.get("as_of", "")),
+        source=str(spec.get("source", "")),
     )
 
 
@@ -544,12 +652,14 @@ def bundled_versions(doc: Mapping[str, Any], venue: str | None = None) -> dict[s
         where = f"{file_venue} {symbol}"
         if isinstance(spec, Mapping) and "versions" in spec:
             specs = _list(spec["versions"], "versions", where)
-            tables = [_bundled_version(f"{where} version {i + 1}", file_venue, str(symbol), v)
-                      for i, v in enumerate(specs)]
+            tables = [
+                _bundled_version(f"{where} version {i + 1}", file_venue, str(symbol), v) for i, v in enumerate(specs)
+            ]
             for i, t in enumerate(tables):
                 if t.as_of_date is None:
-                    raise _fail(f"{where} version {i + 1}", f"as_of {t.as_of!r} is not an ISO date (2024-10-24)",
-                                "as_of")
+                    raise _fail(
+                        f"{where} version {i + 1}", f"as_of {t.as_of!r} is not an ISO date (2024-10-24)", "as_of"
+                    )
             tables.sort(key=lambda t: t.as_of_date)
             for a, b in zip(tables, tables[1:]):
                 if a.as_of_date == b.as_of_date:
@@ -606,9 +716,11 @@ def detect_format(doc: Any) -> str:
             return "binance"
         if "universe" in doc[0]:
             return "hyperliquid"
-    raise InputError("unknown tier file format (expected a bundled table, a Binance leverageBracket, Bybit "
-                     "risk-limit, OKX position-tiers or Hyperliquid meta response, or ccxt fetchLeverageTiers)",
-                     field="format")
+    raise InputError(
+        "unknown tier file format (expected a bundled table, a Binance leverageBracket, Bybit "
+        "risk-limit, OKX position-tiers or Hyperliquid meta response, or ccxt fetchLeverageTiers)",
+        field="format",
+    )
 
 
 def load_tier_file(path: str | Path, venue: str | None = None) -> dict[str, TierTable]:
@@ -623,8 +735,9 @@ def load_tier_file(path: str | Path, venue: str | None = None) -> dict[str, Tier
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"tier file {p.name!r} is not valid JSON (line {exc.lineno}, column {exc.colno})",
-                         field="path") from None
+        raise InputError(
+            f"tier file {p.name!r} is not valid JSON (line {exc.lineno}, column {exc.colno})", field="path"
+        ) from None
     fmt = detect_format(doc)
     wanted = _CCXT_VENUE_ALIASES.get(venue.lower(), venue.lower()) if venue else None
     try:

@@ -104,8 +104,10 @@ def _f64(*arrays):
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     # (np.ascontiguousarray would turn 0-d inputs into 1-d ones)
-    return [(a if a.flags.c_contiguous else a.copy()) if a.shape == shape else np.broadcast_to(a, shape).copy()
-            for a in arrays]
+    return [
+        (a if a.flags.c_contiguous else a.copy()) if a.shape == shape else np.broadcast_to(a, shape).copy()
+        for a in arrays
+    ]
 
 
 def equity(side, size, entry, collateral, price) -> FloatArray:
@@ -128,8 +130,13 @@ def maintenance_from_lines(notional, rates, amounts, extra_rate=0.0) -> FloatArr
     notional, extra = _f64(notional, extra_rate)
     shape = notional.shape
     out = np.empty(notional.size)
-    _maintenance_lines(notional.ravel(), np.ascontiguousarray(rates, np.float64),
-                       np.ascontiguousarray(amounts, np.float64), extra.ravel(), out)
+    _maintenance_lines(
+        notional.ravel(),
+        np.ascontiguousarray(rates, np.float64),
+        np.ascontiguousarray(amounts, np.float64),
+        extra.ravel(),
+        out,
+    )
     return out.reshape(shape)
 
 
@@ -144,8 +151,14 @@ def liquidation_price_from_lines(side, size, entry, collateral, rates, amounts, 
     s = np.ascontiguousarray(np.broadcast_to(s, shape)) if s.shape != shape else s
     out = np.empty(q.size)
     _liq_price_lines(
-        s.ravel(), q.ravel(), e.ravel(), m.ravel(),
-        np.ascontiguousarray(rates, np.float64), np.ascontiguousarray(amounts, np.float64), x.ravel(), out,
+        s.ravel(),
+        q.ravel(),
+        e.ravel(),
+        m.ravel(),
+        np.ascontiguousarray(rates, np.float64),
+        np.ascontiguousarray(amounts, np.float64),
+        x.ravel(),
+        out,
     )
     return out.reshape(shape)
 

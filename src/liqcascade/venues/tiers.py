@@ -188,10 +188,18 @@ class TierTable:
         """
         t = cls.__new__(cls)
         vals = dict(
-            venue=venue, symbol=symbol, floors=np.array([0.0]), caps=np.array([np.inf]),
-            max_leverage=np.array([float(max_leverage)]), mmr=np.array([float(mmr)]),
-            maintenance_amount=np.array([float(maintenance_amount)]), basis="notional",
-            contract_size=1.0, as_of="pinned", source="user parameters", extra={},
+            venue=venue,
+            symbol=symbol,
+            floors=np.array([0.0]),
+            caps=np.array([np.inf]),
+            max_leverage=np.array([float(max_leverage)]),
+            mmr=np.array([float(mmr)]),
+            maintenance_amount=np.array([float(maintenance_amount)]),
+            basis="notional",
+            contract_size=1.0,
+            as_of="pinned",
+            source="user parameters",
+            extra={},
         )
         for k, v in vals.items():
             object.__setattr__(t, k, v)
@@ -239,8 +247,11 @@ class TierTable:
     def rows(self) -> list[dict[str, float]]:
         return [
             dict(
-                tier=i + 1, floor=float(self.floors[i]), cap=float(self.caps[i]),
-                max_leverage=float(self.max_leverage[i]), mmr=float(self.mmr[i]),
+                tier=i + 1,
+                floor=float(self.floors[i]),
+                cap=float(self.caps[i]),
+                max_leverage=float(self.max_leverage[i]),
+                mmr=float(self.mmr[i]),
                 maintenance_amount=float(self.maintenance_amount[i]),
             )
             for i in range(self.n_tiers)

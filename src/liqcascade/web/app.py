@@ -62,7 +62,8 @@ class Position(BaseModel):
     mode: Optional[Literal["isolated", "cross"]] = None
     symbol: Optional[str] = Field(None, max_length=40, pattern=r"^[A-Z0-9]{1,15}/[A-Z0-9]{1,10}(:[A-Z0-9]{1,10})?$")
     venue: Optional[Literal["binance", "bybit", "okx", "hyperliquid"]] = Field(
-        None, description="omitted: every venue side by side")
+        None, description="omitted: every venue side by side"
+    )
 
 
 class AccountPosition(BaseModel):
@@ -95,10 +96,14 @@ def create_app(out_dir: str | Path, *, max_jobs: int = 1, max_job_memory_mb: flo
         yield
         jobs.shutdown()
 
-    app = FastAPI(title="liqcascade dashboard", version="1", lifespan=lifespan,
-                  description="Runs, liquidation maps, the liquidation-price calculator, stress-test jobs and the "
-                              "cascade-risk monitor of a liqcascade run store. Amounts in USD, prices in USD per "
-                              "base unit, times UTC.")
+    app = FastAPI(
+        title="liqcascade dashboard",
+        version="1",
+        lifespan=lifespan,
+        description="Runs, liquidation maps, the liquidation-price calculator, stress-test jobs and the "
+        "cascade-risk monitor of a liqcascade run store. Amounts in USD, prices in USD per "
+        "base unit, times UTC.",
+    )
     app.state.out = out
     app.state.jobs = jobs
 
@@ -121,9 +126,21 @@ def _run_series(run_dir: str, mtime: float) -> dict[str, Any]:
 
     d = Path(run_dir)
     summary = json.loads((d / "summary.json").read_text("utf-8"))
-    steps = pd.read_parquet(d / "steps.parquet", columns=["time_s", "venue", "asset", "mark", "depth_1pct_usd",
-                                                            "liq_long_usd", "liq_short_usd", "insurance_fund_usd",
-                                                            "adl_usd", "bad_debt_usd"])
+    steps = pd.read_parquet(
+        d / "steps.parquet",
+        columns=[
+            "time_s",
+            "venue",
+            "asset",
+            "mark",
+            "depth_1pct_usd",
+            "liq_long_usd",
+            "liq_short_usd",
+            "insurance_fund_usd",
+            "adl_usd",
+            "bad_debt_usd",
+        ],
+    )
     bars = minute_bars(steps)
     start = pd.Timestamp(summary.get("start_utc") or 0, tz="UTC") if summary.get("start_utc") else None
 
@@ -137,8 +154,14 @@ def _run_series(run_dir: str, mtime: float) -> dict[str, Any]:
         path.append({"venue": venue, "asset": asset, "time": times(g["bar_s"]), "mark": g["mark"].round(4).tolist()})
     by_venue = bars.groupby(["venue", "bar_s"], sort=True)[["liq_long_usd", "liq_short_usd"]].sum().reset_index()
     for venue, g in by_venue.groupby("venue", sort=True):
-        liq.append({"venue": venue, "time": times(g["bar_s"]), "long_usd": g["liq_long_usd"].round(2).tolist(),
-                    "short_usd": g["liq_short_usd"].round(2).tolist()})
+        liq.append(
+            {
+                "venue": venue,
+                "time": times(g["bar_s"]),
+                "long_usd": g["liq_long_usd"].round(2).tolist(),
+                "short_usd": g["liq_short_usd"].round(2).tolist(),
+            }
+        )
     return {"bar_seconds": 60, "path": path, "liquidations": liq}
 
 
@@ -153,8 +176,13 @@ def _routes(app: FastAPI, out: Path) -> None:
     async def health() -> dict:
         """Liveness: the store's path, the number of catalogued runs and of running jobs."""
         rows, _ = await catalogue.get()
-        return {"status": "ok", "out": str(out), "runs": len(rows), "jobs_running": app.state.jobs.running(),
-                "max_jobs": app.state.jobs.max_jobs}
+        return {
+            "status": "ok",
+            "out": str(out),
+            "runs": len(rows),
+            "jobs_running": app.state.jobs.running(),
+            "max_jobs": app.state.jobs.max_jobs,
+        }
 
     @app.get("/", include_in_schema=False)
     def index():
@@ -163,11 +191,11 @@ def _routes(app: FastAPI, out: Path) -> None:
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str):
         if name == "plotly.min.js":
-            return FileResponse(_plotly_js(), media_type="application/javascript",
-                                headers={"Cache-Control": "public, max-age=86400"})
+            return FileResponse(
+                _plotly_js(), media_type="application/javascript", headers={"Cache-Control": "public, max-age=86400"}
+            )
         p = files.inside(STATIC, name)
-        media = {".js": "application/javascript", ".css": "text/css", ".html": "text/html"}.get(p.suffix,
-                                                                                                 "text/plain")
+        media = {".js": "application/javascript", ".css": "text/css", ".html": "text/html"}.get(p.suffix, "text/plain")
         return FileResponse(p, media_type=media)
 
     # ---------------------------------------------------------------- runs
@@ -212,8 +240,10 @@ def _routes(app: FastAPI, out: Path) -> None:
         from ..sweep import list_sweeps
 
         frame = list_sweeps(out)
-        return [_clean({k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in r.items()})
-                for r in frame.to_dict(orient="records")]
+        return [
+            _clean({k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in r.items()})
+            for r in frame.to_dict(orient="records")
+        ]
 
     # ---------------------------------------------------------------- calculator
     @app.post("/api/liqprice", tags=["calculator"])
@@ -244,8 +274,10 @@ def _routes(app: FastAPI, out: Path) -> None:
     @app.post("/api/liqprice/account", tags=["calculator"])
     def liqprice_account(account: Account) -> dict:
         """A cross-margin account: each position's liquidation price holding the others at their marks."""
-        doc = {"wallet_balance": account.wallet_balance,
-               "positions": [p.model_dump(exclude_none=True) for p in account.positions]}
+        doc = {
+            "wallet_balance": account.wallet_balance,
+            "positions": [p.model_dump(exclude_none=True) for p in account.positions],
+        }
         frame = lp.account_figures(doc, account.venue)
         return {"account": _clean(frame.attrs.get("account", {})), "positions": _clean(lp.frame_records(frame))}
 
@@ -253,34 +285,57 @@ def _routes(app: FastAPI, out: Path) -> None:
     @app.get("/api/data", tags=["maps"])
     def data_files() -> dict:
         """Files usable by the map: ``OUT/data/`` (bars, open interest) and ``OUT/snapshots/`` (JSON)."""
-        return {"data": files.listing(data_dir, (".csv", ".zip", ".gz")),
-                "snapshots": files.listing(snap_dir, (".json",))}
+        return {
+            "data": files.listing(data_dir, (".csv", ".zip", ".gz")),
+            "snapshots": files.listing(snap_dir, (".json",)),
+        }
 
     @app.get("/api/liqmap", tags=["maps"])
-    def liqmap(bars: str = Query(..., max_length=200, description="bars file in OUT/data/"),
-               open_interest: str = Query(..., max_length=200, description="open-interest file in OUT/data/"),
-               venue: Literal["binance", "bybit", "okx", "hyperliquid"] = "binance",
-               symbol: str = Query("BTC/USDT:USDT", max_length=40,
-                                   pattern=r"^[A-Z0-9]{1,15}/[A-Z0-9]{1,10}(:[A-Z0-9]{1,10})?$"),
-               bin: Optional[float] = Query(None, gt=0, description="level height, USD"),
-               lo: Optional[float] = Query(None, gt=0), hi: Optional[float] = Query(None, gt=0),
-               long_share: float = Query(0.5, ge=0, le=1),
-               start: Optional[str] = Query(None, max_length=40, description="first bar, ISO UTC"),
-               at: Optional[str] = Query(None, max_length=40, description="the map's moment, ISO UTC"),
-               columns: int = Query(200, ge=1, le=maps.MAX_COLUMNS)) -> dict:
+    def liqmap(
+        bars: str = Query(..., max_length=200, description="bars file in OUT/data/"),
+        open_interest: str = Query(..., max_length=200, description="open-interest file in OUT/data/"),
+        venue: Literal["binance", "bybit", "okx", "hyperliquid"] = "binance",
+        symbol: str = Query(
+            "BTC/USDT:USDT", max_length=40, pattern=r"^[A-Z0-9]{1,15}/[A-Z0-9]{1,10}(:[A-Z0-9]{1,10})?$"
+        ),
+        bin: Optional[float] = Query(None, gt=0, description="level height, USD"),
+        lo: Optional[float] = Query(None, gt=0),
+        hi: Optional[float] = Query(None, gt=0),
+        long_share: float = Query(0.5, ge=0, le=1),
+        start: Optional[str] = Query(None, max_length=40, description="first bar, ISO UTC"),
+        at: Optional[str] = Query(None, max_length=40, description="the map's moment, ISO UTC"),
+        columns: int = Query(200, ge=1, le=maps.MAX_COLUMNS),
+    ) -> dict:
         """The estimated liquidation map at one moment (levels by leverage, cumulative from the price) and
         the heatmap over time, from a bars file and an open-interest file."""
         bp = files.inside(data_dir, bars, "bars")
         op = files.inside(data_dir, open_interest, "open_interest")
-        return _clean(maps.file_map(bp, op, venue=venue, symbol=symbol, bin_size=bin, lo=lo, hi=hi,
-                                    long_share=long_share, start_ms=_ms(start, "start"), at_ms=_ms(at, "at"),
-                                    columns=columns))
+        return _clean(
+            maps.file_map(
+                bp,
+                op,
+                venue=venue,
+                symbol=symbol,
+                bin_size=bin,
+                lo=lo,
+                hi=hi,
+                long_share=long_share,
+                start_ms=_ms(start, "start"),
+                at_ms=_ms(at, "at"),
+                columns=columns,
+            )
+        )
 
     @app.get("/api/liqmap/snapshot", tags=["maps"])
-    def liqmap_snapshot(name: Optional[str] = Query(None, max_length=200,
-                                                    description="snapshot JSON in OUT/snapshots/; default the latest"),
-                        bin: Optional[float] = Query(None, gt=0), lo: Optional[float] = Query(None, gt=0),
-                        hi: Optional[float] = Query(None, gt=0), long_share: float = Query(0.5, ge=0, le=1)) -> dict:
+    def liqmap_snapshot(
+        name: Optional[str] = Query(
+            None, max_length=200, description="snapshot JSON in OUT/snapshots/; default the latest"
+        ),
+        bin: Optional[float] = Query(None, gt=0),
+        lo: Optional[float] = Query(None, gt=0),
+        hi: Optional[float] = Query(None, gt=0),
+        long_share: float = Query(0.5, ge=0, le=1),
+    ) -> dict:
         """The leverage-bucket map of a snapshot (``liqcascade snapshot --out OUT/snapshots/x.json``)."""
         from ..snapshot import MarketState
 
@@ -290,8 +345,9 @@ def _routes(app: FastAPI, out: Path) -> None:
                 raise HTTPException(404, "no snapshot in snapshots/: write one with `liqcascade snapshot`")
             name = snaps[0]["name"]
         state = MarketState.from_json(files.inside(snap_dir, name, "name"))
-        res = maps.snapshot_map(state, bin_size=bin, lo=lo, hi=hi, long_share=long_share,
-                                now_ms=int(time.time() * 1000))
+        res = maps.snapshot_map(
+            state, bin_size=bin, lo=lo, hi=hi, long_share=long_share, now_ms=int(time.time() * 1000)
+        )
         res["inputs"][0]["file"] = name
         return _clean(res)
 
@@ -434,8 +490,9 @@ def _catalogue_rows(out: Path) -> list[dict]:
             if isinstance(rec.get(k), str):
                 rec[k] = json.loads(rec[k])
         rec["created_utc"] = None if rec.get("created_utc") is None else str(rec["created_utc"])
-        rows.append(_clean({k: (None if (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v)
-                            for k, v in rec.items()}))
+        rows.append(
+            _clean({k: (None if (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v) for k, v in rec.items()})
+        )
     return rows
 
 
@@ -443,8 +500,12 @@ def _catalogue_rows(out: Path) -> list[dict]:
 def _run_doc(run_dir: str, mtime_ns: int) -> bytes:
     d = Path(run_dir)
     summary = json.loads((d / "summary.json").read_text("utf-8"))
-    doc = {"run_id": d.name, "summary": summary, "comparison": (summary.get("targets") or {}).get("rows", []),
-           "files": [f["name"] for f in files.listing(d, RUN_FILES)]}
+    doc = {
+        "run_id": d.name,
+        "summary": summary,
+        "comparison": (summary.get("targets") or {}).get("rows", []),
+        "files": [f["name"] for f in files.listing(d, RUN_FILES)],
+    }
     return json.dumps(_clean(doc), allow_nan=False).encode()
 
 

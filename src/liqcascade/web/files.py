@@ -23,8 +23,9 @@ def safe_name(name: str, field: str = "name") -> str:
     """``name`` when it is a single plain file name (letters, digits, ``._-``, no leading dot,
     no ``..``), else :class:`InputError`."""
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise InputError(f"{name!r} is not a plain file name (letters, digits, '.', '_', '-'; no '/', no '..')",
-                         field=field)
+        raise InputError(
+            f"{name!r} is not a plain file name (letters, digits, '.', '_', '-'; no '/', no '..')", field=field
+        )
     return name
 
 

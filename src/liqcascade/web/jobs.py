@@ -50,8 +50,7 @@ class SweepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["sweep"] = "sweep"
     scenario: Literal["feb-2026", "feb-2026-weekend"] = "feb-2026"
-    shocks_usd: list[float] = Field([2e8, 1e9, 5e9], min_length=2, max_length=12,
-                                    description="shock sizes, USD sold")
+    shocks_usd: list[float] = Field([2e8, 1e9, 5e9], min_length=2, max_length=12, description="shock sizes, USD sold")
     shock_seconds: float = Field(600.0, gt=0, le=86_400)
     paths: int = Field(2, ge=1, le=32, description="random paths per shock")
     positions: int = Field(5_000, ge=1_000, le=100_000)
@@ -96,36 +95,62 @@ def _worker(kind: str, params: dict, out_dir: str, job_dir: str) -> None:  # pra
             from ..report import STAGES, run_and_report
 
             def tell(stage: str) -> None:
-                _append(progress, {"t": time.time(), "stage": stage, "done": STAGES.index(stage) if stage in STAGES
-                                   else 0, "total": len(STAGES)})
+                _append(
+                    progress,
+                    {
+                        "t": time.time(),
+                        "stage": stage,
+                        "done": STAGES.index(stage) if stage in STAGES else 0,
+                        "total": len(STAGES),
+                    },
+                )
 
-            res = run_and_report(params["scenario"], out_dir=out_dir, seed=params["seed"],
-                                 n_positions=params["positions"], progress=tell, png=True)
+            res = run_and_report(
+                params["scenario"],
+                out_dir=out_dir,
+                seed=params["seed"],
+                n_positions=params["positions"],
+                progress=tell,
+                png=True,
+            )
             result = {"run_id": res.run_id, "liquidations_usd": res.summary.get("liquidations_usd")}
         else:
             from ..sweep import sweep
 
-            spec = {"scenario": params["scenario"],
-                    "shocks": {"usd": params["shocks_usd"], "seconds": [params["shock_seconds"]], "asset": ["BTC"],
-                               "venue": ["all"], "start_hour": 0.0},
-                    "paths": params["paths"], "seed": params["seed"],
-                    "noise": {"flow_usd": params["flow_noise_usd"], "depth": 0.0},
-                    "n_steps": params["steps"], "step_seconds": params["step_seconds"],
-                    "positions": params["positions"], "levels": [0.95]}
+            spec = {
+                "scenario": params["scenario"],
+                "shocks": {
+                    "usd": params["shocks_usd"],
+                    "seconds": [params["shock_seconds"]],
+                    "asset": ["BTC"],
+                    "venue": ["all"],
+                    "start_hour": 0.0,
+                },
+                "paths": params["paths"],
+                "seed": params["seed"],
+                "noise": {"flow_usd": params["flow_noise_usd"], "depth": 0.0},
+                "n_steps": params["steps"],
+                "step_seconds": params["step_seconds"],
+                "positions": params["positions"],
+                "levels": [0.95],
+            }
 
             def tell_paths(done: int, total: int) -> None:
                 _append(progress, {"t": time.time(), "stage": "paths", "done": done, "total": total})
 
             res = sweep(spec, backend="inprocess", out_dir=out_dir, progress=tell_paths)
             curve = res.curve
-            result = {"sweep_id": res.sweep_id,
-                      "curve": json.loads(curve.to_json(orient="records")),
-                      "critical_shock_usd": res.summary.get("critical_shock_usd"),
-                      "critical_status": res.summary.get("critical_status")}
+            result = {
+                "sweep_id": res.sweep_id,
+                "curve": json.loads(curve.to_json(orient="records")),
+                "critical_shock_usd": res.summary.get("critical_shock_usd"),
+                "critical_status": res.summary.get("critical_status"),
+            }
         (jd / "result.json").write_text(json.dumps({"ok": True, **result}, default=str), "utf-8")
     except BaseException as exc:  # the parent reads the reason; nothing else is shared
-        (jd / "result.json").write_text(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}),
-                                        "utf-8")
+        (jd / "result.json").write_text(
+            json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}), "utf-8"
+        )
 
 
 # ------------------------------------------------------------------------ the manager
@@ -158,9 +183,18 @@ class Job:
         return last
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "params": self.params, "state": self.state, "created": self.created,
-                "finished": self.finished, "progress": self.progress(), "result": self.result, "error": self.error,
-                "peak_memory_mb": round(self.peak_memory_mb, 1)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "params": self.params,
+            "state": self.state,
+            "created": self.created,
+            "finished": self.finished,
+            "progress": self.progress(),
+            "result": self.result,
+            "error": self.error,
+            "peak_memory_mb": round(self.peak_memory_mb, 1),
+        }
 
 
 def _rss_mb(pid: int) -> float:
@@ -208,8 +242,11 @@ class JobManager:
 
     def submit(self, request: RunRequest | SweepRequest) -> Job:
         if isinstance(request, SweepRequest) and request.grid_paths() > MAX_SWEEP_PATHS:
-            raise InputError(f"{request.grid_paths()} paths ({len(request.shocks_usd)} shocks x {request.paths}); "
-                             f"at most {MAX_SWEEP_PATHS}", field="paths")
+            raise InputError(
+                f"{request.grid_paths()} paths ({len(request.shocks_usd)} shocks x {request.paths}); "
+                f"at most {MAX_SWEEP_PATHS}",
+                field="paths",
+            )
         with self._lock:
             if self.running() >= self.max_jobs:
                 raise JobLimit(f"{self.running()} job(s) running; the limit is {self.max_jobs}: wait or cancel one")
@@ -218,8 +255,12 @@ class JobManager:
             jd.mkdir(parents=True)
             params = request.model_dump(mode="json")
             (jd / "request.json").write_text(json.dumps(params), "utf-8")
-            proc = self._ctx.Process(target=_worker, args=(request.kind, params, str(self.out), str(jd)),
-                                     name=f"liqcascade-job-{job_id}", daemon=True)
+            proc = self._ctx.Process(
+                target=_worker,
+                args=(request.kind, params, str(self.out), str(jd)),
+                name=f"liqcascade-job-{job_id}",
+                daemon=True,
+            )
             proc.start()
             job = Job(job_id, request.kind, params, jd, process=proc)
             self.jobs[job_id] = job
@@ -276,8 +317,9 @@ class JobManager:
                 rss = _rss_mb(job.process.pid)
                 job.peak_memory_mb = max(job.peak_memory_mb, rss)
                 if rss > self.max_memory_mb:
-                    self._kill(job, "failed", f"killed: {rss:,.0f} MiB resident, above the {self.max_memory_mb:,.0f} "
-                                              "MiB limit")
+                    self._kill(
+                        job, "failed", f"killed: {rss:,.0f} MiB resident, above the {self.max_memory_mb:,.0f} MiB limit"
+                    )
 
     def _trim(self) -> None:
         done = [j for j in self.jobs.values() if j.state != "running"]

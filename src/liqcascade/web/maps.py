@@ -46,8 +46,11 @@ def check_levels(lo: float, hi: float, bin_size: float) -> None:
         raise InputError(f"the range {lo:g}-{hi:g} spans more than a factor of 10", field="hi")
     n = (hi - lo) / bin_size
     if n > MAX_LEVELS:
-        raise InputError(f"{n:,.0f} levels of {bin_size:g} USD in {lo:g}-{hi:g}; at most {MAX_LEVELS:,}: "
-                         "widen the bin or narrow the range", field="bin")
+        raise InputError(
+            f"{n:,.0f} levels of {bin_size:g} USD in {lo:g}-{hi:g}; at most {MAX_LEVELS:,}: "
+            "widen the bin or narrow the range",
+            field="bin",
+        )
 
 
 def _mix(leverage_mix: dict[float, float] | None) -> dict[float, float]:
@@ -71,10 +74,21 @@ def _file_inputs(bars_path: str, bars_mtime: float, oi_path: str, oi_mtime: floa
     return bars, oi_ts, oi_usd
 
 
-def file_map(bars_path: Path, oi_path: Path, *, venue: str = "binance", symbol: str = "BTC/USDT:USDT",
-             bin_size: float | None = None, lo: float | None = None, hi: float | None = None,
-             long_share: float = 0.5, leverage_mix: dict[float, float] | None = None,
-             start_ms: int | None = None, at_ms: int | None = None, columns: int = 200) -> dict[str, Any]:
+def file_map(
+    bars_path: Path,
+    oi_path: Path,
+    *,
+    venue: str = "binance",
+    symbol: str = "BTC/USDT:USDT",
+    bin_size: float | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    long_share: float = 0.5,
+    leverage_mix: dict[float, float] | None = None,
+    start_ms: int | None = None,
+    at_ms: int | None = None,
+    columns: int = 200,
+) -> dict[str, Any]:
     """The estimated map from a bars file and an open-interest file (see the module docstring).
 
     ``start_ms``/``at_ms`` cut the bars to ``[start, at]`` (the map is at ``at``, default the last
@@ -84,8 +98,9 @@ def file_map(bars_path: Path, oi_path: Path, *, venue: str = "binance", symbol: 
         raise InputError(f"must be 1-{MAX_COLUMNS}, got {columns}", field="columns")
     mix = _mix(leverage_mix)
     coin = symbol.split("/")[0].upper()
-    bars, oi_ts, oi_usd = _file_inputs(str(bars_path), bars_path.stat().st_mtime, str(oi_path),
-                                       oi_path.stat().st_mtime, coin)
+    bars, oi_ts, oi_usd = _file_inputs(
+        str(bars_path), bars_path.stat().st_mtime, str(oi_path), oi_path.stat().st_mtime, coin
+    )
     ts = bars["timestamp"].to_numpy(np.int64)
     keep = np.ones(len(ts), bool)
     if start_ms is not None:
@@ -105,12 +120,22 @@ def file_map(bars_path: Path, oi_path: Path, *, venue: str = "binance", symbol: 
     check_levels(float(lo), float(hi), float(bin_size))
     maps = {}
     for lev in mix:
-        maps[lev] = liquidation_map(frame, open_interest=oi, venue=venue, symbol=symbol, leverage_mix={lev: 1.0},
-                                    long_share=long_share, bin_size=bin_size, price_range=(lo, hi))
+        maps[lev] = liquidation_map(
+            frame,
+            open_interest=oi,
+            venue=venue,
+            symbol=symbol,
+            leverage_mix={lev: 1.0},
+            long_share=long_share,
+            bin_size=bin_size,
+            price_range=(lo, hi),
+        )
     first = next(iter(maps.values()))
     levels = first.price_levels
-    by_lev = {f"{lev:g}x": {"long_usd": (m.long_usd[-1] * w).tolist(), "short_usd": (m.short_usd[-1] * w).tolist()}
-              for (lev, m), w in zip(maps.items(), mix.values())}
+    by_lev = {
+        f"{lev:g}x": {"long_usd": (m.long_usd[-1] * w).tolist(), "short_usd": (m.short_usd[-1] * w).tolist()}
+        for (lev, m), w in zip(maps.items(), mix.values())
+    }
     long_now = sum(np.asarray(v["long_usd"]) for v in by_lev.values())
     short_now = sum(np.asarray(v["short_usd"]) for v in by_lev.values())
     every = max(1, math.ceil(len(first.timestamps) / int(columns)))
@@ -120,30 +145,48 @@ def file_map(bars_path: Path, oi_path: Path, *, venue: str = "binance", symbol: 
         total = r.total_usd * w if total is None else total + r.total_usd * w
     r0 = first.resample(every)
     out = _answer(levels, float(bin_size), last_close, int(bar_ts[-1]), long_now, short_now, by_lev)
-    out["heatmap"] = {"x": [_iso(int(t)) for t in r0.timestamps], "y": (levels + bin_size / 2).tolist(),
-                      "z_usd": np.round(total.T).tolist(), "every_bars": every,
-                      "candles": None if r0.candles is None else np.round(r0.candles, 2).tolist()}
+    out["heatmap"] = {
+        "x": [_iso(int(t)) for t in r0.timestamps],
+        "y": (levels + bin_size / 2).tolist(),
+        "z_usd": np.round(total.T).tolist(),
+        "every_bars": every,
+        "candles": None if r0.candles is None else np.round(r0.candles, 2).tolist(),
+    }
     liq_long = sum(m.liquidated_long_usd * w for m, w in zip(maps.values(), mix.values()))
     liq_short = sum(m.liquidated_short_usd * w for m, w in zip(maps.values(), mix.values()))
     out["model"] = {
-        "label": "estimated", "name": "OI delta (liqcascade.liqmap.liquidation_map)",
+        "label": "estimated",
+        "name": "OI delta (liqcascade.liqmap.liquidation_map)",
         "how": "each rise of open interest opens positions at its bar's typical price (high+low+close)/3, split "
-               f"{long_share:.0%} long; spread over the leverage mix; liquidation prices from the {venue} rule "
-               "book (isolated, tier-exact); levels the price path crossed are consumed; falls of open interest "
-               "close the rest pro rata. Open interest held before the first bar is not mapped.",
-        "venue": venue, "symbol": symbol, "long_share": long_share,
+        f"{long_share:.0%} long; spread over the leverage mix; liquidation prices from the {venue} rule "
+        "book (isolated, tier-exact); levels the price path crossed are consumed; falls of open interest "
+        "close the rest pro rata. Open interest held before the first bar is not mapped.",
+        "venue": venue,
+        "symbol": symbol,
+        "long_share": long_share,
         "leverage_mix": {f"{k:g}x": v for k, v in mix.items()},
         "opened_usd": float(sum(m.meta["opened_usd"] * w for m, w in zip(maps.values(), mix.values()))),
-        "liquidated_long_usd": float(liq_long.sum()), "liquidated_short_usd": float(liq_short.sum()),
+        "liquidated_long_usd": float(liq_long.sum()),
+        "liquidated_short_usd": float(liq_short.sum()),
     }
     oi_known = oi_ts[oi_ts <= bar_ts[-1]]
     out["inputs"] = [
-        {"kind": "bars", "file": bars_path.name, "rows": int(len(frame)), "first": _iso(int(bar_ts[0])),
-         "last": _iso(int(bar_ts[-1]))},
-        {"kind": "open interest", "file": oi_path.name, "rows": int(len(oi_ts)),
-         "first": _iso(int(oi_ts[0])), "last": _iso(int(oi_ts[-1])),
-         "latest_known_at_map": None if oi_known.size == 0 else _iso(int(oi_known[-1])),
-         "age_at_map_s": None if oi_known.size == 0 else round((bar_ts[-1] - oi_known[-1]) / 1000)},
+        {
+            "kind": "bars",
+            "file": bars_path.name,
+            "rows": int(len(frame)),
+            "first": _iso(int(bar_ts[0])),
+            "last": _iso(int(bar_ts[-1])),
+        },
+        {
+            "kind": "open interest",
+            "file": oi_path.name,
+            "rows": int(len(oi_ts)),
+            "first": _iso(int(oi_ts[0])),
+            "last": _iso(int(oi_ts[-1])),
+            "latest_known_at_map": None if oi_known.size == 0 else _iso(int(oi_known[-1])),
+            "age_at_map_s": None if oi_known.size == 0 else round((bar_ts[-1] - oi_known[-1]) / 1000),
+        },
     ]
     return out
 
@@ -168,17 +211,32 @@ def _answer(levels, bin_size, price, ts, long_now, short_now, by_lev) -> dict[st
         return {"long_usd": float(long_now[near_l].sum()), "short_usd": float(short_now[near_s].sum())}
 
     return {
-        "at": _iso(ts), "at_ms": ts, "price": price, "bin_size": bin_size,
-        "levels": levels.tolist(), "long_usd": long_now.tolist(), "short_usd": short_now.tolist(),
-        "cumulative_long_usd": cum_long.tolist(), "cumulative_short_usd": cum_short.tolist(),
-        "by_leverage": by_lev, "within_pct": {f"{p:g}": within(p) for p in (1, 2, 5)},
+        "at": _iso(ts),
+        "at_ms": ts,
+        "price": price,
+        "bin_size": bin_size,
+        "levels": levels.tolist(),
+        "long_usd": long_now.tolist(),
+        "short_usd": short_now.tolist(),
+        "cumulative_long_usd": cum_long.tolist(),
+        "cumulative_short_usd": cum_short.tolist(),
+        "by_leverage": by_lev,
+        "within_pct": {f"{p:g}": within(p) for p in (1, 2, 5)},
         "unit": "USD (notional at entry)",
     }
 
 
-def snapshot_map(state, *, venue: str | None = None, bin_size: float | None = None, lo: float | None = None,
-                 hi: float | None = None, long_share: float = 0.5,
-                 leverage_mix: dict[float, float] | None = None, now_ms: int | None = None) -> dict[str, Any]:
+def snapshot_map(
+    state,
+    *,
+    venue: str | None = None,
+    bin_size: float | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    long_share: float = 0.5,
+    leverage_mix: dict[float, float] | None = None,
+    now_ms: int | None = None,
+) -> dict[str, Any]:
     """The leverage-bucket map of one :class:`~liqcascade.snapshot.MarketState`: its open interest
     (USD) split ``long_share`` long and over the leverage mix, each bucket entered at the mark."""
     mix = _mix(leverage_mix)
@@ -201,9 +259,18 @@ def snapshot_map(state, *, venue: str | None = None, bin_size: float | None = No
     for lev, w in mix.items():
         row = {}
         for side, code, share in (("long", 1, long_share), ("short", -1, 1 - long_share)):
-            lp = float(np.asarray(rules.liquidation_price(np.array([code], np.int8), np.array([notional / price]),
-                                                          np.array([price]), np.array([notional / lev]), table,
-                                                          mode="isolated"))[0])
+            lp = float(
+                np.asarray(
+                    rules.liquidation_price(
+                        np.array([code], np.int8),
+                        np.array([notional / price]),
+                        np.array([price]),
+                        np.array([notional / lev]),
+                        table,
+                        mode="isolated",
+                    )
+                )[0]
+            )
             col = np.zeros(len(levels))
             i = int(math.floor((lp - lo) / bin_size))
             if 0 <= i < len(levels):
@@ -214,15 +281,26 @@ def snapshot_map(state, *, venue: str | None = None, bin_size: float | None = No
     out = _answer(levels, float(bin_size), float(price), int(state.timestamp), long_now, short_now, by_lev)
     out["heatmap"] = None
     out["model"] = {
-        "label": "estimated", "name": "leverage buckets at one moment",
+        "label": "estimated",
+        "name": "leverage buckets at one moment",
         "how": f"the snapshot's open interest, {long_share:.0%} long, spread over the leverage mix, every bucket "
-               f"entered at the mark {price:,.2f}; liquidation prices from the {venue} rule book (isolated). "
-               "A snapshot does not say where positions were opened: levels are as if all were opened now.",
-        "venue": venue, "symbol": state.symbol, "long_share": long_share,
+        f"entered at the mark {price:,.2f}; liquidation prices from the {venue} rule book (isolated). "
+        "A snapshot does not say where positions were opened: levels are as if all were opened now.",
+        "venue": venue,
+        "symbol": state.symbol,
+        "long_share": long_share,
         "leverage_mix": {f"{k:g}x": v for k, v in mix.items()},
     }
     age = None if now_ms is None else round((now_ms - int(state.timestamp)) / 1000)
-    out["inputs"] = [{"kind": "snapshot", "exchange": state.exchange, "symbol": state.symbol,
-                      "taken": state.datetime, "age_s": age, "open_interest_usd": state.open_interest_usd,
-                      "notes": list(state.notes)}]
+    out["inputs"] = [
+        {
+            "kind": "snapshot",
+            "exchange": state.exchange,
+            "symbol": state.symbol,
+            "taken": state.datetime,
+            "age_s": age,
+            "open_interest_usd": state.open_interest_usd,
+            "notes": list(state.notes),
+        }
+    ]
     return out
