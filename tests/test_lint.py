@@ -76,6 +76,8 @@ FORMATTED = [
     "src/liqcascade/venues/registry.py",
     "tests/fictional_venue.py",
     "tests/test_fictional_venue.py",
+    "src/liqcascade/analytics/baseline.py",
+    "tests/analytics/test_baseline.py",
 ]
 
 
