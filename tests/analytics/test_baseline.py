@@ -157,8 +157,8 @@ def test_stylised_facts_on_known_returns():
 
 
 def test_stylised_facts_align_to_clock_hours():
-    # 1-minute returns labelled by their end: 00:01 … 03:00 covers three clock hours
-    idx = pd.date_range("2026-01-01 00:01", periods=3 * 60, freq="1min", tz="UTC")
+    # 1-minute returns labelled by their bar's open time: 00:00 … 02:59 cover three clock hours
+    idx = pd.date_range("2026-01-01 00:00", periods=3 * 60, freq="1min", tz="UTC")
     df = pd.DataFrame({"BTC": np.random.default_rng(0).normal(0, 1e-4, len(idx))}, index=idx)
     assert B.stylised_facts(df, 60)["n_hours"] == 3
     assert B.stylised_facts(df.iloc[30:], 60)["n_hours"] == 2  # starts mid-hour: two whole hours remain
@@ -215,7 +215,7 @@ def test_simulated_calm_hour_vol_is_within_two_of_the_real(real_5m, measured):
     against 27 simulated days; 1-minute returns: the real 1-minute file's first week, 29 Jan 00:00
     – 5 Feb 00:00 (it includes the 31 Jan flush, which the calm-hour rule leaves out), against 7
     simulated days at 1 s."""
-    win = real_5m[(real_5m.index > "2026-01-01") & (real_5m.index <= "2026-01-28")]
+    win = real_5m[(real_5m.index >= "2026-01-01") & (real_5m.index < "2026-01-28")]
     real5 = B.stylised_facts(win[["BTC", "ETH"]], 300)
     sim = B.simulate_baseline(measured, 27 * 288 * 5, dt_s=60.0, seed=1, assets=["BTC", "ETH"])
     sim5 = B.stylised_facts(_five_min(sim, 60.0), 300)
@@ -225,7 +225,7 @@ def test_simulated_calm_hour_vol_is_within_two_of_the_real(real_5m, measured):
 
     path = DATA / B.ONE_MIN_FILE
     r1 = B.log_returns(B.load_closes({"BTC": path}))
-    r1 = r1[(r1.index > "2026-01-29") & (r1.index <= "2026-02-05")]
+    r1 = r1[(r1.index >= "2026-01-29") & (r1.index < "2026-02-05")]
     real1 = B.stylised_facts(r1, 60)
     x = B.simulate_baseline(measured, 7 * 86_400, dt_s=1.0, seed=2, assets=["BTC"])
     sim1 = B.stylised_facts(x.reshape(-1, 60, 1).sum(axis=1), 60)

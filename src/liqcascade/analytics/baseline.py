@@ -15,9 +15,11 @@ Returns are **log returns, a fraction per 5-minute bar** (0.001 = 0.1 %).  ``ome
 volatilities are fractions per 5 minutes (multiply by ``sqrt(105_120)`` for a 365-day year).  The
 optimiser sees the returns in **basis points** (× 10⁴, a standard deviation of 11–27), and the
 fitted ``omega`` is converted back.  Percent (× 100, a standard deviation of 0.1–0.3, outside the
-1–1000 range arch recommends) was tried first and measured wrong: on BTC 1–28 Jan 2026 SLSQP stopped
-after 5 iterations at arch's own starting values (alpha = 0.1, beta = 0.88 exactly), and XRP's fit
-differed from the basis-point one (alpha 0.113 vs 0.084).
+1–1000 range arch recommends) was tried first: on the *raw* BTC returns of 1–28 Jan 2026 SLSQP
+stopped after 5 iterations at arch's own starting values (alpha = 0.1, beta = 0.88 exactly), and
+the raw XRP residual's fit differed from the basis-point one (alpha 0.113 vs 0.084).  On the
+day-normalised returns fitted now both scales give the same BTC estimate (alpha 0.1264, beta
+0.8499); basis points stay because they are the scale the optimiser is safe on.
 
 Why the fit window is 1–28 January 2026 (the default)
 -----------------------------------------------------
@@ -178,7 +180,10 @@ def log_returns(closes: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Returns labelled by the later bar; ``attrs['bar_s']`` is the bar size in seconds.
+        Returns labelled by the later bar's timestamp.  Binance bars are stamped with their open
+        time, so the return labelled ``t`` runs from the close of the bar before (at ``t``) to the
+        close of the bar opened at ``t`` (at ``t + bar``): it covers ``[t, t + bar)``.
+        ``attrs['bar_s']`` is the bar size in seconds.
     """
     step = bar_seconds(closes.index)
     r = np.log(closes).diff()
@@ -390,9 +395,10 @@ def fit_baseline(
     leader
         The factor's column (default BTC); it comes first in the result.
     window
-        ``(start, end)`` in UTC, end excluded; default :data:`DEFAULT_WINDOW`, 1 Jan – 28 Jan 2026
-        00:00 UTC, the calm weeks before the crash (the cascade must not leak into the exogenous
-        noise).  ``None``: all rows.
+        ``(start, end)`` in UTC: the rows labelled ``start <= t < end`` (with open-time labels,
+        see :func:`log_returns`, the returns inside the window).  Default :data:`DEFAULT_WINDOW`,
+        1 Jan – 28 Jan 2026 00:00 UTC, the calm weeks before the crash (the cascade must not leak
+        into the exogenous noise).  ``None``: all rows.
     daily_normalise
         Divide each return by its UTC day's RMS relative to the window's before the GARCH fits (see
         the module notes: without it BTC's fit is integrated, alpha + beta = 1).
@@ -574,8 +580,8 @@ def _groups(index: pd.Index | None, n: int, bar_s: float, span_s: int) -> tuple[
         raise InputError(f"{span_s} s must be a whole multiple of the bar, got bar_s={bar_s!r}", field="bar_s")
     per = int(round(per))
     if isinstance(index, pd.DatetimeIndex):
-        # a return labelled t covers (t - bar, t]: its span is the one its start falls in
-        start = index.as_unit("ns").asi8 - int(bar_s * 1e9)
+        # open-time labels (see log_returns): the return labelled t covers [t, t + bar)
+        start = index.as_unit("ns").asi8
         ids = np.unique(start // int(span_s * 1e9), return_inverse=True)[1]
     else:
         ids = np.arange(n) // per
