@@ -32,9 +32,9 @@ data before the late-January sell-off: 7,775 five-minute returns per asset, no g
 Why returns are divided by their day's level before the GARCH fit (``daily_normalise``)
 -----------------------------------------------------------------------------------------
 Fitted to the raw 5-minute returns, BTC's GARCH(1,1)-t lands on the integrated boundary
-(alpha + beta = 1.0000 to 5 digits, 1–28 Jan 2026): the slow day-to-day changes of the volatility
-level (and the 2.5× busier US-session hours) look like infinitely persistent variance to a
-single GARCH(1,1).  Such a fit has no unconditional variance, and a path simulated from it has no
+(alpha + beta = 0.9999999, 1–28 Jan 2026): the slow day-to-day changes of the volatility level
+look like infinitely persistent variance to a single GARCH(1,1).  (Dividing by an hour-of-day
+profile instead — the 14–17 UTC hours are 2.5× busier than 10–12 UTC — leaves it at 1.0000.)  Such a fit has no unconditional variance, and a path simulated from it has no
 stable level.  So each return is divided by the root-mean-square of the returns of its UTC day,
 relative to the window's (the window's mean square is unchanged), and the GARCH(1,1)-t is fitted
 to that: it then measures the *intraday* clustering (BTC alpha + beta = 0.976, a half-life of
@@ -47,7 +47,11 @@ Simulation
 variance) with variance ``sigma2_5m * dt_s / 300`` inside each 5-minute bar, and advances the
 5-minute variance recursion once per 300 s with the bar's realised aggregate shock.  A bar's
 aggregate of many t shocks is nearly normal, so the simulated 5-minute returns' fat tails come from
-the volatility clustering alone and are thinner than the data's (see :func:`stylised_facts`).
+the volatility clustering alone and are thinner than the data's (see :func:`stylised_facts`):
+over 200,000 simulated bars the excess kurtosis of 5-minute returns is BTC 11.2 (real, 1–28 Jan:
+14.8), ETH 6.8 (19.9), XRP 3.4 (12.1), DOGE 4.0 (26.7), HYPE 2.1 (5.2).  Nor is there a common
+volatility factor: a residual's variance does not rise with the leader's, so an altcoin's calm
+hours are less calm than the data's (ETH calm-hour realised vol 1.46× the real one, BTC's 1.25×).
 
 The measured values ship in ``liqcascade/scenarios/measured/baseline.toml`` (written by
 :func:`write_measured`, read by :func:`load_measured`), so the package works without the data.
