@@ -332,6 +332,7 @@ def engine_multiplier(
 # --------------------------------------------------------------------------------------------
 # the law's fit
 
+
 @dataclass(frozen=True)
 class _LawCase:
     """One series for the law's fit: sigma on the price grid, the steps' lengths (s), each
@@ -769,22 +770,27 @@ _DATA_OCT = "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv"
 _PX_JAN = "binance_1m_feb2026_owlacar/binance_usdm_BTCUSDT_1m_2026-01-29_2026-02-07.csv"
 _PX_OCT = "theglory_oct10_2025/BTCUSD_PERP-1m-2025-10-10.zip"
 
-#: the two events: calm window (lowest 1-minute volatility of the day, before any stale
-#: bucket), the window searched for the collapse, the bands.
+#: the two events.  ``shape_calm``: the book-shape window (lowest 1-minute volatility of the day,
+#: both sides clean).  ``calm``: the baseline of ``m`` (``m = 1``) — on 31 Jan the same calm
+#: morning; on 10 Oct the hour before the crash (20:50), since the asks had grown by half since
+#: the morning (price 4 % lower) and the bids are stale from 15:30.  ``event``: where the minimum
+#: is searched.  ``fit``: the law's fit window (from the baseline on).
 EVENTS: dict[str, dict[str, Any]] = {
     "jan31": {
         "depth": _DATA_JAN,
         "prices": _PX_JAN,
+        "shape_calm": ("2026-01-31 00:00", "2026-01-31 08:00"),
         "calm": ("2026-01-31 00:00", "2026-01-31 08:00"),
         "event": ("2026-01-31 14:00", "2026-02-01 00:00"),
-        "day": ("2026-01-31 00:00", "2026-02-01 00:00"),
+        "fit": ("2026-01-31 00:00", "2026-02-01 00:00"),
     },
     "oct10": {
         "depth": _DATA_OCT,
         "prices": _PX_OCT,
-        "calm": ("2025-10-10 00:00", "2025-10-10 12:00"),
+        "shape_calm": ("2025-10-10 00:00", "2025-10-10 12:00"),
+        "calm": ("2025-10-10 19:50", "2025-10-10 20:50"),
         "event": ("2025-10-10 20:50", "2025-10-11 00:00"),
-        "day": ("2025-10-10 00:00", "2025-10-11 00:00"),
+        "fit": ("2025-10-10 19:50", "2025-10-11 00:00"),
     },
 }
 
@@ -833,13 +839,17 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
     # book shape, calm
     for k, (frame, _) in frames.items():
         ev = EVENTS[k]
-        shape = book_shape(frame, ev["calm"])
+        shape = book_shape(frame, ev["shape_calm"])
         objs[f"shape_{k}"] = shape
-        win = f"{ev['calm'][0]}-{ev['calm'][1][-5:]} UTC ({shape.n_calm} snapshots)"
+        win = f"{ev['shape_calm'][0]}-{ev['shape_calm'][1][-5:]} UTC ({shape.n_calm} snapshots)"
         how = "per-snapshot least squares of log Cum on log u over bands 1-5 %"
         for side in ("bid", "ask"):
             src = f"data: {ev['depth']}, {win}, {how}, median"
-            rows[f"book.{k}.{side}_b"] = _row(getattr(shape, f"{side}_b"), "USD (Cum(u) = B u^kappa, u fraction)", src)
+            unit_b = "USD (Cum(u) = B u^kappa, u fraction)"
+            rows[f"book.{k}.{side}_b"] = _row(getattr(shape, f"{side}_b"), unit_b, src)
+            lo, hi = getattr(shape, f"{side}_b_iqr")
+            rows[f"book.{k}.{side}_b_q25"] = _row(lo, unit_b, src.replace("median", "25th percentile"))
+            rows[f"book.{k}.{side}_b_q75"] = _row(hi, unit_b, src.replace("median", "75th percentile"))
             rows[f"book.{k}.{side}_kappa"] = _row(getattr(shape, f"{side}_kappa"), "1", src)
             lo, hi = getattr(shape, f"{side}_kappa_iqr")
             rows[f"book.{k}.{side}_kappa_q25"] = _row(lo, "1", src.replace("median", "25th percentile"))
@@ -855,7 +865,7 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
 
     # collapse factors, per band and side
     bands = {"jan31": [(1.0, "both"), (1.0, "bid"), (1.0, "ask"), (0.2, "both"), (0.2, "bid"), (0.2, "ask")],
-             "oct10": [(1.0, "ask"), (2.0, "ask"), (5.0, "ask"), (5.0, "bid")]}  # fmt: skip
+             "oct10": [(1.0, "ask"), (2.0, "ask"), (5.0, "ask"), (4.0, "bid"), (5.0, "bid")]}  # fmt: skip
     for k, (frame, _) in frames.items():
         ev = EVENTS[k]
         for pct, side in bands[k]:
@@ -894,58 +904,62 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
         rows[f"refill.{k}.half_life_s_hi"] = _row(rf.half_life_ci[1], "s", src + " (97.5 %)")
         rows[f"refill.{k}.post_level"] = _row(rf.m_inf, "1 (m)", src + ": m_inf")
 
-    # the engine's volatility law: each day alone, then one law for both (the engine has one)
-    ws = {}
-    for k, pct, side in (("jan31", 1.0, "both"), ("oct10", 1.0, "ask")):
+    # the engine's volatility law.  The engine's set: the floor is the deepest clean 1 % collapse
+    # (10 Oct asks), the refill half-life the clean refill of 31 Jan, and vol_sensitivity and
+    # calm_sigma are fitted on 10 Oct holding those two.  Each day is also fitted with its own
+    # floor and refill (law.*): 31 Jan's whole day shows no volatility response beyond noise.
+    floor = 1.0 / rows["collapse.oct10.ask_1pct"]["value"]
+    h = rows["refill.jan31.half_life_s"]["value"]
+    boot = ", 95 % moving-block bootstrap (30 min)"
+    fits = (
+        ("market_maker", "oct10", 1.0, "ask", floor, h, n_boot),
+        ("law.oct10", "oct10", 1.0, "ask", floor, rows["refill.oct10.half_life_s"]["value"], n_boot),
+        ("law.jan31", "jan31", 1.0, "both", 1.0 / rows["collapse.jan31.both_1pct"]["value"], h, n_boot),
+    )
+    for prefix, k, pct, side, fl, hl, nb in fits:
         frame, px = frames[k]
         ev = EVENTS[k]
-        floor_k = 1.0 / rows[f"collapse.{k}.{side}_{pct:g}pct"]["value"]
-        h_k = rows[f"refill.{k}.half_life_s"]["value"]
-        w = withdrawal(frame, px, calm=ev["calm"], event=ev["event"], fit_window=ev["day"], pct=pct, side=side,
-                       floor=floor_k, refill_half_life_s=h_k, n_boot=n_boot, seed=0)  # fmt: skip
-        ws[k] = w
-        objs[f"withdrawal_{k}"] = w
+        w = withdrawal(frame, px, calm=ev["calm"], event=ev["event"], fit_window=ev["fit"], pct=pct, side=side,
+                       floor=fl, refill_half_life_s=hl, n_boot=nb, seed=0)  # fmt: skip
+        objs[f"withdrawal_{prefix}"] = w
         src = (
-            f"data: {EVENTS[k]['depth']} + {EVENTS[k]['prices']}, {ev['day'][0][:10]} 00:00-24:00 UTC, "
-            f"m = {side} {pct:g} % depth / calm median vs the engine's law (EWMA 60 s of 1-min log returns, "
-            f"floor {floor_k:.3f}, refill {h_k:.0f} s held fixed), scipy least_squares"
+            f"data: {ev['depth']} + {ev['prices']}, {ev['fit'][0]}-{ev['fit'][1][-5:]} UTC ({w.n_points} snapshots), "
+            f"m = {side} {pct:g} % depth / median {ev['calm'][0][-5:]}-{ev['calm'][1][-5:]} vs the engine's law "
+            f"(EWMA 60 s of 1-min log returns, floor {fl:.3f} and refill {hl:.0f} s held fixed), scipy least_squares"
         )
-        boot = ", 95 % moving-block bootstrap (30 min)"
-        rows[f"law.{k}.vol_sensitivity"] = _row(w.vol_sensitivity, "1", src)
-        rows[f"law.{k}.vol_sensitivity_lo"] = _row(w.vol_sensitivity_ci[0], "1", src + boot + " (2.5 %)")
-        rows[f"law.{k}.vol_sensitivity_hi"] = _row(w.vol_sensitivity_ci[1], "1", src + boot + " (97.5 %)")
-        rows[f"law.{k}.calm_sigma"] = _row(w.calm_sigma, "1/sqrt(s)", src)
-        rows[f"law.{k}.calm_sigma_lo"] = _row(w.calm_sigma_ci[0], "1/sqrt(s)", src + boot + " (2.5 %)")
-        rows[f"law.{k}.calm_sigma_hi"] = _row(w.calm_sigma_ci[1], "1/sqrt(s)", src + boot + " (97.5 %)")
-        rows[f"law.{k}.rmse"] = _row(w.rmse, "1 (m)", src + ": rms residual")
-        rows[f"law.{k}.rmse_flat"] = _row(w.rmse_flat, "1 (m)", src + ": rms of m - 1 (no response)")
-    law = fit_engine_law([ws["jan31"], ws["oct10"]], n_boot=n_boot, seed=0)
-    objs["law"] = law
-    src = (
-        f"data: {_DATA_JAN} + {_PX_JAN} and {_DATA_OCT} + {_PX_OCT}, both days 00:00-24:00 UTC "
-        f"({law.n_points} snapshots), the engine's law fitted jointly (each day's floor and refill held fixed), "
-        "scipy least_squares"
-    )
-    boot = ", 95 % moving-block bootstrap (30 min)"
-    unit_cs = "1/sqrt(s) (per-second volatility, from 1-min returns)"
-    rows["market_maker.vol_sensitivity"] = _row(law.vol_sensitivity, "1", src)
-    rows["market_maker.vol_sensitivity_lo"] = _row(law.vol_sensitivity_ci[0], "1", src + boot + " (2.5 %)")
-    rows["market_maker.vol_sensitivity_hi"] = _row(law.vol_sensitivity_ci[1], "1", src + boot + " (97.5 %)")
-    rows["market_maker.calm_sigma"] = _row(law.calm_sigma, unit_cs, src)
-    rows["market_maker.calm_sigma_lo"] = _row(law.calm_sigma_ci[0], unit_cs, src + boot + " (2.5 %)")
-    rows["market_maker.calm_sigma_hi"] = _row(law.calm_sigma_ci[1], unit_cs, src + boot + " (97.5 %)")
-    rows["market_maker.fit_rmse"] = _row(law.rmse, "1 (m)", src + ": rms residual")
-    rows["market_maker.fit_rmse_flat"] = _row(law.rmse_flat, "1 (m)", src + ": rms of m - 1 (no response)")
-    floor = 1.0 / rows["collapse.jan31.both_1pct"]["value"]
+        unit_cs = "1/sqrt(s) (per-second volatility, from 1-min returns)"
+        rows[f"{prefix}.vol_sensitivity"] = _row(w.vol_sensitivity, "1", src)
+        rows[f"{prefix}.vol_sensitivity_lo"] = _row(w.vol_sensitivity_ci[0], "1", src + boot + " (2.5 %)")
+        rows[f"{prefix}.vol_sensitivity_hi"] = _row(w.vol_sensitivity_ci[1], "1", src + boot + " (97.5 %)")
+        rows[f"{prefix}.calm_sigma"] = _row(w.calm_sigma, unit_cs, src)
+        rows[f"{prefix}.calm_sigma_lo"] = _row(w.calm_sigma_ci[0], unit_cs, src + boot + " (2.5 %)")
+        rows[f"{prefix}.calm_sigma_hi"] = _row(w.calm_sigma_ci[1], unit_cs, src + boot + " (97.5 %)")
+        rows[f"{prefix}.fit_rmse"] = _row(w.rmse, "1 (m)", src + ": rms residual")
+        rows[f"{prefix}.fit_rmse_flat"] = _row(w.rmse_flat, "1 (m)", src + ": rms of m - 1 (no response)")
     rows["market_maker.min_multiplier"] = _row(
         floor,
         "1",
-        f"data: {_DATA_JAN}, minimum of the both-side 1 % multiplier at "
-        f"{ws['jan31'].minimum_time:%H:%M:%S} UTC ({1 / floor:.2f}x collapse; see collapse.* for other bands)",
+        f"data: {_DATA_OCT}, minimum of the ask 1 % multiplier (baseline 19:50-20:50 UTC) at "
+        f"{objs['withdrawal_market_maker'].minimum_time:%H:%M:%S} UTC, {1 / floor:.2f}x: the deepest 1 % collapse "
+        "in clean data (see collapse.* for the other bands)",
     )
     rows["market_maker.refill_half_life_s"] = dict(rows["refill.jan31.half_life_s"])
     rows["market_maker.refill_half_life_s_lo"] = dict(rows["refill.jan31.half_life_s_lo"])
     rows["market_maker.refill_half_life_s_hi"] = dict(rows["refill.jan31.half_life_s_hi"])
+    # does depth fall before the price moves?
+    for k, pct, side in (("jan31", 1.0, "both"), ("oct10", 1.0, "ask")):
+        frame, px = frames[k]
+        ev = EVENTS[k]
+        m, _, _ = multiplier_series(frame, pct, side, ev["calm"])
+        m = m[(m.index >= _ts(ev["fit"][0], "fit")) & (m.index <= _ts(ev["fit"][1], "fit"))]
+        ll = lead_lag(m, px, range(-2, 3))
+        src = (
+            f"data: {ev['depth']} + {ev['prices']}, {ev['fit'][0]}-{ev['fit'][1][-5:]} UTC, correlation of the minute's "
+            f"change of log {side} {pct:g} % depth with |1-min log return| k minutes later (k < 0: return first)"
+        )
+        for lag, c in ll.items():
+            name = f"minus{-lag}" if lag < 0 else (f"plus{lag}" if lag > 0 else "0")
+            rows[f"leadlag.{k}.lag_{name}_min"] = _row(c, "1 (correlation)", src)
     rows["market_maker.vol_window_s"] = _row(60.0, "s", "engine value, held fixed in the fit (not measured)")
     return (rows, objs) if detail else rows
 
