@@ -51,6 +51,8 @@ FORMATTED = [
     "src/liqcascade/engine/positions.py",
     "tests/analytics/test_correlation_and_derivatives.py",
     "tests/analytics/test_fear_greed.py",
+    "tests/analytics/test_liquidity_measure.py",
+    "src/liqcascade/analytics/liquidity.py",
     "tests/engine/test_reference_observed.py",
     "tests/engine/fingerprints.py",
     "tests/engine/test_fast_paths.py",

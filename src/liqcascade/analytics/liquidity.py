@@ -834,7 +834,6 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
     rows: dict[str, Any] = {}
     objs: dict[str, Any] = {}
     frames = {k: _load(data, k) for k in EVENTS}
-    label = {"jan31": "31 Jan 2026", "oct10": "10 Oct 2025"}
 
     # book shape, calm
     for k, (frame, _) in frames.items():
