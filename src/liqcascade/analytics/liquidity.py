@@ -17,8 +17,10 @@ archives (cumulative depth at fixed distances from mid, a snapshot every ~30 s):
 - :func:`withdrawal` — ``m(t)`` (depth within a band over its calm median), its minimum, and the
   engine's volatility law fitted to it (``vol_sensitivity``, ``calm_sigma``);
 - :func:`refill` / :func:`refill_fit` — the half-life of the recovery after the minimum;
+- :func:`lead_lag` — does depth fall before the price moves, with it, or after it;
 - :func:`measure` / :func:`write_measured` / :func:`load_measured` — the values of
-  ``scenarios/measured/liquidity.toml``, measured from ``../shared/data`` and read back.
+  ``scenarios/measured/liquidity.toml``, measured from ``../shared/data`` and read back;
+  :func:`plot_measured` draws the figure of ``docs/guide/liquidity.md``.
 
 The liquidation-flow term (``flow_sensitivity``) is not measured: the archives hold no
 liquidation prints for these days.  Frames must be clean (read them with
@@ -58,6 +60,7 @@ __all__ = [
     "write_measured",
     "load_measured",
     "MEASURED_PATH",
+    "plot_measured",
 ]
 
 #: Bands (percent of mid) of the power-law fit.  The ±0.2 % band of the 2026 archives is left
@@ -118,7 +121,9 @@ class BookShape:
     snapshot's pair: ``*_depth_1pct`` is the median of the fitted ``Cum(1 %)`` itself.
     ``near_touch_ratio`` (per side, ``None`` without a ±0.2 % band) is the median of the
     observed ±0.2 % depth over the law's value there: above 1, the book near the touch is deeper
-    than the law extrapolated from 1–5 %.  ``per_snapshot`` holds every fit (all snapshots).
+    than the law extrapolated from 1–5 %.  ``*_kappa_near`` (``None`` likewise) is the median
+    local exponent between ±0.2 % and ±1 %, ``log(Cum(1 %)/Cum(0.2 %)) / log 5``: the book's
+    slope where most liquidation orders are filled.  ``per_snapshot`` holds every fit.
     """
 
     bands_pct: tuple[float, ...]
@@ -138,6 +143,8 @@ class BookShape:
     ask_r2: float
     bid_near_touch_ratio: float | None
     ask_near_touch_ratio: float | None
+    bid_kappa_near: float | None
+    ask_kappa_near: float | None
     per_snapshot: pd.DataFrame
 
 
@@ -205,6 +212,10 @@ def book_shape(
         near = sign * 0.2
         if near in table.columns:
             out[f"{side}_near_touch_ratio"] = table[near].to_numpy(np.float64) / (b * 0.002**k)
+            if sign * 1.0 in table.columns:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    ratio = table[sign * 1.0].to_numpy(np.float64) / table[near].to_numpy(np.float64)
+                    out[f"{side}_kappa_near"] = np.where(ratio > 0, np.log(ratio), np.nan) / math.log(5.0)
     if calm is None:
         lo, hi = out.index[0], out.index[-1]
         sel = out
@@ -221,8 +232,8 @@ def book_shape(
         q = sel[col].quantile([0.25, 0.75]).to_numpy()
         return float(q[0]), float(q[1])
 
-    def near(side: str) -> float | None:
-        col = f"{side}_near_touch_ratio"
+    def near(side: str, what: str = "near_touch_ratio") -> float | None:
+        col = f"{side}_{what}"
         return med(col) if col in sel and sel[col].notna().any() else None
 
     return BookShape(
@@ -243,6 +254,8 @@ def book_shape(
         ask_r2=med("ask_r2"),
         bid_near_touch_ratio=near("bid"),
         ask_near_touch_ratio=near("ask"),
+        bid_kappa_near=near("bid", "kappa_near"),
+        ask_kappa_near=near("ask", "kappa_near"),
         per_snapshot=out,
     )
 
@@ -861,6 +874,11 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
                 rows[f"book.{k}.{side}_near_touch_ratio"] = _row(
                     ntr, "1", src.replace("median", "median of observed 0.2 % depth / fitted law at 0.2 %")
                 )
+            kn = getattr(shape, f"{side}_kappa_near")
+            if kn is not None:
+                rows[f"book.{k}.{side}_kappa_0p2_to_1pct"] = _row(
+                    kn, "1", src.replace(how, "local exponent log(Cum(1 %)/Cum(0.2 %))/log 5 per snapshot")
+                )
 
     # collapse factors, per band and side
     bands = {"jan31": [(1.0, "both"), (1.0, "bid"), (1.0, "ask"), (0.2, "both"), (0.2, "bid"), (0.2, "ask")],
@@ -945,6 +963,18 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
     rows["market_maker.refill_half_life_s"] = dict(rows["refill.jan31.half_life_s"])
     rows["market_maker.refill_half_life_s_lo"] = dict(rows["refill.jan31.half_life_s_lo"])
     rows["market_maker.refill_half_life_s_hi"] = dict(rows["refill.jan31.half_life_s_hi"])
+    # the engine's set (fitted on 10 Oct) run on 31 Jan's volatility: does it carry over?
+    wj = objs["withdrawal_law.jan31"]
+    c = wj.case
+    mj = engine_multiplier(c.sigma, c.dt, rows["market_maker.vol_sensitivity"]["value"],
+                           rows["market_maker.calm_sigma"]["value"], floor, h)[c.pos]  # fmt: skip
+    rows["check.jan31.market_maker_set_rmse"] = _row(
+        float(np.sqrt(np.mean((c.m - mj) ** 2))),
+        "1 (m)",
+        f"data: {_DATA_JAN} + {_PX_JAN}, 00:00-24:00 UTC, rms of m (both sides 1 %) minus the engine's law with the "
+        "market_maker set above (compare law.jan31.fit_rmse_flat, m = 1)",
+    )
+
     # does depth fall before the price moves?
     for k, pct, side in (("jan31", 1.0, "both"), ("oct10", 1.0, "ask")):
         frame, px = frames[k]
@@ -1008,4 +1038,64 @@ def load_measured(path: str | Path = MEASURED_PATH) -> dict[str, dict[str, Any]]
                 walk(v, name)
 
     walk(doc, "")
+    return out
+
+
+def plot_measured(path: str | Path, data_dir: str | Path | None = None) -> Path:
+    """The docs' figure: ``m(t)`` around both events with the engine's law over it (the measured
+    ``market_maker`` set, and each day's own fit), and the refill fits.  Writes a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, objs = measure(data_dir, detail=True, n_boot=0)
+    vs, cs = rows["market_maker.vol_sensitivity"]["value"], rows["market_maker.calm_sigma"]["value"]
+    floor, h = rows["market_maker.min_multiplier"]["value"], rows["market_maker.refill_half_life_s"]["value"]
+    frames = {k: _load(_data_dir(data_dir), k)[0] for k in EVENTS}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    panels = (
+        ("jan31", "law.jan31", ("2026-01-31 16:00", "2026-01-31 21:00"), "31 Jan 2026: both sides"),
+        ("oct10", "law.oct10", ("2025-10-10 20:00", "2025-10-11 00:00"), "10 Oct 2025: asks"),
+    )
+    for ax, (k, name, (a, b), title) in zip(axes[:2], panels):
+        w: Withdrawal = objs[f"withdrawal_{name}"]
+        c = w.case
+        engine = pd.Series(engine_multiplier(c.sigma, c.dt, vs, cs, floor, h)[c.pos], index=w.fitted.index)
+        lo, hi = _ts(a, "plot"), _ts(b, "plot")
+
+        def cut(x: pd.Series, lo: pd.Timestamp = lo, hi: pd.Timestamp = hi) -> pd.Series:
+            return x[(x.index >= lo) & (x.index <= hi)]
+
+        ax.plot(cut(w.multiplier).index, cut(w.multiplier).to_numpy(), color="0.55", lw=0.8, label="m, 1 % band")
+        if k == "jan31":
+            m02, _, _ = multiplier_series(frames[k], 0.2, "both", EVENTS[k]["calm"])
+            ax.plot(cut(m02).index, cut(m02).to_numpy(), color="tab:orange", lw=0.6, alpha=0.6, label="m, 0.2 % band")
+        ax.plot(cut(w.fitted).index, cut(w.fitted).to_numpy(), color="tab:blue", lw=1.4, label="law, this day's fit")
+        ax.plot(cut(engine).index, cut(engine).to_numpy(), color="tab:red", lw=1.4, ls="--", label="law, measured set")
+        ax.axhline(floor, color="tab:red", lw=0.6, ls=":")
+        ax2 = ax.twinx()
+        sg = cut(w.sigma)
+        ax2.semilogy(sg.index, sg.to_numpy(), color="tab:green", lw=0.6, alpha=0.5)
+        ax2.set_ylabel("sigma per second (EWMA of 1-min returns)", color="tab:green", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("depth multiplier m")
+        ax.set_ylim(0, 1.8)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    ax = axes[2]
+    for k, color in (("jan31", "tab:blue"), ("oct10", "tab:purple")):
+        rf: RefillFit = objs[f"refill_{k}"]
+        t = np.maximum(rf.times_s, 1.0)
+        ax.semilogx(t, rf.observed, ".", color=color, ms=3)
+        lbl = f"{k}: half-life {rf.half_life_s:.0f} s [{rf.half_life_ci[0]:.0f}, {rf.half_life_ci[1]:.0f}]"
+        ax.semilogx(t, rf.fitted, "-", color=color, label=lbl)
+    ax.set_xlabel("seconds after the minimum")
+    ax.set_ylabel("m")
+    ax.set_title("refill after the minimum (1 % band)", fontsize=10)
+    ax.legend(fontsize=7)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
     return out
