@@ -5,6 +5,7 @@ a fresh measurement of ../shared/data (skipped without it); bad input is one Inp
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -165,8 +166,8 @@ def test_refill_half_life_recovered():
 
 
 @pytest.fixture(scope="module")
-def fresh(request):
-    data = L.Path(__file__).resolve().parents[2].parent / "shared" / "data"
+def fresh():
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data"
     if not (data / L._DATA_JAN).exists() or not (data / L._DATA_OCT).exists():
         pytest.skip(f"real data not available: {data} (the shared data folder is absent in a fresh clone)")
     return L.measure(data, detail=True)

@@ -209,12 +209,12 @@ def book_shape(
         b, k, r2 = _fit_rows(u, cum, min_bands)
         out[f"{side}_b"], out[f"{side}_kappa"], out[f"{side}_r2"] = b, k, r2
         out[f"{side}_depth_1pct"] = b * 0.01**k
-        near = sign * 0.2
-        if near in table.columns:
-            out[f"{side}_near_touch_ratio"] = table[near].to_numpy(np.float64) / (b * 0.002**k)
+        touch = sign * 0.2
+        if touch in table.columns:
+            out[f"{side}_near_touch_ratio"] = table[touch].to_numpy(np.float64) / (b * 0.002**k)
             if sign * 1.0 in table.columns:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    ratio = table[sign * 1.0].to_numpy(np.float64) / table[near].to_numpy(np.float64)
+                    ratio = table[sign * 1.0].to_numpy(np.float64) / table[touch].to_numpy(np.float64)
                     out[f"{side}_kappa_near"] = np.where(ratio > 0, np.log(ratio), np.nan) / math.log(5.0)
     if calm is None:
         lo, hi = out.index[0], out.index[-1]
@@ -681,8 +681,9 @@ def refill_fit(
     tail = float(np.median(y[len(y) // 2 :]))
     lo_b, hi_b = [-np.inf, -np.inf, 1.0], [np.inf, np.inf, 1e6]
 
-    def fit(yy: np.ndarray) -> np.ndarray:
-        best, best_cost = None, np.inf
+    def fit(yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        best: tuple[np.ndarray, np.ndarray] | None = None
+        best_cost = np.inf
         for h0 in (30.0, 120.0, 600.0):
             try:
                 p, c = curve_fit(_recovery, t, yy, p0=[yy[0], tail, h0], bounds=(lo_b, hi_b), maxfev=20000)
@@ -690,14 +691,12 @@ def refill_fit(
                 continue
             cost = float(np.sum((_recovery(t, *p) - yy) ** 2))
             if cost < best_cost:
-                best, best_cost, best_cov = p, cost, c
+                best, best_cost = (p, c), cost
         if best is None:
             raise InputError("the exponential recovery does not fit", field="multiplier")
-        fit.cov = best_cov  # type: ignore[attr-defined]
         return best
 
-    p = fit(y)
-    cov = fit.cov  # type: ignore[attr-defined]
+    p, cov = fit(y)
     se = float(np.sqrt(cov[2, 2])) if np.isfinite(cov[2, 2]) else float("nan")
     fitted = _recovery(t, *p)
     res = y - fitted
@@ -711,7 +710,7 @@ def refill_fit(
         for _ in range(n_boot):
             idx = np.concatenate([np.arange(k, k + b) for k in rng.choice(starts, size=n // b + 1)])[:n]
             try:
-                hs.append(fit(fitted + res[idx])[2])
+                hs.append(fit(fitted + res[idx])[0][2])
             except InputError:
                 continue
         if hs:
