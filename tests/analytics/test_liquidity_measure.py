@@ -1,0 +1,256 @@
+"""Specification tests of the liquidity measurements (analytics/liquidity.py): synthetic books
+and multipliers with known parameters are recovered; the shipped measured/liquidity.toml equals
+a fresh measurement of ../shared/data (skipped without it); bad input is one InputError line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqcascade.analytics import liquidity as L
+from liqcascade.errors import InputError
+
+T0 = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+BANDS = (0.2, 1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def book_frame(times: pd.DatetimeIndex, bid: tuple[np.ndarray, np.ndarray], ask: tuple[np.ndarray, np.ndarray],
+               scale: np.ndarray | None = None, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """A bookDepth frame: per snapshot, bucket ±p % holds ``scale * B * (p/100)**kappa`` USD."""
+    rng = np.random.default_rng(seed)
+    scale = np.ones(len(times)) if scale is None else scale
+    rows = []
+    for i, t in enumerate(times):
+        for sign, (b, k) in ((-1, bid), (1, ask)):
+            for p in BANDS:
+                usd = scale[i] * b[i] * (p / 100.0) ** k[i] * math.exp(noise * rng.standard_normal())
+                rows.append((t, sign * p, usd / 100_000.0, usd))
+    return pd.DataFrame(rows, columns=["timestamp", "percentage", "depth", "notional"])
+
+
+def reference_law(sigma2_step: np.ndarray, dt: float, vs: float, cs: float, floor: float, half_life: float,
+                  window: float, var0: float) -> np.ndarray:  # fmt: skip
+    """The engine's market_makers step (engine/core.py) written out: an EMA of squared one-step
+    log returns, ``vr = VAR/(calm_sigma**2 dt)``, ``stress = vs*0.5*log(vr)`` when vr > 1,
+    target ``max(floor, 1/(1+stress))``; m drops at once, refills by ``1 - 0.5**(dt/h)``."""
+    a = 1.0 - math.exp(-dt / window)
+    rho = 1.0 - 0.5 ** (dt / half_life)
+    var, m, out = var0, 1.0, []
+    for r2 in sigma2_step:
+        var += a * (r2 - var)
+        vr = var / (cs * cs * dt)
+        target = max(floor, 1.0 / (1.0 + (vs * 0.5 * math.log(vr) if vr > 1.0 else 0.0)))
+        m = target if target < m else m + (target - m) * rho
+        out.append(m)
+    return np.array(out)
+
+
+# (a) book shape ---------------------------------------------------------------------------------
+
+
+def test_book_shape_recovers_b_and_kappa():
+    times = pd.date_range(T0, periods=200, freq="30s")
+    rng = np.random.default_rng(1)
+    bid_k = 0.7 + 0.02 * rng.standard_normal(200)
+    ask_k = 1.16 + 0.02 * rng.standard_normal(200)
+    bid_b = np.full(200, 4e9)
+    ask_b = np.full(200, 2e10)
+    f = book_frame(times, (bid_b, bid_k), (ask_b, ask_k), noise=0.01)
+    s = L.book_shape(f, (times[0], times[-1] + pd.Timedelta("1s")))
+    assert s.bands_pct == (1.0, 2.0, 3.0, 4.0, 5.0)
+    assert s.bid_kappa == pytest.approx(np.median(bid_k), abs=0.02)
+    assert s.ask_kappa == pytest.approx(np.median(ask_k), abs=0.02)
+    assert s.bid_b == pytest.approx(4e9, rel=0.1)
+    assert s.ask_b == pytest.approx(2e10, rel=0.1)
+    assert s.bid_kappa_iqr[0] < s.bid_kappa < s.bid_kappa_iqr[1]
+    assert s.bid_depth_1pct == pytest.approx(4e9 * 0.01**0.7, rel=0.05)
+    # the ±0.2 % bucket follows the same law here: ratio 1
+    assert s.bid_near_touch_ratio == pytest.approx(1.0, abs=0.05)
+    assert s.bid_r2 > 0.99
+
+
+def test_book_shape_exact_without_noise_and_calm_window():
+    times = pd.date_range(T0, periods=20, freq="30s")
+    k = np.r_[np.full(10, 0.8), np.full(10, 1.5)]
+    b = np.r_[np.full(10, 1e10), np.full(10, 5e11)]
+    f = book_frame(times, (b, k), (b, k))
+    s = L.book_shape(f, (times[0], times[10]))  # the first ten only
+    assert s.n_calm == 10
+    assert s.bid_kappa == pytest.approx(0.8, rel=1e-9)
+    assert s.ask_b == pytest.approx(1e10, rel=1e-9)
+
+
+# (b) the engine's law --------------------------------------------------------------------------
+
+
+def synthetic_withdrawal(vs: float, cs: float, floor: float, half_life: float):
+    """Minute closes with a known volatility path; depth snapshots every 30 s scaled by the
+    engine's m(t) on that path."""
+    rng = np.random.default_rng(7)
+    n = 600
+    sig = np.full(n, 4e-5)  # per second
+    sig[200:230] = np.geomspace(4e-5, 2e-3, 30)
+    sig[230:260] = 2e-3
+    sig[260:400] = np.geomspace(2e-3, 6e-5, 140)
+    sig[450:470] = 4e-4
+    r = sig * math.sqrt(60.0) * rng.standard_normal(n)
+    closes = 50_000.0 * np.exp(np.cumsum(r))
+    close_t = T0 + pd.to_timedelta(np.arange(1, n + 1) * 60, unit="s")
+    prices = pd.Series(closes, index=close_t)
+    # the law on the realised squared returns, as the engine sees them (a 60-s step)
+    r2 = np.diff(np.log(np.r_[50_000.0, closes])) ** 2
+    m_min = reference_law(r2, 60.0, vs, cs, floor, half_life, 60.0, float(np.median(r2[:60])))
+    snaps = T0 + pd.to_timedelta(60 + np.arange(0, 2 * (n - 1)) * 30, unit="s")
+    pos = np.searchsorted(close_t.asi8, snaps.asi8, side="right") - 1
+    scale = m_min[pos]
+    bk = np.full(len(snaps), 0.8)
+    bb = np.full(len(snaps), 5e9)
+    frame = book_frame(snaps, (bb, bk), (bb, bk), scale=scale, noise=0.005, seed=3)
+    return frame, prices, m_min
+
+
+def test_engine_multiplier_is_the_engines_law():
+    rng = np.random.default_rng(0)
+    sigma = np.abs(rng.standard_normal(300)) * 3e-4
+    r2 = sigma**2 * 60.0
+    ref = reference_law(r2, 60.0, 0.7, 1e-4, 0.05, 90.0, 1e-9, 0.0)  # window -> 0: VAR = r^2 of the step
+    ours = L.engine_multiplier(sigma, 60.0, 0.7, 1e-4, 0.05, 90.0)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9)
+
+
+def test_withdrawal_fit_recovers_vol_sensitivity_and_calm_sigma():
+    vs, cs, floor, h = 0.6, 1.2e-4, 0.15, 150.0
+    frame, prices, m = synthetic_withdrawal(vs, cs, floor, h)
+    calm = (T0, T0 + pd.Timedelta(minutes=150))
+    w = L.withdrawal(frame, prices, calm=calm, floor=floor, refill_half_life_s=h, n_boot=20)
+    assert w.side == "both" and w.band_pct == 1.0
+    assert w.vol_sensitivity == pytest.approx(vs, rel=0.1)
+    assert w.calm_sigma == pytest.approx(cs, rel=0.1)
+    assert w.vol_sensitivity_ci[0] <= w.vol_sensitivity <= w.vol_sensitivity_ci[1]
+    assert w.minimum == pytest.approx(m.min(), rel=0.03)
+    assert w.collapse_factor == pytest.approx(1 / m.min(), rel=0.03)
+    assert w.rmse < 0.2 * w.rmse_flat
+    # one law for two events at once recovers the same
+    law = L.fit_engine_law([w, w], n_boot=0)
+    assert law.vol_sensitivity == pytest.approx(w.vol_sensitivity, rel=1e-6)
+
+
+# (c) refill --------------------------------------------------------------------------------------
+
+
+def test_refill_half_life_recovered():
+    rng = np.random.default_rng(5)
+    t = np.arange(0, 1800, 30.0)
+    h = 140.0
+    m = 0.85 + (0.3 - 0.85) * 0.5 ** (t / h) + 0.02 * rng.standard_normal(len(t))
+    s = pd.Series(np.r_[np.ones(20), m], index=T0 + pd.to_timedelta(np.r_[np.arange(-20, 0) * 30.0, t], unit="s"))
+    fit = L.refill_fit(s, window_s=1800)
+    assert fit.start == T0
+    assert fit.half_life_s == pytest.approx(h, rel=0.15)
+    assert fit.half_life_ci[0] < h < fit.half_life_ci[1]
+    assert fit.m_inf == pytest.approx(0.85, abs=0.02)
+    # the same through a frame
+    times = s.index
+    k = np.full(len(times), 0.8)
+    b = np.full(len(times), 5e9)
+    frame = book_frame(times, (b, k), (b, k), scale=s.to_numpy())
+    hl = L.refill(frame, calm=(times[0], times[19] + pd.Timedelta("1s")), window_s=1800)
+    assert hl == pytest.approx(fit.half_life_s, rel=0.05)
+
+
+# (d) the real data ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fresh():
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not (data / L._DATA_JAN).exists() or not (data / L._DATA_OCT).exists():
+        pytest.skip(f"real data not available: {data} (the shared data folder is absent in a fresh clone)")
+    return L.measure(data, detail=True)
+
+
+def test_shipped_toml_equals_a_fresh_measurement(fresh):
+    rows, _ = fresh
+    shipped = L.load_measured()
+    assert sorted(shipped) == sorted(rows)
+    for name, row in rows.items():
+        assert shipped[name]["value"] == pytest.approx(row["value"], rel=1e-9), name
+        assert shipped[name]["unit"] == row["unit"]
+        assert shipped[name]["source"] == row["source"]
+        assert shipped[name]["source"].startswith("data: ") or "not measured" in shipped[name]["source"]
+
+
+def test_jan31_bid_minimum_as_the_data_readme_says(fresh):
+    rows, objs = fresh
+    assert rows["collapse.jan31.bid_1pct_min_usd"]["value"] == pytest.approx(47.9e6, abs=0.05e6)
+    assert "18:44:30" in rows["collapse.jan31.bid_1pct_min_usd"]["source"]
+
+
+def test_oct10_collapse_between_6_and_39x(fresh):
+    rows, _ = fresh
+    ask1 = rows["collapse.oct10.ask_1pct"]["value"]  # asks within 1 %: the clean side
+    bid5 = rows["collapse.oct10.bid_5pct"]["value"]  # bids within 5 %: the deepest clean bid band
+    assert 6.0 <= ask1 <= 39.0 and 6.0 <= bid5 <= 39.0
+    assert ask1 == pytest.approx(6.33, abs=0.01)
+    assert bid5 == pytest.approx(38.7, abs=0.1)
+
+
+def test_measured_values_are_plausible(fresh):
+    rows, objs = fresh
+    for k in ("jan31", "oct10"):
+        for side in ("bid", "ask"):
+            assert 0.4 < rows[f"book.{k}.{side}_kappa"]["value"] < 1.2
+    assert 0 < rows["market_maker.min_multiplier"]["value"] < 1
+    lo, hi = rows["market_maker.refill_half_life_s_lo"]["value"], rows["market_maker.refill_half_life_s_hi"]["value"]
+    assert lo < rows["market_maker.refill_half_life_s"]["value"] < hi
+
+
+def test_load_measured_without_shared_data():
+    rows = L.load_measured()
+    for name in ("market_maker.vol_sensitivity", "market_maker.calm_sigma", "market_maker.min_multiplier",
+                 "market_maker.refill_half_life_s", "book.jan31.bid_kappa", "book.oct10.ask_b"):  # fmt: skip
+        assert math.isfinite(rows[name]["value"]) and rows[name]["unit"] and rows[name]["source"]
+
+
+# (e) bad input ---------------------------------------------------------------------------------------
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_malformed_frame_is_one_input_error():
+    times = pd.date_range(T0, periods=5, freq="30s")
+    f = book_frame(times, (np.full(5, 1e9), np.full(5, 0.8)), (np.full(5, 1e9), np.full(5, 0.8)))
+    with pytest.raises(InputError) as e:
+        L.book_shape(f.drop(columns="notional"))
+    assert "notional" in one_line(e)
+    bad = f.astype({"notional": object})
+    bad.loc[3, "notional"] = "x"
+    with pytest.raises(InputError) as e:
+        L.book_shape(bad)
+    assert "notional" in one_line(e)
+    with pytest.raises(InputError) as e:
+        L.book_shape("not a frame")  # type: ignore[arg-type]
+    one_line(e)
+    with pytest.raises(InputError) as e:
+        L.book_shape(f, bands=(1.0, 7.0))
+    assert "7" in one_line(e)
+    with pytest.raises(InputError) as e:
+        L.withdrawal(f, pd.Series([1.0, 2.0]), calm=(times[0], times[-1]))
+    one_line(e)
+    with pytest.raises(InputError) as e:
+        L.withdrawal(f, pd.Series(dtype=float), calm=(times[0], times[-1]), side="middle")
+    assert "side" in one_line(e)
+    with pytest.raises(InputError) as e:
+        L.refill(f, calm=(times[-1], times[0]))
+    assert "calm" in one_line(e)
+    with pytest.raises(InputError) as e:
+        L.load_measured("/nonexistent/liquidity.toml")
+    one_line(e)
