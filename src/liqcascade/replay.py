@@ -392,6 +392,23 @@ def counterfactual(
     return out, paths
 
 
+def flow_schedule(implied_flow: pd.DataFrame, window_s: float, dt: float) -> dict[str, list[float]]:
+    """Per asset, the implied exogenous flow (``run.implied_flow_usd``: USD per step, + bought)
+    summed over consecutive windows of ``window_s`` seconds (the last one as long as what is
+    left): the slow part of what the observed path implies, for a free replay of the event to
+    carry with the measured stochastic baseline as its fast part."""
+    k = int(round(window_s / dt))
+    if k < 1:
+        raise InputError(f"the window must hold at least one step, got {window_s} s", field="window_s")
+    out = {}
+    for a in implied_flow.columns:
+        if a == "time_s":
+            continue
+        usd = implied_flow[a].to_numpy(np.float64)
+        out[a] = [float(x) for x in np.add.reduceat(usd, np.arange(0, len(usd), k))]
+    return out
+
+
 def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
     """The rows at the end of every ``interval_s`` seconds (``time_s`` = the interval's end)."""
     k = int(round(interval_s / dt))

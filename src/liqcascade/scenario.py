@@ -13,6 +13,8 @@ and the field's path (``markets[2].open_interest_usd: …``).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import math
 import tomllib
@@ -133,8 +135,27 @@ class TreasuryCompany(_Flow):
     usd_per_s: float = Field(ge=0)
 
 
+class FlowSchedule(_Flow):
+    """A net exogenous flow stated per window (USD, + bought), each window's USD spread evenly
+    over it: e.g. what the observed replay of the event implies beyond the liquidations and the
+    positions' own openings and closings (:func:`liqcascade.replay.flow_schedule`)."""
+
+    kind: Literal["flow_schedule"]
+    window_hours: float = Field(gt=0)
+    start_hour: float = Field(0.0, ge=0)
+    usd: list[float] = Field(min_length=1, description="signed USD per window, + bought")
+    source: str = Field("", description="how the schedule was measured")
+
+    @field_validator("usd")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("every window's USD must be a finite number")
+        return v
+
+
 FlowSpec = Annotated[
-    Union[SellProgramme, EtfRedemptions, MacroShockSpec, PanicSellers, LongTermHolders, TreasuryCompany],
+    Union[SellProgramme, EtfRedemptions, MacroShockSpec, PanicSellers, LongTermHolders, TreasuryCompany, FlowSchedule],
     Field(discriminator="kind"),
 ]
 
@@ -247,12 +268,27 @@ class PriceParams(_Strict):
 
 
 class ContagionParams(_Strict):
-    """Every other asset follows ``leader``: it trades ``beta * rate_per_oi * OI`` USD per unit
-    log return of the leader over the previous step (OI: the follower's open interest, USD)."""
+    """Every other asset follows ``leader``, trading USD per unit log return of the leader over
+    the previous step.  ``law = "measured_beta"``: the USD that moves the follower's fresh books by
+    its measured factor beta times the leader's move (the baseline's ``factor_beta``, see
+    :class:`BaselineParams`; the books' density within the touch); ``law = "oi_rate"``:
+    ``beta * rate_per_oi * OI`` (OI: the follower's open interest, USD)."""
 
     leader: str = "BTC"
-    beta: float = Field(ge=0)
-    rate_per_oi: float = Field(ge=0)
+    law: Literal["measured_beta", "oi_rate"] = "oi_rate"
+    beta: float = Field(0.0, ge=0)
+    rate_per_oi: float = Field(0.0, ge=0)
+
+
+class BaselineParams(_Strict):
+    """The free-running market's stochastic exogenous flow (:class:`liqcascade.engine.BaselineFlow`):
+    per step, the USD that moves each asset's fresh books by a return of the factor GARCH measured
+    in ``scenarios/measured/<measured>`` (:mod:`liqcascade.analytics.baseline`); the leader's
+    own shocks, the other assets' residuals (their share of the leader's moves comes through the
+    contagion channel with ``law = "measured_beta"``).  ``measured = ""``: no baseline."""
+
+    measured: str = Field("", description="file under scenarios/measured/, '' for none")
+    level: Literal["sample", "garch"] = "sample"
 
 
 class FlowParams(_Strict):
@@ -315,6 +351,7 @@ class ModelParameters(_Strict):
     contagion: ContagionParams
     liquidation: LiquidationParams
     book: BookParams = Field(default_factory=BookParams)
+    baseline: BaselineParams = Field(default_factory=BaselineParams)
     provenance: Provenance | None = None
 
 
@@ -734,6 +771,36 @@ def build_population(
     return pop
 
 
+def measured_baseline(name: str):
+    """The factor GARCH measured in ``scenarios/measured/<name>`` (cached per process)."""
+    return _measured_baseline(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _measured_baseline(name: str):
+    from .analytics.baseline import load_measured
+
+    path = Path(__file__).resolve().parent / "scenarios" / "measured" / name
+    if "/" in name or "\\" in name or not path.is_file():
+        raise InputError(f"no measured file {name!r} in scenarios/measured/", field="baseline.measured")
+    return load_measured(path)
+
+
+def baseline_flow(fit, assets, liquidity, level: str = "sample"):
+    """The :class:`~liqcascade.engine.BaselineFlow` of ``assets`` that ``fit`` covers: the
+    leader's own shocks and the others' residuals (:func:`~liqcascade.analytics.baseline.simulate_baseline`
+    with ``factors=True``), each turned into the USD that moves the asset's fresh books so far."""
+    from .analytics.baseline import simulate_baseline
+    from .engine import BaselineFlow
+
+    names = tuple(a for a in assets if a in fit.assets)
+
+    def draw(n_steps: int, dt: float, seed: int) -> np.ndarray:
+        return simulate_baseline(fit, n_steps, dt_s=dt, seed=[seed, 0xBA5E], assets=names, level=level, factors=True)
+
+    return BaselineFlow(names, draw, liquidity.move_usd)
+
+
 def build_engine_inputs(scenario: Scenario, population):
     """The engine's positions, liquidity, prices and flows for a scenario and a population."""
     from .engine import (
@@ -798,10 +865,20 @@ def build_engine_inputs(scenario: Scenario, population):
     flows = Flows(fear_window_s=params.flows.fear_window_s, fear_scale=params.flows.fear_scale, noise_usd=noise)
     co = params.cohorts
     lead = params.contagion.leader
+    fit = measured_baseline(params.baseline.measured) if params.baseline.measured else None
+    if params.contagion.law == "measured_beta" and fit is None:
+        raise InputError("contagion law measured_beta needs a measured baseline", field="baseline.measured")
     if lead in spec.assets:
         for a in spec.assets:
-            if a != lead and params.contagion.rate_per_oi > 0:
+            if a == lead:
+                continue
+            if params.contagion.law == "measured_beta":
+                if a in fit.assets:
+                    flows.contagion.append(contagion(a, lead, fit[a].factor_beta, liquidity.usd_per_unit_move(a)))
+            elif params.contagion.rate_per_oi > 0:
                 flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
+    if fit is not None:
+        flows = dataclasses.replace(flows, baseline=baseline_flow(fit, spec.assets, liquidity, params.baseline.level))
     if co.dip_per_drawdown > 0:  # a global behaviour: every asset has its bargain hunters
         for a in spec.assets:
             flows.cohorts.append(
@@ -830,6 +907,11 @@ def build_engine_inputs(scenario: Scenario, population):
             flows.cohorts.append(
                 long_term_holders(f.asset, f.holdings, co.lth_drawdown_floor, co.lth_per_drawdown * oi[f.asset])
             )
+        elif f.kind == "flow_schedule":
+            w = f.window_hours * 3600.0
+            for i, usd in enumerate(f.usd):
+                t0 = f.start_hour * 3600.0 + i * w
+                flows.programmes.append(programme(f.asset, usd / w * 86_400.0, t0, t0 + w))
         elif f.kind == "treasury_company":
             flows.cohorts.append(treasury_company(f.asset, f.holdings, f.cost_basis, f.threshold, f.usd_per_s))
     return positions, liquidity, prices, flows

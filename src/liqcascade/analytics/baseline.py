@@ -500,6 +500,7 @@ def simulate_baseline(
     seed: int = 0,
     assets: Sequence[str] | None = None,
     level: str = "sample",
+    factors: bool = False,
 ) -> np.ndarray:
     """Simulate per-step log returns of the baseline at ``dt_s`` resolution, zero drift.
 
@@ -531,6 +532,10 @@ def simulate_baseline(
         ETH residual +5 %), and because the leader's overshoot is the largest, ``"garch"`` also
         inflates the correlations (simulated ETH–BTC 0.91 against 0.868 measured, DOGE 0.82
         against 0.72); with ``"sample"`` the correlations are the measured ones by construction.
+    factors
+        Return each asset's own factor instead of its return: the leader's shock for the leader,
+        the residual ``e_i`` for the others (the engine adds ``factor_beta * leader`` itself,
+        through its contagion channel, so that the leader's endogenous moves carry over too).
 
     Returns
     -------
@@ -569,6 +574,8 @@ def simulate_baseline(
         s = omega + (alpha * bar_shock2[b] + beta) * s
     z *= np.sqrt(sig2 / m)[:, None, :]
     x = z.reshape(n_bars * m, k)[:n_steps]
+    if factors:
+        return np.ascontiguousarray(x[:, cols])
     out = x[:, cols] + x[:, [0]] * load[cols] * (np.asarray(cols) != 0)
     return np.ascontiguousarray(out)
 

@@ -7,6 +7,7 @@ check), :mod:`.core` (the compiled step loop), :mod:`.run` (``simulate`` and ``R
 """
 
 from .flows import (
+    BaselineFlow,
     Cohort,
     Flows,
     contagion,
@@ -33,6 +34,7 @@ __all__ = [
     "MarketMakerResponse",
     "PriceConfig",
     "Flows",
+    "BaselineFlow",
     "Cohort",
     "contagion",
     "programme",

@@ -13,6 +13,10 @@ Scheduled (fixed in advance; may be built from a seed):
 - :func:`macro_shock` — flow tied to an equity-index path: each step ``usd_per_unit_return *
   beta * log(E_t / E_{t-1})`` (a fall in equities sells crypto with beta ``beta``).
 - ``noise_usd`` of :class:`Flows` — Gaussian two-sided taker flow (USD per step), from the seed.
+- :class:`BaselineFlow` — the free-running market's exogenous two-sided flow: per step the USD
+  that moves each asset's fresh books by a log return drawn from a stochastic process (the
+  measured factor GARCH of :mod:`liqcascade.analytics.baseline`), from the seed.  Informed: its
+  moves stay (they are the market's news), like the programmes'.
 
 Contagion (:func:`contagion`): flow in one asset driven by another's move over the previous step,
 ``usd_per_unit_return * beta * log(I_t / I_{t-1})`` of the leader (a fall in BTC sells ETH): the
@@ -41,6 +45,7 @@ than it holds is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -106,6 +111,29 @@ class Cohort:
             v = getattr(self, f)
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"cohort {self.name!r}: must be a non-negative number, got {v!r}", field=f)
+
+
+@dataclass(frozen=True)
+class BaselineFlow:
+    """Exogenous order flow whose move on each asset's fresh books is a given log return.
+
+    ``draw(n_steps, dt, seed)``: log returns (fraction per step), shape ``(n_steps, len(assets))``;
+    ``move_usd(asset, u)``: the signed USD that moves the asset's fresh books by the fraction
+    ``u`` (:meth:`~liqcascade.engine.liquidity.Liquidity.move_usd`).  Through thinner books (the
+    market makers withdrawn) the same flow moves the price further."""
+
+    assets: tuple[str, ...]
+    draw: Callable[[int, float, int], np.ndarray]
+    move_usd: Callable[[str, np.ndarray], np.ndarray]
+
+    def usd(self, n_steps: int, dt: float, seed: int) -> dict[str, np.ndarray]:
+        """Per asset, the signed USD per step (+ bought)."""
+        r = np.asarray(self.draw(n_steps, dt, seed), np.float64)
+        if r.shape != (n_steps, len(self.assets)) or not np.all(np.isfinite(r)):
+            raise InputError(
+                f"the baseline's returns must be finite, shape ({n_steps}, {len(self.assets)})", field="baseline"
+            )
+        return {a: self.move_usd(a, np.expm1(r[:, i])) for i, a in enumerate(self.assets)}
 
 
 @dataclass(frozen=True)
@@ -219,6 +247,8 @@ class Flows:
     #: a given signed USD flow per step (+ buys), per asset: ``n_steps`` values each (e.g. the flow
     #: an observed replay implies, replayed free)
     exogenous_usd: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the free-running market's stochastic exogenous flow (None: none)
+    baseline: BaselineFlow | None = None
     fear_window_s: float = 3_600.0
     fear_scale: float = 0.05
 
@@ -250,6 +280,11 @@ class Flows:
             if usd.shape != (n_steps,) or not np.all(np.isfinite(usd)):
                 raise InputError(f"exogenous flow of {a} needs {n_steps} finite USD values", field="exogenous_usd")
             out[:, assets.index(a.upper())] += usd
+        if self.baseline is not None:
+            for a, usd in self.baseline.usd(n_steps, dt, seed).items():
+                if a.upper() not in assets:
+                    raise InputError(f"baseline flow on unknown asset {a}", field="baseline")
+                out[:, assets.index(a.upper())] += usd
         rng = np.random.default_rng(seed)
         for a, sd in sorted(self.noise_usd.items()):
             if sd < 0:

@@ -177,6 +177,40 @@ class Liquidity:
                 profiles[(v, a.upper())] = DepthProfile.from_depth_1pct(d * share[v], kappa)
         return cls(profiles, response or MarketMakerResponse())
 
+    def asset_books(self, asset: str) -> np.ndarray:
+        """Every book of ``asset`` (each venue's perpetual, then the spot book if any) as rows
+        ``(bid_b, ask_b, bid_kappa, ask_kappa)``: ``Cum(u) = B*u**kappa`` USD per side."""
+        a = asset.upper()
+        rows = [(p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa) for (v, an), p in sorted(self.profiles.items()) if an == a]
+        if a in self.spot:
+            p = self.spot[a]
+            rows.append((p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa))
+        if not rows:
+            raise InputError(f"no book for asset {asset}", field="liquidity")
+        return np.array(rows, np.float64)
+
+    def move_usd(self, asset: str, u) -> np.ndarray:
+        """The signed USD (+ bought) that moves every fresh book of ``asset`` by the signed
+        fraction ``u`` of its mid (buys walk the asks, sells the bids): the sum over its books of
+        ``B * Cum_unit(|u|)``, uniform within ``touch_u`` and ``u**kappa`` beyond (the books the
+        engine starts from, at full depth; what the flow's routing solves for, inverted)."""
+        books = self.asset_books(asset)
+        u = np.asarray(u, np.float64)
+        m = np.abs(u)
+        out = np.zeros(u.shape)
+        u0 = self.touch_u
+        for bid_b, ask_b, bid_k, ask_k in books:
+            for b, k, side in ((ask_b, ask_k, u > 0), (bid_b, bid_k, u < 0)):
+                cum = m**k if u0 <= 0 else np.where(m <= u0, u0**k * m / np.maximum(u0, 1e-300), m**k)
+                out += np.where(side, b * cum, 0.0)
+        return np.where(u < 0, -out, out)
+
+    def usd_per_unit_move(self, asset: str) -> float:
+        """USD per unit of a small move of ``asset``'s mids (both sides' mean): the books' density
+        within the touch (their secant at 1 bp where ``touch_u`` is 0)."""
+        u = self.touch_u if self.touch_u > 0 else 1e-4
+        return float((self.move_usd(asset, u) - self.move_usd(asset, -u)) / (2.0 * u))
+
     def arrays(self, venues, assets):
         """Per-market arrays ``(bid_b, ask_b, bid_kappa, ask_kappa)``, market = venue*A + asset."""
         out = np.zeros((4, len(venues) * len(assets)))

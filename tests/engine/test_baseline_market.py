@@ -1,0 +1,124 @@
+"""The free-running market's measured baseline in the engine: the flow that moves fresh books by a
+given return, and the stylised facts of a free run with no other flow against the real series."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liqcascade.analytics.baseline import load_measured, stylised_facts
+from liqcascade.engine import DepthProfile, Liquidity
+from liqcascade.scenario import bundled_text, load_scenario, run_scenario
+from liqcascade.summary import recorded_index
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _book(b=2.0e9, kappa=1.2, touch=0.001):
+    return Liquidity({("binance", "BTC"): DepthProfile(b, b, kappa, kappa)}, touch_u=touch)
+
+
+def test_move_usd_is_the_book_law_inverted():
+    liq = _book()
+    b, k, u0 = 2.0e9, 1.2, 0.001
+    assert liq.move_usd("BTC", 0.01) == pytest.approx(b * 0.01**k, rel=1e-12)
+    assert liq.move_usd("BTC", -0.01) == pytest.approx(-b * 0.01**k, rel=1e-12)
+    assert liq.move_usd("BTC", 0.0005) == pytest.approx(b * u0**k * 0.5, rel=1e-12)  # uniform within the touch
+    assert liq.move_usd("BTC", 0.0) == 0.0
+    assert liq.usd_per_unit_move("BTC") == pytest.approx(b * u0**k / u0, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    u=st.floats(1e-7, 0.3),
+    b1=st.floats(1e7, 1e11),
+    b2=st.floats(1e7, 1e11),
+    k1=st.floats(0.5, 2.0),
+    k2=st.floats(0.5, 2.0),
+    touch=st.sampled_from([0.0, 0.0005, 0.001]),
+)
+def test_move_usd_sums_the_books_is_odd_and_increasing(u, b1, b2, k1, k2, touch):
+    liq = Liquidity(
+        {("binance", "BTC"): DepthProfile(b1, b1, k1, k1)}, spot={"BTC": DepthProfile(b2, b2, k2, k2)}, touch_u=touch
+    )
+    one = Liquidity({("binance", "BTC"): DepthProfile(b1, b1, k1, k1)}, touch_u=touch)
+    two = Liquidity({("binance", "BTC"): DepthProfile(b2, b2, k2, k2)}, touch_u=touch)
+    both = liq.move_usd("BTC", u)
+    assert both == pytest.approx(one.move_usd("BTC", u) + two.move_usd("BTC", u), rel=1e-12)
+    assert liq.move_usd("BTC", -u) == pytest.approx(-both, rel=1e-12)
+    assert liq.move_usd("BTC", 1.01 * u) > both > 0
+
+
+def _calm_scenario(tmp_path: Path, hours: float = 12.0):
+    """``feb-2026`` free-running, cut to ``hours``, with none of its stated flows: the market is
+    the measured baseline alone (and the positions' own liquidations)."""
+    text = re.sub(r"(?m)^horizon_hours = .*$", f"horizon_hours = {hours}", bundled_text("feb-2026"))
+    text = text.split("\n[series]", 1)[0] + "\n"
+    text = re.sub(r"(?m)^\[\[flows\]\]\n(?:(?!\[).*\n)*", "", text)
+    p = tmp_path / "calm.toml"
+    p.write_text(text, "utf-8")
+    sc = load_scenario(p)
+    assert not sc.spec.flows
+    return sc
+
+
+@pytest.fixture(scope="module")
+def calm_runs(tmp_path_factory):
+    sc = _calm_scenario(tmp_path_factory.mktemp("calm"))
+    return sc, [recorded_index(run_scenario(sc, n_positions=3_000, seed=s)[0]) for s in (0, 1)]
+
+
+def _five_minute(idx):
+    p = idx.to_numpy()[299::300]
+    return np.diff(np.log(p), axis=0)
+
+
+def test_a_free_run_with_no_flow_moves_at_the_measured_volatility(calm_runs):
+    sc, runs = calm_runs
+    fit = load_measured()
+    for idx in runs:
+        r = _five_minute(idx[["BTC", "ETH"]])
+        btc, eth = r[:, 0], r[:, 1]
+        assert 0.5 < btc.std() / fit["BTC"].sample_vol_5m < 2.0
+        assert 0.5 < eth.std() / fit["ETH"].sample_vol_5m < 2.0
+        # the factor structure: ETH follows BTC by about its measured beta
+        beta = float(btc @ eth / (btc @ btc))
+        assert 0.6 * fit["ETH"].factor_beta < beta < 1.6 * fit["ETH"].factor_beta
+        assert np.corrcoef(btc, eth)[0, 1] > 0.5
+    # different seeds, different paths; not a deterministic curve
+    assert not np.allclose(runs[0]["BTC"].to_numpy(), runs[1]["BTC"].to_numpy())
+
+
+def test_without_the_baseline_the_calm_market_does_not_move(tmp_path):
+    sc = _calm_scenario(tmp_path, hours=1.0)
+    sc.params = sc.params.model_copy(
+        update={
+            "baseline": sc.params.baseline.model_copy(update={"measured": ""}),
+            "contagion": sc.params.contagion.model_copy(update={"law": "oi_rate"}),
+        }
+    )
+    idx = recorded_index(run_scenario(sc, n_positions=2_000, seed=0)[0])
+    r = np.diff(np.log(idx["BTC"].to_numpy()))
+    assert np.abs(r).max() < 1e-3  # only the positions' own timed openings and closings move it
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not on this machine")
+def test_calm_hours_within_a_factor_two_of_the_real_ones(calm_runs):
+    from liqcascade.analytics.baseline import load_returns_5m
+
+    _, runs = calm_runs
+    real = load_returns_5m(DATA, assets=("BTC", "ETH"))
+    real = real[(real.index >= "2026-01-01") & (real.index < "2026-01-28")]
+    rf = stylised_facts(real, 300.0)
+    for idx in runs:
+        sim = pd.DataFrame(_five_minute(idx[["BTC", "ETH"]]), columns=["BTC", "ETH"])
+        sf = stylised_facts(sim, 300.0)
+        for a in ("BTC", "ETH"):
+            ratio = sf["calm_hour_rv"][a] / rf["calm_hour_rv"][a]
+            assert 0.5 < ratio < 2.0, (a, ratio)
