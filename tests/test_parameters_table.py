@@ -100,17 +100,15 @@ def test_the_file_holds_no_log():
 def test_a_fitted_value_becomes_a_measured_one_in_one_line():
     """Replacing a fitted value with a measured one: its line changes and its name leaves the
     [provenance] list; the rule then holds again (and fails, naming the key, halfway)."""
-    key = "market_maker.min_multiplier"
+    key = "market_maker.flow_sensitivity"
     row = next(r for r in ROWS if r.key == key)
     line = TEXT.splitlines()[row.line - 1]
-    measured = (
-        "min_multiplier = 0.02   # fraction of start depth · data: bookDepth-2026-01-31.zip — minimum / median ±1 %"
-    )
+    measured = "flow_sensitivity = 0.2   # 1 · data: bookDepth-2026-01-31.zip — depth fall per USD liquidated"
     halfway = TEXT.replace(line, measured)
     assert any(key in p and "lists it" in p for p in problems(halfway))
     done = halfway.replace(f'  "{key}",\n', "")
     assert problems(done) == []
-    assert ModelParameters.model_validate(tomllib.loads(done)).market_maker.min_multiplier == 0.02
+    assert ModelParameters.model_validate(tomllib.loads(done)).market_maker.flow_sensitivity == 0.2
 
 
 # ---------------------------------------------------------------------------- the parser

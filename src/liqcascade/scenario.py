@@ -246,6 +246,9 @@ class ScenarioFile(_Strict):
 
 class MarketMakerParams(_Strict):
     calm_sigma: float = Field(gt=0)
+    #: "baseline": each asset's calm volatility is calm_sigma scaled by the asset's measured
+    #: baseline volatility relative to the leader's (calm_sigma is the leader's); "global": one for all
+    calm_sigma_per_asset: Literal["global", "baseline"] = "global"
     vol_window_s: float = Field(gt=0)
     vol_sensitivity: float = Field(ge=0)
     flow_sensitivity: float = Field(ge=0)
@@ -696,7 +699,13 @@ def load_scenario(name_or_path: str | Path = DEFAULT, *, parameters: ModelParame
 
 # ---------------------------------------------------------------------------------- building
 def build_population(
-    scenario: Scenario, *, n_positions: int | None = None, seed: int = 0, bars=None, from_history: bool = True
+    scenario: Scenario,
+    *,
+    n_positions: int | None = None,
+    seed: int = 0,
+    bars=None,
+    from_history: bool = True,
+    timed: bool = True,
 ):
     """Synthesize the positions behind the scenario's open interest.
 
@@ -705,7 +714,10 @@ def build_population(
     (``open_s``) and closing (``close_s``) during the run from its rises and falls) when ``bars``
     is given (per asset, 5-minute bars with open interest covering the look-back and the run) or
     the scenario has a market series (its 5-minute rows; ``from_history=False`` skips it);
-    otherwise from the scenario's stated paths (:func:`~liqcascade.population.synthesize`).  A
+    otherwise from the scenario's stated paths (:func:`~liqcascade.population.synthesize`).
+    ``timed=False``: the positions as they stand at the start only, none of the openings and
+    closings the history shows during the run (a free run knows nothing of the event's future:
+    the scenario's flows stand for them).  A
     count that cannot fit in memory is refused first (:func:`liqcascade.resources.require_population`).
     """
     from .resources import require_population
@@ -739,7 +751,7 @@ def build_population(
     if bars is not None:
         from .population_history import synthesize_from_history
 
-        end_ms = scenario.start_ms + int(round(scenario.spec.horizon_hours * 3_600_000))
+        end_ms = scenario.start_ms + int(round(scenario.spec.horizon_hours * 3_600_000)) if timed else scenario.start_ms
         pop = synthesize_from_history(
             markets,
             bars,
@@ -801,6 +813,20 @@ def baseline_flow(fit, assets, liquidity, level: str = "sample"):
     return BaselineFlow(names, draw, liquidity.move_usd)
 
 
+def calm_sigma_by_asset(params: ModelParameters, assets) -> dict[str, float]:
+    """Per asset, the calm per-second volatility its market makers measure against: with
+    ``calm_sigma_per_asset = "baseline"``, ``calm_sigma`` (the leader's, measured) times the
+    asset's baseline 5-minute volatility over the leader's; otherwise none (one for all)."""
+    mm = params.market_maker
+    if mm.calm_sigma_per_asset == "global":
+        return {}
+    if not params.baseline.measured:
+        raise InputError("calm_sigma_per_asset = baseline needs a measured baseline", field="baseline.measured")
+    fit = measured_baseline(params.baseline.measured)
+    lead = fit[fit.assets[0]].sample_vol_5m
+    return {a: mm.calm_sigma * fit[a].sample_vol_5m / lead for a in assets if a in fit.assets}
+
+
 def build_engine_inputs(scenario: Scenario, population):
     """The engine's positions, liquidity, prices and flows for a scenario and a population."""
     from .engine import (
@@ -844,7 +870,10 @@ def build_engine_inputs(scenario: Scenario, population):
     )
     liquidity = Liquidity(
         profiles={(m.venue, m.asset): DepthProfile.from_depth_1pct(m.depth_1pct_usd, m.kappa) for m in spec.markets},
-        response=MarketMakerResponse(**params.market_maker.model_dump()),
+        response=MarketMakerResponse(
+            **params.market_maker.model_dump(exclude={"calm_sigma_per_asset"}),
+            calm_sigma_by_asset=calm_sigma_by_asset(params, spec.assets),
+        ),
         spot={
             a: DepthProfile.from_depth_1pct(s.spot_depth_1pct_usd, s.spot_kappa)
             for a, s in spec.assets.items()
@@ -918,7 +947,9 @@ def build_engine_inputs(scenario: Scenario, population):
 
 
 def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None = None, seed: int = 0, progress=None):
-    """Synthesize the population and run the engine over the scenario's horizon.
+    """Synthesize the population and run the engine over the scenario's horizon, free-running:
+    the positions as they stand at the start (no openings or closings from the event's history),
+    the scenario's flows and the measured baseline.
 
     ``progress``: optional callable ``progress(stage: str)`` told when each stage starts.
     Returns ``(run, population)``.
@@ -929,7 +960,7 @@ def run_scenario(scenario: Scenario | str = DEFAULT, *, n_positions: int | None 
         scenario = load_scenario(scenario)
     tell = progress or (lambda stage: None)
     tell("population")
-    pop = build_population(scenario, n_positions=n_positions, seed=seed)
+    pop = build_population(scenario, n_positions=n_positions, seed=seed, timed=False)
     tell("inputs")
     positions, liquidity, prices, flows = build_engine_inputs(scenario, pop)
     tell("engine")

@@ -111,7 +111,7 @@ def simulate_reference(
     mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
     mst[:, C.MARK] = mst[:, C.MID]
     mst[:, C.MULT] = 1.0
-    mst[:, C.VAR] = glob[C.CALM_VAR]
+    mst[:, C.VAR] = market.mkt_f[:, C.CALM_VAR_M]
     mst[:, C.LP_INV] = -np.bincount(mkt, weights=sidef * size, minlength=nm)
     mst[:, C.LP_CASH] = np.bincount(mkt, weights=sidef * size * entry, minlength=nm)
     mst[:, C.OI_L] = np.bincount(mkt, weights=np.where(sidef > 0, size, 0.0), minlength=nm)

@@ -112,10 +112,26 @@ BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
 
 # market float parameters (mkt_f columns)
-BID_B, ASK_B, BID_K, ASK_K, IDX_W, EMA_A, CSIZE, EXTRA, FEE_RATE, DEPTH1, RMAX, TOUCH_U, TOUCH_PW_BID, TOUCH_PW_ASK = (
-    range(14)
-)
-N_MKT_F = 14
+# CALM_VAR_M: the market makers' calm variance per step of the market's asset (the volatility
+# their withdrawal is measured against)
+(
+    BID_B,
+    ASK_B,
+    BID_K,
+    ASK_K,
+    IDX_W,
+    EMA_A,
+    CSIZE,
+    EXTRA,
+    FEE_RATE,
+    DEPTH1,
+    RMAX,
+    TOUCH_U,
+    TOUCH_PW_BID,
+    TOUCH_PW_ASK,
+    CALM_VAR_M,
+) = range(15)
+N_MKT_F = 15
 # market int parameters (mkt_i columns)
 VENUE, ASSET, NTIER, CONTRACTS, MARK_RULE = range(5)
 N_MKT_I = 5
@@ -1210,7 +1226,7 @@ def market_makers(mst, mkt_f, glob):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
         # log of the volatility ratio: a thinner book raises volatility, which must not thin it
         # without bound (a linear response feeds on itself and empties every book)
-        vr = mst[m, VAR] / glob[CALM_VAR]
+        vr = mst[m, VAR] / mkt_f[m, CALM_VAR_M]
         stress = (
             glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0)
             + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]

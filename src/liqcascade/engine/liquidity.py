@@ -104,16 +104,25 @@ class MarketMakerResponse:
     flow_sensitivity: float = 20.0
     min_multiplier: float = 0.01
     refill_half_life_s: float = 300.0
+    #: per asset, its own calm per-second volatility (fraction); an asset not here has ``calm_sigma``
+    calm_sigma_by_asset: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("calm_sigma", "vol_window_s", "refill_half_life_s"):
             if not getattr(self, name) > 0:
                 raise InputError("must be positive", field=name)
+        for a, v in self.calm_sigma_by_asset.items():
+            if not (np.isfinite(v) and v > 0):
+                raise InputError(f"must be positive, got {v!r} for {a}", field="calm_sigma_by_asset")
         for name in ("vol_sensitivity", "flow_sensitivity"):
             if not getattr(self, name) >= 0:
                 raise InputError("must be non-negative", field=name)
         if not (0 < self.min_multiplier <= 1):
             raise InputError("must be in (0, 1]", field="min_multiplier")
+
+    def calm_sigma_of(self, asset: str) -> float:
+        """The calm per-second volatility the market makers measure ``asset``'s against."""
+        return float(self.calm_sigma_by_asset.get(asset.upper(), self.calm_sigma))
 
 
 @dataclass

@@ -116,6 +116,7 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
             mkt_f[m, C.TOUCH_U] = liquidity.touch_u
             mkt_f[m, C.TOUCH_PW_BID] = liquidity.touch_u ** depth[2, m]
             mkt_f[m, C.TOUCH_PW_ASK] = liquidity.touch_u ** depth[3, m]
+            mkt_f[m, C.CALM_VAR_M] = liquidity.response.calm_sigma_of(a) ** 2 * dt
             mkt_f[m, C.EMA_A] = 1.0 - math.exp(-dt / prices.window(v))
             mkt_f[m, C.CSIZE] = t.contract_size
             extra = rules._extra_rate(None)
@@ -709,7 +710,7 @@ def simulate(
         mst[:, C.MID] = p0[market.mkt_i[:, C.ASSET]]
         mst[:, C.MARK] = mst[:, C.MID]
         mst[:, C.MULT] = 1.0
-        mst[:, C.VAR] = glob[C.CALM_VAR]
+        mst[:, C.VAR] = market.mkt_f[:, C.CALM_VAR_M]
         mst[:, C.LP_INV] = -tot[0]
         mst[:, C.LP_CASH] = tot[1]
         mst[:, C.OI_L] = tot[2]

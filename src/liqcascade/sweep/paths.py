@@ -33,7 +33,7 @@ def build_populations(plan: Plan) -> dict[str, Any]:
         params = _apply_params(plan.scenario.params, assign)
         sc = Scenario(plan.scenario.spec, params, plan.scenario.overridden, plan.scenario.source, plan.scenario.text)
         out[json.dumps(assign, sort_keys=True)] = build_population(
-            sc, n_positions=plan.spec.positions, seed=plan.spec.seed
+            sc, n_positions=plan.spec.positions, seed=plan.spec.seed, timed=False
         )
     return out
 
