@@ -14,7 +14,7 @@ GOOD = bundled_text("feb-2026")
 
 def test_bundled_scenarios_validate():
     names = [n for n, _ in list_scenarios()]
-    assert names == ["feb-2026", "feb-2026-weekend"]
+    assert names == ["feb-2026", "feb-2026-weekend", "oct-2025", "aug-2024"]
     for name in names:
         s = load_scenario(name)
         assert s.n_steps == 48 * 3600
