@@ -313,3 +313,17 @@ def test_the_builder_takes_a_given_open_interest_and_funding(tmp_path):
             open_interest_usd={"BTC": Stated(1.0e9, "test")},
             funding_rate_8h={"BTC": Stated(2e-4, "test")},
         )
+
+
+def test_an_equals_target_needs_a_majority_of_seeds():
+    from liqcascade.targets import Target
+    from liqcascade.validate import _summarise
+
+    t = Target(key="largest_liquidation_venue", label="venue", kind="equals", value="hyperliquid", units="venue")
+    tie = _summarise("e", "out-of-sample", t, ["hyperliquid", "binance"] * 5, [None] * 10)
+    assert tie.median is None and tie.in_band is False and tie.seeds_in_band == 5
+    most = _summarise("e", "out-of-sample", t, ["hyperliquid"] * 6 + ["binance"] * 4, [None] * 10)
+    assert most.median == "hyperliquid" and most.in_band is True and most.seeds_in_band == 6
+    band = Target(key="x", label="x", low=1.0, high=2.0, units="USD")
+    r = _summarise("e", "in-sample", band, [0.5, 1.5, 1.6, None], [None] * 4)
+    assert r.median == pytest.approx(1.5) and r.p10 <= r.median <= r.p90 and r.in_band and r.seeds_in_band == 2

@@ -158,7 +158,8 @@ def _finite(x: Any) -> bool:
 class TargetResult:
     """One event's one target over the seeds.  ``median``, ``p10``, ``p90``: over the seeds'
     figures (linear percentiles; None when no seed gave a number); for an ``equals`` target the
-    most common value is the median and p10/p90 are None.  ``in_band``: the median lies in the
+    value more than half of the seeds give is the median (None without such a majority) and
+    p10/p90 are None.  ``in_band``: the median lies in the
     band (``greater_than``: the median of ``key`` exceeds the median of ``than``; ``equals``:
     the most common value is the expected one).  ``seeds_in_band``: how many single seeds do."""
 
@@ -282,8 +283,8 @@ def _fmt(x: Any, units: str, kind: str = "band") -> str:
 def _range(r: TargetResult) -> str:
     if r.p10 is None or r.p90 is None:
         if r.kind == "equals":
-            same = sum(1 for v in r.values if v == r.median)
-            return f"{same}/{r.n} seeds"
+            top = Counter(repr(v) for v in r.values).most_common(1)
+            return f"{top[0][1]}/{r.n} seeds" if top and r.median is not None else "no majority"
         return "n/a"
     return f"{_fmt(r.p10, r.units)} – {_fmt(r.p90, r.units)}"
 
@@ -297,9 +298,11 @@ def _summarise(label: str, sample: str, target, values: list[Any], than_values: 
     from .targets import check, format_band
 
     nums = [v for v in values if _finite(v)]
-    if target.kind == "equals":
+    if target.kind == "equals":  # the value most seeds give, when more than half give it
         common = Counter(repr(v) for v in values).most_common(1)
         median = next(v for v in values if repr(v) == common[0][0]) if common else None
+        if not common or 2 * common[0][1] <= len(values):
+            median = None  # no majority (e.g. a 5/5 tie): not in band
         p10 = p90 = None
     elif nums:
         median, p10, p90 = (float(np.percentile(nums, q)) for q in (50, 10, 90))
