@@ -547,6 +547,15 @@ def series_table(
         "# interest at each bar's close (oi_usd, USD) and the last settled funding rate (funding_rate_8h,",
         "# fraction per 8 h); 1-minute bars (bar_s = 60) of minute_assets over the event window.  Derived",
         "# from the files below (paths under ../shared/data, origin = public repository @ commit).",
+    ]
+    if bar_s or event_bar_s:  # not the 2026 layout: say which bars this series holds
+        lines += [
+            "# Here: each asset's base bars are bar_s seconds long (3600 hourly, 14400 four-hourly; 300 where",
+            "# not listed), with event_bar_s bars over the event window; where the open interest was given",
+            "# as a number, oi_usd holds the contracts constant and is valued at each bar's open (the notes at",
+            "# the top say which, and which bars are spot rather than perpetual).",
+        ]
+    lines += [
         "[series]",
         f"file = {_q(file)}",
         f"lookback_start = {_iso(lookback_start_ms)}",
@@ -852,6 +861,7 @@ def build_event_scenario(
         book_source=sources[-1],
         template_doc=template_doc,
         free_text=free_text,
+        series_sources=sources,
         series=series_table(
             series_path.name,
             lookback_start_ms=t0,
@@ -885,6 +895,7 @@ def _scenario_text(
     template_doc,
     free_text,
     series,
+    series_sources=(),
 ) -> str:
     out = [f"# {ln}".rstrip() for ln in notes.strip().splitlines()] if notes.strip() else []
     out += [
@@ -899,6 +910,9 @@ def _scenario_text(
         "# Start price: the Binance USDⓈ-M perpetual's open at the start (USDT per base unit).  path: the",
         "# 00:00 UTC price of each day of the look-back (entries of the synthetic positions are drawn there).",
     ]
+    if any("_spot_" in s.file or "scofieldchen" in s.file for s in series_sources):
+        out[-2] = "# Start price: the open at the start of the bars named in [series] (USDT per base unit; spot"
+        out[-1] = "# where the file is spot).  path: the 00:00 UTC price of each day of the look-back."
     t_assets = template_doc.get("assets", {})
     for a in assets:
         out += ["", f"[assets.{a}]"]
