@@ -1462,10 +1462,10 @@ median is in the band.  Misses are reported as they come: nothing is tuned.
 808k, feb-2026 4.7M): USD totals, shares and prices are full scale at any count (a reduced draw
 scales its notionals so every market holds its open interest), the liquidated accounts are an
 estimate (x the population's scale factor: accounts_liquidated_full_scale), and the largest single
-liquidation reads high (each drawn position stands for several real ones).  Measured: one run takes
-2-16 s on one core once the kernels are compiled, the default (10 seeds x 4 events) a few minutes
-on 2 workers and under 2 GB per worker.  --positions real draws the real count (feb-2026: 4.7M
-positions, several GB per worker).
+liquidation depends on the count (oct-2025, seeds 0-9: $65M at 300,000, $99M at the real count).
+Measured: one run takes 2-16 s on one core once the kernels are compiled; the default (10 seeds x 4
+events) 107 s on 2 workers (209 s with the kernels' first compile), under 2 GB per worker.
+--positions real draws the real count (feb-2026: 4.7M positions, several GB per worker).
 """
 
 

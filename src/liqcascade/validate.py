@@ -15,9 +15,9 @@ tuned: a miss is reported as it comes.
 Counts.  The population's USD totals (liquidations, their shares, prices) are full scale at any
 ``positions`` (a reduced draw scales its notionals so each market holds its open interest);
 ``accounts_liquidated_full_scale`` is an *estimate* at a reduced count (the liquidated accounts
-× the population's scale factor); ``largest_liquidation_usd`` is not scaled: at a reduced count
-each synthetic position stands for several real ones and is larger than a real one, so it
-reads high.  ``positions="real"`` (``None``) draws the real count.
+× the population's scale factor); ``largest_liquidation_usd`` is not scaled and depends on the count (the largest of a
+heavy-tailed draw: oct-2025's median over seeds 0–9 is $65M at 300,000 positions and $99M at
+the real count).  ``positions="real"`` (``None``) draws the real count.
 """
 
 from __future__ import annotations
