@@ -14,12 +14,14 @@ GOOD = bundled_text("feb-2026")
 
 def test_bundled_scenarios_validate():
     names = [n for n, _ in list_scenarios()]
-    assert names == ["feb-2026", "feb-2026-weekend"]
+    assert names == ["feb-2026", "feb-2026-weekend", "oct-2025", "aug-2024"]
+    hours = {"feb-2026": 48, "feb-2026-weekend": 48, "oct-2025": 12, "aug-2024": 24}
     for name in names:
         s = load_scenario(name)
-        assert s.n_steps == 48 * 3600
+        assert s.n_steps == hours[name] * 3600
         assert s.overridden == []
-        assert {m.venue for m in s.spec.markets} >= {"binance", "bybit", "hyperliquid"}
+        # aug-2024 has no Hyperliquid (small in 2024, no pre-event figure found)
+        assert {m.venue for m in s.spec.markets} >= {"binance", "bybit", "okx"}
     p = load_parameters()
     assert abs(sum(c.notional_share for c in p.population.leverage_mix) - 1) < 1e-12
 

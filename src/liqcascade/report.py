@@ -314,13 +314,15 @@ def plotly_figures(bars: pd.DataFrame, run, summary: dict, scenario, maps: dict,
 
 
 def real_closes(scenario, assets) -> pd.DataFrame:
-    """The scenario's own 5-minute closes over its window (``time_s`` from the start, one column
-    per asset), empty without a series."""
+    """The scenario's own closes of its base bars (5-minute unless ``[series] bar_s`` says
+    otherwise) over its window (``time_s`` from the start, one column per asset), empty without a
+    series."""
     series = scenario.series() if hasattr(scenario, "series") else None
     if series is None:
         return pd.DataFrame()
-    s = series[(series["bar_s"] == 300) & series["asset"].isin(assets)]
-    t = (s["time_ms"].to_numpy(np.int64) - scenario.start_ms) / 1000.0 + 300.0  # at the bar's close
+    base = np.array([scenario.spec.series.base_bar_s(a) for a in series["asset"]], np.int64)
+    s = series[(series["bar_s"].to_numpy() == base) & series["asset"].isin(assets)]
+    t = (s["time_ms"].to_numpy(np.int64) - scenario.start_ms) / 1000.0 + s["bar_s"].to_numpy()  # at the bar's close
     s = s.assign(time_s=t)
     s = s[(s["time_s"] > 0) & (s["time_s"] <= scenario.n_steps * scenario.spec.step_seconds)]
     return s.pivot_table(index="time_s", columns="asset", values="close")

@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .errors import InputError, from_validation_error
 from .population import MarketSpec, PopulationParams, synthesize
 
-BUNDLED = ("feb-2026", "feb-2026-weekend")
+BUNDLED = ("feb-2026", "feb-2026-weekend", "oct-2025", "aug-2024")
 DEFAULT = "feb-2026"
 
 
@@ -188,7 +188,30 @@ class SeriesSpec(_Strict):
     event_start: datetime
     event_end: datetime = Field(description="end of the event window (UTC, exclusive)")
     minute_assets: list[str] = Field(default_factory=list, description="assets with 1-minute bars over the event")
+    bar_s: dict[str, int] = Field(
+        default_factory=dict,
+        description="base bar length (s) per asset, from lookback_start to event_end; 300 where not given",
+    )
+    event_bar_s: dict[str, int] = Field(
+        default_factory=dict,
+        description="assets with bars finer than their base bars over the event window, and their length (s)",
+    )
     sources: list[SeriesSource] = Field(min_length=1)
+
+    def base_bar_s(self, asset: str) -> int:
+        """The length (s) of ``asset``'s base bars, the ones that cover the look-back."""
+        return int(self.bar_s.get(asset, 300))
+
+    def blocks(self, assets) -> list[tuple[str, int, bool]]:
+        """(asset, bar length s, covers the look-back) of every block of bars the series holds."""
+        out = []
+        for a in assets:
+            out.append((a, self.base_bar_s(a), True))
+            if a in self.event_bar_s:
+                out.append((a, int(self.event_bar_s[a]), False))
+            if a in self.minute_assets:
+                out.append((a, 60, False))
+        return out
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -197,6 +220,18 @@ class SeriesSpec(_Strict):
         for k in ("lookback_start", "event_start", "event_end"):
             if _utc_ms(getattr(self, k)) % 300_000:
                 raise ValueError(f"{k} must be on the 5-minute grid")
+        for what, table in (("bar_s", self.bar_s), ("event_bar_s", self.event_bar_s)):
+            for a, s in table.items():
+                if s not in SERIES_BAR_S or s == 60:
+                    allowed = ", ".join(str(x) for x in SERIES_BAR_S if x != 60)
+                    raise ValueError(f"{what}.{a}: {s} is not a bar length the series takes ({allowed} s)")
+        for a, s in self.bar_s.items():
+            for k in ("lookback_start", "event_start", "event_end"):
+                if _utc_ms(getattr(self, k)) % (s * 1000):
+                    raise ValueError(f"{k} must be on {a}'s {s}-second bar grid")
+        for a, s in self.event_bar_s.items():
+            if s >= self.base_bar_s(a):
+                raise ValueError(f"event_bar_s.{a}: {s} s is not finer than the base bars ({self.base_bar_s(a)} s)")
         return self
 
 
@@ -220,6 +255,10 @@ class ScenarioFile(_Strict):
             for a in self.series.minute_assets:
                 if a not in self.assets:
                     raise ValueError(f"series.minute_assets: {a!r} has no [assets.{a}] section")
+            for what in ("bar_s", "event_bar_s"):
+                for a in getattr(self.series, what):
+                    if a not in self.assets:
+                        raise ValueError(f"series.{what}: {a!r} has no [assets.{a}] section")
         seen = set()
         for i, m in enumerate(self.markets):
             if m.asset not in self.assets:
@@ -383,8 +422,9 @@ class Scenario:
         """The scenario's market series (the ``[series]`` sidecar), validated; None without one.
 
         Long format, one row per bar, columns :data:`SERIES_COLUMNS`: ``asset``; ``bar_s`` (bar
-        length in seconds: 300 for every asset over the look-back and the event window, 60 for the
-        ``minute_assets`` over the event window); ``time_ms`` (bar open time, int64 epoch ms UTC);
+        length in seconds: the asset's base bars over the look-back and the event window — 300
+        unless ``[series] bar_s`` names another of :data:`SERIES_BAR_S` — and, over the event
+        window, finer bars of ``event_bar_s`` and 60-s bars of the ``minute_assets``); ``time_ms`` (bar open time, int64 epoch ms UTC);
         ``open``, ``high``, ``low``, ``close`` (USDT per base unit, trades of the USDT perpetual
         the series was derived from: ``[series] sources``); ``volume`` (base units); ``oi_usd``
         (that perpetual's open interest in USD at the bar's close, i.e. stamped ``time_ms + bar_s``;
@@ -430,6 +470,8 @@ class Scenario:
 # ----------------------------------------------------------------------------------- series
 #: the columns of a scenario's series sidecar, in order (see :meth:`Scenario.series`)
 SERIES_COLUMNS = ("asset", "bar_s", "time_ms", "open", "high", "low", "close", "volume", "oi_usd", "funding_rate_8h")
+#: the bar lengths (s) a series may hold: 60 for minute assets, the others as base or event bars
+SERIES_BAR_S = (60, 300, 900, 3600, 14400)
 
 
 def _utc_ms(dt: datetime) -> int:
@@ -440,9 +482,10 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
     """Read and validate a series sidecar (``.csv`` or ``.csv.gz``) against its ``[series]`` table.
 
     ``path``: a file path or a package resource.  ``assets``: the scenario's assets, each of which
-    needs 5-minute bars from ``spec.lookback_start`` to ``spec.event_end`` (bar open times
-    ``lookback_start`` … ``event_end − 5 min``); each of ``spec.minute_assets`` also needs 1-minute
-    bars over ``[event_start, event_end)``.  Returns the frame described in
+    needs base bars (5-minute unless ``spec.bar_s`` names another length) from
+    ``spec.lookback_start`` to ``spec.event_end`` (bar open times ``lookback_start`` …
+    ``event_end − bar``); each of ``spec.event_bar_s`` also needs its finer bars, and each of
+    ``spec.minute_assets`` 1-minute bars, over ``[event_start, event_end)``.  Returns the frame described in
     :meth:`Scenario.series`; errors are one-line :class:`InputError` messages naming file and row.
     """
     import pyarrow as pa
@@ -500,10 +543,18 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
             field="asset",
         )
     bar_s = to_float(df, "bar_s", name, line0)
-    odd = ~np.isin(bar_s, (60, 300))
+    declared = spec.blocks(assets)
+    lengths = sorted({s for _a, s, _lb in declared}, reverse=True)
+    odd = ~np.isin(bar_s, SERIES_BAR_S)
     if odd.any():
         i = int(np.flatnonzero(odd)[0])
-        raise fail(name, f"bar_s must be 300 or 60 (seconds), got {bar_s[i]:g}", row=line0 + i, field="bar_s")
+        coarse = ", ".join(str(x) for x in SERIES_BAR_S if x > 300)
+        raise fail(
+            name,
+            f"bar_s must be 300 or 60 (seconds), or a coarser base bar ({coarse}), got {bar_s[i]:g}",
+            row=line0 + i,
+            field="bar_s",
+        )
     t = to_float(df, "time_ms", name, line0)
     if not np.isfinite(t).all():
         i = int(np.flatnonzero(~np.isfinite(t))[0])
@@ -526,19 +577,20 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
         raise fail(name, "funding_rate_8h is missing", row=line0 + int(bad[0]), field="funding_rate_8h")
 
     # blocks: asset in the scenario's order, 300-s bars before 60-s bars, each block contiguous
-    rank = np.array([assets.index(a) for a in asset]) * 2 + (bar_s == 60)
+    order = sorted(set(SERIES_BAR_S), reverse=True)
+    rank = np.array([assets.index(a) for a in asset]) * len(order) + np.searchsorted(-np.array(order), -bar_s)
     back = np.flatnonzero(np.diff(rank) < 0)
     if back.size:
         i = int(back[0]) + 1
         raise fail(
             name,
-            f"rows are not sorted by asset ({', '.join(assets)}) then bar_s (300, 60): "
+            f"rows are not sorted by asset ({', '.join(assets)}) then bar_s ({', '.join(map(str, lengths))}): "
             f"{asset.iloc[i]} {bar_s[i]:g} s after {asset.iloc[i - 1]} {bar_s[i - 1]:g} s",
             row=line0 + i,
             field="asset",
         )
     start, ev0, ev1 = (_utc_ms(getattr(spec, k)) for k in ("lookback_start", "event_start", "event_end"))
-    need = [(a, 300, start) for a in assets] + [(a, 60, ev0) for a in spec.minute_assets]
+    need = [(a, step_s, start if lookback else ev0) for a, step_s, lookback in declared]
     bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
     blocks = {(asset.iloc[b], int(bar_s[b])): (b, e) for b, e in zip(bounds[:-1], bounds[1:]) if e > b}
     for a, step_s, first in need:
@@ -571,10 +623,18 @@ def read_series(path, spec: SeriesSpec, *, assets: list[str]) -> pd.DataFrame:
                 row=row,
                 field="time_ms",
             )
+    wanted = {(a, step_s) for a, step_s, _lb in declared}
     for (a, step_s), (b, _e) in blocks.items():
         if step_s == 60 and a not in spec.minute_assets:
             raise fail(
                 name, f"60-s bars for {a}, which series.minute_assets does not list", row=line0 + b, field="bar_s"
+            )
+        if (a, step_s) not in wanted:
+            raise fail(
+                name,
+                f"{step_s}-s bars for {a}, which the [series] table does not declare (bar_s, event_bar_s)",
+                row=line0 + b,
+                field="bar_s",
             )
     out = pd.DataFrame(
         {
@@ -746,8 +806,11 @@ def build_population(
     if bars is None and from_history:
         series = scenario.series()
         if series is not None:
-            five = series[series["bar_s"] == 300]
-            bars = {a: five[five["asset"] == a].reset_index(drop=True) for a in spec.assets}
+            base = spec.series.base_bar_s
+            bars = {
+                a: series[(series["asset"] == a) & (series["bar_s"] == base(a))].reset_index(drop=True)
+                for a in spec.assets
+            }
     if bars is not None:
         from .population_history import synthesize_from_history
 

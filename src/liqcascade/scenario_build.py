@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from .data import (
     read_binance_book_depth,
     read_binance_funding,
     read_binance_open_interest,
+    read_ohlcv,
 )
 from .errors import InputError
 from .scenario import BUNDLED, SERIES_COLUMNS, bundled_text
@@ -77,7 +78,12 @@ DATA_ORIGINS = {
     "binance_oi_2026_hlreaper": "theyachtsman/hl-reaper @ 236d805 (open interest), @ c682ce4 (funding)",
     "binance_1m_feb2026_owlacar": "owlacar-dotcom/isda @ d5d0708",
     "binance_bookdepth_2026-01-31": "MrNtex/Detecting_Manipulations__In_Financial_Markets @ 9c1b37e",
+    "theglory_oct10_2025": "aaronwu2017/TheGlory @ 929fd9c",
+    "scofieldchen_daily": "scofieldchen/quant-research @ bf5d31d, 2a7905d, 1fbfc48",
 }
+
+#: the file-name token of each bar length (s) in the Binance downloads (``…_5m_…``, ``…_1h_…``)
+_INTERVALS = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 14400: "4h"}
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,11 @@ def event_series(
     event_start: datetime | str,
     event_end: datetime | str,
     minute_assets: Sequence[str] = ("BTC",),
+    bar_s: Mapping[str, int] | None = None,
+    event_bar_s: Mapping[str, int] | None = None,
+    bar_files: Mapping[str, Mapping[int, str]] | None = None,
+    open_interest_usd: Mapping[str, Stated] | None = None,
+    funding_rate_8h: Mapping[str, Stated] | None = None,
 ) -> tuple[pd.DataFrame, list[Source]]:
     """The series sidecar of an event, derived from the market files under ``data_dir``.
 
@@ -256,6 +267,21 @@ def event_series(
     open interest stamped at each bar's close (USD); the last funding settlement at or before each
     bar's open (fraction per 8 h).  Per minute asset: the 1-minute klines over the event window,
     with the open interest where a minute bar closes on a 5-minute stamp (NaN elsewhere).
+
+    Events the 2026 files do not cover:
+
+    * ``bar_s`` — an asset's base bars (from ``lookback_start``) of another length than 300 s
+      (3600: hourly; 14400: 4-hourly); ``event_bar_s`` — finer bars over the event window (e.g.
+      300-s bars over hourly base bars).  Files are found as
+      ``binance_*harthor/binance_usdm_{SYM}USDT_{1h|5m|…}_*.csv`` unless ``bar_files`` names them
+      (asset → {bar length: path under ``data_dir``}; a file with a ``timestamp`` column is read
+      by :func:`~liqcascade.data.read_ohlcv` and must be on its grid without gaps).
+    * ``open_interest_usd`` — an asset's open interest at ``event_start`` given as a number (USD,
+      with its source) where no 5-minute open-interest file covers the window: the series then
+      holds the contracts constant, ``oi_usd = OI / open(start bar) x open(bar)`` (the population
+      reads a bar's open interest at its open price: no openings or closings are implied).
+    * ``funding_rate_8h`` — a constant funding rate (fraction per 8 h, with its source) where no
+      funding file covers the window.
     """
     data_dir = Path(data_dir)
     t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
@@ -263,28 +289,57 @@ def event_series(
         raise InputError(
             "lookback_start <= event_start < event_end, all on the 5-minute grid, is required", field="event_start"
         )
+    bar_s, event_bar_s, bar_files = dict(bar_s or {}), dict(event_bar_s or {}), dict(bar_files or {})
+    open_interest_usd, funding_rate_8h = dict(open_interest_usd or {}), dict(funding_rate_8h or {})
+    for what, table in (("bar_s", bar_s), ("event_bar_s", event_bar_s)):
+        for a, length in table.items():
+            if length not in _INTERVALS or length == 60:
+                raise InputError(
+                    f"{what}: {a} {length!r} s is not one of {', '.join(str(k) for k in _INTERVALS if k != 60)}",
+                    field=what,
+                )
     parts, sources = [], []
     for a in assets:
         sym = f"{a}USDT"
-        bars_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_5m_*.csv", f"{a} 5-minute bars", t0, e1)
-        oi_path = _find(data_dir, f"binance_oi_*/binance_usdm_{sym}_oi_5m_*.csv", f"{a} open interest", t0, e1)
-        fund_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_funding_8h_*.csv", f"{a} funding", t0, e1)
-        bars = _covering(read_binance_bars(bars_path, interval="5m"), t0, e1 - _BAR_MS, "5-minute bars")
-        oi_frame = read_binance_open_interest(oi_path)
-        oi = oi_frame.set_index("timestamp")["open_interest_usd"]
-        funding = read_binance_funding(fund_path)
-        parts.append(_series_rows(a, 300, bars, oi, funding))
-        snapped = oi_frame.attrs["snapped"]
-        late = (
-            f"; {snapped} stamps up to {oi_frame.attrs['snapped_max_s']:g} s late, snapped to the 5-minute grid"
-            if snapped
-            else ""
-        )
-        sources += [
-            _source(data_dir, bars_path, f"{a} 5-minute bars (open, high, low, close, volume)"),
-            _source(data_dir, oi_path, f"{a} open interest (oi_usd{late})"),
-            _source(data_dir, fund_path, f"{a} funding (funding_rate_8h)"),
-        ]
+        base_s = int(bar_s.get(a, 300))
+        if e0 % (base_s * 1000) or e1 % (base_s * 1000) or t0 % (base_s * 1000):
+            raise InputError(
+                f"lookback_start, event_start and event_end must be on {a}'s {base_s}-second bar grid", field="bar_s"
+            )
+        bars_path, bars = _bars(data_dir, a, base_s, bar_files, t0, e1)
+        if a in open_interest_usd:
+            oi, oi_source = _constant_contracts(a, bars, e0, open_interest_usd[a]), None
+        else:
+            oi_path = _find(data_dir, f"binance_oi_*/binance_usdm_{sym}_oi_5m_*.csv", f"{a} open interest", t0, e1)
+            oi_frame = read_binance_open_interest(oi_path)
+            oi = oi_frame.set_index("timestamp")["open_interest_usd"]
+            snapped = oi_frame.attrs["snapped"]
+            late = (
+                f"; {snapped} stamps up to {oi_frame.attrs['snapped_max_s']:g} s late, snapped to the 5-minute grid"
+                if snapped
+                else ""
+            )
+            oi_source = _source(data_dir, oi_path, f"{a} open interest (oi_usd{late})")
+        if a in funding_rate_8h:
+            funding, fund_source = _constant_funding(funding_rate_8h[a], t0), None
+        else:
+            fund_path = _find(data_dir, f"binance_*harthor/binance_usdm_{sym}_funding_8h_*.csv", f"{a} funding", t0, e1)
+            funding = read_binance_funding(fund_path)
+            fund_source = _source(data_dir, fund_path, f"{a} funding (funding_rate_8h)")
+        parts.append(_series_rows(a, base_s, bars, oi, funding, oi_at_open=a in open_interest_usd))
+        sources.append(_source(data_dir, bars_path, f"{a} {_span(base_s)} bars (open, high, low, close, volume)"))
+        sources += [x for x in (oi_source, fund_source) if x is not None]
+        if a in event_bar_s:
+            fine_s = int(event_bar_s[a])
+            if fine_s >= base_s:
+                raise InputError(f"event_bar_s: {a} {fine_s} s is not finer than its base bars", field="event_bar_s")
+            f_path, fine = _bars(data_dir, a, fine_s, bar_files, e0, e1)
+            if a in open_interest_usd:
+                f_oi = _constant_contracts(a, fine, e0, open_interest_usd[a])
+            else:
+                f_oi = oi
+            parts.append(_series_rows(a, fine_s, fine, f_oi, funding, oi_at_open=a in open_interest_usd))
+            sources.append(_source(data_dir, f_path, f"{a} {_span(fine_s)} bars over the event window"))
         if a in minute_assets:
             m_path = _find(data_dir, f"binance_1m_*/binance_usdm_{sym}_1m_*.csv", f"{a} 1-minute bars", e0, e1)
             minute = _covering(read_binance_bars(m_path, interval="1m"), e0, e1 - 60_000, "1-minute bars")
@@ -299,14 +354,70 @@ def event_series(
     return out, sources
 
 
-def _series_rows(asset: str, bar_s: int, bars: pd.DataFrame, oi: pd.Series, funding: pd.DataFrame) -> pd.DataFrame:
+def _span(bar_s: int) -> str:
+    return f"{bar_s // 3600}-hour" if bar_s >= 3600 else f"{bar_s // 60}-minute"
+
+
+def _bars(
+    data_dir: Path, asset: str, bar_s: int, bar_files: Mapping[str, Mapping[int, str]], first_ms: int, end_ms: int
+) -> tuple[Path, pd.DataFrame]:
+    """(file, bars opening in [first_ms, end_ms)) of an asset's ``bar_s``-second bars."""
+    named = bar_files.get(asset, {}).get(bar_s)
+    if named is not None:
+        path = data_dir / named
+        if not path.is_file():
+            raise InputError(f"{path}: no such file ({asset} {bar_s}-s bars)", field="bar_files")
+    else:
+        iv = _INTERVALS[bar_s]
+        path = _find(
+            data_dir,
+            f"binance_*harthor/binance_usdm_{asset}USDT_{iv}_*.csv",
+            f"{asset} {_span(bar_s)} bars",
+            first_ms,
+            end_ms,
+        )
+    with path.open("r", encoding="utf-8") as fh:
+        head = fh.readline().lower()
+    if not head.startswith("timestamp"):
+        frame = read_binance_bars(path, interval=_INTERVALS[bar_s])
+        return path, _covering(frame, first_ms, end_ms - bar_s * 1000, f"{_span(bar_s)} bars")
+    # a vendor CSV (e.g. scofieldchen's, time as text): on its grid without gaps over the window
+    from .data._common import check_regular_bars
+
+    frame = read_ohlcv(path)
+    line0 = 2 + int(np.searchsorted(frame["timestamp"].to_numpy(np.int64), first_ms))
+    frame = _covering(frame, first_ms, end_ms - bar_s * 1000, f"{_span(bar_s)} bars")
+    check_regular_bars(frame["timestamp"].to_numpy(np.int64), bar_s * 1000, str(path), line0)
+    return path, frame
+
+
+def _constant_contracts(asset: str, bars: pd.DataFrame, start_ms: int, oi: Stated) -> pd.Series:
+    """Open interest (USD) at each bar's open, contracts held at those of ``oi`` at ``start_ms``."""
     t = bars["timestamp"].to_numpy(np.int64)
-    oi_at_close = oi.reindex(t + bar_s * 1000).to_numpy(np.float64)
+    at = np.flatnonzero(t == start_ms)
+    if not at.size or not oi.value > 0:
+        raise InputError(f"{asset}: no bar opening at the event start, or open interest not positive", field="oi")
+    px = bars["open"].to_numpy(np.float64)
+    return pd.Series(oi.value / px[at[0]] * px, index=t)
+
+
+def _constant_funding(rate: Stated, first_ms: int) -> pd.DataFrame:
+    return pd.DataFrame({"timestamp": [first_ms], "rate_8h": [float(rate.value)]}).assign(
+        **{"timestamp": lambda f: f["timestamp"].astype(np.int64)}
+    )
+
+
+def _series_rows(
+    asset: str, bar_s: int, bars: pd.DataFrame, oi: pd.Series, funding: pd.DataFrame, *, oi_at_open: bool = False
+) -> pd.DataFrame:
+    t = bars["timestamp"].to_numpy(np.int64)
+    oi_at_close = oi.reindex(t if oi_at_open else t + bar_s * 1000).to_numpy(np.float64)
     ft = funding["timestamp"].to_numpy(np.int64)
     k = np.searchsorted(ft, t, side="right") - 1  # the last settlement at or before the bar's open
     if (k < 0).any():
         raise InputError(
-            f"{funding.attrs['source']}: no funding settled before {_iso(int(t[k < 0][0]))}", field="data_dir"
+            f"{funding.attrs.get('source', 'funding')}: no funding settled before {_iso(int(t[k < 0][0]))}",
+            field="data_dir",
         )
     return pd.DataFrame(
         {
@@ -426,6 +537,8 @@ def series_table(
     event_end_ms: int,
     minute_assets: Sequence[str],
     sources: Iterable[Source],
+    bar_s: Mapping[str, int] | None = None,
+    event_bar_s: Mapping[str, int] | None = None,
 ) -> str:
     """The ``[series]`` table of a scenario TOML (see :class:`liqcascade.scenario.SeriesSpec`)."""
     lines = [
@@ -434,6 +547,15 @@ def series_table(
         "# interest at each bar's close (oi_usd, USD) and the last settled funding rate (funding_rate_8h,",
         "# fraction per 8 h); 1-minute bars (bar_s = 60) of minute_assets over the event window.  Derived",
         "# from the files below (paths under ../shared/data, origin = public repository @ commit).",
+    ]
+    if bar_s or event_bar_s:  # not the 2026 layout: say which bars this series holds
+        lines += [
+            "# Here: each asset's base bars are bar_s seconds long (3600 hourly, 14400 four-hourly; 300 where",
+            "# not listed), with event_bar_s bars over the event window; where the open interest was given",
+            "# as a number, oi_usd holds the contracts constant and is valued at each bar's open (the notes at",
+            "# the top say which, and which bars are spot rather than perpetual).",
+        ]
+    lines += [
         "[series]",
         f"file = {_q(file)}",
         f"lookback_start = {_iso(lookback_start_ms)}",
@@ -441,6 +563,9 @@ def series_table(
         f"event_end = {_iso(event_end_ms)}",
         f"minute_assets = [{', '.join(_q(a) for a in minute_assets)}]",
     ]
+    for key, table in (("bar_s", bar_s), ("event_bar_s", event_bar_s)):
+        if table:
+            lines.append(f"{key} = {{ {', '.join(f'{a} = {int(v)}' for a, v in table.items())} }}")
     for s in sources:
         lines += ["", "[[series.sources]]", f"file = {_q(s.file)}", f"origin = {_q(s.origin)}", f"what = {_q(s.what)}"]
     return "\n".join(lines) + "\n"
@@ -555,6 +680,14 @@ def build_event_scenario(
     template: str | Path | None = None,
     step_seconds: float = 1.0,
     notes: str = "",
+    bar_s: Mapping[str, int] | None = None,
+    event_bar_s: Mapping[str, int] | None = None,
+    bar_files: Mapping[str, Mapping[int, str]] | None = None,
+    open_interest_usd: Mapping[str, Stated] | None = None,
+    funding_rate_8h: Mapping[str, Stated] | None = None,
+    venue_shares: Mapping[str, Mapping[str, Stated]] | None = None,
+    book_file: str | Path | None = None,
+    book_window: tuple[str, str] | None = None,
 ) -> BuiltScenario:
     """Derive an event scenario from the market files under ``data_dir`` and write it to
     ``out_dir/<name>.toml`` and ``out_dir/<name>.series.csv.gz``.
@@ -586,6 +719,19 @@ def build_event_scenario(
         The engine's time step, s.
     notes:
         Comment lines put at the top of the TOML.
+    bar_s, event_bar_s, bar_files, open_interest_usd, funding_rate_8h:
+        For events the 2026 files do not cover (see :func:`event_series`): base bars of another
+        length, finer bars over the event, named bar files, open interest at the start given as
+        a number (the Binance USDⓈ-M figure the venue shares multiply; its source is written
+        beside each market), a constant funding rate.
+    venue_shares:
+        Venue → asset → :class:`Stated` share of Binance's open interest, replacing
+        :data:`VENUE_SHARES` for the venues and assets it names (a share of another date).
+    book_file, book_window:
+        The ``bookDepth`` archive (path under ``data_dir``, ``.csv`` or ``.zip``) and the UTC window
+        [start, end) of the depth fit, instead of the latest ``binance_bookdepth_*`` archive
+        before the event (e.g. a later archive standing in for an event without one: say so in
+        ``notes``).
 
     Returns
     -------
@@ -611,9 +757,16 @@ def build_event_scenario(
     bad = [v for v in venues if v not in VENUES]
     if bad:
         raise InputError(f"unknown venue {bad[0]!r} (known: {', '.join(VENUES)})", field="venues")
+    shares = {v: dict(VENUE_SHARES[v]) for v in VENUES}
+    for a in open_interest_usd or {}:  # Binance's figure is given, not read from the data
+        shares["binance"][a] = Stated(1.0, "Binance USDⓈ-M open interest (given: see its source)")
+    for v, table in (venue_shares or {}).items():
+        if v not in shares:
+            raise InputError(f"venue_shares: unknown venue {v!r} (known: {', '.join(VENUES)})", field="venue_shares")
+        shares[v].update(table)
     for v in venues:
         for a in assets:
-            if a not in VENUE_SHARES[v] or a not in DEPTH_RATIOS[v] or a not in KAPPAS:
+            if a not in shares[v] or a not in DEPTH_RATIOS[v] or a not in KAPPAS:
                 raise InputError(f"no stated open-interest share, depth ratio or kappa for {a} on {v}", field="assets")
     t0, e0, e1 = _ms(lookback_start, "lookback_start"), _ms(event_start, "event_start"), _ms(event_end, "event_end")
     if t0 >= e0:
@@ -625,24 +778,41 @@ def build_event_scenario(
         event_start=event_start,
         event_end=event_end,
         minute_assets=minute_assets,
+        bar_s=bar_s,
+        event_bar_s=event_bar_s,
+        bar_files=bar_files,
+        open_interest_usd=open_interest_usd,
+        funding_rate_8h=funding_rate_8h,
     )
     free_text, template_doc = _free_mode_text(template)
 
-    book_path = _find_book(data_dir, "BTC", e0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataCleaningWarning)
-        span = read_binance_book_depth(book_path)[0]["timestamp"]
-    first, last = int(span.min()), int(span.max())
-    window = (first, min(e0, last + 1)) if first < e0 else (first, first + 3_600_000)
+    if book_file is not None:
+        book_path = data_dir / book_file
+        if not book_path.is_file():
+            raise InputError(f"{book_path}: no such bookDepth file", field="book_file")
+    else:
+        book_path = _find_book(data_dir, "BTC", e0)
+    if book_window is not None:
+        window = (_ms(book_window[0], "book_window"), _ms(book_window[1], "book_window"))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataCleaningWarning)
+            span = read_binance_book_depth(book_path)[0]["timestamp"]
+        first, last = int(span.min()), int(span.max())
+        window = (first, min(e0, last + 1)) if first < e0 else (first, first + 3_600_000)
     book = fit_book_depth(book_path, start=_iso(window[0]), end=pd.Timestamp(window[1], unit="ms", tz="UTC"))
     sources.append(_source(data_dir, book_path, "BTCUSDT bookDepth bands (Binance BTC depth within ±1 % and kappa)"))
 
-    five = series[series["bar_s"] == 300]
+    bar_s, open_interest_usd = dict(bar_s or {}), dict(open_interest_usd or {})
     start_prices, binance_oi, paths = {}, {}, {}
     for a in assets:
-        s = five[five["asset"] == a].set_index("time_ms")
+        base_s = int(bar_s.get(a, 300))
+        s = series[(series["asset"] == a) & (series["bar_s"] == base_s)].set_index("time_ms")
         start_prices[a] = float(s.at[e0, "open"])
-        binance_oi[a] = float(s.at[e0 - _BAR_MS, "oi_usd"])  # stamped at e0: the close of the bar before
+        if a in open_interest_usd:
+            binance_oi[a] = float(open_interest_usd[a].value)
+        else:
+            binance_oi[a] = float(s.at[e0 - base_s * 1000, "oi_usd"])  # stamped at e0: the close of the bar before
         days = np.arange(t0 - t0 % _DAY_MS + (_DAY_MS if t0 % _DAY_MS else 0), e0, _DAY_MS)
         paths[a] = [
             (pd.Timestamp(d, unit="ms", tz="UTC").strftime("%Y-%m-%d"), float(s.at[d, "open"])) for d in days if d < e0
@@ -654,16 +824,17 @@ def build_event_scenario(
     for a in assets:
         for v in venues:
             fitted = (v, a) == ("binance", "BTC")
+            given = f" (given: {open_interest_usd[a].source})" if a in open_interest_usd else ""
             markets.append(
                 {
                     "venue": v,
                     "asset": a,
-                    "open_interest_usd": binance_oi[a] * VENUE_SHARES[v][a].value,
+                    "open_interest_usd": binance_oi[a] * shares[v][a].value,
                     "long_share": LONG_SHARES[v][a],
                     "depth_1pct_usd": book.depth_1pct_usd * DEPTH_RATIOS[v][a].value,
                     "kappa": book.kappa if fitted else KAPPAS[a].value,
-                    "oi_note": f"Binance USDⓈ-M OI at the start ${binance_oi[a] / 1e9:.3f}B x {VENUE_SHARES[v][a].value:g}: "
-                    f"{VENUE_SHARES[v][a].source}",
+                    "oi_note": f"Binance USDⓈ-M OI at the start ${binance_oi[a] / 1e9:.3f}B{given} x "
+                    f"{shares[v][a].value:g}: {shares[v][a].source}",
                     "depth_note": (
                         "fitted (see the note above)"
                         if fitted
@@ -690,6 +861,7 @@ def build_event_scenario(
         book_source=sources[-1],
         template_doc=template_doc,
         free_text=free_text,
+        series_sources=sources,
         series=series_table(
             series_path.name,
             lookback_start_ms=t0,
@@ -697,6 +869,8 @@ def build_event_scenario(
             event_end_ms=e1,
             minute_assets=minute_assets,
             sources=sources,
+            bar_s=bar_s,
+            event_bar_s=dict(event_bar_s or {}),
         ),
     )
     toml_path = out_dir / f"{name}.toml"
@@ -721,6 +895,7 @@ def _scenario_text(
     template_doc,
     free_text,
     series,
+    series_sources=(),
 ) -> str:
     out = [f"# {ln}".rstrip() for ln in notes.strip().splitlines()] if notes.strip() else []
     out += [
@@ -735,6 +910,9 @@ def _scenario_text(
         "# Start price: the Binance USDⓈ-M perpetual's open at the start (USDT per base unit).  path: the",
         "# 00:00 UTC price of each day of the look-back (entries of the synthetic positions are drawn there).",
     ]
+    if any("_spot_" in s.file or "scofieldchen" in s.file for s in series_sources):
+        out[-2] = "# Start price: the open at the start of the bars named in [series] (USDT per base unit; spot"
+        out[-1] = "# where the file is spot).  path: the 00:00 UTC price of each day of the look-back."
     t_assets = template_doc.get("assets", {})
     for a in assets:
         out += ["", f"[assets.{a}]"]

@@ -3,7 +3,9 @@
 A targets file lists what a replay should reproduce: each target names a summary key (dotted to
 reach into a dict: ``drawdown_pct.BTC``), a band with units, and the reported figures with the
 seed report they come from.  Bundled: ``scenarios/targets/feb-2026.toml`` and
-``feb-2026-weekend.toml``, from ``../shared/events/feb-2026.md`` and issue 4's bands.
+``feb-2026-weekend.toml``, from ``../shared/events/feb-2026.md`` and issue 4's bands (``sample =
+"in-sample"``: the global parameters were fitted to them), and ``oct-2025.toml``,
+``aug-2024.toml`` (``sample = "out-of-sample"``), from public reports named beside each figure.
 
 Kinds of target:
 
@@ -88,10 +90,15 @@ class Targets(_Strict):
     scenario: str = Field(min_length=1, description="the scenario these targets are for")
     title: str = ""
     source: str = ""
+    sample: Literal["in-sample", "out-of-sample"] | None = Field(
+        None,
+        description="in-sample: the global parameters were fitted to this event; out-of-sample: "
+        "they were not (a validation); None: not said",
+    )
     targets: list[Target] = Field(min_length=1)
 
 
-BUNDLED_TARGETS = ("feb-2026", "feb-2026-weekend")
+BUNDLED_TARGETS = ("feb-2026", "feb-2026-weekend", "oct-2025", "aug-2024")
 
 
 def _one_line(err: ValidationError, where: str) -> InputError:
