@@ -57,7 +57,16 @@ _OCT_SHARES = {
         ),
     },
 }
-_OCT_FREE = """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
+_OCT_FREE = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
+# scenario states them (assumption: no spot depth figure for this date; without a spot book the
+# index would follow the perpetuals' own mids through their liquidations, which no venue's does).
+[assets.BTC]
+spot_depth_1pct_usd = 1.0e7
+spot_kappa = 1.13
+[assets.ETH]
+spot_depth_1pct_usd = 4.0e6
+spot_kappa = 1.35
+# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Oct 2025 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.
 [insurance_fund_usd]           # assumptions
@@ -107,7 +116,16 @@ _AUG_SHARES = {
     "bybit": {"BTC": Stated(6.02 / 8.43, _CS), "ETH": Stated(6.02 / 8.43, f"assumption: BTC's ({_CS})")},
     "okx": {"BTC": Stated(3.32 / 8.43, _CS), "ETH": Stated(3.32 / 8.43, f"assumption: BTC's ({_CS})")},
 }
-_AUG_FREE = """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
+_AUG_FREE = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
+# scenario states them (assumption: no spot depth figure for this date; without a spot book the
+# index would follow the perpetuals' own mids through their liquidations, which no venue's does).
+[assets.BTC]
+spot_depth_1pct_usd = 1.0e7
+spot_kappa = 1.13
+[assets.ETH]
+spot_depth_1pct_usd = 4.0e6
+spot_kappa = 1.35
+# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Aug 2024 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.
 [insurance_fund_usd]           # assumptions
