@@ -23,6 +23,9 @@ from small_scenarios import small_scenario_file
 pytest.importorskip("distributed")
 
 EXE = Path(sys.executable).with_name("liqcascade")
+#: paths per shock: enough that the sweep is still computing when the first part lands and the
+#: interrupt is sent (with 24 a fast machine finished the last paths first)
+PATHS = "96"
 
 
 def _sweep(sc: Path, out: Path) -> list[str]:
@@ -35,7 +38,7 @@ def _sweep(sc: Path, out: Path) -> list[str]:
         "--shocks",
         "1e8,2e8",
         "--paths",
-        "24",
+        PATHS,
         "--positions",
         "5000",
         "--steps",
@@ -83,5 +86,5 @@ def test_ctrl_c_on_a_dask_sweep_is_one_line_and_resumes(tmp_path):
     assert res.returncode == 0, res.stderr
     frames = list(out.glob("sweeps/*/paths.parquet"))
     assert len(frames) == 1
-    assert pq.read_table(frames[0]).num_rows == 2 * 24 >= done_before
+    assert pq.read_table(frames[0]).num_rows == 2 * int(PATHS) >= done_before
     shutil.rmtree(out)
