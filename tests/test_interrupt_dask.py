@@ -55,7 +55,14 @@ def test_ctrl_c_on_a_dask_sweep_is_one_line_and_resumes(tmp_path):
     sc = small_scenario_file(tmp_path / "s.toml", assets=(("BTC", 6.0e8),))
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        _sweep(sc, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        _sweep(sc, out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # as from a terminal: a suite started in the background of a non-interactive shell runs
+        # with SIGINT ignored, and an ignored signal stays ignored in every child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 600  # the workers may compile the engine first on a cold cache
