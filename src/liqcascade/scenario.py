@@ -846,13 +846,9 @@ def build_population(
     return pop
 
 
-def measured_baseline(name: str):
-    """The factor GARCH measured in ``scenarios/measured/<name>`` (cached per process)."""
-    return _measured_baseline(name)
-
-
 @functools.lru_cache(maxsize=4)
-def _measured_baseline(name: str):
+def measured_baseline(name: str):
+    """The factor GARCH measured in ``scenarios/measured/<name>`` (read once per process)."""
     from .analytics.baseline import load_measured
 
     path = Path(__file__).resolve().parent / "scenarios" / "measured" / name
@@ -886,7 +882,7 @@ def calm_sigma_by_asset(params: ModelParameters, assets) -> dict[str, float]:
     if not params.baseline.measured:
         raise InputError("calm_sigma_per_asset = baseline needs a measured baseline", field="baseline.measured")
     fit = measured_baseline(params.baseline.measured)
-    lead = fit[fit.assets[0]].sample_vol_5m
+    lead = fit[fit.leader].sample_vol_5m  # fraction per 5 min, as each asset's below
     return {a: mm.calm_sigma * fit[a].sample_vol_5m / lead for a in assets if a in fit.assets}
 
 

@@ -57,7 +57,7 @@ _OCT_SHARES = {
         ),
     },
 }
-_OCT_FREE = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
+_SPOT_BOOKS = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
 # scenario states them (assumption: no spot depth figure for this date; without a spot book the
 # index would follow the perpetuals' own mids through their liquidations, which no venue's does).
 [assets.BTC]
@@ -66,7 +66,10 @@ spot_kappa = 1.13
 [assets.ETH]
 spot_depth_1pct_usd = 4.0e6
 spot_kappa = 1.35
-# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
+"""
+_OCT_FREE = (
+    _SPOT_BOOKS
+    + """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Oct 2025 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.
 [insurance_fund_usd]           # assumptions
@@ -75,6 +78,7 @@ bybit = 4.0e8
 okx = 4.0e8
 hyperliquid = 3.0e8
 """
+)
 _OCT_NOTES = f"""10 October 2025, the US tariff crash (out-of-sample: the global parameters were fitted to February 2026).
 Pre-crash state only ({_HELD_OUT}).  Window 10 Oct 12:00 - 11 Oct 00:00 UTC: the afternoon slide
 after the 14:57 tariff threat, the ~20:50 100 % tariff post and the 21:00-21:20 cascade (BTC low
@@ -116,16 +120,9 @@ _AUG_SHARES = {
     "bybit": {"BTC": Stated(6.02 / 8.43, _CS), "ETH": Stated(6.02 / 8.43, f"assumption: BTC's ({_CS})")},
     "okx": {"BTC": Stated(3.32 / 8.43, _CS), "ETH": Stated(3.32 / 8.43, f"assumption: BTC's ({_CS})")},
 }
-_AUG_FREE = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
-# scenario states them (assumption: no spot depth figure for this date; without a spot book the
-# index would follow the perpetuals' own mids through their liquidations, which no venue's does).
-[assets.BTC]
-spot_depth_1pct_usd = 1.0e7
-spot_kappa = 1.13
-[assets.ETH]
-spot_depth_1pct_usd = 4.0e6
-spot_kappa = 1.35
-# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
+_AUG_FREE = (
+    _SPOT_BOOKS
+    + """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Aug 2024 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.
 [insurance_fund_usd]           # assumptions
@@ -133,6 +130,7 @@ binance = 1.0e9
 bybit = 4.0e8
 okx = 4.0e8
 """
+)
 _AUG_NOTES = f"""5 August 2024, the yen carry-trade unwind (out-of-sample: the global parameters were fitted to February 2026).
 Pre-crash state only ({_HELD_OUT}).  Window 4 Aug 12:00 - 5 Aug 12:00 UTC: the Sunday afternoon slide and
 the Asian session of Monday 5 Aug (BTC low 49,000.0 in the 06:00 hourly bar).
