@@ -10,13 +10,22 @@ from pathlib import Path
 from liqcascade.scenario import bundled_text, load_scenario
 
 
+def cut_text(hours: float, *, series: bool = False, flows: bool = True) -> str:
+    """The bundled ``feb-2026`` TOML cut to ``hours``; without its market series (the last table:
+    a free-running cut on the synthetic population, whose sidecar would not sit beside a copy)
+    unless ``series``; without its ``[[flows]]`` unless ``flows``."""
+    text = re.sub(r"(?m)^horizon_hours = .*$", f"horizon_hours = {hours}", bundled_text("feb-2026"))
+    if not series:
+        text = text.split("\n[series]", 1)[0] + "\n"
+    if not flows:
+        text = re.sub(r"(?m)^\[\[flows\]\]\n(?:(?!\[).*\n)*", "", text)
+    return text
+
+
 def small_scenario_file(path: Path, *, sell: bool = True, assets=(("BTC", 6.0e8), ("ETH", 3.0e8))) -> Path:
     """Write ``feb-2026`` cut to 2 hours and without its market series (free mode) to ``path``;
     with ``sell``, a sell programme in each of ``assets`` (asset, USD) from 15 min to 1 h."""
-    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 2.0", bundled_text("feb-2026"))
-    # without the market series (the last table of the bundled file): a free-running cut, whose
-    # sidecar would not sit beside the copy anyway
-    text = text.split("\n[series]", 1)[0] + "\n"
+    text = cut_text(2.0)
     if sell:
         for asset, usd in assets:
             text += (

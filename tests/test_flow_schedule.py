@@ -3,17 +3,16 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from small_scenarios import cut_text
 
 from liqcascade.errors import InputError
 from liqcascade.replay import flow_schedule
-from liqcascade.scenario import bundled_text, load_scenario
+from liqcascade.scenario import load_scenario
 
 
 @settings(max_examples=50, deadline=None)
@@ -37,11 +36,8 @@ def test_a_window_shorter_than_a_step_is_refused():
 
 
 def _scenario(tmp_path, block: str):
-    text = re.sub(r"(?m)^horizon_hours = .*$", "horizon_hours = 3.0", bundled_text("feb-2026"))
-    text = text.split("\n[series]", 1)[0] + "\n"
-    text = re.sub(r"(?m)^\[\[flows\]\]\n(?:(?!\[).*\n)*", "", text) + block
     p = tmp_path / "s.toml"
-    p.write_text(text, "utf-8")
+    p.write_text(cut_text(3.0, flows=False) + block, "utf-8")
     return load_scenario(p)
 
 

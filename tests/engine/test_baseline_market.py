@@ -3,7 +3,6 @@ given return, and the stylised facts of a free run with no other flow against th
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -12,10 +11,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from small_scenarios import cut_text
 
 from liqcascade.analytics.baseline import load_measured, stylised_facts
 from liqcascade.engine import DepthProfile, Liquidity
-from liqcascade.scenario import bundled_text, load_scenario, run_scenario
+from liqcascade.scenario import load_scenario, run_scenario
 from liqcascade.summary import recorded_index
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -61,10 +61,8 @@ def _calm_scenario(tmp_path: Path, hours: float = 12.0):
     """``feb-2026`` free-running, cut to ``hours``, with none of its stated flows: the market is
     the measured baseline alone, on the positions as they stood at the start (and their own
     liquidations)."""
-    text = re.sub(r"(?m)^horizon_hours = .*$", f"horizon_hours = {hours}", bundled_text("feb-2026"))
-    text = re.sub(r"(?m)^\[\[flows\]\]\n(?:(?!\[).*\n)*", "", text)
     p = tmp_path / "calm.toml"
-    p.write_text(text, "utf-8")
+    p.write_text(cut_text(hours, series=True, flows=False), "utf-8")
     shutil.copy(SCENARIOS / "feb-2026.series.csv.gz", tmp_path / "feb-2026.series.csv.gz")
     sc = load_scenario(p)
     assert not sc.spec.flows
