@@ -311,15 +311,21 @@ def _capped(positions, leverage: float):
     return dataclasses.replace(positions, margin=margin, leverage=lev)
 
 
+def window_sums(usd: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flow per step (USD) summed over consecutive windows of ``window`` steps, the last window
+    as long as what is left: ``(sums, lengths)``, USD and steps per window."""
+    usd = np.asarray(usd, np.float64)
+    edges = np.arange(0, len(usd), window)
+    return np.add.reduceat(usd, edges), np.diff(np.r_[edges, len(usd)])
+
+
 def spread_flow(usd: np.ndarray, window: int) -> np.ndarray:
     """A flow per step spread evenly over consecutive windows of ``window`` steps (each window's
     sum kept, the last window as long as what is left)."""
     usd = np.asarray(usd, np.float64)
     if window <= 1:
         return usd.copy()
-    edges = np.arange(0, len(usd), window)
-    sums = np.add.reduceat(usd, edges)
-    lengths = np.diff(np.r_[edges, len(usd)])
+    sums, lengths = window_sums(usd, window)
     return np.repeat(sums / lengths, lengths)
 
 
@@ -404,8 +410,7 @@ def flow_schedule(implied_flow: pd.DataFrame, window_s: float, dt: float) -> dic
     for a in implied_flow.columns:
         if a == "time_s":
             continue
-        usd = implied_flow[a].to_numpy(np.float64)
-        out[a] = [float(x) for x in np.add.reduceat(usd, np.arange(0, len(usd), k))]
+        out[a] = window_sums(implied_flow[a].to_numpy(np.float64), k)[0].tolist()
     return out
 
 
