@@ -139,6 +139,91 @@ def test_withdrawal_fit_recovers_vol_sensitivity_and_calm_sigma():
     assert law.vol_sensitivity == pytest.approx(w.vol_sensitivity, rel=1e-6)
 
 
+# (b2) the liquidation-flow term --------------------------------------------------------------
+
+
+def synthetic_flow(vs: float, cs: float, fs: float, floor: float, half_life: float):
+    """Minute closes with a volatility burst, open interest every 5 minutes falling in two
+    windows, and depth snapshots every 30 s scaled by the engine's m(t) with both terms."""
+    rng = np.random.default_rng(11)
+    n = 600
+    sig = np.full(n, 4e-5)
+    sig[200:230] = 8e-4  # a volatility burst (the vol term)
+    r = sig * math.sqrt(60.0) * rng.standard_normal(n)
+    closes = 50_000.0 * np.exp(np.cumsum(r))
+    close_t = T0 + pd.to_timedelta(np.arange(1, n + 1) * 60, unit="s")
+    prices = pd.Series(closes, index=close_t)
+    # open interest: flat, then two falls (5,000 and 2,000 coins in one 5-minute window each)
+    t_oi = T0 + pd.to_timedelta(np.arange(-2, n // 5 + 2) * 300, unit="s")
+    coins = np.full(len(t_oi), 100_000.0)
+    coins[t_oi > T0 + pd.Timedelta(minutes=350)] -= 5_000.0
+    coins[t_oi > T0 + pd.Timedelta(minutes=450)] -= 2_000.0
+    oi = pd.DataFrame({"timestamp": L._ns(t_oi) // 1_000_000, "open_interest": coins,
+                       "open_interest_usd": coins * 50_000.0})  # fmt: skip
+    sigma = L._ewma_sigma(prices, 60.0)
+    b, k = 5e9, 0.8
+    depth = 2 * b * 0.01**k  # both sides within 1 %
+    flow = L.oi_flow_proxy(oi, sigma.index).to_numpy() / depth
+    m = L.engine_multiplier(sigma.to_numpy(), 60.0, vs, cs, floor, half_life, flow, fs)
+    snaps = T0 + pd.to_timedelta(120 + np.arange(0, 2 * (n - 2)) * 30, unit="s")
+    pos = np.searchsorted(L._ns(sigma.index), L._ns(snaps), side="right") - 1
+    scale = m[pos]
+    frame = book_frame(snaps, (np.full(len(snaps), b), np.full(len(snaps), k)),
+                       (np.full(len(snaps), b), np.full(len(snaps), k)), scale=scale, noise=0.005, seed=4)  # fmt: skip
+    return frame, prices, oi, m, flow
+
+
+def test_oi_flow_proxy_spreads_falls_evenly():
+    t = T0 + pd.to_timedelta(np.arange(4) * 300, unit="s")
+    oi = pd.DataFrame({"timestamp": L._ns(t) // 1_000_000, "open_interest": [10.0, 7.0, 8.0, 8.0],
+                       "open_interest_usd": [1000.0, 770.0, 880.0, 880.0]})  # fmt: skip
+    at = t[0] + pd.to_timedelta([60, 300, 360, 900], unit="s")
+    got = L.oi_flow_proxy(oi, at).to_numpy()
+    rate = 3.0 * 0.5 * (100.0 + 110.0) / 300.0  # 3 coins fell, valued at the mean price, per second
+    np.testing.assert_allclose(got, [rate, rate, 0.0, 0.0])
+    with pytest.raises(InputError) as e:
+        L.oi_flow_proxy(oi, [t[0] - pd.Timedelta("1min")])
+    assert "range" in one_line(e)
+    with pytest.raises(InputError) as e:
+        L.oi_flow_proxy(oi.drop(columns="open_interest"), at)
+    one_line(e)
+
+
+def test_engine_multiplier_flow_term():
+    sigma = np.full(5, 1e-5)
+    flow = np.array([0.0, 0.002, 0.0, 0.0, 0.0])
+    m = L.engine_multiplier(sigma, 60.0, 0.5, 1e-4, 0.1, None, flow, 300.0)
+    np.testing.assert_allclose(m, [1.0, 1.0 / 1.6, 1.0, 1.0, 1.0])
+    # no flow (or a zero sensitivity) is the volatility law alone
+    np.testing.assert_array_equal(L.engine_multiplier(sigma, 60.0, 0.5, 1e-4, 0.1, 90.0),
+                                  L.engine_multiplier(sigma, 60.0, 0.5, 1e-4, 0.1, 90.0, flow, 0.0))  # fmt: skip
+
+
+def test_flow_fit_recovers_flow_sensitivity():
+    vs, cs, fs, floor, h = 0.6, 1.2e-4, 300.0, 0.15, 150.0
+    frame, prices, oi, m, flow = synthetic_flow(vs, cs, fs, floor, h)
+    assert 0.2 < m.min() < 0.6  # the flow term bites
+    calm = (T0, T0 + pd.Timedelta(minutes=150))
+    w = L.withdrawal(frame, prices, calm=calm, floor=floor, refill_half_life_s=h, n_boot=0)
+    # the volatility term held at its true values
+    f = L.flow_fit(w, oi, hold=(vs, cs), n_boot=30)
+    assert f.vol_held and f.vol_sensitivity == vs
+    assert f.flow_sensitivity == pytest.approx(fs, rel=0.05)
+    assert f.flow_sensitivity_ci[0] <= f.flow_sensitivity <= f.flow_sensitivity_ci[1]
+    assert f.flow_sensitivity_ci[0] > 0 and f.law.flow_boot_at_zero == 0.0
+    assert f.rmse < 0.5 * f.rmse_no_flow
+    assert f.depth_usd == pytest.approx(2 * 5e9 * 0.01**0.8, rel=0.01)
+    # fitted jointly with the volatility term
+    j = L.flow_fit(w, oi, n_boot=0)
+    assert j.flow_sensitivity == pytest.approx(fs, rel=0.1)
+    assert j.vol_sensitivity == pytest.approx(vs, rel=0.15)
+    # a series without any flow response: the fit puts flow_sensitivity at 0
+    frame0, prices0, oi0, _, _ = synthetic_flow(vs, cs, 0.0, floor, h)
+    w0 = L.withdrawal(frame0, prices0, calm=calm, floor=floor, refill_half_life_s=h, n_boot=0)
+    f0 = L.flow_fit(w0, oi0, hold=(vs, cs), n_boot=20)
+    assert f0.flow_sensitivity < 0.05 * fs and f0.flow_sensitivity_ci[0] < 1.0
+
+
 # (c) refill --------------------------------------------------------------------------------------
 
 
@@ -168,7 +253,7 @@ def test_refill_half_life_recovered():
 @pytest.fixture(scope="module")
 def fresh():
     data = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    if not (data / L._DATA_JAN).exists() or not (data / L._DATA_OCT).exists():
+    if not all((data / f).exists() for f in (L._DATA_JAN, L._DATA_OCT, L._OI_JAN)):
         pytest.skip(f"real data not available: {data} (the shared data folder is absent in a fresh clone)")
     return L.measure(data, detail=True)
 
@@ -207,6 +292,21 @@ def test_measured_values_are_plausible(fresh):
     assert 0 < rows["market_maker.min_multiplier"]["value"] < 1
     lo, hi = rows["market_maker.refill_half_life_s_lo"]["value"], rows["market_maker.refill_half_life_s_hi"]["value"]
     assert lo < rows["market_maker.refill_half_life_s"]["value"] < hi
+
+
+def test_flow_sensitivity_embedded_equals_fresh(fresh):
+    rows, objs = fresh
+    shipped = L.load_measured()
+    for name in ("market_maker.flow_sensitivity", "market_maker.flow_sensitivity_lo",
+                 "market_maker.flow_sensitivity_hi"):  # fmt: skip
+        assert shipped[name]["value"] == pytest.approx(rows[name]["value"], rel=1e-9)
+    f = objs["flow_jan31"]
+    assert rows["market_maker.flow_sensitivity"]["value"] == pytest.approx(f.flow_sensitivity, rel=1e-12)
+    lo, hi = rows["market_maker.flow_sensitivity_lo"]["value"], rows["market_maker.flow_sensitivity_hi"]["value"]
+    assert 0 < lo < rows["market_maker.flow_sensitivity"]["value"] < hi
+    assert "open-interest falls" in rows["market_maker.flow_sensitivity"]["source"]
+    # the flush's open-interest fall: 18:40-18:45 UTC
+    assert "18:45" in rows["flow.jan31.proxy_peak_usd_per_s"]["source"]
 
 
 def test_load_measured_without_shared_data():
