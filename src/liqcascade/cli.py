@@ -555,6 +555,43 @@ def scenario_build_cmd(
     print(f"wrote {built.toml_path} and {built.series_path} ({len(built.series):,} bars)")
 
 
+_FLOWS_HELP = """Measure a scenario's free-run exogenous flow and write it into OUT/NAME.toml: its observed
+replay's implied exogenous flow plus the positions' own openings and closings, summed per
+--window-hours per asset (USD, + bought), replacing the scenario's flow_schedule flows (other flows
+are kept).  The scenario must have a market series (observed mode).
+"""
+
+
+@scenario_app.command("flows", help=_FLOWS_HELP)
+def scenario_flows_cmd(
+    name: str = typer.Argument(..., help="bundled scenario or TOML file"),
+    out: Path = typer.Option(..., "--out", help="folder to write NAME.toml to"),
+    seed: int = typer.Option(0, "--seed", help="seed of the observed replay's population (>= 0)"),
+    positions: Optional[int] = typer.Option(None, "--positions", help="positions to draw; default the real count"),
+    window_hours: float = typer.Option(1.0, "--window-hours", help="hours summed per schedule value (> 0, <= 24)"),
+) -> None:
+    from .pipeline import check_run_request, load
+    from .replay import measured_flow_schedule
+    from .scenario import BUNDLED, bundled_text
+    from .scenario_build import replace_flow_schedule
+
+    with _guard():
+        if not (math.isfinite(window_hours) and 0 < window_hours <= 24):
+            raise InputError(f"must be in (0, 24] hours, got {window_hours!r}", field="window_hours")
+        check_run_request(positions=positions, seed=seed, out_dir=out)
+        sc = load(name)
+        text = bundled_text(name) if name in BUNDLED else Path(name).read_text("utf-8")
+        schedule, source = measured_flow_schedule(
+            sc, seed=seed, n_positions=positions, window_s=window_hours * 3600.0
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{sc.name}.toml"
+        path.write_text(replace_flow_schedule(text, schedule, window_hours, source), "utf-8")
+    for a, usd in schedule.items():
+        print(f"{a}: {len(usd)} windows, net ${sum(usd) / 1e9:+,.3f}B")
+    print(f"wrote {path}")
+
+
 # ============================================================================ run and runs
 _RUN_HELP = """Replay a scenario: synthesize the positions, run the cascade engine, store the run in
 OUT/runs/<run_id>/ (Parquet frames, summary.json; catalogued in OUT/runs.duckdb) and write its

@@ -414,6 +414,37 @@ def flow_schedule(implied_flow: pd.DataFrame, window_s: float, dt: float) -> dic
     return out
 
 
+def measured_flow_schedule(
+    scenario,
+    *,
+    seed: int = 0,
+    n_positions: int | None = None,
+    window_s: float = 3600.0,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, list[float]], str]:
+    """The hourly (``window_s``) exogenous flow of a free replay of ``scenario``, measured on its
+    observed replay: per asset, the implied exogenous flow plus the positions' own timed openings
+    and closings (a free run starts from the positions as they stood and replays none of the
+    history's), summed per window (:func:`flow_schedule`).  Returns the schedule (USD per window,
+    + bought) and the sentence naming its source."""
+    if isinstance(scenario, str):
+        from .scenario import load_scenario
+
+        scenario = load_scenario(scenario)
+    obs = run_observed(scenario, n_positions=n_positions, seed=seed, with_counterfactual=False, progress=progress)
+    run = obs.run
+    assets = [c for c in run.implied_flow_usd.columns if c != "time_s"]
+    flow = run.implied_flow_usd[assets] + run.timed_flow_usd[assets]
+    dt = float(scenario.spec.step_seconds)
+    hours = window_s / 3600.0
+    per = "hour" if hours == 1.0 else f"{hours:g} hours"
+    source = (
+        f"the observed replay of this scenario (seed {seed}, {len(obs.population):,} positions): its implied"
+        f" exogenous flow plus the positions' own openings and closings, summed per {per}"
+    )
+    return flow_schedule(flow, window_s, dt), source
+
+
 def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
     """The rows at the end of every ``interval_s`` seconds (``time_s`` = the interval's end)."""
     k = int(round(interval_s / dt))

@@ -331,6 +331,11 @@ class BaselineParams(_Strict):
 
     measured: str = Field("", description="file under scenarios/measured/, '' for none")
     level: Literal["sample", "garch"] = "sample"
+    #: the day's level: ``"window"`` the fit window's; ``"previous_day"`` scaled per asset by the
+    #: realised volatility of the scenario's series over the 24 h before its start against the
+    #: window's (:func:`~liqcascade.analytics.baseline.event_vol_scale`; a scenario without a
+    #: series keeps the window's)
+    event_level: Literal["window", "previous_day"] = "window"
 
 
 class FlowParams(_Strict):
@@ -857,7 +862,7 @@ def measured_baseline(name: str):
     return load_measured(path)
 
 
-def baseline_flow(fit, assets, liquidity, level: str = "sample"):
+def baseline_flow(fit, assets, liquidity, level: str = "sample", vol_scale=None):
     """The :class:`~liqcascade.engine.BaselineFlow` of ``assets`` that ``fit`` covers: the
     leader's own shocks and the others' residuals (:func:`~liqcascade.analytics.baseline.simulate_baseline`
     with ``factors=True``), each turned into the USD that moves the asset's fresh books so far."""
@@ -867,7 +872,9 @@ def baseline_flow(fit, assets, liquidity, level: str = "sample"):
     names = tuple(a for a in assets if a in fit.assets)
 
     def draw(n_steps: int, dt: float, seed: int) -> np.ndarray:
-        return simulate_baseline(fit, n_steps, dt_s=dt, seed=[seed, 0xBA5E], assets=names, level=level, factors=True)
+        return simulate_baseline(
+            fit, n_steps, dt_s=dt, seed=[seed, 0xBA5E], assets=names, level=level, factors=True, vol_scale=vol_scale
+        )
 
     return BaselineFlow(names, draw, liquidity.move_usd)
 
@@ -966,7 +973,15 @@ def build_engine_inputs(scenario: Scenario, population):
             elif params.contagion.rate_per_oi > 0:
                 flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
     if fit is not None:
-        flows = dataclasses.replace(flows, baseline=baseline_flow(fit, spec.assets, liquidity, params.baseline.level))
+        scale = None
+        if params.baseline.event_level == "previous_day":
+            from .analytics.baseline import event_vol_scale
+
+            series = scenario.series()
+            scale = None if series is None else event_vol_scale(fit, series, scenario.start_ms)
+        flows = dataclasses.replace(
+            flows, baseline=baseline_flow(fit, spec.assets, liquidity, params.baseline.level, scale)
+        )
     if co.dip_per_drawdown > 0:  # a global behaviour: every asset has its bargain hunters
         for a in spec.assets:
             flows.cohorts.append(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import textwrap
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -916,9 +917,13 @@ def _scenario_text(
     t_assets = template_doc.get("assets", {})
     for a in assets:
         out += ["", f"[assets.{a}]"]
+        # the template's spot book, with its source where the template states one (``spot_source``)
+        spot_src = t_assets.get(a, {}).get("spot_source")
+        if spot_src and "spot_depth_1pct_usd" in t_assets[a]:
+            out += textwrap.wrap(f"spot book (USD per side within 1 %, kappa): {spot_src}", 98, initial_indent="# ", subsequent_indent="# ")
         for k in ("spot_depth_1pct_usd", "spot_kappa"):
             if k in t_assets.get(a, {}):
-                out.append(f"{k} = {t_assets[a][k]:.6g}    # from the template scenario (assumption)")
+                out.append(f"{k} = {t_assets[a][k]:.6g}" + ("" if spot_src else "    # from the template scenario (assumption)"))
         out.append(f"start_price = {start_prices[a]!r}")
         pts = [f'["{d}", {p!r}]' for d, p in paths[a]]
         out.append("path = [")
@@ -954,3 +959,23 @@ def _scenario_text(
     if free_text:
         text += "\n" + free_text
     return text + "\n" + series
+
+
+_SCHEDULE_BLOCK = re.compile(r'\[\[flows\]\]\nkind = "flow_schedule"\n(?:(?![\[#\n])[^\n]*\n)*\n?')
+
+
+def replace_flow_schedule(text: str, schedule: dict[str, list[float]], window_hours: float, source: str) -> str:
+    """The scenario TOML ``text`` with its ``flow_schedule`` flows replaced by ``schedule`` (per
+    asset, USD per window of ``window_hours``, + bought; :func:`liqcascade.replay.measured_flow_schedule`),
+    written where the first of them stood (at the end if there was none).  Other flows are kept."""
+    m = _SCHEDULE_BLOCK.search(text)
+    at = m.start() if m else len(text)
+    rest = _SCHEDULE_BLOCK.sub("", text)
+    blocks = []
+    for a in sorted(schedule):
+        usd = ", ".join(f"{x:.6e}" for x in schedule[a])
+        blocks.append(
+            f'[[flows]]\nkind = "flow_schedule"\nasset = {_q(a)}\nwindow_hours = {window_hours!r}\n'
+            f"usd = [{usd}]\nsource = {_q(source)}\n\n"
+        )
+    return rest[:at] + "".join(blocks) + rest[at:]

@@ -57,18 +57,32 @@ _OCT_SHARES = {
         ),
     },
 }
-_SPOT_BOOKS = """# The spot books that anchor the index (every venue's index is a spot price), as the feb-2026
-# scenario states them (assumption: no spot depth figure for this date; without a spot book the
-# index would follow the perpetuals' own mids through their liquidations, which no venue's does).
-[assets.BTC]
-spot_depth_1pct_usd = 1.0e7
-spot_kappa = 1.13
-[assets.ETH]
-spot_depth_1pct_usd = 4.0e6
-spot_kappa = 1.35
-"""
+#: the index's spot venues: Binance's USDⓈ-M BTCUSDT index has 7 spot constituents (binance, coinbase,
+#: gateio, kucoin, mxc, bitget, bybit; the /fapi/v1/constituents example, developers.binance.com)
+_INDEX_VENUES = 7
+_SPOT_REF = "market-and-cascades.md §Order-book depth"
+
+
+def _spot_books(btc_per_venue: float, eth_per_venue: float, when: str) -> str:
+    """The spot books that anchor the index (every venue's index is a spot price): the index's 7
+    spot venues x half the reference's depth within 1 % per major venue (both sides) for ``when``."""
+    out = ["# The spot books that anchor the index (every venue's index is a spot price): USD per side within 1 %"]
+    for a, per, k in (("BTC", btc_per_venue, 1.13), ("ETH", eth_per_venue, 1.35)):
+        src = (
+            f"{_INDEX_VENUES} index spot venues (Binance's index constituents) x half of {_SPOT_REF}'s {a} depth"
+            f" within 1 % per major venue, both sides, {when}"
+        )
+        out += [
+            f"[assets.{a}]",
+            f"spot_depth_1pct_usd = {_INDEX_VENUES * per / 2:.6g}",
+            f"spot_kappa = {k}",
+            f'spot_source = "{src}; kappa: {_SPOT_REF} (Bybit books, {a})"',
+        ]
+    return "\n".join(out) + "\n"
+
+
 _OCT_FREE = (
-    _SPOT_BOOKS
+    _spot_books(20e6, 8e6, "early Oct 2025 (BTC ~$20M; ETH > $8M)")
     + """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Oct 2025 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.
@@ -121,7 +135,7 @@ _AUG_SHARES = {
     "okx": {"BTC": Stated(3.32 / 8.43, _CS), "ETH": Stated(3.32 / 8.43, f"assumption: BTC's ({_CS})")},
 }
 _AUG_FREE = (
-    _SPOT_BOOKS
+    _spot_books(14e6, 6e6, "assumption: no 2024 figure; the reference's lower, post-Oct 2025 level (BTC ~$14M; ETH < $6M)")
     + """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Aug 2024 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.

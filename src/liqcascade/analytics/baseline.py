@@ -87,6 +87,7 @@ __all__ = [
     "load_returns_5m",
     "fit_baseline",
     "simulate_baseline",
+    "event_vol_scale",
     "stylised_facts",
     "write_measured",
     "load_measured",
@@ -501,6 +502,7 @@ def simulate_baseline(
     assets: Sequence[str] | None = None,
     level: str = "sample",
     factors: bool = False,
+    vol_scale: Mapping[str, float] | None = None,
 ) -> np.ndarray:
     """Simulate per-step log returns of the baseline at ``dt_s`` resolution, zero drift.
 
@@ -536,6 +538,10 @@ def simulate_baseline(
         Return each asset's own factor instead of its return: the leader's shock for the leader,
         the residual ``e_i`` for the others (the engine adds ``factor_beta * leader`` itself,
         through its contagion channel, so that the leader's endogenous moves carry over too).
+    vol_scale
+        Per asset name, a factor on its factor's long-run volatility (the leader's, an asset's
+        residual's): the level of the day the simulation stands for against the fit window's
+        (:func:`event_vol_scale`); assets not named keep 1.
 
     Returns
     -------
@@ -557,7 +563,12 @@ def simulate_baseline(
     k = len(names)
     alpha = np.array([f.alpha for f in fit.fits])
     beta = np.array([f.beta_garch for f in fit.fits])
-    long_run = np.array([f.factor_vol_5m(level) ** 2 for f in fit.fits])
+    scale = dict(vol_scale or {})
+    for a, x in scale.items():
+        fit[a]  # an unknown asset is an InputError
+        if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
+            raise InputError(f"{a}: must be a positive finite factor, got {x!r}", field="vol_scale")
+    long_run = np.array([(f.factor_vol_5m(level) * scale.get(f.asset, 1.0)) ** 2 for f in fit.fits])
     omega = long_run * (1.0 - alpha - beta)
     nu = np.array([f.nu for f in fit.fits])
     load = np.array([f.factor_beta for f in fit.fits])
@@ -578,6 +589,38 @@ def simulate_baseline(
         return np.ascontiguousarray(x[:, cols])
     out = x[:, cols] + x[:, [0]] * load[cols] * (np.asarray(cols) != 0)
     return np.ascontiguousarray(out)
+
+
+def event_vol_scale(
+    fit: BaselineFit, series: pd.DataFrame, start_ms: int, hours: float = 24.0
+) -> dict[str, float]:
+    """Per asset of ``fit`` that ``series`` covers, the volatility level of the ``hours`` before
+    ``start_ms`` against the fit window's: the realised volatility of the asset's bars in
+    ``[start_ms - hours, start_ms)`` as a 5-minute figure (``sqrt(sum r**2 * 300 / span_s)``, any bar
+    size; the finest bars where a stretch has several) over its ``sample_vol_5m``.  This is the
+    forecast of the day's level an analyst holds at the start (the daily term of a HAR model):
+    the baseline was fitted to day-normalised returns, so its level is a separate, slower
+    quantity.  ``series``: a scenario's market series (:meth:`liqcascade.scenario.Scenario.series`).
+    Raises :class:`InputError` when a covered asset's window holds no return."""
+    if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+        raise InputError(f"must be a positive number of hours, got {hours!r}", field="hours")
+    lo = int(start_ms - hours * 3_600_000)
+    out: dict[str, float] = {}
+    for a in fit.assets:
+        g = series[(series["asset"] == a) & (series["time_ms"] < start_ms)]
+        if g.empty:
+            continue
+        g = g[g["bar_s"] == g["bar_s"].min()] if g["bar_s"].nunique() > 1 else g
+        g = g.sort_values("time_ms")
+        g = g.drop_duplicates("time_ms")
+        # returns close to close, the bar before the window gives the first one
+        r = np.diff(np.log(g["close"].to_numpy(np.float64)))
+        t = g["time_ms"].to_numpy()[1:]
+        r = r[t >= lo]
+        if r.size == 0:
+            raise InputError(f"{a}: no bar in the {hours:g} h before the start", field="series")
+        out[a] = float(np.sqrt(np.sum(r**2) * BAR_S / (hours * 3600.0)) / fit[a].sample_vol_5m)
+    return out
 
 
 # ------------------------------------------------------------------------------ stylised facts
