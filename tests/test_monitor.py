@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqcascade import marketdata
+from liqcascade.errors import InputError
 from liqcascade.monitor import (
     _GRID,
     BRANCHING_THRESHOLD,
@@ -24,6 +25,7 @@ from liqcascade.monitor import (
     cascade_run,
     replay_from_files,
     run_monitor,
+    scale_open_interest,
     smallest_cascade_shock,
 )
 
@@ -193,9 +195,14 @@ def test_ccxt_feed_survives_a_failing_call():
 
 
 # ------------------------------------------------------------------------------ replays
-def _replay(bars, oi, book, start, end, out_dir=None):
+def _replay(bars, oi, book, start, end, out_dir=None, oi_level_usd=None):
     feed, mon = replay_from_files(
-        SHARED / bars, SHARED / oi, None if book is None else SHARED / book, start=start, end=end
+        SHARED / bars,
+        SHARED / oi,
+        None if book is None else SHARED / book,
+        start=start,
+        end=end,
+        oi_level_usd=oi_level_usd,
     )
     states = []
     sink = AlertSink(out_dir, echo=None)
@@ -261,36 +268,74 @@ def test_a_calm_day_stays_quiet():
     assert fired == []
 
 
+#: Binance BTCUSDT (USDT-M) open interest before 10 Oct 2025 is not recorded; the level stated for it is the
+#: project's oct-2025 scenario's (liqcascade.scenario_events): all-venue BTC futures OI ~$67B before the crash
+#: (PANews/ARK, ../shared/events/held-out-inputs.md) x 0.19, Binance's share of all-venue BTC OI between two
+#: CoinGlass breakdowns (20.73 % of $40.65B, mid-2024, CryptoSlate; 17.35 % of $106.6B, Aug 2025, TokenPost).
+#: Those breakdowns are per exchange, not per contract (Binance's coin-margined BTC futures are in them), so for BTCUSDT alone it is an upper
+#: bound.  The recorded coin-margined BTCUSD_PERP series gives only the relative changes over the look-back.
+OCT_BTCUSDT_OI_USD = 0.19 * 67.0e9
+OCT_BARS = "theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv"
+OCT_OI = "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv"
+OCT_BOOK = "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv"
+
+
 @needs_data
 @pytest.mark.xfail(
     strict=True,
-    reason="the only open interest recorded for Oct 2025 is Binance's coin-margined "
-    "BTCUSD_PERP (~$2.5B, daily readings), not the USDT-margined BTCUSDT market whose book is recorded "
-    "(whose open interest for Oct 2025 is not in the data), and only its rises over the week before are mapped: the branching ratio peaks at 0.07 "
-    "(21:00 UTC), far under the threshold of 1",
+    reason="no Binance BTCUSDT (USDT-M) open interest is recorded for Oct 2025: the only series is the "
+    "coin-margined BTCUSD_PERP's, daily, so only its day-to-day rises over the week before are mapped. "
+    "Scaled to the stated BTCUSDT level ($12.73B = 0.19 x the all-venue $67B, an upper bound) the branching "
+    "ratio peaks at 0.33 (21:00 UTC; 0.07 at the file's own $2.57B), under the threshold of 1; crossing it "
+    "would need a level of about $38B, over half of all venues' BTC open interest. What is missing: Binance's "
+    "5-minute BTCUSDT metrics (open interest) for 3-10 Oct 2025",
 )
 def test_10_oct_2025_fires_before_21_15():
+    """Binance BTCUSDT on 10 Oct 2025 with its book, the coin-margined series' relative changes and the stated
+    level ``OCT_BTCUSDT_OI_USD`` (its source above): the alert would have to fire before the 21:15 bottom."""
     alerts, states = _replay(
-        "theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
-        "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
-        "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv",
-        "2025-10-10T12:00:00Z",
-        "2025-10-10T21:15:00Z",
+        OCT_BARS, OCT_OI, OCT_BOOK, "2025-10-10T12:00:00Z", "2025-10-10T21:15:00Z", oi_level_usd=OCT_BTCUSDT_OI_USD
     )
-    assert any(a.kind == "cascade_down" and a.state == "fired" for a in alerts)
+    peak = max(states, key=lambda s: s["branching_down"] or 0)
+    assert any(a.kind == "cascade_down" and a.state == "fired" for a in alerts), (
+        peak["branching_down"],
+        peak["datetime"],
+    )
+
+
+@needs_data
+def test_10_oct_2025_under_the_stated_level():
+    """The stated level replaces the file's level and keeps its relative changes: the OI seen at the start is the
+    level, and the map (built from the rises alone) and so the branching ratio scale with it exactly."""
+    window = ("2025-10-10T20:50:00Z", "2025-10-10T21:15:00Z")
+    _, own = _replay(OCT_BARS, OCT_OI, OCT_BOOK, *window)
+    _, stated = _replay(OCT_BARS, OCT_OI, OCT_BOOK, *window, oi_level_usd=OCT_BTCUSDT_OI_USD)
+    assert stated[0]["open_interest_usd"] == pytest.approx(OCT_BTCUSDT_OI_USD)
+    k = OCT_BTCUSDT_OI_USD / own[0]["open_interest_usd"]
+    assert 4 < k < 6  # the coin-margined market holds ~$2.57B
+    for a, b in zip(own, stated):
+        assert b["branching_down"] == pytest.approx(k * a["branching_down"], rel=1e-9, abs=1e-12)
+    peak = max(stated, key=lambda s: s["branching_down"])
+    assert peak["datetime"] == "2025-10-10T21:00:00Z"
+    assert 0.3 < peak["branching_down"] < BRANCHING_THRESHOLD
+
+
+def test_a_stated_level_is_validated():
+    ts, usd = np.array([0, 10, 20]), np.array([1.0, 2.0, 4.0])
+    assert scale_open_interest(ts, usd, 8.0, 15).tolist() == [4.0, 8.0, 16.0]  # the reading at 10 is in force
+    assert scale_open_interest(ts, usd, 8.0, -5).tolist() == [8.0, 16.0, 32.0]  # before any: the first
+    for bad in (0.0, -1.0, math.nan, math.inf, 1e13):
+        with pytest.raises(InputError, match="oi_level_usd"):
+            scale_open_interest(ts, usd, bad, 15)
+    with pytest.raises(InputError, match="cannot be scaled"):
+        scale_open_interest(ts, np.array([0.0, 2.0, 4.0]), 8.0, 5)
 
 
 @needs_data
 def test_10_oct_2025_the_book_gives_way_before_21_15():
     """What the monitor does see on 10 Oct: the smallest shock that runs through the measured book falls
     from about $1B at noon to a fraction of it by 21:10 UTC, before the 21:15-21:20 bottom."""
-    _, states = _replay(
-        "theglory_oct10_2025/BTCUSDT-5m-2025-10-01_2025-12-31.csv",
-        "coinalyze_coinbase/coinalyze_oi_daily_BTCUSD_ETHUSD_PERP_A_2021-09-15_2025-10-26.csv",
-        "theglory_oct10_2025/BTCUSDT-bookDepth-2025-10-10.csv",
-        "2025-10-10T12:00:00Z",
-        "2025-10-10T21:10:00Z",
-    )
+    _, states = _replay(OCT_BARS, OCT_OI, OCT_BOOK, "2025-10-10T12:00:00Z", "2025-10-10T21:10:00Z")
     noon = [s["smallest_cascade_shock_usd"] for s in states if s["datetime"] < "2025-10-10T13:00"]
     late = [s["smallest_cascade_shock_usd"] for s in states if s["datetime"] >= "2025-10-10T21:00"]
     assert np.median(noon) > 5e8

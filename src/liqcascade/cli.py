@@ -1632,12 +1632,19 @@ def monitor_cmd(
         Path("out"), "--out", help="Alerts go to OUT/monitor/alerts.jsonl, the state to OUT/monitor/state.json."
     ),
     webhook: Optional[str] = typer.Option(None, "--webhook", help="POST each alert as JSON to this URL."),
+    oi_level_usd: Optional[float] = typer.Option(
+        None,
+        "--oi-level-usd",
+        help="Replay: a stated open-interest level (USD) of the replayed market at --start; the file's "
+        "series then gives only its relative changes (for a file of another market; state the level's source).",
+    ),
 ) -> None:
     """Live cascade-risk monitor: liquidations within +-1/2/5 %, the book to absorb them, the branching ratio
     and the smallest shock that sets off a cascade; alerts when the branching ratio crosses 1."""
     from .monitor import live_monitor
 
     with _guard():
+        _finite_flags(oi_level_usd=oi_level_usd)
         alerts = live_monitor(
             exchange=exchange,
             symbol=symbol,
@@ -1648,6 +1655,7 @@ def monitor_cmd(
             max_polls=polls,
             out_dir=out,
             webhook=webhook,
+            oi_level_usd=oi_level_usd,
         )
     print(f"{len(alerts)} alert(s); {out / 'monitor' / 'alerts.jsonl'}")
 

@@ -34,6 +34,13 @@ liquidation sets off more than a dollar of the next.  A threshold crossing is wr
 appended to ``OUT/monitor/alerts.jsonl`` and, optionally, POSTed as JSON to a webhook; the state
 of every symbol is rewritten to ``OUT/monitor/state.json`` (the dashboard reads both).
 
+**A stated open-interest level** (``oi_level_usd`` of :func:`replay_from_files`,
+``--oi-level-usd`` of ``liqcascade monitor``): a replay whose recorded open interest is another
+market's (for 10 Oct 2025 only Binance's coin-margined BTCUSD_PERP is recorded, daily, while the
+book is USDT-margined BTCUSDT's) can be given the level of the market whose book it reads: the
+series is multiplied so that the reading in force at the replay's start equals the level, i.e. the
+file gives only the relative changes.  The level is an assumption; state its source with it.
+
 Units: USD, prices USD per base unit, timestamps UTC epoch ms.
 """
 
@@ -60,6 +67,9 @@ PCTS = (1.0, 2.0, 5.0)
 _GRID = np.round(np.arange(0.1, 5.0001, 0.1), 4)  # percent: the book walk's resolution
 BRANCHING_THRESHOLD = 1.0
 BRANCHING_PCT = 2.0
+#: the largest stated open-interest level a replay accepts (USD): ten times all futures open interest
+#: of every coin and venue before 10 Oct 2025 (~$148B, ../shared/events/held-out-inputs.md)
+OI_LEVEL_MAX_USD = 1.5e12
 
 
 def _iso(ms: int) -> str:
@@ -616,9 +626,15 @@ def replay_from_files(
     start: str | None = None,
     end: str | None = None,
     monitor: Monitor | None = None,
+    oi_level_usd: float | None = None,
 ) -> tuple[ReplayFeed, Monitor]:
     """A replay feed over recorded files and a monitor whose map history is preloaded up to
-    ``start`` (ISO UTC; default the first depth snapshot, else the first bar)."""
+    ``start`` (ISO UTC; default the first depth snapshot, else the first bar).
+
+    ``oi_level_usd``: a stated open-interest level (USD) of the market replayed; the file's series
+    is then used for its relative changes only (:func:`scale_open_interest`, at ``start``)."""
+    if oi_level_usd is not None:
+        _check_oi_level(oi_level_usd)
     bars = marketdata.read_bars(Path(bars_path))
     oi_ts, oi_usd = marketdata.read_open_interest(Path(oi_path), symbol.split("/")[0])
     depth = marketdata.read_book_depth(Path(depth_path)) if depth_path is not None else None
@@ -626,6 +642,8 @@ def replay_from_files(
     end_ms = _parse_ms(end, "end")
     if start_ms is None:
         start_ms = int(depth["timestamp"].min()) if depth is not None else int(bars["timestamp"].iloc[0])
+    if oi_level_usd is not None:
+        oi_usd = scale_open_interest(oi_ts, oi_usd, oi_level_usd, start_ms)
     if end_ms is None and depth is not None:
         end_ms = int(depth["timestamp"].max()) + 60_000
     monitor = monitor or Monitor()
@@ -634,6 +652,32 @@ def replay_from_files(
         symbol, bars, oi_ts, oi_usd, depth, start_ms=start_ms, end_ms=end_ms, source=f"replay:{Path(bars_path).name}"
     )
     return feed, monitor
+
+
+def _check_oi_level(level: float) -> None:
+    try:
+        v = float(level)
+    except (TypeError, ValueError):
+        raise InputError(f"must be a number of USD, got {level!r}", field="oi_level_usd") from None
+    if not (math.isfinite(v) and 0 < v <= OI_LEVEL_MAX_USD):
+        raise InputError(f"must be > 0 and <= {OI_LEVEL_MAX_USD:.3g} USD, got {level!r}", field="oi_level_usd")
+
+
+def scale_open_interest(oi_ts: np.ndarray, oi_usd: np.ndarray, level_usd: float, at_ms: int) -> np.ndarray:
+    """``oi_usd`` multiplied so that the reading in force at ``at_ms`` (the last at or before it;
+    the first reading when none is) equals ``level_usd``: the series keeps only its relative
+    changes, the level is the stated one."""
+    _check_oi_level(level_usd)
+    oi_usd = np.asarray(oi_usd, np.float64)
+    if len(oi_usd) == 0:
+        raise InputError("no open-interest readings to scale", field="oi_level_usd")
+    k = max(int(np.searchsorted(np.asarray(oi_ts, np.int64), at_ms, side="right")) - 1, 0)
+    ref = float(oi_usd[k])
+    if not (math.isfinite(ref) and ref > 0):
+        raise InputError(
+            f"the open-interest reading at the start is {ref!r}: it cannot be scaled", field="oi_level_usd"
+        )
+    return oi_usd * (float(level_usd) / ref)
 
 
 def _parse_ms(text: str | None, field: str) -> int | None:
@@ -656,12 +700,20 @@ def live_monitor(
     max_polls: int | None,
     out_dir: Path,
     webhook: str | None,
+    oi_level_usd: float | None = None,
 ) -> list[Alert]:
     """The ``liqcascade monitor`` command: a ccxt feed (``exchange``) or a replay of files
-    (``replay`` = bars, open interest, bookDepth), alerts to stdout, ``OUT/monitor/`` and ``webhook``."""
+    (``replay`` = bars, open interest, bookDepth; ``oi_level_usd``: a stated open-interest level),
+    alerts to stdout, ``OUT/monitor/`` and ``webhook``."""
     bars, oi, depth = replay
     if exchange is not None and any(x is not None for x in replay):
         raise InputError("give --exchange (live) or --replay-* files, not both", field="exchange")
+    if oi_level_usd is not None:
+        if exchange is not None:
+            raise InputError(
+                "--oi-level-usd applies to a replay only (live polling reads the venue's)", field="oi_level_usd"
+            )
+        _check_oi_level(oi_level_usd)
     if exchange is None:
         if bars is None or oi is None:
             raise InputError(
@@ -669,7 +721,9 @@ def live_monitor(
                 "book); live polling needs --exchange",
                 field="replay_bars",
             )
-        feed, monitor = replay_from_files(bars, oi, depth, symbol=symbol, start=start, end=end)
+        feed, monitor = replay_from_files(
+            bars, oi, depth, symbol=symbol, start=start, end=end, oi_level_usd=oi_level_usd
+        )
     else:
         from .snapshot import SUPPORTED_EXCHANGES, _ccxt, _new_exchange
 

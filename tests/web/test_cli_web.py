@@ -30,6 +30,27 @@ def _free_port() -> int:
         (["monitor", "--exchange", "binance", "--replay-bars", "x.csv"], "not both"),
         (["monitor"], "--replay-bars"),
         (["monitor", "--exchange", "kraken"], "unknown exchange"),
+        (["monitor", "--exchange", "binance", "--oi-level-usd", "1e10"], "replay only"),
+        (
+            ["monitor", "--replay-bars", "x.csv", "--replay-open-interest", "y.csv", "--oi-level-usd", "0"],
+            "oi_level_usd",
+        ),
+        (
+            ["monitor", "--replay-bars", "x.csv", "--replay-open-interest", "y.csv", "--oi-level-usd", "-1"],
+            "oi_level_usd",
+        ),
+        (
+            ["monitor", "--replay-bars", "x.csv", "--replay-open-interest", "y.csv", "--oi-level-usd", "2e12"],
+            "oi_level_usd",
+        ),
+        (
+            ["monitor", "--replay-bars", "x.csv", "--replay-open-interest", "y.csv", "--oi-level-usd", "nan"],
+            "oi-level-usd",
+        ),
+        (
+            ["monitor", "--replay-bars", "x.csv", "--replay-open-interest", "y.csv", "--oi-level-usd", "inf"],
+            "oi-level-usd",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, words, capsys, tmp_path):
