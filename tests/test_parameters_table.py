@@ -100,15 +100,15 @@ def test_the_file_holds_no_log():
 def test_a_fitted_value_becomes_a_measured_one_in_one_line():
     """Replacing a fitted value with a measured one: its line changes and its name leaves the
     [provenance] list; the rule then holds again (and fails, naming the key, halfway)."""
-    key = "market_maker.flow_sensitivity"
+    key = "prices.arbitrage_rate"
     row = next(r for r in ROWS if r.key == key)
     line = TEXT.splitlines()[row.line - 1]
-    measured = "flow_sensitivity = 0.2   # 1 · data: bookDepth-2026-01-31.zip — depth fall per USD liquidated"
+    measured = "arbitrage_rate = 0.2   # 1/s · data: ticks.csv — AR(1) of the perpetual-index gap"
     halfway = TEXT.replace(line, measured)
     assert any(key in p and "lists it" in p for p in problems(halfway))
     done = halfway.replace(f'  "{key}",\n', "")
     assert problems(done) == []
-    assert ModelParameters.model_validate(tomllib.loads(done)).market_maker.flow_sensitivity == 0.2
+    assert ModelParameters.model_validate(tomllib.loads(done)).prices.arbitrage_rate == 0.2
 
 
 # ---------------------------------------------------------------------------- the parser

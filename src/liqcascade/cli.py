@@ -581,9 +581,7 @@ def scenario_flows_cmd(
         check_run_request(positions=positions, seed=seed, out_dir=out)
         sc = load(name)
         text = bundled_text(name) if name in BUNDLED else Path(name).read_text("utf-8")
-        schedule, source = measured_flow_schedule(
-            sc, seed=seed, n_positions=positions, window_s=window_hours * 3600.0
-        )
+        schedule, source = measured_flow_schedule(sc, seed=seed, n_positions=positions, window_s=window_hours * 3600.0)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{sc.name}.toml"
         path.write_text(replace_flow_schedule(text, schedule, window_hours, source), "utf-8")

@@ -920,10 +920,18 @@ def _scenario_text(
         # the template's spot book, with its source where the template states one (``spot_source``)
         spot_src = t_assets.get(a, {}).get("spot_source")
         if spot_src and "spot_depth_1pct_usd" in t_assets[a]:
-            out += textwrap.wrap(f"spot book (USD per side within 1 %, kappa): {spot_src}", 98, initial_indent="# ", subsequent_indent="# ")
+            out += textwrap.wrap(
+                f"spot book (USD per side within 1 %, kappa): {spot_src}",
+                98,
+                initial_indent="# ",
+                subsequent_indent="# ",
+            )
         for k in ("spot_depth_1pct_usd", "spot_kappa"):
             if k in t_assets.get(a, {}):
-                out.append(f"{k} = {t_assets[a][k]:.6g}" + ("" if spot_src else "    # from the template scenario (assumption)"))
+                out.append(
+                    f"{k} = {t_assets[a][k]:.6g}"
+                    + ("" if spot_src else "    # from the template scenario (assumption)")
+                )
         out.append(f"start_price = {start_prices[a]!r}")
         pts = [f'["{d}", {p!r}]' for d, p in paths[a]]
         out.append("path = [")

@@ -135,7 +135,9 @@ _AUG_SHARES = {
     "okx": {"BTC": Stated(3.32 / 8.43, _CS), "ETH": Stated(3.32 / 8.43, f"assumption: BTC's ({_CS})")},
 }
 _AUG_FREE = (
-    _spot_books(14e6, 6e6, "assumption: no 2024 figure; the reference's lower, post-Oct 2025 level (BTC ~$14M; ETH < $6M)")
+    _spot_books(
+        14e6, 6e6, "assumption: no 2024 figure; the reference's lower, post-Oct 2025 level (BTC ~$14M; ETH < $6M)"
+    )
     + """# === Free mode: what the market files cannot give — insurance funds (assumptions: the figures of
 # the feb-2026 scenario; no figure for Aug 2024 found).  No exogenous flows: this event is built
 # for the observed replay (`liqcascade validate`), where the real path drives the price.

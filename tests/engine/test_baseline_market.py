@@ -66,6 +66,10 @@ def _calm_scenario(tmp_path: Path, hours: float = 12.0):
     shutil.copy(SCENARIOS / "feb-2026.series.csv.gz", tmp_path / "feb-2026.series.csv.gz")
     sc = load_scenario(p)
     assert not sc.spec.flows
+    # the fit window's level: these tests compare the baseline with the window it was fitted to
+    sc.params = sc.params.model_copy(
+        update={"baseline": sc.params.baseline.model_copy(update={"event_level": "window"})}
+    )
     return sc
 
 

@@ -591,9 +591,7 @@ def simulate_baseline(
     return np.ascontiguousarray(out)
 
 
-def event_vol_scale(
-    fit: BaselineFit, series: pd.DataFrame, start_ms: int, hours: float = 24.0
-) -> dict[str, float]:
+def event_vol_scale(fit: BaselineFit, series: pd.DataFrame, start_ms: int, hours: float = 24.0) -> dict[str, float]:
     """Per asset of ``fit`` that ``series`` covers, the volatility level of the ``hours`` before
     ``start_ms`` against the fit window's: the realised volatility of the asset's bars in
     ``[start_ms - hours, start_ms)`` as a 5-minute figure (``sqrt(sum r**2 * 300 / span_s)``, any bar

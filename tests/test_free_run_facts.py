@@ -1,0 +1,85 @@
+"""``liqcascade run feb-2026 --mode free`` against the real 5-6 February 2026: the free-running
+market's volatility at 1 and 5 minutes, the ETH-BTC co-movement, how the liquidations spread over
+time and the ledger (issue 22's "done when").  Three seeds at 100,000 positions; the figures are
+the medians over the seeds (each seed's figure printed), the ledger and the busiest minute hold on
+every seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqcascade.pipeline import replay
+from liqcascade.summary import recorded_index
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data (the real series) is not on this machine")
+
+SEEDS = (0, 1, 2)
+START, END = pd.Timestamp("2026-02-05", tz="UTC"), pd.Timestamp("2026-02-07", tz="UTC")
+
+
+def _closes(path: Path, time_col: str) -> pd.Series:
+    d = pd.read_csv(path)
+    s = pd.Series(d["close"].to_numpy(np.float64), index=pd.to_datetime(d[time_col], unit="ms", utc=True))
+    # the close before the window gives its first return
+    return s[(s.index >= START - (s.index[1] - s.index[0])) & (s.index < END)]
+
+
+def _vol(closes: pd.Series) -> float:
+    return float(np.log(closes).diff().dropna().std())
+
+
+@pytest.fixture(scope="module")
+def free_runs():
+    out = []
+    for seed in SEEDS:
+        r = replay("feb-2026", mode="free", seed=seed, positions=100_000)
+        idx = recorded_index(r.run)
+        idx.index = START + pd.to_timedelta(idx.index, unit="s")
+        # the close of each bar: the index at the bar's last second
+        m1 = idx.resample("1min").last()
+        m5 = idx.resample("5min").last()
+        out.append((r.summary, m1, m5))
+    return out
+
+
+@pytest.fixture(scope="module")
+def real():
+    h = DATA / "binance_2026_harthor"
+    btc5 = _closes(h / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv", "open_time_ms")
+    eth5 = _closes(h / "binance_usdm_ETHUSDT_5m_2026-01-01_2026-02-19.csv", "open_time_ms")
+    btc1 = _closes(
+        DATA / "binance_1m_feb2026_owlacar" / "binance_usdm_BTCUSDT_1m_2026-01-29_2026-02-07.csv", "open_time"
+    )
+    r5 = pd.concat([np.log(btc5).diff(), np.log(eth5).diff()], axis=1).dropna()
+    return {
+        "BTC_5m": _vol(btc5),
+        "ETH_5m": _vol(eth5),
+        "BTC_1m": _vol(btc1),
+        "corr": float(r5.iloc[:, 0].corr(r5.iloc[:, 1])),
+    }
+
+
+def test_free_feb_2026_like_the_real_days(free_runs, real):
+    ratios = {"BTC_5m": [], "ETH_5m": [], "BTC_1m": []}
+    corr = []
+    for summary, m1, m5 in free_runs:
+        assert summary["ledger_ok"]
+        assert summary["liquidation_peak"]["max_minute_share"] <= 0.25, summary["liquidation_peak"]
+        ratios["BTC_5m"].append(_vol(m5["BTC"]) / real["BTC_5m"])
+        ratios["ETH_5m"].append(_vol(m5["ETH"]) / real["ETH_5m"])
+        ratios["BTC_1m"].append(_vol(m1["BTC"]) / real["BTC_1m"])
+        r5 = np.log(m5[["BTC", "ETH"]]).diff().dropna()
+        corr.append(float(r5["BTC"].corr(r5["ETH"])))
+    print(
+        "\nfree feb-2026 vs real 5-6 Feb, per seed: "
+        + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)}" for k, v in ratios.items())
+        + f"; ETH-BTC 5-min correlation {', '.join(f'{c:.3f}' for c in corr)} (real {real['corr']:.3f})"
+    )
+    for k, v in ratios.items():
+        assert 0.5 <= float(np.median(v)) <= 2.0, (k, v)
+    assert 0.7 <= float(np.median(corr)) <= 0.97, corr
