@@ -470,8 +470,8 @@ def parameters_mutations() -> dict[str, str | bytes]:
         "empty-section": "[population]\nbogus = 1\n",
         "garbage": GARBAGE,
         "not-toml": "[population\n",
-        "path-vol-nan": p.replace("path_vol = 0.77", "path_vol = nan", 1),
-        "path-vol-negative": p.replace("path_vol = 0.77", "path_vol = -1.0", 1),
+        "path-vol-nan": re.sub(r"path_vol = [0-9.]+", "path_vol = nan", p, count=1),
+        "path-vol-negative": re.sub(r"path_vol = [0-9.]+", "path_vol = -1.0", p, count=1),
         "pareto-text": re.sub(r"pareto_alpha = [0-9.]+", 'pareto_alpha = "heavy"', p, count=1),
     }
 
