@@ -221,6 +221,7 @@ def find_episodes(
     extreme: str = "wick",
     control: bool = False,
     oi_threshold: float | None = None,
+    move_threshold: float | None = None,
 ) -> pd.DataFrame:
     """Liquidation episodes: 5-minute bars with an OI fall and a large excursion, merged.
 
@@ -246,6 +247,9 @@ def find_episodes(
     oi_threshold:
         A fixed log OI change to fall below instead of the ``oi_quantile`` quantile (``None``: the
         quantile).
+    move_threshold:
+        A fixed ``|excursion|`` to exceed instead of the ``move_quantile`` quantile (``None``: the
+        quantile): a simulated series measured with the real series' thresholds.
 
     Returns
     -------
@@ -273,10 +277,10 @@ def find_episodes(
     up = np.log(b["high"].to_numpy() / b["open"].to_numpy())
     exc = np.where(-down > up, down, up)
     ok = np.isfinite(doi) & np.isfinite(exc)
-    if ok.sum() < 100:
+    if ok.sum() < (100 if oi_threshold is None or move_threshold is None else 1):
         raise InputError(f"only {int(ok.sum())} bars have both OI and prices", field="oi")
     q_oi = float(np.quantile(doi[ok], oi_quantile)) if oi_threshold is None else float(oi_threshold)
-    q_mv = float(np.quantile(np.abs(exc[ok]), move_quantile))
+    q_mv = float(np.quantile(np.abs(exc[ok]), move_quantile)) if move_threshold is None else float(move_threshold)
     oi_ok = doi >= float(np.median(doi[ok])) if control else doi < q_oi
     flag = ok & oi_ok & (np.abs(exc) > q_mv)
     idx = np.flatnonzero(flag)
@@ -839,3 +843,77 @@ def plot_profile(path: str | Path, shared_dir: str | Path | None = None, *, n_bo
     fig.savefig(p, dpi=120)
     plt.close(fig)
     return p
+
+
+# ------------------------------------------------------------------- the same measure on the engine
+#: the horizons (minutes) of the 5-minute reversion profile the engine is compared on
+ENGINE_HORIZONS = (5, 10, 15, 30, 60)
+
+
+def real_thresholds(shared_dir: str | Path | None = None, assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "DOGE")):
+    """Per asset, the real series' episode thresholds ``(oi_threshold, move_threshold)`` (log OI
+    change, |excursion|) and the real per-episode profile at :data:`ENGINE_HORIZONS` (all assets
+    pooled): what :func:`engine_reversion` measures the engine against."""
+    d = _data_dir(shared_dir)
+    thr, profiles = {}, []
+    for a in assets:
+        bars = load_bars(d / f"binance_2026_harthor/binance_usdm_{a}USDT_5m_2026-01-01_2026-02-19.csv")
+        oi = load_oi(d / f"binance_oi_2026_hlreaper/binance_usdm_{a}USDT_oi_5m_2026-01-01_2026-02-28.csv")
+        ep = find_episodes(bars, oi)
+        thr[a] = (ep.attrs["oi_threshold"], ep.attrs["move_threshold"])
+        profiles.append(reversion_profile(bars, ep, ENGINE_HORIZONS))
+    return thr, pd.concat(profiles)
+
+
+def run_profile(run, start, thresholds: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """The per-episode reversion profile of one engine run (a free run: its open interest falls
+    only by its liquidations), measured like the real one: 5-minute bars of each asset's index,
+    its open interest in coins (every venue's USD over the index) on the 5-minute stamps, the
+    episodes found with the real series' ``thresholds``."""
+    from ..summary import recorded_index
+
+    t0 = pd.Timestamp(start)
+    idx = recorded_index(run)
+    idx.index = t0 + pd.to_timedelta(idx.index, unit="s")
+    steps = run.steps
+    out = []
+    for a, (q_oi, q_mv) in thresholds.items():
+        if a not in idx.columns:
+            continue
+        s = idx[a]
+        bars = s.resample("5min").agg(["first", "max", "min", "last"])
+        bars.columns = ["open", "high", "low", "close"]
+        usd = steps[steps["asset"] == a].groupby("time_s", observed=True)["open_interest_usd"].sum()
+        usd.index = t0 + pd.to_timedelta(usd.index, unit="s")
+        coins = (usd / s.reindex(usd.index)).resample("5min").first()
+        ep = find_episodes(bars, coins, window=None, oi_threshold=q_oi, move_threshold=q_mv)
+        if len(ep):
+            out.append(reversion_profile(bars, ep, ENGINE_HORIZONS))
+    return pd.concat(out) if out else pd.DataFrame(columns=[*ENGINE_HORIZONS, "move"])
+
+
+def engine_reversion(
+    scenarios=("feb-2026", "feb-2026-weekend"),
+    seeds=(0, 1, 2),
+    *,
+    positions: int = 100_000,
+    parameters=None,
+    shared_dir: str | Path | None = None,
+) -> tuple[pd.Series, pd.Series, int]:
+    """The engine's reversion after its own liquidation episodes against the real one: free runs
+    of ``scenarios`` over ``seeds`` (``positions`` drawn; ``parameters`` a model-parameters file
+    or loaded parameters), each measured by :func:`run_profile` with the real thresholds.  Returns
+    the engine's mean profile, the real one (:data:`ENGINE_HORIZONS`, fraction of the move left)
+    and the engine's episode count.  This is what identifies ``prices.permanent_impact``: the
+    episodes mix forced moves with the informed flow's, which stays, so the law fitted to the
+    real profile directly (:func:`fit_law`) is not the engine's parameter."""
+    from ..pipeline import replay
+
+    thr, real = real_thresholds(shared_dir)
+    prof = []
+    for name in scenarios:
+        for seed in seeds:
+            r = replay(name, mode="free", seed=int(seed), positions=positions, parameters=parameters)
+            prof.append(run_profile(r.run, r.scenario.spec.start, thr))
+    sim = pd.concat(prof)
+    return sim[list(ENGINE_HORIZONS)].mean(), real[list(ENGINE_HORIZONS)].mean(), len(sim)
