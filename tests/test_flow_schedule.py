@@ -74,3 +74,73 @@ def test_a_bad_schedule_is_one_input_error(tmp_path, usd, window):
     with pytest.raises(InputError) as e:
         _scenario(tmp_path, block)
     assert "\n" not in str(e.value)
+
+
+# ------------------------------------------------------------- writing a measured schedule back
+def test_rewriting_the_bundled_schedule_with_itself_changes_nothing():
+    import tomllib
+
+    from liqcascade.scenario import bundled_text
+    from liqcascade.scenario_build import replace_flow_schedule
+
+    for name in ("feb-2026", "feb-2026-weekend"):
+        text = bundled_text(name)
+        flows = [f for f in tomllib.loads(text)["flows"] if f["kind"] == "flow_schedule"]
+        schedule = {f["asset"]: f["usd"] for f in flows}
+        assert replace_flow_schedule(text, schedule, 1.0, flows[0]["source"]) == text
+
+
+def test_a_new_schedule_replaces_the_old_and_keeps_other_flows(tmp_path):
+    from liqcascade.scenario_build import replace_flow_schedule
+
+    text = (
+        cut_text(3.0)
+        + '\n[[flows]]\nkind = "sell_programme"\nasset = "BTC"\nusd = 1.0e8\nstart_hour = 0.5\nend_hour = 1.0\n'
+    )
+    new = replace_flow_schedule(text, {"ETH": [1.0e6, -2.0e6, 3.0e6]}, 1.0, 'a "quoted" source')
+    p = tmp_path / "s.toml"
+    p.write_text(new, "utf-8")
+    sc = load_scenario(p)
+    kinds = [(f.kind, f.asset) for f in sc.spec.flows]
+    assert kinds.count(("flow_schedule", "ETH")) == 1 and ("sell_programme", "BTC") in kinds
+    assert not any(k == "flow_schedule" and a != "ETH" for k, a in kinds)
+    (f,) = [f for f in sc.spec.flows if f.kind == "flow_schedule"]
+    assert f.usd == [1.0e6, -2.0e6, 3.0e6]
+
+
+@pytest.mark.parametrize(
+    "args", [["--window-hours", "0"], ["--window-hours", "nan"], ["--seed", "-1"], ["--positions", "0"]]
+)
+def test_scenario_flows_refuses_bad_input_in_one_line(tmp_path, capsys, args):
+    from liqcascade.cli import main
+
+    assert main(["scenario", "flows", "feb-2026", "--out", str(tmp_path / "out"), *args]) == 2
+    out = capsys.readouterr()
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("liqcascade: error: ") and "Traceback" not in out.err, out.err
+    assert not (tmp_path / "out").exists()
+
+
+# -------------------------------------------------------------- the baseline's level on the day
+def test_event_vol_scale_is_the_previous_days_realised_volatility_over_the_windows():
+    from liqcascade.analytics.baseline import event_vol_scale
+    from liqcascade.scenario import measured_baseline
+
+    fit = measured_baseline("baseline.toml")
+    start = 1_770_249_600_000  # 2026-02-05 00:00 UTC
+    rng = np.random.default_rng(3)
+    rows = []
+    for a, k in (("BTC", 2.0), ("ETH", 0.5)):
+        n = 2 * 288 + 1  # two days of 5-minute bars and the close before them
+        r = rng.standard_normal(n - 1)
+        r *= k * fit[a].sample_vol_5m / np.sqrt(np.mean(r[-288:] ** 2))  # the last day at k times the window's
+        close = 100.0 * np.exp(np.r_[0.0, np.cumsum(r)])
+        t = start - (n - 1) * 300_000 + 300_000 * np.arange(n) - 300_000
+        rows.append(pd.DataFrame({"asset": a, "bar_s": 300, "time_ms": t, "close": close}))
+    series = pd.concat(rows, ignore_index=True)
+    out = event_vol_scale(fit, series, start)
+    assert out["BTC"] == pytest.approx(2.0, rel=1e-9) and out["ETH"] == pytest.approx(0.5, rel=1e-9)
+    with pytest.raises(InputError):
+        event_vol_scale(fit, series, start, hours=0.0)
+    with pytest.raises(InputError):
+        event_vol_scale(fit, series, int(series["time_ms"].min()) + 1)  # nothing before the start
