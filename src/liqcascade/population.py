@@ -658,11 +658,47 @@ def synthesize(
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n_total = len(cols["size"])
     cols["pending"] = np.arange(n_total) >= n_standing
-    cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
+    return _canonical_population(
+        venues,
+        assets,
+        cols,
+        params,
+        rng,
+        dropped=dropped,
+        redrawn=redrawn,
+        # implied_count: the real count this population stands for (survivors of the path at full
+        # scale, plus the entry orders); a reduced draw's population_scale is implied_count / len
+        meta=dict(
+            seed=seed,
+            now_ms=int(now_ms),
+            n_requested=n_positions,
+            implied_count=full_count + opener_count,
+            count_before_survivorship=implied + opener_count,
+        ),
+    )
 
-    # final canonical order: by account, then venue, asset
+
+def _canonical_population(
+    venues: list[str],
+    assets: list[str],
+    cols: dict,
+    params: "PopulationParams",
+    rng: np.random.Generator,
+    *,
+    dropped: int,
+    redrawn: int,
+    meta: dict,
+) -> Population:
+    """The :class:`Population` of the drawn positions ``cols`` (dict of equal-length arrays,
+    as :func:`_accounts` takes them; ``open_s`` and ``close_s`` optional, else all NaN), for
+    :func:`synthesize` and :func:`~liqcascade.population_history.synthesize_from_history`:
+    shuffled and grouped into accounts (:func:`_accounts`, drawing from ``rng``), then in the
+    canonical order, by account, then venue, asset (every column sorted alike); ``pending`` is
+    None where no position is pending."""
+    cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
     order = np.lexsort((cols["asset"], cols["venue"], account))
-    pop = Population(
+    pending = cols["pending"][order]
+    return Population(
         venues=venues,
         assets=assets,
         account=account[order],
@@ -678,15 +714,8 @@ def synthesize(
         wallet=wallet,
         dropped=dropped,
         redrawn=redrawn,
-        # implied_count: the real count this population stands for (survivors of the path at full
-        # scale, plus the entry orders); a reduced draw's population_scale is implied_count / len
-        meta=dict(
-            seed=seed,
-            now_ms=int(now_ms),
-            n_requested=n_positions,
-            implied_count=full_count + opener_count,
-            count_before_survivorship=implied + opener_count,
-        ),
-        pending=cols["pending"][order] if n_total > n_standing else None,
+        meta=meta,
+        pending=pending if pending.any() else None,
+        open_s=cols["open_s"][order] if "open_s" in cols else None,
+        close_s=cols["close_s"][order] if "close_s" in cols else None,
     )
-    return pop

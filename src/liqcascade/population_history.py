@@ -93,7 +93,7 @@ from .population import (
     MarketSpec,
     Population,
     PopulationParams,
-    _accounts,
+    _canonical_population,
     _cap_leverage,
     _fit_open_interest,
     _pareto_scale,
@@ -565,23 +565,12 @@ def synthesize_from_history(
             closed_lookback_usd=closed_usd,
         )
     cols = {k: np.concatenate(v) for k, v in parts.items()}
-    cols, mode, account, wallet = _accounts(cols, len(assets), params, rng)
-    order = np.lexsort((cols["asset"], cols["venue"], account))
-    pending = cols["pending"][order]
-    return Population(
-        venues=venues,
-        assets=assets,
-        account=account[order],
-        venue=cols["venue"][order],
-        asset=cols["asset"][order],
-        side=cols["side"][order],
-        size=cols["size"][order],
-        entry=cols["entry"][order],
-        margin=cols["margin"][order],
-        mode=mode[order],
-        leverage=cols["leverage"][order],
-        entry_time=cols["entry_time"][order],
-        wallet=wallet,
+    return _canonical_population(
+        venues,
+        assets,
+        cols,
+        params,
+        rng,
         dropped=dropped,
         redrawn=0,
         meta=dict(
@@ -597,9 +586,6 @@ def synthesize_from_history(
             markets=book,
             oi_basis="size x start price (USD) of the positions standing at the start",
         ),
-        pending=pending if pending.any() else None,
-        open_s=cols["open_s"][order],
-        close_s=cols["close_s"][order],
     )
 
 

@@ -913,11 +913,8 @@ def flows_stage(t, bk, rules, fl):
 def _level_usd(u, b, k, u0, pw, used):
     """``(USD, dUSD/du)``: what takes one book side from where this step's walks have left it
     (``used`` USD walked) to the distance ``u`` from the step's mid, 0 when it is there already
-    (depth ``b``, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`cum_unit`)."""
-    if u0 > 0.0 and u <= u0:
-        v, dv = b * pw * u / u0, b * pw / u0
-    else:
-        v, dv = b * u**k, b * k * u ** (k - 1.0)
+    (depth ``b``, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`book_law`)."""
+    v, dv = book_law(u, b, k, u0, pw), book_law_slope(u, b, k, u0, pw)
     v -= used
     if v <= 0.0:
         return 0.0, 0.0
@@ -1102,13 +1099,31 @@ def flow_fill(bk, rules, m, d, v_usd):
 
 
 @jit_forceinline
+def book_law(u, b, kappa, u0, pw):
+    """The book law, stated here only: the USD a fresh book side of depth ``b`` holds within
+    ``u`` (fraction, >= 0) of its mid, uniform within the touch ``u0`` (``b*pw*u/u0``, with
+    ``pw = u0**kappa``) and ``b*u**kappa`` beyond (a pure power law where ``u0`` is 0); the
+    inverse of :func:`walk_book` from ``a = 0``.  Its slope is :func:`book_law_slope`.
+    :func:`cum_unit` and :func:`_level_usd` take the book from here."""
+    if u0 > 0.0 and u <= u0:
+        return b * pw * u / u0
+    return b * u**kappa
+
+
+@jit_forceinline
+def book_law_slope(u, b, kappa, u0, pw):
+    """``d/du`` of :func:`book_law` (a separate function: the callers that need only the USD do
+    not compute the power ``kappa - 1``, which is infinite at ``u = 0`` for ``kappa < 1``)."""
+    if u0 > 0.0 and u <= u0:
+        return b * pw / u0
+    return b * kappa * u ** (kappa - 1.0)
+
+
+@jit_forceinline
 def cum_unit(u, kappa, u0, pw):
     """USD a fresh book side holds within ``u`` (fraction) of its mid, in units of its depth
-    ``B``: the inverse of :func:`walk_book` from ``a = 0`` (``X0*u/u0`` within the touch
-    ``u0``, ``X0 = pw``; ``u**kappa`` beyond)."""
-    if u0 > 0.0 and u <= u0:
-        return pw * u / u0
-    return u**kappa
+    ``B``: :func:`book_law` of a book with ``B = 1``."""
+    return book_law(u, 1.0, kappa, u0, pw)
 
 
 @jit_inline
