@@ -214,3 +214,51 @@ def test_bad_input_is_one_input_error(tmp_path):
     with pytest.raises(InputError) as e:
         I.load_measured(tmp_path / "absent.toml")
     one_line(e)
+
+
+# ------------------------------------------------------------------ the same measure on the engine
+def test_fixed_thresholds_find_what_the_quantiles_found():
+    """A simulated series is measured with the real series' thresholds: passing the thresholds
+    the quantile rule chose gives the same episodes."""
+    rng = np.random.default_rng(5)
+    n = 2_000
+    t = pd.date_range("2026-01-01", periods=n, freq="5min", tz="UTC")
+    r = rng.normal(0, 1e-3, n)
+    r[::97] -= 0.01  # sharp falls
+    close = 100 * np.exp(np.cumsum(r))
+    bars = pd.DataFrame({"open": np.r_[100.0, close[:-1]], "close": close}, index=t)
+    bars["high"] = bars[["open", "close"]].max(axis=1) * 1.0002
+    bars["low"] = bars[["open", "close"]].min(axis=1) * 0.9998
+    oi = pd.Series(
+        np.exp(np.cumsum(np.where(r < -0.005, -0.01, rng.normal(0, 1e-4, n)))), index=t + pd.Timedelta("5min")
+    )
+    oi = pd.concat([pd.Series([1.0], index=t[:1]), oi])
+    by_q = I.find_episodes(bars, oi, window=None)
+    fixed = I.find_episodes(
+        bars, oi, window=None, oi_threshold=by_q.attrs["oi_threshold"], move_threshold=by_q.attrs["move_threshold"]
+    )
+    assert len(by_q) > 5
+    pd.testing.assert_frame_equal(by_q, fixed)
+
+
+def test_run_profile_measures_an_engine_run_like_the_real_series(tmp_path):
+    """One short free run of the bundled scenario, measured by :func:`run_profile` with thresholds
+    low enough to flag its moves: one row per episode, the horizons as columns, every episode's
+    move in the direction of its sign and the profile finite."""
+    import shutil
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from small_scenarios import cut_text
+
+    from liqcascade.scenario import load_scenario, run_scenario
+
+    here = Path(__file__).resolve().parents[2] / "src" / "liqcascade" / "scenarios"
+    (tmp_path / "s.toml").write_text(cut_text(2.5, series=True, flows=False), "utf-8")
+    shutil.copy(here / "feb-2026.series.csv.gz", tmp_path / "feb-2026.series.csv.gz")
+    sc = load_scenario(tmp_path / "s.toml")
+    run, _ = run_scenario(sc, n_positions=5_000, seed=0)
+    prof = I.run_profile(run, sc.spec.start, {"BTC": (1e-12, 1e-4), "ETH": (1e-12, 1e-4)})
+    assert list(prof.columns) == [*I.ENGINE_HORIZONS, "move"]
+    assert len(prof) >= 1
+    assert np.isfinite(prof.to_numpy()).all()
