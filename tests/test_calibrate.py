@@ -4,6 +4,7 @@ parameters file with its provenance."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -193,6 +194,30 @@ def test_several_seeds_average_the_per_seed_objectives(tmp_path):
     assert set(both.summary) == {"feb-2026 (seed 0)", "feb-2026 (seed 1)"}
 
 
+def test_an_observed_evaluation_scores_the_replay_on_the_real_path(tmp_path):
+    """mode="observed" scores the observed replay (the real path pinned): its BTC low is the
+    path's, whatever the candidate; a free evaluation of the same candidate is a different run."""
+    import shutil
+
+    from small_scenarios import cut_text
+
+    from liqcascade.calibrate import evaluate
+    from liqcascade.targets import load_targets
+
+    SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "src" / "liqcascade" / "scenarios"
+    (tmp_path / "s.toml").write_text(cut_text(2.0, series=True, flows=False), "utf-8")
+    shutil.copy(SCENARIOS_DIR / "feb-2026.series.csv.gz", tmp_path / "feb-2026.series.csv.gz")
+    pairs = [(load_scenario(tmp_path / "s.toml"), load_targets("feb-2026"))]
+    vals = {"population.pareto_alpha": 1.3}
+    obs = [evaluate(pairs, v, n_positions=3_000, seed=0, mode="observed") for v in ({}, vals)]
+    free = evaluate(pairs, {}, n_positions=3_000, seed=0, mode="free")
+    lows = [e.summary["feb-2026"]["low_usd"]["BTC"] for e in obs]
+    assert lows[0] == pytest.approx(lows[1], rel=1e-3)  # the path's low, not the candidate's
+    assert free.summary["feb-2026"]["low_usd"]["BTC"] != pytest.approx(lows[0], rel=1e-6)
+    with pytest.raises(InputError):
+        evaluate(pairs, {}, n_positions=3_000, seed=0, mode="pinned")
+
+
 def test_a_fit_over_several_seeds_records_them(tmp_path):
     from typer.testing import CliRunner
 
@@ -248,6 +273,7 @@ def test_a_fit_over_several_seeds_records_them(tmp_path):
         (["--also", "nosuch"], "no scenario named"),
         (["--free", "population.path_vol=2:1"], "below high"),
         (["--free", "population.path_vol=0.3:1", "--free", "population.path_vol=0.4:1"], "given twice"),
+        (["--mode", "pinned"], "free or observed"),
     ],
 )
 def test_cli_calibrate_bad_input_is_one_line_and_exit_2(tmp_path, args, says):

@@ -260,13 +260,20 @@ def evaluate(
     *,
     n_positions: int | None,
     seed: int | Sequence[int],
+    mode: str = "free",
 ) -> Evaluation:
     """Run each scenario with ``values`` substituted and score it against its targets; the
     objective is the sum over all of them (rows are labelled with the scenario's name when
     there are several).  ``seed`` may be a sequence of seeds: each scenario then runs once per
     seed, the objective is the mean over seeds of the per-seed sums, and rows and summaries are
-    labelled with their seed."""
+    labelled with their seed.  ``mode``: ``"free"`` (the scenarios' flows drive the price) or
+    ``"observed"`` (their real path does: :func:`liqcascade.replay.run_observed`, no
+    counterfactual), the mode :func:`liqcascade.validate.validate` and ``make run`` report."""
+    from .replay import run_observed
     from .scenario import run_scenario
+
+    if mode not in ("free", "observed"):
+        raise InputError(f"must be 'free' or 'observed', got {mode!r}", field="mode")
     from .summary import summarize
 
     seeds = seed_list(seed)
@@ -279,7 +286,11 @@ def evaluate(
     for sd in seeds:
         for trial, targets in trials:
             try:
-                run, pop = run_scenario(trial, n_positions=n_positions, seed=sd)
+                if mode == "observed":
+                    obs = run_observed(trial, n_positions=n_positions, seed=sd, with_counterfactual=False)
+                    run, pop = obs.run, obs.population
+                else:
+                    run, pop = run_scenario(trial, n_positions=n_positions, seed=sd)
             except AssertionError as e:  # the ledger check failed: prices left the float range
                 return Evaluation(dict(values), FAILED, [], {"failed": f"{trial.name}: {e}"[:300]})
             except InputError as e:  # these parameters cannot build the population (e.g. open interest unplaceable)
@@ -306,6 +317,7 @@ def calibrate(
     also: Sequence[tuple[Scenario | str, Targets | str]] = (),
     progress: Callable[[int, int, Evaluation], None] | None = None,
     search_seed: int | None = None,
+    mode: str = "free",
 ) -> CalibrationResult:
     """Fit ``free`` to ``targets`` (see the module docstring for the objective and search).
 
@@ -313,7 +325,9 @@ def calibrate(
     objective sums over all of them).  ``seed``: the population and flow seed of every run, or
     several (the objective is then the mean over them).  ``search_seed``: seed of the Latin
     hypercube (default the first ``seed``), so that independent searches can run side by side on
-    the same population."""
+    the same population.  ``mode``: as in :func:`evaluate`."""
+    if mode not in ("free", "observed"):
+        raise InputError(f"must be 'free' or 'observed', got {mode!r}", field="mode")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not isinstance(targets, Targets):
@@ -337,7 +351,7 @@ def calibrate(
 
     def run(values):
         nonlocal done
-        ev = evaluate(pairs, values, n_positions=n_positions, seed=seeds)
+        ev = evaluate(pairs, values, n_positions=n_positions, seed=seeds, mode=mode)
         history.append(ev)
         done += 1
         if progress:

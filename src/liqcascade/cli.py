@@ -791,6 +791,12 @@ def calibrate_cmd(
         help="Positions per run (dollar figures are at full scale whatever the count; counts are scaled).",
     ),
     samples: int = typer.Option(16, "--samples", help="Latin-hypercube samples before refinement."),
+    mode: str = typer.Option(
+        "free",
+        "--mode",
+        help="free: the scenarios' flows drive the price; observed: their real path does "
+        "(the mode make run and validate report).",
+    ),
     rounds: int = typer.Option(3, "--rounds", help="Coordinate-refinement rounds."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Population and flow seed used by every run (default 0)."),
     seeds: Optional[str] = typer.Option(
@@ -835,6 +841,8 @@ def calibrate_cmd(
             raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
         if samples < 1 or rounds < 0:
             raise InputError("--samples must be >= 1 and --rounds >= 0", field="samples")
+        if mode not in ("free", "observed"):
+            raise InputError(f"must be free or observed, got {mode!r}", field="mode")
         if seed is not None and seeds is not None:
             raise InputError("give --seed or --seeds, not both", field="seeds")
         run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(0 if seed is None else seed)
@@ -883,6 +891,7 @@ def calibrate_cmd(
                 seed=run_seeds,
                 also=joint,
                 progress=tell,
+                mode=mode,
             )
         try:
             paths = write_result(res, sc, out)
