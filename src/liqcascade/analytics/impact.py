@@ -85,7 +85,6 @@ half-life well below a minute.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -96,6 +95,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..errors import InputError
+from ._measured import read_rows, write_rows
 
 __all__ = [
     "ASSETS",
@@ -751,58 +751,26 @@ def measure(shared_dir: str | Path | None = None, *, detail: bool = False, n_boo
     return (rows, objs) if detail else rows
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_measured(path: str | Path = MEASURED_PATH, shared_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure (:func:`measure`) and write the values as TOML, one table per value."""
     rows = measure(shared_dir)
-    lines = [
-        "# Price impact and resilience of liquidation episodes MEASURED from Binance open interest and klines",
-        "# (written by liqcascade.analytics.impact.write_measured; do not edit by hand).",
-        "# One table per value: value, unit, source (data file, window, method).",
-        "",
-    ]
-    for name, row in rows.items():
-        lines.append(f"[{name}]")
-        lines.append(f"value = {row['value']!r}")
-        lines.append(f"unit = {_toml_str(row['unit'])}")
-        lines.append(f"source = {_toml_str(row['source'])}")
-        lines.append("")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(lines), encoding="utf-8")
+    write_rows(
+        path,
+        "Price impact and resilience of liquidation episodes MEASURED from Binance open interest and klines\n"
+        "(written by liqcascade.analytics.impact.write_measured; do not edit by hand).\n"
+        "One table per value: value, unit, source (data file, window, method).",
+        rows,
+    )
     return rows
 
 
 def load_measured(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """The measured values as ``{"fit.btc_1m.permanent_impact": {"value", "unit", "source"}, ...}``;
     by default the embedded ``scenarios/measured/impact.toml`` (read via :mod:`importlib.resources`)."""
-    try:
-        if path is None:
-            text = resources.files("liqcascade.scenarios").joinpath("measured", "impact.toml").read_text("utf-8")
-            where: Any = "liqcascade.scenarios/measured/impact.toml"
-        else:
-            where = Path(path)
-            text = where.read_text(encoding="utf-8")
-        doc = tomllib.loads(text)
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}", field="path") from None
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{where}: not TOML ({e})", field="path") from None
-    out: dict[str, dict[str, Any]] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for k, v in node.items():
-            name = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and "value" in v:
-                out[name] = v
-            elif isinstance(v, dict):
-                walk(v, name)
-
-    walk(doc, "")
-    return out
+    if path is None:
+        res = resources.files("liqcascade.scenarios").joinpath("measured", "impact.toml")
+        return read_rows(lambda: res.read_text("utf-8"), "liqcascade.scenarios/measured/impact.toml")
+    return read_rows(lambda: Path(path).read_text(encoding="utf-8"), path)
 
 
 def plot_profile(path: str | Path, shared_dir: str | Path | None = None, *, n_boot: int = 500) -> Path:

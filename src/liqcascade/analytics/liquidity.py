@@ -42,7 +42,6 @@ must be clean (read them with
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ._measured import read_rows, write_rows
 from .depth import _check_frame, depth_within
 
 __all__ = [
@@ -1275,52 +1275,22 @@ def _measure_flow(data: Path, jan31: tuple[pd.DataFrame, pd.DataFrame], rows: di
                                                     rows["flow.jan31.flush.no_vol.flow_sensitivity_hi"]["source"])  # fmt: skip
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_measured(path: str | Path = MEASURED_PATH, data_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure (:func:`measure`) and write the values as TOML, one table per value."""
     rows = measure(data_dir)
-    lines = [
-        "# Liquidity parameters MEASURED from Binance bookDepth archives and 1-minute klines",
-        "# (written by liqcascade.analytics.liquidity.write_measured; do not edit by hand).",
-        "# One table per value: value, unit, source (data file, window, method).",
-        "",
-    ]
-    for name, row in rows.items():
-        lines.append(f"[{name}]")
-        lines.append(f"value = {row['value']!r}")
-        lines.append(f"unit = {_toml_str(row['unit'])}")
-        lines.append(f"source = {_toml_str(row['source'])}")
-        lines.append("")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(lines), encoding="utf-8")
+    write_rows(
+        path,
+        "Liquidity parameters MEASURED from Binance bookDepth archives and 1-minute klines\n"
+        "(written by liqcascade.analytics.liquidity.write_measured; do not edit by hand).\n"
+        "One table per value: value, unit, source (data file, window, method).",
+        rows,
+    )
     return rows
 
 
 def load_measured(path: str | Path = MEASURED_PATH) -> dict[str, dict[str, Any]]:
     """The measured values as ``{"book.jan31.bid_kappa": {"value", "unit", "source"}, ...}``."""
-    p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no such file: {p}", field="path") from None
-    except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{p}: not TOML ({e})", field="path") from None
-    out: dict[str, dict[str, Any]] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for k, v in node.items():
-            name = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict) and "value" in v:
-                out[name] = v
-            elif isinstance(v, dict):
-                walk(v, name)
-
-    walk(doc, "")
-    return out
+    return read_rows(lambda: Path(path).read_text(encoding="utf-8"), Path(path))
 
 
 def plot_measured(path: str | Path, data_dir: str | Path | None = None) -> Path:
