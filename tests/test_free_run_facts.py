@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from liqcascade.analytics.baseline import load_bars
 from liqcascade.pipeline import replay
 from liqcascade.summary import recorded_index
 
@@ -22,10 +23,11 @@ SEEDS = (0, 1, 2)
 START, END = pd.Timestamp("2026-02-05", tz="UTC"), pd.Timestamp("2026-02-07", tz="UTC")
 
 
-def _closes(path: Path, time_col: str) -> pd.Series:
-    d = pd.read_csv(path)
-    s = pd.Series(d["close"].to_numpy(np.float64), index=pd.to_datetime(d[time_col], unit="ms", utc=True))
-    # the close before the window gives its first return
+def _closes(path: Path) -> pd.Series:
+    """The bars' closes (USDT per base unit) by open time, the close before the window first (it
+    gives the window's first return); read by the project's reader."""
+    f = load_bars(path)
+    s = pd.Series(f["close"].to_numpy(np.float64), index=pd.DatetimeIndex(f["datetime"]))
     return s[(s.index >= START - (s.index[1] - s.index[0])) & (s.index < END)]
 
 
@@ -50,11 +52,9 @@ def free_runs():
 @pytest.fixture(scope="module")
 def real():
     h = DATA / "binance_2026_harthor"
-    btc5 = _closes(h / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv", "open_time_ms")
-    eth5 = _closes(h / "binance_usdm_ETHUSDT_5m_2026-01-01_2026-02-19.csv", "open_time_ms")
-    btc1 = _closes(
-        DATA / "binance_1m_feb2026_owlacar" / "binance_usdm_BTCUSDT_1m_2026-01-29_2026-02-07.csv", "open_time"
-    )
+    btc5 = _closes(h / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv")
+    eth5 = _closes(h / "binance_usdm_ETHUSDT_5m_2026-01-01_2026-02-19.csv")
+    btc1 = _closes(DATA / "binance_1m_feb2026_owlacar" / "binance_usdm_BTCUSDT_1m_2026-01-29_2026-02-07.csv")
     r5 = pd.concat([np.log(btc5).diff(), np.log(eth5).diff()], axis=1).dropna()
     return {
         "BTC_5m": _vol(btc5),

@@ -154,50 +154,26 @@ def _free_remaining(k: Any, p: float, a: float, h: float) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- data
 
 
-def _read_csv(path: Path, cols: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        f = pd.read_csv(path)
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}", field="path") from None
-    missing = [c for c in cols if c not in f.columns]
-    if missing:
-        raise InputError(f"missing column; got {list(f.columns)}", field=missing[0])
-    return f
-
-
 def load_oi(path: str | Path) -> pd.Series:
-    """Open interest (coins) on 5-minute UTC stamps (the archive's +2 s stamps floored)."""
-    f = _read_csv(Path(path), ("t", "oi"))
-    idx = pd.DatetimeIndex(pd.to_datetime(f["t"].astype("int64"), unit="ms", utc=True)).floor("5min")
-    s = pd.Series(pd.to_numeric(f["oi"], errors="coerce").to_numpy(np.float64), index=idx, name="oi")
-    s = s[~s.index.duplicated(keep="last")].sort_index()
-    bad = np.flatnonzero(~(np.isfinite(s.to_numpy()) & (s.to_numpy() > 0)))
-    if bad.size:
-        raise InputError("open interest must be a positive number", field="oi", row=int(bad[0]))
-    return s
+    """Open interest (base units, e.g. BTC) on the 5-minute UTC stamps: the project's reader of the
+    ``binance_oi_2026_hlreaper`` files (:func:`liqcascade.data.read_binance_open_interest`, which
+    snaps the archive's few late stamps to the grid) as a Series indexed by time."""
+    from ..data import read_binance_open_interest
+
+    f = read_binance_open_interest(path)
+    return pd.Series(f["open_interest"].to_numpy(np.float64), index=pd.DatetimeIndex(f["datetime"]), name="oi")
 
 
 def load_bars(path: str | Path) -> pd.DataFrame:
-    """OHLC(V) bars indexed by their UTC open time; Binance kline CSVs with a header (``open_time``)
-    or the 5-minute files (``open_time_ms``).  ``taker_buy_volume`` is kept when present."""
-    f = pd.read_csv(path) if Path(path).exists() else None
-    if f is None:
-        raise InputError(f"no such file: {path}", field="path")
-    tcol = "open_time_ms" if "open_time_ms" in f.columns else "open_time"
+    """OHLC(V) bars (USDT per base unit; volumes in base units) indexed by their UTC open time:
+    :func:`liqcascade.analytics.baseline.load_bars` (Binance kline CSVs with ``open_time`` or the
+    5-minute files with ``open_time_ms``); ``taker_buy_volume`` is kept when present."""
+    from .baseline import load_bars as read_bars
+
+    f = read_bars(path)
     cols = [c for c in ("open", "high", "low", "close", "volume", "taker_buy_volume") if c in f.columns]
-    for c in ("open", "high", "low", "close"):
-        if c not in f.columns:
-            raise InputError(f"missing column; got {list(f.columns)}", field=c)
-    if tcol not in f.columns:
-        raise InputError(f"missing column; got {list(f.columns)}", field="open_time")
-    out = f[cols].apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    out.index = pd.DatetimeIndex(pd.to_datetime(f[tcol].astype("int64"), unit="ms", utc=True), name="open_time")
-    px = out[["open", "high", "low", "close"]].to_numpy()
-    bad = np.flatnonzero(~(np.isfinite(px) & (px > 0)).all(axis=1))
-    if bad.size:
-        raise InputError("prices must be positive numbers", field="close", row=int(bad[0]))
-    if not out.index.is_monotonic_increasing or out.index.has_duplicates:
-        raise InputError("bar times are not sorted and unique", field="open_time")
+    out = f[cols].astype(np.float64)
+    out.index = pd.DatetimeIndex(f["datetime"], name="open_time")
     return out
 
 
