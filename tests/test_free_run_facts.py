@@ -1,6 +1,6 @@
 """``liqcascade run feb-2026 --mode free`` against the real 5-6 February 2026: the free-running
-market's volatility at 1 and 5 minutes, the ETH-BTC co-movement, how the liquidations spread over
-time and the ledger (issue 22's "done when").  Three seeds at 100,000 positions; the figures are
+market's volatility at 1 and 5 minutes, the ETH-BTC co-movement, its tails and volatility
+clustering, how the liquidations spread over time and the ledger (issue 22's "done when").  Three seeds at 100,000 positions; the figures are
 the medians over the seeds (each seed's figure printed), the ledger and the busiest minute hold on
 every seed."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liqcascade.analytics.baseline import load_bars
+from liqcascade.analytics.baseline import load_bars, stylised_facts
 from liqcascade.pipeline import replay
 from liqcascade.summary import recorded_index
 
@@ -55,13 +55,27 @@ def real():
     btc5 = _closes(h / "binance_usdm_BTCUSDT_5m_2026-01-01_2026-02-19.csv")
     eth5 = _closes(h / "binance_usdm_ETHUSDT_5m_2026-01-01_2026-02-19.csv")
     btc1 = _closes(DATA / "binance_1m_feb2026_owlacar" / "binance_usdm_BTCUSDT_1m_2026-01-29_2026-02-07.csv")
-    r5 = pd.concat([np.log(btc5).diff(), np.log(eth5).diff()], axis=1).dropna()
+    r5 = pd.concat({"BTC": np.log(btc5).diff(), "ETH": np.log(eth5).diff()}, axis=1).dropna()
     return {
         "BTC_5m": _vol(btc5),
         "ETH_5m": _vol(eth5),
         "BTC_1m": _vol(btc1),
         "corr": float(r5.iloc[:, 0].corr(r5.iloc[:, 1])),
+        "tails_clustering": _tails_clustering(np.log(btc1).diff().dropna(), r5),
     }
+
+
+def _tails_clustering(r1_btc: pd.Series, r5: pd.DataFrame) -> dict[str, float]:
+    """Excess kurtosis (tails) and the mean autocorrelation of absolute returns (clustering):
+    5-minute BTC and ETH over lags 1-12 (an hour, :func:`stylised_facts`), 1-minute BTC over
+    lags 1-30 (half an hour)."""
+    f5 = stylised_facts(r5[["BTC", "ETH"]], 300)
+    a1 = r1_btc.abs()
+    out = {f"kurtosis_5m_{a}": float(f5["excess_kurtosis_5m"][a]) for a in ("BTC", "ETH")}
+    out |= {f"abs_acf_5m_{a}": float(np.mean(f5["abs_acf_5m"][a])) for a in ("BTC", "ETH")}
+    out["kurtosis_1m_BTC"] = float(r1_btc.kurt())
+    out["abs_acf_1m_BTC"] = float(np.mean([a1.autocorr(lag) for lag in range(1, 31)]))
+    return out
 
 
 def test_free_feb_2026_like_the_real_days(free_runs, real):
@@ -83,3 +97,26 @@ def test_free_feb_2026_like_the_real_days(free_runs, real):
     for k, v in ratios.items():
         assert 0.5 <= float(np.median(v)) <= 2.0, (k, v)
     assert 0.7 <= float(np.median(corr)) <= 0.97, corr
+
+
+def test_free_feb_2026_has_the_real_days_tails_and_clustering(free_runs, real):
+    """Fat tails and volatility clustering come out of the free market as they are in the real
+    series of the same days (measured the same way): each fact's median over the seeds is of the
+    real sign and within a factor (3 for kurtosis, whose sampling error over 576 five-minute
+    returns is large; 2 for the autocorrelations) of the real figure."""
+    want = real["tails_clustering"]
+    sim = {k: [] for k in want}
+    for _, m1, m5 in free_runs:
+        r5 = np.log(m5[["BTC", "ETH"]]).diff().dropna()
+        got = _tails_clustering(np.log(m1["BTC"]).diff().dropna(), r5)
+        for k in want:
+            sim[k].append(got[k])
+    print(
+        "\nfree feb-2026 tails and clustering per seed (real): "
+        + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)} ({want[k]:.2f})" for k, v in sim.items())
+    )
+    for k, v in sim.items():
+        med, ref = float(np.median(v)), want[k]
+        assert ref > 0, (k, ref)  # the real series has fat tails and clustering
+        factor = 3.0 if k.startswith("kurtosis") else 2.0
+        assert ref / factor <= med <= ref * factor, (k, v, ref)
