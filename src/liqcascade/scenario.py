@@ -336,6 +336,12 @@ class BaselineParams(_Strict):
     #: window's (:func:`~liqcascade.analytics.baseline.event_vol_scale`; a scenario without a
     #: series keeps the window's)
     event_level: Literal["window", "previous_day"] = "window"
+    #: the books a baseline return is turned into USD on: ``"fresh"`` the books at full depth;
+    #: ``"makers"`` the books as the market makers' volatility law leaves them on the baseline's
+    #: own path (:meth:`~liqcascade.engine.Liquidity.maker_multiplier`): the measured returns
+    #: already hold the makers' response to their volatility, so the engine's withdrawal then
+    #: amplifies only what the baseline does not carry (liquidations, shocks, schedules)
+    books: Literal["fresh", "makers"] = "fresh"
 
 
 class FlowParams(_Strict):
@@ -862,13 +868,19 @@ def measured_baseline(name: str):
     return load_measured(path)
 
 
-def baseline_flow(fit, assets, liquidity, level: str = "sample", vol_scale=None):
+def baseline_flow(fit, assets, liquidity, level: str = "sample", vol_scale=None, books: str = "fresh"):
     """The :class:`~liqcascade.engine.BaselineFlow` of ``assets`` that ``fit`` covers: the
     leader's own shocks and the others' residuals (:func:`~liqcascade.analytics.baseline.simulate_baseline`
-    with ``factors=True``), each turned into the USD that moves the asset's fresh books so far."""
+    with ``factors=True``), each turned into the USD that moves the asset's books so far:
+    ``books="fresh"`` the books at full depth, ``"makers"`` the perpetuals' books at the depth
+    multiplier the makers' volatility law holds on the asset's whole move (its own shocks plus,
+    for an asset other than the leader, its measured beta times the leader's), the one the
+    step's flow meets (the previous step's)."""
     from .analytics.baseline import simulate_baseline
     from .engine import BaselineFlow
 
+    if books not in ("fresh", "makers"):
+        raise InputError(f"must be 'fresh' or 'makers', got {books!r}", field="baseline.books")
     names = tuple(a for a in assets if a in fit.assets)
 
     def draw(n_steps: int, dt: float, seed: int) -> np.ndarray:
@@ -876,7 +888,26 @@ def baseline_flow(fit, assets, liquidity, level: str = "sample", vol_scale=None)
             fit, n_steps, dt_s=dt, seed=[seed, 0xBA5E], assets=names, level=level, factors=True, vol_scale=vol_scale
         )
 
-    return BaselineFlow(names, draw, liquidity.move_usd)
+    if books == "fresh":
+        return BaselineFlow(names, draw, lambda a, u, r_all, dt: liquidity.move_usd(a, u))
+
+    def move(asset: str, u: np.ndarray, r_all: np.ndarray, dt: float) -> np.ndarray:
+        whole = _whole_move(fit, names, asset, r_all)
+        m = liquidity.maker_multiplier(asset, whole, dt)
+        met = np.concatenate(([1.0], m[:-1]))  # a step's flow meets the previous step's books
+        return liquidity.move_usd(asset, u, perp_multiplier=met)
+
+    return BaselineFlow(names, draw, move)
+
+
+def _whole_move(fit, names, asset: str, r_all: np.ndarray) -> np.ndarray:
+    """An asset's log return per step in the baseline's market: its own draw plus, for an asset
+    that follows a leader, the measured beta times the leader's (what the contagion channel adds)."""
+    i = names.index(asset)
+    lead, beta = fit.leader, float(fit[asset].factor_beta)
+    if lead != asset and lead in names and beta:
+        return r_all[:, i] + beta * r_all[:, names.index(lead)]
+    return r_all[:, i]
 
 
 def calm_sigma_by_asset(params: ModelParameters, assets) -> dict[str, float]:
@@ -980,7 +1011,10 @@ def build_engine_inputs(scenario: Scenario, population):
             series = scenario.series()
             scale = None if series is None else event_vol_scale(fit, series, scenario.start_ms)
         flows = dataclasses.replace(
-            flows, baseline=baseline_flow(fit, spec.assets, liquidity, params.baseline.level, scale)
+            flows,
+            baseline=baseline_flow(
+                fit, spec.assets, liquidity, params.baseline.level, scale, books=params.baseline.books
+            ),
         )
     if co.dip_per_drawdown > 0:  # a global behaviour: every asset has its bargain hunters
         for a in spec.assets:

@@ -118,13 +118,14 @@ class BaselineFlow:
     """Exogenous order flow whose move on each asset's fresh books is a given log return.
 
     ``draw(n_steps, dt, seed)``: log returns (fraction per step), shape ``(n_steps, len(assets))``;
-    ``move_usd(asset, u)``: the signed USD that moves the asset's fresh books by the fraction
-    ``u`` (:meth:`~liqcascade.engine.liquidity.Liquidity.move_usd`).  Through thinner books (the
-    market makers withdrawn) the same flow moves the price further."""
+    ``move_usd(asset, u, returns, dt)``: the signed USD per step that moves the asset's books by
+    the fraction ``u`` (:meth:`~liqcascade.engine.liquidity.Liquidity.move_usd`), given the whole
+    draw ``returns`` and the step ``dt`` (s) the books' state may depend on.  Through thinner
+    books than those (the market makers withdrawn further) the same flow moves the price further."""
 
     assets: tuple[str, ...]
     draw: Callable[[int, float, int], np.ndarray]
-    move_usd: Callable[[str, np.ndarray], np.ndarray]
+    move_usd: Callable[[str, np.ndarray, np.ndarray, float], np.ndarray]
 
     def usd(self, n_steps: int, dt: float, seed: int) -> dict[str, np.ndarray]:
         """Per asset, the signed USD per step (+ bought)."""
@@ -133,7 +134,7 @@ class BaselineFlow:
             raise InputError(
                 f"the baseline's returns must be finite, shape ({n_steps}, {len(self.assets)})", field="baseline"
             )
-        return {a: self.move_usd(a, np.expm1(r[:, i])) for i, a in enumerate(self.assets)}
+        return {a: self.move_usd(a, np.expm1(r[:, i]), r, dt) for i, a in enumerate(self.assets)}
 
 
 @dataclass(frozen=True)

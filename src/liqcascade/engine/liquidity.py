@@ -32,10 +32,12 @@ allows the hundredfold withdrawals seen in the worst minutes (10 Oct 2025).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._jit import jit
 from ..errors import InputError
 
 MAX_WALK = 0.95
@@ -198,21 +200,45 @@ class Liquidity:
             raise InputError(f"no book for asset {asset}", field="liquidity")
         return np.array(rows, np.float64)
 
-    def move_usd(self, asset: str, u) -> np.ndarray:
-        """The signed USD (+ bought) that moves every fresh book of ``asset`` by the signed
-        fraction ``u`` of its mid (buys walk the asks, sells the bids): the sum over its books of
-        ``B * Cum_unit(|u|)``, uniform within ``touch_u`` and ``u**kappa`` beyond (the books the
-        engine starts from, at full depth; what the flow's routing solves for, inverted)."""
+    def move_usd(self, asset: str, u, perp_multiplier=None) -> np.ndarray:
+        """The signed USD (+ bought) that moves every book of ``asset`` by the signed fraction
+        ``u`` of its mid (buys walk the asks, sells the bids): the sum over its books of
+        ``B * Cum_unit(|u|)``, uniform within ``touch_u`` and ``u**kappa`` beyond (what the flow's
+        routing solves for, inverted).  ``perp_multiplier`` (a number or one per element of ``u``):
+        the market makers' depth multiplier on the perpetuals' books (the spot book does not
+        withdraw in the engine); ``None`` is 1, the fresh books the engine starts from."""
         books = self.asset_books(asset)
+        n_perp = len(books) - (1 if asset.upper() in self.spot else 0)
         u = np.asarray(u, np.float64)
+        mult = 1.0 if perp_multiplier is None else np.asarray(perp_multiplier, np.float64)
         m = np.abs(u)
         out = np.zeros(u.shape)
         u0 = self.touch_u
-        for bid_b, ask_b, bid_k, ask_k in books:
+        for i, (bid_b, ask_b, bid_k, ask_k) in enumerate(books):
+            scale = mult if i < n_perp else 1.0
             for b, k, side in ((ask_b, ask_k, u > 0), (bid_b, bid_k, u < 0)):
                 cum = m**k if u0 <= 0 else np.where(m <= u0, u0**k * m / np.maximum(u0, 1e-300), m**k)
-                out += np.where(side, b * cum, 0.0)
+                out += np.where(side, scale * b * cum, 0.0)
         return np.where(u < 0, -out, out)
+
+    def maker_multiplier(self, asset: str, log_returns, dt: float) -> np.ndarray:
+        """The depth multiplier the market makers' law holds on the perpetuals' books of
+        ``asset`` while its mids follow ``log_returns`` (one per step of ``dt`` seconds): the
+        engine's own recursion (``core.market_makers``, from the calm variance and a multiplier
+        of 1) with its volatility term alone, no liquidations."""
+        r = self.response
+        if not (np.isfinite(dt) and dt > 0):
+            raise InputError(f"the step must be a positive number of seconds, got {dt!r}", field="dt")
+        x = np.ascontiguousarray(log_returns, np.float64)
+        return _maker_multiplier(
+            x,
+            r.calm_sigma_of(asset) ** 2 * dt,
+            1.0 - math.exp(-dt / r.vol_window_s),
+            r.vol_sensitivity,
+            r.min_multiplier,
+            1.0 - 0.5 ** (dt / r.refill_half_life_s),
+            np.empty(x.shape[0]),
+        )
 
     def usd_per_unit_move(self, asset: str) -> float:
         """USD per unit of a small move of ``asset``'s mids (both sides' mean): the books' density
@@ -231,3 +257,24 @@ class Liquidity:
                 p = self.profiles[key]
                 out[:, v * len(assets) + a] = (p.bid_b, p.ask_b, p.bid_kappa, p.ask_kappa)
         return out
+
+
+@jit
+def _maker_multiplier(r, calm_var, vol_a, vol_sens, min_mult, refill_rho, out):  # pragma: no cover - compiled
+    """``core.market_makers``'s volatility term on a given path of one-step log returns: the
+    multiplier at the end of each step (the one the next step's flow meets)."""
+    var = calm_var
+    mult = 1.0
+    for t in range(r.shape[0]):
+        var += vol_a * (r[t] * r[t] - var)
+        vr = var / calm_var
+        stress = vol_sens * (0.5 * math.log(vr)) if vr > 1.0 else 0.0
+        target = 1.0 / (1.0 + stress)
+        if target < min_mult:
+            target = min_mult
+        if target < mult:
+            mult = target
+        else:
+            mult += (target - mult) * refill_rho
+        out[t] = mult
+    return out
