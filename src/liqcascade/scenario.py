@@ -320,6 +320,11 @@ class ContagionParams(_Strict):
     law: Literal["measured_beta", "oi_rate"] = "oi_rate"
     beta: float = Field(0.0, ge=0)
     rate_per_oi: float = Field(0.0, ge=0)
+    #: with ``law = "measured_beta"``, the books the follower's move is made on: ``"fresh"`` its
+    #: books at full depth (a thinner book then moves it further than beta times the leader's
+    #: move); ``"current"`` its books as the market makers leave them (the move is beta times the
+    #: leader's whatever the withdrawal: the beta is measured on real returns, which hold it)
+    books: Literal["fresh", "current"] = "fresh"
 
 
 class BaselineParams(_Strict):
@@ -1000,7 +1005,15 @@ def build_engine_inputs(scenario: Scenario, population):
                 continue
             if params.contagion.law == "measured_beta":
                 if a in fit.assets:
-                    flows.contagion.append(contagion(a, lead, fit[a].factor_beta, liquidity.usd_per_unit_move(a)))
+                    flows.contagion.append(
+                        contagion(
+                            a,
+                            lead,
+                            fit[a].factor_beta,
+                            liquidity.usd_per_unit_move(a),
+                            on_current_books=params.contagion.books == "current",
+                        )
+                    )
             elif params.contagion.rate_per_oi > 0:
                 flows.contagion.append(contagion(a, lead, params.contagion.beta, params.contagion.rate_per_oi * oi[a]))
     if fit is not None:

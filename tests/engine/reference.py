@@ -73,7 +73,7 @@ def simulate_reference(
     co = co.copy()
     p0 = prices.initial_array(assets)
     glob = R.global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
-    cmat = flows.contagion_matrix(assets)
+    cmat = R.contagion_arrays(flows, liquidity, venues, assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
     mkt = positions.market()

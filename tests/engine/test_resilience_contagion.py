@@ -92,6 +92,30 @@ def test_contagion_sells_the_follower_by_the_leaders_return():
     assert np.all(flat.steps[flat.steps.asset == "ETH"]["mid"].to_numpy() == P0["ETH"])
 
 
+def test_contagion_on_current_books_moves_the_follower_as_on_fresh_ones():
+    """ETH's books are withdrawn (an ETH sell at step 0 raises its volatility; the multiplier m at
+    step 1 is < 1).  On its current books the step-1 contagion trades ``m`` times the USD, so ETH
+    moves exactly as the full USD moves fresh books (beta times BTC's move, the measured law's
+    meaning); as a plain flow the same USD moves the thinner books ``1/m`` times further."""
+    usd = 2e6
+    sells = [programme("BTC", -usd * 86_400, 0.0, 1.0), programme("ETH", -3e6 * 86_400, 0.0, 1.0)]
+    out = {}
+    for current in (True, False):
+        flows = Flows(programmes=list(sells), contagion=[contagion("ETH", "BTC", 2.0, 1e8, on_current_books=current)])
+        run = simulate(tiny_positions(), one_venue_liquidity(), PriceConfig(dict(P0)), flows, n_steps=3)
+        btc = run.steps[run.steps.asset == "BTC"]
+        eth = run.steps[run.steps.asset == "ETH"]
+        out[current] = (btc["mid"].to_numpy(), eth["mid"].to_numpy(), eth["depth_multiplier"].to_numpy())
+    btc, eth, mult = out[True]
+    m = mult[0]  # the multiplier the step-1 flow meets
+    assert m < 0.9
+    sell = -2e8 * math.log(btc[0] / P0["BTC"])
+    assert eth[1] == pytest.approx(eth[0] * (1 - sell / 1e9), rel=1e-12)  # kappa 1: u = USD / 1e9
+    _, eth_fresh, mult_fresh = out[False]
+    assert mult_fresh[0] == m and eth_fresh[0] == eth[0]
+    assert eth_fresh[1] == pytest.approx(eth[0] * (1 - sell / (m * 1e9)), rel=1e-12)
+
+
 def test_bad_parameters_refused():
     with pytest.raises(InputError, match="permanent_impact"):
         PriceConfig(dict(P0), permanent_impact=1.5)
@@ -117,11 +141,12 @@ def test_bad_parameters_refused():
     half_life=st.sampled_from([5.0, 60.0]),
     beta=st.sampled_from([0.0, 1.5]),
     shock=st.floats(-6e6, 0.0),
+    current=st.booleans(),
 )
-def test_fast_engine_matches_reference_with_resilience_and_contagion(seed, n, theta, half_life, beta, shock):
+def test_fast_engine_matches_reference_with_resilience_and_contagion(seed, n, theta, half_life, beta, shock, current):
     pos = random_positions(seed, n, spread=0.01)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=0.0, start=3, end=40)
-    flows.contagion.append(contagion("ETH", "BTC", beta, 3e8))
+    flows.contagion.append(contagion("ETH", "BTC", beta, 3e8, on_current_books=current))
     prices = PriceConfig(dict(P0), permanent_impact=theta, resilience_half_life_s=half_life)
     kw = dict(n_steps=80, insurance_fund=1e5, seed=seed)
     fast = simulate(pos, liquidity(), prices, flows, keep_final=True, **kw)

@@ -371,7 +371,7 @@ class FlowArrays(NamedTuple):
     st_size: np.ndarray  #: float: their sizes (base units)
     st_end: np.ndarray  #: (assets, 2) int64: one past each asset's last sell / buy stop
     st_ptr: np.ndarray  #: (assets, 2) int64: each asset's next sell / buy stop
-    cmat: np.ndarray  #: (assets, assets) float: contagion, USD per unit log return of the leader
+    cmat: np.ndarray  #: (assets, assets + markets) float: contagion, USD per unit log return of the leader; then per market its share of the follower's fresh density (0: fresh books)
     vsched: np.ndarray  #: (steps, markets) float: venue-level programmes' USD per step (no rows: none)
     pin: np.ndarray  #: (steps, 3*assets) float: target index (USD; NaN free), the USD it took, timed USD
 
@@ -816,7 +816,9 @@ def fear_index(ast, glob):
 def flows_stage(t, bk, rules, fl):
     """Scheduled flow + contagion + cohorts + stops per asset, split across its books to one
     distance from every mid (:func:`asset_flow`); walks books.  Contagion: ``cmat[a, l]`` USD per unit log return of asset ``l`` over the
-    previous step (a fall in the leader sells the follower).  ``sched[t, :na]`` holds the
+    previous step (a fall in the leader sells the follower), times ``1 - sum_m cmat[a, na + m] *
+    (1 - MULT_m)`` (the share of its fresh books' density the follower's books still hold, where
+    its contagion is on its current books; the weights are 0 otherwise).  ``sched[t, :na]`` holds the
     scheduled informed flows (programmes, macro), ``sched[t, na:]`` the noise traders' flow,
     which trades after the informed flows' move is measured (``FLOW_INDEX``).
 
@@ -842,9 +844,18 @@ def flows_stage(t, bk, rules, fl):
     for a in range(na):
         idx = ast[a, INDEX]
         usd = sched[t, a]
+        c_usd = 0.0
         for l in range(na):
             if cmat[a, l] != 0.0:  # the log of the previous step's move only where it is used
-                usd += cmat[a, l] * math.log(ast[l, LAST_MOVE])
+                c_usd += cmat[a, l] * math.log(ast[l, LAST_MOVE])
+        if c_usd != 0.0:
+            # on the follower's current books: the share of its fresh density they still hold
+            keep = 1.0
+            for m in range(nm):
+                w = cmat[a, na + m]
+                if w != 0.0:
+                    keep -= w * (1.0 - mst[m, MULT])
+            usd += c_usd * keep
         dd = 1.0 - idx / ast[a, PEAK]
         fear = ast[a, FEAR]
         for c in range(co_asset.shape[0]):

@@ -81,6 +81,11 @@ class Contagion:
     leader: str
     beta: float
     usd_per_unit_return: float
+    #: True: ``usd_per_unit_return`` is the follower's fresh books' density and the engine scales
+    #: the step's USD by the share of that density its books still hold (the market makers'
+    #: multipliers; the spot book does not withdraw), so the follower moves by ``beta`` times the
+    #: leader's move on its books as they are; False: a flow of that many USD whatever the books
+    on_current_books: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,14 +193,18 @@ def macro_shock(asset: str, equity_path, beta: float, usd_per_unit_return: float
     return MacroShock(asset.upper(), path, float(beta), float(usd_per_unit_return))
 
 
-def contagion(asset: str, leader: str, beta: float, usd_per_unit_return: float) -> Contagion:
+def contagion(
+    asset: str, leader: str, beta: float, usd_per_unit_return: float, *, on_current_books: bool = False
+) -> Contagion:
     """``asset`` trades ``usd_per_unit_return * beta`` USD per unit log return of ``leader`` over
-    the previous step (same sign: the follower is sold when the leader falls)."""
+    the previous step (same sign: the follower is sold when the leader falls); with
+    ``on_current_books`` that USD times the share of its fresh books' density the follower's books
+    still hold (see :class:`Contagion`)."""
     if asset.upper() == leader.upper():
         raise InputError("an asset cannot follow itself", field="leader")
     if not (np.isfinite(beta) and np.isfinite(usd_per_unit_return)) or usd_per_unit_return < 0:
         raise InputError("beta must be finite and usd_per_unit_return >= 0", field="usd_per_unit_return")
-    return Contagion(asset.upper(), leader.upper(), float(beta), float(usd_per_unit_return))
+    return Contagion(asset.upper(), leader.upper(), float(beta), float(usd_per_unit_return), bool(on_current_books))
 
 
 def treasury_company(asset, holdings, cost_basis, threshold=0.0, usd_per_s=1e6, name="treasury") -> Cohort:

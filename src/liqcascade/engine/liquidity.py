@@ -240,6 +240,14 @@ class Liquidity:
             np.empty(x.shape[0]),
         )
 
+    def book_densities(self, asset: str) -> np.ndarray:
+        """USD per unit of a small move of each book of ``asset`` (each venue's perpetual in venue
+        order, then the spot book if any): both sides' mean density within the touch (their
+        secant at 1 bp where ``touch_u`` is 0).  They sum to :meth:`usd_per_unit_move`."""
+        u = self.touch_u if self.touch_u > 0 else 1e-4
+        books = self.asset_books(asset)
+        return (books[:, 1] * u ** books[:, 3] + books[:, 0] * u ** books[:, 2]) / (2.0 * u)
+
     def usd_per_unit_move(self, asset: str) -> float:
         """USD per unit of a small move of ``asset``'s mids (both sides' mean): the books' density
         within the touch (their secant at 1 bp where ``touch_u`` is 0)."""

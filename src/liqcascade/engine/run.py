@@ -130,6 +130,29 @@ def build_market(venues, assets, liquidity: Liquidity, prices: PriceConfig, dt: 
     return Market(tuple(venues), tuple(assets), rates, amounts, caps, mkt_i, mkt_f, ven_i, ven_f, tables)
 
 
+def contagion_arrays(flows, liquidity: Liquidity, venues, assets) -> np.ndarray:
+    """The kernel's contagion table, ``(assets, assets + markets)``: ``[a, l]`` USD traded in
+    asset ``a`` per unit log return of asset ``l`` over the previous step
+    (:meth:`~.flows.Flows.contagion_matrix`); ``[a, assets + m]`` market ``m``'s share of the
+    fresh books' density of follower ``a`` where ``a``'s contagion is on its current books (0
+    elsewhere): the step's contagion USD is scaled by ``1 - sum_m share_m * (1 - multiplier_m)``."""
+    assets = [a.upper() for a in assets]
+    venues = [v.lower() for v in venues]
+    na = len(assets)
+    out = np.zeros((na, na + len(venues) * na))
+    out[:, :na] = flows.contagion_matrix(assets)
+    for c in flows.contagion:
+        if not c.on_current_books:
+            continue
+        a = assets.index(c.asset)
+        dens = liquidity.book_densities(c.asset)  # perpetuals in sorted venue order, then spot
+        perp = sorted(v for (v, an) in liquidity.profiles if an == c.asset)
+        for v, d in zip(perp, dens):
+            if v in venues:
+                out[a, na + venues.index(v) * na + a] = d / dens.sum()
+    return out
+
+
 def initial_liquidation_prices(pos: Positions, market: Market) -> np.ndarray:
     """Every position's LP (USD): the kernel's tier-exact rule (``core.liquidation_price``, the
     same arithmetic and bits as the vectorised rule books; ``tests/engine/test_rules_mirror.py``),
@@ -693,7 +716,7 @@ def simulate(
         raise InputError("must be a positive number of seconds", field="vault_unwind_half_life_s")
     glob = global_parameters(liquidity, prices, flows, dt, adl_rule, vault_unwind_half_life_s)
     rules = market.rules(glob)
-    cmat = flows.contagion_matrix(assets)
+    cmat = contagion_arrays(flows, liquidity, venues, assets)
     vsched = flows.venue_schedule(venues, assets, n_steps, dt)
 
     mc_pos, mc_start = multi_asset_cross_accounts(positions)
