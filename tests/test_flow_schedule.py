@@ -144,3 +144,42 @@ def test_event_vol_scale_is_the_previous_days_realised_volatility_over_the_windo
         event_vol_scale(fit, series, start, hours=0.0)
     with pytest.raises(InputError):
         event_vol_scale(fit, series, int(series["time_ms"].min()) + 1)  # nothing before the start
+
+
+@pytest.mark.parametrize("current", [True, False])
+def test_the_co_movement_a_free_run_adds_is_the_kernels(current):
+    """``contagion_on_path`` gives, step by step, the USD the kernel's contagion traded: in a run
+    where ETH has no flow but its contagion, each step's ETH move on its linear book (kappa 1,
+    1e9 USD per unit move at full depth) is that USD over the depth it met."""
+    import math
+
+    from liqcascade.engine import Flows, Liquidity, Positions, PriceConfig, programme, simulate
+    from liqcascade.engine.flows import contagion
+    from liqcascade.replay import contagion_on_path
+
+    p0 = {"BTC": 60_000.0, "ETH": 3_000.0}
+    pos = Positions.from_arrays(
+        account=[0, 1],
+        venue=["binance"] * 2,
+        asset=["BTC", "ETH"],
+        side=[1, 1],
+        size=[0.01, 0.1],
+        entry=[p0["BTC"], p0["ETH"]],
+        margin=[600.0, 300.0],
+        leverage=[1.0, 1.0],
+    )
+    liq = Liquidity.uniform(["binance"], ["BTC", "ETH"], {"BTC": 1e7, "ETH": 1e7}, kappa=1.0)
+    flows = Flows(
+        programmes=[programme("BTC", -4e6 * 86_400, 0.0, 3.0), programme("ETH", -3e6 * 86_400, 0.0, 1.0)],
+        contagion=[contagion("ETH", "BTC", 2.0, 1e8, on_current_books=current)],
+    )
+    run = simulate(pos, liq, PriceConfig(dict(p0)), flows, n_steps=6)
+    usd = contagion_on_path(run, flows, liq)
+    assert usd["BTC"].abs().sum() == 0.0 and usd["ETH"].iloc[0] == 0.0
+    eth = run.steps[run.steps.asset == "ETH"]
+    mid, mult = eth["mid"].to_numpy(), eth["depth_multiplier"].to_numpy()
+    assert mult[:3].min() < 0.9  # ETH's books withdrawn: the two rules differ
+    for t in range(2, 5):  # steps with no programme on ETH: the contagion alone moved it
+        met = mult[t - 1]
+        u = math.log(mid[t] / mid[t - 1])
+        assert usd["ETH"].iloc[t] == pytest.approx((mid[t] / mid[t - 1] - 1.0) * 1e9 * met, rel=1e-9), (t, u)

@@ -431,6 +431,8 @@ def measured_flow_schedule(
         from .scenario import load_scenario
 
         scenario = load_scenario(scenario)
+    from .scenario import build_engine_inputs
+
     obs = run_observed(scenario, n_positions=n_positions, seed=seed, with_counterfactual=False, progress=progress)
     run = obs.run
     assets = [c for c in run.implied_flow_usd.columns if c != "time_s"]
@@ -440,9 +442,44 @@ def measured_flow_schedule(
     per = "hour" if hours == 1.0 else f"{hours:g} hours"
     source = (
         f"the observed replay of this scenario (seed {seed}, {len(obs.population):,} positions): its implied"
-        f" exogenous flow plus the positions' own openings and closings, summed per {per}"
+        f" exogenous flow plus the positions' own openings and closings"
     )
-    return flow_schedule(flow, window_s, dt), source
+    flows = build_engine_inputs(scenario, obs.population)[3]
+    if flows.contagion:
+        liquidity = build_engine_inputs(scenario, obs.population)[1]
+        flow = flow - contagion_on_path(run, flows, liquidity)[assets]
+        source += ", less the co-movement its leader's observed moves make (the scenario's contagion)"
+    return flow_schedule(flow, window_s, dt), source + f", summed per {per}"
+
+
+def contagion_on_path(run, flows, liquidity) -> pd.DataFrame:
+    """Per asset and step, the USD (+ bought) the contagion flows of ``flows`` trade when the
+    assets follow ``run``'s recorded index: a follower trades ``usd_per_unit_return * beta`` times
+    its leader's log move over the previous step, on its books as the run's market makers left
+    them where its contagion is on its current books (the kernel's rule, ``core.flows_stage``).
+    A free replay adds this flow itself, so a schedule measured on the observed path leaves it
+    out."""
+    steps = run.steps
+    times = np.sort(steps["time_s"].unique())
+    n = len(times)
+    assets = [str(a) for a in steps["asset"].cat.categories]
+    out = pd.DataFrame(0.0, index=np.arange(n), columns=assets)
+    idx = steps.drop_duplicates(["time_s", "asset"]).pivot(index="time_s", columns="asset", values="index")
+    for c in flows.contagion:
+        lead = idx[c.leader].to_numpy(np.float64)
+        move = np.log(lead / np.r_[lead[0], lead[:-1]])  # the leader's move over each step (0 at the first)
+        lagged = np.r_[0.0, move[:-1]]  # a step trades on the previous step's move
+        keep = np.ones(n)
+        if c.on_current_books:
+            dens = liquidity.book_densities(c.asset)
+            perp = sorted(v for (v, an) in liquidity.profiles if an == c.asset)
+            g = steps[steps["asset"] == c.asset]
+            mult = g.pivot(index="time_s", columns="venue", values="depth_multiplier")
+            for v, d in zip(perp, dens):
+                m = np.r_[1.0, mult[v].to_numpy(np.float64)[:-1]]  # the books the step's flow meets
+                keep -= d / dens.sum() * (1.0 - m)
+        out[c.asset] += c.usd_per_unit_return * c.beta * lagged * keep
+    return out
 
 
 def every(frame: pd.DataFrame, interval_s: float, dt: float) -> pd.DataFrame:
