@@ -122,7 +122,7 @@ def test_scenario_flows_refuses_bad_input_in_one_line(tmp_path, capsys, args):
 
 
 # -------------------------------------------------------------- the baseline's level on the day
-def test_event_vol_scale_is_the_previous_days_realised_volatility_over_the_windows():
+def test_event_vol_scale_is_the_previous_days_realised_volatility_of_each_factor():
     from liqcascade.analytics.baseline import event_vol_scale
     from liqcascade.scenario import measured_baseline
 
@@ -130,16 +130,24 @@ def test_event_vol_scale_is_the_previous_days_realised_volatility_over_the_windo
     start = 1_770_249_600_000  # 2026-02-05 00:00 UTC
     rng = np.random.default_rng(3)
     rows = []
-    for a, k in (("BTC", 2.0), ("ETH", 0.5)):
-        n = 2 * 288 + 1  # two days of 5-minute bars and the close before them
-        r = rng.standard_normal(n - 1)
-        r *= k * fit[a].sample_vol_5m / np.sqrt(np.mean(r[-288:] ** 2))  # the last day at k times the window's
+    n = 2 * 288 + 1  # two days of 5-minute bars and the close before them
+    t = start - (n - 1) * 300_000 + 300_000 * np.arange(n) - 300_000
+
+    def day_at(x, k, vol):  # the last day at k times the window's volatility
+        return x * (k * vol / np.sqrt(np.mean(x[-288:] ** 2)))
+
+    r_btc = day_at(rng.standard_normal(n - 1), 2.0, fit["BTC"].sample_vol_5m)
+    e_eth = day_at(rng.standard_normal(n - 1), 0.5, fit["ETH"].resid_vol_5m)
+    r_eth = fit["ETH"].factor_beta * r_btc + e_eth  # ETH: its beta on BTC plus its own residual
+    for a, r in (("BTC", r_btc), ("ETH", r_eth)):
         close = 100.0 * np.exp(np.r_[0.0, np.cumsum(r)])
-        t = start - (n - 1) * 300_000 + 300_000 * np.arange(n) - 300_000
         rows.append(pd.DataFrame({"asset": a, "bar_s": 300, "time_ms": t, "close": close}))
     series = pd.concat(rows, ignore_index=True)
     out = event_vol_scale(fit, series, start)
-    assert out["BTC"] == pytest.approx(2.0, rel=1e-9) and out["ETH"] == pytest.approx(0.5, rel=1e-9)
+    # the leader's own level, and ETH's residual's (not its return's, which holds BTC's 2x)
+    assert out["BTC"] == pytest.approx(2.0, rel=1e-9) and out["ETH"] == pytest.approx(0.5, rel=1e-6)
+    alone = event_vol_scale(fit, series[series["asset"] == "ETH"], start)  # no leader: its own returns
+    assert alone["ETH"] == pytest.approx(float(np.sqrt(np.mean(r_eth[-288:] ** 2))) / fit["ETH"].sample_vol_5m, rel=1e-9)
     with pytest.raises(InputError):
         event_vol_scale(fit, series, start, hours=0.0)
     with pytest.raises(InputError):

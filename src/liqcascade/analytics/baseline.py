@@ -591,33 +591,52 @@ def simulate_baseline(
     return np.ascontiguousarray(out)
 
 
+def _returns_before(series: pd.DataFrame, asset: str, start_ms: int, lo: int, bar_s: int | None = None) -> pd.Series:
+    """``asset``'s close-to-close log returns of the bars ending in ``[lo, start_ms)`` (the bar
+    before ``lo`` gives the first), on its finest bars or on ``bar_s``-second bars; indexed by the
+    bar's open time (ms).  Empty when the series has none."""
+    g = series[(series["asset"] == asset) & (series["time_ms"] < start_ms)]
+    if g.empty:
+        return pd.Series(dtype=np.float64)
+    size = int(g["bar_s"].min()) if bar_s is None else bar_s
+    g = g[g["bar_s"] == size].sort_values("time_ms").drop_duplicates("time_ms")
+    r = pd.Series(np.diff(np.log(g["close"].to_numpy(np.float64))), index=g["time_ms"].to_numpy()[1:])
+    return r[r.index >= lo]
+
+
 def event_vol_scale(fit: BaselineFit, series: pd.DataFrame, start_ms: int, hours: float = 24.0) -> dict[str, float]:
     """Per asset of ``fit`` that ``series`` covers, the volatility level of the ``hours`` before
-    ``start_ms`` against the fit window's: the realised volatility of the asset's bars in
-    ``[start_ms - hours, start_ms)`` as a 5-minute figure (``sqrt(sum r**2 * 300 / span_s)``, any bar
-    size; the finest bars where a stretch has several) over its ``sample_vol_5m``.  This is the
-    forecast of the day's level an analyst holds at the start (the daily term of a HAR model):
+    ``start_ms`` against the fit window's, for the factor the baseline draws: the realised
+    volatility over ``[start_ms - hours, start_ms)`` as a 5-minute figure
+    (``sqrt(sum r**2 * 300 / span_s)``, any bar size) over the window's, of the leader's returns
+    (its finest bars, over ``sample_vol_5m``) and of each other asset's residual
+    ``r_i - factor_beta * r_leader`` (their common bars, over ``resid_vol_5m``; an asset whose
+    bars the leader does not share is measured on its own returns over ``sample_vol_5m``).  This is
+    the forecast of the day's level an analyst holds at the start (the daily term of a HAR model):
     the baseline was fitted to day-normalised returns, so its level is a separate, slower
     quantity.  ``series``: a scenario's market series (:meth:`liqcascade.scenario.Scenario.series`).
     Raises :class:`InputError` when a covered asset's window holds no return."""
     if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
         raise InputError(f"must be a positive number of hours, got {hours!r}", field="hours")
     lo = int(start_ms - hours * 3_600_000)
+    span = hours * 3600.0
     out: dict[str, float] = {}
     for a in fit.assets:
-        g = series[(series["asset"] == a) & (series["time_ms"] < start_ms)]
-        if g.empty:
+        r = _returns_before(series, a, start_ms, lo)
+        if series[(series["asset"] == a) & (series["time_ms"] < start_ms)].empty:
             continue
-        g = g[g["bar_s"] == g["bar_s"].min()] if g["bar_s"].nunique() > 1 else g
-        g = g.sort_values("time_ms")
-        g = g.drop_duplicates("time_ms")
-        # returns close to close, the bar before the window gives the first one
-        r = np.diff(np.log(g["close"].to_numpy(np.float64)))
-        t = g["time_ms"].to_numpy()[1:]
-        r = r[t >= lo]
         if r.size == 0:
             raise InputError(f"{a}: no bar in the {hours:g} h before the start", field="series")
-        out[a] = float(np.sqrt(np.sum(r**2) * BAR_S / (hours * 3600.0)) / fit[a].sample_vol_5m)
+        f = fit[a]
+        if a != fit.leader:
+            bar = int(series[(series["asset"] == a) & (series["time_ms"] < start_ms)]["bar_s"].min())
+            lead = _returns_before(series, fit.leader, start_ms, lo, bar_s=bar)
+            both = pd.concat([r, lead], axis=1, join="inner").dropna()
+            if len(both):
+                e = both.iloc[:, 0].to_numpy() - f.factor_beta * both.iloc[:, 1].to_numpy()
+                out[a] = float(np.sqrt(np.sum(e**2) * BAR_S / span) / f.resid_vol_5m)
+                continue
+        out[a] = float(np.sqrt(np.sum(r.to_numpy() ** 2) * BAR_S / span) / f.sample_vol_5m)
     return out
 
 
