@@ -133,7 +133,7 @@ def test_free_feb_2026_has_the_real_days_tails_and_clustering(free_runs, real):
 @pytest.mark.xfail(
     strict=True,
     reason="a known miss: ETH's volatility clustering in free runs (mean |r| autocorrelation at"
-    " 5 min, lags 1-12) is 0.05-0.14 (median 0.07) against the real days' 0.15. ETH's share of BTC's moves is"
+    " 5 min, lags 1-12) is 0.05-0.14 (median 0.08) against the real days' 0.15. ETH's share of BTC's moves is"
     " now its measured beta on its books as they are, and BTC is quieter than the real days"
     " (0.56-0.72 of their volatility), so ETH's own, less clustered moves weigh more",
 )
