@@ -147,7 +147,9 @@ def test_event_vol_scale_is_the_previous_days_realised_volatility_of_each_factor
     # the leader's own level, and ETH's residual's (not its return's, which holds BTC's 2x)
     assert out["BTC"] == pytest.approx(2.0, rel=1e-9) and out["ETH"] == pytest.approx(0.5, rel=1e-6)
     alone = event_vol_scale(fit, series[series["asset"] == "ETH"], start)  # no leader: its own returns
-    assert alone["ETH"] == pytest.approx(float(np.sqrt(np.mean(r_eth[-288:] ** 2))) / fit["ETH"].sample_vol_5m, rel=1e-9)
+    assert alone["ETH"] == pytest.approx(
+        float(np.sqrt(np.mean(r_eth[-288:] ** 2))) / fit["ETH"].sample_vol_5m, rel=1e-9
+    )
     with pytest.raises(InputError):
         event_vol_scale(fit, series, start, hours=0.0)
     with pytest.raises(InputError):
