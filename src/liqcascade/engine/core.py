@@ -1250,20 +1250,31 @@ def market_makers(mst, mkt_f, glob):
         mst[m, VAR] += glob[VOL_A] * (r * r - mst[m, VAR])
     for m in range(mst.shape[0]):
         liq = mst[m, LIQ_L] + mst[m, LIQ_S]
-        # log of the volatility ratio: a thinner book raises volatility, which must not thin it
-        # without bound (a linear response feeds on itself and empties every book)
-        vr = mst[m, VAR] / mkt_f[m, CALM_VAR_M]
-        stress = (
-            glob[VOL_SENS] * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0)
-            + glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1]
+        mst[m, MULT] = maker_multiplier_step(
+            mst[m, MULT],
+            mst[m, VAR] / mkt_f[m, CALM_VAR_M],
+            glob[FLOW_SENS] * liq / mkt_f[m, DEPTH1],
+            glob[VOL_SENS],
+            glob[MIN_MULT],
+            glob[REFILL_RHO],
         )
-        target = 1.0 / (1.0 + stress)
-        if target < glob[MIN_MULT]:
-            target = glob[MIN_MULT]
-        if target < mst[m, MULT]:
-            mst[m, MULT] = target
-        else:
-            mst[m, MULT] += (target - mst[m, MULT]) * glob[REFILL_RHO]
+
+
+@jit_forceinline
+def maker_multiplier_step(mult, vr, flow_stress, vol_sens, min_mult, refill_rho):
+    """The market makers' law, stated here only: the depth multiplier after a step from ``mult``,
+    with ``vr`` the realised over the calm variance and ``flow_stress`` the liquidation term.
+    The volatility term is logarithmic: a thinner book raises volatility, which must not thin it
+    without bound (a linear response feeds on itself and empties every book).  The multiplier
+    falls at once to a lower target and refills toward a higher one at ``refill_rho`` a step.
+    ``Liquidity.maker_multiplier`` runs it on a given path."""
+    stress = vol_sens * (max(0.0, 0.5 * math.log(vr)) if vr > 1.0 else 0.0) + flow_stress
+    target = 1.0 / (1.0 + stress)
+    if target < min_mult:
+        target = min_mult
+    if target < mult:
+        return target
+    return mult + (target - mult) * refill_rho
 
 
 @jit_inline

@@ -39,6 +39,7 @@ import numpy as np
 
 from .._jit import jit
 from ..errors import InputError
+from .core import maker_multiplier_step
 
 MAX_WALK = 0.95
 
@@ -269,20 +270,13 @@ class Liquidity:
 
 @jit
 def _maker_multiplier(r, calm_var, vol_a, vol_sens, min_mult, refill_rho, out):  # pragma: no cover - compiled
-    """``core.market_makers``'s volatility term on a given path of one-step log returns: the
-    multiplier at the end of each step (the one the next step's flow meets)."""
+    """``core.market_makers``'s law (:func:`~.core.maker_multiplier_step`) with its volatility
+    term alone, on a given path of one-step log returns: the multiplier at the end of each step
+    (the one the next step's flow meets)."""
     var = calm_var
     mult = 1.0
     for t in range(r.shape[0]):
         var += vol_a * (r[t] * r[t] - var)
-        vr = var / calm_var
-        stress = vol_sens * (0.5 * math.log(vr)) if vr > 1.0 else 0.0
-        target = 1.0 / (1.0 + stress)
-        if target < min_mult:
-            target = min_mult
-        if target < mult:
-            mult = target
-        else:
-            mult += (target - mult) * refill_rho
+        mult = maker_multiplier_step(mult, var / calm_var, 0.0, vol_sens, min_mult, refill_rho)
         out[t] = mult
     return out
