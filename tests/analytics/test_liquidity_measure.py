@@ -354,3 +354,16 @@ def test_malformed_frame_is_one_input_error():
     with pytest.raises(InputError) as e:
         L.load_measured("/nonexistent/liquidity.toml")
     one_line(e)
+
+
+def test_withdrawal_by_distance_from_mid(fresh):
+    """At the snapshot where a side's 1 % depth is lowest, every band's multiplier: on 31 Jan the
+    bids withdrew near mid and much less beyond 1 % (0.34 within 1 %, about 0.6-0.7 within 2-5 %);
+    on 10 Oct the asks withdrew almost as much at 5 % as at 1 % (0.16-0.21)."""
+    rows, _ = fresh
+    jan = [rows[f"reach.jan31.bid_{p:g}pct"]["value"] for p in (0.2, 1.0, 2.0, 3.0, 4.0, 5.0)]
+    oct_ = [rows[f"reach.oct10.ask_{p:g}pct"]["value"] for p in (1.0, 2.0, 3.0, 4.0, 5.0)]
+    assert jan[1] == pytest.approx(rows["collapse.jan31.bid_1pct"]["value"] ** -1, rel=1e-9)
+    assert oct_[0] == pytest.approx(rows["collapse.oct10.ask_1pct"]["value"] ** -1, rel=1e-9)
+    assert jan[0] < jan[1] < 0.4 and min(jan[2:]) > 1.5 * jan[1]
+    assert all(0.1 < m < 0.25 for m in oct_) and max(oct_) / min(oct_) < 1.5

@@ -1107,6 +1107,23 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
                 f"minimum in {ev['event'][0]}-{ev['event'][1][-5:]} at {tmin:%H:%M:%S} UTC, calm median / minimum"
             )
             rows[f"collapse.{k}.{side}_{pct:g}pct"] = _row(1.0 / float(e.min()), "x (calm depth / minimum)", src)
+    # withdrawal by distance from mid: every band's multiplier (cumulative depth within it over its
+    # calm median) at the snapshot where the 1 % band of that side is lowest in the event
+    reach = {"jan31": ("bid", (0.2, 1.0, 2.0, 3.0, 4.0, 5.0)), "oct10": ("ask", (1.0, 2.0, 3.0, 4.0, 5.0))}
+    for k, (frame, _) in frames.items():
+        ev = EVENTS[k]
+        side, pcts = reach[k]
+        m1, _, _ = multiplier_series(frame, 1.0, side, ev["calm"])
+        e1 = m1[(m1.index >= _ts(ev["event"][0], "event")) & (m1.index <= _ts(ev["event"][1], "event"))]
+        t1 = e1.idxmin()
+        for pct in pcts:
+            m, level, _ = multiplier_series(frame, pct, side, ev["calm"])
+            src = (
+                f"data: {ev['depth']}, {side}s within {pct:g} % at {t1:%H:%M:%S} UTC (the event's lowest "
+                f"{side} 1 % snapshot) over their calm median {ev['calm'][0]}-{ev['calm'][1][-5:]} UTC "
+                f"({level / 1e6:.1f} M USD)"
+            )
+            rows[f"reach.{k}.{side}_{pct:g}pct"] = _row(float(m.loc[t1]), "1 (m)", src)
     # the 31 Jan -1 % bid minimum in USD (the data README's figure)
     jd = depth_within(frames["jan31"][0], 1.0)["bid_usd"]
     rows["collapse.jan31.bid_1pct_min_usd"] = _row(
