@@ -444,40 +444,36 @@ def measured_flow_schedule(
         f"the observed replay of this scenario (seed {seed}, {len(obs.population):,} positions): its implied"
         f" exogenous flow plus the positions' own openings and closings"
     )
-    flows = build_engine_inputs(scenario, obs.population)[3]
+    _, liquidity, _, flows = build_engine_inputs(scenario, obs.population)
     if flows.contagion:
-        liquidity = build_engine_inputs(scenario, obs.population)[1]
         flow = flow - contagion_on_path(run, flows, liquidity)[assets]
         source += ", less the co-movement its leader's observed moves make (the scenario's contagion)"
     return flow_schedule(flow, window_s, dt), source + f", summed per {per}"
 
 
 def contagion_on_path(run, flows, liquidity) -> pd.DataFrame:
-    """Per asset and step, the USD (+ bought) the contagion flows of ``flows`` trade when the
+    """Per asset and step (rows: the run's steps), the USD (+ bought) the contagion flows of ``flows`` trade when the
     assets follow ``run``'s recorded index: a follower trades ``usd_per_unit_return * beta`` times
     its leader's log move over the previous step, on its books as the run's market makers left
     them where its contagion is on its current books (the kernel's rule, ``core.flows_stage``).
     A free replay adds this flow itself, so a schedule measured on the observed path leaves it
     out."""
     steps = run.steps
-    times = np.sort(steps["time_s"].unique())
-    n = len(times)
     assets = [str(a) for a in steps["asset"].cat.categories]
-    out = pd.DataFrame(0.0, index=np.arange(n), columns=assets)
     idx = steps.drop_duplicates(["time_s", "asset"]).pivot(index="time_s", columns="asset", values="index")
+    n = len(idx)
+    out = pd.DataFrame(0.0, index=np.arange(n), columns=assets)
     for c in flows.contagion:
         lead = idx[c.leader].to_numpy(np.float64)
         move = np.log(lead / np.r_[lead[0], lead[:-1]])  # the leader's move over each step (0 at the first)
         lagged = np.r_[0.0, move[:-1]]  # a step trades on the previous step's move
         keep = np.ones(n)
         if c.on_current_books:
-            dens = liquidity.book_densities(c.asset)
-            perp = sorted(v for (v, an) in liquidity.profiles if an == c.asset)
             g = steps[steps["asset"] == c.asset]
             mult = g.pivot(index="time_s", columns="venue", values="depth_multiplier")
-            for v, d in zip(perp, dens):
+            for v, share in liquidity.perp_density_shares(c.asset).items():
                 m = np.r_[1.0, mult[v].to_numpy(np.float64)[:-1]]  # the books the step's flow meets
-                keep -= d / dens.sum() * (1.0 - m)
+                keep -= share * (1.0 - m)
         out[c.asset] += c.usd_per_unit_return * c.beta * lagged * keep
     return out
 

@@ -249,6 +249,14 @@ class Liquidity:
         books = self.asset_books(asset)
         return (books[:, 1] * u ** books[:, 3] + books[:, 0] * u ** books[:, 2]) / (2.0 * u)
 
+    def perp_density_shares(self, asset: str) -> dict[str, float]:
+        """Per venue, its perpetual's share of all of ``asset``'s books' density
+        (:meth:`book_densities`; the spot book holds the rest): how much of a small move's USD
+        each venue's book takes, and so how much a venue's withdrawal thins the asset's books."""
+        dens = self.book_densities(asset)
+        venues = sorted(v for (v, an) in self.profiles if an == asset.upper())  # asset_books' order
+        return {v: float(d / dens.sum()) for v, d in zip(venues, dens)}
+
     def usd_per_unit_move(self, asset: str) -> float:
         """USD per unit of a small move of ``asset``'s mids (both sides' mean): the books' density
         within the touch (their secant at 1 bp where ``touch_u`` is 0)."""

@@ -145,11 +145,9 @@ def contagion_arrays(flows, liquidity: Liquidity, venues, assets) -> np.ndarray:
         if not c.on_current_books:
             continue
         a = assets.index(c.asset)
-        dens = liquidity.book_densities(c.asset)  # perpetuals in sorted venue order, then spot
-        perp = sorted(v for (v, an) in liquidity.profiles if an == c.asset)
-        for v, d in zip(perp, dens):
+        for v, share in liquidity.perp_density_shares(c.asset).items():
             if v in venues:
-                out[a, na + venues.index(v) * na + a] = d / dens.sum()
+                out[a, na + venues.index(v) * na + a] = share
     return out
 
 
