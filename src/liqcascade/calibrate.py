@@ -233,6 +233,16 @@ def parse_free(spec: str, params: ModelParameters | None = None) -> FreeParamete
     return FreeParameter(path, low, high)
 
 
+#: the modes a candidate is scored in: its scenarios run free, or on their real paths
+MODES = ("free", "observed")
+
+
+def check_mode(mode: str) -> None:
+    """An unknown scoring mode is an :class:`InputError` naming ``mode``."""
+    if mode not in MODES:
+        raise InputError(f"must be free or observed, got {mode!r}", field="mode")
+
+
 def seed_list(seed: int | Sequence[int]) -> list[int]:
     """``seed`` as a list of distinct non-negative seeds; :class:`InputError` otherwise."""
     seeds = [seed] if isinstance(seed, (int, np.integer)) else list(seed)
@@ -272,8 +282,7 @@ def evaluate(
     from .replay import run_observed
     from .scenario import run_scenario
 
-    if mode not in ("free", "observed"):
-        raise InputError(f"must be 'free' or 'observed', got {mode!r}", field="mode")
+    check_mode(mode)
     from .summary import summarize
 
     seeds = seed_list(seed)
@@ -326,8 +335,7 @@ def calibrate(
     several (the objective is then the mean over them).  ``search_seed``: seed of the Latin
     hypercube (default the first ``seed``), so that independent searches can run side by side on
     the same population.  ``mode``: as in :func:`evaluate`."""
-    if mode not in ("free", "observed"):
-        raise InputError(f"must be 'free' or 'observed', got {mode!r}", field="mode")
+    check_mode(mode)
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     if not isinstance(targets, Targets):

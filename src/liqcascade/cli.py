@@ -833,7 +833,16 @@ def calibrate_cmd(
 ) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .calibrate import DEFAULT_FREE, calibrate, joint_scenarios, parse_free, parse_seeds, seed_list, write_result
+    from .calibrate import (
+        DEFAULT_FREE,
+        calibrate,
+        check_mode,
+        joint_scenarios,
+        parse_free,
+        parse_seeds,
+        seed_list,
+        write_result,
+    )
     from .pipeline import load, resolve_targets
 
     with _guard():
@@ -841,8 +850,7 @@ def calibrate_cmd(
             raise InputError(f"must be a positive number of positions, got {positions}", field="positions")
         if samples < 1 or rounds < 0:
             raise InputError("--samples must be >= 1 and --rounds >= 0", field="samples")
-        if mode not in ("free", "observed"):
-            raise InputError(f"must be free or observed, got {mode!r}", field="mode")
+        check_mode(mode)
         if seed is not None and seeds is not None:
             raise InputError("give --seed or --seeds, not both", field="seeds")
         run_seeds = parse_seeds(seeds) if seeds is not None else seed_list(0 if seed is None else seed)

@@ -708,12 +708,10 @@ def live_monitor(
     bars, oi, depth = replay
     if exchange is not None and any(x is not None for x in replay):
         raise InputError("give --exchange (live) or --replay-* files, not both", field="exchange")
-    if oi_level_usd is not None:
-        if exchange is not None:
-            raise InputError(
-                "--oi-level-usd applies to a replay only (live polling reads the venue's)", field="oi_level_usd"
-            )
-        _check_oi_level(oi_level_usd)
+    if oi_level_usd is not None and exchange is not None:
+        raise InputError(
+            "--oi-level-usd applies to a replay only (live polling reads the venue's)", field="oi_level_usd"
+        )
     if exchange is None:
         if bars is None or oi is None:
             raise InputError(

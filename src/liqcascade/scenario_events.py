@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .scenario_build import BuiltScenario, Stated, build_event_scenario
+from .scenario_build import KAPPAS, BuiltScenario, Stated, build_event_scenario
 
 __all__ = ["EVENTS", "build"]
 
@@ -67,7 +67,8 @@ def _spot_books(btc_per_venue: float, eth_per_venue: float, when: str) -> str:
     """The spot books that anchor the index (every venue's index is a spot price): the index's 7
     spot venues x half the reference's depth within 1 % per major venue (both sides) for ``when``."""
     out = ["# The spot books that anchor the index (every venue's index is a spot price): USD per side within 1 %"]
-    for a, per, k in (("BTC", btc_per_venue, 1.13), ("ETH", eth_per_venue, 1.35)):
+    for a, per in (("BTC", btc_per_venue), ("ETH", eth_per_venue)):
+        k = KAPPAS[a].value  # the perpetuals' reference exponent (Bybit books)
         src = (
             f"{_INDEX_VENUES} index spot venues (Binance's index constituents) x half of {_SPOT_REF}'s {a} depth"
             f" within 1 % per major venue, both sides, {when}"

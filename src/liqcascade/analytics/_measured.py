@@ -11,6 +11,35 @@ from typing import Any, Mapping
 from ..errors import InputError
 
 
+def row(value: float, unit: str, source: str) -> dict[str, Any]:
+    """One measured value: ``value`` in ``unit``, with the ``source`` that measured it."""
+    return {"value": float(value), "unit": unit, "source": source}
+
+
+def with_interval(key: str, value: float, interval: tuple[float, float], unit: str, source: str, how: str):
+    """``(key, value, unit, source)`` for a value and for the two ends of its 95 % interval
+    (``key_lo``, ``key_hi``; ``how`` names the interval's method in their sources)."""
+    return [
+        (key, value, unit, source),
+        (f"{key}_lo", interval[0], unit, f"{source}; {how}: 2.5 %"),
+        (f"{key}_hi", interval[1], unit, f"{source}; {how}: 97.5 %"),
+    ]
+
+
+def shared_data_dir(data_dir: str | Path | None) -> Path:
+    """``data_dir``, or the shared data folder (:func:`liqcascade.analytics.baseline.default_data_dir`:
+    ``$LIQCASCADE_DATA`` or ``../shared/data`` next to the checkout); an absent default folder is an
+    :class:`InputError` (a fresh clone has none)."""
+    if data_dir is not None:
+        return Path(data_dir)
+    from .baseline import default_data_dir
+
+    d = default_data_dir()
+    if not d.is_dir():
+        raise InputError(f"the shared data folder is absent: {d} (set LIQCASCADE_DATA or pass it)", field="data_dir")
+    return d
+
+
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -591,13 +591,10 @@ def simulate_baseline(
     return np.ascontiguousarray(out)
 
 
-def _returns_before(series: pd.DataFrame, asset: str, start_ms: int, lo: int, bar_s: int | None = None) -> pd.Series:
-    """``asset``'s close-to-close log returns of the bars ending in ``[lo, start_ms)`` (the bar
-    before ``lo`` gives the first), on its finest bars or on ``bar_s``-second bars; indexed by the
-    bar's open time (ms).  Empty when the series has none."""
-    g = series[(series["asset"] == asset) & (series["time_ms"] < start_ms)]
-    if g.empty:
-        return pd.Series(dtype=np.float64)
+def _returns_from(g: pd.DataFrame, lo: int, bar_s: int | None = None) -> pd.Series:
+    """Close-to-close log returns of the bars ``g`` (one asset's, before the start) that end at or
+    after ``lo`` (the bar before gives the first), on its finest bars or on ``bar_s``-second bars;
+    indexed by the bar's open time (UTC epoch ms)."""
     size = int(g["bar_s"].min()) if bar_s is None else bar_s
     g = g[g["bar_s"] == size].sort_values("time_ms").drop_duplicates("time_ms")
     r = pd.Series(np.diff(np.log(g["close"].to_numpy(np.float64))), index=g["time_ms"].to_numpy()[1:])
@@ -620,17 +617,15 @@ def event_vol_scale(fit: BaselineFit, series: pd.DataFrame, start_ms: int, hours
         raise InputError(f"must be a positive number of hours, got {hours!r}", field="hours")
     lo = int(start_ms - hours * 3_600_000)
     span = hours * 3600.0
+    before = {a: g for a, g in series[series["time_ms"] < start_ms].groupby("asset") if a in fit.assets}
     out: dict[str, float] = {}
-    for a in fit.assets:
-        r = _returns_before(series, a, start_ms, lo)
-        if series[(series["asset"] == a) & (series["time_ms"] < start_ms)].empty:
-            continue
+    for a, g in before.items():
+        r = _returns_from(g, lo)
         if r.size == 0:
             raise InputError(f"{a}: no bar in the {hours:g} h before the start", field="series")
         f = fit[a]
-        if a != fit.leader:
-            bar = int(series[(series["asset"] == a) & (series["time_ms"] < start_ms)]["bar_s"].min())
-            lead = _returns_before(series, fit.leader, start_ms, lo, bar_s=bar)
+        if a != fit.leader and fit.leader in before:
+            lead = _returns_from(before[fit.leader], lo, bar_s=int(g["bar_s"].min()))
             both = pd.concat([r, lead], axis=1, join="inner").dropna()
             if len(both):
                 e = both.iloc[:, 0].to_numpy() - f.factor_beta * both.iloc[:, 1].to_numpy()

@@ -95,7 +95,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..errors import InputError
-from ._measured import read_rows, write_rows
+from ._measured import read_rows, row, shared_data_dir, with_interval, write_rows
 
 __all__ = [
     "ASSETS",
@@ -538,21 +538,6 @@ def flow_regression(bars_1m: pd.DataFrame, horizons: tuple[int, ...] = HORIZONS_
 # ---------------------------------------------------------------------------------- measurement
 
 
-def _data_dir(data_dir: str | Path | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "data"
-        if (parent / "pyproject.toml").exists() and cand.exists():
-            return cand
-    raise InputError("the shared data folder (../shared/data next to the repository) is absent", field="data_dir")
-
-
-def _row(value: float, unit: str, source: str) -> dict[str, Any]:
-    return {"value": float(value), "unit": unit, "source": source}
-
-
 def _rule(control: bool = False) -> str:
     if control:
         return (
@@ -592,7 +577,7 @@ def measure(shared_dir: str | Path | None = None, *, detail: bool = False, n_boo
     objects)`` with the episodes, per-episode profiles, :class:`Profile` and :class:`LawFit`
     behind them and the regression table.
     """
-    data = _data_dir(shared_dir)
+    data = shared_data_dir(shared_dir)
     if not (data / ONE_MIN_FILE).exists() and (data / "data" / ONE_MIN_FILE).exists():
         data = data / "data"
     rows: dict[str, Any] = {}
@@ -621,16 +606,14 @@ def measure(shared_dir: str | Path | None = None, *, detail: bool = False, n_boo
             if suffix == "" or control:
                 pre = "episodes" if not control else "control_episodes"
                 src = f"data: {OI_FILE.format(asset=a)} + {BARS_FILE.format(asset=a)}, {win5}, {rule}"
-                rows[f"{pre}.{a}.count"] = _row(len(eps), "episodes", src)
-                rows[f"{pre}.{a}.profiled"] = _row(
+                rows[f"{pre}.{a}.count"] = row(len(eps), "episodes", src)
+                rows[f"{pre}.{a}.profiled"] = row(
                     len(per5[-1]), "episodes", src + "; with 60 min of bars after the extreme"
                 )
                 if not control:
-                    rows[f"{pre}.{a}.oi_threshold"] = _row(
-                        eps.attrs["oi_threshold"], "1 (log OI change per 5 min)", src
-                    )
-                rows[f"{pre}.{a}.move_threshold"] = _row(eps.attrs["move_threshold"], "1 (log excursion)", src)
-                rows[f"{pre}.{a}.median_abs_move"] = _row(float(np.median(np.abs(eps["move"]))), "1 (log)", src)
+                    rows[f"{pre}.{a}.oi_threshold"] = row(eps.attrs["oi_threshold"], "1 (log OI change per 5 min)", src)
+                rows[f"{pre}.{a}.move_threshold"] = row(eps.attrs["move_threshold"], "1 (log excursion)", src)
+                rows[f"{pre}.{a}.median_abs_move"] = row(float(np.median(np.abs(eps["move"]))), "1 (log)", src)
         eps_btc = objs[f"episodes_BTC{suffix}" if not control else "control_episodes_BTC"]
         eps1 = refine(eps_btc, bars1)
         prof1 = reversion_profile(bars1, eps1, HORIZONS_1M)
@@ -652,50 +635,43 @@ def measure(shared_dir: str | Path | None = None, *, detail: bool = False, n_boo
             objs[f"per_episode_{name}"], objs[f"profile_{name}"], objs[f"fit_{name}"] = per, prof, fit
             if base == "btc_1m":
                 objs[f"episodes_{name}"] = eps1
-            rows[f"episodes.{name}.count"] = _row(prof.n, "episodes", src)
+            rows[f"episodes.{name}.count"] = row(prof.n, "episodes", src)
             for i, k in enumerate(prof.horizons_min):
                 for sfx, v, what in (
                     ("", prof.mean[i], "mean"),
                     ("_lo", prof.lo[i], "2.5 %"),
                     ("_hi", prof.hi[i], "97.5 %"),
                 ):
-                    rows[f"profile.{name}.remaining_{k}min{sfx}"] = _row(
+                    rows[f"profile.{name}.remaining_{k}min{sfx}"] = row(
                         v, "1 (fraction of the move left)", f"{src}; {how}: {what}"
                     )
+            minutes_to_s = 60.0
             items = [
-                ("permanent_impact", fit.p, "1", law),
-                ("permanent_impact_lo", fit.p_ci[0], "1", f"{law}; {ci}: 2.5 %"),
-                ("permanent_impact_hi", fit.p_ci[1], "1", f"{law}; {ci}: 97.5 %"),
-                ("resilience_half_life_s", 60 * fit.h_min, "s", law),
-                ("resilience_half_life_s_lo", 60 * fit.h_ci[0], "s", f"{law}; {ci}: 2.5 %"),
-                ("resilience_half_life_s_hi", 60 * fit.h_ci[1], "s", f"{law}; {ci}: 97.5 %"),
+                *with_interval("permanent_impact", fit.p, fit.p_ci, "1", law, ci),
+                *with_interval("resilience_half_life_s", minutes_to_s * fit.h_min,
+                               tuple(minutes_to_s * x for x in fit.h_ci), "s", law, ci),
                 ("half_life_resolved", float(fit.resolved), "1 (bool)",
                  f"{law}; 1 when the half-life interval lies within [one bar, 60 min); h searched in [0.06 s, 60 min]"),
                 ("reverts", float(fit.reverts), "1 (bool)", "1 when the profile's 97.5 % bound is below 1 at some horizon"),
             ]  # fmt: skip
             if suffix == "":
                 items += [
-                    ("free_p", fit.free_p, "1", free),
-                    ("free_p_lo", fit.free_p_ci[0], "1", f"{free}; {ci}: 2.5 %"),
-                    ("free_p_hi", fit.free_p_ci[1], "1", f"{free}; {ci}: 97.5 %"),
-                    ("free_amplitude", fit.free_a, "1", free),
-                    ("free_amplitude_lo", fit.free_a_ci[0], "1", f"{free}; {ci}: 2.5 %"),
-                    ("free_amplitude_hi", fit.free_a_ci[1], "1", f"{free}; {ci}: 97.5 %"),
-                    ("free_half_life_s", 60 * fit.free_h_min, "s", free),
-                    ("free_half_life_s_lo", 60 * fit.free_h_ci[0], "s", f"{free}; {ci}: 2.5 %"),
-                    ("free_half_life_s_hi", 60 * fit.free_h_ci[1], "s", f"{free}; {ci}: 97.5 %"),
-                ]
+                    *with_interval("free_p", fit.free_p, fit.free_p_ci, "1", free, ci),
+                    *with_interval("free_amplitude", fit.free_a, fit.free_a_ci, "1", free, ci),
+                    *with_interval("free_half_life_s", minutes_to_s * fit.free_h_min,
+                                   tuple(minutes_to_s * x for x in fit.free_h_ci), "s", free, ci),
+                ]  # fmt: skip
             for key, v, unit, what in items:
-                rows[f"fit.{name}.{key}"] = _row(v, unit, f"{src}; {what}")
+                rows[f"fit.{name}.{key}"] = row(v, unit, f"{src}; {what}")
 
     # the headline: the BTC 1-minute liquidation episodes (wicks)
     fit = objs["fit_btc_1m"]
     src = rows["fit.btc_1m.permanent_impact"]["source"]
-    rows["headline.permanent_impact"] = _row(fit.p, "1", src)
-    rows["headline.permanent_impact_lo"] = _row(fit.p_ci[0], "1", rows["fit.btc_1m.permanent_impact_lo"]["source"])
-    rows["headline.permanent_impact_hi"] = _row(fit.p_ci[1], "1", rows["fit.btc_1m.permanent_impact_hi"]["source"])
+    rows["headline.permanent_impact"] = row(fit.p, "1", src)
+    rows["headline.permanent_impact_lo"] = row(fit.p_ci[0], "1", rows["fit.btc_1m.permanent_impact_lo"]["source"])
+    rows["headline.permanent_impact_hi"] = row(fit.p_ci[1], "1", rows["fit.btc_1m.permanent_impact_hi"]["source"])
     bound = "resolved" if fit.resolved else "NOT resolved: below the 1-minute bars' resolution, this is an upper bound"
-    rows["headline.resilience_half_life_s_upper"] = _row(
+    rows["headline.resilience_half_life_s_upper"] = row(
         60 * fit.h_ci[1], "s", f"{rows['fit.btc_1m.resilience_half_life_s_hi']['source']}; {bound}"
     )
 
@@ -706,22 +682,22 @@ def measure(shared_dir: str | Path | None = None, *, detail: bool = False, n_boo
         "log(close k min later / open of the minute) on"
     )
     for k, r in reg.iterrows():
-        rows[f"regression.return.slope_{k}min"] = _row(
+        rows[f"regression.return.slope_{k}min"] = row(
             r["ret_slope"], "1 (fraction of a minute's move left)", f"{srcr} the minute's log return: slope"
         )
-        rows[f"regression.return.slope_{k}min_lo"] = _row(r["ret_lo"], "1", f"{srcr} the minute's log return: 2.5 %")
-        rows[f"regression.return.slope_{k}min_hi"] = _row(r["ret_hi"], "1", f"{srcr} the minute's log return: 97.5 %")
+        rows[f"regression.return.slope_{k}min_lo"] = row(r["ret_lo"], "1", f"{srcr} the minute's log return: 2.5 %")
+        rows[f"regression.return.slope_{k}min_hi"] = row(r["ret_hi"], "1", f"{srcr} the minute's log return: 97.5 %")
         flow = f"{srcr} the minute's signed taker flow 2*taker_buy_volume-volume (per s.d.)"
-        rows[f"regression.flow.slope_{k}min"] = _row(
+        rows[f"regression.flow.slope_{k}min"] = row(
             r["flow_slope"], "1 (log return per s.d. of flow)", f"{flow}: slope"
         )
-        rows[f"regression.flow.slope_{k}min_lo"] = _row(
+        rows[f"regression.flow.slope_{k}min_lo"] = row(
             r["flow_lo"], "1 (log return per s.d. of flow)", f"{flow}: 2.5 %"
         )
-        rows[f"regression.flow.slope_{k}min_hi"] = _row(
+        rows[f"regression.flow.slope_{k}min_hi"] = row(
             r["flow_hi"], "1 (log return per s.d. of flow)", f"{flow}: 97.5 %"
         )
-        rows[f"regression.flow.ratio_{k}min"] = _row(
+        rows[f"regression.flow.ratio_{k}min"] = row(
             r["flow_ratio"], "1 (fraction of the flow's impact left)", f"{flow}: slope at k / slope at 0"
         )
     return (rows, objs) if detail else rows
@@ -798,7 +774,7 @@ def real_thresholds(shared_dir: str | Path | None = None, assets: tuple[str, ...
     """Per asset, the real series' episode thresholds ``(oi_threshold, move_threshold)`` (log OI
     change, |excursion|) and the real per-episode profile at :data:`ENGINE_HORIZONS` (all assets
     pooled): what :func:`engine_reversion` measures the engine against."""
-    d = _data_dir(shared_dir)
+    d = shared_data_dir(shared_dir)
     thr, profiles = {}, []
     for a in assets:
         bars = load_bars(d / f"binance_2026_harthor/binance_usdm_{a}USDT_5m_2026-01-01_2026-02-19.csv")

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ._measured import read_rows, write_rows
+from ._measured import read_rows, row, shared_data_dir, write_rows
 from .depth import _check_frame, depth_within
 
 __all__ = [
@@ -1021,17 +1021,6 @@ EVENTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _data_dir(data_dir: str | Path | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "data"
-        if (parent / "pyproject.toml").exists() and cand.exists():
-            return cand
-    raise InputError("the shared data folder (../shared/data next to the repository) is absent", field="data_dir")
-
-
 def _load(data: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     import warnings
 
@@ -1045,10 +1034,6 @@ def _load(data: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, read_binance_klines(data / ev["prices"])
 
 
-def _row(value: float, unit: str, source: str) -> dict[str, Any]:
-    return {"value": float(value), "unit": unit, "source": source}
-
-
 def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot: int = 100) -> Any:
     """Every value of ``measured/liquidity.toml``, measured afresh from ``data_dir``.
 
@@ -1056,7 +1041,7 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
     ``(rows, objects)`` where ``objects`` holds the :class:`BookShape`, :class:`Withdrawal` and
     :class:`RefillFit` behind them (the docs' figure uses them).
     """
-    data = _data_dir(data_dir)
+    data = shared_data_dir(data_dir)
     rows: dict[str, Any] = {}
     objs: dict[str, Any] = {}
     frames = {k: _load(data, k) for k in EVENTS}
@@ -1071,25 +1056,25 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
         for side in ("bid", "ask"):
             src = f"data: {ev['depth']}, {win}, {how}, median"
             unit_b = "USD (Cum(u) = B u^kappa, u fraction)"
-            rows[f"book.{k}.{side}_b"] = _row(getattr(shape, f"{side}_b"), unit_b, src)
+            rows[f"book.{k}.{side}_b"] = row(getattr(shape, f"{side}_b"), unit_b, src)
             lo, hi = getattr(shape, f"{side}_b_iqr")
-            rows[f"book.{k}.{side}_b_q25"] = _row(lo, unit_b, src.replace("median", "25th percentile"))
-            rows[f"book.{k}.{side}_b_q75"] = _row(hi, unit_b, src.replace("median", "75th percentile"))
-            rows[f"book.{k}.{side}_kappa"] = _row(getattr(shape, f"{side}_kappa"), "1", src)
+            rows[f"book.{k}.{side}_b_q25"] = row(lo, unit_b, src.replace("median", "25th percentile"))
+            rows[f"book.{k}.{side}_b_q75"] = row(hi, unit_b, src.replace("median", "75th percentile"))
+            rows[f"book.{k}.{side}_kappa"] = row(getattr(shape, f"{side}_kappa"), "1", src)
             lo, hi = getattr(shape, f"{side}_kappa_iqr")
-            rows[f"book.{k}.{side}_kappa_q25"] = _row(lo, "1", src.replace("median", "25th percentile"))
-            rows[f"book.{k}.{side}_kappa_q75"] = _row(hi, "1", src.replace("median", "75th percentile"))
-            rows[f"book.{k}.{side}_depth_1pct"] = _row(
+            rows[f"book.{k}.{side}_kappa_q25"] = row(lo, "1", src.replace("median", "25th percentile"))
+            rows[f"book.{k}.{side}_kappa_q75"] = row(hi, "1", src.replace("median", "75th percentile"))
+            rows[f"book.{k}.{side}_depth_1pct"] = row(
                 getattr(shape, f"{side}_depth_1pct"), "USD", src.replace("median", "median fitted Cum(1 %)")
             )
             ntr = getattr(shape, f"{side}_near_touch_ratio")
             if ntr is not None:
-                rows[f"book.{k}.{side}_near_touch_ratio"] = _row(
+                rows[f"book.{k}.{side}_near_touch_ratio"] = row(
                     ntr, "1", src.replace("median", "median of observed 0.2 % depth / fitted law at 0.2 %")
                 )
             kn = getattr(shape, f"{side}_kappa_near")
             if kn is not None:
-                rows[f"book.{k}.{side}_kappa_0p2_to_1pct"] = _row(
+                rows[f"book.{k}.{side}_kappa_0p2_to_1pct"] = row(
                     kn, "1", src.replace(how, "local exponent log(Cum(1 %)/Cum(0.2 %))/log 5 per snapshot")
                 )
 
@@ -1106,7 +1091,7 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
                 f"data: {ev['depth']}, calm {ev['calm'][0]}-{ev['calm'][1][-5:]} UTC median {level / 1e6:.1f} M USD, "
                 f"minimum in {ev['event'][0]}-{ev['event'][1][-5:]} at {tmin:%H:%M:%S} UTC, calm median / minimum"
             )
-            rows[f"collapse.{k}.{side}_{pct:g}pct"] = _row(1.0 / float(e.min()), "x (calm depth / minimum)", src)
+            rows[f"collapse.{k}.{side}_{pct:g}pct"] = row(1.0 / float(e.min()), "x (calm depth / minimum)", src)
     # withdrawal by distance from mid: every band's multiplier (cumulative depth within it over its
     # calm median) at the snapshot where the 1 % band of that side is lowest in the event
     reach = {"jan31": ("bid", (0.2, 1.0, 2.0, 3.0, 4.0, 5.0)), "oct10": ("ask", (1.0, 2.0, 3.0, 4.0, 5.0))}
@@ -1123,10 +1108,10 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
                 f"{side} 1 % snapshot) over their calm median {ev['calm'][0]}-{ev['calm'][1][-5:]} UTC "
                 f"({level / 1e6:.1f} M USD)"
             )
-            rows[f"reach.{k}.{side}_{pct:g}pct"] = _row(float(m.loc[t1]), "1 (m)", src)
+            rows[f"reach.{k}.{side}_{pct:g}pct"] = row(float(m.loc[t1]), "1 (m)", src)
     # the 31 Jan -1 % bid minimum in USD (the data README's figure)
     jd = depth_within(frames["jan31"][0], 1.0)["bid_usd"]
-    rows["collapse.jan31.bid_1pct_min_usd"] = _row(
+    rows["collapse.jan31.bid_1pct_min_usd"] = row(
         float(jd.min()),
         "USD",
         f"data: {_DATA_JAN}, whole day, minimum of the -1 % bid notional (at {jd.idxmin():%H:%M:%S} UTC)",
@@ -1146,10 +1131,10 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
             f"data: {ev['depth']}, {window / 60:.0f} min from the {side} {pct:g} % minimum at {rf.start:%H:%M:%S} UTC, "
             f"curve_fit of m_inf + (m0 - m_inf) 2^(-t/h), 95 % moving-block bootstrap"
         )
-        rows[f"refill.{k}.half_life_s"] = _row(rf.half_life_s, "s", src)
-        rows[f"refill.{k}.half_life_s_lo"] = _row(rf.half_life_ci[0], "s", src + " (2.5 %)")
-        rows[f"refill.{k}.half_life_s_hi"] = _row(rf.half_life_ci[1], "s", src + " (97.5 %)")
-        rows[f"refill.{k}.post_level"] = _row(rf.m_inf, "1 (m)", src + ": m_inf")
+        rows[f"refill.{k}.half_life_s"] = row(rf.half_life_s, "s", src)
+        rows[f"refill.{k}.half_life_s_lo"] = row(rf.half_life_ci[0], "s", src + " (2.5 %)")
+        rows[f"refill.{k}.half_life_s_hi"] = row(rf.half_life_ci[1], "s", src + " (97.5 %)")
+        rows[f"refill.{k}.post_level"] = row(rf.m_inf, "1 (m)", src + ": m_inf")
 
     # the engine's volatility law.  The engine's set: the floor is the deepest clean 1 % collapse
     # (10 Oct asks), the refill half-life the clean refill of 31 Jan, and vol_sensitivity and
@@ -1175,15 +1160,15 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
             f"(EWMA 60 s of 1-min log returns, floor {fl:.3f} and refill {hl:.0f} s held fixed), scipy least_squares"
         )
         unit_cs = "1/sqrt(s) (per-second volatility, from 1-min returns)"
-        rows[f"{prefix}.vol_sensitivity"] = _row(w.vol_sensitivity, "1", src)
-        rows[f"{prefix}.vol_sensitivity_lo"] = _row(w.vol_sensitivity_ci[0], "1", src + boot + " (2.5 %)")
-        rows[f"{prefix}.vol_sensitivity_hi"] = _row(w.vol_sensitivity_ci[1], "1", src + boot + " (97.5 %)")
-        rows[f"{prefix}.calm_sigma"] = _row(w.calm_sigma, unit_cs, src)
-        rows[f"{prefix}.calm_sigma_lo"] = _row(w.calm_sigma_ci[0], unit_cs, src + boot + " (2.5 %)")
-        rows[f"{prefix}.calm_sigma_hi"] = _row(w.calm_sigma_ci[1], unit_cs, src + boot + " (97.5 %)")
-        rows[f"{prefix}.fit_rmse"] = _row(w.rmse, "1 (m)", src + ": rms residual")
-        rows[f"{prefix}.fit_rmse_flat"] = _row(w.rmse_flat, "1 (m)", src + ": rms of m - 1 (no response)")
-    rows["market_maker.min_multiplier"] = _row(
+        rows[f"{prefix}.vol_sensitivity"] = row(w.vol_sensitivity, "1", src)
+        rows[f"{prefix}.vol_sensitivity_lo"] = row(w.vol_sensitivity_ci[0], "1", src + boot + " (2.5 %)")
+        rows[f"{prefix}.vol_sensitivity_hi"] = row(w.vol_sensitivity_ci[1], "1", src + boot + " (97.5 %)")
+        rows[f"{prefix}.calm_sigma"] = row(w.calm_sigma, unit_cs, src)
+        rows[f"{prefix}.calm_sigma_lo"] = row(w.calm_sigma_ci[0], unit_cs, src + boot + " (2.5 %)")
+        rows[f"{prefix}.calm_sigma_hi"] = row(w.calm_sigma_ci[1], unit_cs, src + boot + " (97.5 %)")
+        rows[f"{prefix}.fit_rmse"] = row(w.rmse, "1 (m)", src + ": rms residual")
+        rows[f"{prefix}.fit_rmse_flat"] = row(w.rmse_flat, "1 (m)", src + ": rms of m - 1 (no response)")
+    rows["market_maker.min_multiplier"] = row(
         floor,
         "1",
         f"data: {_DATA_OCT}, minimum of the ask 1 % multiplier (baseline 19:50-20:50 UTC) at "
@@ -1198,7 +1183,7 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
     c = wj.case
     mj = engine_multiplier(c.sigma, c.dt, rows["market_maker.vol_sensitivity"]["value"],
                            rows["market_maker.calm_sigma"]["value"], floor, h)[c.pos]  # fmt: skip
-    rows["check.jan31.market_maker_set_rmse"] = _row(
+    rows["check.jan31.market_maker_set_rmse"] = row(
         float(np.sqrt(np.mean((c.m - mj) ** 2))),
         "1 (m)",
         f"data: {_DATA_JAN} + {_PX_JAN}, 00:00-24:00 UTC, rms of m (both sides 1 %) minus the engine's law with the "
@@ -1218,8 +1203,8 @@ def measure(data_dir: str | Path | None = None, *, detail: bool = False, n_boot:
         )
         for lag, c in ll.items():
             name = f"minus{-lag}" if lag < 0 else (f"plus{lag}" if lag > 0 else "0")
-            rows[f"leadlag.{k}.lag_{name}_min"] = _row(c, "1 (correlation)", src)
-    rows["market_maker.vol_window_s"] = _row(60.0, "s", "engine value, held fixed in the fit (not measured)")
+            rows[f"leadlag.{k}.lag_{name}_min"] = row(c, "1 (correlation)", src)
+    rows["market_maker.vol_window_s"] = row(60.0, "s", "engine value, held fixed in the fit (not measured)")
 
     # the liquidation-flow term, on 31 Jan (10 Oct has no open interest finer than daily)
     _measure_flow(data, frames["jan31"], rows, objs, floor, h, n_boot)
@@ -1255,40 +1240,40 @@ def _measure_flow(data: Path, jan31: tuple[pd.DataFrame, pd.DataFrame], rows: di
             src = f"{base}, {wtxt}, {txt}"
             pre = f"flow.jan31.{win_name}.{how}"
             unit = "1 (per USD/s liquidated per USD of calm both-sides 1 % depth)"
-            rows[f"{pre}.flow_sensitivity"] = _row(f.flow_sensitivity, unit, src)
-            rows[f"{pre}.flow_sensitivity_lo"] = _row(f.flow_sensitivity_ci[0], unit, src + boot + " (2.5 %)")
-            rows[f"{pre}.flow_sensitivity_hi"] = _row(f.flow_sensitivity_ci[1], unit, src + boot + " (97.5 %)")
-            rows[f"{pre}.boot_share_at_zero"] = _row(f.law.flow_boot_at_zero, "1", src + boot + ": share at 0")
+            rows[f"{pre}.flow_sensitivity"] = row(f.flow_sensitivity, unit, src)
+            rows[f"{pre}.flow_sensitivity_lo"] = row(f.flow_sensitivity_ci[0], unit, src + boot + " (2.5 %)")
+            rows[f"{pre}.flow_sensitivity_hi"] = row(f.flow_sensitivity_ci[1], unit, src + boot + " (97.5 %)")
+            rows[f"{pre}.boot_share_at_zero"] = row(f.law.flow_boot_at_zero, "1", src + boot + ": share at 0")
             if hold is None:
-                rows[f"{pre}.vol_sensitivity"] = _row(f.vol_sensitivity, "1", src)
-                rows[f"{pre}.calm_sigma"] = _row(
+                rows[f"{pre}.vol_sensitivity"] = row(f.vol_sensitivity, "1", src)
+                rows[f"{pre}.calm_sigma"] = row(
                     f.calm_sigma, "1/sqrt(s) (per-second volatility, from 1-min returns)", src
                 )
-            rows[f"{pre}.fit_rmse"] = _row(f.rmse, "1 (m)", src + ": rms residual")
-            rows[f"{pre}.fit_rmse_no_flow"] = _row(
+            rows[f"{pre}.fit_rmse"] = row(f.rmse, "1 (m)", src + ": rms residual")
+            rows[f"{pre}.fit_rmse_no_flow"] = row(
                 f.rmse_no_flow, "1 (m)", src + ": rms residual with flow_sensitivity 0"
             )
-        rows[f"flow.jan31.{win_name}.fit_rmse_flat"] = _row(f.rmse_flat, "1 (m)", f"{base}, {wtxt}: rms of m - 1")
+        rows[f"flow.jan31.{win_name}.fit_rmse_flat"] = row(f.rmse_flat, "1 (m)", f"{base}, {wtxt}: rms of m - 1")
     f = fits[("flush", "no_vol")]
     objs["flow_jan31"] = f
     fl = f.flow_usd_per_s
-    rows["flow.jan31.depth_usd"] = _row(f.depth_usd, "USD", f"data: {_DATA_JAN}, median both-sides 1 % depth "
+    rows["flow.jan31.depth_usd"] = row(f.depth_usd, "USD", f"data: {_DATA_JAN}, median both-sides 1 % depth "
                                         f"{ev['calm'][0]}-{ev['calm'][1][-5:]} UTC (the engine's depth_1pct_base)")  # fmt: skip
-    rows["flow.jan31.proxy_peak_usd_per_s"] = _row(
+    rows["flow.jan31.proxy_peak_usd_per_s"] = row(
         float(fl.max()), "USD/s", f"data: {_OI_JAN}, largest open-interest fall per second in {_FLUSH_JAN[0]}-"
         f"{_FLUSH_JAN[1][-5:]} UTC, the 5 min ending {fl.idxmax().ceil('5min'):%H:%M} UTC (x 300 s: the window's fall)"
     )  # fmt: skip
     lo, hi = f.flow_sensitivity_ci
-    rows["market_maker.flow_sensitivity"] = _row(
+    rows["market_maker.flow_sensitivity"] = row(
         f.flow_sensitivity,
         "1 (per USD liquidated in the step per USD of +-1 % depth)",
         f"{rows['flow.jan31.flush.no_vol.flow_sensitivity']['source']}; proxy L (not liquidation prints): "
         "voluntary closes push it down, absorbed liquidations and the 5-min smear up; "
         "not identified on the whole day nor with the market_maker volatility set (flow.jan31.*)",
     )
-    rows["market_maker.flow_sensitivity_lo"] = _row(lo, rows["market_maker.flow_sensitivity"]["unit"],
+    rows["market_maker.flow_sensitivity_lo"] = row(lo, rows["market_maker.flow_sensitivity"]["unit"],
                                                     rows["flow.jan31.flush.no_vol.flow_sensitivity_lo"]["source"])  # fmt: skip
-    rows["market_maker.flow_sensitivity_hi"] = _row(hi, rows["market_maker.flow_sensitivity"]["unit"],
+    rows["market_maker.flow_sensitivity_hi"] = row(hi, rows["market_maker.flow_sensitivity"]["unit"],
                                                     rows["flow.jan31.flush.no_vol.flow_sensitivity_hi"]["source"])  # fmt: skip
 
 
@@ -1321,7 +1306,7 @@ def plot_measured(path: str | Path, data_dir: str | Path | None = None) -> Path:
     rows, objs = measure(data_dir, detail=True, n_boot=0)
     vs, cs = rows["market_maker.vol_sensitivity"]["value"], rows["market_maker.calm_sigma"]["value"]
     floor, h = rows["market_maker.min_multiplier"]["value"], rows["market_maker.refill_half_life_s"]["value"]
-    frames = {k: _load(_data_dir(data_dir), k)[0] for k in EVENTS}
+    frames = {k: _load(shared_data_dir(data_dir), k)[0] for k in EVENTS}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     panels = (
         ("jan31", "law.jan31", ("2026-01-31 16:00", "2026-01-31 21:00"), "31 Jan 2026: both sides"),

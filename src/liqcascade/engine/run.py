@@ -145,9 +145,9 @@ def contagion_arrays(flows, liquidity: Liquidity, venues, assets) -> np.ndarray:
         if not c.on_current_books:
             continue
         a = assets.index(c.asset)
-        for v, share in liquidity.perp_density_shares(c.asset).items():
+        for v, w in liquidity.perp_density_shares(c.asset).items():
             if v in venues:
-                out[a, na + venues.index(v) * na + a] = share
+                out[a, na + venues.index(v) * na + a] = w
     return out
 
 
