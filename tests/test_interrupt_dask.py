@@ -67,7 +67,9 @@ def test_ctrl_c_on_a_dask_sweep_is_one_line_and_resumes(tmp_path):
     try:
         deadline = time.monotonic() + 600  # the workers may compile the engine first on a cold cache
         while time.monotonic() < deadline and proc.poll() is None:
-            if any(out.glob("sweeps/*/parts/*.parquet")):
+            # a whole part, renamed into place: pathlib's "*" also matches the hidden temporary
+            # (".part-….parquet") a worker is still writing, which the interrupt then removes
+            if any(out.glob("sweeps/*/parts/part-*.parquet")):
                 break
             time.sleep(0.2)
         assert proc.poll() is None, f"the sweep ended before it could be interrupted: {proc.stderr.read()}"
