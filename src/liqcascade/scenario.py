@@ -307,6 +307,10 @@ class PriceParams(_Strict):
         "flows (programmes, cohorts, noise) that stays; default: "
         "permanent_impact",
     )
+    #: "fresh": every book side is fresh at its mid each step (eaten depth back at once);
+    #: "memory": depth eaten by the transient part of earlier moves stays eaten until the index
+    #: returns to the fair price (each book anchored at the fair price)
+    books: Literal["fresh", "memory"] = "fresh"
 
 
 class ContagionParams(_Strict):
@@ -989,6 +993,7 @@ def build_engine_inputs(scenario: Scenario, population):
         permanent_impact=params.prices.permanent_impact,
         resilience_half_life_s=params.prices.resilience_half_life_s,
         flow_permanent_impact=params.prices.flow_permanent_impact,
+        book_memory=params.prices.books == "memory",
     )
     n_steps, dt = scenario.n_steps, spec.step_seconds
     oi = {a: sum(m.open_interest_usd for m in spec.markets if m.asset == a) for a in spec.assets}

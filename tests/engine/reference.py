@@ -354,19 +354,37 @@ def simulate_reference(
         mst[m, C.TRADED] += q * f
         return -s * q * f
 
-    def fresh_walk(b, kappa, u0, u):
-        """A market order that moves a fresh book side by ``u`` (fraction of its mid): the USD it
-        takes (at mid) and its average fill distance.  The side holds ``Cum(x) = b*x**kappa``
-        within ``x`` of the mid, uniform within the touch ``u0``: ``Cum(x) = X0*x/u0`` there with
-        ``X0 = b*u0**kappa``; the average distance is ``(integral of x dCum over [0, u]) / Cum(u)``."""
-        if u0 > 0.0 and u <= u0:
-            return b * u0**kappa * u / u0, 0.5 * u
-        usd = b * u**kappa
-        moment = kappa / (kappa + 1.0) * b * u ** (kappa + 1.0)
+    def cum_and_moment(b, kappa, u0, x):
+        """``Cum(x)`` (USD within ``x`` of the book's anchor) and ``integral of y dCum(y)`` over
+        ``[0, x]``: ``Cum(x) = b*x**kappa``, uniform within the touch ``u0``
+        (``Cum(x) = X0*x/u0`` there, ``X0 = b*u0**kappa``)."""
+        if u0 > 0.0 and x <= u0:
+            x0 = b * u0**kappa
+            return x0 * x / u0, x0 / u0 * 0.5 * x * x
+        c = kappa / (kappa + 1.0)
+        usd, moment = b * x**kappa, c * b * x ** (kappa + 1.0)
         if u0 > 0.0:  # the touch holds X0 at u0 on average, the power law beyond
             x0 = b * u0**kappa
-            moment += x0 * 0.5 * u0 - kappa / (kappa + 1.0) * b * u0 ** (kappa + 1.0)
-        return usd, moment / usd
+            moment += x0 * 0.5 * u0 - c * b * u0 ** (kappa + 1.0)
+        return usd, moment
+
+    def fresh_walk(b, kappa, u0, u, hole=0.0):
+        """A market order that moves a book side by ``u`` (fraction of its mid) from where it
+        starts, ``hole`` beyond its anchor (book memory: the depth within ``hole`` is eaten; 0: a
+        fresh side): the USD it takes (at mid) and its average fill distance from the mid, the
+        first moment of the depth between ``hole`` and ``hole + u`` over that depth, less ``hole``."""
+        c1, m1 = cum_and_moment(b, kappa, u0, hole + u)
+        c0, m0 = cum_and_moment(b, kappa, u0, hole)
+        usd = c1 - c0
+        return usd, (m1 - m0) / usd - hole
+
+    def hole(a, ask):
+        """Book memory: the distance (fraction of the mid) from the asset's fair price to its
+        index on the side the index has moved into, at most 0.5; 0 without memory."""
+        if glob[C.BOOK_MEMORY] == 0.0:
+            return 0.0
+        h = ast[a, C.FAIR] / ast[a, C.STEP_INDEX] - 1.0
+        return min(max(-h if ask else h, 0.0), 0.5)
 
     def pin_asset_to(a, target):
         """The observed mode's market orders that take asset ``a``'s index to ``target``: each of
@@ -387,9 +405,10 @@ def simulate_reference(
         for m in range(nm):
             if market.mkt_i[m, C.ASSET] != a:
                 continue
-            assert mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == 0.0  # the step's first trade
+            h = hole(a, ask)
+            assert mst[m, C.U_ASK if ask else C.U_BID] == h  # the step's first trade, from the hole
             b = market.mkt_f[m, C.ASK_B if ask else C.BID_B] * mst[m, C.MULT]
-            usd, avg = fresh_walk(b, market.mkt_f[m, C.ASK_K if ask else C.BID_K], market.mkt_f[m, C.TOUCH_U], u)
+            usd, avg = fresh_walk(b, market.mkt_f[m, C.ASK_K if ask else C.BID_K], market.mkt_f[m, C.TOUCH_U], u, h)
             mid = mst[m, C.MID]
             price = mid * (1.0 + d * avg)
             base = usd / mid
@@ -410,6 +429,7 @@ def simulate_reference(
                 ast[a, C.SP_ASK_K if ask else C.SP_BID_K],
                 ast[a, C.SP_TOUCH_U],
                 u,
+                hole(a, ask),
             )
             mid = ast[a, C.SPOT_MID]
             price = mid * (1.0 + d * avg)
@@ -430,7 +450,7 @@ def simulate_reference(
     waves_per_step = np.zeros(n_steps, np.int32)
     for t in range(n_steps):
         t_now = t * dt
-        C.start_of_step(mst, ast)
+        C.start_of_step(mst, ast, market.mkt_i, market.mkt_f, glob)
         for a in range(na):  # the pin, before every other flow of the step
             if not np.isnan(targets[t, a]):
                 implied[t, a] = pin_asset_to(a, targets[t, a])

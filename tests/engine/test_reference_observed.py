@@ -104,9 +104,10 @@ def assert_observed_same(fast, ref):
     np.testing.assert_allclose(fast.final["entry"], ref.final["entry"], rtol=1e-9)
 
 
-def both(pos, liq, paths, flows=None, **kw):
-    fast = simulate(pos, liq, replay_prices(), flows or Flows(), keep_final=True, index_path=paths, **kw)
-    ref = simulate_reference(pos, liq, replay_prices(), flows or Flows(), index_path=paths, **kw)
+def both(pos, liq, paths, flows=None, prices=None, **kw):
+    prices = prices or replay_prices()
+    fast = simulate(pos, liq, prices, flows or Flows(), keep_final=True, index_path=paths, **kw)
+    ref = simulate_reference(pos, liq, prices, flows or Flows(), index_path=paths, **kw)
     assert_observed_same(fast, ref)
     return fast, ref
 
@@ -129,6 +130,7 @@ def both(pos, liq, paths, flows=None, **kw):
     noise_flows=st.booleans(),
     size_usd=st.sampled_from([2e4, 3e5]),
     vault=st.sampled_from([None, 10.0]),
+    memory=st.booleans(),
 )
 def test_observed_mode_matches_reference(
     seed,
@@ -147,12 +149,14 @@ def test_observed_mode_matches_reference(
     noise_flows,
     size_usd,
     vault,
+    memory,
 ):
     """Random markets (three venues per asset, isolated and cross margin, some multi-asset cross
     accounts, resting and timed entry orders, timed closes; book shapes per side, the touch, spot
-    anchors, noise flows, a liquidator vault that unwinds) on a pinned path that falls and
-    rebounds, pinned every step, for one asset only, or with unpinned steps: the engines agree on
-    every event, mark, index, flow and the final ledger."""
+    anchors, noise flows, a liquidator vault that unwinds; with book memory, the forced flow's
+    transient moves leaving holes the pin walks from) on a pinned path that falls and rebounds,
+    pinned every step, for one asset only, or with unpinned steps: the engines agree on every
+    event, mark, index, flow and the final ledger."""
     n_steps = 60
     pos = random_positions(
         seed, n, spread=0.02, cross_share=cross_share, multi_asset=multi_asset, pending_share=0.4, size_usd=size_usd
@@ -173,6 +177,11 @@ def test_observed_mode_matches_reference(
         seed=seed,
         adl_rule=adl_rule,
         vault_unwind_half_life_s=vault,
+        prices=PriceConfig(
+            dict(P0), permanent_impact=0.3, flow_permanent_impact=1.0, resilience_half_life_s=20.0, book_memory=True
+        )
+        if memory
+        else None,
     )
 
 

@@ -142,12 +142,15 @@ def test_bad_parameters_refused():
     beta=st.sampled_from([0.0, 1.5]),
     shock=st.floats(-6e6, 0.0),
     current=st.booleans(),
+    memory=st.booleans(),
 )
-def test_fast_engine_matches_reference_with_resilience_and_contagion(seed, n, theta, half_life, beta, shock, current):
+def test_fast_engine_matches_reference_with_resilience_and_contagion(
+    seed, n, theta, half_life, beta, shock, current, memory
+):
     pos = random_positions(seed, n, spread=0.01)
     flows = shock_flows(btc_usd_per_s=shock, eth_usd_per_s=0.0, start=3, end=40)
     flows.contagion.append(contagion("ETH", "BTC", beta, 3e8, on_current_books=current))
-    prices = PriceConfig(dict(P0), permanent_impact=theta, resilience_half_life_s=half_life)
+    prices = PriceConfig(dict(P0), permanent_impact=theta, resilience_half_life_s=half_life, book_memory=memory)
     kw = dict(n_steps=80, insurance_fund=1e5, seed=seed)
     fast = simulate(pos, liquidity(), prices, flows, keep_final=True, **kw)
     ref = simulate_reference(pos, liquidity(), prices, flows, **kw)

@@ -72,6 +72,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import jit as _jit
+from ..venues.base import STEP_CAP_RTOL
 
 
 def jit(func):
@@ -110,6 +111,8 @@ MAX_WAVES = 200
 #: book within 1 bp, so R stays finite and comparable across waves.
 BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
+#: the largest hole (fraction of the mid) book memory carries into a step (:func:`start_of_step`)
+MAX_HOLE = 0.5
 
 # market float parameters (mkt_f columns)
 # CALM_VAR_M: the market makers' calm variance per step of the market's asset (the volatility
@@ -160,8 +163,9 @@ N_VEN_I = 5
     RESIL_RHO,
     PERM_FLOW,
     VAULT_RHO,
-) = range(15)
-N_GLOB = 15
+    BOOK_MEMORY,
+) = range(16)
+N_GLOB = 16
 # market state
 (
     MID,
@@ -190,12 +194,15 @@ N_GLOB = 15
     CONS_ASK,
     U_BID,
     U_ASK,
-) = range(26)
+    U0_BID,
+    U0_ASK,
+) = range(28)
 # (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
 # the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise;
 # U_BID/U_ASK: the distance from the step's mid (fraction) those walks have reached, the sum of
-# their moves: see :func:`walk_market`)
-N_MST = 26
+# their moves: see :func:`walk_market`); U0_BID/U0_ASK: where the step's walks start, the side's
+# hole left by earlier steps' transient moves (0 without book memory: see :func:`start_of_step`)
+N_MST = 28
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
@@ -224,10 +231,12 @@ FUND, VAULT_CASH, FEE_INCOME = range(3)
     SP_TOUCH_PW_BID,
     SP_TOUCH_PW_ASK,
     FEAR,
-) = range(24)
+    SP_U0_BID,
+    SP_U0_ASK,
+) = range(26)
 # (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
 # step's fear, 0-1, see :func:`flows_stage`)
-N_AST = 24
+N_AST = 26
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
 # records per step and market
@@ -551,7 +560,9 @@ def step_size(q, p, m, v, rules):
         return q * ven_f[v, HL_FRAC] if q * p > ven_f[v, HL_THRESH] else q
     nt = mkt_i[m, NTIER]
     contracts = mkt_i[m, CONTRACTS] == 1
-    measure = q / mkt_f[m, CSIZE] if contracts else q * p
+    # the rule books' tolerance at a tier's cap (venues.base.STEP_CAP_RTOL): a position a step
+    # left at the cap is in that tier, whatever the last ulp of size * price
+    measure = (q / mkt_f[m, CSIZE] if contracts else q * p) * (1.0 - STEP_CAP_RTOL)
     k = 0
     while k < nt and caps[m, k] < measure:
         k += 1
@@ -921,11 +932,12 @@ def flows_stage(t, bk, rules, fl):
 
 
 @jit_inline
-def _level_usd(u, b, k, u0, pw, used):
+def _level_usd(u, b, k, u0, pw, used, start):
     """``(USD, dUSD/du)``: what takes one book side from where this step's walks have left it
-    (``used`` USD walked) to the distance ``u`` from the step's mid, 0 when it is there already
+    (``used`` USD walked, counted from the side's hole's start, ``start`` before the step's mid:
+    :func:`start_of_step`) to the distance ``u`` from the step's mid, 0 when it is there already
     (depth ``b``, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`book_law`)."""
-    v, dv = book_law(u, b, k, u0, pw), book_law_slope(u, b, k, u0, pw)
+    v, dv = book_law(start + u, b, k, u0, pw), book_law_slope(start + u, b, k, u0, pw)
     v -= used
     if v <= 0.0:
         return 0.0, 0.0
@@ -937,10 +949,22 @@ def _spot_level_usd(ast, a, d, u):
     """:func:`_level_usd` of asset ``a``'s spot book side hit by direction ``d``."""
     if d > 0:
         return _level_usd(
-            u, ast[a, SP_ASK_B], ast[a, SP_ASK_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_ASK], ast[a, SP_CONS_ASK]
+            u,
+            ast[a, SP_ASK_B],
+            ast[a, SP_ASK_K],
+            ast[a, SP_TOUCH_U],
+            ast[a, SP_TOUCH_PW_ASK],
+            ast[a, SP_CONS_ASK],
+            ast[a, SP_U0_ASK],
         )
     return _level_usd(
-        u, ast[a, SP_BID_B], ast[a, SP_BID_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_BID], ast[a, SP_CONS_BID]
+        u,
+        ast[a, SP_BID_B],
+        ast[a, SP_BID_K],
+        ast[a, SP_TOUCH_U],
+        ast[a, SP_TOUCH_PW_BID],
+        ast[a, SP_CONS_BID],
+        ast[a, SP_U0_BID],
     )
 
 
@@ -949,8 +973,8 @@ def _market_level_usd(mst, mkt_f, m, d, u):
     """:func:`_level_usd` of market ``m``'s book side hit by direction ``d``."""
     b, k = book_side(mst, mkt_f, m, d)
     if d > 0:
-        return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, CONS_ASK])
-    return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, CONS_BID])
+        return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, CONS_ASK], mst[m, U0_ASK])
+    return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, CONS_BID], mst[m, U0_BID])
 
 
 @jit_inline
@@ -974,7 +998,8 @@ def _books_to_level(bk, rules, a, d, u):
 def _solve_level(bk, rules, a, d, usd):
     """Safeguarded Newton on ``sum_m USD_m(u) = usd`` (increasing in ``u``) for
     :func:`route_level`; -1 when the books hold less than ``usd`` within :data:`MAX_WALK`."""
-    lo, hi = 0.0, MAX_WALK
+    lo = 0.0
+    hi = MAX_WALK - (bk.ast[a, SP_U0_ASK] if d > 0 else bk.ast[a, SP_U0_BID])  # from the hole's start
     g_hi, _ = _books_to_level(bk, rules, a, d, hi)
     if g_hi <= usd:
         return -1.0
@@ -1163,7 +1188,10 @@ def pin_asset(bk, rules, a, target):
             continue
         b, k = book_side(mst, mkt_f, m, d)
         pw = mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID]
-        v_usd = b * cum_unit(u, k, mkt_f[m, TOUCH_U], pw) - (mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID])
+        if d > 0:
+            v_usd = b * cum_unit(mst[m, U0_ASK] + u, k, mkt_f[m, TOUCH_U], pw) - mst[m, CONS_ASK]
+        else:
+            v_usd = b * cum_unit(mst[m, U0_BID] + u, k, mkt_f[m, TOUCH_U], pw) - mst[m, CONS_BID]
         if v_usd <= 0.0:
             continue
         uu, avg = walk_market(mst, mkt_f, m, d, v_usd)
@@ -1171,10 +1199,22 @@ def pin_asset(bk, rules, a, target):
         total += v_usd
     if ast[a, SP_DEPTH1] > 0.0:
         if d > 0:
-            b, k, pw, used = ast[a, SP_ASK_B], ast[a, SP_ASK_K], ast[a, SP_TOUCH_PW_ASK], ast[a, SP_CONS_ASK]
+            b, k, pw, used, u0 = (
+                ast[a, SP_ASK_B],
+                ast[a, SP_ASK_K],
+                ast[a, SP_TOUCH_PW_ASK],
+                ast[a, SP_CONS_ASK],
+                ast[a, SP_U0_ASK],
+            )
         else:
-            b, k, pw, used = ast[a, SP_BID_B], ast[a, SP_BID_K], ast[a, SP_TOUCH_PW_BID], ast[a, SP_CONS_BID]
-        v_usd = b * cum_unit(u, k, ast[a, SP_TOUCH_U], pw) - used
+            b, k, pw, used, u0 = (
+                ast[a, SP_BID_B],
+                ast[a, SP_BID_K],
+                ast[a, SP_TOUCH_PW_BID],
+                ast[a, SP_CONS_BID],
+                ast[a, SP_U0_BID],
+            )
+        v_usd = b * cum_unit(u0 + u, k, ast[a, SP_TOUCH_U], pw) - used
         if v_usd > 0.0:
             spot_fill(ast, a, d, v_usd)
             total += v_usd
@@ -1341,18 +1381,61 @@ def record_step(t, mst, vst, ast, mkt_i, rec):
 
 
 @jit_inline
-def start_of_step(mst, ast):
+def start_of_step(mst, ast, mkt_i, mkt_f, glob):
     """Start a step: the step's reference index and mids, the previous marks, and this step's
-    book use (USD walked and distance reached per side), liquidations and ADL set to zero."""
+    book use (USD walked and distance reached per side), liquidations and ADL set to zero.
+
+    With book memory (``BOOK_MEMORY``), a side's depth eaten by earlier steps' transient moves is
+    not back: each book is anchored at the asset's fair price (:func:`resilience`), the side
+    facing it is eaten from there to the mid (``h = FAIR/INDEX - 1`` of the mid on the bids when
+    the index is below the fair price, ``1 - FAIR/INDEX`` on the asks when above, at most
+    :data:`MAX_HOLE`), and the step's walks on that side start there (``U0``, with the USD that
+    hole held on the book as it stands: ``CONS``).  The hole refills as the index returns to the
+    fair price; the permanent part of a move moves the anchor.  Without it every side is fresh
+    at its mid, as if the eaten depth were back at once."""
+    mem = glob[BOOK_MEMORY] > 0.0
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
         ast[a, SP_CONS_BID] = 0.0
         ast[a, SP_CONS_ASK] = 0.0
+        ast[a, SP_U0_BID] = 0.0
+        ast[a, SP_U0_ASK] = 0.0
+        if mem:
+            h = ast[a, FAIR] / ast[a, INDEX] - 1.0
+            if h > 0.0:
+                h = min(h, MAX_HOLE)
+                ast[a, SP_U0_BID] = h
+                if ast[a, SP_DEPTH1] > 0.0:
+                    ast[a, SP_CONS_BID] = ast[a, SP_BID_B] * cum_unit(
+                        h, ast[a, SP_BID_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_BID]
+                    )
+            elif h < 0.0:
+                h = min(-h, MAX_HOLE)
+                ast[a, SP_U0_ASK] = h
+                if ast[a, SP_DEPTH1] > 0.0:
+                    ast[a, SP_CONS_ASK] = ast[a, SP_ASK_B] * cum_unit(
+                        h, ast[a, SP_ASK_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_ASK]
+                    )
     for m in range(mst.shape[0]):
         mst[m, CONS_BID] = 0.0
         mst[m, CONS_ASK] = 0.0
         mst[m, U_BID] = 0.0
         mst[m, U_ASK] = 0.0
+        mst[m, U0_BID] = 0.0
+        mst[m, U0_ASK] = 0.0
+        if mem:
+            a = mkt_i[m, ASSET]
+            hb, ha = ast[a, SP_U0_BID], ast[a, SP_U0_ASK]
+            if hb > 0.0:
+                b, k = book_side(mst, mkt_f, m, -1.0)
+                mst[m, U0_BID] = hb
+                mst[m, U_BID] = hb
+                mst[m, CONS_BID] = b * cum_unit(hb, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID])
+            elif ha > 0.0:
+                b, k = book_side(mst, mkt_f, m, 1.0)
+                mst[m, U0_ASK] = ha
+                mst[m, U_ASK] = ha
+                mst[m, CONS_ASK] = b * cum_unit(ha, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK])
         mst[m, STEP_MID] = mst[m, MID]
         mst[m, PREV_MARK] = mst[m, MARK]
         mst[m, LIQ_L] = 0.0
@@ -2240,7 +2323,7 @@ def run_kernel(n_steps, eng):
         t_now = t * dt
         # 1. flows: scheduled, cohorts, stops, contagion (the observed mode's pin first); timed
         #    openings and closes
-        start_of_step(mst, ast)
+        start_of_step(mst, ast, mkt_i, mkt_f, glob)
         flows_stage(t, bk, rules, eng.flows)
         if has_timed:
             timed_step(t, t_now, bk, eng.pos, eng.heaps, eng.timed, rules, eng.flows.pin)

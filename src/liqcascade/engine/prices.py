@@ -51,6 +51,10 @@ class PriceConfig:
     #: before the waves); None: the same as ``permanent_impact``, which then applies to the
     #: forced flow (the waves) only
     flow_permanent_impact: float | None = None
+    #: each book anchored at the asset's fair price: depth eaten by the transient part of earlier
+    #: steps' moves stays eaten until the index is back (``kernel.start_of_step``); False: every
+    #: side fresh at its mid at each step
+    book_memory: bool = False
     #: per venue, the basis EMA's window (seconds) where it departs from the venue's rule book
     #: (``kernel.mark_window_s``); venues not listed use their rule book's
     mark_window_s: dict[str, float] = field(default_factory=dict)

@@ -619,6 +619,7 @@ def global_parameters(
     )
     glob[C.VAULT_RHO] = 0.0 if vault_unwind_half_life_s is None else 1.0 - 0.5 ** (dt / vault_unwind_half_life_s)
     glob[C.RESIL_RHO] = 1.0 - 0.5 ** (dt / prices.resilience_half_life_s)
+    glob[C.BOOK_MEMORY] = 1.0 if prices.book_memory else 0.0
     return glob
 
 

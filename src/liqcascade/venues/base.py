@@ -42,6 +42,8 @@ ADL_PNL_X_LEVERAGE, ADL_PNL_X_MARGIN_RATIO, ADL_PRICE_X_NOTIONAL_SHARE = 0, 1, 2
 #: mark rules: the median of ``index + EMA(mid - index)``, the venue's mid and the index; or
 #: ``index + EMA(mid - index)`` alone
 MARK_RULES = ("median3", "index_ema")
+#: relative tolerance of the tier a liquidation step starts from (:meth:`VenueRules._tier_above_step`)
+STEP_CAP_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -372,7 +374,10 @@ class VenueRules:
         the cap of the tier ``tiers_down`` below the current one; whole in the lowest tiers."""
         size = np.asarray(size, np.float64)
         price = np.broadcast_to(np.asarray(price, np.float64), size.shape)
-        k = np.minimum(table.tier_index(table.measure(size, price)), table.n_tiers - 1)
+        # a position a step left at a tier's cap is in that tier: its measure, size * price, can
+        # come out an ulp above the cap, which would leave a step of ~1e-16 of it (and another,
+        # at the same mark); STEP_CAP_RTOL absorbs that rounding
+        k = np.minimum(table.tier_index(table.measure(size, price) * (1.0 - STEP_CAP_RTOL)), table.n_tiers - 1)
         target = k - tiers_down
         keep_measure = np.where(target >= 0, table.caps[np.maximum(target, 0)], 0.0)
         if table.basis == "contracts":
