@@ -384,6 +384,8 @@ def simulate_reference(
         if glob[C.BOOK_MEMORY] == 0.0:
             return 0.0
         h = ast[a, C.FAIR] / ast[a, C.STEP_INDEX] - 1.0
+        if abs(h) < 1e-12:  # the fair price's rounding
+            return 0.0
         return min(max(-h if ask else h, 0.0), 0.5)
 
     def pin_asset_to(a, target):

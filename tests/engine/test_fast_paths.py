@@ -34,8 +34,8 @@ def test_an_assets_flow_walks_each_book_as_its_own_walk_would(usd, touch):
     liq = dataclasses.replace(liquidity(), touch_u=touch)
     market, mst, vst, ast = fresh(liq)
     m2, v2, a2 = mst.copy(), vst.copy(), ast.copy()
-    C.start_of_step(mst, ast)
-    C.start_of_step(m2, a2)
+    C.start_of_step(mst, ast, market.mkt_i, market.mkt_f, np.zeros(C.N_GLOB))
+    C.start_of_step(m2, a2, market.mkt_i, market.mkt_f, np.zeros(C.N_GLOB))
     a = 0
     C.asset_flow(C.Books(mst, vst, ast), market.rules(), a, usd)
     d = 1.0 if usd > 0 else -1.0
@@ -54,7 +54,7 @@ def test_the_carried_distance_is_the_power_law_of_the_usd_walked():
     """Many walks on one side in a step: the distance carried as the sum of the moves stays the
     power law's ``(CONS/B)**(1/kappa)`` of the USD walked (what each walk used to recompute)."""
     market, mst, vst, ast = fresh(liquidity())
-    C.start_of_step(mst, ast)
+    C.start_of_step(mst, ast, market.mkt_i, market.mkt_f, np.zeros(C.N_GLOB))
     rng = np.random.default_rng(5)
     m = 2
     for usd in rng.lognormal(np.log(2e5), 2.0, 400):

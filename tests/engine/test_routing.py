@@ -21,10 +21,11 @@ from liqcascade.engine import run as R
 from .markets import ASSETS, VENUES, liquidity, prices
 
 
-def books(kappas, mults, touch, spot_kappa):
+def books(kappas, mults, touch, spot_kappa, hole=0.0):
     """Fresh state for the test markets with asset 0's books given exponents ``kappas`` (one per
     venue), depth multipliers ``mults``, a touch ``touch`` (fraction) and, when ``spot_kappa``
-    is not None, a spot book with that exponent."""
+    is not None, a spot book with that exponent.  ``hole``: with book memory, asset 0's fair
+    price at ``1 + hole`` times its index (> 0: its bids eaten from there, < 0: its asks)."""
     liq = liquidity()
     market = R.build_market(VENUES, ASSETS, liq, prices(), 1.0)
     p0 = prices().initial_array(ASSETS)
@@ -45,7 +46,11 @@ def books(kappas, mults, touch, spot_kappa):
         b = market.mkt_f[a_books[0], C.BID_B]
         spot[0] = (b, b, spot_kappa, spot_kappa, 2 * b * 0.01**spot_kappa, touch, touch**spot_kappa, touch**spot_kappa)
     ast = R.initial_asset_state(p0, spot)
-    C.start_of_step(mst, ast)
+    glob = np.zeros(C.N_GLOB)
+    if hole:
+        glob[C.BOOK_MEMORY] = 1.0
+        ast[0, C.FAIR] = p0[0] * (1.0 + hole)
+    C.start_of_step(mst, ast, market.mkt_i, market.mkt_f, glob)
     return market, C.Books(mst, np.zeros((len(VENUES), 3)), ast), a_books
 
 
@@ -68,6 +73,7 @@ shapes = st.fixed_dictionaries(
         "mults": st.lists(st.floats(0.2, 1.0), min_size=len(VENUES), max_size=len(VENUES)),
         "touch": st.sampled_from([0.0, 2e-4]),
         "spot_kappa": st.one_of(st.none(), st.floats(0.5, 2.0)),
+        "hole": st.sampled_from([0.0, 0.004, 0.03, -0.01]),
     }
 )
 
@@ -77,12 +83,14 @@ shapes = st.fixed_dictionaries(
 def test_a_flow_moves_every_book_by_one_fraction_and_walks_exactly_the_flow(shape, usd, side):
     market, bk, a_books = books(**shape)
     p0 = prices().initial_array(ASSETS)[0]
+    before = walked(bk, a_books, side)  # the hole's USD, with book memory
     C.asset_flow(bk, market.rules(), 0, side * usd)
     mv = moves(bk, a_books, p0)
     assert np.all(np.sign(mv) == side)
-    if np.max(np.abs(mv)) < C.MAX_WALK * 0.999:  # within the books: one level
+    h = abs(shape["hole"]) if shape["hole"] * side < 0 else 0.0  # the walked side's hole
+    if np.max(np.abs(mv)) < (C.MAX_WALK - h) * 0.999:  # within the books: one level
         np.testing.assert_allclose(mv, mv[0], rtol=1e-9)
-    np.testing.assert_allclose(walked(bk, a_books, side), usd, rtol=1e-12)
+    np.testing.assert_allclose(walked(bk, a_books, side) - before, usd, rtol=1e-12, atol=1e-13 * before)
 
 
 @settings(max_examples=40, deadline=None)

@@ -113,6 +113,8 @@ BR_MIN_MOVE = 1e-4
 MAX_WALK = 0.95
 #: the largest hole (fraction of the mid) book memory carries into a step (:func:`start_of_step`)
 MAX_HOLE = 0.5
+#: holes below this (fraction) are the rounding of the fair price, not eaten depth
+MIN_HOLE = 1e-12
 
 # market float parameters (mkt_f columns)
 # CALM_VAR_M: the market makers' calm variance per step of the market's asset (the volatility
@@ -1389,7 +1391,7 @@ def start_of_step(mst, ast, mkt_i, mkt_f, glob):
     not back: each book is anchored at the asset's fair price (:func:`resilience`), the side
     facing it is eaten from there to the mid (``h = FAIR/INDEX - 1`` of the mid on the bids when
     the index is below the fair price, ``1 - FAIR/INDEX`` on the asks when above, at most
-    :data:`MAX_HOLE`), and the step's walks on that side start there (``U0``, with the USD that
+    :data:`MAX_HOLE`; below :data:`MIN_HOLE` none), and the step's walks on that side start there (``U0``, with the USD that
     hole held on the book as it stands: ``CONS``).  The hole refills as the index returns to the
     fair price; the permanent part of a move moves the anchor.  Without it every side is fresh
     at its mid, as if the eaten depth were back at once."""
@@ -1402,6 +1404,8 @@ def start_of_step(mst, ast, mkt_i, mkt_f, glob):
         ast[a, SP_U0_ASK] = 0.0
         if mem:
             h = ast[a, FAIR] / ast[a, INDEX] - 1.0
+            if abs(h) < MIN_HOLE:  # the rounding of the fair price's product of moves
+                h = 0.0
             if h > 0.0:
                 h = min(h, MAX_HOLE)
                 ast[a, SP_U0_BID] = h
