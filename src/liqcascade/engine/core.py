@@ -1034,11 +1034,17 @@ def route_level(bk, rules, a, d, usd):
     same fraction, as the observed mode's pin (:func:`pin_asset`) moves them, so a path's implied
     flow replayed free moves the books as the pin did.  ``(-1, 1)`` when the books hold less than
     ``usd`` within :data:`MAX_WALK`.  Compiled once, not inlined into the step loop (it runs only
-    where an asset's books differ in shape)."""
+    where an asset's books differ in shape).  ``(-1, 1)`` too for a flow below what the walked books'
+    levels resolve."""
     u = _solve_level(bk, rules, a, d, usd)
     if u < 0.0:
         return -1.0, 1.0
     g, _ = _books_to_level(bk, rules, a, d, u)
+    if not g > 0.0:
+        # a flow below what the books' levels resolve where they were walked already (the USD to a
+        # level is the law's USD there less the USD walked, which cancels to 0 for a flow some
+        # 1e-15 of it): split in proportion to depth, each book's walk computed on its own
+        return -1.0, 1.0
     return u, usd / g
 
 
