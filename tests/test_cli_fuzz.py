@@ -473,6 +473,7 @@ def parameters_mutations() -> dict[str, str | bytes]:
         "path-vol-nan": re.sub(r"path_vol = [0-9.]+", "path_vol = nan", p, count=1),
         "path-vol-negative": re.sub(r"path_vol = [0-9.]+", "path_vol = -1.0", p, count=1),
         "pareto-text": re.sub(r"pareto_alpha = [0-9.]+", 'pareto_alpha = "heavy"', p, count=1),
+        "books-unknown": re.sub(r'^books = "fresh"', 'books = "stale"', p, count=1, flags=re.M),
     }
 
 
