@@ -531,18 +531,32 @@ def aggregate_depth(scenario) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_observed(
+@dataclass(frozen=True)
+class ObservedSetup:
+    """The observed replay's engine inputs: the scenario, its population, the engine's positions,
+    books and price law (the replay's: :func:`replay_price_config`), the pinned path per asset
+    (USD per step, :func:`observed_paths`) and the keyword arguments of
+    :func:`liqcascade.engine.simulate` (steps, step, funds, ADL rule, seed, vault)."""
+
+    scenario: Any
+    population: Any
+    positions: Any
+    liquidity: Any
+    prices: Any
+    paths: dict[str, np.ndarray]
+    run_kw: dict[str, Any]
+
+
+def observed_setup(
     scenario,
     *,
     n_positions: int | None = None,
     seed: int = 0,
     population=None,
     series: pd.DataFrame | None = None,
-    with_counterfactual: bool = True,
     progress: Callable[[str], None] | None = None,
-) -> ObservedReplay:
-    """The observed replay of a scenario whose series covers its window (module docstring)."""
-    from .engine import Flows, simulate
+) -> ObservedSetup:
+    """What :func:`run_observed` runs the engine on (:class:`ObservedSetup`)."""
     from .scenario import build_engine_inputs, build_population, load_scenario
 
     tell = progress or (lambda stage: None)
@@ -568,20 +582,47 @@ def run_observed(
         if gaps:
             raise InputError(f"series of {a} leaves {gaps} of {n_steps} steps of the window uncovered", field="series")
     liq = scenario.params.liquidation
-    tell("engine")
-    run = simulate(
-        positions,
-        liquidity,
-        prices,
-        Flows(),
+    run_kw = dict(
         n_steps=n_steps,
         dt=dt,
         insurance_fund=scenario.spec.insurance_fund_usd,
         adl_rule=liq.adl_rule,
         seed=seed,
         vault_unwind_half_life_s=liq.vault_unwind_half_life_s,
-        index_path=paths,
     )
+    return ObservedSetup(scenario, pop, positions, liquidity, prices, paths, run_kw)
+
+
+def run_observed(
+    scenario,
+    *,
+    n_positions: int | None = None,
+    seed: int = 0,
+    population=None,
+    series: pd.DataFrame | None = None,
+    with_counterfactual: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ObservedReplay:
+    """The observed replay of a scenario whose series covers its window (module docstring)."""
+    from .engine import Flows, simulate
+
+    tell = progress or (lambda stage: None)
+    setup = observed_setup(
+        scenario, n_positions=n_positions, seed=seed, population=population, series=series, progress=progress
+    )
+    scenario, pop, positions, liquidity, prices, paths = (
+        setup.scenario,
+        setup.population,
+        setup.positions,
+        setup.liquidity,
+        setup.prices,
+        setup.paths,
+    )
+    n_steps, dt = setup.run_kw["n_steps"], setup.run_kw["dt"]
+    assets = list(scenario.spec.assets)
+    liq = scenario.params.liquidation
+    tell("engine")
+    run = simulate(positions, liquidity, prices, Flows(), index_path=paths, **setup.run_kw)
     tell("attribution")
     p = scenario.params.prices
     att = attribution(

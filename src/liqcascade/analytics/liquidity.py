@@ -55,6 +55,7 @@ from .depth import _check_frame, depth_within
 
 __all__ = [
     "SHAPE_BANDS",
+    "engine_reach",
     "BookShape",
     "Withdrawal",
     "RefillFit",
@@ -1353,3 +1354,79 @@ def plot_measured(path: str | Path, data_dir: str | Path | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+# ---------------------------------------------------------------------------------- the engine's books
+def engine_reach(
+    scenario: Any = "feb-2026-weekend",
+    at: Any = "2026-01-31T18:44:00Z",
+    *,
+    venue: str = "binance",
+    asset: str = "BTC",
+    side: str = "bid",
+    distances: tuple[float, ...] = (0.002, 0.01, 0.02, 0.05),
+    positions: int = 300_000,
+    seed: int = 0,
+    memory: bool | None = None,
+) -> pd.Series:
+    """The engine's counterpart of the ``reach.*`` rows: the depth of ``venue``'s ``asset`` book
+    side within each of ``distances`` (fractions) of its mid over its fresh depth there, at the
+    start of the step at ``at`` of the observed replay of ``scenario`` (``positions`` drawn,
+    ``seed``).  With fresh books that is the makers' multiplier at every distance; with book
+    memory (``memory``: the scenario's own ``[prices] books`` where None) the multiplier times the
+    share of the fresh depth beyond the side's hole, ``(Cum(h + x) - Cum(h)) / Cum(x)``."""
+    import dataclasses
+
+    from ..engine import Flows, simulate
+    from ..engine import core as C
+    from ..engine import run as R
+    from ..replay import observed_setup
+    from ..scenario import load_scenario
+
+    if side not in ("bid", "ask"):
+        raise InputError("must be 'bid' or 'ask'", field="side")
+    if isinstance(scenario, str):
+        scenario = load_scenario(scenario)
+    spec = scenario.spec
+    t = (_ts(at, "at") - pd.Timestamp(spec.start)).total_seconds()
+    n = int(round(t / spec.step_seconds))
+    if not 0 < n <= scenario.n_steps:
+        raise InputError(f"{at} is not inside the scenario's window", field="at")
+    setup = observed_setup(scenario, n_positions=positions, seed=seed)
+    prices = setup.prices if memory is None else dataclasses.replace(setup.prices, book_memory=bool(memory))
+    kw = dict(setup.run_kw, n_steps=n)
+    run = simulate(
+        setup.positions,
+        setup.liquidity,
+        prices,
+        Flows(),
+        index_path={a: p[:n] for a, p in setup.paths.items()},
+        keep_final=True,
+        **kw,
+    )
+    venues = list(dict.fromkeys(run.steps["venue"]))
+    assets = list(spec.assets)
+    if venue not in venues or asset not in assets:
+        raise InputError(f"no {venue} {asset} market in {setup.scenario.name}", field="venue")
+    m = venues.index(venue) * len(assets) + assets.index(asset)
+    market = R.build_market(venues, assets, setup.liquidity, prices, spec.step_seconds)
+    mst, ast = run.final["mst"], run.final["ast"]
+    # the state a step starts from: what core.start_of_step sets before that step's walks
+    a = assets.index(asset)
+    k = market.mkt_f[m, C.BID_K if side == "bid" else C.ASK_K]
+    u0 = market.mkt_f[m, C.TOUCH_U]
+    pw = market.mkt_f[m, C.TOUCH_PW_BID if side == "bid" else C.TOUCH_PW_ASK]
+    h = 0.0
+    if prices.book_memory:
+        g = ast[a, C.FAIR] / ast[a, C.INDEX] - 1.0
+        h = min(max(g if side == "bid" else -g, 0.0), C.MAX_HOLE)
+        h = 0.0 if h < C.MIN_HOLE else h
+    mult = float(mst[m, C.MULT])
+    out = {
+        float(x): mult * (C.cum_unit(h + x, k, u0, pw) - C.cum_unit(h, k, u0, pw)) / C.cum_unit(x, k, u0, pw)
+        for x in distances
+    }
+    res = pd.Series(out, name="depth over fresh")
+    res.index.name = "within (fraction)"
+    res.attrs.update(multiplier=mult, hole=float(h), kappa=float(k), memory=bool(prices.book_memory))
+    return res
