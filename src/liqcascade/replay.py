@@ -618,9 +618,8 @@ def run_observed(
         setup.prices,
         setup.paths,
     )
-    n_steps, dt = setup.run_kw["n_steps"], setup.run_kw["dt"]
+    dt = setup.run_kw["dt"]
     assets = list(scenario.spec.assets)
-    liq = scenario.params.liquidation
     tell("engine")
     run = simulate(positions, liquidity, prices, Flows(), index_path=paths, **setup.run_kw)
     tell("attribution")
@@ -643,13 +642,8 @@ def run_observed(
             liquidity,
             prices,
             exo,
-            n_steps=n_steps,
-            dt=dt,
-            insurance_fund=scenario.spec.insurance_fund_usd,
-            adl_rule=liq.adl_rule,
-            seed=seed,
             start_index={a: float(paths[a][0]) if a in paths else prices.initial[a] for a in assets},
-            vault_unwind_half_life_s=liq.vault_unwind_half_life_s,
+            **setup.run_kw,
         )
     run.summary["attribution"] = att.summary
     run.summary["counterfactual"] = cf
