@@ -43,22 +43,24 @@ def test_the_side_the_index_moved_into_is_eaten_from_the_fair_price(hole):
     market, mst, ast, books = state(hole)
     h = abs(hole)  # FAIR/INDEX - 1 on the bids, 1 - FAIR/INDEX on the asks
     eaten, fresh = (C.CONS_BID, C.CONS_ASK) if hole > 0 else (C.CONS_ASK, C.CONS_BID)
-    u0, u = (C.U0_BID, C.U_BID) if hole > 0 else (C.U0_ASK, C.U_ASK)
+    u, hole_col = (C.U_BID, C.HOLE_BID) if hole > 0 else (C.U_ASK, C.HOLE_ASK)
+    assert ast[0, hole_col] == pytest.approx(h, rel=1e-14)
     b_col, k_col = (C.BID_B, C.BID_K) if hole > 0 else (C.ASK_B, C.ASK_K)
     for m in books:
-        assert mst[m, u0] == mst[m, u] == pytest.approx(h, rel=1e-14)
+        assert mst[m, u] == ast[0, hole_col]
         want = market.mkt_f[m, b_col] * mst[m, C.MULT] * h ** market.mkt_f[m, k_col]
         assert mst[m, eaten] == pytest.approx(want, rel=1e-14)
         assert mst[m, fresh] == 0.0
     others = [m for m in range(mst.shape[0]) if m not in books]
-    assert all(mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == mst[m, C.U0_BID] == 0.0 for m in others)
+    assert all(mst[m, C.CONS_BID] == mst[m, C.CONS_ASK] == mst[m, C.U_BID] == mst[m, C.U_ASK] == 0.0 for m in others)
+    assert ast[1, C.HOLE_BID] == ast[1, C.HOLE_ASK] == 0.0
 
 
 def test_without_memory_every_side_is_fresh_whatever_the_fair_price():
     _, mst, ast, _ = state(0.02, memory=False)
-    for col in (C.CONS_BID, C.CONS_ASK, C.U_BID, C.U_ASK, C.U0_BID, C.U0_ASK):
+    for col in (C.CONS_BID, C.CONS_ASK, C.U_BID, C.U_ASK):
         assert not mst[:, col].any()
-    assert not ast[:, [C.SP_CONS_BID, C.SP_CONS_ASK, C.SP_U0_BID, C.SP_U0_ASK]].any()
+    assert not ast[:, [C.SP_CONS_BID, C.SP_CONS_ASK, C.HOLE_BID, C.HOLE_ASK]].any()
 
 
 @pytest.mark.parametrize("kappa", [0.7, 1.0, 1.35])

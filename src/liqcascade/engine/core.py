@@ -196,15 +196,13 @@ N_GLOB = 16
     CONS_ASK,
     U_BID,
     U_ASK,
-    U0_BID,
-    U0_ASK,
-) = range(28)
+) = range(26)
 # (OPENED: USD notional of entry orders filled; CONS_BID/CONS_ASK: USD walked on each side of
 # the book in the current step, reset every step; spot: SP_CONS_BID/SP_CONS_ASK likewise;
 # U_BID/U_ASK: the distance from the step's mid (fraction) those walks have reached, the sum of
-# their moves: see :func:`walk_market`); U0_BID/U0_ASK: where the step's walks start, the side's
-# hole left by earlier steps' transient moves (0 without book memory: see :func:`start_of_step`)
-N_MST = 28
+# their moves: see :func:`walk_market`); with book memory both start at the side's hole
+# (HOLE_BID/HOLE_ASK, asset state), not at 0
+N_MST = 26
 # venue state
 FUND, VAULT_CASH, FEE_INCOME = range(3)
 # asset state
@@ -233,11 +231,14 @@ FUND, VAULT_CASH, FEE_INCOME = range(3)
     SP_TOUCH_PW_BID,
     SP_TOUCH_PW_ASK,
     FEAR,
-    SP_U0_BID,
-    SP_U0_ASK,
+    HOLE_BID,
+    HOLE_ASK,
 ) = range(26)
 # (LAST_MOVE: the previous step's index move as a ratio, for the contagion flows; FEAR: the
-# step's fear, 0-1, see :func:`flows_stage`)
+# step's fear, 0-1, see :func:`flows_stage`; HOLE_BID/HOLE_ASK: with book memory, the distance
+# (fraction of the mid) from the fair price to the index on the side the index has moved into,
+# where every book of the asset starts this step's walks on that side, 0 on the other side and
+# without memory: see :func:`start_of_step`)
 N_AST = 26
 # counters
 N_EV, N_ACT, N_WV, STATUS = range(4)
@@ -934,12 +935,13 @@ def flows_stage(t, bk, rules, fl):
 
 
 @jit_inline
-def _level_usd(u, b, k, u0, pw, used, start):
-    """``(USD, dUSD/du)``: what takes one book side from where this step's walks have left it
-    (``used`` USD walked, counted from the side's hole's start, ``start`` before the step's mid:
-    :func:`start_of_step`) to the distance ``u`` from the step's mid, 0 when it is there already
-    (depth ``b``, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`book_law`)."""
-    v, dv = book_law(start + u, b, k, u0, pw), book_law_slope(start + u, b, k, u0, pw)
+def _level_usd(u, b, k, u0, pw, used, hole):
+    """``(USD, dUSD/du)``: what takes one book side from where this step's walks have left it to
+    the distance ``u`` (fraction) from the step's mid, 0 when it is there already (depth ``b``
+    USD, exponent ``k``, touch ``u0`` holding ``b * pw``: :func:`book_law`).  The side is counted
+    from its anchor: ``hole`` (fraction) before the step's mid with book memory, 0 without, and
+    ``used`` is the USD eaten from the anchor so far (the hole's and this step's walks)."""
+    v, dv = book_law(hole + u, b, k, u0, pw), book_law_slope(hole + u, b, k, u0, pw)
     v -= used
     if v <= 0.0:
         return 0.0, 0.0
@@ -957,7 +959,7 @@ def _spot_level_usd(ast, a, d, u):
             ast[a, SP_TOUCH_U],
             ast[a, SP_TOUCH_PW_ASK],
             ast[a, SP_CONS_ASK],
-            ast[a, SP_U0_ASK],
+            ast[a, HOLE_ASK],
         )
     return _level_usd(
         u,
@@ -966,17 +968,24 @@ def _spot_level_usd(ast, a, d, u):
         ast[a, SP_TOUCH_U],
         ast[a, SP_TOUCH_PW_BID],
         ast[a, SP_CONS_BID],
-        ast[a, SP_U0_BID],
+        ast[a, HOLE_BID],
     )
 
 
 @jit_inline
-def _market_level_usd(mst, mkt_f, m, d, u):
-    """:func:`_level_usd` of market ``m``'s book side hit by direction ``d``."""
+def _market_level_usd(mst, mkt_f, m, d, u, hole):
+    """:func:`_level_usd` of market ``m``'s book side hit by direction ``d`` (``hole``: its
+    asset's on that side)."""
     b, k = book_side(mst, mkt_f, m, d)
     if d > 0:
-        return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, CONS_ASK], mst[m, U0_ASK])
-    return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, CONS_BID], mst[m, U0_BID])
+        return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK], mst[m, CONS_ASK], hole)
+    return _level_usd(u, b, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID], mst[m, CONS_BID], hole)
+
+
+@jit_forceinline
+def side_hole(ast, a, d):
+    """Asset ``a``'s hole (fraction of the mid) on the side direction ``d`` walks (asks for a buy)."""
+    return ast[a, HOLE_ASK] if d > 0 else ast[a, HOLE_BID]
 
 
 @jit_inline
@@ -986,7 +995,7 @@ def _books_to_level(bk, rules, a, d, u):
     g, dg = 0.0, 0.0
     for m in range(mst.shape[0]):
         if mkt_i[m, ASSET] == a:
-            v, dv = _market_level_usd(mst, mkt_f, m, d, u)
+            v, dv = _market_level_usd(mst, mkt_f, m, d, u, side_hole(ast, a, d))
             g += v
             dg += dv
     if ast[a, SP_DEPTH1] > 0.0:
@@ -1001,7 +1010,7 @@ def _solve_level(bk, rules, a, d, usd):
     """Safeguarded Newton on ``sum_m USD_m(u) = usd`` (increasing in ``u``) for
     :func:`route_level`; -1 when the books hold less than ``usd`` within :data:`MAX_WALK`."""
     lo = 0.0
-    hi = MAX_WALK - (bk.ast[a, SP_U0_ASK] if d > 0 else bk.ast[a, SP_U0_BID])  # from the hole's start
+    hi = MAX_WALK - side_hole(bk.ast, a, d)  # the walks reach MAX_WALK from the anchor
     g_hi, _ = _books_to_level(bk, rules, a, d, hi)
     if g_hi <= usd:
         return -1.0
@@ -1122,7 +1131,7 @@ def split_flow(bk, rules, a, d, v, total, b_spot):
         if mkt_i[m, ASSET] != a:
             continue
         if level >= 0.0:
-            v_usd, _ = _market_level_usd(mst, mkt_f, m, d, level)
+            v_usd, _ = _market_level_usd(mst, mkt_f, m, d, level, side_hole(ast, a, d))
             v_usd *= scale
         else:
             b, k = book_side(mst, mkt_f, m, d)
@@ -1191,15 +1200,13 @@ def pin_asset(bk, rules, a, target):
     if u > 0.5:
         u = 0.5
     total = 0.0
+    h = side_hole(ast, a, d)  # the walks count from the side's anchor (0 without book memory)
     for m in range(mst.shape[0]):
         if mkt_i[m, ASSET] != a:
             continue
         b, k = book_side(mst, mkt_f, m, d)
         pw = mkt_f[m, TOUCH_PW_ASK] if d > 0 else mkt_f[m, TOUCH_PW_BID]
-        if d > 0:
-            v_usd = b * cum_unit(mst[m, U0_ASK] + u, k, mkt_f[m, TOUCH_U], pw) - mst[m, CONS_ASK]
-        else:
-            v_usd = b * cum_unit(mst[m, U0_BID] + u, k, mkt_f[m, TOUCH_U], pw) - mst[m, CONS_BID]
+        v_usd = b * cum_unit(h + u, k, mkt_f[m, TOUCH_U], pw) - (mst[m, CONS_ASK] if d > 0 else mst[m, CONS_BID])
         if v_usd <= 0.0:
             continue
         uu, avg = walk_market(mst, mkt_f, m, d, v_usd)
@@ -1207,22 +1214,10 @@ def pin_asset(bk, rules, a, target):
         total += v_usd
     if ast[a, SP_DEPTH1] > 0.0:
         if d > 0:
-            b, k, pw, used, u0 = (
-                ast[a, SP_ASK_B],
-                ast[a, SP_ASK_K],
-                ast[a, SP_TOUCH_PW_ASK],
-                ast[a, SP_CONS_ASK],
-                ast[a, SP_U0_ASK],
-            )
+            b, k, pw, used = ast[a, SP_ASK_B], ast[a, SP_ASK_K], ast[a, SP_TOUCH_PW_ASK], ast[a, SP_CONS_ASK]
         else:
-            b, k, pw, used, u0 = (
-                ast[a, SP_BID_B],
-                ast[a, SP_BID_K],
-                ast[a, SP_TOUCH_PW_BID],
-                ast[a, SP_CONS_BID],
-                ast[a, SP_U0_BID],
-            )
-        v_usd = b * cum_unit(u0 + u, k, ast[a, SP_TOUCH_U], pw) - used
+            b, k, pw, used = ast[a, SP_BID_B], ast[a, SP_BID_K], ast[a, SP_TOUCH_PW_BID], ast[a, SP_CONS_BID]
+        v_usd = b * cum_unit(h + u, k, ast[a, SP_TOUCH_U], pw) - used
         if v_usd > 0.0:
             spot_fill(ast, a, d, v_usd)
             total += v_usd
@@ -1397,55 +1392,50 @@ def start_of_step(mst, ast, mkt_i, mkt_f, glob):
     not back: each book is anchored at the asset's fair price (:func:`resilience`), the side
     facing it is eaten from there to the mid (``h = FAIR/INDEX - 1`` of the mid on the bids when
     the index is below the fair price, ``1 - FAIR/INDEX`` on the asks when above, at most
-    :data:`MAX_HOLE`; below :data:`MIN_HOLE` none), and the step's walks on that side start there (``U0``, with the USD that
-    hole held on the book as it stands: ``CONS``).  The hole refills as the index returns to the
+    :data:`MAX_HOLE`; below :data:`MIN_HOLE` none: ``HOLE_BID``/``HOLE_ASK``), and the step's walks
+    on that side start there (``U_BID``/``U_ASK``, with the USD that hole holds on the book as it
+    stands: ``CONS_BID``/``CONS_ASK``).  The hole refills as the index returns to the
     fair price; the permanent part of a move moves the anchor.  Without it every side is fresh
     at its mid, as if the eaten depth were back at once."""
     mem = glob[BOOK_MEMORY] > 0.0
     for a in range(ast.shape[0]):
         ast[a, STEP_INDEX] = ast[a, INDEX]
-        ast[a, SP_CONS_BID] = 0.0
-        ast[a, SP_CONS_ASK] = 0.0
-        ast[a, SP_U0_BID] = 0.0
-        ast[a, SP_U0_ASK] = 0.0
+        ast[a, HOLE_BID] = 0.0
+        ast[a, HOLE_ASK] = 0.0
         if mem:
             h = ast[a, FAIR] / ast[a, INDEX] - 1.0
-            if abs(h) < MIN_HOLE:  # the rounding of the fair price's product of moves
-                h = 0.0
-            if h > 0.0:
-                h = min(h, MAX_HOLE)
-                ast[a, SP_U0_BID] = h
-                if ast[a, SP_DEPTH1] > 0.0:
-                    ast[a, SP_CONS_BID] = ast[a, SP_BID_B] * cum_unit(
-                        h, ast[a, SP_BID_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_BID]
-                    )
-            elif h < 0.0:
-                h = min(-h, MAX_HOLE)
-                ast[a, SP_U0_ASK] = h
-                if ast[a, SP_DEPTH1] > 0.0:
-                    ast[a, SP_CONS_ASK] = ast[a, SP_ASK_B] * cum_unit(
-                        h, ast[a, SP_ASK_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_ASK]
-                    )
+            if h >= MIN_HOLE:  # below MIN_HOLE: the rounding of the fair price's product of moves
+                ast[a, HOLE_BID] = min(h, MAX_HOLE)
+            elif h <= -MIN_HOLE:
+                ast[a, HOLE_ASK] = min(-h, MAX_HOLE)
+        # the spot book's USD eaten from its anchor: the hole's
+        hb, ha = ast[a, HOLE_BID], ast[a, HOLE_ASK]
+        ast[a, SP_CONS_BID] = 0.0
+        ast[a, SP_CONS_ASK] = 0.0
+        if ast[a, SP_DEPTH1] > 0.0:
+            if hb > 0.0:
+                ast[a, SP_CONS_BID] = ast[a, SP_BID_B] * cum_unit(
+                    hb, ast[a, SP_BID_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_BID]
+                )
+            elif ha > 0.0:
+                ast[a, SP_CONS_ASK] = ast[a, SP_ASK_B] * cum_unit(
+                    ha, ast[a, SP_ASK_K], ast[a, SP_TOUCH_U], ast[a, SP_TOUCH_PW_ASK]
+                )
     for m in range(mst.shape[0]):
+        # each perpetual's side starts at its asset's hole, with the USD the hole holds on the
+        # book as it stands (0 and 0 without one)
+        a = mkt_i[m, ASSET]
+        hb, ha = ast[a, HOLE_BID], ast[a, HOLE_ASK]
+        mst[m, U_BID] = hb
+        mst[m, U_ASK] = ha
         mst[m, CONS_BID] = 0.0
         mst[m, CONS_ASK] = 0.0
-        mst[m, U_BID] = 0.0
-        mst[m, U_ASK] = 0.0
-        mst[m, U0_BID] = 0.0
-        mst[m, U0_ASK] = 0.0
-        if mem:
-            a = mkt_i[m, ASSET]
-            hb, ha = ast[a, SP_U0_BID], ast[a, SP_U0_ASK]
-            if hb > 0.0:
-                b, k = book_side(mst, mkt_f, m, -1.0)
-                mst[m, U0_BID] = hb
-                mst[m, U_BID] = hb
-                mst[m, CONS_BID] = b * cum_unit(hb, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID])
-            elif ha > 0.0:
-                b, k = book_side(mst, mkt_f, m, 1.0)
-                mst[m, U0_ASK] = ha
-                mst[m, U_ASK] = ha
-                mst[m, CONS_ASK] = b * cum_unit(ha, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK])
+        if hb > 0.0:
+            b, k = book_side(mst, mkt_f, m, -1.0)
+            mst[m, CONS_BID] = b * cum_unit(hb, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_BID])
+        elif ha > 0.0:
+            b, k = book_side(mst, mkt_f, m, 1.0)
+            mst[m, CONS_ASK] = b * cum_unit(ha, k, mkt_f[m, TOUCH_U], mkt_f[m, TOUCH_PW_ASK])
         mst[m, STEP_MID] = mst[m, MID]
         mst[m, PREV_MARK] = mst[m, MARK]
         mst[m, LIQ_L] = 0.0
