@@ -369,16 +369,21 @@ class VenueRules:
         return np.where(upnl > 0, pnl_frac * eff_lev, -np.inf)
 
     # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _step_tier(size, price, table: TierTable) -> np.ndarray:
+        """The 0-based tier a liquidation step starts from (the last tier for a measure beyond
+        the table).  A position a step left at a tier's cap is in that tier: its measure,
+        ``size * price`` (USD; contracts where the table counts them), can come out an ulp above
+        the cap, which would leave a step of ~1e-16 of it, and another at the same mark;
+        :data:`STEP_CAP_RTOL` absorbs that rounding."""
+        return np.minimum(table.tier_index(table.measure(size, price) * (1.0 - STEP_CAP_RTOL)), table.n_tiers - 1)
+
     def _tier_above_step(self, size, price, table: TierTable, tiers_down: int) -> np.ndarray:
         """Size (base units) to close so the position drops ``tiers_down`` tiers: the part above
         the cap of the tier ``tiers_down`` below the current one; whole in the lowest tiers."""
         size = np.asarray(size, np.float64)
         price = np.broadcast_to(np.asarray(price, np.float64), size.shape)
-        # a position a step left at a tier's cap is in that tier: its measure, size * price, can
-        # come out an ulp above the cap, which would leave a step of ~1e-16 of it (and another,
-        # at the same mark); STEP_CAP_RTOL absorbs that rounding
-        k = np.minimum(table.tier_index(table.measure(size, price) * (1.0 - STEP_CAP_RTOL)), table.n_tiers - 1)
-        target = k - tiers_down
+        target = self._step_tier(size, price, table) - tiers_down
         keep_measure = np.where(target >= 0, table.caps[np.maximum(target, 0)], 0.0)
         if table.basis == "contracts":
             keep = keep_measure * table.contract_size

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ADL_PNL_X_LEVERAGE, STEP_CAP_RTOL, STEP_TWO_TIERS_DOWN, KernelSpec, LiquidationProcedure, VenueRules
+from .base import ADL_PNL_X_LEVERAGE, STEP_TWO_TIERS_DOWN, KernelSpec, LiquidationProcedure, VenueRules
 from .live import LiveSource, number
 from .registry import register
 from .tiers import TierTable
@@ -74,6 +74,6 @@ class OKX(VenueRules):
 
     def liquidation_step(self, size, price, table: TierTable):
         size = np.asarray(size, np.float64)
-        k = np.minimum(table.tier_index(table.measure(size, price) * (1.0 - STEP_CAP_RTOL)), table.n_tiers - 1)
+        k = self._step_tier(size, price, table)
         step = self._tier_above_step(size, price, table, tiers_down=2)
         return np.where(k >= 2, step, size)
