@@ -431,9 +431,8 @@ def measured_flow_schedule(
         from .scenario import load_scenario
 
         scenario = load_scenario(scenario)
-    from .scenario import build_engine_inputs
-
-    obs = run_observed(scenario, n_positions=n_positions, seed=seed, with_counterfactual=False, progress=progress)
+    setup = observed_setup(scenario, n_positions=n_positions, seed=seed, progress=progress)
+    obs = run_setup(setup, with_counterfactual=False, progress=progress)
     run = obs.run
     assets = [c for c in run.implied_flow_usd.columns if c != "time_s"]
     flow = run.implied_flow_usd[assets] + run.timed_flow_usd[assets]
@@ -444,9 +443,8 @@ def measured_flow_schedule(
         f"the observed replay of this scenario (seed {seed}, {len(obs.population):,} positions): its implied"
         f" exogenous flow plus the positions' own openings and closings"
     )
-    _, liquidity, _, flows = build_engine_inputs(scenario, obs.population)
-    if flows.contagion:
-        flow = flow - contagion_on_path(run, flows, liquidity)[assets]
+    if setup.flows.contagion:
+        flow = flow - contagion_on_path(run, setup.flows, setup.liquidity)[assets]
         source += ", less the co-movement its leader's observed moves make (the scenario's contagion)"
     return flow_schedule(flow, window_s, dt), source + f", summed per {per}"
 
@@ -534,15 +532,17 @@ def aggregate_depth(scenario) -> dict[str, dict[str, Any]]:
 @dataclass(frozen=True)
 class ObservedSetup:
     """The observed replay's engine inputs: the scenario, its population, the engine's positions,
-    books and price law (the replay's: :func:`replay_price_config`), the pinned path per asset
-    (USD per step, :func:`observed_paths`) and the keyword arguments of
-    :func:`liqcascade.engine.simulate` (steps, step, funds, ADL rule, seed, vault)."""
+    books and price law (the replay's: :func:`replay_price_config`), the scenario's own flows (what
+    a free run of it trades; the observed replay trades none of them), the pinned index per asset
+    and step (USD per base unit, :func:`observed_paths`) and the keyword arguments of
+    :func:`liqcascade.engine.simulate` (steps, step in s, funds, ADL rule, seed, vault)."""
 
     scenario: Any
     population: Any
     positions: Any
     liquidity: Any
     prices: Any
+    flows: Any
     paths: dict[str, np.ndarray]
     run_kw: dict[str, Any]
 
@@ -572,7 +572,7 @@ def observed_setup(
     tell("population")
     pop = population if population is not None else build_population(scenario, n_positions=n_positions, seed=seed)
     tell("inputs")
-    positions, liquidity, prices, _ = build_engine_inputs(scenario, pop)
+    positions, liquidity, prices, flows = build_engine_inputs(scenario, pop)
     prices = replay_price_config(prices)
     paths = observed_paths(series, assets, start_ms=scenario.start_ms, n_steps=n_steps, dt=dt, seed=seed)
     for a, p in paths.items():
@@ -590,7 +590,7 @@ def observed_setup(
         seed=seed,
         vault_unwind_half_life_s=liq.vault_unwind_half_life_s,
     )
-    return ObservedSetup(scenario, pop, positions, liquidity, prices, paths, run_kw)
+    return ObservedSetup(scenario, pop, positions, liquidity, prices, flows, paths, run_kw)
 
 
 def run_observed(
@@ -604,12 +604,19 @@ def run_observed(
     progress: Callable[[str], None] | None = None,
 ) -> ObservedReplay:
     """The observed replay of a scenario whose series covers its window (module docstring)."""
-    from .engine import Flows, simulate
-
-    tell = progress or (lambda stage: None)
     setup = observed_setup(
         scenario, n_positions=n_positions, seed=seed, population=population, series=series, progress=progress
     )
+    return run_setup(setup, with_counterfactual=with_counterfactual, progress=progress)
+
+
+def run_setup(
+    setup: ObservedSetup, *, with_counterfactual: bool = True, progress: Callable[[str], None] | None = None
+) -> ObservedReplay:
+    """:func:`run_observed` on inputs already built (:func:`observed_setup`)."""
+    from .engine import Flows, simulate
+
+    tell = progress or (lambda stage: None)
     scenario, pop, positions, liquidity, prices, paths = (
         setup.scenario,
         setup.population,

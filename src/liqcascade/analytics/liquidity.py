@@ -1410,23 +1410,24 @@ def engine_reach(
         raise InputError(f"no {venue} {asset} market in {setup.scenario.name}", field="venue")
     m = venues.index(venue) * len(assets) + assets.index(asset)
     market = R.build_market(venues, assets, setup.liquidity, prices, spec.step_seconds)
-    mst, ast = run.final["mst"], run.final["ast"]
-    # the state a step starts from: what core.start_of_step sets before that step's walks
+    glob = R.global_parameters(
+        setup.liquidity, prices, Flows(), spec.step_seconds, kw["adl_rule"], kw["vault_unwind_half_life_s"]
+    )
+    # the books the step at ``at`` starts from: the kernel's own start of that step on the run's
+    # final state (the side's hole and the USD it holds on the book as it stands)
+    mst, ast = run.final["mst"].copy(), run.final["ast"].copy()
+    C.start_of_step(mst, ast, market.mkt_i, market.mkt_f, glob)
     a = assets.index(asset)
-    k = market.mkt_f[m, C.BID_K if side == "bid" else C.ASK_K]
+    d = -1.0 if side == "bid" else 1.0
+    h = float(C.side_hole(ast, a, d))
+    b, k = C.book_side(mst, market.mkt_f, m, d)  # depth (USD, the multiplier's) and exponent
     u0 = market.mkt_f[m, C.TOUCH_U]
     pw = market.mkt_f[m, C.TOUCH_PW_BID if side == "bid" else C.TOUCH_PW_ASK]
-    h = 0.0
-    if prices.book_memory:
-        g = ast[a, C.FAIR] / ast[a, C.INDEX] - 1.0
-        h = min(max(g if side == "bid" else -g, 0.0), C.MAX_HOLE)
-        h = 0.0 if h < C.MIN_HOLE else h
+    eaten = mst[m, C.CONS_BID if side == "bid" else C.CONS_ASK]
+    fresh = market.mkt_f[m, C.BID_B if side == "bid" else C.ASK_B]
     mult = float(mst[m, C.MULT])
-    out = {
-        float(x): mult * (C.cum_unit(h + x, k, u0, pw) - C.cum_unit(h, k, u0, pw)) / C.cum_unit(x, k, u0, pw)
-        for x in distances
-    }
+    out = {float(x): (b * C.cum_unit(h + x, k, u0, pw) - eaten) / (fresh * C.cum_unit(x, k, u0, pw)) for x in distances}
     res = pd.Series(out, name="depth over fresh")
     res.index.name = "within (fraction)"
-    res.attrs.update(multiplier=mult, hole=float(h), kappa=float(k), memory=bool(prices.book_memory))
+    res.attrs.update(multiplier=mult, hole=h, kappa=float(k), memory=bool(prices.book_memory))
     return res
